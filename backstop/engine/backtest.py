@@ -1,0 +1,159 @@
+"""The backtest entry point: bars + strategy (or intents) -> compiled loop -> BacktestResult."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from backstop.engine.config import BacktestConfig
+from backstop.engine.core.loop import run_loop_nb
+from backstop.engine.core.records import (
+    ERROR,
+    ERROR_ARG,
+    STATUS_DONE,
+    STATUS_ERROR,
+    STATUS_NEED_ROOM_EVENTS,
+    ensure_room,
+    new_book,
+    new_decisions,
+    new_portfolio,
+)
+from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.instruments import Instrument
+from backstop.engine.result import BacktestResult, RunRecords
+from backstop.errors import BackstopError
+from backstop.strategies.base import Strategy, conform_intents, get_strategy
+
+ProgressFn = Callable[[int, int], None]
+
+CHUNK_ROWS = 1_000_000
+
+
+def data_fingerprint(bars: pl.DataFrame) -> str:
+    """A cheap, stable fingerprint of a bar set (size, span, symbols and price/volume sums)."""
+    if bars.is_empty():
+        return "empty"
+    agg = bars.select(
+        pl.len().alias("n"), pl.col("ts").min().alias("t0"), pl.col("ts").max().alias("t1"),
+        pl.col("symbol").n_unique().alias("k"), pl.col("close").sum().alias("c"),
+        pl.col("volume").sum().alias("v"), pl.col("high").sum().alias("h"),
+    ).row(0)
+    return hashlib.sha256(repr(agg).encode()).hexdigest()[:16]
+
+
+def make_run_id(bars: pl.DataFrame, config: BacktestConfig, label: str) -> str:
+    """Deterministic run id: the same inputs always get the same id (no clock, no uuid4)."""
+    blob = f"{data_fingerprint(bars)}|{config.content_hash()}|{label}".encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def run_backtest(
+    bars: pl.DataFrame,
+    intents: pl.DataFrame,
+    config: BacktestConfig | None = None,
+    *,
+    instruments: dict[str, Instrument] | None = None,
+    label: str = "intents",
+    progress: ProgressFn | None = None,
+) -> BacktestResult:
+    """Run validated ``bars`` and an intent table through the compiled pipeline."""
+    config = config or BacktestConfig()
+    intents = conform_intents(intents)
+    t0 = time.perf_counter()
+    need_sessions = bool(config.max_participation > 0) or bool(
+        intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
+    )
+    arrays = bar_arrays(bars, config.session_tz, need_sessions)
+    inst, specs = instrument_arrays(arrays.symbols, instruments)
+    events, strategies = event_array(intents, bars, arrays.symbols)
+    prm = config.sim_params()
+    n_ev = len(events)
+    book = new_book(len(arrays.symbols), prm.max_working, 3 * n_ev + 64, 2 * n_ev + 64)
+    pf = new_portfolio(len(arrays.symbols), config.initial_cash, n_ev + 64)
+    dec = new_decisions(n_ev + 16)
+    i, j, skip = 0, 0, False
+    while i < arrays.n or j < n_ev:
+        stop = min(arrays.n, i + CHUNK_ROWS) if i < arrays.n else arrays.n
+        i, j, status = run_loop_nb(
+            arrays.ts[:stop], arrays.sym[:stop], arrays.open[:stop], arrays.high[:stop],
+            arrays.low[:stop], arrays.close[:stop], arrays.volume[:stop], arrays.session[:stop],
+            events, inst.tick, inst.lot, inst.mult, inst.is_future, prm, book, pf, dec, i, j,
+            skip,
+        )
+        if status == STATUS_ERROR:
+            raise BackstopError(
+                f"order state machine refused a transition (code {int(book.ctr[ERROR])}, "
+                f"order {int(book.ctr[ERROR_ARG])}) at bar row {i}"
+            )
+        skip = status == STATUS_NEED_ROOM_EVENTS
+        if status != STATUS_DONE:
+            book, pf, dec = ensure_room(book, pf, dec, len(book.orders), len(book.fills),
+                                        len(pf.trades), len(dec.verdicts))
+        elif i >= arrays.n and j < n_ev:
+            raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
+        if progress is not None:
+            progress(i, arrays.n)
+    loop_seconds = time.perf_counter() - t0
+    records = RunRecords.take(book, pf, dec)
+    run_id = make_run_id(bars, config, label)
+    return BacktestResult(
+        run_id=run_id,
+        config=config,
+        bars=bars,
+        arrays=arrays,
+        instruments=specs,
+        strategies=tuple(strategies.get_column("strategy_id").to_list()),
+        records=records,
+        final_cash=float(pf.acct[0]),
+        run_seconds=loop_seconds,
+        label=label,
+    )
+
+
+class Backtest:
+    """Notebook entry point: ``Backtest(bars, "sma_cross", fast=10).run()``.
+
+    ``bars`` is a polars or pandas frame (validated on the way in) or a path to CSV, Parquet or
+    DuckDB; ``strategy`` a registered name or a ``Strategy``; extra keywords are its parameters.
+    """
+
+    def __init__(
+        self,
+        bars: Any,
+        strategy: str | Strategy = "sma_cross",
+        *,
+        config: BacktestConfig | None = None,
+        instruments: dict[str, Instrument] | None = None,
+        **params: Any,
+    ) -> None:
+        from backstop.data import load_bars, load_bars_frame
+
+        if isinstance(bars, pl.DataFrame) or hasattr(bars, "to_numpy"):
+            self.bars = load_bars_frame(bars)
+        else:
+            self.bars = load_bars(bars)
+        self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.params = self.strategy.resolve(params)
+        self.config = config or BacktestConfig()
+        self.instruments = instruments
+
+    def intents(self) -> pl.DataFrame:
+        """The strategy's intent table over the whole history."""
+        return self.strategy.intents(self.bars, self.params)
+
+    def run(self, progress: ProgressFn | None = None) -> BacktestResult:
+        """Run the strategy through the pipeline against the simulated exchange."""
+        t0 = time.perf_counter()
+        intents = self.intents()
+        label = f"{self.strategy.name}:{sorted(self.params.items())}"
+        result = run_backtest(self.bars, intents, self.config, instruments=self.instruments,
+                              label=label, progress=progress)
+        result.run_seconds = time.perf_counter() - t0
+        result.params = dict(self.params)
+        result.strategy_name = self.strategy.name
+        return result
+

@@ -1,0 +1,107 @@
+"""Run configuration: frozen, validated, with a content hash that keys the run in the journal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from backstop.engine.core.params import SimParams
+from backstop.errors import ConfigError, check
+
+SLIPPAGE_MODELS = {"none": 0, "ticks": 1, "bps": 2}
+COMMISSION_MODELS = {"zero": 0, "per_share": 1, "per_contract": 2, "percent": 3}
+INTRABAR_POLICIES = {"stop_first": 0, "target_first": 1, "open_proximity": 2}
+SIZERS = {"fixed": 0, "pct_equity": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """Every assumption of a simulated run, each a named option with a safe default.
+
+    - ``slippage`` / ``slippage_value``: ``none``; ``ticks`` (value ticks against the taker);
+      ``bps`` (value basis points). Applies to market and stop fills, never to limit fills.
+    - ``commission`` / ``commission_rate`` / ``commission_min``: ``zero``; ``per_share`` (rate
+      per share, at least ``commission_min`` per fill); ``per_contract``; ``percent`` (rate as
+      a fraction of notional).
+    - ``max_participation``: largest fraction of a bar's volume that one symbol's fills may
+      take; the rest carries forward as a partial fill. 0 turns the cap off.
+    - ``intrabar``: which leg fills when a bar touches both stop and target: ``stop_first``
+      (conservative default), ``target_first``, ``open_proximity`` (the level nearer the open).
+    - ``legs_live_on_entry_bar``: bracket legs of an entry filled at the open can fill on the
+      rest of that same bar.
+    - ``sizer``: ``fixed`` (``qty`` units, unless the signal says) or ``pct_equity``
+      (``pct_equity`` of equity at the signal's price).
+    - ``require_protection``: refuse entries without both a stop and a target.
+    - ``max_working``: working orders allowed per symbol (more are rejected, with a reason).
+    - ``session_tz``: exchange time zone whose calendar day bounds DAY orders.
+    """
+
+    initial_cash: float = 100_000.0
+    slippage: str = "none"
+    slippage_value: float = 0.0
+    commission: str = "zero"
+    commission_rate: float = 0.0
+    commission_min: float = 0.0
+    max_participation: float = 0.0
+    intrabar: str = "stop_first"
+    legs_live_on_entry_bar: bool = True
+    sizer: str = "fixed"
+    qty: float = 100.0
+    pct_equity: float = 0.10
+    require_protection: bool = False
+    max_working: int = 8
+    session_tz: str = "America/New_York"
+
+    def __post_init__(self) -> None:
+        _choice("slippage", self.slippage, SLIPPAGE_MODELS)
+        _choice("commission", self.commission, COMMISSION_MODELS)
+        _choice("intrabar", self.intrabar, INTRABAR_POLICIES)
+        _choice("sizer", self.sizer, SIZERS)
+        for key in ("initial_cash", "slippage_value", "commission_rate", "commission_min",
+                    "qty", "pct_equity"):
+            value = getattr(self, key)
+            check(isinstance(value, int | float) and math.isfinite(value) and value >= 0,
+                  ConfigError(key, f"must be a finite number >= 0, got {value!r}"))
+        check(0 <= self.max_participation <= 1,
+              ConfigError("max_participation", f"must be in [0, 1], got {self.max_participation}"))
+        check(isinstance(self.max_working, int) and 2 <= self.max_working <= 256,
+              ConfigError("max_working", f"must be an int in [2, 256], got {self.max_working}"))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | None = None) -> BacktestConfig:
+        """Build from a mapping; an unknown key is an error that names it."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            check(key in known, ConfigError(key, f"unknown option (known: {sorted(known)})",
+                                            source=source))
+        return cls(**values)
+
+    def content_hash(self) -> str:
+        """A stable hash of every option: equal configs, equal hashes, across processes."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def sim_params(self) -> SimParams:
+        """The numeric view the kernels read."""
+        return SimParams(
+            slip_kind=SLIPPAGE_MODELS[self.slippage],
+            slip_value=float(self.slippage_value),
+            fee_kind=COMMISSION_MODELS[self.commission],
+            fee_rate=float(self.commission_rate),
+            fee_min=float(self.commission_min),
+            max_participation=float(self.max_participation),
+            intrabar=INTRABAR_POLICIES[self.intrabar],
+            legs_live_on_entry_bar=bool(self.legs_live_on_entry_bar),
+            sizer_kind=SIZERS[self.sizer],
+            sizer_qty=float(self.qty),
+            sizer_pct=float(self.pct_equity),
+            require_protection=bool(self.require_protection),
+            max_working=int(self.max_working),
+        )
+
+
+def _choice(key: str, value: str, allowed: dict[str, int]) -> None:
+    check(value in allowed, ConfigError(key, f"must be one of {sorted(allowed)}, got {value!r}"))

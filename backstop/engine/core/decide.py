@@ -1,0 +1,172 @@
+"""The decision functions of the pipeline: exit guard, entry guard, sizer, order builder.
+
+Both drivers call these same kernels: the backtest loop for every signal row, the event driver
+(live runner, replay, step-by-step backtest) once per signal. They see only numbers the Broker
+protocol can give (position held, working orders, last price, equity), never whether that
+broker is simulated.
+
+Every refusal or change is a bit in the verdict's reason mask (``ReasonCode``); nothing returns
+"no order" without one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from backstop.engine.core.exchange import (
+    GTC,
+    LIMIT,
+    MARKET,
+    ROLE_ENTRY,
+    ROLE_SIGNAL_EXIT,
+    accept_order_nb,
+    alloc_order_nb,
+)
+from backstop.engine.core.fill_rules import round_to_tick_nb
+from backstop.engine.core.records import N_VERDICTS
+
+R_SIZING_NO_PRICE = 1 << 0
+R_SIZING_ZERO_QTY = 1 << 1
+R_MISSING_PROTECTION = 1 << 2
+R_PROTECTION_WRONG_SIDE = 1 << 3
+R_DUPLICATE_POSITION = 1 << 4
+R_CONFLICTING_POSITION = 1 << 5
+R_EXIT_NO_EXPOSURE = 1 << 6
+R_EXIT_CLAMPED = 1 << 7
+R_UNKNOWN_SYMBOL = 1 << 9
+R_ALREADY_CLOSED = 1 << 10
+R_EXIT_SIDE_MISMATCH = 1 << 15
+R_NO_BAR_AFTER_SIGNAL = 1 << 16
+
+REFUSING_MASK = ~R_EXIT_CLAMPED
+
+INTENT_ENTRY = 0
+INTENT_EXIT = 1
+
+SYM_UNKNOWN = -1
+SYM_NO_BAR_AFTER = -2
+
+SIZER_FIXED = 0
+SIZER_PCT_EQUITY = 1
+
+
+@njit(cache=True)
+def decide_exit_nb(side: int, want_qty: float, pos: float, exit_working: float
+                   ) -> tuple[int, int, float]:
+    """Reduce-only exit guard: return (reasons, side to send, quantity to send).
+
+    Side and size come from the position held, never from the signal: flat -> refused; the
+    signal's side must be the one that reduces; the quantity is clamped to what is held and not
+    already being closed by working exits.
+    """
+    if pos == 0.0:
+        return R_EXIT_NO_EXPOSURE, 0, 0.0
+    derived = -1 if pos > 0 else 1
+    if side != 0 and side != derived:
+        return R_EXIT_SIDE_MISMATCH, 0, 0.0
+    available = abs(pos) - exit_working
+    if available <= 1e-12:
+        return R_ALREADY_CLOSED, 0, 0.0
+    if np.isnan(want_qty):
+        return 0, derived, available
+    if want_qty > available + 1e-12:
+        return R_EXIT_CLAMPED, derived, available
+    return 0, derived, want_qty
+
+
+@njit(cache=True)
+def decide_entry_nb(ev, pos: float, entries_working: int, mark: float, equity: float,
+                    lot: float, mult: float, prm) -> tuple[int, float, float]:
+    """Entry guard and sizer: return (reasons, quantity, price the decision used)."""
+    reasons = 0
+    price = ev.price if not np.isnan(ev.price) else mark
+    if pos != 0.0:
+        if (pos > 0) == (ev.side > 0):
+            reasons |= R_DUPLICATE_POSITION
+        else:
+            reasons |= R_CONFLICTING_POSITION
+    elif entries_working > 0:
+        reasons |= R_DUPLICATE_POSITION
+    has_stop = not np.isnan(ev.stop_px) or ev.stop_pct > 0 or ev.trail_pct > 0
+    has_target = not np.isnan(ev.target_px) or ev.target_pct > 0
+    if prm.require_protection and not (has_stop and has_target):
+        reasons |= R_MISSING_PROTECTION
+    if ev.stop_pct < 0 or ev.target_pct < 0:
+        reasons |= R_PROTECTION_WRONG_SIDE
+    ref = ev.limit_px if ev.otype == LIMIT and not np.isnan(ev.limit_px) else price
+    if not np.isnan(ref):
+        if not np.isnan(ev.stop_px) and (ev.stop_px - ref) * ev.side >= 0:
+            reasons |= R_PROTECTION_WRONG_SIDE
+        if not np.isnan(ev.target_px) and (ev.target_px - ref) * ev.side <= 0:
+            reasons |= R_PROTECTION_WRONG_SIDE
+    qty = ev.qty
+    if np.isnan(qty):
+        if prm.sizer_kind == SIZER_FIXED:
+            qty = prm.sizer_qty
+        elif np.isnan(price) or price <= 0:
+            reasons |= R_SIZING_NO_PRICE
+            qty = 0.0
+        else:
+            qty = equity * prm.sizer_pct / (price * mult)
+    qty = np.floor(qty / lot + 1e-9) * lot
+    if qty <= 0 and (reasons & R_SIZING_NO_PRICE) == 0:
+        reasons |= R_SIZING_ZERO_QTY
+    return reasons, qty, price
+
+
+@njit(cache=True)
+def submit_entry_nb(book, tick, ev, qty: float) -> int:
+    """Order builder for an approved entry: the entry carries its bracket legs' levels.
+
+    Absolute levels are rounded to the tick here, when the order is built; levels given as a
+    fraction are set from the fill price when the entry fills (and rounded then).
+    """
+    s = ev.sym
+    otype = LIMIT if ev.otype == LIMIT else MARKET
+    k = alloc_order_nb(book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty,
+                       ev.ts, ev.bar)
+    o = book.orders[k]
+    if otype == LIMIT:
+        o.limit_px = round_to_tick_nb(ev.limit_px, tick[s])
+    o.leg_stop = round_to_tick_nb(ev.stop_px, tick[s])
+    o.leg_target = round_to_tick_nb(ev.target_px, tick[s])
+    o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
+    o.leg_target_pct = ev.target_pct if ev.target_pct > 0 else np.nan
+    o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
+    accept_order_nb(book, k)
+    return k
+
+
+@njit(cache=True)
+def submit_exit_nb(book, ev, side: int, qty: float) -> int:
+    """Order builder for an approved exit: a plain reduce-only market order."""
+    k = alloc_order_nb(book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, ROLE_SIGNAL_EXIT,
+                       qty, ev.ts, ev.bar)
+    book.orders[k].reduce_only = True
+    accept_order_nb(book, k)
+    return k
+
+
+@njit(cache=True)
+def record_verdict_nb(dec, ev, row: int, approved: bool, reasons: int, side: int, qty: float,
+                      price: float, pos: float, equity: float, order: int) -> None:
+    """Journal one verdict, approved or not."""
+    n = dec.ctr[N_VERDICTS]
+    dec.ctr[N_VERDICTS] = n + 1
+    v = dec.verdicts[n]
+    v.cycle = ev.seq
+    v.event = row
+    v.ts = ev.ts
+    v.bar = ev.bar
+    v.strategy = ev.strategy
+    v.sym = ev.sym
+    v.side = side
+    v.intent = ev.intent
+    v.approved = approved
+    v.reasons = reasons
+    v.qty = qty
+    v.price = price
+    v.position = pos
+    v.equity = equity
+    v.entry_order = order

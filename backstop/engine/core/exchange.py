@@ -1,0 +1,503 @@
+"""The simulated exchange's kernels: accept orders, match them against bars, run OCO and legs.
+
+The exchange keeps its own position truth (``Book.xpos``) and enforces reduce-only on its own
+orders, as a careful broker would; backstop's exit guard enforces it again before sending,
+because neither IBKR nor Alpaca equities do (BROKERS.md).
+
+Order of work inside one bar of one symbol (a named, documented assumption):
+
+1. DAY orders whose first live bar belonged to an earlier session expire.
+2. Open phase: every working order that can fill at the open print fills there, in id order
+   (market orders; stops and limits gapped through). An entry filled at the open gets its
+   protective legs at once, live on this same bar (``legs_live_on_entry_bar``).
+3. Intrabar phase: remaining orders whose level lies inside the bar fill at their level. When
+   both legs of a bracket are touched, the bar is ambiguous: the ``intrabar`` policy picks the
+   leg that fills (stop first by default) and the fill records what each ordering would pay.
+4. Trailing stops ratchet with the finished bar; IOC remainders are cancelled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from backstop.engine.core.fill_rules import (
+    commission_nb,
+    limit_at_open_nb,
+    limit_intrabar_nb,
+    limit_touched_nb,
+    round_to_tick_nb,
+    slipped_nb,
+    stop_at_open_nb,
+    stop_intrabar_nb,
+    stop_limit_nb,
+    stop_touched_nb,
+    trailing_level_nb,
+    trailing_water_nb,
+)
+from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS
+
+# Plain-int mirrors of the enums (kernels see ints; backstop.engine.enums is the source).
+MARKET = 0
+LIMIT = 1
+STOP = 2
+STOP_LIMIT = 3
+TRAILING_STOP = 4
+
+DAY = 0
+GTC = 1
+IOC = 2
+
+ROLE_ENTRY = 0
+ROLE_STOP_LOSS = 1
+ROLE_TAKE_PROFIT = 2
+ROLE_SIGNAL_EXIT = 3
+ROLE_TRAILING = 4
+
+CREATED = 0
+SUBMITTED = 1
+ACCEPTED = 2
+PARTIALLY_FILLED = 3
+FILLED = 4
+CANCELED = 5
+REJECTED = 6
+EXPIRED = 7
+
+R_TOO_MANY_WORKING = 1 << 8
+R_LEG_CANCELED_FLAT = 1 << 11
+R_LEG_RESIZED = 1 << 12
+R_OCO_SIBLING_FILLED = 1 << 13
+R_ORDER_EXPIRED = 1 << 14
+
+ERR_ILLEGAL_TRANSITION = 1
+
+# Allowed (from, to) status transitions: DESIGN.md's state machine. Mirrored by
+# backstop.engine.orders.ALLOWED_TRANSITIONS; a test checks the two agree.
+_T = np.zeros((8, 8), dtype=np.bool_)
+_T[CREATED, SUBMITTED] = True
+_T[CREATED, REJECTED] = True
+_T[SUBMITTED, ACCEPTED] = True
+_T[SUBMITTED, REJECTED] = True
+_T[SUBMITTED, CANCELED] = True
+for _src in (ACCEPTED, PARTIALLY_FILLED):
+    _T[_src, PARTIALLY_FILLED] = True
+    _T[_src, FILLED] = True
+    _T[_src, CANCELED] = True
+    _T[_src, EXPIRED] = True
+_T[ACCEPTED, REJECTED] = True
+TRANSITIONS = _T
+
+
+@njit(cache=True)
+def is_terminal_nb(status: int) -> bool:
+    """Filled, cancelled, rejected and expired orders never change again."""
+    return status >= FILLED
+
+
+@njit(cache=True)
+def set_status_nb(book, k: int, new: int) -> None:
+    """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
+    cur = book.orders[k].status
+    if not TRANSITIONS[cur, new]:
+        if book.ctr[ERROR] == 0:
+            book.ctr[ERROR] = ERR_ILLEGAL_TRANSITION
+            book.ctr[ERROR_ARG] = k
+        return
+    book.orders[k].status = new
+
+
+@njit(cache=True)
+def alloc_order_nb(book, cycle: int, strategy: int, sym: int, side: int, otype: int, tif: int,
+                   role: int, qty: float, ts: int, bar: int) -> int:
+    """Create an order record in state CREATED with neutral defaults; return its id."""
+    k = book.ctr[N_ORDERS]
+    book.ctr[N_ORDERS] = k + 1
+    o = book.orders[k]
+    o.id = k
+    o.cycle = cycle
+    o.strategy = strategy
+    o.sym = sym
+    o.side = side
+    o.otype = otype
+    o.tif = tif
+    o.role = role
+    o.status = CREATED
+    o.reduce_only = False
+    o.leg_no = 0
+    o.qty = qty
+    o.filled = 0.0
+    o.avg_fill = np.nan
+    o.limit_px = np.nan
+    o.stop_px = np.nan
+    o.trail_amt = 0.0
+    o.trail_pct = 0.0
+    o.water = np.nan
+    o.leg_stop = np.nan
+    o.leg_target = np.nan
+    o.leg_stop_pct = np.nan
+    o.leg_target_pct = np.nan
+    o.parent = -1
+    o.sibling = -1
+    o.live_from = bar + 1
+    o.live_session = -1
+    o.created_ts = ts
+    o.created_bar = bar
+    o.done_ts = -1
+    o.reasons = 0
+    o.leg_sl = -1
+    o.leg_tp = -1
+    o.seen_bar = -1
+    return k
+
+
+@njit(cache=True)
+def accept_order_nb(book, k: int) -> bool:
+    """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
+    s = book.orders[k].sym
+    set_status_nb(book, k, SUBMITTED)
+    n = book.nwork[s]
+    if n >= book.work.shape[1]:
+        set_status_nb(book, k, REJECTED)
+        book.orders[k].reasons |= R_TOO_MANY_WORKING
+        book.orders[k].done_ts = book.orders[k].created_ts
+        return False
+    set_status_nb(book, k, ACCEPTED)
+    book.work[s, n] = k
+    book.nwork[s] = n + 1
+    return True
+
+
+@njit(cache=True)
+def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
+    """Cancel a working order with the reasons that caused it."""
+    if is_terminal_nb(book.orders[k].status):
+        return
+    set_status_nb(book, k, CANCELED)
+    book.orders[k].done_ts = ts
+    book.orders[k].reasons |= reasons
+
+
+@njit(cache=True)
+def compact_working_nb(book, s: int) -> None:
+    """Drop terminal orders from a symbol's working list, keeping id order."""
+    n = book.nwork[s]
+    w = 0
+    for j in range(n):
+        k = book.work[s, j]
+        if not is_terminal_nb(book.orders[k].status):
+            book.work[s, w] = k
+            w += 1
+    for j in range(w, n):
+        book.work[s, j] = -1
+    book.nwork[s] = w
+
+
+@njit(cache=True)
+def working_summary_nb(book, s: int) -> tuple[int, float]:
+    """Return (working entry orders, unfilled quantity of working signal exits) for a symbol."""
+    entries = 0
+    exit_qty = 0.0
+    for j in range(book.nwork[s]):
+        o = book.orders[book.work[s, j]]
+        if is_terminal_nb(o.status):
+            continue
+        if o.role == ROLE_ENTRY:
+            entries += 1
+        elif o.role == ROLE_SIGNAL_EXIT:
+            exit_qty += o.qty - o.filled
+    return entries, exit_qty
+
+
+@njit(cache=True)
+def _record_fill_nb(book, k: int, qty: float, price: float, fee: float, slip: float, ts: int,
+                    bar: int, ambiguous: bool, alt_stop: float, alt_target: float,
+                    alt_prox: float) -> int:
+    f = book.ctr[N_FILLS]
+    book.ctr[N_FILLS] = f + 1
+    o = book.orders[k]
+    r = book.fills[f]
+    r.id = f
+    r.order = k
+    r.cycle = o.cycle
+    r.strategy = o.strategy
+    r.sym = o.sym
+    r.side = o.side
+    r.role = o.role
+    r.ambiguous = ambiguous
+    r.qty = qty
+    r.price = price
+    r.fee = fee
+    r.slippage = slip
+    r.ts = ts
+    r.bar = bar
+    r.alt_stop_first = alt_stop
+    r.alt_target_first = alt_target
+    r.alt_open_proximity = alt_prox
+    return f
+
+
+@njit(cache=True)
+def _make_legs_nb(book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar: int,
+                  at_open: bool) -> None:
+    """Give a filled entry its OCO protective legs, or grow them with a further partial fill."""
+    o = book.orders[k]
+    if o.leg_sl >= 0 or o.leg_tp >= 0:
+        for leg in (o.leg_sl, o.leg_tp):
+            if leg >= 0 and not is_terminal_nb(book.orders[leg].status):
+                book.orders[leg].qty += qty
+        return
+    p = o.avg_fill
+    s = o.sym
+    stop = o.leg_stop
+    if np.isnan(stop) and not np.isnan(o.leg_stop_pct):
+        stop = p * (1.0 - o.side * o.leg_stop_pct)
+    target = o.leg_target
+    if np.isnan(target) and not np.isnan(o.leg_target_pct):
+        target = p * (1.0 + o.side * o.leg_target_pct)
+    live = bar if (at_open and prm.legs_live_on_entry_bar) else bar + 1
+    sl = -1
+    tp = -1
+    if not np.isnan(stop) or o.trail_pct > 0:
+        trailing = o.trail_pct > 0
+        sl = alloc_order_nb(book, o.cycle, o.strategy, s, -o.side,
+                            TRAILING_STOP if trailing else STOP, GTC,
+                            ROLE_TRAILING if trailing else ROLE_STOP_LOSS, qty, ts, bar)
+        leg = book.orders[sl]
+        leg.stop_px = round_to_tick_nb(stop, tick[s])
+        if trailing:
+            leg.trail_pct = o.trail_pct
+            leg.water = p
+        leg.reduce_only = True
+        leg.parent = k
+        leg.leg_no = o.leg_no + 1
+        leg.live_from = live
+    if not np.isnan(target):
+        tp = alloc_order_nb(book, o.cycle, o.strategy, s, -o.side, LIMIT, GTC,
+                            ROLE_TAKE_PROFIT, qty, ts, bar)
+        leg = book.orders[tp]
+        leg.limit_px = round_to_tick_nb(target, tick[s])
+        leg.reduce_only = True
+        leg.parent = k
+        leg.leg_no = o.leg_no + 2
+        leg.live_from = live
+    if sl >= 0 and tp >= 0:
+        book.orders[sl].sibling = tp
+        book.orders[tp].sibling = sl
+    o.leg_sl = sl
+    o.leg_tp = tp
+    if sl >= 0:
+        accept_order_nb(book, sl)
+    if tp >= 0:
+        accept_order_nb(book, tp)
+
+
+@njit(cache=True)
+def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
+    """Shrink or cancel working reduce-only orders so they never exceed the position held."""
+    held = abs(book.xpos[s])
+    sign = 1 if book.xpos[s] > 0 else (-1 if book.xpos[s] < 0 else 0)
+    for j in range(book.nwork[s]):
+        k = book.work[s, j]
+        o = book.orders[k]
+        if is_terminal_nb(o.status) or not o.reduce_only:
+            continue
+        if held == 0.0 or o.side == sign:
+            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
+        elif o.qty - o.filled > held + 1e-12:
+            o.qty = o.filled + held
+            o.reasons |= R_LEG_RESIZED
+
+
+@njit(cache=True)
+def fill_order_nb(book, prm, tick: np.ndarray, lot: np.ndarray, mult: np.ndarray, k: int,
+                  price: float, slip: bool, volume: float, ts: int, bar: int, at_open: bool,
+                  ambiguous: bool, alt_stop: float, alt_target: float, alt_prox: float) -> int:
+    """Fill what can be filled of order ``k`` at ``price``; return the fill id or -1.
+
+    Applies reduce-only clamping, the volume-participation cap, slippage and commission, then
+    the consequences: OCO sibling cancelled, legs created or grown, reduce-only orders synced.
+    """
+    o = book.orders[k]
+    s = o.sym
+    want = o.qty - o.filled
+    if o.reduce_only:
+        pos = book.xpos[s]
+        reduces = (pos > 0 and o.side < 0) or (pos < 0 and o.side > 0)
+        if not reduces:
+            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
+            return -1
+        if want > abs(pos):
+            want = abs(pos)
+    if prm.max_participation > 0.0:
+        room = prm.max_participation * volume - book.used_vol[s]
+        room = np.floor(room / lot[s] + 1e-9) * lot[s]
+        if room < want:
+            want = room
+    if want <= 0.0:
+        return -1
+    px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick[s]) if slip else price
+    fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult[s])
+    f = _record_fill_nb(book, k, want, px, fee, abs(px - price), ts, bar, ambiguous,
+                        alt_stop, alt_target, alt_prox)
+    prev = o.filled
+    o.filled = prev + want
+    o.avg_fill = px if prev == 0.0 else (o.avg_fill * prev + px * want) / o.filled
+    book.xpos[s] += o.side * want
+    book.used_vol[s] += want
+    if o.filled >= o.qty - 1e-12:
+        set_status_nb(book, k, FILLED)
+        o.done_ts = ts
+        if o.sibling >= 0:
+            cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
+    else:
+        set_status_nb(book, k, PARTIALLY_FILLED)
+    if o.role == ROLE_ENTRY:
+        _make_legs_nb(book, prm, tick, k, want, ts, bar, at_open)
+    _sync_reduce_only_nb(book, s, ts)
+    return f
+
+
+@njit(cache=True)
+def _level_of_nb(o) -> float:
+    if o.otype == TRAILING_STOP:
+        return trailing_level_nb(o.side, o.water, o.trail_amt, o.trail_pct)
+    if o.otype == LIMIT:
+        return o.limit_px
+    return o.stop_px
+
+
+@njit(cache=True)
+def _is_stop_type_nb(otype: int) -> bool:
+    return otype == STOP or otype == STOP_LIMIT or otype == TRAILING_STOP
+
+
+@njit(cache=True)
+def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
+    j = 0
+    while j < book.nwork[s]:
+        k = book.work[s, j]
+        j += 1
+        o = book.orders[k]
+        if is_terminal_nb(o.status) or o.live_from > i:
+            continue
+        if o.tif == DAY:
+            if o.live_session < 0:
+                o.live_session = session
+            elif o.live_session != session:
+                set_status_nb(book, k, EXPIRED)
+                o.done_ts = ts
+                o.reasons |= R_ORDER_EXPIRED
+                continue
+        ot = o.otype
+        if ot == MARKET:
+            fill_order_nb(book, prm, tick, lot, mult, k, o_, True, v, ts, i, True, False,
+                          np.nan, np.nan, np.nan)
+        elif ot == LIMIT:
+            px = limit_at_open_nb(o.side, o.limit_px, o_)
+            if not np.isnan(px):
+                fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, True, False,
+                              np.nan, np.nan, np.nan)
+        elif ot == STOP or ot == TRAILING_STOP:
+            px = stop_at_open_nb(o.side, _level_of_nb(o), o_)
+            if not np.isnan(px):
+                fill_order_nb(book, prm, tick, lot, mult, k, px, True, v, ts, i, True, False,
+                              np.nan, np.nan, np.nan)
+        elif ot == STOP_LIMIT:
+            if not np.isnan(stop_at_open_nb(o.side, o.stop_px, o_)):
+                px = limit_at_open_nb(o.side, o.limit_px, o_)
+                if not np.isnan(px):
+                    fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, True,
+                                  False, np.nan, np.nan, np.nan)
+                else:
+                    o.otype = LIMIT  # triggered beyond its limit: rests as a limit
+                    o.live_from = i + 1
+
+
+@njit(cache=True)
+def _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v) -> None:
+    o = book.orders[k]
+    ot = o.otype
+    if ot == LIMIT:
+        px = limit_intrabar_nb(o.side, o.limit_px, h, l)
+        if not np.isnan(px):
+            fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, False, False,
+                          np.nan, np.nan, np.nan)
+    elif ot == STOP or ot == TRAILING_STOP:
+        px = stop_intrabar_nb(o.side, _level_of_nb(o), h, l)
+        if not np.isnan(px):
+            fill_order_nb(book, prm, tick, lot, mult, k, px, True, v, ts, i, False, False,
+                          np.nan, np.nan, np.nan)
+    elif ot == STOP_LIMIT:
+        triggered, px = stop_limit_nb(o.side, o.stop_px, o.limit_px, np.inf * o.side * -1.0,
+                                      h, l)
+        if triggered:
+            if not np.isnan(px):
+                fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, False,
+                              False, np.nan, np.nan, np.nan)
+            else:
+                o.otype = LIMIT
+                o.live_from = i + 1
+
+
+@njit(cache=True)
+def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> None:
+    j = 0
+    while j < book.nwork[s]:
+        k = book.work[s, j]
+        j += 1
+        o = book.orders[k]
+        if is_terminal_nb(o.status) or o.live_from > i or o.otype == MARKET or o.seen_bar == i:
+            continue
+        o.seen_bar = i
+        sib = o.sibling
+        if sib < 0 or is_terminal_nb(book.orders[sib].status) or book.orders[sib].live_from > i:
+            _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v)
+            continue
+        book.orders[sib].seen_bar = i
+        ks = k if _is_stop_type_nb(o.otype) else sib
+        kt = sib if ks == k else k
+        st = book.orders[ks]
+        tg = book.orders[kt]
+        stop_lvl = _level_of_nb(st)
+        hit_stop = stop_touched_nb(st.side, stop_lvl, h, l)
+        hit_target = limit_touched_nb(tg.side, tg.limit_px, h, l)
+        if hit_stop and hit_target:
+            stop_px = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick[s])
+            target_px = tg.limit_px
+            stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
+            prox_px = stop_px if stop_nearer else target_px
+            stop_wins = prm.intrabar == 0 or (prm.intrabar == 2 and stop_nearer)
+            if stop_wins:
+                fill_order_nb(book, prm, tick, lot, mult, ks, stop_lvl, True, v, ts, i, False,
+                              True, stop_px, target_px, prox_px)
+            else:
+                fill_order_nb(book, prm, tick, lot, mult, kt, target_px, False, v, ts, i,
+                              False, True, stop_px, target_px, prox_px)
+        elif hit_stop:
+            _fill_single_intrabar_nb(book, prm, tick, lot, mult, ks, i, ts, h, l, v)
+        elif hit_target:
+            _fill_single_intrabar_nb(book, prm, tick, lot, mult, kt, i, ts, h, l, v)
+
+
+@njit(cache=True)
+def _close_phase_nb(book, s, i, ts, h, l) -> None:
+    for j in range(book.nwork[s]):
+        k = book.work[s, j]
+        o = book.orders[k]
+        if is_terminal_nb(o.status) or o.live_from > i:
+            continue
+        if o.otype == TRAILING_STOP:
+            o.water = trailing_water_nb(o.side, o.water, h, l)
+        if o.tif == IOC:
+            cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
+
+
+@njit(cache=True)
+def process_bar_nb(book, prm, tick, lot, mult, s: int, i: int, ts: int, o_: float, h: float,
+                   l: float, v: float, session: int) -> None:
+    """Match symbol ``s``'s working orders against its bar at row ``i`` (see module doc)."""
+    book.used_vol[s] = 0.0
+    _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)
+    _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)
+    _close_phase_nb(book, s, i, ts, h, l)
+    compact_working_nb(book, s)

@@ -1,0 +1,289 @@
+"""Record layouts and state containers of the compiled core.
+
+State lives in plain numpy arrays grouped in NamedTuples so that numba kernels take a handful
+of arguments instead of fifty (vectorbt's trap). Outputs are structured record arrays that a
+thin wrapper turns into polars frames once, at the end of a run.
+
+Capacity: record arrays are allocated with room to spare; a kernel that would run out stops
+*before* the bar that could overflow and reports ``STATUS_NEED_ROOM``; the driver grows the
+arrays and resumes at that bar. Nothing is ever dropped for lack of space.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+ORDER_DTYPE = np.dtype(
+    [
+        ("id", np.int64),
+        ("cycle", np.int64),  # trade cycle (the signal's sequence number)
+        ("strategy", np.int32),
+        ("sym", np.int32),
+        ("side", np.int8),  # +1 buy, -1 sell
+        ("otype", np.int8),  # OrderType
+        ("tif", np.int8),  # TimeInForce
+        ("role", np.int8),  # OrderRole
+        ("status", np.int8),  # OrderStatus
+        ("reduce_only", np.bool_),
+        ("leg_no", np.int16),  # position of this order within its cycle (client-id suffix)
+        ("qty", np.float64),
+        ("filled", np.float64),
+        ("avg_fill", np.float64),
+        ("limit_px", np.float64),
+        ("stop_px", np.float64),
+        ("trail_amt", np.float64),
+        ("trail_pct", np.float64),
+        ("water", np.float64),  # trailing stops: best price seen since live
+        ("leg_stop", np.float64),  # entries: absolute protective levels for the legs
+        ("leg_target", np.float64),
+        ("leg_stop_pct", np.float64),  # entries: legs as a fraction of the fill price
+        ("leg_target_pct", np.float64),
+        ("parent", np.int64),
+        ("sibling", np.int64),
+        ("live_from", np.int64),  # first bar row on which the order can fill
+        ("live_session", np.int64),  # session of its first live bar (DAY expiry)
+        ("created_ts", np.int64),
+        ("created_bar", np.int64),
+        ("done_ts", np.int64),
+        ("reasons", np.int64),  # ReasonCode mask when cancelled / changed
+        ("leg_sl", np.int64),  # entries: ids of their protective legs (-1 until filled)
+        ("leg_tp", np.int64),
+        ("seen_bar", np.int64),  # last bar row whose intrabar phase evaluated this order
+    ]
+)
+
+FILL_DTYPE = np.dtype(
+    [
+        ("id", np.int64),
+        ("order", np.int64),
+        ("cycle", np.int64),
+        ("strategy", np.int32),
+        ("sym", np.int32),
+        ("side", np.int8),
+        ("role", np.int8),
+        ("ambiguous", np.bool_),  # stop and target both touched in this bar
+        ("qty", np.float64),
+        ("price", np.float64),
+        ("fee", np.float64),
+        ("slippage", np.float64),  # price paid away per unit vs the rule's price
+        ("ts", np.int64),
+        ("bar", np.int64),
+        ("alt_stop_first", np.float64),  # exit price under each intrabar ordering
+        ("alt_target_first", np.float64),
+        ("alt_open_proximity", np.float64),
+    ]
+)
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("id", np.int64),
+        ("cycle", np.int64),
+        ("strategy", np.int32),
+        ("sym", np.int32),
+        ("side", np.int8),  # +1 long, -1 short
+        ("exit_role", np.int8),  # OrderRole of the closing order = exit reason
+        ("ambiguous", np.bool_),
+        ("qty", np.float64),  # largest absolute position of the round trip
+        ("entry_px", np.float64),  # volume-weighted
+        ("exit_px", np.float64),
+        ("pnl", np.float64),  # realized, gross of fees
+        ("fees", np.float64),
+        ("entry_ts", np.int64),
+        ("exit_ts", np.int64),
+        ("entry_bar", np.int64),
+        ("exit_bar", np.int64),
+        ("pnl_stop_first", np.float64),  # the round trip re-priced under each ordering
+        ("pnl_target_first", np.float64),
+        ("pnl_open_proximity", np.float64),
+    ]
+)
+
+VERDICT_DTYPE = np.dtype(
+    [
+        ("cycle", np.int64),
+        ("event", np.int64),  # row of the signal in the run's event table
+        ("ts", np.int64),
+        ("bar", np.int64),
+        ("strategy", np.int32),
+        ("sym", np.int32),
+        ("side", np.int8),  # side of the order sent (exits: derived from the position)
+        ("intent", np.int8),
+        ("approved", np.bool_),
+        ("reasons", np.int64),
+        ("qty", np.float64),  # quantity sent (0 when refused)
+        ("price", np.float64),  # price the decision used (nan when none)
+        ("position", np.float64),  # position held when deciding
+        ("equity", np.float64),
+        ("entry_order", np.int64),  # first order sent, -1 when none
+    ]
+)
+
+# Signal/timer events the drivers feed to the decision functions, sorted by (bar, priority, seq).
+EVENT_DTYPE = np.dtype(
+    [
+        ("bar", np.int64),  # bar row whose close the decision sees
+        ("ts", np.int64),
+        ("priority", np.int8),  # exits before entries at the same bar
+        ("seq", np.int64),
+        ("sym", np.int32),
+        ("strategy", np.int32),
+        ("side", np.int8),
+        ("intent", np.int8),
+        ("otype", np.int8),  # entry style: MARKET or LIMIT
+        ("tif", np.int8),
+        ("qty", np.float64),  # nan: let the sizer decide (entries) / whole position (exits)
+        ("price", np.float64),  # the signal's own price, nan when it has none
+        ("limit_px", np.float64),
+        ("stop_px", np.float64),
+        ("target_px", np.float64),
+        ("stop_pct", np.float64),
+        ("target_pct", np.float64),
+        ("trail_pct", np.float64),  # > 0: the protective leg is a trailing stop
+    ]
+)
+
+# Counter slots of the ``ctr`` arrays.
+N_ORDERS = 0
+N_FILLS = 1
+N_TRADES = 2
+N_VERDICTS = 3
+ERROR = 4  # first illegal state transition or invariant breach (0 = none)
+ERROR_ARG = 5
+
+STATUS_DONE = 0
+STATUS_NEED_ROOM = 1  # before the bar's fills: resume with the bar
+STATUS_NEED_ROOM_EVENTS = 3  # after the bar's fills, before its next event: resume skipping them
+STATUS_ERROR = 2
+
+# Room a single bar may need at most, checked before each bar.
+ROOM_PER_EVENT_ORDERS = 3
+
+
+class Instruments(NamedTuple):
+    """Per-symbol contract facts, indexed by the run's symbol number."""
+
+    tick: np.ndarray  # float64, 0 = unknown tick (prices not rounded)
+    lot: np.ndarray
+    mult: np.ndarray
+    is_future: np.ndarray  # bool
+
+
+class Book(NamedTuple):
+    """The exchange side: every order, every fill, working orders per symbol, position truth."""
+
+    orders: np.ndarray
+    fills: np.ndarray
+    work: np.ndarray  # int64[n_sym, max_working]: ids of working orders, in id order
+    nwork: np.ndarray  # int64[n_sym]
+    xpos: np.ndarray  # float64[n_sym]: position as the exchange knows it
+    used_vol: np.ndarray  # float64[n_sym]: volume consumed in the current bar
+    ctr: np.ndarray  # int64[8]
+
+
+# Round-trip accumulator columns of Portfolio.rt (float64[n_sym, RT_N]).
+RT_ENTRY_QTY = 0
+RT_ENTRY_VAL = 1
+RT_EXIT_QTY = 2
+RT_EXIT_VAL = 3
+RT_MAX_QTY = 4
+RT_REALIZED = 5
+RT_FEES = 6
+RT_ALT_STOP = 7  # realized P&L adjustments under each intrabar ordering
+RT_ALT_TARGET = 8
+RT_ALT_PROX = 9
+RT_N = 10
+# Integer columns of Portfolio.rti (int64[n_sym, RTI_N]).
+RTI_CYCLE = 0
+RTI_STRATEGY = 1
+RTI_ENTRY_TS = 2
+RTI_ENTRY_BAR = 3
+RTI_SIDE = 4
+RTI_AMBIGUOUS = 5
+RTI_N = 6
+
+# Account slots of Portfolio.acct.
+ACCT_CASH = 0
+ACCT_FEES = 1
+ACCT_REALIZED = 2
+ACCT_INITIAL = 3
+
+
+class Portfolio(NamedTuple):
+    """The engine side: netting positions, average prices, cash, round trips."""
+
+    pos: np.ndarray  # float64[n_sym]
+    avg: np.ndarray  # float64[n_sym]
+    mark: np.ndarray  # float64[n_sym]: last close seen (nan before the first bar)
+    acct: np.ndarray  # float64[4]
+    rt: np.ndarray
+    rti: np.ndarray
+    trades: np.ndarray
+    ctr: np.ndarray  # int64[8]: N_TRADES slot used
+
+
+class Decisions(NamedTuple):
+    """Every verdict of the pipeline, approved or not."""
+
+    verdicts: np.ndarray
+    ctr: np.ndarray  # int64[8]: N_VERDICTS slot used
+
+
+def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Book:
+    """Allocate an empty exchange book."""
+    return Book(
+        orders=np.zeros(max(order_cap, 16), dtype=ORDER_DTYPE),
+        fills=np.zeros(max(fill_cap, 16), dtype=FILL_DTYPE),
+        work=np.full((n_sym, max_working), -1, dtype=np.int64),
+        nwork=np.zeros(n_sym, dtype=np.int64),
+        xpos=np.zeros(n_sym, dtype=np.float64),
+        used_vol=np.zeros(n_sym, dtype=np.float64),
+        ctr=np.zeros(8, dtype=np.int64),
+    )
+
+
+def new_portfolio(n_sym: int, initial_cash: float, trade_cap: int) -> Portfolio:
+    """Allocate a flat portfolio holding ``initial_cash``."""
+    acct = np.zeros(4, dtype=np.float64)
+    acct[ACCT_CASH] = initial_cash
+    acct[ACCT_INITIAL] = initial_cash
+    return Portfolio(
+        pos=np.zeros(n_sym, dtype=np.float64),
+        avg=np.zeros(n_sym, dtype=np.float64),
+        mark=np.full(n_sym, np.nan, dtype=np.float64),
+        acct=acct,
+        rt=np.zeros((n_sym, RT_N), dtype=np.float64),
+        rti=np.zeros((n_sym, RTI_N), dtype=np.int64),
+        trades=np.zeros(max(trade_cap, 16), dtype=TRADE_DTYPE),
+        ctr=np.zeros(8, dtype=np.int64),
+    )
+
+
+def new_decisions(verdict_cap: int) -> Decisions:
+    """Allocate room for the run's verdicts."""
+    return Decisions(
+        verdicts=np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE),
+        ctr=np.zeros(8, dtype=np.int64),
+    )
+
+
+def _grown(arr: np.ndarray, need: int) -> np.ndarray:
+    if need <= len(arr):
+        return arr
+    new = np.zeros(max(need, 2 * len(arr)), dtype=arr.dtype)
+    new[: len(arr)] = arr
+    return new
+
+
+def ensure_room(
+    book: Book, pf: Portfolio, dec: Decisions, orders: int, fills: int, trades: int, verdicts: int
+) -> tuple[Book, Portfolio, Decisions]:
+    """Return containers with room for that many more records (copies only when growing)."""
+    book = book._replace(
+        orders=_grown(book.orders, int(book.ctr[N_ORDERS]) + orders),
+        fills=_grown(book.fills, int(book.ctr[N_FILLS]) + fills),
+    )
+    pf = pf._replace(trades=_grown(pf.trades, int(pf.ctr[N_TRADES]) + trades))
+    dec = dec._replace(verdicts=_grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + verdicts))
+    return book, pf, dec

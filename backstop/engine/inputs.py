@@ -1,0 +1,144 @@
+"""Turn validated bars and an intent table into the plain arrays the kernels read.
+
+An intent is decided at the close of the first bar of its symbol whose timestamp is at or
+after the intent's own (a strategy's intents carry their bar's timestamp, so they are decided
+at that bar's close). Intents for symbols without bars, or later than their symbol's last bar,
+still become events: the decision journals them as refused (UNKNOWN_SYMBOL,
+NO_BAR_AFTER_SIGNAL) so that nothing is dropped without a trace.
+
+Events at one bar are decided exits first, then entries, each in the order of the intent
+table (ts, then original row): (bar, priority, seq) is the total order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from backstop.engine.core.decide import SYM_NO_BAR_AFTER, SYM_UNKNOWN
+from backstop.engine.core.records import EVENT_DTYPE, Instruments
+from backstop.engine.instruments import Instrument, lookup
+
+
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """Bars as contiguous arrays in engine order (ts, then symbol)."""
+
+    ts: np.ndarray
+    sym: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    session: np.ndarray
+    symbols: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.ts)
+
+
+def bar_arrays(bars: pl.DataFrame, session_tz: str, need_sessions: bool) -> BarArrays:
+    """Extract arrays from validated bars; symbols are numbered in sorted order."""
+    symbols = tuple(sorted(bars.get_column("symbol").unique().to_list()))
+    sym = (
+        bars.get_column("symbol")
+        .cast(pl.Enum(list(symbols)))
+        .to_physical()
+        .to_numpy()
+        .astype(np.int32)
+    )
+    ts = bars.get_column("ts").to_numpy()
+    if need_sessions:
+        session = (
+            bars.select(
+                pl.from_epoch("ts", time_unit="ns")
+                .dt.replace_time_zone("UTC")
+                .dt.convert_time_zone(session_tz)
+                .dt.date()
+                .cast(pl.Int32)
+            )
+            .to_series()
+            .to_numpy()
+            .astype(np.int64)
+        )
+    else:
+        session = np.zeros(len(ts), dtype=np.int64)
+
+    def col(name: str) -> np.ndarray:
+        return np.ascontiguousarray(bars.get_column(name).to_numpy(), dtype=np.float64)
+
+    return BarArrays(
+        ts=np.ascontiguousarray(ts, dtype=np.int64),
+        sym=np.ascontiguousarray(sym),
+        open=col("open"),
+        high=col("high"),
+        low=col("low"),
+        close=col("close"),
+        volume=col("volume"),
+        session=session,
+        symbols=symbols,
+    )
+
+
+def instrument_arrays(symbols: tuple[str, ...],
+                      overrides: dict[str, Instrument] | None = None
+                      ) -> tuple[Instruments, tuple[Instrument, ...]]:
+    """Resolve each symbol's instrument and lay the numbers out for the kernels."""
+    specs = tuple(lookup(s, overrides) for s in symbols)
+    arrays = Instruments(
+        tick=np.array([i.tick_size for i in specs], dtype=np.float64),
+        lot=np.array([i.lot_size for i in specs], dtype=np.float64),
+        mult=np.array([i.multiplier for i in specs], dtype=np.float64),
+        is_future=np.array([i.is_future for i in specs], dtype=np.bool_),
+    )
+    return arrays, specs
+
+
+def event_array(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
+                ) -> tuple[np.ndarray, pl.DataFrame]:
+    """Attach each intent to its bar row and return (sorted event records, strategy ids).
+
+    The second value lists strategy ids in the numbering the events use.
+    """
+    n_bars = bars.height
+    strategies = sorted(intents.get_column("strategy_id").fill_null("default").unique().to_list())
+    seq_intents = (
+        intents.with_row_index("_row")
+        .with_columns(pl.col("strategy_id").fill_null("default"))
+        .sort(["ts", "_row"], maintain_order=True)
+        .with_row_index("seq")
+    )
+    rows = (
+        bars.select("ts", "symbol").with_row_index("bar")
+        .with_columns(pl.col("bar").cast(pl.Int64))
+    )
+    joined = seq_intents.sort("ts").join_asof(
+        rows.sort("ts"), on="ts", by="symbol", strategy="forward", check_sortedness=False
+    ).sort("seq")
+    known = set(symbols)
+    sym_index = {s: i for i, s in enumerate(symbols)}
+    strat_index = {s: i for i, s in enumerate(strategies)}
+    joined = joined.with_columns(
+        sym=pl.col("symbol").replace_strict(sym_index, default=SYM_UNKNOWN, return_dtype=pl.Int32),
+        strategy=pl.col("strategy_id").replace_strict(strat_index, return_dtype=pl.Int32),
+    ).with_columns(
+        sym=pl.when(pl.col("bar").is_null() & pl.col("symbol").is_in(list(known)))
+        .then(pl.lit(SYM_NO_BAR_AFTER, dtype=pl.Int32))
+        .otherwise(pl.col("sym")),
+        bar=pl.col("bar").fill_null(n_bars - 1 if n_bars else 0),
+        priority=pl.when(pl.col("intent") == 1).then(0).otherwise(1).cast(pl.Int8),
+    ).sort(["bar", "priority", "seq"])
+    ev = np.zeros(joined.height, dtype=EVENT_DTYPE)
+    for name in ("bar", "ts", "priority", "seq", "sym", "strategy", "side", "intent", "otype",
+                 "tif"):
+        ev[name] = joined.get_column(name).to_numpy()
+    for name in ("qty", "price", "limit_px", "stop_px", "target_px", "stop_pct", "target_pct",
+                 "trail_pct"):
+        ev[name] = joined.get_column(name).fill_null(np.nan).to_numpy()
+    for name in ("stop_pct", "target_pct", "trail_pct"):
+        ev[name] = np.nan_to_num(ev[name], nan=0.0)
+    return ev, pl.DataFrame({"strategy_id": strategies}).with_row_index("strategy")

@@ -1,0 +1,289 @@
+"""BacktestResult: the run's records as polars frames, its stats, plots and ambiguity report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from backstop.engine.config import BacktestConfig
+from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
+from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
+from backstop.engine.enums import (
+    Intent,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    ReasonCode,
+    Side,
+    TimeInForce,
+)
+from backstop.engine.instruments import Instrument
+
+if TYPE_CHECKING:
+    from backstop.engine.inputs import BarArrays
+
+ROLE_LEG = {OrderRole.ENTRY: "E", OrderRole.STOP_LOSS: "SL", OrderRole.TAKE_PROFIT: "TP",
+            OrderRole.SIGNAL_EXIT: "X", OrderRole.TRAILING: "TS"}
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecords:
+    """The record arrays of one run, trimmed to what was written."""
+
+    orders: np.ndarray
+    fills: np.ndarray
+    trades: np.ndarray
+    verdicts: np.ndarray
+
+    @classmethod
+    def take(cls, book: Any, pf: Any, dec: Any) -> RunRecords:
+        return cls(
+            orders=book.orders[: book.ctr[N_ORDERS]].copy(),
+            fills=book.fills[: book.ctr[N_FILLS]].copy(),
+            trades=pf.trades[: pf.ctr[N_TRADES]].copy(),
+            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]].copy(),
+        )
+
+
+def _enum_col(values: np.ndarray, enum: Any, name: str) -> pl.Series:
+    """Map kernel ints to enum member names (vectorised, deterministic)."""
+    members = list(enum)
+    lo = min(int(m) for m in members)
+    hi = max(int(m) for m in members)
+    lookup = np.full(hi - lo + 1, "?", dtype=object)
+    for m in members:
+        lookup[int(m) - lo] = m.name
+    return pl.Series(name, lookup[values.astype(np.int64) - lo], dtype=pl.String)
+
+
+def reason_lists(masks: np.ndarray) -> pl.Series:
+    """Bit masks -> lists of reason-code names (enum order)."""
+    names = [c.name for c in ReasonCode]
+    bits = np.array([1 << int(c) for c in ReasonCode], dtype=np.int64)
+    hit = (masks[:, None] & bits[None, :]) != 0
+    return pl.Series("reason_codes", [[names[k] for k in np.flatnonzero(row)] for row in hit],
+                     dtype=pl.List(pl.String))
+
+
+@dataclass
+class BacktestResult:
+    """Everything a run produced. Frames are polars; ``.to_pandas()`` on any of them works."""
+
+    run_id: str
+    config: BacktestConfig
+    bars: pl.DataFrame
+    arrays: BarArrays
+    instruments: tuple[Instrument, ...]
+    strategies: tuple[str, ...]
+    records: RunRecords
+    final_cash: float
+    run_seconds: float
+    label: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    strategy_name: str = ""
+
+    def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
+        s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)
+        return (f"{self.run_id}-" + s).alias("trade_cycle_id")
+
+    def _symbol_col(self, sym: np.ndarray) -> pl.Series:
+        names = np.array(self.arrays.symbols + ("?", "?"), dtype=object)
+        return pl.Series("symbol", names[sym.astype(np.int64)], dtype=pl.String)
+
+    def _strategy_col(self, strat: np.ndarray) -> pl.Series:
+        names = np.array(self.strategies + ("default",), dtype=object)
+        return pl.Series("strategy_id", names[strat.astype(np.int64)], dtype=pl.String)
+
+    # ---- frames ------------------------------------------------------------------------
+    @cached_property
+    def orders(self) -> pl.DataFrame:
+        """Every order: ids, roles, prices, status, and why it was cancelled or changed."""
+        o = self.records.orders
+        cycle = self._cycle_col(o["cycle"])
+        role = _enum_col(o["role"], OrderRole, "role")
+        legs = np.array([ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))], dtype=object)
+        client = pl.Series("client_order_id",
+                           (f"bs-{self.run_id}-" + pl.Series(o["cycle"]).cast(pl.String)
+                            + "-" + pl.Series(legs[o["role"].astype(np.int64)], dtype=pl.String)
+                            + "-" + pl.Series(o["leg_no"]).cast(pl.String)))
+        return pl.DataFrame([
+            pl.Series("order_id", o["id"]),
+            client,
+            cycle,
+            self._strategy_col(o["strategy"]),
+            self._symbol_col(o["sym"]),
+            _enum_col(o["side"], Side, "side"),
+            _enum_col(o["otype"], OrderType, "order_type"),
+            _enum_col(o["tif"], TimeInForce, "tif"),
+            role,
+            _enum_col(o["status"], OrderStatus, "status"),
+            pl.Series("reduce_only", o["reduce_only"]),
+            pl.Series("qty", o["qty"]),
+            pl.Series("filled_qty", o["filled"]),
+            pl.Series("avg_fill_price", o["avg_fill"]).fill_nan(None),
+            pl.Series("limit_price", o["limit_px"]).fill_nan(None),
+            pl.Series("stop_price", o["stop_px"]).fill_nan(None),
+            pl.Series("parent_order_id", o["parent"]),
+            pl.Series("oco_sibling_id", o["sibling"]),
+            pl.Series("created_ts", o["created_ts"]),
+            pl.Series("done_ts", np.where(o["done_ts"] >= 0, o["done_ts"], 0)).cast(pl.Int64)
+            .scatter(np.flatnonzero(o["done_ts"] < 0), None),
+            reason_lists(o["reasons"]),
+        ])
+
+    @cached_property
+    def fills(self) -> pl.DataFrame:
+        """Every fill with its order, cycle, fees, slippage and intrabar-ambiguity flag."""
+        f = self.records.fills
+        return pl.DataFrame([
+            pl.Series("fill_id", f["id"]),
+            pl.Series("order_id", f["order"]),
+            self._cycle_col(f["cycle"]),
+            self._strategy_col(f["strategy"]),
+            self._symbol_col(f["sym"]),
+            _enum_col(f["side"], Side, "side"),
+            _enum_col(f["role"], OrderRole, "role"),
+            pl.Series("ts", f["ts"]),
+            pl.Series("qty", f["qty"]),
+            pl.Series("price", f["price"]),
+            pl.Series("fee", f["fee"]),
+            pl.Series("slippage", f["slippage"]),
+            pl.Series("ambiguous", f["ambiguous"]),
+        ])
+
+    @cached_property
+    def trades(self) -> pl.DataFrame:
+        """Round trips: entry/exit, realized P&L, fees, exit reason, cycle and strategy."""
+        t = self.records.trades
+        return pl.DataFrame([
+            pl.Series("trade_id", t["id"]),
+            self._cycle_col(t["cycle"]),
+            self._strategy_col(t["strategy"]),
+            self._symbol_col(t["sym"]),
+            pl.Series("direction", np.where(t["side"] > 0, "long", "short"), dtype=pl.String),
+            pl.Series("qty", t["qty"]),
+            pl.Series("entry_ts", t["entry_ts"]),
+            pl.Series("entry_price", t["entry_px"]),
+            pl.Series("exit_ts", t["exit_ts"]),
+            pl.Series("exit_price", t["exit_px"]),
+            pl.Series("pnl", t["pnl"]),
+            pl.Series("fees", t["fees"]),
+            pl.Series("net_pnl", t["pnl"] - t["fees"]),
+            _enum_col(t["exit_role"], OrderRole, "exit_reason").str.to_lowercase(),
+            pl.Series("ambiguous", t["ambiguous"]),
+            pl.Series("bars_held", t["exit_bar"] - t["entry_bar"]),
+        ])
+
+    @cached_property
+    def verdicts(self) -> pl.DataFrame:
+        """Every decision of the pipeline, approved or not, with the numbers it used."""
+        v = self.records.verdicts
+        return pl.DataFrame([
+            pl.Series("ts", v["ts"]),
+            self._cycle_col(v["cycle"]),
+            self._strategy_col(v["strategy"]),
+            self._symbol_col(np.where(v["sym"] < 0, len(self.arrays.symbols), v["sym"])),
+            _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
+            _enum_col(v["intent"], Intent, "intent"),
+            pl.Series("approved", v["approved"]),
+            reason_lists(v["reasons"]),
+            pl.Series("qty", v["qty"]),
+            pl.Series("price", v["price"]).fill_nan(None),
+            pl.Series("position", v["position"]),
+            pl.Series("equity", v["equity"]),
+            pl.Series("order_id", v["entry_order"]),
+        ])
+
+    @cached_property
+    def equity(self) -> pl.DataFrame:
+        """Equity, cash and gross exposure at each timestamp, computed after the run."""
+        a = self.arrays
+        f = self.records.fills
+        mult = np.array([i.multiplier for i in self.instruments], dtype=np.float64)
+        signed = f["side"].astype(np.float64) * f["qty"]
+        pos = positions_by_row_nb(a.sym, f["bar"], f["sym"], signed, len(a.symbols))
+        flows = np.zeros(a.n, dtype=np.float64)
+        np.add.at(flows, f["bar"], -signed * f["price"] * mult[f["sym"]] - f["fee"])
+        ts, eq, expo = equity_by_ts_nb(a.ts, a.sym, a.close, pos, mult, flows,
+                                       self.config.initial_cash, len(a.symbols))
+        return pl.DataFrame({"ts": ts, "equity": eq, "gross_exposure": expo})
+
+    # ---- summaries ---------------------------------------------------------------------
+    @cached_property
+    def stats(self) -> dict[str, float]:
+        """Total return, CAGR, max drawdown, Sharpe, Sortino, win rate, profit factor, ..."""
+        from backstop.engine.stats import compute_stats
+
+        return compute_stats(self.equity, self.trades, self.config.initial_cash)
+
+    @property
+    def round_trips(self) -> int:
+        return len(self.records.trades)
+
+    @property
+    def pnl(self) -> float:
+        """Realized P&L of closed round trips, net of fees."""
+        t = self.records.trades
+        return float(t["pnl"].sum() - t["fees"].sum())
+
+    def ambiguity(self) -> dict[str, Any]:
+        """How much of the result hangs on the intrabar-ordering assumption.
+
+        Counts round trips whose exit was decided on a bar that touched both stop and target,
+        and re-prices them under stop-first, target-first and open-proximity ordering. The
+        re-pricing holds the rest of the run fixed (first-order: with fixed-size entries the
+        later trades do not depend on these exit prices).
+        """
+        t = self.records.trades
+        amb = t["ambiguous"]
+        base = float(t["pnl"].sum() - t["fees"].sum())
+        alts = {
+            "stop_first": float(t["pnl_stop_first"].sum() - t["fees"].sum()),
+            "target_first": float(t["pnl_target_first"].sum() - t["fees"].sum()),
+            "open_proximity": float(t["pnl_open_proximity"].sum() - t["fees"].sum()),
+        }
+        return {
+            "ambiguous_round_trips": int(amb.sum()),
+            "round_trips": len(t),
+            "policy": self.config.intrabar,
+            "pnl": base,
+            "pnl_by_ordering": alts,
+            "pnl_range": (min(alts.values()), max(alts.values())),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers of the run, JSON-ready."""
+        v = self.records.verdicts
+        orders = self.records.orders
+        by_reason: dict[str, int] = {}
+        for code in ReasonCode:
+            n = int(((v["reasons"] & (1 << int(code))) != 0).sum())
+            if n:
+                by_reason[code.name] = n
+        amb = self.ambiguity()
+        return {
+            "run_id": self.run_id,
+            "bars": int(self.arrays.n),
+            "symbols": len(self.arrays.symbols),
+            "signals": int(len(v)),
+            "approved": int(v["approved"].sum()),
+            "orders": int(len(orders)),
+            "fills": int(len(self.records.fills)),
+            "round_trips": self.round_trips,
+            "pnl": round(self.pnl, 6),
+            "verdicts_by_reason": by_reason,
+            "ambiguous_round_trips": amb["ambiguous_round_trips"],
+            "pnl_range_intrabar": [round(x, 6) for x in amb["pnl_range"]],
+            "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
+        }
+
+    def plot(self, symbol: str | None = None) -> Any:
+        """Price with entries/exits, and equity with drawdown (a matplotlib Figure)."""
+        from backstop.engine.plot import plot_result
+
+        return plot_result(self, symbol)
+

@@ -1,0 +1,142 @@
+"""The Strategy interface: a function of bars (and parameters) returning a sparse intent table.
+
+A strategy never sees a broker, a position or an order: it says what it would like to do at a
+bar's close (enter long, exit, ...) and the pipeline decides what is actually sent. Backtests
+call it once on the whole history; live, the same function runs on a rolling window and its
+newest rows are the live signals (``latest_intents``), so research and production share code.
+
+Intent table columns (``INTENT_SCHEMA``): ``ts`` (the bar whose close the intent is formed
+at), ``symbol``, ``side`` (+1 buy / -1 sell), ``intent`` (0 entry / 1 exit) and optional
+``qty``, ``price``, ``limit_px``, ``stop_px``, ``target_px``, ``stop_pct``, ``target_pct``,
+``trail_pct``, ``otype``, ``tif``, ``strategy_id``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from backstop.errors import ConfigError, check
+
+INTENT_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Int64(),
+    "symbol": pl.String(),
+    "side": pl.Int8(),
+    "intent": pl.Int8(),
+    "qty": pl.Float64(),
+    "price": pl.Float64(),
+    "limit_px": pl.Float64(),
+    "stop_px": pl.Float64(),
+    "target_px": pl.Float64(),
+    "stop_pct": pl.Float64(),
+    "target_pct": pl.Float64(),
+    "trail_pct": pl.Float64(),
+    "otype": pl.Int8(),
+    "tif": pl.Int8(),
+    "strategy_id": pl.String(),
+}
+REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
+
+IntentFn = Callable[..., pl.DataFrame]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One strategy parameter: its type, default and allowed range."""
+
+    name: str
+    kind: type
+    default: float | int
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+
+    def parse(self, raw: Any) -> float | int:
+        """Convert and range-check a value (e.g. from ``--param fast=10``); name it on error."""
+        try:
+            value = self.kind(raw) if not isinstance(raw, str) else self.kind(float(raw))
+            if self.kind is int and isinstance(raw, str) and float(raw) != int(float(raw)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(self.name, f"expected {self.kind.__name__}, got {raw!r}") from None
+        check(math.isfinite(float(value)), ConfigError(self.name, f"must be finite, got {raw!r}"))
+        if self.minimum is not None:
+            check(value >= self.minimum,
+                  ConfigError(self.name, f"must be >= {self.minimum}, got {value}"))
+        if self.maximum is not None:
+            check(value <= self.maximum,
+                  ConfigError(self.name, f"must be <= {self.maximum}, got {value}"))
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A named intent generator with declared parameters."""
+
+    name: str
+    fn: IntentFn
+    params: tuple[Param, ...]
+    doc: str = ""
+
+    def resolve(self, values: dict[str, Any] | None = None) -> dict[str, float | int]:
+        """Defaults overlaid with ``values``; unknown or out-of-range parameters are errors."""
+        values = dict(values or {})
+        known = {p.name: p for p in self.params}
+        for key in values:
+            check(key in known, ConfigError(
+                key, f"unknown parameter of strategy {self.name} (known: {sorted(known)})"))
+        return {p.name: p.parse(values[p.name]) if p.name in values else p.default
+                for p in self.params}
+
+    def intents(self, bars: pl.DataFrame, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run the strategy over ``bars`` and return its intent table, schema-checked."""
+        resolved = self.resolve(params)
+        out = self.fn(bars, **resolved)
+        return conform_intents(out, strategy_id=self.name)
+
+
+def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFrame:
+    """Give an intent table every column of ``INTENT_SCHEMA`` in order, with its types."""
+    for col in REQUIRED_INTENT_COLUMNS:
+        check(col in df.columns, ConfigError(col, "intent table lacks this required column"))
+    exprs = []
+    for name, dtype in INTENT_SCHEMA.items():
+        if name in df.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        elif name == "strategy_id":
+            exprs.append(pl.lit(strategy_id, dtype=dtype).alias(name))
+        elif name in ("otype", "tif"):
+            exprs.append(pl.lit(0 if name == "otype" else 1, dtype=dtype).alias(name))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    return df.select(exprs)
+
+
+_REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    """Make a strategy available by name (CLI ``--strategy`` and ``Backtest(strategy=...)``)."""
+    _REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def get_strategy(name: str) -> Strategy:
+    """Look a strategy up by name; an unknown name is an error listing the known ones."""
+    check(name in _REGISTRY,
+          ConfigError("strategy", f"unknown strategy {name!r} (known: {sorted(_REGISTRY)})"))
+    return _REGISTRY[name]
+
+
+def latest_intents(strategy: Strategy, window: pl.DataFrame,
+                   params: dict[str, Any] | None = None) -> pl.DataFrame:
+    """The live signal: the strategy on a rolling window, keeping only its newest bar's rows."""
+    intents = strategy.intents(window, params)
+    if window.is_empty():
+        return intents
+    newest = window.get_column("ts").max()
+    return intents.filter(pl.col("ts") == newest)
