@@ -38,9 +38,13 @@ def data_fingerprint(bars: pl.DataFrame) -> str:
     if bars.is_empty():
         return "empty"
     agg = bars.select(
-        pl.len().alias("n"), pl.col("ts").min().alias("t0"), pl.col("ts").max().alias("t1"),
-        pl.col("symbol").n_unique().alias("k"), pl.col("close").sum().alias("c"),
-        pl.col("volume").sum().alias("v"), pl.col("high").sum().alias("h"),
+        pl.len().alias("n"),
+        pl.col("ts").min().alias("t0"),
+        pl.col("ts").max().alias("t1"),
+        pl.col("symbol").n_unique().alias("k"),
+        pl.col("close").sum().alias("c"),
+        pl.col("volume").sum().alias("v"),
+        pl.col("high").sum().alias("h"),
     ).row(0)
     return hashlib.sha256(repr(agg).encode()).hexdigest()[:16]
 
@@ -79,9 +83,25 @@ def run_backtest(
     while i < arrays.n or j < n_ev:
         stop = min(arrays.n, i + CHUNK_ROWS) if i < arrays.n else arrays.n
         i, j, status = run_loop_nb(
-            arrays.ts[:stop], arrays.sym[:stop], arrays.open[:stop], arrays.high[:stop],
-            arrays.low[:stop], arrays.close[:stop], arrays.volume[:stop], arrays.session[:stop],
-            events, inst.tick, inst.lot, inst.mult, inst.is_future, prm, book, pf, dec, i, j,
+            arrays.ts[:stop],
+            arrays.sym[:stop],
+            arrays.open[:stop],
+            arrays.high[:stop],
+            arrays.low[:stop],
+            arrays.close[:stop],
+            arrays.volume[:stop],
+            arrays.session[:stop],
+            events,
+            inst.tick,
+            inst.lot,
+            inst.mult,
+            inst.is_future,
+            prm,
+            book,
+            pf,
+            dec,
+            i,
+            j,
             skip,
         )
         if status == STATUS_ERROR:
@@ -91,8 +111,9 @@ def run_backtest(
             )
         skip = status == STATUS_NEED_ROOM_EVENTS
         if status != STATUS_DONE:
-            book, pf, dec = ensure_room(book, pf, dec, len(book.orders), len(book.fills),
-                                        len(pf.trades), len(dec.verdicts))
+            book, pf, dec = ensure_room(
+                book, pf, dec, len(book.orders), len(book.fills), len(pf.trades), len(dec.verdicts)
+            )
         elif i >= arrays.n and j < n_ev:
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:
@@ -150,10 +171,15 @@ class Backtest:
         t0 = time.perf_counter()
         intents = self.intents()
         label = f"{self.strategy.name}:{sorted(self.params.items())}"
-        result = run_backtest(self.bars, intents, self.config, instruments=self.instruments,
-                              label=label, progress=progress)
+        result = run_backtest(
+            self.bars,
+            intents,
+            self.config,
+            instruments=self.instruments,
+            label=label,
+            progress=progress,
+        )
         result.run_seconds = time.perf_counter() - t0
         result.params = dict(self.params)
         result.strategy_name = self.strategy.name
         return result
-

@@ -60,23 +60,37 @@ class BacktestConfig:
         _choice("commission", self.commission, COMMISSION_MODELS)
         _choice("intrabar", self.intrabar, INTRABAR_POLICIES)
         _choice("sizer", self.sizer, SIZERS)
-        for key in ("initial_cash", "slippage_value", "commission_rate", "commission_min",
-                    "qty", "pct_equity"):
+        for key in (
+            "initial_cash",
+            "slippage_value",
+            "commission_rate",
+            "commission_min",
+            "qty",
+            "pct_equity",
+        ):
             value = getattr(self, key)
-            check(isinstance(value, int | float) and math.isfinite(value) and value >= 0,
-                  ConfigError(key, f"must be a finite number >= 0, got {value!r}"))
-        check(0 <= self.max_participation <= 1,
-              ConfigError("max_participation", f"must be in [0, 1], got {self.max_participation}"))
-        check(isinstance(self.max_working, int) and 2 <= self.max_working <= 256,
-              ConfigError("max_working", f"must be an int in [2, 256], got {self.max_working}"))
+            check(
+                isinstance(value, int | float) and math.isfinite(value) and value >= 0,
+                ConfigError(key, f"must be a finite number >= 0, got {value!r}"),
+            )
+        check(
+            0 <= self.max_participation <= 1,
+            ConfigError("max_participation", f"must be in [0, 1], got {self.max_participation}"),
+        )
+        check(
+            isinstance(self.max_working, int) and 2 <= self.max_working <= 256,
+            ConfigError("max_working", f"must be an int in [2, 256], got {self.max_working}"),
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | None = None) -> BacktestConfig:
         """Build from a mapping; an unknown key is an error that names it."""
         known = {f.name for f in fields(cls)}
         for key in values:
-            check(key in known, ConfigError(key, f"unknown option (known: {sorted(known)})",
-                                            source=source))
+            check(
+                key in known,
+                ConfigError(key, f"unknown option (known: {sorted(known)})", source=source),
+            )
         return cls(**values)
 
     def content_hash(self) -> str:

@@ -93,7 +93,7 @@ class ReasonCode(IntEnum):
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
-    ReasonCode.SIZING_NO_PRICE: "no price from the signal, the last bar or a quote: nothing to size",
+    ReasonCode.SIZING_NO_PRICE: "no price from the signal, the last bar or a quote: cannot size",
     ReasonCode.SIZING_ZERO_QTY: "the sized quantity rounds to zero lots",
     ReasonCode.MISSING_PROTECTION: "entry without both a protective stop and a target",
     ReasonCode.PROTECTION_WRONG_SIDE: "stop or target on the wrong side of the entry price",

@@ -84,9 +84,9 @@ def bar_arrays(bars: pl.DataFrame, session_tz: str, need_sessions: bool) -> BarA
     )
 
 
-def instrument_arrays(symbols: tuple[str, ...],
-                      overrides: dict[str, Instrument] | None = None
-                      ) -> tuple[Instruments, tuple[Instrument, ...]]:
+def instrument_arrays(
+    symbols: tuple[str, ...], overrides: dict[str, Instrument] | None = None
+) -> tuple[Instruments, tuple[Instrument, ...]]:
     """Resolve each symbol's instrument and lay the numbers out for the kernels."""
     specs = tuple(lookup(s, overrides) for s in symbols)
     arrays = Instruments(
@@ -98,8 +98,9 @@ def instrument_arrays(symbols: tuple[str, ...],
     return arrays, specs
 
 
-def event_array(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
-                ) -> tuple[np.ndarray, pl.DataFrame]:
+def event_array(
+    intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
+) -> tuple[np.ndarray, pl.DataFrame]:
     """Attach each intent to its bar row and return (sorted event records, strategy ids).
 
     The second value lists strategy ids in the numbering the events use.
@@ -113,31 +114,58 @@ def event_array(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, .
         .with_row_index("seq")
     )
     rows = (
-        bars.select("ts", "symbol").with_row_index("bar")
-        .with_columns(pl.col("bar").cast(pl.Int64))
+        bars.select("ts", "symbol").with_row_index("bar").with_columns(pl.col("bar").cast(pl.Int64))
     )
-    joined = seq_intents.sort("ts").join_asof(
-        rows.sort("ts"), on="ts", by="symbol", strategy="forward", check_sortedness=False
-    ).sort("seq")
+    joined = (
+        seq_intents.sort("ts")
+        .join_asof(
+            rows.sort("ts"), on="ts", by="symbol", strategy="forward", check_sortedness=False
+        )
+        .sort("seq")
+    )
     known = set(symbols)
     sym_index = {s: i for i, s in enumerate(symbols)}
     strat_index = {s: i for i, s in enumerate(strategies)}
-    joined = joined.with_columns(
-        sym=pl.col("symbol").replace_strict(sym_index, default=SYM_UNKNOWN, return_dtype=pl.Int32),
-        strategy=pl.col("strategy_id").replace_strict(strat_index, return_dtype=pl.Int32),
-    ).with_columns(
-        sym=pl.when(pl.col("bar").is_null() & pl.col("symbol").is_in(list(known)))
-        .then(pl.lit(SYM_NO_BAR_AFTER, dtype=pl.Int32))
-        .otherwise(pl.col("sym")),
-        bar=pl.col("bar").fill_null(n_bars - 1 if n_bars else 0),
-        priority=pl.when(pl.col("intent") == 1).then(0).otherwise(1).cast(pl.Int8),
-    ).sort(["bar", "priority", "seq"])
+    joined = (
+        joined.with_columns(
+            sym=pl.col("symbol").replace_strict(
+                sym_index, default=SYM_UNKNOWN, return_dtype=pl.Int32
+            ),
+            strategy=pl.col("strategy_id").replace_strict(strat_index, return_dtype=pl.Int32),
+        )
+        .with_columns(
+            sym=pl.when(pl.col("bar").is_null() & pl.col("symbol").is_in(list(known)))
+            .then(pl.lit(SYM_NO_BAR_AFTER, dtype=pl.Int32))
+            .otherwise(pl.col("sym")),
+            bar=pl.col("bar").fill_null(n_bars - 1 if n_bars else 0),
+            priority=pl.when(pl.col("intent") == 1).then(0).otherwise(1).cast(pl.Int8),
+        )
+        .sort(["bar", "priority", "seq"])
+    )
     ev = np.zeros(joined.height, dtype=EVENT_DTYPE)
-    for name in ("bar", "ts", "priority", "seq", "sym", "strategy", "side", "intent", "otype",
-                 "tif"):
+    for name in (
+        "bar",
+        "ts",
+        "priority",
+        "seq",
+        "sym",
+        "strategy",
+        "side",
+        "intent",
+        "otype",
+        "tif",
+    ):
         ev[name] = joined.get_column(name).to_numpy()
-    for name in ("qty", "price", "limit_px", "stop_px", "target_px", "stop_pct", "target_pct",
-                 "trail_pct"):
+    for name in (
+        "qty",
+        "price",
+        "limit_px",
+        "stop_px",
+        "target_px",
+        "stop_pct",
+        "target_pct",
+        "trail_pct",
+    ):
         ev[name] = joined.get_column(name).fill_null(np.nan).to_numpy()
     for name in ("stop_pct", "target_pct", "trail_pct"):
         ev[name] = np.nan_to_num(ev[name], nan=0.0)

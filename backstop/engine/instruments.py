@@ -64,7 +64,11 @@ class Instrument:
 
 def _future(symbol: str, tick: float, multiplier: float) -> Instrument:
     return Instrument(
-        symbol=symbol, tick_size=tick, lot_size=1.0, multiplier=multiplier, is_future=True,
+        symbol=symbol,
+        tick_size=tick,
+        lot_size=1.0,
+        multiplier=multiplier,
+        is_future=True,
         sector="index-future",
     )
 
@@ -87,7 +91,7 @@ def lookup(symbol: str, overrides: dict[str, Instrument] | None = None) -> Instr
         return REGISTRY[symbol]
     # Dated futures contracts: root + month code + 1-2 digit year (ESZ5, MNQH26).
     for root, spec in REGISTRY.items():
-        rest = symbol[len(root):]
+        rest = symbol[len(root) :]
         if (
             symbol.startswith(root)
             and 2 <= len(rest) <= 3
@@ -95,8 +99,12 @@ def lookup(symbol: str, overrides: dict[str, Instrument] | None = None) -> Instr
             and rest[1:].isdigit()
         ):
             return Instrument(
-                symbol=symbol, tick_size=spec.tick_size, lot_size=spec.lot_size,
-                multiplier=spec.multiplier, currency=spec.currency, sector=spec.sector,
+                symbol=symbol,
+                tick_size=spec.tick_size,
+                lot_size=spec.lot_size,
+                multiplier=spec.multiplier,
+                currency=spec.currency,
+                sector=spec.sector,
                 is_future=True,
             )
     return Instrument.generic(symbol)

@@ -30,8 +30,9 @@ def plot_result(result: BacktestResult, symbol: str | None = None) -> Any:
     bars = result.bars.filter(pl.col("symbol") == symbol)
     trades = result.trades.filter(pl.col("symbol") == symbol)
     equity = result.equity
-    fig, (ax_p, ax_e) = plt.subplots(2, 1, figsize=(11, 7), sharex=True,
-                                     gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax_p, ax_e) = plt.subplots(
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     bt = bars.get_column("ts").cast(pl.Datetime("ns")).to_numpy()
     close = bars.get_column("close").to_numpy()
     idx = _thin(len(bt))
@@ -40,12 +41,33 @@ def plot_result(result: BacktestResult, symbol: str | None = None) -> Any:
         et = trades.get_column("entry_ts").cast(pl.Datetime("ns")).to_numpy()
         xt = trades.get_column("exit_ts").cast(pl.Datetime("ns")).to_numpy()
         win = trades.get_column("net_pnl").to_numpy() > 0
-        ax_p.scatter(et, trades.get_column("entry_price"), marker="^", s=14, color="tab:blue",
-                     label="entry", zorder=3)
-        ax_p.scatter(xt[win], trades.get_column("exit_price").to_numpy()[win], marker="v",
-                     s=14, color="tab:green", label="exit (win)", zorder=3)
-        ax_p.scatter(xt[~win], trades.get_column("exit_price").to_numpy()[~win], marker="v",
-                     s=14, color="tab:red", label="exit (loss)", zorder=3)
+        ax_p.scatter(
+            et,
+            trades.get_column("entry_price"),
+            marker="^",
+            s=14,
+            color="tab:blue",
+            label="entry",
+            zorder=3,
+        )
+        ax_p.scatter(
+            xt[win],
+            trades.get_column("exit_price").to_numpy()[win],
+            marker="v",
+            s=14,
+            color="tab:green",
+            label="exit (win)",
+            zorder=3,
+        )
+        ax_p.scatter(
+            xt[~win],
+            trades.get_column("exit_price").to_numpy()[~win],
+            marker="v",
+            s=14,
+            color="tab:red",
+            label="exit (loss)",
+            zorder=3,
+        )
     ax_p.set_ylabel("price")
     ax_p.legend(loc="upper left", fontsize=8)
     ax_p.set_title(f"backstop run {result.run_id}: {result.strategy_name or result.label}")

@@ -26,8 +26,13 @@ from backstop.engine.instruments import Instrument
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
 
-ROLE_LEG = {OrderRole.ENTRY: "E", OrderRole.STOP_LOSS: "SL", OrderRole.TAKE_PROFIT: "TP",
-            OrderRole.SIGNAL_EXIT: "X", OrderRole.TRAILING: "TS"}
+ROLE_LEG = {
+    OrderRole.ENTRY: "E",
+    OrderRole.STOP_LOSS: "SL",
+    OrderRole.TAKE_PROFIT: "TP",
+    OrderRole.SIGNAL_EXIT: "X",
+    OrderRole.TRAILING: "TS",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +70,11 @@ def reason_lists(masks: np.ndarray) -> pl.Series:
     names = [c.name for c in ReasonCode]
     bits = np.array([1 << int(c) for c in ReasonCode], dtype=np.int64)
     hit = (masks[:, None] & bits[None, :]) != 0
-    return pl.Series("reason_codes", [[names[k] for k in np.flatnonzero(row)] for row in hit],
-                     dtype=pl.List(pl.String))
+    return pl.Series(
+        "reason_codes",
+        [[names[k] for k in np.flatnonzero(row)] for row in hit],
+        dtype=pl.List(pl.String),
+    )
 
 
 @dataclass
@@ -91,11 +99,11 @@ class BacktestResult:
         return (f"{self.run_id}-" + s).alias("trade_cycle_id")
 
     def _symbol_col(self, sym: np.ndarray) -> pl.Series:
-        names = np.array(self.arrays.symbols + ("?", "?"), dtype=object)
+        names = np.array((*self.arrays.symbols, "?", "?"), dtype=object)
         return pl.Series("symbol", names[sym.astype(np.int64)], dtype=pl.String)
 
     def _strategy_col(self, strat: np.ndarray) -> pl.Series:
-        names = np.array(self.strategies + ("default",), dtype=object)
+        names = np.array((*self.strategies, "default"), dtype=object)
         return pl.Series("strategy_id", names[strat.astype(np.int64)], dtype=pl.String)
 
     # ---- frames ------------------------------------------------------------------------
@@ -106,97 +114,113 @@ class BacktestResult:
         cycle = self._cycle_col(o["cycle"])
         role = _enum_col(o["role"], OrderRole, "role")
         legs = np.array([ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))], dtype=object)
-        client = pl.Series("client_order_id",
-                           (f"bs-{self.run_id}-" + pl.Series(o["cycle"]).cast(pl.String)
-                            + "-" + pl.Series(legs[o["role"].astype(np.int64)], dtype=pl.String)
-                            + "-" + pl.Series(o["leg_no"]).cast(pl.String)))
-        return pl.DataFrame([
-            pl.Series("order_id", o["id"]),
-            client,
-            cycle,
-            self._strategy_col(o["strategy"]),
-            self._symbol_col(o["sym"]),
-            _enum_col(o["side"], Side, "side"),
-            _enum_col(o["otype"], OrderType, "order_type"),
-            _enum_col(o["tif"], TimeInForce, "tif"),
-            role,
-            _enum_col(o["status"], OrderStatus, "status"),
-            pl.Series("reduce_only", o["reduce_only"]),
-            pl.Series("qty", o["qty"]),
-            pl.Series("filled_qty", o["filled"]),
-            pl.Series("avg_fill_price", o["avg_fill"]).fill_nan(None),
-            pl.Series("limit_price", o["limit_px"]).fill_nan(None),
-            pl.Series("stop_price", o["stop_px"]).fill_nan(None),
-            pl.Series("parent_order_id", o["parent"]),
-            pl.Series("oco_sibling_id", o["sibling"]),
-            pl.Series("created_ts", o["created_ts"]),
-            pl.Series("done_ts", np.where(o["done_ts"] >= 0, o["done_ts"], 0)).cast(pl.Int64)
-            .scatter(np.flatnonzero(o["done_ts"] < 0), None),
-            reason_lists(o["reasons"]),
-        ])
+        client = pl.Series(
+            "client_order_id",
+            (
+                f"bs-{self.run_id}-"
+                + pl.Series(o["cycle"]).cast(pl.String)
+                + "-"
+                + pl.Series(legs[o["role"].astype(np.int64)], dtype=pl.String)
+                + "-"
+                + pl.Series(o["leg_no"]).cast(pl.String)
+            ),
+        )
+        return pl.DataFrame(
+            [
+                pl.Series("order_id", o["id"]),
+                client,
+                cycle,
+                self._strategy_col(o["strategy"]),
+                self._symbol_col(o["sym"]),
+                _enum_col(o["side"], Side, "side"),
+                _enum_col(o["otype"], OrderType, "order_type"),
+                _enum_col(o["tif"], TimeInForce, "tif"),
+                role,
+                _enum_col(o["status"], OrderStatus, "status"),
+                pl.Series("reduce_only", o["reduce_only"]),
+                pl.Series("qty", o["qty"]),
+                pl.Series("filled_qty", o["filled"]),
+                pl.Series("avg_fill_price", o["avg_fill"]).fill_nan(None),
+                pl.Series("limit_price", o["limit_px"]).fill_nan(None),
+                pl.Series("stop_price", o["stop_px"]).fill_nan(None),
+                pl.Series("parent_order_id", o["parent"]),
+                pl.Series("oco_sibling_id", o["sibling"]),
+                pl.Series("created_ts", o["created_ts"]),
+                pl.Series("done_ts", np.where(o["done_ts"] >= 0, o["done_ts"], 0))
+                .cast(pl.Int64)
+                .scatter(np.flatnonzero(o["done_ts"] < 0), None),
+                reason_lists(o["reasons"]),
+            ]
+        )
 
     @cached_property
     def fills(self) -> pl.DataFrame:
         """Every fill with its order, cycle, fees, slippage and intrabar-ambiguity flag."""
         f = self.records.fills
-        return pl.DataFrame([
-            pl.Series("fill_id", f["id"]),
-            pl.Series("order_id", f["order"]),
-            self._cycle_col(f["cycle"]),
-            self._strategy_col(f["strategy"]),
-            self._symbol_col(f["sym"]),
-            _enum_col(f["side"], Side, "side"),
-            _enum_col(f["role"], OrderRole, "role"),
-            pl.Series("ts", f["ts"]),
-            pl.Series("qty", f["qty"]),
-            pl.Series("price", f["price"]),
-            pl.Series("fee", f["fee"]),
-            pl.Series("slippage", f["slippage"]),
-            pl.Series("ambiguous", f["ambiguous"]),
-        ])
+        return pl.DataFrame(
+            [
+                pl.Series("fill_id", f["id"]),
+                pl.Series("order_id", f["order"]),
+                self._cycle_col(f["cycle"]),
+                self._strategy_col(f["strategy"]),
+                self._symbol_col(f["sym"]),
+                _enum_col(f["side"], Side, "side"),
+                _enum_col(f["role"], OrderRole, "role"),
+                pl.Series("ts", f["ts"]),
+                pl.Series("qty", f["qty"]),
+                pl.Series("price", f["price"]),
+                pl.Series("fee", f["fee"]),
+                pl.Series("slippage", f["slippage"]),
+                pl.Series("ambiguous", f["ambiguous"]),
+            ]
+        )
 
     @cached_property
     def trades(self) -> pl.DataFrame:
         """Round trips: entry/exit, realized P&L, fees, exit reason, cycle and strategy."""
         t = self.records.trades
-        return pl.DataFrame([
-            pl.Series("trade_id", t["id"]),
-            self._cycle_col(t["cycle"]),
-            self._strategy_col(t["strategy"]),
-            self._symbol_col(t["sym"]),
-            pl.Series("direction", np.where(t["side"] > 0, "long", "short"), dtype=pl.String),
-            pl.Series("qty", t["qty"]),
-            pl.Series("entry_ts", t["entry_ts"]),
-            pl.Series("entry_price", t["entry_px"]),
-            pl.Series("exit_ts", t["exit_ts"]),
-            pl.Series("exit_price", t["exit_px"]),
-            pl.Series("pnl", t["pnl"]),
-            pl.Series("fees", t["fees"]),
-            pl.Series("net_pnl", t["pnl"] - t["fees"]),
-            _enum_col(t["exit_role"], OrderRole, "exit_reason").str.to_lowercase(),
-            pl.Series("ambiguous", t["ambiguous"]),
-            pl.Series("bars_held", t["exit_bar"] - t["entry_bar"]),
-        ])
+        return pl.DataFrame(
+            [
+                pl.Series("trade_id", t["id"]),
+                self._cycle_col(t["cycle"]),
+                self._strategy_col(t["strategy"]),
+                self._symbol_col(t["sym"]),
+                pl.Series("direction", np.where(t["side"] > 0, "long", "short"), dtype=pl.String),
+                pl.Series("qty", t["qty"]),
+                pl.Series("entry_ts", t["entry_ts"]),
+                pl.Series("entry_price", t["entry_px"]),
+                pl.Series("exit_ts", t["exit_ts"]),
+                pl.Series("exit_price", t["exit_px"]),
+                pl.Series("pnl", t["pnl"]),
+                pl.Series("fees", t["fees"]),
+                pl.Series("net_pnl", t["pnl"] - t["fees"]),
+                _enum_col(t["exit_role"], OrderRole, "exit_reason").str.to_lowercase(),
+                pl.Series("ambiguous", t["ambiguous"]),
+                pl.Series("bars_held", t["exit_bar"] - t["entry_bar"]),
+            ]
+        )
 
     @cached_property
     def verdicts(self) -> pl.DataFrame:
         """Every decision of the pipeline, approved or not, with the numbers it used."""
         v = self.records.verdicts
-        return pl.DataFrame([
-            pl.Series("ts", v["ts"]),
-            self._cycle_col(v["cycle"]),
-            self._strategy_col(v["strategy"]),
-            self._symbol_col(np.where(v["sym"] < 0, len(self.arrays.symbols), v["sym"])),
-            _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
-            _enum_col(v["intent"], Intent, "intent"),
-            pl.Series("approved", v["approved"]),
-            reason_lists(v["reasons"]),
-            pl.Series("qty", v["qty"]),
-            pl.Series("price", v["price"]).fill_nan(None),
-            pl.Series("position", v["position"]),
-            pl.Series("equity", v["equity"]),
-            pl.Series("order_id", v["entry_order"]),
-        ])
+        return pl.DataFrame(
+            [
+                pl.Series("ts", v["ts"]),
+                self._cycle_col(v["cycle"]),
+                self._strategy_col(v["strategy"]),
+                self._symbol_col(np.where(v["sym"] < 0, len(self.arrays.symbols), v["sym"])),
+                _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
+                _enum_col(v["intent"], Intent, "intent"),
+                pl.Series("approved", v["approved"]),
+                reason_lists(v["reasons"]),
+                pl.Series("qty", v["qty"]),
+                pl.Series("price", v["price"]).fill_nan(None),
+                pl.Series("position", v["position"]),
+                pl.Series("equity", v["equity"]),
+                pl.Series("order_id", v["entry_order"]),
+            ]
+        )
 
     @cached_property
     def equity(self) -> pl.DataFrame:
@@ -208,8 +232,9 @@ class BacktestResult:
         pos = positions_by_row_nb(a.sym, f["bar"], f["sym"], signed, len(a.symbols))
         flows = np.zeros(a.n, dtype=np.float64)
         np.add.at(flows, f["bar"], -signed * f["price"] * mult[f["sym"]] - f["fee"])
-        ts, eq, expo = equity_by_ts_nb(a.ts, a.sym, a.close, pos, mult, flows,
-                                       self.config.initial_cash, len(a.symbols))
+        ts, eq, expo = equity_by_ts_nb(
+            a.ts, a.sym, a.close, pos, mult, flows, self.config.initial_cash, len(a.symbols)
+        )
         return pl.DataFrame({"ts": ts, "equity": eq, "gross_exposure": expo})
 
     # ---- summaries ---------------------------------------------------------------------
@@ -269,10 +294,10 @@ class BacktestResult:
             "run_id": self.run_id,
             "bars": int(self.arrays.n),
             "symbols": len(self.arrays.symbols),
-            "signals": int(len(v)),
+            "signals": len(v),
             "approved": int(v["approved"].sum()),
-            "orders": int(len(orders)),
-            "fills": int(len(self.records.fills)),
+            "orders": len(orders),
+            "fills": len(self.records.fills),
             "round_trips": self.round_trips,
             "pnl": round(self.pnl, 6),
             "verdicts_by_reason": by_reason,
@@ -286,4 +311,3 @@ class BacktestResult:
         from backstop.engine.plot import plot_result
 
         return plot_result(self, symbol)
-

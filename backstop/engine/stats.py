@@ -16,8 +16,9 @@ NS_PER_DAY = 86_400 * 10**9
 NS_PER_YEAR = 365.25 * NS_PER_DAY
 
 
-def compute_stats(equity: pl.DataFrame, trades: pl.DataFrame, initial_cash: float
-                  ) -> dict[str, float]:
+def compute_stats(
+    equity: pl.DataFrame, trades: pl.DataFrame, initial_cash: float
+) -> dict[str, float]:
     """Total return, CAGR, max drawdown, Sharpe, Sortino, win rate, profit factor, expectancy,
     exposure and trade count."""
     eq = equity.get_column("equity").to_numpy()
@@ -30,9 +31,7 @@ def compute_stats(equity: pl.DataFrame, trades: pl.DataFrame, initial_cash: floa
     out["end_equity"] = end
     out["total_return"] = end / initial_cash - 1.0
     years = (ts[-1] - ts[0]) / NS_PER_YEAR
-    out["cagr"] = (
-        (end / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and end > 0 else math.nan
-    )
+    out["cagr"] = (end / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and end > 0 else math.nan
     peak = np.maximum.accumulate(np.concatenate(([initial_cash], eq)))[1:]
     out["max_drawdown"] = float(np.min(eq / peak - 1.0))
     daily = (

@@ -65,11 +65,15 @@ class Param:
             raise ConfigError(self.name, f"expected {self.kind.__name__}, got {raw!r}") from None
         check(math.isfinite(float(value)), ConfigError(self.name, f"must be finite, got {raw!r}"))
         if self.minimum is not None:
-            check(value >= self.minimum,
-                  ConfigError(self.name, f"must be >= {self.minimum}, got {value}"))
+            check(
+                value >= self.minimum,
+                ConfigError(self.name, f"must be >= {self.minimum}, got {value}"),
+            )
         if self.maximum is not None:
-            check(value <= self.maximum,
-                  ConfigError(self.name, f"must be <= {self.maximum}, got {value}"))
+            check(
+                value <= self.maximum,
+                ConfigError(self.name, f"must be <= {self.maximum}, got {value}"),
+            )
         return value
 
 
@@ -87,10 +91,15 @@ class Strategy:
         values = dict(values or {})
         known = {p.name: p for p in self.params}
         for key in values:
-            check(key in known, ConfigError(
-                key, f"unknown parameter of strategy {self.name} (known: {sorted(known)})"))
-        return {p.name: p.parse(values[p.name]) if p.name in values else p.default
-                for p in self.params}
+            check(
+                key in known,
+                ConfigError(
+                    key, f"unknown parameter of strategy {self.name} (known: {sorted(known)})"
+                ),
+            )
+        return {
+            p.name: p.parse(values[p.name]) if p.name in values else p.default for p in self.params
+        }
 
     def intents(self, bars: pl.DataFrame, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Run the strategy over ``bars`` and return its intent table, schema-checked."""
@@ -127,13 +136,16 @@ def register(strategy: Strategy) -> Strategy:
 
 def get_strategy(name: str) -> Strategy:
     """Look a strategy up by name; an unknown name is an error listing the known ones."""
-    check(name in _REGISTRY,
-          ConfigError("strategy", f"unknown strategy {name!r} (known: {sorted(_REGISTRY)})"))
+    check(
+        name in _REGISTRY,
+        ConfigError("strategy", f"unknown strategy {name!r} (known: {sorted(_REGISTRY)})"),
+    )
     return _REGISTRY[name]
 
 
-def latest_intents(strategy: Strategy, window: pl.DataFrame,
-                   params: dict[str, Any] | None = None) -> pl.DataFrame:
+def latest_intents(
+    strategy: Strategy, window: pl.DataFrame, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
     """The live signal: the strategy on a rolling window, keeping only its newest bar's rows."""
     intents = strategy.intents(window, params)
     if window.is_empty():

@@ -16,9 +16,14 @@ import polars as pl
 from backstop.strategies.base import Param, Strategy, register
 
 
-def sma_cross_intents(bars: pl.DataFrame, fast: int = 10, slow: int = 50,
-                      stop_pct: float = 0.01, target_pct: float = 0.02,
-                      qty: float = 100) -> pl.DataFrame:
+def sma_cross_intents(
+    bars: pl.DataFrame,
+    fast: int = 10,
+    slow: int = 50,
+    stop_pct: float = 0.01,
+    target_pct: float = 0.02,
+    qty: float = 100,
+) -> pl.DataFrame:
     """Intent rows at every SMA cross of every symbol (vectorised, per symbol)."""
     by = "symbol"
     f = pl.col("close").rolling_mean(fast).over(by)

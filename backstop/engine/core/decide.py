@@ -52,8 +52,9 @@ SIZER_PCT_EQUITY = 1
 
 
 @njit(cache=True)
-def decide_exit_nb(side: int, want_qty: float, pos: float, exit_working: float
-                   ) -> tuple[int, int, float]:
+def decide_exit_nb(
+    side: int, want_qty: float, pos: float, exit_working: float
+) -> tuple[int, int, float]:
     """Reduce-only exit guard: return (reasons, side to send, quantity to send).
 
     Side and size come from the position held, never from the signal: flat -> refused; the
@@ -76,8 +77,9 @@ def decide_exit_nb(side: int, want_qty: float, pos: float, exit_working: float
 
 
 @njit(cache=True)
-def decide_entry_nb(ev, pos: float, entries_working: int, mark: float, equity: float,
-                    lot: float, mult: float, prm) -> tuple[int, float, float]:
+def decide_entry_nb(
+    ev, pos: float, entries_working: int, mark: float, equity: float, lot: float, mult: float, prm
+) -> tuple[int, float, float]:
     """Entry guard and sizer: return (reasons, quantity, price the decision used)."""
     reasons = 0
     price = ev.price if not np.isnan(ev.price) else mark
@@ -124,8 +126,9 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
     """
     s = ev.sym
     otype = LIMIT if ev.otype == LIMIT else MARKET
-    k = alloc_order_nb(book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty,
-                       ev.ts, ev.bar)
+    k = alloc_order_nb(
+        book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty, ev.ts, ev.bar
+    )
     o = book.orders[k]
     if otype == LIMIT:
         o.limit_px = round_to_tick_nb(ev.limit_px, tick[s])
@@ -141,16 +144,28 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
 @njit(cache=True)
 def submit_exit_nb(book, ev, side: int, qty: float) -> int:
     """Order builder for an approved exit: a plain reduce-only market order."""
-    k = alloc_order_nb(book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, ROLE_SIGNAL_EXIT,
-                       qty, ev.ts, ev.bar)
+    k = alloc_order_nb(
+        book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, ROLE_SIGNAL_EXIT, qty, ev.ts, ev.bar
+    )
     book.orders[k].reduce_only = True
     accept_order_nb(book, k)
     return k
 
 
 @njit(cache=True)
-def record_verdict_nb(dec, ev, row: int, approved: bool, reasons: int, side: int, qty: float,
-                      price: float, pos: float, equity: float, order: int) -> None:
+def record_verdict_nb(
+    dec,
+    ev,
+    row: int,
+    approved: bool,
+    reasons: int,
+    side: int,
+    qty: float,
+    price: float,
+    pos: float,
+    equity: float,
+    order: int,
+) -> None:
     """Journal one verdict, approved or not."""
     n = dec.ctr[N_VERDICTS]
     dec.ctr[N_VERDICTS] = n + 1

@@ -107,8 +107,19 @@ def set_status_nb(book, k: int, new: int) -> None:
 
 
 @njit(cache=True)
-def alloc_order_nb(book, cycle: int, strategy: int, sym: int, side: int, otype: int, tif: int,
-                   role: int, qty: float, ts: int, bar: int) -> int:
+def alloc_order_nb(
+    book,
+    cycle: int,
+    strategy: int,
+    sym: int,
+    side: int,
+    otype: int,
+    tif: int,
+    role: int,
+    qty: float,
+    ts: int,
+    bar: int,
+) -> int:
     """Create an order record in state CREATED with neutral defaults; return its id."""
     k = book.ctr[N_ORDERS]
     book.ctr[N_ORDERS] = k + 1
@@ -209,9 +220,20 @@ def working_summary_nb(book, s: int) -> tuple[int, float]:
 
 
 @njit(cache=True)
-def _record_fill_nb(book, k: int, qty: float, price: float, fee: float, slip: float, ts: int,
-                    bar: int, ambiguous: bool, alt_stop: float, alt_target: float,
-                    alt_prox: float) -> int:
+def _record_fill_nb(
+    book,
+    k: int,
+    qty: float,
+    price: float,
+    fee: float,
+    slip: float,
+    ts: int,
+    bar: int,
+    ambiguous: bool,
+    alt_stop: float,
+    alt_target: float,
+    alt_prox: float,
+) -> int:
     f = book.ctr[N_FILLS]
     book.ctr[N_FILLS] = f + 1
     o = book.orders[k]
@@ -237,8 +259,9 @@ def _record_fill_nb(book, k: int, qty: float, price: float, fee: float, slip: fl
 
 
 @njit(cache=True)
-def _make_legs_nb(book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar: int,
-                  at_open: bool) -> None:
+def _make_legs_nb(
+    book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar: int, at_open: bool
+) -> None:
     """Give a filled entry its OCO protective legs, or grow them with a further partial fill."""
     o = book.orders[k]
     if o.leg_sl >= 0 or o.leg_tp >= 0:
@@ -259,9 +282,19 @@ def _make_legs_nb(book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar:
     tp = -1
     if not np.isnan(stop) or o.trail_pct > 0:
         trailing = o.trail_pct > 0
-        sl = alloc_order_nb(book, o.cycle, o.strategy, s, -o.side,
-                            TRAILING_STOP if trailing else STOP, GTC,
-                            ROLE_TRAILING if trailing else ROLE_STOP_LOSS, qty, ts, bar)
+        sl = alloc_order_nb(
+            book,
+            o.cycle,
+            o.strategy,
+            s,
+            -o.side,
+            TRAILING_STOP if trailing else STOP,
+            GTC,
+            ROLE_TRAILING if trailing else ROLE_STOP_LOSS,
+            qty,
+            ts,
+            bar,
+        )
         leg = book.orders[sl]
         leg.stop_px = round_to_tick_nb(stop, tick[s])
         if trailing:
@@ -272,8 +305,9 @@ def _make_legs_nb(book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar:
         leg.leg_no = o.leg_no + 1
         leg.live_from = live
     if not np.isnan(target):
-        tp = alloc_order_nb(book, o.cycle, o.strategy, s, -o.side, LIMIT, GTC,
-                            ROLE_TAKE_PROFIT, qty, ts, bar)
+        tp = alloc_order_nb(
+            book, o.cycle, o.strategy, s, -o.side, LIMIT, GTC, ROLE_TAKE_PROFIT, qty, ts, bar
+        )
         leg = book.orders[tp]
         leg.limit_px = round_to_tick_nb(target, tick[s])
         leg.reduce_only = True
@@ -309,9 +343,24 @@ def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
 
 
 @njit(cache=True)
-def fill_order_nb(book, prm, tick: np.ndarray, lot: np.ndarray, mult: np.ndarray, k: int,
-                  price: float, slip: bool, volume: float, ts: int, bar: int, at_open: bool,
-                  ambiguous: bool, alt_stop: float, alt_target: float, alt_prox: float) -> int:
+def fill_order_nb(
+    book,
+    prm,
+    tick: np.ndarray,
+    lot: np.ndarray,
+    mult: np.ndarray,
+    k: int,
+    price: float,
+    slip: bool,
+    volume: float,
+    ts: int,
+    bar: int,
+    at_open: bool,
+    ambiguous: bool,
+    alt_stop: float,
+    alt_target: float,
+    alt_prox: float,
+) -> int:
     """Fill what can be filled of order ``k`` at ``price``; return the fill id or -1.
 
     Applies reduce-only clamping, the volume-participation cap, slippage and commission, then
@@ -337,8 +386,9 @@ def fill_order_nb(book, prm, tick: np.ndarray, lot: np.ndarray, mult: np.ndarray
         return -1
     px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick[s]) if slip else price
     fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult[s])
-    f = _record_fill_nb(book, k, want, px, fee, abs(px - price), ts, bar, ambiguous,
-                        alt_stop, alt_target, alt_prox)
+    f = _record_fill_nb(
+        book, k, want, px, fee, abs(px - price), ts, bar, ambiguous, alt_stop, alt_target, alt_prox
+    )
     prev = o.filled
     o.filled = prev + want
     o.avg_fill = px if prev == 0.0 else (o.avg_fill * prev + px * want) / o.filled
@@ -368,7 +418,7 @@ def _level_of_nb(o) -> float:
 
 @njit(cache=True)
 def _is_stop_type_nb(otype: int) -> bool:
-    return otype == STOP or otype == STOP_LIMIT or otype == TRAILING_STOP
+    return otype in (STOP, STOP_LIMIT, TRAILING_STOP)
 
 
 @njit(cache=True)
@@ -390,27 +440,90 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
                 continue
         ot = o.otype
         if ot == MARKET:
-            fill_order_nb(book, prm, tick, lot, mult, k, o_, True, v, ts, i, True, False,
-                          np.nan, np.nan, np.nan)
+            fill_order_nb(
+                book,
+                prm,
+                tick,
+                lot,
+                mult,
+                k,
+                o_,
+                True,
+                v,
+                ts,
+                i,
+                True,
+                False,
+                np.nan,
+                np.nan,
+                np.nan,
+            )
         elif ot == LIMIT:
             px = limit_at_open_nb(o.side, o.limit_px, o_)
             if not np.isnan(px):
-                fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, True, False,
-                              np.nan, np.nan, np.nan)
-        elif ot == STOP or ot == TRAILING_STOP:
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    k,
+                    px,
+                    False,
+                    v,
+                    ts,
+                    i,
+                    True,
+                    False,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                )
+        elif ot in (STOP, TRAILING_STOP):
             px = stop_at_open_nb(o.side, _level_of_nb(o), o_)
             if not np.isnan(px):
-                fill_order_nb(book, prm, tick, lot, mult, k, px, True, v, ts, i, True, False,
-                              np.nan, np.nan, np.nan)
-        elif ot == STOP_LIMIT:
-            if not np.isnan(stop_at_open_nb(o.side, o.stop_px, o_)):
-                px = limit_at_open_nb(o.side, o.limit_px, o_)
-                if not np.isnan(px):
-                    fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, True,
-                                  False, np.nan, np.nan, np.nan)
-                else:
-                    o.otype = LIMIT  # triggered beyond its limit: rests as a limit
-                    o.live_from = i + 1
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    k,
+                    px,
+                    True,
+                    v,
+                    ts,
+                    i,
+                    True,
+                    False,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                )
+        elif ot == STOP_LIMIT and not np.isnan(stop_at_open_nb(o.side, o.stop_px, o_)):
+            px = limit_at_open_nb(o.side, o.limit_px, o_)
+            if not np.isnan(px):
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    k,
+                    px,
+                    False,
+                    v,
+                    ts,
+                    i,
+                    True,
+                    False,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                )
+            else:
+                o.otype = LIMIT  # triggered beyond its limit: rests as a limit
+                o.live_from = i + 1
 
 
 @njit(cache=True)
@@ -420,20 +533,67 @@ def _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v) -> N
     if ot == LIMIT:
         px = limit_intrabar_nb(o.side, o.limit_px, h, l)
         if not np.isnan(px):
-            fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, False, False,
-                          np.nan, np.nan, np.nan)
-    elif ot == STOP or ot == TRAILING_STOP:
+            fill_order_nb(
+                book,
+                prm,
+                tick,
+                lot,
+                mult,
+                k,
+                px,
+                False,
+                v,
+                ts,
+                i,
+                False,
+                False,
+                np.nan,
+                np.nan,
+                np.nan,
+            )
+    elif ot in (STOP, TRAILING_STOP):
         px = stop_intrabar_nb(o.side, _level_of_nb(o), h, l)
         if not np.isnan(px):
-            fill_order_nb(book, prm, tick, lot, mult, k, px, True, v, ts, i, False, False,
-                          np.nan, np.nan, np.nan)
+            fill_order_nb(
+                book,
+                prm,
+                tick,
+                lot,
+                mult,
+                k,
+                px,
+                True,
+                v,
+                ts,
+                i,
+                False,
+                False,
+                np.nan,
+                np.nan,
+                np.nan,
+            )
     elif ot == STOP_LIMIT:
-        triggered, px = stop_limit_nb(o.side, o.stop_px, o.limit_px, np.inf * o.side * -1.0,
-                                      h, l)
+        triggered, px = stop_limit_nb(o.side, o.stop_px, o.limit_px, np.inf * o.side * -1.0, h, l)
         if triggered:
             if not np.isnan(px):
-                fill_order_nb(book, prm, tick, lot, mult, k, px, False, v, ts, i, False,
-                              False, np.nan, np.nan, np.nan)
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    k,
+                    px,
+                    False,
+                    v,
+                    ts,
+                    i,
+                    False,
+                    False,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                )
             else:
                 o.otype = LIMIT
                 o.live_from = i + 1
@@ -468,11 +628,43 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             prox_px = stop_px if stop_nearer else target_px
             stop_wins = prm.intrabar == 0 or (prm.intrabar == 2 and stop_nearer)
             if stop_wins:
-                fill_order_nb(book, prm, tick, lot, mult, ks, stop_lvl, True, v, ts, i, False,
-                              True, stop_px, target_px, prox_px)
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    ks,
+                    stop_lvl,
+                    True,
+                    v,
+                    ts,
+                    i,
+                    False,
+                    True,
+                    stop_px,
+                    target_px,
+                    prox_px,
+                )
             else:
-                fill_order_nb(book, prm, tick, lot, mult, kt, target_px, False, v, ts, i,
-                              False, True, stop_px, target_px, prox_px)
+                fill_order_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    kt,
+                    target_px,
+                    False,
+                    v,
+                    ts,
+                    i,
+                    False,
+                    True,
+                    stop_px,
+                    target_px,
+                    prox_px,
+                )
         elif hit_stop:
             _fill_single_intrabar_nb(book, prm, tick, lot, mult, ks, i, ts, h, l, v)
         elif hit_target:
@@ -493,8 +685,21 @@ def _close_phase_nb(book, s, i, ts, h, l) -> None:
 
 
 @njit(cache=True)
-def process_bar_nb(book, prm, tick, lot, mult, s: int, i: int, ts: int, o_: float, h: float,
-                   l: float, v: float, session: int) -> None:
+def process_bar_nb(
+    book,
+    prm,
+    tick,
+    lot,
+    mult,
+    s: int,
+    i: int,
+    ts: int,
+    o_: float,
+    h: float,
+    l: float,
+    v: float,
+    session: int,
+) -> None:
     """Match symbol ``s``'s working orders against its bar at row ``i`` (see module doc)."""
     book.used_vol[s] = 0.0
     _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)

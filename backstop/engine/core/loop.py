@@ -54,21 +54,63 @@ def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: in
         reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_qty)
         approved = (reasons & REFUSING_MASK) == 0
         order = submit_exit_nb(book, ev, side, qty) if approved else -1
-        record_verdict_nb(dec, ev, row, approved, reasons, side if approved else ev.side,
-                          qty if approved else 0.0, pf.mark[s], pos, equity, order)
+        record_verdict_nb(
+            dec,
+            ev,
+            row,
+            approved,
+            reasons,
+            side if approved else ev.side,
+            qty if approved else 0.0,
+            pf.mark[s],
+            pos,
+            equity,
+            order,
+        )
         return
-    reasons, qty, price = decide_entry_nb(ev, pos, entries, pf.mark[s], equity, lot[s], mult[s],
-                                          prm)
+    reasons, qty, price = decide_entry_nb(
+        ev, pos, entries, pf.mark[s], equity, lot[s], mult[s], prm
+    )
     approved = reasons == 0
     order = submit_entry_nb(book, tick, ev, qty) if approved else -1
-    record_verdict_nb(dec, ev, row, approved, reasons, ev.side, qty if approved else 0.0, price,
-                      pos, equity, order)
+    record_verdict_nb(
+        dec,
+        ev,
+        row,
+        approved,
+        reasons,
+        ev.side,
+        qty if approved else 0.0,
+        price,
+        pos,
+        equity,
+        order,
+    )
 
 
 @njit(cache=True)
-def run_loop_nb(ts, sym, open_, high, low, close, volume, session, events, tick, lot, mult,
-                is_future, prm, book, pf, dec, start: int, ev_start: int, skip_bar: bool
-                ) -> tuple[int, int, int]:
+def run_loop_nb(
+    ts,
+    sym,
+    open_,
+    high,
+    low,
+    close,
+    volume,
+    session,
+    events,
+    tick,
+    lot,
+    mult,
+    is_future,
+    prm,
+    book,
+    pf,
+    dec,
+    start: int,
+    ev_start: int,
+    skip_bar: bool,
+) -> tuple[int, int, int]:
     """Run bars ``start..`` and events ``ev_start..``; return (next bar, next event, status).
 
     Stops early with ``STATUS_NEED_ROOM`` / ``STATUS_NEED_ROOM_EVENTS`` (before touching a bar
@@ -83,14 +125,29 @@ def run_loop_nb(ts, sym, open_, high, low, close, volume, session, events, tick,
     for i in range(start, n):
         s = sym[i]
         if not skip_bar:
-            if (book.ctr[N_ORDERS] + room > len(book.orders)
-                    or book.ctr[N_FILLS] + room > len(book.fills)
-                    or pf.ctr[N_TRADES] + room > len(pf.trades)):
+            if (
+                book.ctr[N_ORDERS] + room > len(book.orders)
+                or book.ctr[N_FILLS] + room > len(book.fills)
+                or pf.ctr[N_TRADES] + room > len(pf.trades)
+            ):
                 return i, j, STATUS_NEED_ROOM
             if book.nwork[s] > 0:
                 f0 = book.ctr[N_FILLS]
-                process_bar_nb(book, prm, tick, lot, mult, s, i, ts[i], open_[i], high[i],
-                               low[i], volume[i], session[i])
+                process_bar_nb(
+                    book,
+                    prm,
+                    tick,
+                    lot,
+                    mult,
+                    s,
+                    i,
+                    ts[i],
+                    open_[i],
+                    high[i],
+                    low[i],
+                    volume[i],
+                    session[i],
+                )
                 for f in range(f0, book.ctr[N_FILLS]):
                     apply_fill_nb(pf, mult, is_future, book.fills[f])
                 if book.ctr[ERROR] != 0:
@@ -98,8 +155,9 @@ def run_loop_nb(ts, sym, open_, high, low, close, volume, session, events, tick,
             pf.mark[s] = close[i]
         skip_bar = False
         while j < n_ev and events[j].bar == i:
-            if (book.ctr[N_ORDERS] + 3 > len(book.orders)
-                    or dec.ctr[N_VERDICTS] + 1 > len(dec.verdicts)):
+            if book.ctr[N_ORDERS] + 3 > len(book.orders) or dec.ctr[N_VERDICTS] + 1 > len(
+                dec.verdicts
+            ):
                 return i, j, STATUS_NEED_ROOM_EVENTS
             handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, events[j], j)
             j += 1
@@ -123,8 +181,9 @@ def positions_by_row_nb(sym, fill_bar, fill_sym, fill_signed_qty, n_sym: int) ->
 
 
 @njit(cache=True)
-def equity_by_ts_nb(ts, sym, close, pos, mult, cash_flow_by_row, initial_cash: float,
-                    n_sym: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def equity_by_ts_nb(
+    ts, sym, close, pos, mult, cash_flow_by_row, initial_cash: float, n_sym: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Equity, cash and gross exposure at the end of each distinct timestamp, in one pass.
 
     Uses notional accounting for every instrument (cash pays qty x price x multiplier, a

@@ -66,8 +66,9 @@ def equity_nb(pf, mult, is_future) -> float:
 
 
 @njit(cache=True)
-def _open_round_trip_nb(pf, s: int, side: int, cycle: int, strategy: int, ts: int,
-                        bar: int) -> None:
+def _open_round_trip_nb(
+    pf, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
+) -> None:
     for c in range(RT_N):
         pf.rt[s, c] = 0.0
     pf.rti[s, RTI_CYCLE] = cycle

@@ -1,0 +1,201 @@
+"""The ``backstop`` command.
+
+Errors a user can fix (bad arguments, bad data, bad config) are one line on stderr and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from backstop.errors import BackstopError, ConfigError
+
+PROGRESS_MIN_BARS = 2_000_000  # runs this large take over a second: show a progress bar
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"backstop: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _key_values(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _config_values(raw: dict[str, str]) -> dict[str, Any]:
+    from dataclasses import fields
+
+    from backstop.engine.config import BacktestConfig
+
+    types = {f.name: f.type for f in fields(BacktestConfig)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in types:
+            raise ConfigError(key, f"unknown option (known: {sorted(types)})")
+        kind = str(types[key])
+        try:
+            if kind == "bool":
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out[key] = value.lower() in ("true", "1", "yes")
+            elif kind == "int":
+                out[key] = int(value)
+            elif kind == "float":
+                out[key] = float(value)
+            else:
+                out[key] = value
+        except ValueError:
+            raise ConfigError(key, f"expected {kind}, got {value!r}") from None
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    return value
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
+    from backstop.data import SAMPLE_BARS_PATH, load_bars
+    from backstop.engine.backtest import Backtest
+    from backstop.engine.config import BacktestConfig
+    from backstop.engine.journal import write_journal
+
+    data = Path(args.data) if args.data else SAMPLE_BARS_PATH
+    params = _key_values(args.param or [], "--param")
+    config = BacktestConfig.from_dict(
+        _config_values(_key_values(args.set or [], "--set")), source="--set"
+    )
+    t0 = time.perf_counter()
+    bars = load_bars(data)
+    load_seconds = time.perf_counter() - t0
+    bt = Backtest(bars, args.strategy, config=config, **params)
+    if bars.height >= PROGRESS_MIN_BARS and not args.json:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            TextColumn("{task.completed:,} bars"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=bars.height)
+            result = bt.run(progress=lambda done, total: bar.update(task, completed=done))
+    else:
+        result = bt.run()
+    journal_dir = Path(args.journal) if args.journal else Path("runs") / result.run_id
+    t1 = time.perf_counter()
+    journal = write_journal(result, journal_dir / "journal.duckdb")
+    journal_seconds = time.perf_counter() - t1
+    summary = result.summary()
+    stats = result.stats
+    payload = {
+        **summary,
+        "data": "bundled sample (synthetic)" if not args.data else str(data),
+        "strategy": result.strategy_name,
+        "params": result.params,
+        "run_seconds": round(result.run_seconds, 6),
+        "load_seconds": round(load_seconds, 6),
+        "journal_seconds": round(journal_seconds, 6),
+        "journal": str(journal),
+        "stats": stats,
+    }
+    if args.json:
+        print(json.dumps(_jsonable(payload), sort_keys=True))
+        return 0
+    _print_summary(payload)
+    return 0
+
+
+def _print_summary(p: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"backstop backtest {p['run_id']} ({p['strategy']})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    s = p["stats"]
+    rows = [
+        ("data", f"{p['data']} ({p['bars']:,} bars, {p['symbols']} symbols)"),
+        ("signals in / approved", f"{p['signals']:,} / {p['approved']:,}"),
+        ("orders out / fills", f"{p['orders']:,} / {p['fills']:,}"),
+        ("round trips", f"{p['round_trips']:,}"),
+        ("realized P&L (net)", f"{p['pnl']:,.2f}"),
+        ("total return", f"{s.get('total_return', 0.0):.2%}"),
+        ("max drawdown", f"{s.get('max_drawdown', 0.0):.2%}"),
+        ("sharpe / sortino", f"{s.get('sharpe', math.nan):.2f} / {s.get('sortino', math.nan):.2f}"),
+        (
+            "win rate / profit factor",
+            f"{s.get('win_rate', math.nan):.1%} / {s.get('profit_factor', math.nan):.2f}",
+        ),
+        (
+            "ambiguous exits (stop & target in one bar)",
+            f"{p['ambiguous_round_trips']:,}  P&L range {p['pnl_range_intrabar'][0]:,.2f} .. "
+            f"{p['pnl_range_intrabar'][1]:,.2f}",
+        ),
+        ("run seconds", f"{p['run_seconds']:.3f}"),
+        ("journal", p["journal"]),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    refused = p["verdicts_by_reason"]
+    if refused:
+        table.add_row("verdicts by reason", ", ".join(f"{k} {v:,}" for k, v in refused.items()))
+    if p["unrounded_symbols"]:
+        table.add_row("no tick size known (prices unrounded)", ", ".join(p["unrounded_symbols"]))
+    console.print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="backstop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    bt = sub.add_parser("backtest", help="run a strategy over bars (bundled sample by default)")
+    bt.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
+    bt.add_argument("--strategy", default="sma_cross", help="registered strategy name")
+    bt.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
+    bt.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="backtest option (BacktestConfig), e.g. commission=per_share",
+    )
+    bt.add_argument("--journal", help="journal directory (default: runs/<run_id>)")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+    bt.set_defaults(func=cmd_backtest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BackstopError as exc:
+        sys.stderr.write(f"backstop: error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

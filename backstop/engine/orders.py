@@ -1,0 +1,153 @@
+"""Orders at the Python boundary: the state machine, deterministic client ids, brackets.
+
+An order changes only by applying an event through ``ALLOWED_TRANSITIONS``; anything else
+raises ``OrderStateError`` (NautilusTrader's order state table is the model). The compiled
+exchange uses the same table (``backstop.engine.core.exchange.TRANSITIONS``); a test checks
+that the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from backstop.engine.enums import (
+    TERMINAL_STATUSES,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from backstop.engine.instruments import Instrument
+from backstop.errors import ConfigError, OrderStateError, check
+
+S = OrderStatus
+ALLOWED_TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
+    {
+        (S.CREATED, S.SUBMITTED),
+        (S.CREATED, S.REJECTED),
+        (S.SUBMITTED, S.ACCEPTED),
+        (S.SUBMITTED, S.REJECTED),
+        (S.SUBMITTED, S.CANCELED),
+        (S.ACCEPTED, S.PARTIALLY_FILLED),
+        (S.ACCEPTED, S.FILLED),
+        (S.ACCEPTED, S.CANCELED),
+        (S.ACCEPTED, S.EXPIRED),
+        (S.ACCEPTED, S.REJECTED),
+        (S.PARTIALLY_FILLED, S.PARTIALLY_FILLED),
+        (S.PARTIALLY_FILLED, S.FILLED),
+        (S.PARTIALLY_FILLED, S.CANCELED),
+        (S.PARTIALLY_FILLED, S.EXPIRED),
+    }
+)
+
+LEG_CODES = {
+    OrderRole.ENTRY: "E",
+    OrderRole.STOP_LOSS: "SL",
+    OrderRole.TAKE_PROFIT: "TP",
+    OrderRole.SIGNAL_EXIT: "X",
+    OrderRole.TRAILING: "TS",
+}
+
+
+def client_order_id(run_id: str, cycle: int, role: OrderRole, leg_no: int = 0) -> str:
+    """The deterministic client order id: a restart that re-sends an intent reuses it, so
+    the broker recognises it and never books a duplicate."""
+    return f"bs-{run_id}-{cycle}-{LEG_CODES[role]}-{leg_no}"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order as the boundary sees it (public API, journal, broker adapters)."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    order_type: OrderType = OrderType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
+    role: OrderRole = OrderRole.ENTRY
+    limit_price: float | None = None
+    stop_price: float | None = None
+    reduce_only: bool = False
+    trade_cycle_id: str = ""
+    strategy_id: str = ""
+    status: OrderStatus = OrderStatus.CREATED
+    filled_qty: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(
+            self.qty > 0 and math.isfinite(self.qty),
+            ConfigError("qty", f"must be a positive number, got {self.qty}"),
+        )
+        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        check(
+            not needs_limit or self.limit_price is not None,
+            ConfigError("limit_price", f"{self.order_type.name} order needs a limit price"),
+        )
+        check(
+            not needs_stop or self.stop_price is not None,
+            ConfigError("stop_price", f"{self.order_type.name} order needs a stop price"),
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def transition(self, new: OrderStatus, filled_qty: float | None = None) -> Order:
+        """Apply a status event; an illegal transition raises ``OrderStateError``."""
+        if (self.status, new) not in ALLOWED_TRANSITIONS:
+            raise OrderStateError(
+                f"order {self.client_order_id}: {self.status.name} -> {new.name} is not allowed"
+            )
+        return replace(
+            self, status=new, filled_qty=self.filled_qty if filled_qty is None else filled_qty
+        )
+
+
+def build_order(instrument: Instrument, **fields: object) -> Order:
+    """Build an order with its prices rounded to the instrument's tick (at build time only)."""
+    for key in ("limit_price", "stop_price"):
+        value = fields.get(key)
+        if value is not None:
+            fields[key] = instrument.round_price(float(value))  # type: ignore[arg-type]
+    return Order(symbol=instrument.symbol, **fields)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """An entry with its OCO pair of protective legs; legs share the entry's trade cycle."""
+
+    entry: Order
+    stop_loss: Order
+    take_profit: Order
+
+    def __post_init__(self) -> None:
+        e, sl, tp = self.entry, self.stop_loss, self.take_profit
+        for leg in (sl, tp):
+            check(
+                leg.side == Side(-int(e.side)),
+                ConfigError("bracket", "legs must be on the opposite side of the entry"),
+            )
+            check(leg.reduce_only, ConfigError("bracket", "legs must be reduce-only"))
+            check(
+                leg.trade_cycle_id == e.trade_cycle_id,
+                ConfigError("bracket", "legs must share the entry's trade_cycle_id"),
+            )
+        ref = e.limit_price
+        if ref is not None and sl.stop_price is not None and tp.limit_price is not None:
+            below, above = (
+                (sl.stop_price, tp.limit_price)
+                if e.side == Side.BUY
+                else (tp.limit_price, sl.stop_price)
+            )
+            check(
+                below < ref < above,
+                ConfigError(
+                    "bracket",
+                    f"stop {sl.stop_price} and target {tp.limit_price} must straddle "
+                    f"the entry {ref} on the protective sides",
+                ),
+            )

@@ -1,0 +1,23 @@
+"""The README's reason-code table is the enum: docs and code cannot drift apart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from backstop.engine.enums import REASON_MEANINGS, ReasonCode
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_reason_table_matches_enum() -> None:
+    text = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| (.+) \|$", text, flags=re.M))
+    assert rows == {c.name: REASON_MEANINGS[c] for c in ReasonCode}
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    block = lines[lines.index("```bash") + 1: lines.index("```bash") + 3]
+    assert "backstop backtest" in block[0]
+    assert block[1] == ".venv/bin/python -m pytest"
