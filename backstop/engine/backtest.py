@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -22,7 +23,13 @@ from backstop.engine.core.records import (
     new_decisions,
     new_portfolio,
 )
-from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.inputs import (
+    BarArrays,
+    bar_arrays,
+    event_array,
+    instrument_arrays,
+    session_days,
+)
 from backstop.engine.instruments import Instrument
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError
@@ -49,14 +56,28 @@ def data_fingerprint(bars: pl.DataFrame) -> str:
     return hashlib.sha256(repr(agg).encode()).hexdigest()[:16]
 
 
-def make_run_id(bars: pl.DataFrame, config: BacktestConfig, label: str) -> str:
+def make_run_id(fingerprint: str, config: BacktestConfig, label: str) -> str:
     """Deterministic run id: the same inputs always get the same id (no clock, no uuid4)."""
-    blob = f"{data_fingerprint(bars)}|{config.content_hash()}|{label}".encode()
+    blob = f"{fingerprint}|{config.content_hash()}|{label}".encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBars:
+    """Validated bars with their kernel arrays and fingerprint, made once and reused by every
+    run over them (parameter sweeps pay the conversion once)."""
+
+    bars: pl.DataFrame
+    arrays: BarArrays
+    fingerprint: str
+
+    @classmethod
+    def of(cls, bars: pl.DataFrame) -> PreparedBars:
+        return cls(bars=bars, arrays=bar_arrays(bars), fingerprint=data_fingerprint(bars))
+
+
 def run_backtest(
-    bars: pl.DataFrame,
+    bars: pl.DataFrame | PreparedBars,
     intents: pl.DataFrame,
     config: BacktestConfig | None = None,
     *,
@@ -65,15 +86,18 @@ def run_backtest(
     progress: ProgressFn | None = None,
 ) -> BacktestResult:
     """Run validated ``bars`` and an intent table through the compiled pipeline."""
-    config = config or BacktestConfig()
-    intents = conform_intents(intents)
     t0 = time.perf_counter()
+    config = config or BacktestConfig()
+    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(bars)
+    intents = conform_intents(intents)
+    arrays = prepared.arrays
     need_sessions = bool(config.max_participation > 0) or bool(
         intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
     )
-    arrays = bar_arrays(bars, config.session_tz, need_sessions)
+    if need_sessions:
+        arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
     inst, specs = instrument_arrays(arrays.symbols, instruments)
-    events, strategies = event_array(intents, bars, arrays.symbols)
+    events, strategies = event_array(intents, prepared.bars, arrays.symbols)
     prm = config.sim_params()
     n_ev = len(events)
     book = new_book(len(arrays.symbols), prm.max_working, 3 * n_ev + 64, 2 * n_ev + 64)
@@ -118,19 +142,19 @@ def run_backtest(
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:
             progress(i, arrays.n)
-    loop_seconds = time.perf_counter() - t0
+    run_seconds = time.perf_counter() - t0
     records = RunRecords.take(book, pf, dec)
-    run_id = make_run_id(bars, config, label)
+    run_id = make_run_id(prepared.fingerprint, config, label)
     return BacktestResult(
         run_id=run_id,
         config=config,
-        bars=bars,
+        bars=prepared.bars,
         arrays=arrays,
         instruments=specs,
         strategies=tuple(strategies.get_column("strategy_id").to_list()),
         records=records,
         final_cash=float(pf.acct[0]),
-        run_seconds=loop_seconds,
+        run_seconds=run_seconds,
         label=label,
     )
 
@@ -153,10 +177,13 @@ class Backtest:
     ) -> None:
         from backstop.data import load_bars, load_bars_frame
 
-        if isinstance(bars, pl.DataFrame) or hasattr(bars, "to_numpy"):
-            self.bars = load_bars_frame(bars)
+        if isinstance(bars, PreparedBars):
+            self.prepared = bars
+        elif isinstance(bars, pl.DataFrame) or hasattr(bars, "to_numpy"):
+            self.prepared = PreparedBars.of(load_bars_frame(bars))
         else:
-            self.bars = load_bars(bars)
+            self.prepared = PreparedBars.of(load_bars(bars))
+        self.bars = self.prepared.bars
         self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
         self.params = self.strategy.resolve(params)
         self.config = config or BacktestConfig()
@@ -172,7 +199,7 @@ class Backtest:
         intents = self.intents()
         label = f"{self.strategy.name}:{sorted(self.params.items())}"
         result = run_backtest(
-            self.bars,
+            self.prepared,
             intents,
             self.config,
             instruments=self.instruments,

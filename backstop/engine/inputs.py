@@ -41,32 +41,40 @@ class BarArrays:
         return len(self.ts)
 
 
-def bar_arrays(bars: pl.DataFrame, session_tz: str, need_sessions: bool) -> BarArrays:
-    """Extract arrays from validated bars; symbols are numbered in sorted order."""
-    symbols = tuple(sorted(bars.get_column("symbol").unique().to_list()))
-    sym = (
-        bars.get_column("symbol")
-        .cast(pl.Enum(list(symbols)))
-        .to_physical()
-        .to_numpy()
-        .astype(np.int32)
-    )
-    ts = bars.get_column("ts").to_numpy()
-    if need_sessions:
-        session = (
-            bars.select(
-                pl.from_epoch("ts", time_unit="ns")
-                .dt.replace_time_zone("UTC")
-                .dt.convert_time_zone(session_tz)
-                .dt.date()
-                .cast(pl.Int32)
-            )
-            .to_series()
-            .to_numpy()
-            .astype(np.int64)
+def session_days(bars: pl.DataFrame, session_tz: str) -> np.ndarray:
+    """Calendar day of each bar in the exchange's time zone (what bounds a DAY order)."""
+    return (
+        bars.select(
+            pl.from_epoch("ts", time_unit="ns")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(session_tz)
+            .dt.date()
+            .cast(pl.Int32)
         )
+        .to_series()
+        .to_numpy()
+        .astype(np.int64)
+    )
+
+
+def bar_arrays(bars: pl.DataFrame) -> BarArrays:
+    """Extract arrays from validated bars; symbols are numbered in sorted order.
+
+    Sessions start as zeros; a run with DAY orders to expire swaps in ``session_days``.
+    """
+    symbols = tuple(sorted(bars.get_column("symbol").unique().to_list()))
+    if len(symbols) == 1:
+        sym = np.zeros(bars.height, dtype=np.int32)
     else:
-        session = np.zeros(len(ts), dtype=np.int64)
+        sym = (
+            bars.get_column("symbol")
+            .cast(pl.Enum(list(symbols)))
+            .to_physical()
+            .to_numpy()
+            .astype(np.int32)
+        )
+    ts = bars.get_column("ts").to_numpy()
+    session = np.zeros(len(ts), dtype=np.int64)
 
     def col(name: str) -> np.ndarray:
         return np.ascontiguousarray(bars.get_column(name).to_numpy(), dtype=np.float64)
@@ -98,6 +106,22 @@ def instrument_arrays(
     return arrays, specs
 
 
+def _bar_rows(intents: pl.DataFrame, bars: pl.DataFrame) -> np.ndarray | None:
+    """The bar row of every intent when the strategy supplied one that checks out, else None."""
+    if intents.is_empty() or intents.get_column("bar").null_count():
+        return None
+    rows = intents.get_column("bar").to_numpy()
+    if rows.min() < 0 or rows.max() >= bars.height:
+        return None
+    same_ts = bars.get_column("ts").to_numpy()[rows] == intents.get_column("ts").to_numpy()
+    if not same_ts.all():
+        return None
+    picked = bars.get_column("symbol").gather(rows)
+    if not (picked == intents.get_column("symbol")).all():
+        return None
+    return rows.astype(np.int64)
+
+
 def event_array(
     intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
 ) -> tuple[np.ndarray, pl.DataFrame]:
@@ -107,6 +131,11 @@ def event_array(
     """
     n_bars = bars.height
     strategies = sorted(intents.get_column("strategy_id").fill_null("default").unique().to_list())
+    rows = _bar_rows(intents, bars)
+    if rows is not None:
+        return _events_from_rows(intents, rows, symbols, strategies), pl.DataFrame(
+            {"strategy_id": strategies}
+        ).with_row_index("strategy")
     seq_intents = (
         intents.with_row_index("_row")
         .with_columns(pl.col("strategy_id").fill_null("default"))
@@ -170,3 +199,41 @@ def event_array(
     for name in ("stop_pct", "target_pct", "trail_pct"):
         ev[name] = np.nan_to_num(ev[name], nan=0.0)
     return ev, pl.DataFrame({"strategy_id": strategies}).with_row_index("strategy")
+
+
+def _events_from_rows(
+    intents: pl.DataFrame, rows: np.ndarray, symbols: tuple[str, ...], strategies: list[str]
+) -> np.ndarray:
+    """Fast path: intents already know their bar rows (seq = stable order by ts)."""
+    n = intents.height
+    ts = intents.get_column("ts").to_numpy()
+    order = np.argsort(ts, kind="stable")
+    seq = np.empty(n, dtype=np.int64)
+    seq[order] = np.arange(n)
+    ev = np.zeros(n, dtype=EVENT_DTYPE)
+    ev["bar"] = rows
+    ev["ts"] = ts
+    ev["seq"] = seq
+    intent = intents.get_column("intent").to_numpy()
+    ev["intent"] = intent
+    ev["priority"] = np.where(intent == 1, 0, 1)
+    if len(symbols) == 1:
+        ev["sym"] = 0
+    else:
+        ev["sym"] = intents.get_column("symbol").cast(pl.Enum(list(symbols))).to_physical()
+    if len(strategies) == 1:
+        ev["strategy"] = 0
+    else:
+        ev["strategy"] = (
+            intents.get_column("strategy_id")
+            .fill_null("default")
+            .cast(pl.Enum(strategies))
+            .to_physical()
+        )
+    for name in ("side", "otype", "tif"):
+        ev[name] = intents.get_column(name).to_numpy()
+    for name in ("qty", "price", "limit_px", "stop_px", "target_px"):
+        ev[name] = intents.get_column(name).to_numpy()
+    for name in ("stop_pct", "target_pct", "trail_pct"):
+        ev[name] = np.nan_to_num(intents.get_column(name).to_numpy(), nan=0.0)
+    return ev[np.lexsort((ev["seq"], ev["priority"], ev["bar"]))]

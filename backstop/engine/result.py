@@ -37,7 +37,8 @@ ROLE_LEG = {
 
 @dataclass(frozen=True, slots=True)
 class RunRecords:
-    """The record arrays of one run, trimmed to what was written."""
+    """The record arrays of one run, trimmed to what was written (views: a finished run's
+    buffers are never written again)."""
 
     orders: np.ndarray
     fills: np.ndarray
@@ -47,10 +48,10 @@ class RunRecords:
     @classmethod
     def take(cls, book: Any, pf: Any, dec: Any) -> RunRecords:
         return cls(
-            orders=book.orders[: book.ctr[N_ORDERS]].copy(),
-            fills=book.fills[: book.ctr[N_FILLS]].copy(),
-            trades=pf.trades[: pf.ctr[N_TRADES]].copy(),
-            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]].copy(),
+            orders=book.orders[: book.ctr[N_ORDERS]],
+            fills=book.fills[: book.ctr[N_FILLS]],
+            trades=pf.trades[: pf.ctr[N_TRADES]],
+            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
         )
 
 

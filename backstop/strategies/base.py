@@ -8,7 +8,9 @@ newest rows are the live signals (``latest_intents``), so research and productio
 Intent table columns (``INTENT_SCHEMA``): ``ts`` (the bar whose close the intent is formed
 at), ``symbol``, ``side`` (+1 buy / -1 sell), ``intent`` (0 entry / 1 exit) and optional
 ``qty``, ``price``, ``limit_px``, ``stop_px``, ``target_px``, ``stop_pct``, ``target_pct``,
-``trail_pct``, ``otype``, ``tif``, ``strategy_id``.
+``trail_pct``, ``otype``, ``tif``, ``strategy_id``, and ``bar``: the row of the bars frame the
+intent was formed at, when the strategy knows it (vectorised strategies do). The engine checks
+it against ``ts`` and ``symbol`` and then skips the as-of join that finds the bar otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "otype": pl.Int8(),
     "tif": pl.Int8(),
     "strategy_id": pl.String(),
+    "bar": pl.Int64(),
 }
 REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
 
@@ -112,14 +115,20 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     """Give an intent table every column of ``INTENT_SCHEMA`` in order, with its types."""
     for col in REQUIRED_INTENT_COLUMNS:
         check(col in df.columns, ConfigError(col, "intent table lacks this required column"))
+    for col in REQUIRED_INTENT_COLUMNS:
+        nulls = df.get_column(col).null_count()
+        check(nulls == 0, ConfigError(col, f"{nulls} intent rows have no value"))
+    defaults = {"otype": 0, "tif": 1}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
-        if name in df.columns:
+        if name in defaults and name in df.columns:
+            exprs.append(pl.col(name).cast(dtype).fill_null(defaults[name]))
+        elif name in df.columns:
             exprs.append(pl.col(name).cast(dtype))
         elif name == "strategy_id":
             exprs.append(pl.lit(strategy_id, dtype=dtype).alias(name))
-        elif name in ("otype", "tif"):
-            exprs.append(pl.lit(0 if name == "otype" else 1, dtype=dtype).alias(name))
+        elif name in defaults:
+            exprs.append(pl.lit(defaults[name], dtype=dtype).alias(name))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return df.select(exprs)

@@ -422,6 +422,37 @@ def _is_stop_type_nb(otype: int) -> bool:
 
 
 @njit(cache=True)
+def _open_price_nb(o, open_: float) -> tuple[float, bool, bool]:
+    """(price, slippage applies, stop-limit triggered beyond its limit) at the open print."""
+    ot = o.otype
+    if ot == MARKET:
+        return open_, True, False
+    if ot == LIMIT:
+        return limit_at_open_nb(o.side, o.limit_px, open_), False, False
+    if ot in (STOP, TRAILING_STOP):
+        return stop_at_open_nb(o.side, _level_of_nb(o), open_), True, False
+    if ot == STOP_LIMIT and not np.isnan(stop_at_open_nb(o.side, o.stop_px, open_)):
+        px = limit_at_open_nb(o.side, o.limit_px, open_)
+        return px, False, np.isnan(px)
+    return np.nan, False, False
+
+
+@njit(cache=True)
+def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
+    """(price, slippage applies, stop-limit triggered beyond its limit) inside the bar."""
+    ot = o.otype
+    if ot == LIMIT:
+        return limit_intrabar_nb(o.side, o.limit_px, high, low), False, False
+    if ot in (STOP, TRAILING_STOP):
+        return stop_intrabar_nb(o.side, _level_of_nb(o), high, low), True, False
+    if ot == STOP_LIMIT:
+        # the open phase already handled a trigger at the open: here it triggers at its level
+        triggered, px = stop_limit_nb(o.side, o.stop_px, o.limit_px, o.stop_px, high, low)
+        return px, False, triggered and np.isnan(px)
+    return np.nan, False, False
+
+
+@njit(cache=True)
 def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -438,101 +469,11 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
                 o.done_ts = ts
                 o.reasons |= R_ORDER_EXPIRED
                 continue
-        ot = o.otype
-        if ot == MARKET:
-            fill_order_nb(
-                book,
-                prm,
-                tick,
-                lot,
-                mult,
-                k,
-                o_,
-                True,
-                v,
-                ts,
-                i,
-                True,
-                False,
-                np.nan,
-                np.nan,
-                np.nan,
-            )
-        elif ot == LIMIT:
-            px = limit_at_open_nb(o.side, o.limit_px, o_)
-            if not np.isnan(px):
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    k,
-                    px,
-                    False,
-                    v,
-                    ts,
-                    i,
-                    True,
-                    False,
-                    np.nan,
-                    np.nan,
-                    np.nan,
-                )
-        elif ot in (STOP, TRAILING_STOP):
-            px = stop_at_open_nb(o.side, _level_of_nb(o), o_)
-            if not np.isnan(px):
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    k,
-                    px,
-                    True,
-                    v,
-                    ts,
-                    i,
-                    True,
-                    False,
-                    np.nan,
-                    np.nan,
-                    np.nan,
-                )
-        elif ot == STOP_LIMIT and not np.isnan(stop_at_open_nb(o.side, o.stop_px, o_)):
-            px = limit_at_open_nb(o.side, o.limit_px, o_)
-            if not np.isnan(px):
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    k,
-                    px,
-                    False,
-                    v,
-                    ts,
-                    i,
-                    True,
-                    False,
-                    np.nan,
-                    np.nan,
-                    np.nan,
-                )
-            else:
-                o.otype = LIMIT  # triggered beyond its limit: rests as a limit
-                o.live_from = i + 1
-
-
-@njit(cache=True)
-def _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v) -> None:
-    o = book.orders[k]
-    ot = o.otype
-    if ot == LIMIT:
-        px = limit_intrabar_nb(o.side, o.limit_px, h, l)
-        if not np.isnan(px):
+        px, slip, rest_as_limit = _open_price_nb(o, o_)
+        if rest_as_limit:
+            o.otype = LIMIT  # triggered beyond its limit: rests as a limit from the next bar
+            o.live_from = i + 1
+        elif not np.isnan(px):
             fill_order_nb(
                 book,
                 prm,
@@ -541,62 +482,16 @@ def _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v) -> N
                 mult,
                 k,
                 px,
-                False,
+                slip,
                 v,
                 ts,
                 i,
-                False,
-                False,
-                np.nan,
-                np.nan,
-                np.nan,
-            )
-    elif ot in (STOP, TRAILING_STOP):
-        px = stop_intrabar_nb(o.side, _level_of_nb(o), h, l)
-        if not np.isnan(px):
-            fill_order_nb(
-                book,
-                prm,
-                tick,
-                lot,
-                mult,
-                k,
-                px,
                 True,
-                v,
-                ts,
-                i,
-                False,
                 False,
                 np.nan,
                 np.nan,
                 np.nan,
             )
-    elif ot == STOP_LIMIT:
-        triggered, px = stop_limit_nb(o.side, o.stop_px, o.limit_px, np.inf * o.side * -1.0, h, l)
-        if triggered:
-            if not np.isnan(px):
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    k,
-                    px,
-                    False,
-                    v,
-                    ts,
-                    i,
-                    False,
-                    False,
-                    np.nan,
-                    np.nan,
-                    np.nan,
-                )
-            else:
-                o.otype = LIMIT
-                o.live_from = i + 1
 
 
 @njit(cache=True)
@@ -610,65 +505,61 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             continue
         o.seen_bar = i
         sib = o.sibling
+        amb = False
+        alt_s = np.nan
+        alt_t = np.nan
+        alt_p = np.nan
+        fill_k = k
         if sib < 0 or is_terminal_nb(book.orders[sib].status) or book.orders[sib].live_from > i:
-            _fill_single_intrabar_nb(book, prm, tick, lot, mult, k, i, ts, h, l, v)
-            continue
-        book.orders[sib].seen_bar = i
-        ks = k if _is_stop_type_nb(o.otype) else sib
-        kt = sib if ks == k else k
-        st = book.orders[ks]
-        tg = book.orders[kt]
-        stop_lvl = _level_of_nb(st)
-        hit_stop = stop_touched_nb(st.side, stop_lvl, h, l)
-        hit_target = limit_touched_nb(tg.side, tg.limit_px, h, l)
-        if hit_stop and hit_target:
-            stop_px = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick[s])
-            target_px = tg.limit_px
-            stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
-            prox_px = stop_px if stop_nearer else target_px
-            stop_wins = prm.intrabar == 0 or (prm.intrabar == 2 and stop_nearer)
+            px, slip, rest_as_limit = _intrabar_price_nb(o, h, l)
+            if rest_as_limit:
+                o.otype = LIMIT
+                o.live_from = i + 1
+                continue
+        else:
+            book.orders[sib].seen_bar = i
+            ks = k if _is_stop_type_nb(o.otype) else sib
+            kt = sib if ks == k else k
+            st = book.orders[ks]
+            tg = book.orders[kt]
+            stop_lvl = _level_of_nb(st)
+            hit_stop = stop_touched_nb(st.side, stop_lvl, h, l)
+            hit_target = limit_touched_nb(tg.side, tg.limit_px, h, l)
+            stop_wins = hit_stop
+            if hit_stop and hit_target:
+                amb = True
+                alt_s = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick[s])
+                alt_t = tg.limit_px
+                stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
+                alt_p = alt_s if stop_nearer else alt_t
+                stop_wins = prm.intrabar == 0 or (prm.intrabar == 2 and stop_nearer)
             if stop_wins:
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    ks,
-                    stop_lvl,
-                    True,
-                    v,
-                    ts,
-                    i,
-                    False,
-                    True,
-                    stop_px,
-                    target_px,
-                    prox_px,
-                )
+                fill_k = ks
+                px, slip = stop_lvl, True
+            elif hit_target:
+                fill_k = kt
+                px, slip = tg.limit_px, False
             else:
-                fill_order_nb(
-                    book,
-                    prm,
-                    tick,
-                    lot,
-                    mult,
-                    kt,
-                    target_px,
-                    False,
-                    v,
-                    ts,
-                    i,
-                    False,
-                    True,
-                    stop_px,
-                    target_px,
-                    prox_px,
-                )
-        elif hit_stop:
-            _fill_single_intrabar_nb(book, prm, tick, lot, mult, ks, i, ts, h, l, v)
-        elif hit_target:
-            _fill_single_intrabar_nb(book, prm, tick, lot, mult, kt, i, ts, h, l, v)
+                px, slip = np.nan, False
+        if not np.isnan(px):
+            fill_order_nb(
+                book,
+                prm,
+                tick,
+                lot,
+                mult,
+                fill_k,
+                px,
+                slip,
+                v,
+                ts,
+                i,
+                False,
+                amb,
+                alt_s,
+                alt_t,
+                alt_p,
+            )
 
 
 @njit(cache=True)
@@ -682,6 +573,31 @@ def _close_phase_nb(book, s, i, ts, h, l) -> None:
             o.water = trailing_water_nb(o.side, o.water, h, l)
         if o.tif == IOC:
             cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
+
+
+@njit(cache=True)
+def bar_touches_orders_nb(
+    orders, work, nwork, s: int, i: int, high: float, low: float, session: int
+) -> bool:
+    """Whether this bar can change any working order of symbol ``s`` (cheap pre-check).
+
+    Most bars leave every working order alone (a bracket resting far from the price); the
+    loop only calls the full matcher when this says something can fill, expire or ratchet.
+    Deliberately small so that it inlines into the loop.
+    """
+    for j in range(nwork[s]):
+        o = orders[work[s, j]]
+        if o.live_from > i:
+            continue
+        ot = o.otype
+        if ot in (MARKET, TRAILING_STOP) or o.tif != GTC:
+            return True
+        if ot == LIMIT:
+            if (low <= o.limit_px) if o.side > 0 else (high >= o.limit_px):
+                return True
+        elif (high >= o.stop_px) if o.side > 0 else (low <= o.stop_px):
+            return True
+    return False
 
 
 @njit(cache=True)

@@ -24,7 +24,11 @@ from backstop.engine.core.decide import (
     submit_entry_nb,
     submit_exit_nb,
 )
-from backstop.engine.core.exchange import process_bar_nb, working_summary_nb
+from backstop.engine.core.exchange import (
+    bar_touches_orders_nb,
+    process_bar_nb,
+    working_summary_nb,
+)
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
     ERROR,
@@ -131,7 +135,9 @@ def run_loop_nb(
                 or pf.ctr[N_TRADES] + room > len(pf.trades)
             ):
                 return i, j, STATUS_NEED_ROOM
-            if book.nwork[s] > 0:
+            if book.nwork[s] > 0 and bar_touches_orders_nb(
+                book.orders, book.work, book.nwork, s, i, high[i], low[i], session[i]
+            ):
                 f0 = book.ctr[N_FILLS]
                 process_bar_nb(
                     book,
