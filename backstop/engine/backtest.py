@@ -73,6 +73,7 @@ class PreparedBars:
 
     @classmethod
     def of(cls, bars: pl.DataFrame) -> PreparedBars:
+        bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
         return cls(bars=bars, arrays=bar_arrays(bars), fingerprint=data_fingerprint(bars))
 
 
@@ -100,8 +101,8 @@ def run_backtest(
     events, strategies = event_array(intents, prepared.bars, arrays.symbols)
     prm = config.sim_params()
     n_ev = len(events)
-    book = new_book(len(arrays.symbols), prm.max_working, 3 * n_ev + 64, 2 * n_ev + 64)
-    pf = new_portfolio(len(arrays.symbols), config.initial_cash, n_ev + 64)
+    book = new_book(len(arrays.symbols), prm.max_working, 2 * n_ev + 64, n_ev + 64)
+    pf = new_portfolio(len(arrays.symbols), config.initial_cash, n_ev // 2 + 64)
     dec = new_decisions(n_ev + 16)
     i, j, skip = 0, 0, False
     while i < arrays.n or j < n_ev:
@@ -191,7 +192,7 @@ class Backtest:
 
     def intents(self) -> pl.DataFrame:
         """The strategy's intent table over the whole history."""
-        return self.strategy.intents(self.bars, self.params)
+        return self.strategy.intents(self.bars, self.params, prepared=self.prepared)
 
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Run the strategy through the pipeline against the simulated exchange."""

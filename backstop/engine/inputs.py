@@ -53,7 +53,7 @@ def session_days(bars: pl.DataFrame, session_tz: str) -> np.ndarray:
         )
         .to_series()
         .to_numpy()
-        .astype(np.int64)
+        .astype(np.int32)
     )
 
 
@@ -74,7 +74,7 @@ def bar_arrays(bars: pl.DataFrame) -> BarArrays:
             .astype(np.int32)
         )
     ts = bars.get_column("ts").to_numpy()
-    session = np.zeros(len(ts), dtype=np.int64)
+    session = np.zeros(len(ts), dtype=np.int32)
 
     def col(name: str) -> np.ndarray:
         return np.ascontiguousarray(bars.get_column(name).to_numpy(), dtype=np.float64)

@@ -141,23 +141,25 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
-    frames = {
-        "run": run_frame(result),
-        "events": events_frame(result),
-        "verdicts": result.verdicts,
-        "orders": result.orders,
-        "fills": result.fills,
-        "trades": result.trades,
-        "equity": result.equity,
+    builders = {
+        "run": run_frame,
+        "events": events_frame,
+        "verdicts": lambda r: r.verdicts,
+        "orders": lambda r: r.orders,
+        "fills": lambda r: r.fills,
+        "trades": lambda r: r.trades,
+        "equity": lambda r: r.equity,
     }
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise BackstopError(f"{path}: cannot create the journal: {exc}") from None
     try:
+        # one table at a time, so only one table's Arrow copy is alive at once
         for name in TABLES:
-            arrow = frames[name].to_arrow()  # noqa: F841  (read by DuckDB's replacement scan)
+            arrow = builders[name](result).to_arrow()
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM arrow")
+            del arrow
         con.execute("CHECKPOINT")
     finally:
         con.close()

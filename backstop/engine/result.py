@@ -67,15 +67,15 @@ def _enum_col(values: np.ndarray, enum: Any, name: str) -> pl.Series:
 
 
 def reason_lists(masks: np.ndarray) -> pl.Series:
-    """Bit masks -> lists of reason-code names (enum order)."""
-    names = [c.name for c in ReasonCode]
-    bits = np.array([1 << int(c) for c in ReasonCode], dtype=np.int64)
-    hit = (masks[:, None] & bits[None, :]) != 0
-    return pl.Series(
+    """Bit masks -> lists of reason-code names (enum order), one list per distinct mask."""
+    masks = np.asarray(masks, dtype=np.int64)
+    uniq, inverse = np.unique(masks, return_inverse=True)
+    lists = pl.Series(
         "reason_codes",
-        [[names[k] for k in np.flatnonzero(row)] for row in hit],
+        [[c.name for c in ReasonCode if int(m) & (1 << int(c))] for m in uniq],
         dtype=pl.List(pl.String),
     )
+    return lists.gather(inverse.astype(np.int64).ravel())
 
 
 @dataclass

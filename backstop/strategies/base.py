@@ -15,6 +15,7 @@ it against ``ts`` and ``symbol`` and then skips the as-of join that finds the ba
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,10 +105,19 @@ class Strategy:
             p.name: p.parse(values[p.name]) if p.name in values else p.default for p in self.params
         }
 
-    def intents(self, bars: pl.DataFrame, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        """Run the strategy over ``bars`` and return its intent table, schema-checked."""
+    def intents(
+        self, bars: pl.DataFrame, params: dict[str, Any] | None = None, prepared: Any = None
+    ) -> pl.DataFrame:
+        """Run the strategy over ``bars`` and return its intent table, schema-checked.
+
+        ``prepared`` (a ``PreparedBars`` of the same bars) is passed on to strategies that
+        declare a ``prepared`` keyword, so array-based strategies reuse the engine's arrays.
+        """
         resolved = self.resolve(params)
-        out = self.fn(bars, **resolved)
+        if prepared is not None and "prepared" in inspect.signature(self.fn).parameters:
+            out = self.fn(bars, prepared=prepared, **resolved)
+        else:
+            out = self.fn(bars, **resolved)
         return conform_intents(out, strategy_id=self.name)
 
 

@@ -14,6 +14,8 @@ drift stays far below any price difference that matters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from numba import njit
@@ -88,20 +90,30 @@ def sma_cross_intents(
     stop_pct: float = 0.01,
     target_pct: float = 0.02,
     qty: float = 100,
+    prepared: Any = None,
 ) -> pl.DataFrame:
-    """Intent rows at every SMA cross of every symbol; ``bar`` names the row they come from."""
-    symbols = sorted(bars.get_column("symbol").unique().to_list())
-    if len(symbols) == 1:
-        sym = np.zeros(bars.height, dtype=np.int32)
+    """Intent rows at every SMA cross of every symbol; ``bar`` names the row they come from.
+
+    Given the engine's ``PreparedBars`` of the same bars, it reuses their symbol codes and
+    closes instead of converting the columns again.
+    """
+    if prepared is not None:
+        symbols = list(prepared.arrays.symbols)
+        sym = prepared.arrays.sym
+        close = prepared.arrays.close
     else:
-        sym = (
-            bars.get_column("symbol")
-            .cast(pl.Enum(symbols))
-            .to_physical()
-            .to_numpy()
-            .astype(np.int32)
-        )
-    close = np.ascontiguousarray(bars.get_column("close").to_numpy(), dtype=np.float64)
+        symbols = sorted(bars.get_column("symbol").unique().to_list())
+        if len(symbols) == 1:
+            sym = np.zeros(bars.height, dtype=np.int32)
+        else:
+            sym = (
+                bars.get_column("symbol")
+                .cast(pl.Enum(symbols))
+                .to_physical()
+                .to_numpy()
+                .astype(np.int32)
+            )
+        close = np.ascontiguousarray(bars.get_column("close").to_numpy(), dtype=np.float64)
     rows, dirs = sma_cross_rows_nb(sym, close, len(symbols), int(fast), int(slow))
     up = dirs > 0
     n = len(rows)

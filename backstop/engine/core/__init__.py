@@ -1,0 +1,44 @@
+"""The compiled decision core: small numba kernels over arrays (DESIGN.md).
+
+numba's on-disk cache checks only the file that defines a function, so a kernel that inlined
+a callee from another file would keep running the old callee after that file changed. On
+import, this package compares a hash of every core source with the stamp left by the last
+import and, when they differ, removes backstop's cached kernels before any is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_PACKAGE = _HERE.parents[1]
+_KERNEL_DIRS = (_HERE, _PACKAGE / "strategies")
+
+
+def _sources_digest() -> str:
+    h = hashlib.sha256()
+    for folder in _KERNEL_DIRS:
+        for path in sorted(folder.glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _drop_stale_kernel_cache() -> None:
+    stamp = _HERE / "__pycache__" / "kernels.stamp"
+    digest = _sources_digest()
+    try:
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        for pattern in ("*.nbi", "*.nbc"):
+            for cached in _PACKAGE.rglob(pattern):
+                cached.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        # A read-only install cannot hold a numba cache either: nothing stale to drop.
+        return
+
+
+_drop_stale_kernel_cache()

@@ -58,10 +58,23 @@ def position_value_nb(pf, mult, is_future, s: int) -> float:
 
 @njit(cache=True)
 def equity_nb(pf, mult, is_future) -> float:
-    """Cash plus every position marked at its last price."""
+    """Cash plus every position marked at its last price (same rule as position_value_nb,
+    written out so the per-symbol loop stays in registers)."""
+    pos = pf.pos
+    avg = pf.avg
+    mark = pf.mark
     total = pf.acct[ACCT_CASH]
-    for s in range(len(pf.pos)):
-        total += position_value_nb(pf, mult, is_future, s)
+    for s in range(len(pos)):
+        q = pos[s]
+        if q == 0.0:
+            continue
+        m = mark[s]
+        if np.isnan(m):
+            m = avg[s]
+        if is_future[s]:
+            total += q * (m - avg[s]) * mult[s]
+        else:
+            total += q * m * mult[s]
     return total
 
 
