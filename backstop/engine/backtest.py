@@ -98,7 +98,7 @@ def run_backtest(
     if need_sessions:
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
     inst, specs = instrument_arrays(arrays.symbols, instruments)
-    events, strategies = event_array(intents, prepared.bars, arrays.symbols)
+    events, strategies, event_symbols = event_array(intents, prepared.bars, arrays.symbols)
     prm = config.sim_params()
     n_ev = len(events)
     book = new_book(len(arrays.symbols), prm.max_working, 2 * n_ev + 64, n_ev + 64)
@@ -152,7 +152,8 @@ def run_backtest(
         bars=prepared.bars,
         arrays=arrays,
         instruments=specs,
-        strategies=tuple(strategies.get_column("strategy_id").to_list()),
+        strategies=strategies,
+        event_symbols=event_symbols,
         records=records,
         final_cash=float(pf.acct[0]),
         run_seconds=run_seconds,

@@ -86,7 +86,7 @@ class EventDriver:
                 new_book(1, 2, 1, 1), self.pf, self.dec, 0, 0, 0, len(self.dec.verdicts)
             )
         inst, prm, pf = self.inst, self.prm, self.pf
-        equity = float(equity_nb(pf, inst.mult, inst.is_future))
+        equity = float(equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], inst.mult, inst.is_future))
         s = int(ev["sym"])
         side = int(ev["side"])
         if s < 0:
@@ -197,7 +197,7 @@ def run_event_driven(
     ):
         session = session_days(prepared.bars, config.session_tz)
     inst, specs = instrument_arrays(a.symbols, instruments)
-    events, strategies = event_array(intents, prepared.bars, a.symbols)
+    events, strategies, event_symbols = event_array(intents, prepared.bars, a.symbols)
     prm = config.sim_params()
     broker = SimExchange(a.symbols, inst, prm)
     driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash)
@@ -229,7 +229,8 @@ def run_event_driven(
         bars=prepared.bars,
         arrays=a,
         instruments=specs,
-        strategies=tuple(strategies.get_column("strategy_id").to_list()),
+        strategies=strategies,
+        event_symbols=event_symbols,
         records=records,
         final_cash=float(driver.pf.acct[0]),
         run_seconds=time.perf_counter() - t0,

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from backstop.engine.core.decide import SYM_NO_BAR_AFTER, SYM_UNKNOWN
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
 from backstop.engine.instruments import Instrument, lookup
 
@@ -124,110 +123,89 @@ def _bar_rows(intents: pl.DataFrame, bars: pl.DataFrame) -> np.ndarray | None:
 
 def event_array(
     intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
-) -> tuple[np.ndarray, pl.DataFrame]:
-    """Attach each intent to its bar row and return (sorted event records, strategy ids).
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Attach each intent to its bar row; return (sorted events, strategy ids, event symbols).
 
-    The second value lists strategy ids in the numbering the events use.
+    Strategy ids are listed in the numbering the events use; ``event symbols`` names the
+    symbol each event (in sorted order) was for, including symbols that have no bars.
     """
-    n_bars = bars.height
-    strategies = sorted(intents.get_column("strategy_id").fill_null("default").unique().to_list())
+    strategies = tuple(
+        sorted(intents.get_column("strategy_id").fill_null("default").unique().to_list())
+    )
     rows = _bar_rows(intents, bars)
-    if rows is not None:
-        return _events_from_rows(intents, rows, symbols, strategies), pl.DataFrame(
-            {"strategy_id": strategies}
-        ).with_row_index("strategy")
-    seq_intents = (
-        intents.with_row_index("_row")
-        .with_columns(pl.col("strategy_id").fill_null("default"))
-        .sort(["ts", "_row"], maintain_order=True)
-        .with_row_index("seq")
+    if rows is None:
+        rows = _asof_rows(intents, bars, symbols)
+    return _events_from_rows(intents, rows, symbols, strategies, bars.get_column("ts").to_numpy())
+
+
+def _asof_rows(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]) -> np.ndarray:
+    """Bar row of each intent: its symbol's first bar at or after the intent's ts.
+
+    Intents later than their symbol's last bar get ``-2`` (NO_BAR_AFTER_SIGNAL); intents for
+    symbols without bars get ``-1`` (UNKNOWN_SYMBOL). Both are decided, and refused, at the
+    first bar of any symbol at or after their ts (else the last bar).
+    """
+    bar_rows = (
+        bars.select("ts", "symbol").with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
     )
-    rows = (
-        bars.select("ts", "symbol").with_row_index("bar").with_columns(pl.col("bar").cast(pl.Int64))
-    )
-    joined = (
-        seq_intents.sort("ts")
+    keyed = intents.select("ts", "symbol").with_row_index("_i")
+    matched = (
+        keyed.sort("ts")
         .join_asof(
-            rows.sort("ts"), on="ts", by="symbol", strategy="forward", check_sortedness=False
+            bar_rows.sort("ts"), on="ts", by="symbol", strategy="forward", check_sortedness=False
         )
-        .sort("seq")
+        .sort("_i")
+        .get_column("row")
     )
-    known = set(symbols)
-    sym_index = {s: i for i, s in enumerate(symbols)}
-    strat_index = {s: i for i, s in enumerate(strategies)}
-    joined = (
-        joined.with_columns(
-            sym=pl.col("symbol").replace_strict(
-                sym_index, default=SYM_UNKNOWN, return_dtype=pl.Int32
-            ),
-            strategy=pl.col("strategy_id").replace_strict(strat_index, return_dtype=pl.Int32),
-        )
-        .with_columns(
-            sym=pl.when(pl.col("bar").is_null() & pl.col("symbol").is_in(list(known)))
-            .then(pl.lit(SYM_NO_BAR_AFTER, dtype=pl.Int32))
-            .otherwise(pl.col("sym")),
-            bar=pl.col("bar").fill_null(n_bars - 1 if n_bars else 0),
-            priority=pl.when(pl.col("intent") == 1).then(0).otherwise(1).cast(pl.Int8),
-        )
-        .sort(["bar", "priority", "seq"])
-    )
-    ev = np.zeros(joined.height, dtype=EVENT_DTYPE)
-    for name in (
-        "bar",
-        "ts",
-        "priority",
-        "seq",
-        "sym",
-        "strategy",
-        "side",
-        "intent",
-        "otype",
-        "tif",
-    ):
-        ev[name] = joined.get_column(name).to_numpy()
-    for name in (
-        "qty",
-        "price",
-        "limit_px",
-        "stop_px",
-        "target_px",
-        "stop_pct",
-        "target_pct",
-        "trail_pct",
-    ):
-        ev[name] = joined.get_column(name).fill_null(np.nan).to_numpy()
-    for name in ("stop_pct", "target_pct", "trail_pct"):
-        ev[name] = np.nan_to_num(ev[name], nan=0.0)
-    return ev, pl.DataFrame({"strategy_id": strategies}).with_row_index("strategy")
+    known = intents.get_column("symbol").is_in(list(symbols)).to_numpy()
+    out = matched.fill_null(-1).to_numpy().astype(np.int64)
+    out[(out < 0) & known] = -2
+    return out
 
 
 def _events_from_rows(
-    intents: pl.DataFrame, rows: np.ndarray, symbols: tuple[str, ...], strategies: list[str]
-) -> np.ndarray:
-    """Fast path: intents already know their bar rows (seq = stable order by ts)."""
+    intents: pl.DataFrame,
+    rows: np.ndarray,
+    symbols: tuple[str, ...],
+    strategies: tuple[str, ...],
+    bars_ts: np.ndarray,
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Event records from intents and their bar rows (negative rows: refused, see
+    ``_asof_rows``), sorted by (bar, priority, seq); ``seq`` is the stable order by ts."""
     n = intents.height
     ts = intents.get_column("ts").to_numpy()
     order = np.argsort(ts, kind="stable")
     seq = np.empty(n, dtype=np.int64)
     seq[order] = np.arange(n)
     ev = np.zeros(n, dtype=EVENT_DTYPE)
-    ev["bar"] = rows
+    refused = rows < 0
+    bar = rows.copy()
+    if refused.any():
+        # decided (and refused) at the first bar of any symbol at or after their ts
+        at = np.searchsorted(bars_ts, ts[refused], side="left")
+        bar[refused] = np.minimum(at, len(bars_ts) - 1)
+    ev["bar"] = bar
     ev["ts"] = ts
     ev["seq"] = seq
     intent = intents.get_column("intent").to_numpy()
     ev["intent"] = intent
     ev["priority"] = np.where(intent == 1, 0, 1)
-    if len(symbols) == 1:
+    symbol_col = intents.get_column("symbol")
+    if refused.any():
+        index = {name: i for i, name in enumerate(symbols)}
+        sym = symbol_col.replace_strict(index, default=-1, return_dtype=pl.Int32).to_numpy()
+        ev["sym"] = np.where(refused, rows, sym)
+    elif len(symbols) == 1:
         ev["sym"] = 0
     else:
-        ev["sym"] = intents.get_column("symbol").cast(pl.Enum(list(symbols))).to_physical()
+        ev["sym"] = symbol_col.cast(pl.Enum(list(symbols))).to_physical()
     if len(strategies) == 1:
         ev["strategy"] = 0
     else:
         ev["strategy"] = (
             intents.get_column("strategy_id")
             .fill_null("default")
-            .cast(pl.Enum(strategies))
+            .cast(pl.Enum(list(strategies)))
             .to_physical()
         )
     for name in ("side", "otype", "tif"):
@@ -236,4 +214,5 @@ def _events_from_rows(
         ev[name] = intents.get_column(name).to_numpy()
     for name in ("stop_pct", "target_pct", "trail_pct"):
         ev[name] = np.nan_to_num(intents.get_column(name).to_numpy(), nan=0.0)
-    return ev[np.lexsort((ev["seq"], ev["priority"], ev["bar"]))]
+    perm = np.lexsort((ev["seq"], ev["priority"], ev["bar"]))
+    return ev[perm], strategies, symbol_col.to_numpy()[perm]

@@ -89,6 +89,7 @@ class BacktestResult:
     instruments: tuple[Instrument, ...]
     strategies: tuple[str, ...]
     records: RunRecords
+    event_symbols: np.ndarray  # the symbol each event (in decision order) named
     final_cash: float
     run_seconds: float
     label: str = ""
@@ -210,7 +211,7 @@ class BacktestResult:
                 pl.Series("ts", v["ts"]),
                 self._cycle_col(v["cycle"]),
                 self._strategy_col(v["strategy"]),
-                self._symbol_col(np.where(v["sym"] < 0, len(self.arrays.symbols), v["sym"])),
+                pl.Series("symbol", self.event_symbols[v["event"]], dtype=pl.String),
                 _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
                 _enum_col(v["intent"], Intent, "intent"),
                 pl.Series("approved", v["approved"]),

@@ -84,7 +84,7 @@ class SimExchange:
         return k
 
     def cancel(self, order_id: int, ts: int) -> None:
-        cancel_order_nb(self.book, order_id, ts, 0)
+        cancel_order_nb(self.book.orders, self.book.ctr, order_id, ts, 0)
         self._collect(ts)
 
     def position(self, symbol: str) -> float:

@@ -127,7 +127,18 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
     s = ev.sym
     otype = LIMIT if ev.otype == LIMIT else MARKET
     k = alloc_order_nb(
-        book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty, ev.ts, ev.bar
+        book.orders,
+        book.ctr,
+        ev.seq,
+        ev.strategy,
+        s,
+        ev.side,
+        otype,
+        ev.tif,
+        ROLE_ENTRY,
+        qty,
+        ev.ts,
+        ev.bar,
     )
     o = book.orders[k]
     if otype == LIMIT:
@@ -137,7 +148,7 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
     o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
     o.leg_target_pct = ev.target_pct if ev.target_pct > 0 else np.nan
     o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
-    accept_order_nb(book, k)
+    accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
     return k
 
 
@@ -145,10 +156,21 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
 def submit_exit_nb(book, ev, side: int, qty: float) -> int:
     """Order builder for an approved exit: a plain reduce-only market order."""
     k = alloc_order_nb(
-        book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, ROLE_SIGNAL_EXIT, qty, ev.ts, ev.bar
+        book.orders,
+        book.ctr,
+        ev.seq,
+        ev.strategy,
+        ev.sym,
+        side,
+        MARKET,
+        GTC,
+        ROLE_SIGNAL_EXIT,
+        qty,
+        ev.ts,
+        ev.bar,
     )
     book.orders[k].reduce_only = True
-    accept_order_nb(book, k)
+    accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
     return k
 
 

@@ -95,20 +95,21 @@ def is_terminal_nb(status: int) -> bool:
 
 
 @njit(cache=True)
-def set_status_nb(book, k: int, new: int) -> None:
+def set_status_nb(orders, ctr, k: int, new: int) -> None:
     """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
-    cur = book.orders[k].status
+    cur = orders[k].status
     if not TRANSITIONS[cur, new]:
-        if book.ctr[ERROR] == 0:
-            book.ctr[ERROR] = ERR_ILLEGAL_TRANSITION
-            book.ctr[ERROR_ARG] = k
+        if ctr[ERROR] == 0:
+            ctr[ERROR] = ERR_ILLEGAL_TRANSITION
+            ctr[ERROR_ARG] = k
         return
-    book.orders[k].status = new
+    orders[k].status = new
 
 
 @njit(cache=True)
 def alloc_order_nb(
-    book,
+    orders,
+    ctr,
     cycle: int,
     strategy: int,
     sym: int,
@@ -121,9 +122,9 @@ def alloc_order_nb(
     bar: int,
 ) -> int:
     """Create an order record in state CREATED with neutral defaults; return its id."""
-    k = book.ctr[N_ORDERS]
-    book.ctr[N_ORDERS] = k + 1
-    o = book.orders[k]
+    k = ctr[N_ORDERS]
+    ctr[N_ORDERS] = k + 1
+    o = orders[k]
     o.id = k
     o.cycle = cycle
     o.strategy = strategy
@@ -162,54 +163,54 @@ def alloc_order_nb(
 
 
 @njit(cache=True)
-def accept_order_nb(book, k: int) -> bool:
+def accept_order_nb(orders, work, nwork, ctr, k: int) -> bool:
     """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
-    s = book.orders[k].sym
-    set_status_nb(book, k, SUBMITTED)
-    n = book.nwork[s]
-    if n >= book.work.shape[1]:
-        set_status_nb(book, k, REJECTED)
-        book.orders[k].reasons |= R_TOO_MANY_WORKING
-        book.orders[k].done_ts = book.orders[k].created_ts
+    s = orders[k].sym
+    set_status_nb(orders, ctr, k, SUBMITTED)
+    n = nwork[s]
+    if n >= work.shape[1]:
+        set_status_nb(orders, ctr, k, REJECTED)
+        orders[k].reasons |= R_TOO_MANY_WORKING
+        orders[k].done_ts = orders[k].created_ts
         return False
-    set_status_nb(book, k, ACCEPTED)
-    book.work[s, n] = k
-    book.nwork[s] = n + 1
+    set_status_nb(orders, ctr, k, ACCEPTED)
+    work[s, n] = k
+    nwork[s] = n + 1
     return True
 
 
 @njit(cache=True)
-def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
+def cancel_order_nb(orders, ctr, k: int, ts: int, reasons: int) -> None:
     """Cancel a working order with the reasons that caused it."""
-    if is_terminal_nb(book.orders[k].status):
+    if is_terminal_nb(orders[k].status):
         return
-    set_status_nb(book, k, CANCELED)
-    book.orders[k].done_ts = ts
-    book.orders[k].reasons |= reasons
+    set_status_nb(orders, ctr, k, CANCELED)
+    orders[k].done_ts = ts
+    orders[k].reasons |= reasons
 
 
 @njit(cache=True)
-def compact_working_nb(book, s: int) -> None:
+def compact_working_nb(orders, work, nwork, s: int) -> None:
     """Drop terminal orders from a symbol's working list, keeping id order."""
-    n = book.nwork[s]
+    n = nwork[s]
     w = 0
     for j in range(n):
-        k = book.work[s, j]
-        if not is_terminal_nb(book.orders[k].status):
-            book.work[s, w] = k
+        k = work[s, j]
+        if not is_terminal_nb(orders[k].status):
+            work[s, w] = k
             w += 1
     for j in range(w, n):
-        book.work[s, j] = -1
-    book.nwork[s] = w
+        work[s, j] = -1
+    nwork[s] = w
 
 
 @njit(cache=True)
-def working_summary_nb(book, s: int) -> tuple[int, float]:
+def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
     """Return (working entry orders, unfilled quantity of working signal exits) for a symbol."""
     entries = 0
     exit_qty = 0.0
-    for j in range(book.nwork[s]):
-        o = book.orders[book.work[s, j]]
+    for j in range(nwork[s]):
+        o = orders[work[s, j]]
         if is_terminal_nb(o.status):
             continue
         if o.role == ROLE_ENTRY:
@@ -221,7 +222,9 @@ def working_summary_nb(book, s: int) -> tuple[int, float]:
 
 @njit(cache=True)
 def _record_fill_nb(
-    book,
+    orders,
+    fills,
+    ctr,
     k: int,
     qty: float,
     price: float,
@@ -234,10 +237,10 @@ def _record_fill_nb(
     alt_target: float,
     alt_prox: float,
 ) -> int:
-    f = book.ctr[N_FILLS]
-    book.ctr[N_FILLS] = f + 1
-    o = book.orders[k]
-    r = book.fills[f]
+    f = ctr[N_FILLS]
+    ctr[N_FILLS] = f + 1
+    o = orders[k]
+    r = fills[f]
     r.id = f
     r.order = k
     r.cycle = o.cycle
@@ -260,14 +263,24 @@ def _record_fill_nb(
 
 @njit(cache=True)
 def _make_legs_nb(
-    book, prm, tick: np.ndarray, k: int, qty: float, ts: int, bar: int, at_open: bool
+    orders,
+    work,
+    nwork,
+    ctr,
+    prm,
+    tick: np.ndarray,
+    k: int,
+    qty: float,
+    ts: int,
+    bar: int,
+    at_open: bool,
 ) -> None:
     """Give a filled entry its OCO protective legs, or grow them with a further partial fill."""
-    o = book.orders[k]
+    o = orders[k]
     if o.leg_sl >= 0 or o.leg_tp >= 0:
         for leg in (o.leg_sl, o.leg_tp):
-            if leg >= 0 and not is_terminal_nb(book.orders[leg].status):
-                book.orders[leg].qty += qty
+            if leg >= 0 and not is_terminal_nb(orders[leg].status):
+                orders[leg].qty += qty
         return
     p = o.avg_fill
     s = o.sym
@@ -283,7 +296,8 @@ def _make_legs_nb(
     if not np.isnan(stop) or o.trail_pct > 0:
         trailing = o.trail_pct > 0
         sl = alloc_order_nb(
-            book,
+            orders,
+            ctr,
             o.cycle,
             o.strategy,
             s,
@@ -295,7 +309,7 @@ def _make_legs_nb(
             ts,
             bar,
         )
-        leg = book.orders[sl]
+        leg = orders[sl]
         leg.stop_px = round_to_tick_nb(stop, tick[s])
         if trailing:
             leg.trail_pct = o.trail_pct
@@ -306,37 +320,37 @@ def _make_legs_nb(
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
-            book, o.cycle, o.strategy, s, -o.side, LIMIT, GTC, ROLE_TAKE_PROFIT, qty, ts, bar
+            orders, ctr, o.cycle, o.strategy, s, -o.side, LIMIT, GTC, ROLE_TAKE_PROFIT, qty, ts, bar
         )
-        leg = book.orders[tp]
+        leg = orders[tp]
         leg.limit_px = round_to_tick_nb(target, tick[s])
         leg.reduce_only = True
         leg.parent = k
         leg.leg_no = o.leg_no + 2
         leg.live_from = live
     if sl >= 0 and tp >= 0:
-        book.orders[sl].sibling = tp
-        book.orders[tp].sibling = sl
+        orders[sl].sibling = tp
+        orders[tp].sibling = sl
     o.leg_sl = sl
     o.leg_tp = tp
     if sl >= 0:
-        accept_order_nb(book, sl)
+        accept_order_nb(orders, work, nwork, ctr, sl)
     if tp >= 0:
-        accept_order_nb(book, tp)
+        accept_order_nb(orders, work, nwork, ctr, tp)
 
 
 @njit(cache=True)
-def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
+def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> None:
     """Shrink or cancel working reduce-only orders so they never exceed the position held."""
-    held = abs(book.xpos[s])
-    sign = 1 if book.xpos[s] > 0 else (-1 if book.xpos[s] < 0 else 0)
-    for j in range(book.nwork[s]):
-        k = book.work[s, j]
-        o = book.orders[k]
+    held = abs(xpos[s])
+    sign = 1 if xpos[s] > 0 else (-1 if xpos[s] < 0 else 0)
+    for j in range(nwork[s]):
+        k = work[s, j]
+        o = orders[k]
         if is_terminal_nb(o.status) or not o.reduce_only:
             continue
         if held == 0.0 or o.side == sign:
-            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
+            cancel_order_nb(orders, ctr, k, ts, R_LEG_CANCELED_FLAT)
         elif o.qty - o.filled > held + 1e-12:
             o.qty = o.filled + held
             o.reasons |= R_LEG_RESIZED
@@ -373,7 +387,7 @@ def fill_order_nb(
         pos = book.xpos[s]
         reduces = (pos > 0 and o.side < 0) or (pos < 0 and o.side > 0)
         if not reduces:
-            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
+            cancel_order_nb(book.orders, book.ctr, k, ts, R_LEG_CANCELED_FLAT)
             return -1
         if want > abs(pos):
             want = abs(pos)
@@ -387,7 +401,20 @@ def fill_order_nb(
     px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick[s]) if slip else price
     fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult[s])
     f = _record_fill_nb(
-        book, k, want, px, fee, abs(px - price), ts, bar, ambiguous, alt_stop, alt_target, alt_prox
+        book.orders,
+        book.fills,
+        book.ctr,
+        k,
+        want,
+        px,
+        fee,
+        abs(px - price),
+        ts,
+        bar,
+        ambiguous,
+        alt_stop,
+        alt_target,
+        alt_prox,
     )
     prev = o.filled
     o.filled = prev + want
@@ -395,15 +422,17 @@ def fill_order_nb(
     book.xpos[s] += o.side * want
     book.used_vol[s] += want
     if o.filled >= o.qty - 1e-12:
-        set_status_nb(book, k, FILLED)
+        set_status_nb(book.orders, book.ctr, k, FILLED)
         o.done_ts = ts
         if o.sibling >= 0:
-            cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
+            cancel_order_nb(book.orders, book.ctr, o.sibling, ts, R_OCO_SIBLING_FILLED)
     else:
-        set_status_nb(book, k, PARTIALLY_FILLED)
+        set_status_nb(book.orders, book.ctr, k, PARTIALLY_FILLED)
     if o.role == ROLE_ENTRY:
-        _make_legs_nb(book, prm, tick, k, want, ts, bar, at_open)
-    _sync_reduce_only_nb(book, s, ts)
+        _make_legs_nb(
+            book.orders, book.work, book.nwork, book.ctr, prm, tick, k, want, ts, bar, at_open
+        )
+    _sync_reduce_only_nb(book.orders, book.work, book.nwork, book.xpos, book.ctr, s, ts)
     return f
 
 
@@ -465,7 +494,7 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
             if o.live_session < 0:
                 o.live_session = session
             elif o.live_session != session:
-                set_status_nb(book, k, EXPIRED)
+                set_status_nb(book.orders, book.ctr, k, EXPIRED)
                 o.done_ts = ts
                 o.reasons |= R_ORDER_EXPIRED
                 continue
@@ -572,7 +601,7 @@ def _close_phase_nb(book, s, i, ts, h, l) -> None:
         if o.otype == TRAILING_STOP:
             o.water = trailing_water_nb(o.side, o.water, h, l)
         if o.tif == IOC:
-            cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
+            cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
 
 
 @njit(cache=True)
@@ -621,4 +650,4 @@ def process_bar_nb(
     _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)
     _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)
     _close_phase_nb(book, s, i, ts, h, l)
-    compact_working_nb(book, s)
+    compact_working_nb(book.orders, book.work, book.nwork, s)

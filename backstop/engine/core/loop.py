@@ -47,13 +47,13 @@ from backstop.engine.core.records import (
 def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: int) -> None:
     """Run one signal through guard -> sizer -> order builder and journal its verdict."""
     s = ev.sym
-    equity = equity_nb(pf, mult, is_future)
+    equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     if s < 0:
         reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
         record_verdict_nb(dec, ev, row, False, reasons, ev.side, 0.0, ev.price, 0.0, equity, -1)
         return
     pos = book.xpos[s]
-    entries, exit_qty = working_summary_nb(book, s)
+    entries, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
     if ev.intent == INTENT_EXIT:
         reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_qty)
         approved = (reasons & REFUSING_MASK) == 0

@@ -43,27 +43,10 @@ from backstop.engine.core.records import (
 
 
 @njit(cache=True)
-def position_value_nb(pf, mult, is_future, s: int) -> float:
-    """What symbol ``s``'s position adds to equity at its mark (see module doc)."""
-    q = pf.pos[s]
-    if q == 0.0:
-        return 0.0
-    m = pf.mark[s]
-    if np.isnan(m):
-        m = pf.avg[s]
-    if is_future[s]:
-        return q * (m - pf.avg[s]) * mult[s]
-    return q * m * mult[s]
-
-
-@njit(cache=True)
-def equity_nb(pf, mult, is_future) -> float:
-    """Cash plus every position marked at its last price (same rule as position_value_nb,
-    written out so the per-symbol loop stays in registers)."""
-    pos = pf.pos
-    avg = pf.avg
-    mark = pf.mark
-    total = pf.acct[ACCT_CASH]
+def equity_nb(pos, avg, mark, cash: float, mult, is_future) -> float:
+    """Cash plus every position marked at its last price (see the module doc for how
+    equities and futures are marked)."""
+    total = cash
     for s in range(len(pos)):
         q = pos[s]
         if q == 0.0:
@@ -80,39 +63,39 @@ def equity_nb(pf, mult, is_future) -> float:
 
 @njit(cache=True)
 def _open_round_trip_nb(
-    pf, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
+    rt, rti, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
 ) -> None:
     for c in range(RT_N):
-        pf.rt[s, c] = 0.0
-    pf.rti[s, RTI_CYCLE] = cycle
-    pf.rti[s, RTI_STRATEGY] = strategy
-    pf.rti[s, RTI_ENTRY_TS] = ts
-    pf.rti[s, RTI_ENTRY_BAR] = bar
-    pf.rti[s, RTI_SIDE] = side
-    pf.rti[s, RTI_AMBIGUOUS] = 0
+        rt[s, c] = 0.0
+    rti[s, RTI_CYCLE] = cycle
+    rti[s, RTI_STRATEGY] = strategy
+    rti[s, RTI_ENTRY_TS] = ts
+    rti[s, RTI_ENTRY_BAR] = bar
+    rti[s, RTI_SIDE] = side
+    rti[s, RTI_AMBIGUOUS] = 0
 
 
 @njit(cache=True)
-def _close_round_trip_nb(pf, s: int, ts: int, bar: int, role: int) -> None:
-    t = pf.ctr[N_TRADES]
-    pf.ctr[N_TRADES] = t + 1
-    r = pf.trades[t]
-    rt = pf.rt[s]
+def _close_round_trip_nb(trades, ctr, rt_all, rti, s: int, ts: int, bar: int, role: int) -> None:
+    t = ctr[N_TRADES]
+    ctr[N_TRADES] = t + 1
+    r = trades[t]
+    rt = rt_all[s]
     r.id = t
-    r.cycle = pf.rti[s, RTI_CYCLE]
-    r.strategy = pf.rti[s, RTI_STRATEGY]
+    r.cycle = rti[s, RTI_CYCLE]
+    r.strategy = rti[s, RTI_STRATEGY]
     r.sym = s
-    r.side = pf.rti[s, RTI_SIDE]
+    r.side = rti[s, RTI_SIDE]
     r.exit_role = role
-    r.ambiguous = pf.rti[s, RTI_AMBIGUOUS] != 0
+    r.ambiguous = rti[s, RTI_AMBIGUOUS] != 0
     r.qty = rt[RT_MAX_QTY]
     r.entry_px = rt[RT_ENTRY_VAL] / rt[RT_ENTRY_QTY]
     r.exit_px = rt[RT_EXIT_VAL] / rt[RT_EXIT_QTY]
     r.pnl = rt[RT_REALIZED]
     r.fees = rt[RT_FEES]
-    r.entry_ts = pf.rti[s, RTI_ENTRY_TS]
+    r.entry_ts = rti[s, RTI_ENTRY_TS]
     r.exit_ts = ts
-    r.entry_bar = pf.rti[s, RTI_ENTRY_BAR]
+    r.entry_bar = rti[s, RTI_ENTRY_BAR]
     r.exit_bar = bar
     r.pnl_stop_first = rt[RT_REALIZED] + rt[RT_ALT_STOP]
     r.pnl_target_first = rt[RT_REALIZED] + rt[RT_ALT_TARGET]
@@ -134,7 +117,9 @@ def apply_fill_nb(pf, mult, is_future, fill) -> None:
     if pos == 0.0 or (pos > 0) == (side > 0):
         # opening or adding
         if pos == 0.0:
-            _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
+            _open_round_trip_nb(
+                pf.rt, pf.rti, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar
+            )
         new = abs(pos) + qty
         pf.avg[s] = (abs(pos) * pf.avg[s] + qty * px) / new
         pf.pos[s] = pos + side * qty
@@ -168,12 +153,12 @@ def apply_fill_nb(pf, mult, is_future, fill) -> None:
     pf.pos[s] = pos + side * close_q
     if abs(pf.pos[s]) < 1e-12:
         pf.pos[s] = 0.0
-        _close_round_trip_nb(pf, s, fill.ts, fill.bar, fill.role)
+        _close_round_trip_nb(pf.trades, pf.ctr, pf.rt, pf.rti, s, fill.ts, fill.bar, fill.role)
         pf.avg[s] = 0.0
     rest = qty - close_q
     if rest > 1e-12:
         # crossed zero: the remainder opens a new round trip at this price
-        _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
+        _open_round_trip_nb(pf.rt, pf.rti, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
         pf.pos[s] = side * rest
         pf.avg[s] = px
         pf.rt[s, RT_ENTRY_QTY] = rest
