@@ -26,29 +26,29 @@ from backstop.engine.core.exchange import (
 from backstop.engine.core.fill_rules import round_to_tick_nb
 from backstop.engine.core.records import N_VERDICTS
 
-R_SIZING_NO_PRICE = 1 << 0
-R_SIZING_ZERO_QTY = 1 << 1
-R_MISSING_PROTECTION = 1 << 2
-R_PROTECTION_WRONG_SIDE = 1 << 3
-R_DUPLICATE_POSITION = 1 << 4
-R_CONFLICTING_POSITION = 1 << 5
-R_EXIT_NO_EXPOSURE = 1 << 6
-R_EXIT_CLAMPED = 1 << 7
-R_UNKNOWN_SYMBOL = 1 << 9
-R_ALREADY_CLOSED = 1 << 10
-R_EXIT_SIDE_MISMATCH = 1 << 15
-R_NO_BAR_AFTER_SIGNAL = 1 << 16
+R_SIZING_NO_PRICE = np.int64(1 << 0)
+R_SIZING_ZERO_QTY = np.int64(1 << 1)
+R_MISSING_PROTECTION = np.int64(1 << 2)
+R_PROTECTION_WRONG_SIDE = np.int64(1 << 3)
+R_DUPLICATE_POSITION = np.int64(1 << 4)
+R_CONFLICTING_POSITION = np.int64(1 << 5)
+R_EXIT_NO_EXPOSURE = np.int64(1 << 6)
+R_EXIT_CLAMPED = np.int64(1 << 7)
+R_UNKNOWN_SYMBOL = np.int64(1 << 9)
+R_ALREADY_CLOSED = np.int64(1 << 10)
+R_EXIT_SIDE_MISMATCH = np.int64(1 << 15)
+R_NO_BAR_AFTER_SIGNAL = np.int64(1 << 16)
 
-REFUSING_MASK = ~R_EXIT_CLAMPED
+REFUSING_MASK = np.int64(~R_EXIT_CLAMPED)
 
-INTENT_ENTRY = 0
-INTENT_EXIT = 1
+INTENT_ENTRY = np.int64(0)
+INTENT_EXIT = np.int64(1)
 
-SYM_UNKNOWN = -1
-SYM_NO_BAR_AFTER = -2
+SYM_UNKNOWN = np.int64(-1)
+SYM_NO_BAR_AFTER = np.int64(-2)
 
-SIZER_FIXED = 0
-SIZER_PCT_EQUITY = 1
+SIZER_FIXED = np.int64(0)
+SIZER_PCT_EQUITY = np.int64(1)
 
 
 @njit(cache=True)

@@ -38,38 +38,46 @@ from backstop.engine.core.fill_rules import (
 from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS
 
 # Plain-int mirrors of the enums (kernels see ints; backstop.engine.enums is the source).
-MARKET = 0
-LIMIT = 1
-STOP = 2
-STOP_LIMIT = 3
-TRAILING_STOP = 4
+MARKET = np.int64(0)
+LIMIT = np.int64(1)
+STOP = np.int64(2)
+STOP_LIMIT = np.int64(3)
+TRAILING_STOP = np.int64(4)
 
-DAY = 0
-GTC = 1
-IOC = 2
+DAY = np.int64(0)
+GTC = np.int64(1)
+IOC = np.int64(2)
 
-ROLE_ENTRY = 0
-ROLE_STOP_LOSS = 1
-ROLE_TAKE_PROFIT = 2
-ROLE_SIGNAL_EXIT = 3
-ROLE_TRAILING = 4
+ROLE_ENTRY = np.int64(0)
+ROLE_STOP_LOSS = np.int64(1)
+ROLE_TAKE_PROFIT = np.int64(2)
+ROLE_SIGNAL_EXIT = np.int64(3)
+ROLE_TRAILING = np.int64(4)
 
-CREATED = 0
-SUBMITTED = 1
-ACCEPTED = 2
-PARTIALLY_FILLED = 3
-FILLED = 4
-CANCELED = 5
-REJECTED = 6
-EXPIRED = 7
+CREATED = np.int64(0)
+SUBMITTED = np.int64(1)
+ACCEPTED = np.int64(2)
+PARTIALLY_FILLED = np.int64(3)
+FILLED = np.int64(4)
+CANCELED = np.int64(5)
+REJECTED = np.int64(6)
+EXPIRED = np.int64(7)
 
-R_TOO_MANY_WORKING = 1 << 8
-R_LEG_CANCELED_FLAT = 1 << 11
-R_LEG_RESIZED = 1 << 12
-R_OCO_SIBLING_FILLED = 1 << 13
-R_ORDER_EXPIRED = 1 << 14
+R_TOO_MANY_WORKING = np.int64(1 << 8)
+R_LEG_CANCELED_FLAT = np.int64(1 << 11)
+R_LEG_RESIZED = np.int64(1 << 12)
+R_OCO_SIBLING_FILLED = np.int64(1 << 13)
+R_ORDER_EXPIRED = np.int64(1 << 14)
 
-ERR_ILLEGAL_TRANSITION = 1
+ERR_ILLEGAL_TRANSITION = np.int64(1)
+
+# Kernel constants are numpy scalars, not Python ints: numba types a Python int constant
+# passed as an argument as a literal and compiles one copy of the callee per value.
+AT_OPEN = np.bool_(True)
+INTRABAR = np.bool_(False)
+NOT_AMBIGUOUS = np.bool_(False)
+SLIP = np.bool_(True)
+NO_SLIP = np.bool_(False)
 
 # Allowed (from, to) status transitions: DESIGN.md's state machine. Mirrored by
 # backstop.engine.orders.ALLOWED_TRANSITIONS; a test checks the two agree.
@@ -515,8 +523,8 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
                 v,
                 ts,
                 i,
-                True,
-                False,
+                AT_OPEN,
+                NOT_AMBIGUOUS,
                 np.nan,
                 np.nan,
                 np.nan,
@@ -583,7 +591,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
                 v,
                 ts,
                 i,
-                False,
+                INTRABAR,
                 amb,
                 alt_s,
                 alt_t,

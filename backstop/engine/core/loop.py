@@ -42,6 +42,9 @@ from backstop.engine.core.records import (
     STATUS_NEED_ROOM_EVENTS,
 )
 
+REFUSED = np.bool_(False)
+NO_ORDER = np.int64(-1)
+
 
 @njit(cache=True)
 def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: int) -> None:
@@ -50,7 +53,9 @@ def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: in
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     if s < 0:
         reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
-        record_verdict_nb(dec, ev, row, False, reasons, ev.side, 0.0, ev.price, 0.0, equity, -1)
+        record_verdict_nb(
+            dec, ev, row, REFUSED, reasons, ev.side, 0.0, ev.price, 0.0, equity, NO_ORDER
+        )
         return
     pos = book.xpos[s]
     entries, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)

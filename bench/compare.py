@@ -1,0 +1,147 @@
+"""Side-by-side benchmark: backstop, the bare loop and peer libraries, in ONE run, one table.
+
+    bash bench/setup_peers.sh          # once: peers live in their own venvs, not in the project
+    python bench/compare.py [--sizes S,M,W] [--out bench/RESULTS.md]
+
+Every figure in the written table comes from this one invocation on this machine, so the
+ratios compare like with like. Slow peers run on a prefix of the data (``--max-bars`` per
+symbol, said in the table); their bars/s is what they reached on that prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS_PY = HERE / ".peers-venv" / "bin" / "python"
+
+# Peers per size, with the prefix (bars per symbol) each slow engine is measured on.
+PLAN: dict[str, list[tuple[str, int | None]]] = {
+    "S": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", None),
+          ("backtrader", None), ("nautilus", 50_000)],
+    "M": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", None),
+          ("backtrader", 100_000), ("nautilus", 50_000)],
+    "W": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", 10_000),
+          ("backtrader", 2_000), ("nautilus", 1_000)],
+}
+
+
+def _json_lines(cmd: list[str]) -> list[dict]:
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    if p.returncode != 0 and not rows:
+        rows = [{"engine": cmd[-1], "error": p.stderr.strip().splitlines()[-1:]}]
+    return rows
+
+
+def run_all(sizes: list[str]) -> dict:
+    """Measure everything, size by size, each engine in its own process."""
+    from bench_backstop import ensure_data
+
+    out: dict = {"compile": None, "sizes": {}}
+    out["compile"] = _json_lines([sys.executable, str(HERE / "bench_backstop.py"),
+                                  "--sizes", "S", "--repeat", "1"])[0]
+    for size in sizes:
+        path = ensure_data(size)
+        rows = _json_lines([sys.executable, str(HERE / "bench_backstop.py"), "--sizes", size,
+                            "--no-compile"])
+        rows += _json_lines([sys.executable, str(HERE / "bare_loop.py"), str(path)])
+        if PEERS_PY.exists():
+            for engine, max_bars in PLAN[size]:
+                cmd = [str(PEERS_PY), str(HERE / "peers.py"), "--data", str(path),
+                       "--engines", engine, "--no-check"]
+                if max_bars:
+                    cmd += ["--max-bars", str(max_bars)]
+                rows += _json_lines(cmd)
+        out["sizes"][size] = rows
+        print(json.dumps({size: rows}), flush=True)
+    return out
+
+
+def render(results: dict) -> str:
+    """The Markdown results file: machine, compile times, one table per size with ratios."""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python bench/compare.py`, all "
+        "figures from that one run.",
+        f"Machine: {platform.machine()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {_cpu()}; 2 cores shared with nothing else "
+        "during the run.",
+        "",
+        "Workload: `../shared/bench/WORKLOAD.md` (SMA(10/50) cross, long only, market entry at "
+        "the next open, OCO bracket -1%/+2% from the fill, stop first, signal exit at the next "
+        "open, 100 shares). Backtest time only: data already in memory, compile excluded "
+        "(reported apart). backstop's time includes the strategy, the compiled pipeline and "
+        "every verdict, order, fill and round trip recorded; its DuckDB journal write is "
+        "reported apart.",
+        "",
+    ]
+    comp = results["compile"] or {}
+    lines += [
+        "## Compile (numba) overhead of backstop",
+        "",
+        f"- cold cache (first ever run): {comp.get('cold_cache_seconds', 'n/a')} s",
+        f"- warm cache (new process, cached kernels): {comp.get('warm_cache_seconds', 'n/a')} s",
+        "",
+    ]
+    for size, rows in results["sizes"].items():
+        ours = next((r for r in rows if r.get("engine") == "backstop" and "run_seconds" in r),
+                    None)
+        if not ours:
+            continue
+        lines += [f"## {size}: {ours['bars']:,} bars, {ours['symbols']} symbol(s)", "",
+                  "| engine | bars measured | round trips | P&L | bars/s | backstop is x faster "
+                  "| first run s | notes |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            if "bars_per_second" not in r:
+                lines.append(f"| {r.get('engine')} | | | | | | | error: {r.get('error')} |")
+                continue
+            ratio = ours["bars_per_second"] / r["bars_per_second"]
+            note = r.get("notes", "")
+            if r.get("engine") == "backstop":
+                note = (f"journal write {r['journal_write_seconds']:.2f} s; peak memory "
+                        f"{r['peak_before_journal_over_raw']:.2f}x raw bars before the journal, "
+                        f"{r['peak_over_raw']:.2f}x with it")
+            lines.append(
+                f"| {r['engine']} {r.get('version', '')} | {r['bars']:,} | {r['round_trips']:,} "
+                f"| {r['pnl']:,.2f} | {r['bars_per_second']:,.0f} | {ratio:.2f} "
+                f"| {r.get('first_run_seconds', 0):.2f} | {str(note).replace('|', '/')} |"
+            )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="S,M,W")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--raw", default=str(HERE / "results.json"))
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    results = run_all([s.strip() for s in args.sizes.split(",")])
+    Path(args.raw).write_text(json.dumps(results, indent=1))
+    Path(args.out).write_text(render(results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
