@@ -23,12 +23,27 @@ PEERS_PY = HERE / ".peers-venv" / "bin" / "python"
 
 # Peers per size, with the prefix (bars per symbol) each slow engine is measured on.
 PLAN: dict[str, list[tuple[str, int | None]]] = {
-    "S": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", None),
-          ("backtrader", None), ("nautilus", 50_000)],
-    "M": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", None),
-          ("backtrader", 100_000), ("nautilus", 50_000)],
-    "W": [("vectorbt_nb", None), ("vectorbt_rs", None), ("backtesting", 10_000),
-          ("backtrader", 2_000), ("nautilus", 1_000)],
+    "S": [
+        ("vectorbt_nb", None),
+        ("vectorbt_rs", None),
+        ("backtesting", None),
+        ("backtrader", None),
+        ("nautilus", 50_000),
+    ],
+    "M": [
+        ("vectorbt_nb", None),
+        ("vectorbt_rs", None),
+        ("backtesting", None),
+        ("backtrader", 100_000),
+        ("nautilus", 50_000),
+    ],
+    "W": [
+        ("vectorbt_nb", None),
+        ("vectorbt_rs", None),
+        ("backtesting", 10_000),
+        ("backtrader", 2_000),
+        ("nautilus", 1_000),
+    ],
 }
 
 
@@ -45,17 +60,26 @@ def run_all(sizes: list[str]) -> dict:
     from bench_backstop import ensure_data
 
     out: dict = {"compile": None, "sizes": {}}
-    out["compile"] = _json_lines([sys.executable, str(HERE / "bench_backstop.py"),
-                                  "--sizes", "S", "--repeat", "1"])[0]
+    out["compile"] = _json_lines(
+        [sys.executable, str(HERE / "bench_backstop.py"), "--sizes", "S", "--repeat", "1"]
+    )[0]
     for size in sizes:
         path = ensure_data(size)
-        rows = _json_lines([sys.executable, str(HERE / "bench_backstop.py"), "--sizes", size,
-                            "--no-compile"])
+        rows = _json_lines(
+            [sys.executable, str(HERE / "bench_backstop.py"), "--sizes", size, "--no-compile"]
+        )
         rows += _json_lines([sys.executable, str(HERE / "bare_loop.py"), str(path)])
         if PEERS_PY.exists():
             for engine, max_bars in PLAN[size]:
-                cmd = [str(PEERS_PY), str(HERE / "peers.py"), "--data", str(path),
-                       "--engines", engine, "--no-check"]
+                cmd = [
+                    str(PEERS_PY),
+                    str(HERE / "peers.py"),
+                    "--data",
+                    str(path),
+                    "--engines",
+                    engine,
+                    "--no-check",
+                ]
                 if max_bars:
                     cmd += ["--max-bars", str(max_bars)]
                 rows += _json_lines(cmd)
@@ -92,14 +116,16 @@ def render(results: dict) -> str:
         "",
     ]
     for size, rows in results["sizes"].items():
-        ours = next((r for r in rows if r.get("engine") == "backstop" and "run_seconds" in r),
-                    None)
+        ours = next((r for r in rows if r.get("engine") == "backstop" and "run_seconds" in r), None)
         if not ours:
             continue
-        lines += [f"## {size}: {ours['bars']:,} bars, {ours['symbols']} symbol(s)", "",
-                  "| engine | bars measured | round trips | P&L | bars/s | backstop is x faster "
-                  "| first run s | notes |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {size}: {ours['bars']:,} bars, {ours['symbols']} symbol(s)",
+            "",
+            "| engine | bars measured | round trips | P&L | bars/s | backstop is x faster "
+            "| first run s | notes |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in rows:
             if "bars_per_second" not in r:
                 lines.append(f"| {r.get('engine')} | | | | | | | error: {r.get('error')} |")
@@ -107,9 +133,11 @@ def render(results: dict) -> str:
             ratio = ours["bars_per_second"] / r["bars_per_second"]
             note = r.get("notes", "")
             if r.get("engine") == "backstop":
-                note = (f"journal write {r['journal_write_seconds']:.2f} s; peak memory "
-                        f"{r['peak_before_journal_over_raw']:.2f}x raw bars before the journal, "
-                        f"{r['peak_over_raw']:.2f}x with it")
+                note = (
+                    f"journal write {r['journal_write_seconds']:.2f} s; peak memory "
+                    f"{r['peak_before_journal_over_raw']:.2f}x raw bars before the journal, "
+                    f"{r['peak_over_raw']:.2f}x with it"
+                )
             lines.append(
                 f"| {r['engine']} {r.get('version', '')} | {r['bars']:,} | {r['round_trips']:,} "
                 f"| {r['pnl']:,.2f} | {r['bars_per_second']:,.0f} | {ratio:.2f} "

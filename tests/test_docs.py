@@ -18,6 +18,6 @@ def test_readme_reason_table_matches_enum() -> None:
 
 def test_readme_opens_with_the_two_commands() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
-    block = lines[lines.index("```bash") + 1: lines.index("```bash") + 3]
+    block = lines[lines.index("```bash") + 1 : lines.index("```bash") + 3]
     assert "backstop backtest" in block[0]
     assert block[1] == ".venv/bin/python -m pytest"

@@ -28,17 +28,23 @@ def _assert_same(a, b) -> None:
     "config",
     [
         BacktestConfig(),
-        BacktestConfig(intrabar="open_proximity", slippage="bps", slippage_value=2.0,
-                       commission="per_share", commission_rate=0.005, commission_min=1.0),
+        BacktestConfig(
+            intrabar="open_proximity",
+            slippage="bps",
+            slippage_value=2.0,
+            commission="per_share",
+            commission_rate=0.005,
+            commission_min=1.0,
+        ),
         BacktestConfig(max_participation=0.02),
     ],
     ids=["defaults", "costs", "volume-cap"],
 )
 def test_backtest_loop_and_event_driver_agree(config: BacktestConfig) -> None:
     bars = PreparedBars.of(gbm_bars(3_000, 3, seed=4, sigma=0.003))
-    intents = get_strategy("sma_cross").intents(bars.bars, {"fast": 5, "slow": 20,
-                                                            "stop_pct": 0.004,
-                                                            "target_pct": 0.006})
+    intents = get_strategy("sma_cross").intents(
+        bars.bars, {"fast": 5, "slow": 20, "stop_pct": 0.004, "target_pct": 0.006}
+    )
     fast = run_backtest(bars, intents, config)
     slow = run_event_driven(bars, intents, config)
     assert fast.round_trips > 50
@@ -48,17 +54,19 @@ def test_backtest_loop_and_event_driver_agree(config: BacktestConfig) -> None:
 def test_parity_with_exits_limits_and_unknown_symbols() -> None:
     bars = PreparedBars.of(gbm_bars(400, 2, seed=8, sigma=0.004))
     ts = bars.bars.get_column("ts").unique().sort().to_list()
-    intents = pl.DataFrame({
-        "ts": [ts[10], ts[12], ts[30], ts[31], ts[60], ts[61], ts[90], ts[-1] + 1],
-        "symbol": ["SYN000", "SYN001", "SYN000", "SYN000", "SYN001", "ZZZ", "SYN000", "SYN001"],
-        "side": [1, -1, -1, -1, 1, 1, 1, 1],
-        "intent": [0, 0, 1, 1, 0, 0, 0, 0],
-        "qty": [10.0, 5.0, None, 3.0, 7.0, 1.0, 4.0, 1.0],
-        "stop_pct": [0.01, 0.01, None, None, 0.02, 0.01, None, 0.01],
-        "target_pct": [0.02, 0.02, None, None, 0.03, 0.02, None, 0.02],
-        "otype": [0, 1, 0, 0, 0, 0, 1, 0],
-        "limit_px": [None, 101.0, None, None, None, None, 99.0, None],
-    })
+    intents = pl.DataFrame(
+        {
+            "ts": [ts[10], ts[12], ts[30], ts[31], ts[60], ts[61], ts[90], ts[-1] + 1],
+            "symbol": ["SYN000", "SYN001", "SYN000", "SYN000", "SYN001", "ZZZ", "SYN000", "SYN001"],
+            "side": [1, -1, -1, -1, 1, 1, 1, 1],
+            "intent": [0, 0, 1, 1, 0, 0, 0, 0],
+            "qty": [10.0, 5.0, None, 3.0, 7.0, 1.0, 4.0, 1.0],
+            "stop_pct": [0.01, 0.01, None, None, 0.02, 0.01, None, 0.01],
+            "target_pct": [0.02, 0.02, None, None, 0.03, 0.02, None, 0.02],
+            "otype": [0, 1, 0, 0, 0, 0, 1, 0],
+            "limit_px": [None, 101.0, None, None, None, None, 99.0, None],
+        }
+    )
     fast = run_backtest(bars, intents)
     slow = run_event_driven(bars, intents)
     _assert_same(fast, slow)

@@ -29,16 +29,23 @@ def test_kernel_and_python_state_tables_agree() -> None:
 
 def test_happy_path_created_to_filled() -> None:
     o = _order()
-    for status in (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED,
-                   OrderStatus.FILLED):
+    for status in (
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+    ):
         o = o.transition(status)
     assert o.status == OrderStatus.FILLED and o.is_terminal
 
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(s, d) for s, d in itertools.product(OrderStatus, OrderStatus)
-     if (s, d) not in ALLOWED_TRANSITIONS],
+    [
+        (s, d)
+        for s, d in itertools.product(OrderStatus, OrderStatus)
+        if (s, d) not in ALLOWED_TRANSITIONS
+    ],
 )
 def test_every_illegal_transition_raises(src: OrderStatus, dst: OrderStatus) -> None:
     o = _order(status=src)
@@ -47,8 +54,12 @@ def test_every_illegal_transition_raises(src: OrderStatus, dst: OrderStatus) -> 
 
 
 def test_terminal_states_have_no_way_out() -> None:
-    for src in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
-                OrderStatus.EXPIRED):
+    for src in (
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+    ):
         assert not any(s == src for s, _ in ALLOWED_TRANSITIONS)
 
 
@@ -61,12 +72,24 @@ def test_client_order_id_is_a_pure_function() -> None:
 
 def test_prices_are_rounded_to_tick_at_build_time() -> None:
     es = REGISTRY["ES"]
-    o = build_order(es, client_order_id="x", side=Side.SELL, qty=1.0,
-                    order_type=OrderType.STOP, stop_price=6880.13)
+    o = build_order(
+        es,
+        client_order_id="x",
+        side=Side.SELL,
+        qty=1.0,
+        order_type=OrderType.STOP,
+        stop_price=6880.13,
+    )
     assert o.stop_price == 6880.25
     eq = Instrument.equity("AAPL")
-    o = build_order(eq, client_order_id="y", side=Side.BUY, qty=1.0,
-                    order_type=OrderType.LIMIT, limit_price=101.237)
+    o = build_order(
+        eq,
+        client_order_id="y",
+        side=Side.BUY,
+        qty=1.0,
+        order_type=OrderType.LIMIT,
+        limit_price=101.237,
+    )
     assert o.limit_price == 101.24
 
 
@@ -87,17 +110,44 @@ def test_order_needs_its_prices() -> None:
 
 def test_bracket_legs_must_protect() -> None:
     entry = _order(order_type=OrderType.LIMIT, limit_price=100.0, trade_cycle_id="c1")
-    sl = _order(client_order_id="sl", side=Side.SELL, order_type=OrderType.STOP,
-                stop_price=99.0, reduce_only=True, trade_cycle_id="c1",
-                role=OrderRole.STOP_LOSS)
-    tp = _order(client_order_id="tp", side=Side.SELL, order_type=OrderType.LIMIT,
-                limit_price=102.0, reduce_only=True, trade_cycle_id="c1",
-                role=OrderRole.TAKE_PROFIT)
+    sl = _order(
+        client_order_id="sl",
+        side=Side.SELL,
+        order_type=OrderType.STOP,
+        stop_price=99.0,
+        reduce_only=True,
+        trade_cycle_id="c1",
+        role=OrderRole.STOP_LOSS,
+    )
+    tp = _order(
+        client_order_id="tp",
+        side=Side.SELL,
+        order_type=OrderType.LIMIT,
+        limit_price=102.0,
+        reduce_only=True,
+        trade_cycle_id="c1",
+        role=OrderRole.TAKE_PROFIT,
+    )
     Bracket(entry, sl, tp)
-    wrong = _order(client_order_id="sl", side=Side.SELL, order_type=OrderType.STOP,
-                   stop_price=101.0, reduce_only=True, trade_cycle_id="c1")
+    wrong = _order(
+        client_order_id="sl",
+        side=Side.SELL,
+        order_type=OrderType.STOP,
+        stop_price=101.0,
+        reduce_only=True,
+        trade_cycle_id="c1",
+    )
     with pytest.raises(ConfigError, match="straddle"):
         Bracket(entry, wrong, tp)
     with pytest.raises(ConfigError, match="reduce-only"):
-        Bracket(entry, _order(client_order_id="sl", side=Side.SELL, order_type=OrderType.STOP,
-                              stop_price=99.0, trade_cycle_id="c1"), tp)
+        Bracket(
+            entry,
+            _order(
+                client_order_id="sl",
+                side=Side.SELL,
+                order_type=OrderType.STOP,
+                stop_price=99.0,
+                trade_cycle_id="c1",
+            ),
+            tp,
+        )

@@ -18,8 +18,9 @@ from backstop.engine.backtest import Backtest
 
 def _compare(result_trades: pl.DataFrame, ref: list) -> None:
     assert result_trades.height == len(ref)
-    got = result_trades.select("entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason",
-                               "pnl", "ambiguous").rows()
+    got = result_trades.select(
+        "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason", "pnl", "ambiguous"
+    ).rows()
     for k, (g, r) in enumerate(zip(got, ref, strict=True)):
         assert g[0] == r.entry_ts, k
         assert g[2] == r.exit_ts, k
@@ -33,8 +34,9 @@ def _compare(result_trades: pl.DataFrame, ref: list) -> None:
 def test_workload_s_matches_reference_trade_for_trade() -> None:
     bars = gbm_bars(100_000, 1, seed=42)
     result = Backtest(bars, "sma_cross").run()
-    ref = reference_trades(*(bars.get_column(c).to_numpy()
-                             for c in ("ts", "open", "high", "low", "close")))
+    ref = reference_trades(
+        *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close"))
+    )
     assert len(ref) > 1000
     _compare(result.trades, ref)
     assert result.pnl == pytest.approx(sum(t.pnl for t in ref), abs=1e-6)
@@ -52,8 +54,9 @@ def test_high_volatility_paths_with_ambiguous_bars_match() -> None:
     bars = gbm_bars(30_000, 1, seed=5, sigma=0.004)
     legs = {"stop_pct": 0.002, "target_pct": 0.003}
     result = Backtest(bars, "sma_cross", **legs).run()
-    ref = reference_trades(*(bars.get_column(c).to_numpy()
-                             for c in ("ts", "open", "high", "low", "close")), **legs)
+    ref = reference_trades(
+        *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close")), **legs
+    )
     assert sum(t.ambiguous for t in ref) > 10
     _compare(result.trades, ref)
     amb = result.ambiguity()
@@ -65,15 +68,34 @@ def test_high_volatility_paths_with_ambiguous_bars_match() -> None:
 
 def test_cli_json_on_workload_s_file(tmp_path, capsys) -> None:
     path = write_workload(tmp_path / "S.parquet", "S")
-    code = main(["backtest", "--data", str(path), "--strategy", "sma_cross",
-                 "--param", "fast=10", "--param", "slow=50", "--param", "stop_pct=0.01",
-                 "--param", "target_pct=0.02", "--param", "qty=100",
-                 "--journal", str(tmp_path / "j"), "--json"])
+    code = main(
+        [
+            "backtest",
+            "--data",
+            str(path),
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=10",
+            "--param",
+            "slow=50",
+            "--param",
+            "stop_pct=0.01",
+            "--param",
+            "target_pct=0.02",
+            "--param",
+            "qty=100",
+            "--journal",
+            str(tmp_path / "j"),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     bars = pl.read_parquet(path)
-    ref = reference_trades(*(bars.get_column(c).to_numpy()
-                             for c in ("ts", "open", "high", "low", "close")))
+    ref = reference_trades(
+        *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close"))
+    )
     assert out["bars"] == 100_000
     assert out["round_trips"] == len(ref)
     assert out["pnl"] == pytest.approx(sum(t.pnl for t in ref), abs=1e-4)

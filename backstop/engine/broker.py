@@ -88,6 +88,7 @@ class OrderStatusEvent:
     ts_init: int
     order_id: int
     status: OrderStatus
+    reasons: int = 0  # ReasonCode mask the broker gave (rejections, cancels), 0 if none
 
 
 BrokerEvent = FillEvent | OrderStatusEvent

@@ -90,6 +90,7 @@ class ReasonCode(IntEnum):
     ORDER_EXPIRED = 14
     EXIT_SIDE_MISMATCH = 15
     NO_BAR_AFTER_SIGNAL = 16
+    ENTRY_REMAINDER_CANCELED = 17
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
@@ -110,6 +111,7 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.ORDER_EXPIRED: "order expired by its time in force",
     ReasonCode.EXIT_SIDE_MISMATCH: "exit on the side that would add to the position held",
     ReasonCode.NO_BAR_AFTER_SIGNAL: "signal later than the last bar of its symbol: never acted on",
+    ReasonCode.ENTRY_REMAINDER_CANCELED: "entry's unfilled rest cancelled: the trade was exited",
 }
 
 # Codes that only change a verdict (it is still approved); every other code refuses it.

@@ -17,7 +17,13 @@ import numpy as np
 import polars as pl
 
 from backstop.engine.backtest import PreparedBars, make_run_id
-from backstop.engine.broker import Broker, EntryRequest, ExitRequest, FillEvent
+from backstop.engine.broker import (
+    Broker,
+    EntryRequest,
+    ExitRequest,
+    FillEvent,
+    OrderStatusEvent,
+)
 from backstop.engine.config import BacktestConfig
 from backstop.engine.core.decide import (
     INTENT_EXIT,
@@ -40,7 +46,7 @@ from backstop.engine.core.records import (
     new_decisions,
     new_portfolio,
 )
-from backstop.engine.enums import OrderRole, OrderType, Side
+from backstop.engine.enums import OrderRole, OrderStatus, OrderType, Side
 from backstop.engine.inputs import event_array, instrument_arrays, session_days
 from backstop.engine.instruments import Instrument
 from backstop.engine.result import BacktestResult, RunRecords
@@ -65,15 +71,19 @@ class EventDriver:
         self.pf = new_portfolio(len(symbols), initial_cash, 256)
         self.dec = new_decisions(256)
 
-    def on_broker_events(self) -> None:
-        """Book every fill the broker reports; status events need no accounting."""
+    def on_broker_events(self) -> dict[int, int]:
+        """Book every fill the broker reports; return {order id: reasons} of rejections."""
+        rejected: dict[int, int] = {}
         for event in self.broker.drain_events():
+            if isinstance(event, OrderStatusEvent) and event.status == OrderStatus.REJECTED:
+                rejected[event.order_id] = event.reasons
             if isinstance(event, FillEvent):
                 if int(self.pf.ctr[N_TRADES]) + 2 > len(self.pf.trades):
                     _, self.pf, _ = ensure_room(
                         new_book(1, 2, 1, 1), self.pf, self.dec, 0, 0, len(self.pf.trades), 0
                     )
                 apply_fill_nb(self.pf, self.inst.mult, self.inst.is_future, event.record)
+        return rejected
 
     def on_mark(self, s: int, close: float) -> None:
         """A bar closed: its close is the symbol's mark for decisions and equity."""
@@ -116,6 +126,10 @@ class EventDriver:
                         bar=int(ev["bar"]),
                     )
                 )
+                rejected = self.on_broker_events()
+                if order in rejected:
+                    approved = False
+                    reasons |= rejected[order]
             record_verdict_nb(
                 self.dec,
                 ev,
@@ -155,6 +169,10 @@ class EventDriver:
                     trail_pct=float(ev["trail_pct"]),
                 )
             )
+            rejected = self.on_broker_events()
+            if order in rejected:
+                approved = False
+                reasons |= rejected[order]
         record_verdict_nb(
             self.dec,
             ev,

@@ -128,6 +128,24 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     for col in REQUIRED_INTENT_COLUMNS:
         nulls = df.get_column(col).null_count()
         check(nulls == 0, ConfigError(col, f"{nulls} intent rows have no value"))
+    _check_codes(df, "side", (1, -1), "+1 (buy) or -1 (sell)")
+    _check_codes(df, "intent", (0, 1), "0 (entry) or 1 (exit)")
+    if "otype" in df.columns:
+        _check_codes(df, "otype", (0, 1, None), "0 (market) or 1 (limit)")
+        if "limit_px" in df.columns:
+            no_price = df.get_column("otype").eq(1) & df.get_column("limit_px").is_null()
+        else:
+            no_price = df.get_column("otype").eq(1)
+        no_price = no_price.fill_null(False)
+        if no_price.any():
+            row = int(no_price.arg_true()[0])
+            raise ConfigError(
+                "limit_px",
+                f"intent row {row}: a limit entry (otype 1) needs a "
+                f"limit_px ({int(no_price.sum())} rows lack one)",
+            )
+    if "tif" in df.columns:
+        _check_codes(df, "tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)")
     defaults = {"otype": 0, "tif": 1}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
@@ -142,6 +160,22 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return df.select(exprs)
+
+
+def _check_codes(df: pl.DataFrame, column: str, allowed: tuple, meaning: str) -> None:
+    """Refuse an intent column holding a code outside ``allowed``, naming the first row."""
+    values = [v for v in allowed if v is not None]
+    bad = ~df.get_column(column).is_in(values)
+    if None in allowed:
+        bad = bad & df.get_column(column).is_not_null()
+    bad = bad.fill_null(False)
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise ConfigError(
+            column,
+            f"intent row {row}: must be {meaning}, got "
+            f"{df.get_column(column)[row]!r} ({int(bad.sum())} rows)",
+        )
 
 
 _REGISTRY: dict[str, Strategy] = {}

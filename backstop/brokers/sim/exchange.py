@@ -191,7 +191,11 @@ class SimExchange:
         for k in np.flatnonzero(status != seen):
             self._events.append(
                 OrderStatusEvent(
-                    ts_event=ts, ts_init=ts, order_id=int(k), status=OrderStatus(int(status[k]))
+                    ts_event=ts,
+                    ts_init=ts,
+                    order_id=int(k),
+                    status=OrderStatus(int(status[k])),
+                    reasons=int(book.orders["reasons"][k]),
                 )
             )
         self._status_seen = status.copy()

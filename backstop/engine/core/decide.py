@@ -18,10 +18,13 @@ from backstop.engine.core.exchange import (
     GTC,
     LIMIT,
     MARKET,
+    R_ENTRY_REMAINDER_CANCELED,
     ROLE_ENTRY,
     ROLE_SIGNAL_EXIT,
     accept_order_nb,
     alloc_order_nb,
+    cancel_order_nb,
+    is_terminal_nb,
 )
 from backstop.engine.core.fill_rules import round_to_tick_nb
 from backstop.engine.core.records import N_VERDICTS
@@ -94,7 +97,7 @@ def decide_entry_nb(
     has_target = not np.isnan(ev.target_px) or ev.target_pct > 0
     if prm.require_protection and not (has_stop and has_target):
         reasons |= R_MISSING_PROTECTION
-    if ev.stop_pct < 0 or ev.target_pct < 0:
+    if ev.stop_pct < 0 or ev.target_pct < 0 or ev.trail_pct < 0:
         reasons |= R_PROTECTION_WRONG_SIDE
     ref = ev.limit_px if ev.otype == LIMIT and not np.isnan(ev.limit_px) else price
     if not np.isnan(ref):
@@ -154,7 +157,16 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
 
 @njit(cache=True)
 def submit_exit_nb(book, ev, side: int, qty: float) -> int:
-    """Order builder for an approved exit: a plain reduce-only market order."""
+    """Order builder for an approved exit: a plain reduce-only market order.
+
+    Working entries of the symbol are cancelled in the same step: an entry still filling
+    after the exit would rebuild the position the exit closes.
+    """
+    s = ev.sym
+    for j in range(book.nwork[s]):
+        w = book.work[s, j]
+        if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
+            cancel_order_nb(book.orders, book.ctr, w, ev.ts, R_ENTRY_REMAINDER_CANCELED)
     k = alloc_order_nb(
         book.orders,
         book.ctr,

@@ -68,6 +68,7 @@ R_LEG_CANCELED_FLAT = np.int64(1 << 11)
 R_LEG_RESIZED = np.int64(1 << 12)
 R_OCO_SIBLING_FILLED = np.int64(1 << 13)
 R_ORDER_EXPIRED = np.int64(1 << 14)
+R_ENTRY_REMAINDER_CANCELED = np.int64(1 << 17)
 
 ERR_ILLEGAL_TRANSITION = np.int64(1)
 
@@ -177,6 +178,9 @@ def accept_order_nb(orders, work, nwork, ctr, k: int) -> bool:
     set_status_nb(orders, ctr, k, SUBMITTED)
     n = nwork[s]
     if n >= work.shape[1]:
+        compact_working_nb(orders, work, nwork, s)  # filled/cancelled orders free their slot
+        n = nwork[s]
+    if n >= work.shape[1]:
         set_status_nb(orders, ctr, k, REJECTED)
         orders[k].reasons |= R_TOO_MANY_WORKING
         orders[k].done_ts = orders[k].created_ts
@@ -283,13 +287,22 @@ def _make_legs_nb(
     bar: int,
     at_open: bool,
 ) -> None:
-    """Give a filled entry its OCO protective legs, or grow them with a further partial fill."""
+    """Give a filled entry its OCO protective legs, or grow them with a further partial fill.
+
+    If its legs are gone (cancelled or rejected) when more of the entry fills, the new fill
+    gets a fresh OCO pair: a filled entry is never left unprotected.
+    """
     o = orders[k]
     if o.leg_sl >= 0 or o.leg_tp >= 0:
+        alive = True
         for leg in (o.leg_sl, o.leg_tp):
-            if leg >= 0 and not is_terminal_nb(orders[leg].status):
-                orders[leg].qty += qty
-        return
+            if leg >= 0 and is_terminal_nb(orders[leg].status):
+                alive = False
+        if alive:
+            for leg in (o.leg_sl, o.leg_tp):
+                if leg >= 0:
+                    orders[leg].qty += qty
+            return
     p = o.avg_fill
     s = o.sym
     stop = o.leg_stop
@@ -322,6 +335,9 @@ def _make_legs_nb(
         if trailing:
             leg.trail_pct = o.trail_pct
             leg.water = p
+            leg.stop_px = round_to_tick_nb(
+                trailing_level_nb(leg.side, p, leg.trail_amt, leg.trail_pct), tick[s]
+            )
         leg.reduce_only = True
         leg.parent = k
         leg.leg_no = o.leg_no + 1
@@ -436,6 +452,9 @@ def fill_order_nb(
             cancel_order_nb(book.orders, book.ctr, o.sibling, ts, R_OCO_SIBLING_FILLED)
     else:
         set_status_nb(book.orders, book.ctr, k, PARTIALLY_FILLED)
+    if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
+        # the bracket already exited: a later fill of the entry's remainder would be unprotected
+        cancel_order_nb(book.orders, book.ctr, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
     if o.role == ROLE_ENTRY:
         _make_legs_nb(
             book.orders, book.work, book.nwork, book.ctr, prm, tick, k, want, ts, bar, at_open
@@ -446,8 +465,8 @@ def fill_order_nb(
 
 @njit(cache=True)
 def _level_of_nb(o) -> float:
-    if o.otype == TRAILING_STOP:
-        return trailing_level_nb(o.side, o.water, o.trail_amt, o.trail_pct)
+    """The price that triggers or fills an order (a trailing stop's current level is kept,
+    tick-rounded, in its stop_px)."""
     if o.otype == LIMIT:
         return o.limit_px
     return o.stop_px
@@ -600,7 +619,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
 
 
 @njit(cache=True)
-def _close_phase_nb(book, s, i, ts, h, l) -> None:
+def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
     for j in range(book.nwork[s]):
         k = book.work[s, j]
         o = book.orders[k]
@@ -608,6 +627,12 @@ def _close_phase_nb(book, s, i, ts, h, l) -> None:
             continue
         if o.otype == TRAILING_STOP:
             o.water = trailing_water_nb(o.side, o.water, h, l)
+            level = round_to_tick_nb(
+                trailing_level_nb(o.side, o.water, o.trail_amt, o.trail_pct), tick[s]
+            )
+            # a trailing stop only ever tightens
+            if (o.side < 0 and level > o.stop_px) or (o.side > 0 and level < o.stop_px):
+                o.stop_px = level
         if o.tif == IOC:
             cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
 
@@ -657,5 +682,5 @@ def process_bar_nb(
     book.used_vol[s] = 0.0
     _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)
     _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)
-    _close_phase_nb(book, s, i, ts, h, l)
+    _close_phase_nb(book, tick, s, i, ts, h, l)
     compact_working_nb(book.orders, book.work, book.nwork, s)

@@ -25,6 +25,7 @@ from backstop.engine.core.decide import (
     submit_exit_nb,
 )
 from backstop.engine.core.exchange import (
+    REJECTED,
     bar_touches_orders_nb,
     process_bar_nb,
     working_summary_nb,
@@ -63,6 +64,9 @@ def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: in
         reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_qty)
         approved = (reasons & REFUSING_MASK) == 0
         order = submit_exit_nb(book, ev, side, qty) if approved else -1
+        if order >= 0 and book.orders[order].status == REJECTED:
+            approved = False
+            reasons |= book.orders[order].reasons
         record_verdict_nb(
             dec,
             ev,
@@ -82,6 +86,9 @@ def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: in
     )
     approved = reasons == 0
     order = submit_entry_nb(book, tick, ev, qty) if approved else -1
+    if order >= 0 and book.orders[order].status == REJECTED:
+        approved = False
+        reasons |= book.orders[order].reasons
     record_verdict_nb(
         dec,
         ev,
