@@ -42,6 +42,15 @@ def test_workload_s_matches_reference_trade_for_trade() -> None:
     assert result.pnl == pytest.approx(sum(t.pnl for t in ref), abs=1e-6)
 
 
+def test_workload_m_matches_reference_round_trips_and_pnl() -> None:
+    bars = gbm_bars(1_000_000, 1, seed=42)
+    result = Backtest(bars, "sma_cross").run()
+    ref = reference_trades(
+        *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close"))
+    )
+    _compare(result.trades, ref)
+
+
 def test_many_symbols_one_account_match_reference_per_symbol() -> None:
     bars = gbm_bars(8_000, 5, seed=11)
     result = Backtest(bars, "sma_cross", fast=5, slow=20).run()
