@@ -14,6 +14,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
+    INTENT_ENTRY,
+    INTENT_EXIT,
+    R_ALREADY_CLOSED,
+    R_CONFLICTING_POSITION,
+    R_DUPLICATE_POSITION,
+    R_EXIT_CLAMPED,
+    R_EXIT_NO_EXPOSURE,
+    R_EXIT_SIDE_MISMATCH,
+    R_MISSING_PROTECTION,
+    R_NO_BAR_AFTER_SIGNAL,
+    R_PROTECTION_WRONG_SIDE,
+    R_SIZING_NO_PRICE,
+    R_SIZING_ZERO_QTY,
+    R_UNKNOWN_SYMBOL,
+    REFUSING_MASK,
+)
 from backstop.engine.core.exchange import (
     GTC,
     LIMIT,
@@ -28,24 +45,6 @@ from backstop.engine.core.exchange import (
 )
 from backstop.engine.core.fill_rules import round_to_tick_nb
 from backstop.engine.core.records import N_VERDICTS
-
-R_SIZING_NO_PRICE = np.int64(1 << 0)
-R_SIZING_ZERO_QTY = np.int64(1 << 1)
-R_MISSING_PROTECTION = np.int64(1 << 2)
-R_PROTECTION_WRONG_SIDE = np.int64(1 << 3)
-R_DUPLICATE_POSITION = np.int64(1 << 4)
-R_CONFLICTING_POSITION = np.int64(1 << 5)
-R_EXIT_NO_EXPOSURE = np.int64(1 << 6)
-R_EXIT_CLAMPED = np.int64(1 << 7)
-R_UNKNOWN_SYMBOL = np.int64(1 << 9)
-R_ALREADY_CLOSED = np.int64(1 << 10)
-R_EXIT_SIDE_MISMATCH = np.int64(1 << 15)
-R_NO_BAR_AFTER_SIGNAL = np.int64(1 << 16)
-
-REFUSING_MASK = np.int64(~R_EXIT_CLAMPED)
-
-INTENT_ENTRY = np.int64(0)
-INTENT_EXIT = np.int64(1)
 
 SYM_UNKNOWN = np.int64(-1)
 SYM_NO_BAR_AFTER = np.int64(-2)

@@ -21,6 +21,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.codes import (
+    ACCEPTED,
+    CANCELED,
+    CREATED,
+    DAY,
+    EXPIRED,
+    FILLED,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    PARTIALLY_FILLED,
+    R_ENTRY_REMAINDER_CANCELED,
+    R_LEG_CANCELED_FLAT,
+    R_LEG_RESIZED,
+    R_OCO_SIBLING_FILLED,
+    R_ORDER_EXPIRED,
+    R_TOO_MANY_WORKING,
+    REJECTED,
+    ROLE_ENTRY,
+    ROLE_SIGNAL_EXIT,
+    ROLE_STOP_LOSS,
+    ROLE_TAKE_PROFIT,
+    ROLE_TRAILING,
+    STOP,
+    STOP_LIMIT,
+    SUBMITTED,
+    TRAILING_STOP,
+)
 from backstop.engine.core.fill_rules import (
     commission_nb,
     limit_at_open_nb,
@@ -36,39 +65,6 @@ from backstop.engine.core.fill_rules import (
     trailing_water_nb,
 )
 from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS
-
-# Plain-int mirrors of the enums (kernels see ints; backstop.engine.enums is the source).
-MARKET = np.int64(0)
-LIMIT = np.int64(1)
-STOP = np.int64(2)
-STOP_LIMIT = np.int64(3)
-TRAILING_STOP = np.int64(4)
-
-DAY = np.int64(0)
-GTC = np.int64(1)
-IOC = np.int64(2)
-
-ROLE_ENTRY = np.int64(0)
-ROLE_STOP_LOSS = np.int64(1)
-ROLE_TAKE_PROFIT = np.int64(2)
-ROLE_SIGNAL_EXIT = np.int64(3)
-ROLE_TRAILING = np.int64(4)
-
-CREATED = np.int64(0)
-SUBMITTED = np.int64(1)
-ACCEPTED = np.int64(2)
-PARTIALLY_FILLED = np.int64(3)
-FILLED = np.int64(4)
-CANCELED = np.int64(5)
-REJECTED = np.int64(6)
-EXPIRED = np.int64(7)
-
-R_TOO_MANY_WORKING = np.int64(1 << 8)
-R_LEG_CANCELED_FLAT = np.int64(1 << 11)
-R_LEG_RESIZED = np.int64(1 << 12)
-R_OCO_SIBLING_FILLED = np.int64(1 << 13)
-R_ORDER_EXPIRED = np.int64(1 << 14)
-R_ENTRY_REMAINDER_CANCELED = np.int64(1 << 17)
 
 ERR_ILLEGAL_TRANSITION = np.int64(1)
 
