@@ -14,6 +14,10 @@ Order of work inside one bar of one symbol (a named, documented assumption):
    both legs of a bracket are touched, the bar is ambiguous: the ``intrabar`` policy picks the
    leg that fills (stop first by default) and the fill records what each ordering would pay.
 4. Trailing stops ratchet with the finished bar; IOC remainders are cancelled.
+
+Kernels that only other kernels call are compiled without a Python entry point
+(``no_cpython_wrapper``), which shortens the cold compile; the ones the Python drivers call
+(``process_bar_nb``, ``cancel_order_nb``) keep theirs.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def is_terminal_nb(status: int) -> bool:
     return status >= FILLED
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_status_nb(orders, ctr, k: int, new: int) -> None:
     """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
     cur = orders[k].status
@@ -111,7 +115,7 @@ def set_status_nb(orders, ctr, k: int, new: int) -> None:
     orders[k].status = new
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alloc_order_nb(
     orders,
     ctr,
@@ -167,7 +171,7 @@ def alloc_order_nb(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def accept_order_nb(orders, work, nwork, ctr, k: int) -> bool:
     """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
     s = orders[k].sym
@@ -197,7 +201,7 @@ def cancel_order_nb(orders, ctr, k: int, ts: int, reasons: int) -> None:
     orders[k].reasons |= reasons
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def compact_working_nb(orders, work, nwork, s: int) -> None:
     """Drop terminal orders from a symbol's working list, keeping id order."""
     n = nwork[s]
@@ -212,7 +216,7 @@ def compact_working_nb(orders, work, nwork, s: int) -> None:
     nwork[s] = w
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
     """Return (working entry orders, unfilled quantity of working signal exits) for a symbol."""
     entries = 0
@@ -228,7 +232,7 @@ def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
     return entries, exit_qty
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _record_fill_nb(
     orders,
     fills,
@@ -269,7 +273,7 @@ def _record_fill_nb(
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _make_legs_nb(
     orders,
     work,
@@ -359,7 +363,7 @@ def _make_legs_nb(
         accept_order_nb(orders, work, nwork, ctr, tp)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> None:
     """Shrink or cancel working reduce-only orders so they never exceed the position held."""
     held = abs(xpos[s])
@@ -376,7 +380,7 @@ def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> Non
             o.reasons |= R_LEG_RESIZED
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fill_order_nb(
     book,
     prm,
@@ -459,7 +463,7 @@ def fill_order_nb(
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _level_of_nb(o) -> float:
     """The price that triggers or fills an order (a trailing stop's current level is kept,
     tick-rounded, in its stop_px)."""
@@ -468,12 +472,12 @@ def _level_of_nb(o) -> float:
     return o.stop_px
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _is_stop_type_nb(otype: int) -> bool:
     return otype in (STOP, STOP_LIMIT, TRAILING_STOP)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_price_nb(o, open_: float) -> tuple[float, bool, bool]:
     """(price, slippage applies, stop-limit triggered beyond its limit) at the open print."""
     ot = o.otype
@@ -489,7 +493,7 @@ def _open_price_nb(o, open_: float) -> tuple[float, bool, bool]:
     return np.nan, False, False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
     """(price, slippage applies, stop-limit triggered beyond its limit) inside the bar."""
     ot = o.otype
@@ -504,7 +508,7 @@ def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
     return np.nan, False, False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -546,7 +550,7 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
             )
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -614,7 +618,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             )
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
     for j in range(book.nwork[s]):
         k = book.work[s, j]
@@ -633,7 +637,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def bar_touches_orders_nb(
     orders, work, nwork, s: int, i: int, high: float, low: float, session: int
 ) -> bool:

@@ -61,7 +61,7 @@ def equity_nb(pos, avg, mark, cash: float, mult, is_future) -> float:
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_round_trip_nb(
     rt, rti, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
 ) -> None:
@@ -75,7 +75,7 @@ def _open_round_trip_nb(
     rti[s, RTI_AMBIGUOUS] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_round_trip_nb(trades, ctr, rt_all, rti, s: int, ts: int, bar: int, role: int) -> None:
     t = ctr[N_TRADES]
     ctr[N_TRADES] = t + 1
