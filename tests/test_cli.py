@@ -74,3 +74,29 @@ def test_bad_bars_name_file_line_and_symbol(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert "bars.csv:3" in p.stderr and "AAPL" in p.stderr and "high" in p.stderr
     assert p.stderr.count("\n") == 1
+
+
+def test_progress_bar_path_runs_and_reports_every_chunk(monkeypatch, capsys, tmp_path) -> None:
+    """Runs over the threshold go through the progress bar: it must see the whole run."""
+    import backstop.cli as cli
+    import backstop.engine.backtest as bt
+
+    seen: list[tuple[int, int]] = []
+    real_run = bt.Backtest.run
+
+    def spying_run(self, progress=None):
+        def spy(done: int, total: int) -> None:
+            seen.append((done, total))
+            if progress is not None:
+                progress(done, total)
+
+        return real_run(self, progress=spy)
+
+    monkeypatch.setattr(cli, "PROGRESS_MIN_BARS", 1)
+    monkeypatch.setattr(bt, "CHUNK_ROWS", 25_000)
+    monkeypatch.setattr(bt.Backtest, "run", spying_run)
+    assert cli.main(["backtest", "--journal", str(tmp_path / "j")]) == 0
+    assert "round trips" in capsys.readouterr().out
+    assert seen[-1] == (60_000, 60_000)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(seen) >= 3
