@@ -118,14 +118,6 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
 MODIFYING_CODES = frozenset({ReasonCode.EXIT_CLAMPED_REDUCE_ONLY})
 
 
-def reason_mask(*codes: ReasonCode) -> int:
-    """Pack reason codes into the int64 bit mask the kernels use."""
-    mask = 0
-    for code in codes:
-        mask |= 1 << int(code)
-    return mask
-
-
 def reason_names(mask: int) -> list[str]:
     """Unpack a kernel bit mask into reason-code names, in enum order (deterministic)."""
     return [code.name for code in ReasonCode if mask & (1 << int(code))]

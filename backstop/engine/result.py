@@ -20,6 +20,7 @@ from backstop.engine.enums import (
     ReasonCode,
     Side,
     TimeInForce,
+    reason_names,
 )
 from backstop.engine.instruments import Instrument
 
@@ -72,7 +73,7 @@ def reason_lists(masks: np.ndarray) -> pl.Series:
     uniq, inverse = np.unique(masks, return_inverse=True)
     lists = pl.Series(
         "reason_codes",
-        [[c.name for c in ReasonCode if int(m) & (1 << int(c))] for m in uniq],
+        [reason_names(int(m)) for m in uniq],
         dtype=pl.List(pl.String),
     )
     return lists.gather(inverse.astype(np.int64).ravel())

@@ -49,8 +49,7 @@ from backstop.engine.core.records import N_VERDICTS
 SYM_UNKNOWN = np.int64(-1)
 SYM_NO_BAR_AFTER = np.int64(-2)
 
-SIZER_FIXED = np.int64(0)
-SIZER_PCT_EQUITY = np.int64(1)
+SIZER_FIXED = np.int64(0)  # else: percent of equity (see BacktestConfig.sizer)
 
 
 @njit(cache=True)

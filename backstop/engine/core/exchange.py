@@ -68,6 +68,7 @@ from backstop.engine.core.fill_rules import (
     trailing_level_nb,
     trailing_water_nb,
 )
+from backstop.engine.core.params import INTRABAR_OPEN_PROXIMITY, INTRABAR_STOP_FIRST
 from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS
 
 ERR_ILLEGAL_TRANSITION = np.int64(1)
@@ -77,8 +78,6 @@ ERR_ILLEGAL_TRANSITION = np.int64(1)
 AT_OPEN = np.bool_(True)
 INTRABAR = np.bool_(False)
 NOT_AMBIGUOUS = np.bool_(False)
-SLIP = np.bool_(True)
-NO_SLIP = np.bool_(False)
 
 # Allowed (from, to) status transitions: DESIGN.md's state machine. Mirrored by
 # backstop.engine.orders.ALLOWED_TRANSITIONS; a test checks the two agree.
@@ -588,7 +587,9 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
                 alt_t = tg.limit_px
                 stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
                 alt_p = alt_s if stop_nearer else alt_t
-                stop_wins = prm.intrabar == 0 or (prm.intrabar == 2 and stop_nearer)
+                stop_wins = prm.intrabar == INTRABAR_STOP_FIRST or (
+                    prm.intrabar == INTRABAR_OPEN_PROXIMITY and stop_nearer
+                )
             if stop_wins:
                 fill_k = ks
                 px, slip = stop_lvl, True

@@ -157,9 +157,6 @@ STATUS_NEED_ROOM = 1  # before the bar's fills: resume with the bar
 STATUS_NEED_ROOM_EVENTS = 3  # after the bar's fills, before its next event: resume skipping them
 STATUS_ERROR = 2
 
-# Room a single bar may need at most, checked before each bar.
-ROOM_PER_EVENT_ORDERS = 3
-
 
 class Instruments(NamedTuple):
     """Per-symbol contract facts, indexed by the run's symbol number."""
