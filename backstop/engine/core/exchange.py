@@ -231,7 +231,7 @@ def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
     return entries, exit_qty
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _record_fill_nb(
     orders,
     fills,
@@ -272,7 +272,7 @@ def _record_fill_nb(
     return f
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _make_legs_nb(
     orders,
     work,
@@ -362,7 +362,7 @@ def _make_legs_nb(
         accept_order_nb(orders, work, nwork, ctr, tp)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> None:
     """Shrink or cancel working reduce-only orders so they never exceed the position held."""
     held = abs(xpos[s])
@@ -507,7 +507,7 @@ def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
     return np.nan, False, False
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -549,7 +549,7 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
             )
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -619,7 +619,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             )
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
     for j in range(book.nwork[s]):
         k = book.work[s, j]

@@ -47,7 +47,7 @@ REFUSED = np.bool_(False)
 NO_ORDER = np.int64(-1)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: int) -> None:
     """Run one signal through guard -> sizer -> order builder and journal its verdict."""
     s = ev.sym
