@@ -441,6 +441,22 @@ def test_bps_slippage_on_market_and_stop_not_on_limit() -> None:
     assert target.fills.sort("fill_id")["slippage"].to_list()[1] == 0.0
 
 
+def test_bps_slippage_lands_on_the_tick_grid_against_the_taker() -> None:
+    # ES (tick 0.25), 10 bps: market buy at 4000 -> 4004.0 exactly; a stop sell at 3990
+    # -> 3986.01 unrounded, rounded DOWN (against the seller) to 3986.0.
+    flat, drop, low = (4000, 4001, 3999, 4000), (3995, 3996, 3980, 3985), (3985, 3986, 3984, 3985)
+    es = [flat, flat, drop, low, low]
+    r = run(
+        bars(es, symbol="ES"),
+        [entry(0, symbol="ES", qty=1, stop_px=3990.0, target_px=4100.0)],
+        slippage="bps",
+        slippage_value=10,
+    )
+    prices = r.fills.sort("fill_id")["price"].to_list()
+    assert prices == [4004.0, 3986.0]
+    assert all(round(p / 0.25) * 0.25 == p for p in prices)
+
+
 # ---- commission ----------------------------------------------------------------------------
 ROUND_TRIP = [FLAT, FLAT, (104, 105, 103, 104), (108, 109, 107, 108), FLAT]  # 100 -> 108
 

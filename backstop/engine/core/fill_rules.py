@@ -121,11 +121,20 @@ def round_to_tick_nb(price: float, tick: float) -> float:
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def slipped_nb(side: int, price: float, kind: int, value: float, tick: float) -> float:
-    """Move a price against the taker by the slippage model (0 none, 1 ticks, 2 bps)."""
+    """Move a price against the taker by the slippage model (0 none, 1 ticks, 2 bps).
+
+    A bps slippage on an instrument with a known tick lands on the tick grid, rounded
+    against the taker (up for buys, down for sells): exchanges print no off-tick prices.
+    """
     if kind == 1:
         return price + side * value * tick
     if kind == 2:
-        return price * (1.0 + side * value * 1e-4)
+        moved = price * (1.0 + side * value * 1e-4)
+        if tick > 0.0:
+            steps = moved / tick
+            steps = np.ceil(steps - 1e-9) if side > 0 else np.floor(steps + 1e-9)
+            moved = np.round(steps * tick, 10)
+        return moved
     return price
 
 
