@@ -99,8 +99,10 @@ def _intent(
     otype: int = 0,
     tif: int = 1,
     strategy_id: str = "default",
+    entry_stop_px: float | None = None,
 ) -> dict[str, Any]:
     return {
+        "entry_stop_px": entry_stop_px,
         "ts": _ts(bar_index_or_ts),
         "symbol": symbol,
         "side": side,
@@ -134,6 +136,7 @@ def entry(
     symbol: str = "T",
     price: float | None = None,
     strategy_id: str = "default",
+    entry_stop_px: float | None = None,
 ) -> dict[str, Any]:
     """One entry intent row (``qty=None`` lets the configured sizer decide)."""
     return _intent(
@@ -144,6 +147,7 @@ def entry(
         qty=qty,
         price=price,
         limit_px=limit_px,
+        entry_stop_px=entry_stop_px,
         stop_px=stop_px,
         target_px=target_px,
         stop_pct=stop_pct,

@@ -57,19 +57,21 @@ def test_parity_with_exits_limits_and_unknown_symbols() -> None:
     intents = pl.DataFrame(
         {
             "ts": [ts[10], ts[12], ts[30], ts[31], ts[60], ts[61], ts[90], ts[-1] + 1],
-            "symbol": ["SYN000", "SYN001", "SYN000", "SYN000", "SYN001", "ZZZ", "SYN000", "SYN001"],
+            "symbol": ["SYN000", "SYN001", "SYN000", "SYN000", "SYN000", "ZZZ", "SYN000", "SYN001"],
             "side": [1, -1, -1, -1, 1, 1, 1, 1],
             "intent": [0, 0, 1, 1, 0, 0, 0, 0],
             "qty": [10.0, 5.0, None, 3.0, 7.0, 1.0, 4.0, 1.0],
             "stop_pct": [0.01, 0.01, None, None, 0.02, 0.01, None, 0.01],
             "target_pct": [0.02, 0.02, None, None, 0.03, 0.02, None, 0.02],
-            "otype": [0, 1, 0, 0, 0, 0, 1, 0],
+            "otype": [0, 1, 0, 0, 2, 0, 1, 0],
             "limit_px": [None, 101.0, None, None, None, None, 99.0, None],
+            "entry_stop_px": [None, None, None, None, 100.5, None, None, None],
         }
     )
     fast = run_backtest(bars, intents)
     slow = run_event_driven(bars, intents)
     _assert_same(fast, slow)
+    assert "STOP" in fast.orders.filter(pl.col("role") == "ENTRY").get_column("order_type")
     reasons = set(fast.verdicts.get_column("reason_codes").explode().drop_nulls().to_list())
     assert {"UNKNOWN_SYMBOL", "NO_BAR_AFTER_SIGNAL"} <= reasons
 

@@ -715,3 +715,66 @@ def test_es_trailing_stop_fills_on_the_tick_grid() -> None:
     assert f["ts"].to_list() == [T[2]]
     price = f["price"][0]
     assert round(price / 0.25) * 0.25 == price
+
+
+# ---- stop and stop-limit entries -------------------------------------------------------------
+def test_buy_stop_entry_triggers_inside_the_bar_and_its_legs_start_next_bar() -> None:
+    # T1 high 101 stays under the 102 trigger; T2 trades through it: fill at 102. The entry
+    # filled inside the bar, so its legs are live from T3 (T2's low of 100 cannot stop it).
+    # T3 opens at 100, below the 100.98 stop: the gap fills the stop at the open.
+    r = run(
+        bars([FLAT, FLAT, (101, 103, 100, 102), FLAT, FLAT]),
+        [entry(0, otype=2, entry_stop_px=102.0, stop_pct=0.01, target_pct=0.05)],
+    )
+    rows = fill_rows(r)
+    assert [row[:4] for row in rows] == [
+        (T[2], "ENTRY", "BUY", 100.0),
+        (T[3], "STOP_LOSS", "SELL", 100.0),
+    ]
+    assert rows[0][4] == 102.0
+    assert rows[1][4] == 100.0
+    legs = r.orders.filter(pl.col("role") == "STOP_LOSS")
+    assert legs.get_column("stop_price")[0] == pytest.approx(102.0 * 0.99, abs=EXACT)
+
+
+def test_buy_stop_entry_gapped_through_fills_at_the_open() -> None:
+    r = run(
+        bars([FLAT, (104, 105, 103.5, 104), FLAT, FLAT, FLAT]),
+        [entry(0, otype=2, entry_stop_px=102.0, stop_px=90.0, target_px=120.0)],
+    )
+    assert fill_rows(r)[0] == (T[1], "ENTRY", "BUY", 100.0, 104.0)
+
+
+def test_stop_limit_entry_fills_at_its_trigger_within_the_limit() -> None:
+    r = run(
+        bars([FLAT, (101, 103, 100.5, 102), FLAT, FLAT, FLAT]),
+        [entry(0, otype=3, entry_stop_px=102.0, limit_px=102.5, stop_px=90.0, target_px=120.0)],
+    )
+    assert fill_rows(r)[0] == (T[1], "ENTRY", "BUY", 100.0, 102.0)
+
+
+def test_stop_limit_entry_gapping_past_its_limit_rests_as_a_limit() -> None:
+    # T1 opens at 104, past the 102.5 limit: no fill on T1; from T2 it is a limit at 102.5,
+    # and T2 trades down to 102 -> filled at the limit.
+    r = run(
+        bars([FLAT, (104, 105, 103.5, 104), (103, 103.5, 102, 103), FLAT, FLAT]),
+        [entry(0, otype=3, entry_stop_px=102.0, limit_px=102.5, stop_px=90.0, target_px=120.0)],
+    )
+    assert fill_rows(r)[0] == (T[2], "ENTRY", "BUY", 100.0, 102.5)
+    entry_row = r.orders.filter(pl.col("role") == "ENTRY").row(0, named=True)
+    assert entry_row["order_type"] == "LIMIT"
+
+
+@pytest.mark.parametrize(
+    ("fields", "column"),
+    [
+        ({"otype": 2}, "entry_stop_px"),
+        ({"otype": 3, "entry_stop_px": 102.0}, "limit_px"),
+        ({"otype": 3, "limit_px": 102.5}, "entry_stop_px"),
+    ],
+)
+def test_stop_entries_without_their_prices_are_refused_at_the_boundary(fields, column) -> None:
+    from backstop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{column}: intent row 0"):
+        run(bars([FLAT] * 5), [entry(0, **fields)])

@@ -28,6 +28,7 @@ class EntryRequest:
     order_type: OrderType = OrderType.MARKET
     tif: int = 1
     limit_price: float = float("nan")
+    entry_stop_price: float = float("nan")  # stop and stop-limit entries: the trigger
     stop_price: float = float("nan")
     target_price: float = float("nan")
     stop_pct: float = 0.0

@@ -162,6 +162,7 @@ class EventDriver:
                     order_type=OrderType(int(ev["otype"])),
                     tif=int(ev["tif"]),
                     limit_price=float(ev["limit_px"]),
+                    entry_stop_price=float(ev["entry_stop_px"]),
                     stop_price=float(ev["stop_px"]),
                     target_price=float(ev["target_px"]),
                     stop_pct=float(ev["stop_pct"]),

@@ -210,7 +210,7 @@ def _events_from_rows(
         )
     for name in ("side", "otype", "tif"):
         ev[name] = intents.get_column(name).to_numpy()
-    for name in ("qty", "price", "limit_px", "stop_px", "target_px"):
+    for name in ("qty", "price", "limit_px", "entry_stop_px", "stop_px", "target_px"):
         ev[name] = intents.get_column(name).to_numpy()
     for name in ("stop_pct", "target_pct", "trail_pct"):
         ev[name] = np.nan_to_num(intents.get_column(name).to_numpy(), nan=0.0)

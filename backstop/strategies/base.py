@@ -7,7 +7,8 @@ newest rows are the live signals (``latest_intents``), so research and productio
 
 Intent table columns (``INTENT_SCHEMA``): ``ts`` (the bar whose close the intent is formed
 at), ``symbol``, ``side`` (+1 buy / -1 sell), ``intent`` (0 entry / 1 exit) and optional
-``qty``, ``price``, ``limit_px``, ``stop_px``, ``target_px``, ``stop_pct``, ``target_pct``,
+``qty``, ``price``, ``limit_px``, ``entry_stop_px``, ``stop_px``, ``target_px``, ``stop_pct``,
+``target_pct``,
 ``trail_pct``, ``otype``, ``tif``, ``strategy_id``, and ``bar``: the row of the bars frame the
 intent was formed at, when the strategy knows it (vectorised strategies do). The engine checks
 it against ``ts`` and ``symbol`` and then skips the as-of join that finds the bar otherwise.
@@ -33,6 +34,7 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "qty": pl.Float64(),
     "price": pl.Float64(),
     "limit_px": pl.Float64(),
+    "entry_stop_px": pl.Float64(),
     "stop_px": pl.Float64(),
     "target_px": pl.Float64(),
     "stop_pct": pl.Float64(),
@@ -131,19 +133,12 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     _check_codes(df, "side", (1, -1), "+1 (buy) or -1 (sell)")
     _check_codes(df, "intent", (0, 1), "0 (entry) or 1 (exit)")
     if "otype" in df.columns:
-        _check_codes(df, "otype", (0, 1, None), "0 (market) or 1 (limit)")
-        if "limit_px" in df.columns:
-            no_price = df.get_column("otype").eq(1) & df.get_column("limit_px").is_null()
-        else:
-            no_price = df.get_column("otype").eq(1)
-        no_price = no_price.fill_null(False)
-        if no_price.any():
-            row = int(no_price.arg_true()[0])
-            raise ConfigError(
-                "limit_px",
-                f"intent row {row}: a limit entry (otype 1) needs a "
-                f"limit_px ({int(no_price.sum())} rows lack one)",
-            )
+        _check_codes(
+            df, "otype", (0, 1, 2, 3, None), "0 (market), 1 (limit), 2 (stop) or 3 (stop-limit)"
+        )
+        otype = df.get_column("otype")
+        _require_price(df, otype.is_in([1, 3]), "limit_px", "a limit or stop-limit entry")
+        _require_price(df, otype.is_in([2, 3]), "entry_stop_px", "a stop or stop-limit entry")
     if "tif" in df.columns:
         _check_codes(df, "tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)")
     defaults = {"otype": 0, "tif": 1}
@@ -160,6 +155,19 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return df.select(exprs)
+
+
+def _require_price(df: pl.DataFrame, needs: pl.Series, column: str, what: str) -> None:
+    """Refuse intent rows of an order type that needs a price the row does not give."""
+    missing = needs.fill_null(False)
+    if column in df.columns:
+        missing = missing & df.get_column(column).is_null()
+    if missing.any():
+        row = int(missing.arg_true()[0])
+        raise ConfigError(
+            column,
+            f"intent row {row}: {what} needs a {column} ({int(missing.sum())} rows lack one)",
+        )
 
 
 def _check_codes(df: pl.DataFrame, column: str, allowed: tuple, meaning: str) -> None:

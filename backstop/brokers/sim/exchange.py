@@ -62,6 +62,7 @@ class SimExchange:
         ev["ts"] = request.ts
         ev["bar"] = request.bar
         ev["limit_px"] = request.limit_price
+        ev["entry_stop_px"] = request.entry_stop_price
         ev["stop_px"] = request.stop_price
         ev["target_px"] = request.target_price
         ev["stop_pct"] = request.stop_pct

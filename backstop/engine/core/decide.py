@@ -38,6 +38,8 @@ from backstop.engine.core.exchange import (
     R_ENTRY_REMAINDER_CANCELED,
     ROLE_ENTRY,
     ROLE_SIGNAL_EXIT,
+    STOP,
+    STOP_LIMIT,
     accept_order_nb,
     alloc_order_nb,
     cancel_order_nb,
@@ -97,7 +99,11 @@ def decide_entry_nb(
         reasons |= R_MISSING_PROTECTION
     if ev.stop_pct < 0 or ev.target_pct < 0 or ev.trail_pct < 0:
         reasons |= R_PROTECTION_WRONG_SIDE
-    ref = ev.limit_px if ev.otype == LIMIT and not np.isnan(ev.limit_px) else price
+    ref = price
+    if ev.otype == LIMIT and not np.isnan(ev.limit_px):
+        ref = ev.limit_px
+    elif (ev.otype == STOP or ev.otype == STOP_LIMIT) and not np.isnan(ev.entry_stop_px):
+        ref = ev.entry_stop_px
     if not np.isnan(ref):
         if not np.isnan(ev.stop_px) and (ev.stop_px - ref) * ev.side >= 0:
             reasons |= R_PROTECTION_WRONG_SIDE
@@ -126,7 +132,9 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
     fraction are set from the fill price when the entry fills (and rounded then).
     """
     s = ev.sym
-    otype = LIMIT if ev.otype == LIMIT else MARKET
+    otype = MARKET
+    if ev.otype == LIMIT or ev.otype == STOP or ev.otype == STOP_LIMIT:
+        otype = np.int64(ev.otype)
     k = alloc_order_nb(
         book.orders,
         book.ctr,
@@ -142,8 +150,10 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
         ev.bar,
     )
     o = book.orders[k]
-    if otype == LIMIT:
+    if otype in (LIMIT, STOP_LIMIT):
         o.limit_px = round_to_tick_nb(ev.limit_px, tick[s])
+    if otype in (STOP, STOP_LIMIT):
+        o.stop_px = round_to_tick_nb(ev.entry_stop_px, tick[s])
     o.leg_stop = round_to_tick_nb(ev.stop_px, tick[s])
     o.leg_target = round_to_tick_nb(ev.target_px, tick[s])
     o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan

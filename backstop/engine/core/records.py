@@ -131,11 +131,12 @@ EVENT_DTYPE = np.dtype(
         ("strategy", np.int32),
         ("side", np.int8),
         ("intent", np.int8),
-        ("otype", np.int8),  # entry style: MARKET or LIMIT
+        ("otype", np.int8),  # entry style: MARKET, LIMIT, STOP or STOP_LIMIT
         ("tif", np.int8),
         ("qty", np.float64),  # nan: let the sizer decide (entries) / whole position (exits)
         ("price", np.float64),  # the signal's own price, nan when it has none
         ("limit_px", np.float64),
+        ("entry_stop_px", np.float64),  # stop and stop-limit entries: the trigger price
         ("stop_px", np.float64),
         ("target_px", np.float64),
         ("stop_pct", np.float64),
