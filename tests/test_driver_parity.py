@@ -82,3 +82,37 @@ def test_sim_exchange_implements_the_broker_protocol() -> None:
 
     inst, _ = instrument_arrays(("A",))
     assert isinstance(SimExchange(("A",), inst, C().sim_params()), Broker)
+
+
+def test_record_buffers_grow_mid_run_without_losing_a_record() -> None:
+    """200 bracketed entries at one bar need 600 orders, more than the loop first allocates
+    (2 per event + 64): it must stop, grow its buffers and resume at the same event."""
+    symbols = [f"S{k:03d}" for k in range(200)]
+    frames = [gbm_bars(6, [s], seed=k) for k, s in enumerate(symbols)]
+    bars = PreparedBars.of(pl.concat(frames).sort(["ts", "symbol"]))
+    t0 = bars.bars.get_column("ts").min()
+    intents = pl.DataFrame(
+        {
+            "ts": [t0] * len(symbols),
+            "symbol": symbols,
+            "side": [1] * len(symbols),
+            "intent": [0] * len(symbols),
+            "qty": [1.0] * len(symbols),
+            "stop_pct": [0.5] * len(symbols),
+            "target_pct": [0.5] * len(symbols),
+        }
+    )
+    fast = run_backtest(bars, intents, BacktestConfig(max_working=4))
+    assert fast.orders.height == 600
+    assert fast.verdicts.get_column("approved").all()
+    assert fast.fills.height == 200
+    _assert_same(fast, run_event_driven(bars, intents, BacktestConfig(max_working=4)))
+
+
+def test_run_backtest_validates_a_plain_frame() -> None:
+    from backstop.errors import DataError
+
+    bad = gbm_bars(10, 1).with_columns(high=pl.col("low") - 1.0)
+    intents = pl.DataFrame({"ts": [0], "symbol": ["SYN000"], "side": [1], "intent": [0]})
+    with pytest.raises(DataError, match="high"):
+        run_backtest(bad, intents)

@@ -77,6 +77,12 @@ class PreparedBars:
         return cls(bars=bars, arrays=bar_arrays(bars), fingerprint=data_fingerprint(bars))
 
 
+def _validated(bars: pl.DataFrame) -> pl.DataFrame:
+    from backstop.data import load_bars_frame
+
+    return load_bars_frame(bars)
+
+
 def run_backtest(
     bars: pl.DataFrame | PreparedBars,
     intents: pl.DataFrame,
@@ -86,10 +92,13 @@ def run_backtest(
     label: str = "intents",
     progress: ProgressFn | None = None,
 ) -> BacktestResult:
-    """Run validated ``bars`` and an intent table through the compiled pipeline."""
+    """Run ``bars`` and an intent table through the compiled pipeline.
+
+    A plain frame is validated first (``PreparedBars`` are already validated and prepared).
+    """
     t0 = time.perf_counter()
     config = config or BacktestConfig()
-    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(bars)
+    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(_validated(bars))
     intents = conform_intents(intents)
     arrays = prepared.arrays
     need_sessions = bool(config.max_participation > 0) or bool(

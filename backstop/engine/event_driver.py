@@ -16,6 +16,7 @@ import time
 import numpy as np
 import polars as pl
 
+from backstop.data import load_bars_frame
 from backstop.engine.backtest import PreparedBars, make_run_id
 from backstop.engine.broker import (
     Broker,
@@ -206,7 +207,7 @@ def run_event_driven(
 
     t0 = time.perf_counter()
     config = config or BacktestConfig()
-    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(bars)
+    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(load_bars_frame(bars))
     intents = conform_intents(intents)
     a = prepared.arrays
     session = a.session
