@@ -42,71 +42,69 @@ _PRIORITY = {
 
 
 def events_frame(result: BacktestResult) -> pl.DataFrame:
-    """The run's timeline from its records: signals, orders, fills, closed round trips."""
-    cols = ["ts", "kind", "trade_cycle_id", "strategy_id", "symbol", "order_id", "detail"]
-    v = result.verdicts
-    signals = v.select(
-        "ts",
-        pl.lit("SIGNAL").alias("kind"),
-        "trade_cycle_id",
-        "strategy_id",
-        "symbol",
-        pl.col("order_id").cast(pl.Int64),
-        pl.format(
-            "{} {} approved={} reasons={}",
-            "intent",
-            "side",
-            "approved",
-            pl.col("reason_codes").list.join(","),
-        ).alias("detail"),
-    )
-    o = result.orders
-    submitted = o.select(
-        pl.col("created_ts").alias("ts"),
-        pl.lit("ORDER_SUBMITTED").alias("kind"),
-        "trade_cycle_id",
-        "strategy_id",
-        "symbol",
-        "order_id",
-        pl.format(
-            "{} {} {} {} qty={}", "client_order_id", "role", "side", "order_type", "qty"
-        ).alias("detail"),
-    )
-    done = o.filter(pl.col("done_ts").is_not_null()).select(
-        pl.col("done_ts").alias("ts"),
-        pl.concat_str(pl.lit("ORDER_"), "status").alias("kind"),
-        "trade_cycle_id",
-        "strategy_id",
-        "symbol",
-        "order_id",
-        pl.format("{} reasons={}", "client_order_id", pl.col("reason_codes").list.join(",")).alias(
-            "detail"
+    """The run's timeline from its records: signals, orders, fills, closed round trips.
+
+    Structured columns rather than formatted text: they are cheap to build and queryable, and
+    the plain-English journal is rendered from them.
+    """
+    cols = {
+        "ts": pl.Int64,
+        "kind": pl.String,
+        "trade_cycle_id": pl.String,
+        "strategy_id": pl.String,
+        "symbol": pl.String,
+        "order_id": pl.Int64,
+        "client_order_id": pl.String,
+        "role": pl.String,
+        "side": pl.String,
+        "qty": pl.Float64,
+        "price": pl.Float64,
+        "approved": pl.Boolean,
+        "reason_codes": pl.List(pl.String),
+        "pnl": pl.Float64,
+    }
+
+    def shaped(frame: pl.DataFrame, **exprs: pl.Expr) -> pl.DataFrame:
+        """Select the timeline columns, taking given expressions, frame columns, else nulls."""
+        out = []
+        for name, dtype in cols.items():
+            if name in exprs:
+                out.append(exprs[name].cast(dtype).alias(name))
+            elif name in frame.columns:
+                out.append(pl.col(name).cast(dtype))
+            else:
+                out.append(pl.lit(None, dtype=dtype).alias(name))
+        return frame.select(out)
+
+    v, o, f, t = result.verdicts, result.orders, result.fills, result.trades
+    parts = [
+        shaped(v, kind=pl.lit("SIGNAL"), role=pl.col("intent")),
+        shaped(
+            o,
+            ts=pl.col("created_ts"),
+            kind=pl.lit("ORDER_SUBMITTED"),
+            price=pl.coalesce("limit_price", "stop_price"),
+            reason_codes=pl.lit(None),
         ),
-    )
-    f = result.fills
-    fills = f.select(
-        "ts",
-        pl.lit("FILL").alias("kind"),
-        "trade_cycle_id",
-        "strategy_id",
-        "symbol",
-        "order_id",
-        pl.format("{} {} {} @ {} fee={}", "role", "side", "qty", "price", "fee").alias("detail"),
-    )
-    t = result.trades
-    trades = t.select(
-        pl.col("exit_ts").alias("ts"),
-        pl.lit("TRADE_CLOSED").alias("kind"),
-        "trade_cycle_id",
-        "strategy_id",
-        "symbol",
-        pl.lit(None, dtype=pl.Int64).alias("order_id"),
-        pl.format("{} {} pnl={} exit={}", "direction", "qty", "net_pnl", "exit_reason").alias(
-            "detail"
+        shaped(
+            o.filter(pl.col("done_ts").is_not_null()),
+            ts=pl.col("done_ts"),
+            kind=pl.concat_str(pl.lit("ORDER_"), "status"),
+            qty=pl.col("filled_qty"),
+            price=pl.col("avg_fill_price"),
         ),
-    )
-    parts = [p.select(cols) for p in (signals, submitted, done, fills, trades)]
-    timeline = pl.concat(parts, how="vertical_relaxed").with_row_index("_src")
+        shaped(f, kind=pl.lit("FILL")),
+        shaped(
+            t,
+            ts=pl.col("exit_ts"),
+            kind=pl.lit("TRADE_CLOSED"),
+            role=pl.col("exit_reason"),
+            side=pl.col("direction"),
+            price=pl.col("exit_price"),
+            pnl=pl.col("net_pnl"),
+        ),
+    ]
+    timeline = pl.concat(parts, how="vertical").with_row_index("_src")
     return (
         timeline.with_columns(
             priority=pl.col("kind").replace_strict(_PRIORITY, default=9, return_dtype=pl.Int8)
@@ -114,7 +112,7 @@ def events_frame(result: BacktestResult) -> pl.DataFrame:
         .sort(["ts", "priority", "_src"], maintain_order=True)
         .drop("_src")
         .with_row_index("seq")
-        .select("ts", "priority", "seq", *cols[1:])
+        .select("ts", "priority", "seq", *list(cols)[1:])
     )
 
 
