@@ -28,12 +28,8 @@ from backstop.engine.broker import (
 from backstop.engine.config import BacktestConfig
 from backstop.engine.core.decide import (
     INTENT_EXIT,
-    R_NO_BAR_AFTER_SIGNAL,
-    R_UNKNOWN_SYMBOL,
     REFUSING_MASK,
-    SYM_NO_BAR_AFTER,
-    decide_entry_nb,
-    decide_exit_nb,
+    decide_signal_nb,
     record_verdict_nb,
 )
 from backstop.engine.core.params import SimParams
@@ -96,97 +92,58 @@ class EventDriver:
             _, _, self.dec = ensure_room(
                 new_book(1, 2, 1, 1), self.pf, self.dec, 0, 0, 0, len(self.dec.verdicts)
             )
-        inst, prm, pf = self.inst, self.prm, self.pf
+        inst, pf = self.inst, self.pf
         equity = float(equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], inst.mult, inst.is_future))
         s = int(ev["sym"])
-        side = int(ev["side"])
-        if s < 0:
-            reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
-            record_verdict_nb(
-                self.dec, ev, row, False, reasons, side, 0.0, ev["price"], 0.0, equity, -1
-            )
-            return
-        symbol = self.symbols[s]
-        pos = self.broker.position(symbol)
-        working = self.broker.open_orders(symbol)
-        entries = sum(1 for o in working if o.role == OrderRole.ENTRY)
-        exit_qty = sum(o.remaining for o in working if o.role == OrderRole.SIGNAL_EXIT)
-        if int(ev["intent"]) == INTENT_EXIT:
-            reasons, xside, qty = decide_exit_nb(side, ev["qty"], pos, exit_qty)
-            approved = (reasons & REFUSING_MASK) == 0
-            order = -1
-            if approved:
-                order = self.broker.submit_exit(
-                    ExitRequest(
-                        trade_cycle=int(ev["seq"]),
-                        strategy=int(ev["strategy"]),
-                        symbol=symbol,
-                        side=Side(xside),
-                        qty=float(qty),
-                        ts=int(ev["ts"]),
-                        bar=int(ev["bar"]),
-                    )
-                )
-                rejected = self.on_broker_events()
-                if order in rejected:
-                    approved = False
-                    reasons |= rejected[order]
-            record_verdict_nb(
-                self.dec,
-                ev,
-                row,
-                approved,
-                reasons,
-                xside if approved else side,
-                qty if approved else 0.0,
-                pf.mark[s],
-                pos,
-                equity,
-                order,
-            )
-            return
-        reasons, qty, price = decide_entry_nb(
-            ev, pos, entries, pf.mark[s], equity, inst.lot[s], inst.mult[s], prm
+        pos, entries, exit_qty, mark, lot, mult = 0.0, 0, 0.0, np.nan, 1.0, 1.0
+        if s >= 0:
+            symbol = self.symbols[s]
+            pos = self.broker.position(symbol)  # broker truth, not our own book
+            working = self.broker.open_orders(symbol)
+            entries = sum(1 for o in working if o.role == OrderRole.ENTRY)
+            exit_qty = sum(o.remaining for o in working if o.role == OrderRole.SIGNAL_EXIT)
+            mark, lot, mult = float(pf.mark[s]), float(inst.lot[s]), float(inst.mult[s])
+        reasons, side, qty, price = decide_signal_nb(
+            ev, pos, entries, exit_qty, mark, equity, lot, mult, self.prm
         )
-        approved = reasons == 0
+        approved = (reasons & REFUSING_MASK) == 0
         order = -1
         if approved:
-            order = self.broker.submit_entry(
-                EntryRequest(
-                    trade_cycle=int(ev["seq"]),
-                    strategy=int(ev["strategy"]),
-                    symbol=symbol,
-                    side=Side(side),
-                    qty=float(qty),
-                    ts=int(ev["ts"]),
-                    bar=int(ev["bar"]),
-                    order_type=OrderType(int(ev["otype"])),
-                    tif=int(ev["tif"]),
-                    limit_price=float(ev["limit_px"]),
-                    entry_stop_price=float(ev["entry_stop_px"]),
-                    stop_price=float(ev["stop_px"]),
-                    target_price=float(ev["target_px"]),
-                    stop_pct=float(ev["stop_pct"]),
-                    target_pct=float(ev["target_pct"]),
-                    trail_pct=float(ev["trail_pct"]),
-                )
-            )
+            order = self._send(ev, self.symbols[s], int(side), float(qty))
             rejected = self.on_broker_events()
             if order in rejected:
                 approved = False
                 reasons |= rejected[order]
         record_verdict_nb(
-            self.dec,
-            ev,
-            row,
-            approved,
-            reasons,
-            side,
-            qty if approved else 0.0,
-            price,
-            pos,
-            equity,
-            order,
+            self.dec, ev, row, approved, reasons, side, qty, price, pos, equity, order
+        )
+
+    def _send(self, ev: np.void, symbol: str, side: int, qty: float) -> int:
+        """Turn an approved decision into the Broker call for its intent."""
+        common = {
+            "trade_cycle": int(ev["seq"]),
+            "strategy": int(ev["strategy"]),
+            "symbol": symbol,
+            "side": Side(side),
+            "qty": qty,
+            "ts": int(ev["ts"]),
+            "bar": int(ev["bar"]),
+        }
+        if int(ev["intent"]) == INTENT_EXIT:
+            return self.broker.submit_exit(ExitRequest(**common))
+        return self.broker.submit_entry(
+            EntryRequest(
+                **common,
+                order_type=OrderType(int(ev["otype"])),
+                tif=int(ev["tif"]),
+                limit_price=float(ev["limit_px"]),
+                entry_stop_price=float(ev["entry_stop_px"]),
+                stop_price=float(ev["stop_px"]),
+                target_price=float(ev["target_px"]),
+                stop_pct=float(ev["stop_pct"]),
+                target_pct=float(ev["target_pct"]),
+                trail_pct=float(ev["trail_pct"]),
+            )
         )
 
 

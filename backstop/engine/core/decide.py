@@ -125,6 +125,34 @@ def decide_entry_nb(
 
 
 @njit(cache=True)
+def decide_signal_nb(
+    ev,
+    pos: float,
+    entries_working: int,
+    exit_working: float,
+    mark: float,
+    equity: float,
+    lot: float,
+    mult: float,
+    prm,
+) -> tuple[int, int, float, float]:
+    """The whole decision for one signal: return (reasons, side to send, qty, price used).
+
+    Both drivers call this; they differ only in where the inputs come from (the book, or a
+    Broker) and where approved orders go. A signal for a symbol without bars is refused here.
+    """
+    s = ev.sym
+    if s < 0:
+        reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
+        return reasons, np.int64(ev.side), 0.0, ev.price
+    if ev.intent == INTENT_EXIT:
+        reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_working)
+        return reasons, side, qty, mark
+    reasons, qty, price = decide_entry_nb(ev, pos, entries_working, mark, equity, lot, mult, prm)
+    return reasons, np.int64(ev.side), qty, price
+
+
+@njit(cache=True)
 def submit_entry_nb(book, tick, ev, qty: float) -> int:
     """Order builder for an approved entry: the entry carries its bracket legs' levels.
 
@@ -208,7 +236,7 @@ def record_verdict_nb(
     equity: float,
     order: int,
 ) -> None:
-    """Journal one verdict, approved or not."""
+    """Journal one verdict, approved or not (a refused one sent nothing: qty 0)."""
     n = dec.ctr[N_VERDICTS]
     dec.ctr[N_VERDICTS] = n + 1
     v = dec.verdicts[n]
@@ -218,11 +246,11 @@ def record_verdict_nb(
     v.bar = ev.bar
     v.strategy = ev.strategy
     v.sym = ev.sym
-    v.side = side
+    v.side = side if approved else ev.side  # a refused verdict names the signal's own side
     v.intent = ev.intent
     v.approved = approved
     v.reasons = reasons
-    v.qty = qty
+    v.qty = qty if approved else 0.0  # nothing was sent
     v.price = price
     v.position = pos
     v.equity = equity

@@ -14,12 +14,8 @@ from numba import njit
 
 from backstop.engine.core.decide import (
     INTENT_EXIT,
-    R_NO_BAR_AFTER_SIGNAL,
-    R_UNKNOWN_SYMBOL,
     REFUSING_MASK,
-    SYM_NO_BAR_AFTER,
-    decide_entry_nb,
-    decide_exit_nb,
+    decide_signal_nb,
     record_verdict_nb,
     submit_entry_nb,
     submit_exit_nb,
@@ -43,7 +39,6 @@ from backstop.engine.core.records import (
     STATUS_NEED_ROOM_EVENTS,
 )
 
-REFUSED = np.bool_(False)
 NO_ORDER = np.int64(-1)
 
 
@@ -52,56 +47,32 @@ def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: in
     """Run one signal through guard -> sizer -> order builder and journal its verdict."""
     s = ev.sym
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
-    if s < 0:
-        reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
-        record_verdict_nb(
-            dec, ev, row, REFUSED, reasons, ev.side, 0.0, ev.price, 0.0, equity, NO_ORDER
-        )
-        return
-    pos = book.xpos[s]
-    entries, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
-    if ev.intent == INTENT_EXIT:
-        reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_qty)
-        approved = (reasons & REFUSING_MASK) == 0
-        order = submit_exit_nb(book, ev, side, qty) if approved else -1
-        if order >= 0 and book.orders[order].status == REJECTED:
+    pos = 0.0
+    entries = 0
+    exit_qty = 0.0
+    mark = np.nan
+    lot_s = 1.0
+    mult_s = 1.0
+    if s >= 0:
+        pos = book.xpos[s]
+        entries, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
+        mark = pf.mark[s]
+        lot_s = lot[s]
+        mult_s = mult[s]
+    reasons, side, qty, price = decide_signal_nb(
+        ev, pos, entries, exit_qty, mark, equity, lot_s, mult_s, prm
+    )
+    approved = (reasons & REFUSING_MASK) == 0
+    order = NO_ORDER
+    if approved:
+        if ev.intent == INTENT_EXIT:
+            order = submit_exit_nb(book, ev, side, qty)
+        else:
+            order = submit_entry_nb(book, tick, ev, qty)
+        if book.orders[order].status == REJECTED:
             approved = False
             reasons |= book.orders[order].reasons
-        record_verdict_nb(
-            dec,
-            ev,
-            row,
-            approved,
-            reasons,
-            side if approved else ev.side,
-            qty if approved else 0.0,
-            pf.mark[s],
-            pos,
-            equity,
-            order,
-        )
-        return
-    reasons, qty, price = decide_entry_nb(
-        ev, pos, entries, pf.mark[s], equity, lot[s], mult[s], prm
-    )
-    approved = reasons == 0
-    order = submit_entry_nb(book, tick, ev, qty) if approved else -1
-    if order >= 0 and book.orders[order].status == REJECTED:
-        approved = False
-        reasons |= book.orders[order].reasons
-    record_verdict_nb(
-        dec,
-        ev,
-        row,
-        approved,
-        reasons,
-        ev.side,
-        qty if approved else 0.0,
-        price,
-        pos,
-        equity,
-        order,
-    )
+    record_verdict_nb(dec, ev, row, approved, reasons, side, qty, price, pos, equity, order)
 
 
 @njit(cache=True)
