@@ -1,0 +1,205 @@
+"""``load_incident``: one log file or a scenario folder in, one merged ``Incident`` out.
+
+A single file is read by its kind: ``.jsonl``/``.ndjson`` or a ``backstop.events`` header ->
+JSONL; ``.xml`` -> IBKR Flex; ``.json`` -> Alpaca orders; ``.csv`` -> IBKR trades; anything
+else is a text log, read with the dialect a first line ``# dialect: NAME`` names or, without
+one, the shipped dialect that recognises most of its first lines.
+
+A folder holds ``incident.toml`` (see scenario.py) and its inputs. Each input is read on its
+own, the ``[start]`` positions become the first events, and everything is merged by
+(ts, input order). Broker exports are the truth about fills: a fill a log reported for an
+order id that a broker export also fills is dropped from the log's side, with a warning
+naming both, so no execution is counted twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from backstop.errors import DataError
+from backstop.replay.alpaca import read_alpaca_orders
+from backstop.replay.dialect import load_dialect, shipped_dialects
+from backstop.replay.events import AccountSnapshot, BotPosition, BrokerFill, BrokerPosition, Event
+from backstop.replay.ibkr import DEFAULT_TZ, read_ibkr_csv, read_ibkr_flex
+from backstop.replay.issues import Mode, check_mode
+from backstop.replay.jsonl import SCHEMA, read_jsonl
+from backstop.replay.scenario import InputSpec, ScenarioSpec, StartSpec, read_scenario
+from backstop.replay.textlog import HINT, count_matches, parse_text_log
+from backstop.replay.timeline import Incident, ParseWarning, merge
+
+BROKER_FORMATS = frozenset({"alpaca_orders", "ibkr_flex", "ibkr_csv"})
+"""Formats whose fills are broker truth (logs only report them)."""
+_SNIFF_LINES = 200
+
+
+def load_incident(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+    """Load a scenario folder (with ``incident.toml``) or a single log/export file."""
+    check_mode(mode)
+    target = Path(path)
+    if target.is_dir():
+        return _load_folder(read_scenario(target), mode)
+    if not target.is_file():
+        raise DataError("no such file or folder", source=str(target))
+    fmt = detect_format(target)
+    return read_input(InputSpec(path=target, format=fmt), mode)
+
+
+def detect_format(path: Path) -> str:
+    """Name the input format of one file (``jsonl``, ``dialect:NAME``, ...) from its content."""
+    ext = path.suffix.lower()
+    if ext in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if ext == ".xml":
+        return "ibkr_flex"
+    if ext == ".csv":
+        return "ibkr_csv"
+    lines = _head(path)
+    first = next((line for line in lines if line.strip()), "")
+    if ext == ".json" or first.lstrip().startswith("["):
+        return "alpaca_orders"
+    try:
+        head = json.loads(first)
+    except json.JSONDecodeError:
+        head = None
+    if isinstance(head, dict) and head.get("schema") == SCHEMA:
+        return "jsonl"
+    hint = HINT.match(lines[0]) if lines else None
+    if hint:
+        name = hint.group("name")
+        local = path.parent / name
+        return f"dialect:{local if name.endswith('.toml') else name}"
+    return f"dialect:{_best_dialect(path, lines)}"
+
+
+def _head(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for _, line in zip(range(_SNIFF_LINES), f, strict=False)]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read: {exc}", source=str(path)) from None
+
+
+def _best_dialect(path: Path, lines: list[str]) -> str:
+    content = [line for line in lines if line.strip()]
+    scores = {name: count_matches(content, load_dialect(name)) for name in shipped_dialects()}
+    best = max(scores, key=lambda n: scores[n], default=None)  # first of equals: sorted names
+    if best is None or scores[best] == 0:
+        raise DataError(
+            "no shipped dialect recognises this log: name one with a first line "
+            f"'# dialect: NAME' (shipped: {sorted(scores)}) or a dialect .toml path",
+            source=str(path),
+        )
+    return best
+
+
+def read_input(spec: InputSpec, mode: Mode = "tolerant") -> Incident:
+    """Read one input file in its declared format (``bars`` files are not events: refused)."""
+    path, fmt = spec.path, spec.format
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "jsonl":
+        return read_jsonl(path, mode)
+    if fmt == "alpaca_orders":
+        return read_alpaca_orders(path, mode)
+    if fmt == "ibkr_flex":
+        return read_ibkr_flex(path, mode, timezone=spec.timezone or DEFAULT_TZ)
+    if fmt == "ibkr_csv":
+        return read_ibkr_csv(path, mode, timezone=spec.timezone or DEFAULT_TZ)
+    if fmt.startswith("dialect:"):
+        name = fmt.split(":", 1)[1]
+        local = path.parent / name
+        dialect = load_dialect(str(local) if name.endswith(".toml") else name)
+        return parse_text_log(path, dialect, mode, symbol=spec.symbol, timezone=spec.timezone)
+    raise DataError(f"format {fmt!r} holds no events", source=str(path))
+
+
+def _load_folder(spec: ScenarioSpec, mode: Mode) -> Incident:
+    parts: list[tuple[InputSpec, Incident]] = []
+    bars: list[str] = []
+    for item in spec.inputs:
+        if item.format == "bars":
+            bars.append(str(item.path))
+        else:
+            parts.append((item, read_input(item, mode)))
+    broker_fills = [
+        e
+        for item, part in parts
+        if _is_broker(item)
+        for e in part.events
+        if isinstance(e, BrokerFill) and e.order_id is not None
+    ]
+    timelines = [
+        part if _is_broker(item) else _drop_reported_fills(part, broker_fills)
+        for item, part in parts
+    ]
+    head = Incident(
+        name=spec.name,
+        tz=spec.tz,
+        instruments=spec.instruments,
+        inputs=(str(spec.path),),
+        bars=tuple(bars),
+    )
+    body = merge(head, *timelines)
+    if spec.start is not None:
+        body = merge(head, _start_timeline(spec.start, spec.tz, body), *timelines)
+    return dataclasses.replace(body, name=spec.name, tz=spec.tz)
+
+
+def _is_broker(item: InputSpec) -> bool:
+    fmt = item.format if item.format != "auto" else detect_format(item.path)
+    return fmt in BROKER_FORMATS
+
+
+def _drop_reported_fills(part: Incident, broker: list[BrokerFill]) -> Incident:
+    by_order: dict[str, list[BrokerFill]] = {}
+    for fill in broker:
+        by_order.setdefault(fill.order_id or "", []).append(fill)
+    used: set[int] = set()
+    kept: list[Event] = []
+    warnings = list(part.warnings)
+    for e in part.events:
+        truth = by_order.get(e.order_id or "") if isinstance(e, BrokerFill) else None
+        if not isinstance(e, BrokerFill) or not truth:
+            kept.append(e)
+            continue
+        match = next((b for b in truth if id(b) not in used and _same_fill(b, e)), None)
+        if match is not None:
+            used.add(id(match))
+            reason = f"bot-reported fill of order {e.order_id} duplicates {match.source}; kept that"
+        else:
+            reason = (
+                f"bot-reported fill of order {e.order_id} ({e.qty:g} @ {e.price:g}) differs from "
+                f"the broker export ({', '.join(b.source for b in truth)}); kept the export"
+            )
+        warnings.append(ParseWarning(e.source, reason, ""))
+    return dataclasses.replace(part, events=tuple(kept), warnings=tuple(warnings))
+
+
+def _same_fill(a: BrokerFill, b: BrokerFill) -> bool:
+    return (
+        a.side == b.side
+        and abs(a.qty - b.qty) <= 1e-9 * max(1.0, a.qty)
+        and abs(a.price - b.price) <= 1e-9 * max(1.0, abs(a.price))
+    )
+
+
+def _start_timeline(start: StartSpec, tz: str, body: Incident) -> Incident:
+    first = body.events[0] if body.events else None
+    ts = start.ts if start.ts is not None else (first.ts if first is not None else None)
+    if ts is None:
+        raise DataError("[start] has no ts and the inputs hold no events", source=start.source)
+    if first is not None and ts > first.ts:
+        raise DataError(
+            f"[start] ts is after the first event ({first.source})", source=start.source
+        )
+    src = start.source
+    events: list[Event] = [
+        BotPosition(ts=ts, source=src, symbol=s, qty=q) for s, q in start.bot.items()
+    ]
+    events += [BrokerPosition(ts=ts, source=src, symbol=s, qty=q) for s, q in start.broker.items()]
+    if start.equity is not None:
+        events.append(AccountSnapshot(ts=ts, source=src, equity=start.equity, cash=start.cash))
+    return Incident(name="start", tz=tz, events=tuple(events))
