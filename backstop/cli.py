@@ -77,33 +77,27 @@ def _jsonable(value: Any) -> Any:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
-    from backstop.engine.backtest import Backtest
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
+    from backstop.engine.profile import RiskProfile, parse_setting
 
     data = Path(args.data) if args.data else SAMPLE_BARS_PATH
     params = _key_values(args.param or [], "--param")
     config = BacktestConfig.from_dict(
         _config_values(_key_values(args.set or [], "--set")), source="--set"
     )
+    profile = RiskProfile.load(args.profile)
+    if args.risk:
+        profile = profile.with_settings(dict(parse_setting(item) for item in args.risk))
+    if args.signals and args.param:
+        raise ConfigError("--param", "strategy parameters do not apply to --signals")
     t0 = time.perf_counter()
     bars = load_bars(data)
     load_seconds = time.perf_counter() - t0
-    bt = Backtest(bars, args.strategy, config=config, **params)
-    if bars.height >= PROGRESS_MIN_BARS and not args.json:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            TextColumn("backtest"),
-            BarColumn(),
-            TextColumn("{task.completed:,} bars"),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("run", total=bars.height)
-            result = bt.run(progress=lambda done, total: bar.update(task, completed=done))
+    if args.signals:
+        result = _run_signals(bars, Path(args.signals), config, profile)
     else:
-        result = bt.run()
+        result = _run_strategy(bars, args, config, profile, params)
     journal_dir = Path(args.journal) if args.journal else Path("runs") / result.run_id
     t1 = time.perf_counter()
     journal = write_journal(result, journal_dir / "journal.duckdb")
@@ -121,10 +115,53 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         "journal": str(journal),
         "stats": stats,
     }
+    failed = bool(args.check and summary["findings"])
     if args.json:
         print(json.dumps(_jsonable(payload), sort_keys=True))
-        return 0
-    _print_summary(payload)
+    else:
+        _print_summary(payload)
+    if failed:
+        sys.stderr.write(f"backstop: check failed: {', '.join(summary['findings'])}\n")
+    return 1 if failed else 0
+
+
+def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
+    """External signals (CSV/JSONL) through the pipeline instead of a strategy."""
+    from backstop.engine.backtest import run_backtest
+    from backstop.strategies.external import read_signals
+
+    result = run_backtest(
+        bars, read_signals(path), config, profile=profile, label=f"signals:{path.name}"
+    )
+    result.strategy_name = f"signals:{path.name}"
+    return result
+
+
+def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any, params: Any):
+    """A registered strategy over the bars, with a progress bar on long runs."""
+    from backstop.engine.backtest import Backtest
+
+    bt = Backtest(bars, args.strategy, config=config, profile=profile, **params)
+    if bars.height >= PROGRESS_MIN_BARS and not args.json:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            TextColumn("{task.completed:,} bars"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("run", total=bars.height)
+            return bt.run(progress=lambda done, total: bar.update(task, completed=done))
+    return bt.run()
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Render one trade cycle of a journal in plain English, from signal to P&L."""
+    from backstop.engine.explain import explain_cycle
+
+    print(explain_cycle(Path(args.journal), args.cycle_id))
     return 0
 
 
@@ -133,7 +170,8 @@ def _print_summary(p: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"backstop backtest {p['run_id']} ({p['strategy']})", show_header=False)
+    title = f"backstop backtest {p['run_id']} ({p['strategy']}, profile {p['profile']})"
+    table = Table(title=title, show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     s = p["stats"]
@@ -163,9 +201,16 @@ def _print_summary(p: dict[str, Any]) -> None:
     refused = p["verdicts_by_reason"]
     if refused:
         table.add_row("verdicts by reason", ", ".join(f"{k} {v:,}" for k, v in refused.items()))
+    if p["kill_switch_trips"]:
+        table.add_row("kill switch trips", f"{p['kill_switch_trips']:,}")
     if p["unrounded_symbols"]:
         table.add_row("no tick size known (prices unrounded)", ", ".join(p["unrounded_symbols"]))
     console.print(table)
+    for finding in p["findings"]:
+        console.print(
+            f"[bold red]FINDING {finding}[/]: {p['signals']:,} signals in, "
+            f"{p['orders']:,} orders out. Nothing was traded; see verdicts by reason."
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,9 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="backtest option (BacktestConfig), e.g. commission=per_share",
     )
+    bt.add_argument(
+        "--signals", help="external signals (.csv or .jsonl) instead of a strategy (README)"
+    )
+    bt.add_argument("--profile", help="risk profile: a preset name or a .toml file")
+    bt.add_argument(
+        "--risk", action="append", metavar="SECTION.KEY=VALUE", help="risk profile setting"
+    )
+    bt.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 on a finding (e.g. NO_ORDERS_FROM_SIGNALS: signals in, no orders out)",
+    )
     bt.add_argument("--journal", help="journal directory (default: runs/<run_id>)")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(func=cmd_backtest)
+    ex = sub.add_parser("explain", help="one trade cycle of a journal in plain English")
+    ex.add_argument("journal", help="journal file (journal.duckdb) or its run directory")
+    ex.add_argument("cycle_id", help="trade_cycle_id (as in the verdicts table)")
+    ex.set_defaults(func=cmd_explain)
     return parser
 
 

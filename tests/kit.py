@@ -24,6 +24,7 @@ from backstop.data import load_bars_frame
 from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.instruments import Instrument
+from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
 from backstop.strategies.base import INTENT_SCHEMA
 
@@ -137,9 +138,14 @@ def entry(
     price: float | None = None,
     strategy_id: str = "default",
     entry_stop_px: float | None = None,
+    **guard: Any,
 ) -> dict[str, Any]:
-    """One entry intent row (``qty=None`` lets the configured sizer decide)."""
-    return _intent(
+    """One entry intent row (``qty=None`` lets the configured sizer decide).
+
+    ``guard`` sets guardrail columns: conviction, target_dollars, source_id, advisory,
+    advisory_confidence.
+    """
+    return guard | _intent(
         bar_index_or_ts,
         side=side,
         intent=0,
@@ -165,11 +171,37 @@ def exit_(
     qty: float | None = None,
     symbol: str = "T",
     strategy_id: str = "default",
+    **guard: Any,
 ) -> dict[str, Any]:
-    """One exit intent row (``qty=None`` closes the whole position held)."""
-    return _intent(
+    """One exit intent row (``qty=None`` closes the whole position held); ``guard`` sets
+    guardrail columns (exit_reason, advisory, stop_px/target_px...)."""
+    return guard | _intent(
         bar_index_or_ts, side=side, intent=1, symbol=symbol, qty=qty, strategy_id=strategy_id
     )
+
+
+def advisory(
+    bar_index_or_ts: int, advice: int = 2, confidence: float = 0.5, symbol: str = "T"
+) -> dict[str, Any]:
+    """An advisory row for a symbol (``advice`` 2 = WAIT, 1 = GO)."""
+    return {
+        "ts": _ts(bar_index_or_ts),
+        "symbol": symbol,
+        "kind": 1,
+        "advisory": advice,
+        "advisory_confidence": confidence,
+    }
+
+
+def control(bar_index_or_ts: int, action: int, strategy_id: str = "default") -> dict[str, Any]:
+    """A control row (``ControlAction``: 0 kill, 1 reset, 2 reducing, 4 connection lost...)."""
+    return {
+        "ts": _ts(bar_index_or_ts),
+        "symbol": "",
+        "kind": 2,
+        "control": action,
+        "strategy_id": strategy_id,
+    }
 
 
 def intents(rows: Iterable[Mapping[str, Any]] = ()) -> pl.DataFrame:
@@ -213,7 +245,36 @@ def run(
     table = intent_rows if isinstance(intent_rows, pl.DataFrame) else intents(intent_rows)
     if bar_rows:
         table = with_bar_rows(table, bar_frame)
-    return run_backtest(bar_frame, table, BacktestConfig(**config), instruments=instruments)
+    sim, profile = split_settings(config)
+    return run_backtest(
+        bar_frame, table, BacktestConfig(**sim), instruments=instruments, profile=profile
+    )
+
+
+# kit shorthands for the profile keys tests set most
+RISK_SHORTHANDS = {
+    "sizer": "sizer.kind",
+    "qty": "sizer.qty",
+    "pct_equity": "sizer.pct_equity",
+    "require_protection": "entry.require_protection",
+}
+
+
+def split_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], RiskProfile]:
+    """Split keyword settings into BacktestConfig options and a RiskProfile.
+
+    Profile keys are given dotted in a ``risk`` mapping (``risk={"risk.max_positions": 2}``),
+    by shorthand (``sizer="pct_equity"``), or as a whole ``profile=RiskProfile(...)``.
+    """
+    sim = dict(settings)
+    profile = sim.pop("profile", None) or RiskProfile()
+    risk = dict(sim.pop("risk", {}) or {})
+    for short, key in RISK_SHORTHANDS.items():
+        if short in sim:
+            risk[key] = sim.pop(short)
+    if risk:
+        profile = profile.with_settings(risk)
+    return sim, profile
 
 
 # ---- reading results -----------------------------------------------------------------------
@@ -283,7 +344,7 @@ def run_exchange(
     from backstop.engine.inputs import instrument_arrays
 
     inst, _ = instrument_arrays(("T",), {"T": Instrument(symbol="T", tick_size=tick)})
-    ex = SimExchange(("T",), inst, BacktestConfig(**config).sim_params())
+    ex = SimExchange(("T",), inst, BacktestConfig(**split_settings(config)[0]).sim_params())
     request = EntryRequest(
         trade_cycle=0,
         strategy=0,

@@ -21,3 +21,14 @@ def test_readme_opens_with_the_two_commands() -> None:
     block = lines[lines.index("```bash") + 1 : lines.index("```bash") + 3]
     assert "backstop backtest" in block[0]
     assert block[1] == ".venv/bin/python -m pytest"
+
+
+def test_readme_profile_tables_match_the_key_table_and_presets() -> None:
+    from backstop.engine.core.riskslots import RISK_KEYS
+    from backstop.engine.profile import preset_names
+
+    text = (ROOT / "README.md").read_text()
+    keys = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| ", text, flags=re.M)
+    assert keys == [k.key for k in RISK_KEYS]
+    presets = re.findall(r"^\| `([a-z-]+)` \| ", text, flags=re.M)
+    assert presets == list(preset_names())

@@ -8,13 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from backstop.engine.config import BacktestConfig
+from backstop.engine.context import bar_context
+from backstop.engine.core.guard import Guard, grow_guard_events, new_guard
 from backstop.engine.core.loop import run_loop_nb
 from backstop.engine.core.records import (
     ERROR,
     ERROR_ARG,
+    EVENT_DTYPE,
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM_EVENTS,
@@ -31,6 +35,7 @@ from backstop.engine.inputs import (
     session_days,
 )
 from backstop.engine.instruments import Instrument
+from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError
 from backstop.strategies.base import Strategy, conform_intents, get_strategy
@@ -56,9 +61,12 @@ def data_fingerprint(bars: pl.DataFrame) -> str:
     return hashlib.sha256(repr(agg).encode()).hexdigest()[:16]
 
 
-def make_run_id(fingerprint: str, config: BacktestConfig, label: str) -> str:
+def make_run_id(
+    fingerprint: str, config: BacktestConfig, label: str, profile: RiskProfile | None = None
+) -> str:
     """Deterministic run id: the same inputs always get the same id (no clock, no uuid4)."""
-    blob = f"{fingerprint}|{config.content_hash()}|{label}".encode()
+    risk = (profile or RiskProfile()).content_hash()
+    blob = f"{fingerprint}|{config.content_hash()}|{risk}|{label}".encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -91,10 +99,13 @@ def run_backtest(
     instruments: dict[str, Instrument] | None = None,
     label: str = "intents",
     progress: ProgressFn | None = None,
+    profile: RiskProfile | None = None,
 ) -> BacktestResult:
     """Run ``bars`` and an intent table through the compiled pipeline.
 
     A plain frame is validated first (``PreparedBars`` are already validated and prepared).
+    ``profile`` sets the guardrails (sizer, protection, limits); the default is the
+    permissive research profile.
     """
     t0 = time.perf_counter()
     config = config or BacktestConfig()
@@ -106,13 +117,17 @@ def run_backtest(
     )
     if need_sessions:
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
+    profile = profile or RiskProfile()
     inst, specs = instrument_arrays(arrays.symbols, instruments)
     events, strategies, event_symbols = event_array(intents, prepared.bars, arrays.symbols)
+    ctx = bar_context(prepared.bars, arrays, specs, profile)
     prm = config.sim_params()
+    rp = profile.array()
     n_ev = len(events)
     book = new_book(len(arrays.symbols), prm.max_working, 2 * n_ev + 64, n_ev + 64)
     pf = new_portfolio(len(arrays.symbols), config.initial_cash, n_ev // 2 + 64)
     dec = new_decisions(n_ev + 16)
+    g = guard_for(specs, strategies, profile, config.initial_cash)
     i, j, skip = 0, 0, False
     while i < arrays.n or j < n_ev:
         stop = min(arrays.n, i + CHUNK_ROWS) if i < arrays.n else arrays.n
@@ -125,15 +140,18 @@ def run_backtest(
             arrays.close[:stop],
             arrays.volume[:stop],
             arrays.session[:stop],
+            ctx,
             events,
             inst.tick,
             inst.lot,
             inst.mult,
             inst.is_future,
             prm,
+            rp,
             book,
             pf,
             dec,
+            g,
             i,
             j,
             skip,
@@ -148,16 +166,18 @@ def run_backtest(
             book, pf, dec = ensure_room(
                 book, pf, dec, len(book.orders), len(book.fills), len(pf.trades), len(dec.verdicts)
             )
+            g = grow_guard_events(g, len(g.events))
         elif i >= arrays.n and j < n_ev:
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:
             progress(i, arrays.n)
     run_seconds = time.perf_counter() - t0
-    records = RunRecords.take(book, pf, dec)
-    run_id = make_run_id(prepared.fingerprint, config, label)
+    records = RunRecords.take(book, pf, dec, g)
+    run_id = make_run_id(prepared.fingerprint, config, label, profile)
     return BacktestResult(
         run_id=run_id,
         config=config,
+        profile=profile,
         bars=prepared.bars,
         arrays=arrays,
         instruments=specs,
@@ -167,6 +187,29 @@ def run_backtest(
         final_cash=float(pf.acct[0]),
         run_seconds=run_seconds,
         label=label,
+    )
+
+
+def guard_for(
+    specs: tuple[Instrument, ...],
+    strategies: tuple[str, ...],
+    profile: RiskProfile,
+    initial_cash: float,
+) -> Guard:
+    """Fresh guardrail state for a run: sectors numbered in sorted order, the profile's
+    source-id cursor for every strategy."""
+    sectors = sorted({spec.sector for spec in specs if spec.sector})
+    sector = np.array(
+        [sectors.index(spec.sector) if spec.sector else -1 for spec in specs], dtype=np.int64
+    )
+    cursor = profile.get("risk.source_cursor")
+    return new_guard(
+        len(strategies),
+        len(specs),
+        initial_cash,
+        sector,
+        EVENT_DTYPE,
+        source_cursor=-1 if cursor is None else int(cursor),
     )
 
 
@@ -184,6 +227,7 @@ class Backtest:
         *,
         config: BacktestConfig | None = None,
         instruments: dict[str, Instrument] | None = None,
+        profile: RiskProfile | str | None = None,
         **params: Any,
     ) -> None:
         from backstop.data import load_bars, load_bars_frame
@@ -198,6 +242,7 @@ class Backtest:
         self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
         self.params = self.strategy.resolve(params)
         self.config = config or BacktestConfig()
+        self.profile = profile if isinstance(profile, RiskProfile) else RiskProfile.load(profile)
         self.instruments = instruments
 
     def intents(self) -> pl.DataFrame:
@@ -216,6 +261,7 @@ class Backtest:
             instruments=self.instruments,
             label=label,
             progress=progress,
+            profile=self.profile,
         )
         result.run_seconds = time.perf_counter() - t0
         result.params = dict(self.params)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
+from backstop.engine.core.records import FILL_DTYPE
 from backstop.engine.enums import OrderRole, OrderStatus, OrderType, Side
 
 
@@ -38,7 +41,12 @@ class EntryRequest:
 
 @dataclass(frozen=True, slots=True)
 class ExitRequest:
-    """An approved exit: a reduce-only market order for a quantity derived from the position."""
+    """An approved exit: a reduce-only market order for a quantity derived from the position.
+
+    ``role`` is the exit reason (signal, time stop, kill switch...). The broker cancels the
+    symbol's working entries in the same step, with ``cancel_reasons`` as their reason mask:
+    an entry still filling after the exit would rebuild the position the exit closes.
+    """
 
     trade_cycle: int
     strategy: int
@@ -47,6 +55,8 @@ class ExitRequest:
     qty: float
     ts: int
     bar: int
+    role: OrderRole = OrderRole.SIGNAL_EXIT
+    cancel_reasons: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +124,8 @@ class Broker(Protocol):
         """Send a reduce-only exit; return its id."""
         ...
 
-    def cancel(self, order_id: int, ts: int) -> None:
-        """Cancel a working order."""
+    def cancel(self, order_id: int, ts: int, reasons: int = 0) -> None:
+        """Cancel a working order (``reasons``: why, as a ReasonCode mask)."""
         ...
 
     def position(self, symbol: str) -> float:
@@ -129,3 +139,38 @@ class Broker(Protocol):
     def drain_events(self) -> list[BrokerEvent]:
         """Order events since the last call, in the order they happened."""
         ...
+
+
+def fill_record(
+    *,
+    fill_id: int,
+    order_id: int,
+    trade_cycle: int,
+    strategy: int,
+    sym: int,
+    side: int,
+    role: int,
+    qty: float,
+    price: float,
+    fee: float,
+    ts: int,
+    bar: int,
+) -> np.void:
+    """The core's fill record for a fill a broker reported, so any adapter can hand the
+    portfolio kernels the same record the simulated exchange does (``FillEvent.record``)."""
+    rec = np.zeros(1, dtype=FILL_DTYPE)[0]
+    rec["id"] = fill_id
+    rec["order"] = order_id
+    rec["cycle"] = trade_cycle
+    rec["strategy"] = strategy
+    rec["sym"] = sym
+    rec["side"] = side
+    rec["role"] = role
+    rec["qty"] = qty
+    rec["price"] = price
+    rec["fee"] = fee
+    rec["ts"] = ts
+    rec["bar"] = bar
+    for name in ("alt_stop_first", "alt_target_first", "alt_open_proximity"):
+        rec[name] = price
+    return rec

@@ -14,12 +14,14 @@ from backstop.errors import ConfigError, check
 SLIPPAGE_MODELS = {"none": 0, "ticks": 1, "bps": 2}
 COMMISSION_MODELS = {"zero": 0, "per_share": 1, "per_contract": 2, "percent": 3}
 INTRABAR_POLICIES = {"stop_first": 0, "target_first": 1, "open_proximity": 2}
-SIZERS = {"fixed": 0, "pct_equity": 1}
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestConfig:
     """Every assumption of a simulated run, each a named option with a safe default.
+
+    Guardrails (sizing, protection, limits) are not here: they belong to the ``RiskProfile``,
+    which a live runner uses unchanged.
 
     - ``slippage`` / ``slippage_value``: ``none``; ``ticks`` (value ticks against the taker);
       ``bps`` (value basis points). Applies to market and stop fills, never to limit fills.
@@ -32,9 +34,6 @@ class BacktestConfig:
       (conservative default), ``target_first``, ``open_proximity`` (the level nearer the open).
     - ``legs_live_on_entry_bar``: bracket legs of an entry filled at the open can fill on the
       rest of that same bar.
-    - ``sizer``: ``fixed`` (``qty`` units, unless the signal says) or ``pct_equity``
-      (``pct_equity`` of equity at the signal's price).
-    - ``require_protection``: refuse entries without both a stop and a target.
     - ``max_working``: working orders allowed per symbol (more are rejected, with a reason).
     - ``session_tz``: exchange time zone whose calendar day bounds DAY orders.
     """
@@ -48,10 +47,6 @@ class BacktestConfig:
     max_participation: float = 0.0
     intrabar: str = "stop_first"
     legs_live_on_entry_bar: bool = True
-    sizer: str = "fixed"
-    qty: float = 100.0
-    pct_equity: float = 0.10
-    require_protection: bool = False
     max_working: int = 8
     session_tz: str = "America/New_York"
 
@@ -59,14 +54,11 @@ class BacktestConfig:
         _choice("slippage", self.slippage, SLIPPAGE_MODELS)
         _choice("commission", self.commission, COMMISSION_MODELS)
         _choice("intrabar", self.intrabar, INTRABAR_POLICIES)
-        _choice("sizer", self.sizer, SIZERS)
         for key in (
             "initial_cash",
             "slippage_value",
             "commission_rate",
             "commission_min",
-            "qty",
-            "pct_equity",
         ):
             value = getattr(self, key)
             check(
@@ -109,10 +101,6 @@ class BacktestConfig:
             max_participation=float(self.max_participation),
             intrabar=INTRABAR_POLICIES[self.intrabar],
             legs_live_on_entry_bar=bool(self.legs_live_on_entry_bar),
-            sizer_kind=SIZERS[self.sizer],
-            sizer_qty=float(self.qty),
-            sizer_pct=float(self.pct_equity),
-            require_protection=bool(self.require_protection),
             max_working=int(self.max_working),
         )
 

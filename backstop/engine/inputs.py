@@ -20,6 +20,14 @@ import polars as pl
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
 from backstop.engine.instruments import Instrument, lookup
 
+# event field <- intent column, where the names differ; defaults for missing values
+INTENT_COLUMN_OF = {
+    "exit_role": "exit_reason",
+    "advice": "advisory",
+    "advice_conf": "advisory_confidence",
+}
+EVENT_DEFAULTS = {"exit_role": 3, "source_id": -1}
+
 
 @dataclass(frozen=True, slots=True)
 class BarArrays:
@@ -188,8 +196,11 @@ def _events_from_rows(
     ev["ts"] = ts
     ev["seq"] = seq
     intent = intents.get_column("intent").to_numpy()
+    kind = intents.get_column("kind").to_numpy()
     ev["intent"] = intent
-    ev["priority"] = np.where(intent == 1, 0, 1)
+    ev["kind"] = kind
+    # controls, then advisories, then exits, then entries at one bar
+    ev["priority"] = np.where(kind == 2, 0, np.where(kind == 1, 1, np.where(intent == 1, 2, 3)))
     symbol_col = intents.get_column("symbol")
     if refused.any():
         index = {name: i for i, name in enumerate(symbols)}
@@ -208,10 +219,22 @@ def _events_from_rows(
             .cast(pl.Enum(list(strategies)))
             .to_physical()
         )
-    for name in ("side", "otype", "tif"):
-        ev[name] = intents.get_column(name).to_numpy()
-    for name in ("qty", "price", "limit_px", "entry_stop_px", "stop_px", "target_px"):
-        ev[name] = intents.get_column(name).to_numpy()
+    for name in ("side", "otype", "tif", "exit_role", "source_id", "advice", "control"):
+        column = INTENT_COLUMN_OF.get(name, name)
+        ev[name] = intents.get_column(column).fill_null(EVENT_DEFAULTS.get(name, 0)).to_numpy()
+    for name in (
+        "qty",
+        "price",
+        "limit_px",
+        "entry_stop_px",
+        "stop_px",
+        "target_px",
+        "conviction",
+        "target_dollars",
+        "advice_conf",
+    ):
+        column = INTENT_COLUMN_OF.get(name, name)
+        ev[name] = intents.get_column(column).to_numpy()
     for name in ("stop_pct", "target_pct", "trail_pct"):
         ev[name] = np.nan_to_num(intents.get_column(name).to_numpy(), nan=0.0)
     perm = np.lexsort((ev["seq"], ev["priority"], ev["bar"]))

@@ -1,8 +1,9 @@
 """The run journal: one embedded DuckDB file per run, queryable with SQL afterwards.
 
-Tables (schema documented in JOURNAL.md): ``run`` (one row: id, label, config), ``events``
-(the whole timeline, ordered by ts, priority, seq), ``verdicts``, ``orders``, ``fills``,
-``trades`` and ``equity``. Each table is written once, at the end of a run, from Arrow.
+Tables (schema documented in JOURNAL.md): ``run`` (one row: id, label, config, profile),
+``events`` (the whole timeline, ordered by ts, priority, seq), ``verdicts``, ``orders``,
+``fills``, ``trades``, ``equity`` and ``guard`` (guardrail state changes). Each table is
+written once, at the end of a run, from Arrow.
 
 Determinism: the same inputs give the same rows in the same order; ``journal_digest`` hashes
 every table's ordered content so two runs can be compared without depending on DuckDB's file
@@ -25,8 +26,8 @@ from backstop.errors import BackstopError
 if TYPE_CHECKING:
     from backstop.engine.result import BacktestResult
 
-JOURNAL_SCHEMA_VERSION = 1
-TABLES = ("run", "events", "verdicts", "orders", "fills", "trades", "equity")
+JOURNAL_SCHEMA_VERSION = 2
+TABLES = ("run", "events", "verdicts", "orders", "fills", "trades", "equity", "guard")
 
 # Priority classes of the events timeline within one timestamp.
 _PRIORITY = {
@@ -36,8 +37,9 @@ _PRIORITY = {
     "ORDER_EXPIRED": 1,
     "ORDER_REJECTED": 1,
     "TRADE_CLOSED": 2,
-    "SIGNAL": 3,
-    "ORDER_SUBMITTED": 4,
+    "GUARD": 3,
+    "SIGNAL": 4,
+    "ORDER_SUBMITTED": 5,
 }
 
 
@@ -77,8 +79,24 @@ def events_frame(result: BacktestResult) -> pl.DataFrame:
         return frame.select(out)
 
     v, o, f, t = result.verdicts, result.orders, result.fills, result.trades
+    gd = result.guard_events
     parts = [
-        shaped(v, kind=pl.lit("SIGNAL"), role=pl.col("intent")),
+        shaped(
+            v,
+            kind=pl.when(pl.col("source") == "engine")
+            .then(pl.lit("EXIT_RULE"))
+            .otherwise(pl.lit("SIGNAL")),
+            role=pl.col("intent"),
+        ),
+        shaped(
+            gd,
+            kind=pl.lit("GUARD"),
+            role=pl.col("kind"),
+            reason_codes=pl.when(pl.col("kill_cause").is_not_null())
+            .then(pl.concat_list(pl.col("kill_cause")))
+            .otherwise(pl.lit(None)),
+            price=pl.col("value"),
+        ),
         shaped(
             o,
             ts=pl.col("created_ts"),
@@ -127,6 +145,9 @@ def run_frame(result: BacktestResult) -> pl.DataFrame:
             "params": [json.dumps(result.params, sort_keys=True)],
             "config": [json.dumps(asdict(result.config), sort_keys=True)],
             "config_hash": [result.config.content_hash()],
+            "profile": [result.profile.name],
+            "profile_settings": [json.dumps(dict(result.profile.settings), sort_keys=True)],
+            "profile_hash": [result.profile.content_hash()],
             "bars": [result.arrays.n],
             "symbols": [",".join(result.arrays.symbols)],
         }
@@ -147,6 +168,7 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
         "fills": lambda r: r.fills,
         "trades": lambda r: r.trades,
         "equity": lambda r: r.equity,
+        "guard": lambda r: r.guard_events,
     }
     try:
         con = duckdb.connect(str(path))

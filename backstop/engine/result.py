@@ -10,10 +10,13 @@ import numpy as np
 import polars as pl
 
 from backstop.engine.config import BacktestConfig
+from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
 from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
 from backstop.engine.enums import (
+    GuardEventKind,
     Intent,
+    KillCause,
     OrderRole,
     OrderStatus,
     OrderType,
@@ -23,6 +26,11 @@ from backstop.engine.enums import (
     reason_names,
 )
 from backstop.engine.instruments import Instrument
+from backstop.engine.profile import RiskProfile
+
+NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
+"""Run finding: signals came in and not one order went out (the silent no-op of seeds 000
+and 003). The CLI's check mode exits non-zero on it."""
 
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
@@ -33,6 +41,7 @@ ROLE_LEG = {
     OrderRole.TAKE_PROFIT: "TP",
     OrderRole.SIGNAL_EXIT: "X",
     OrderRole.TRAILING: "TS",
+    **{role: "X" for role in OrderRole if role >= OrderRole.TIME_STOP},
 }
 
 
@@ -45,14 +54,16 @@ class RunRecords:
     fills: np.ndarray
     trades: np.ndarray
     verdicts: np.ndarray
+    guard: np.ndarray  # guardrail state changes (kill switch, learning loop, ...)
 
     @classmethod
-    def take(cls, book: Any, pf: Any, dec: Any) -> RunRecords:
+    def take(cls, book: Any, pf: Any, dec: Any, g: Any) -> RunRecords:
         return cls(
             orders=book.orders[: book.ctr[N_ORDERS]],
             fills=book.fills[: book.ctr[N_FILLS]],
             trades=pf.trades[: pf.ctr[N_TRADES]],
             verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
+            guard=g.events[: g.ai[AI_N_EVENTS]],
         )
 
 
@@ -85,6 +96,7 @@ class BacktestResult:
 
     run_id: str
     config: BacktestConfig
+    profile: RiskProfile
     bars: pl.DataFrame
     arrays: BarArrays
     instruments: tuple[Instrument, ...]
@@ -207,21 +219,61 @@ class BacktestResult:
     def verdicts(self) -> pl.DataFrame:
         """Every decision of the pipeline, approved or not, with the numbers it used."""
         v = self.records.verdicts
+        from_signal = v["event"] >= 0
+        named = self.event_symbols[np.where(from_signal, v["event"], 0)] if len(v) else []
+        own = np.array((*self.arrays.symbols, "?", "?"), dtype=object)[v["sym"].astype(np.int64)]
+        symbol = np.where(from_signal, named, own) if len(v) else own
+        advice = np.array(["", "GO", "WAIT"], dtype=object)[v["advice"].astype(np.int64)]
         return pl.DataFrame(
             [
                 pl.Series("ts", v["ts"]),
                 self._cycle_col(v["cycle"]),
                 self._strategy_col(v["strategy"]),
-                pl.Series("symbol", self.event_symbols[v["event"]], dtype=pl.String),
+                pl.Series("symbol", symbol, dtype=pl.String),
                 _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
                 _enum_col(v["intent"], Intent, "intent"),
+                pl.Series("source", np.where(from_signal, "signal", "engine"), dtype=pl.String),
                 pl.Series("approved", v["approved"]),
                 reason_lists(v["reasons"]),
                 pl.Series("qty", v["qty"]),
                 pl.Series("price", v["price"]).fill_nan(None),
+                pl.Series("stop_price", v["stop_px"]).fill_nan(None),
+                pl.Series("target_price", v["target_px"]).fill_nan(None),
+                pl.Series("risk", v["risk"]).fill_nan(None),
                 pl.Series("position", v["position"]),
-                pl.Series("equity", v["equity"]),
+                pl.Series("equity", v["equity"]).fill_nan(None),
+                pl.Series("exposure", v["exposure"]).fill_nan(None),
+                pl.Series("conviction", v["conviction"]).fill_nan(None),
+                pl.Series("source_id", v["source_id"]).cast(pl.Int64).replace(-1, None),
+                pl.Series("advisory", advice, dtype=pl.String).replace("", None),
+                pl.Series("advisory_confidence", v["advice_conf"]).fill_nan(None),
                 pl.Series("order_id", v["entry_order"]),
+            ]
+        )
+
+    @cached_property
+    def guard_events(self) -> pl.DataFrame:
+        """Every guardrail state change: kill switch, trading state, learning loop, day roll."""
+        e = self.records.guard
+        cause = _enum_col(e["cause"], KillCause, "kill_cause")
+        is_kill = (e["kind"] == int(GuardEventKind.KILL_ACTIVATED)) | (
+            e["kind"] == int(GuardEventKind.DESYNC)
+        )
+        names = (*self.strategies, None)
+        strat = pl.Series(
+            "strategy_id", [names[k] for k in e["strategy"].tolist()], dtype=pl.String
+        )
+        syms = (*self.arrays.symbols, None)
+        sym = pl.Series("symbol", [syms[k] for k in e["sym"].tolist()], dtype=pl.String)
+        return pl.DataFrame(
+            [
+                pl.Series("ts", e["ts"]),
+                _enum_col(e["kind"], GuardEventKind, "kind"),
+                strat,
+                sym,
+                cause.scatter(np.flatnonzero(~is_kill), None) if len(e) else cause,
+                pl.Series("value", e["value"]),
+                pl.Series("cycle", e["cycle"]),
             ]
         )
 
@@ -293,13 +345,21 @@ class BacktestResult:
             if n:
                 by_reason[code.name] = n
         amb = self.ambiguity()
+        signals = int((v["event"] >= 0).sum())
+        findings = []
+        if signals > 0 and len(orders) == 0:
+            findings.append(NO_ORDERS_FROM_SIGNALS)
+        kills = self.records.guard
         return {
             "run_id": self.run_id,
+            "profile": self.profile.name,
             "bars": int(self.arrays.n),
             "symbols": len(self.arrays.symbols),
-            "signals": len(v),
-            "approved": int(v["approved"].sum()),
+            "signals": signals,
+            "approved": int(v["approved"][v["event"] >= 0].sum()),
             "orders": len(orders),
+            "findings": findings,
+            "kill_switch_trips": int((kills["kind"] == int(GuardEventKind.KILL_ACTIVATED)).sum()),
             "fills": len(self.records.fills),
             "round_trips": self.round_trips,
             "pnl": round(self.pnl, 6),

@@ -12,6 +12,13 @@ at), ``symbol``, ``side`` (+1 buy / -1 sell), ``intent`` (0 entry / 1 exit) and 
 ``trail_pct``, ``otype``, ``tif``, ``strategy_id``, and ``bar``: the row of the bars frame the
 intent was formed at, when the strategy knows it (vectorised strategies do). The engine checks
 it against ``ts`` and ``symbol`` and then skips the as-of join that finds the bar otherwise.
+
+Guardrail columns: ``conviction`` (0..100), ``target_dollars`` (notional the signal source
+sized), ``source_id`` (e.g. a mention id, for the new-signals-only cursor), ``exit_reason``
+(``OrderRole`` of an exit: signal, momentum exhaustion, cloud flip, thesis invalidation...),
+``advisory`` (``Advice``: 1 GO, 2 WAIT) with ``advisory_confidence`` (0..1) attached to the
+signal itself. ``kind`` (``EventKind``) makes a row an advisory of its symbol (1) or a
+control action (2, with ``control`` a ``ControlAction``); such rows need no side or intent.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from typing import Any
 
 import polars as pl
 
+from backstop.engine.enums import SIGNAL_EXIT_REASONS
 from backstop.errors import ConfigError, check
+
+EXIT_REASON_ROLES = tuple(sorted({int(role) for role in SIGNAL_EXIT_REASONS.values()}))
 
 INTENT_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Int64(),
@@ -44,6 +54,14 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "tif": pl.Int8(),
     "strategy_id": pl.String(),
     "bar": pl.Int64(),
+    "kind": pl.Int8(),
+    "exit_reason": pl.Int8(),
+    "conviction": pl.Float64(),
+    "target_dollars": pl.Float64(),
+    "source_id": pl.Int64(),
+    "advisory": pl.Int8(),
+    "advisory_confidence": pl.Float64(),
+    "control": pl.Int8(),
 }
 REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
 
@@ -126,7 +144,17 @@ class Strategy:
 def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFrame:
     """Give an intent table every column of ``INTENT_SCHEMA`` in order, with its types."""
     for col in REQUIRED_INTENT_COLUMNS:
+        if col in ("side", "intent", "symbol") and "kind" in df.columns and col not in df.columns:
+            df = df.with_columns(pl.lit({"side": 1, "intent": 0, "symbol": ""}[col]).alias(col))
         check(col in df.columns, ConfigError(col, "intent table lacks this required column"))
+    if "kind" in df.columns:
+        _check_codes(df, "kind", (0, 1, 2, None), "0 (signal), 1 (advisory) or 2 (control)")
+        other = pl.col("kind").fill_null(0) != 0
+        df = df.with_columns(
+            side=pl.when(other).then(pl.col("side").fill_null(1)).otherwise(pl.col("side")),
+            intent=pl.when(other).then(pl.col("intent").fill_null(0)).otherwise(pl.col("intent")),
+            symbol=pl.when(other).then(pl.col("symbol").fill_null("")).otherwise(pl.col("symbol")),
+        )
     for col in REQUIRED_INTENT_COLUMNS:
         nulls = df.get_column(col).null_count()
         check(nulls == 0, ConfigError(col, f"{nulls} intent rows have no value"))
@@ -141,7 +169,11 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
         _require_price(df, otype.is_in([2, 3]), "entry_stop_px", "a stop or stop-limit entry")
     if "tif" in df.columns:
         _check_codes(df, "tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)")
-    defaults = {"otype": 0, "tif": 1}
+    if "exit_reason" in df.columns:
+        _check_codes(df, "exit_reason", (*EXIT_REASON_ROLES, None), "an exit-reason role code")
+    if "advisory" in df.columns:
+        _check_codes(df, "advisory", (0, 1, 2, None), "0 (none), 1 (GO) or 2 (WAIT)")
+    defaults = {"otype": 0, "tif": 1, "kind": 0, "exit_reason": 3, "source_id": -1, "advisory": 0}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
         if name in defaults and name in df.columns:

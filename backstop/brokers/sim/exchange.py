@@ -68,7 +68,16 @@ class SimExchange:
         ev["stop_pct"] = request.stop_pct
         ev["target_pct"] = request.target_pct
         ev["trail_pct"] = request.trail_pct
-        k = int(submit_entry_nb(self.book, self.inst.tick, ev, request.qty))
+        k = int(
+            submit_entry_nb(
+                self.book,
+                self.inst.tick,
+                ev,
+                request.qty,
+                request.target_price,
+                request.target_pct,
+            )
+        )
         self._collect(request.ts)
         return k
 
@@ -80,12 +89,21 @@ class SimExchange:
         ev["sym"] = self.index[request.symbol]
         ev["ts"] = request.ts
         ev["bar"] = request.bar
-        k = int(submit_exit_nb(self.book, ev, int(request.side), request.qty))
+        k = int(
+            submit_exit_nb(
+                self.book,
+                ev,
+                int(request.side),
+                request.qty,
+                int(request.role),
+                request.cancel_reasons,
+            )
+        )
         self._collect(request.ts)
         return k
 
-    def cancel(self, order_id: int, ts: int) -> None:
-        cancel_order_nb(self.book.orders, self.book.ctr, order_id, ts, 0)
+    def cancel(self, order_id: int, ts: int, reasons: int = 0) -> None:
+        cancel_order_nb(self.book.orders, self.book.ctr, order_id, ts, reasons)
         self._collect(ts)
 
     def position(self, symbol: str) -> float:

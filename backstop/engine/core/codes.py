@@ -13,12 +13,17 @@ import numpy as np
 
 from backstop.engine.enums import (
     MODIFYING_CODES,
+    Advice,
+    ControlAction,
+    EventKind,
     Intent,
     OrderRole,
     OrderStatus,
     OrderType,
     ReasonCode,
+    StrategyHealth,
     TimeInForce,
+    TradingState,
 )
 
 
@@ -45,6 +50,10 @@ ROLE_STOP_LOSS = _code(OrderRole.STOP_LOSS)
 ROLE_TAKE_PROFIT = _code(OrderRole.TAKE_PROFIT)
 ROLE_SIGNAL_EXIT = _code(OrderRole.SIGNAL_EXIT)
 ROLE_TRAILING = _code(OrderRole.TRAILING)
+ROLE_TIME_STOP = _code(OrderRole.TIME_STOP)  # this role and above: plain reduce-only exits
+ROLE_EOD_CLOSE = _code(OrderRole.EOD_CLOSE)
+ROLE_VOLATILITY_EXIT = _code(OrderRole.VOLATILITY_EXIT)
+ROLE_KILL_SWITCH = _code(OrderRole.KILL_SWITCH)
 
 CREATED = _code(OrderStatus.CREATED)
 SUBMITTED = _code(OrderStatus.SUBMITTED)
@@ -76,6 +85,64 @@ R_ORDER_EXPIRED = _bit(ReasonCode.ORDER_EXPIRED)
 R_EXIT_SIDE_MISMATCH = _bit(ReasonCode.EXIT_SIDE_MISMATCH)
 R_NO_BAR_AFTER_SIGNAL = _bit(ReasonCode.NO_BAR_AFTER_SIGNAL)
 R_ENTRY_REMAINDER_CANCELED = _bit(ReasonCode.ENTRY_REMAINDER_CANCELED)
+R_ADVISORY_WAIT = _bit(ReasonCode.ADVISORY_WAIT)
+R_ADVISORY_OVERRIDDEN = _bit(ReasonCode.ADVISORY_OVERRIDDEN)
+R_STOP_TOO_WIDE = _bit(ReasonCode.STOP_TOO_WIDE)
+R_MAX_LOSS_CAP = _bit(ReasonCode.MAX_LOSS_CAP)
+R_KILL_SWITCH_ACTIVE = _bit(ReasonCode.KILL_SWITCH_ACTIVE)
+R_STATE_REDUCING = _bit(ReasonCode.STATE_REDUCING)
+R_STRATEGY_HALTED = _bit(ReasonCode.STRATEGY_HALTED)
+R_STRATEGY_QUARANTINED = _bit(ReasonCode.STRATEGY_QUARANTINED)
+R_DATA_QUALITY = _bit(ReasonCode.DATA_QUALITY)
+R_OUTSIDE_MARKET_HOURS = _bit(ReasonCode.OUTSIDE_MARKET_HOURS)
+R_DAILY_LOSS_LIMIT = _bit(ReasonCode.DAILY_LOSS_LIMIT)
+R_MAX_TRADES_PER_DAY = _bit(ReasonCode.MAX_TRADES_PER_DAY)
+R_MAX_TRADES_PER_DAY_ACCOUNT = _bit(ReasonCode.MAX_TRADES_PER_DAY_ACCOUNT)
+R_DAILY_ALLOCATION_CAP = _bit(ReasonCode.DAILY_ALLOCATION_CAP)
+R_MAX_POSITIONS = _bit(ReasonCode.MAX_POSITIONS)
+R_SINGLE_NAME_EXPOSURE = _bit(ReasonCode.SINGLE_NAME_EXPOSURE)
+R_SECTOR_EXPOSURE = _bit(ReasonCode.SECTOR_EXPOSURE)
+R_MIN_EQUITY = _bit(ReasonCode.MIN_EQUITY)
+R_BUYING_POWER = _bit(ReasonCode.BUYING_POWER)
+R_CONSECUTIVE_LOSS_LOCKOUT = _bit(ReasonCode.CONSECUTIVE_LOSS_LOCKOUT)
+R_DRAWDOWN_HALT = _bit(ReasonCode.DRAWDOWN_HALT)
+R_DAILY_LOSS_CIRCUIT = _bit(ReasonCode.DAILY_LOSS_CIRCUIT)
+R_STALE_SIGNAL = _bit(ReasonCode.STALE_SIGNAL)
+R_MAX_ORDER_QTY = _bit(ReasonCode.MAX_ORDER_QTY)
+R_MAX_ORDER_NOTIONAL = _bit(ReasonCode.MAX_ORDER_NOTIONAL)
+R_PRICE_COLLAR = _bit(ReasonCode.PRICE_COLLAR)
+R_ORDER_RATE_THROTTLE = _bit(ReasonCode.ORDER_RATE_THROTTLE)
+R_LOW_CONVICTION = _bit(ReasonCode.LOW_CONVICTION)
+R_SIZE_CAPPED = _bit(ReasonCode.SIZE_CAPPED)
+R_SIZE_THROTTLED = _bit(ReasonCode.SIZE_THROTTLED)
+R_SHADOW_TRADE = _bit(ReasonCode.SHADOW_TRADE)
+R_TARGET_FROM_R = _bit(ReasonCode.TARGET_FROM_R)
+R_TIME_STOP_EXIT = _bit(ReasonCode.TIME_STOP_EXIT)
+R_EOD_CLOSE_EXIT = _bit(ReasonCode.EOD_CLOSE_EXIT)
+R_VOLATILITY_EXIT = _bit(ReasonCode.VOLATILITY_EXIT)
+R_KILL_SWITCH_FLATTEN = _bit(ReasonCode.KILL_SWITCH_FLATTEN)
+
+KIND_SIGNAL = _code(EventKind.SIGNAL)
+KIND_ADVISORY = _code(EventKind.ADVISORY)
+KIND_CONTROL = _code(EventKind.CONTROL)
+ADVICE_NONE = _code(Advice.NONE)
+ADVICE_GO = _code(Advice.GO)
+ADVICE_WAIT = _code(Advice.WAIT)
+CTL_KILL = _code(ControlAction.KILL)
+CTL_RESET = _code(ControlAction.RESET)
+CTL_SET_REDUCING = _code(ControlAction.SET_REDUCING)
+CTL_SET_ACTIVE = _code(ControlAction.SET_ACTIVE)
+CTL_CONNECTION_LOST = _code(ControlAction.CONNECTION_LOST)
+CTL_CONNECTION_RESTORED = _code(ControlAction.CONNECTION_RESTORED)
+CTL_DESYNC = _code(ControlAction.DESYNC)
+CTL_HALT_STRATEGY = _code(ControlAction.HALT_STRATEGY)
+CTL_RESUME_STRATEGY = _code(ControlAction.RESUME_STRATEGY)
+ST_ACTIVE = _code(TradingState.ACTIVE)
+ST_REDUCING = _code(TradingState.REDUCING)
+ST_HALTED = _code(TradingState.HALTED)
+H_NORMAL = _code(StrategyHealth.NORMAL)
+H_THROTTLED = _code(StrategyHealth.THROTTLED)
+H_QUARANTINED = _code(StrategyHealth.QUARANTINED)
 
 # A verdict carrying only these codes is still approved (changed, not refused).
 REFUSING_MASK = np.int64(~sum(1 << int(code) for code in MODIFYING_CODES))

@@ -1,20 +1,25 @@
-"""The decision functions of the pipeline: exit guard, entry guard, sizer, order builder.
+"""The decision of one signal: advisory gate -> entry/exit guard -> risk gate -> sizer ->
+exposure gate -> order controls, and the order builder that turns an approval into orders.
 
 Both drivers call these same kernels: the backtest loop for every signal row, the event driver
 (live runner, replay, step-by-step backtest) once per signal. They see only numbers the Broker
-protocol can give (position held, working orders, last price, equity), never whether that
-broker is simulated.
+protocol can give (positions held, working orders, last price, equity) plus the guardrail
+state, never whether that broker is simulated.
 
 Every refusal or change is a bit in the verdict's reason mask (``ReasonCode``); nothing returns
-"no order" without one.
+"no order" without one, and every gate runs, so a verdict names all the rules a signal broke.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
+    H_QUARANTINED,
+    H_THROTTLED,
     INTENT_ENTRY,
     INTENT_EXIT,
     R_ALREADY_CLOSED,
@@ -23,11 +28,19 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     R_EXIT_CLAMPED,
     R_EXIT_NO_EXPOSURE,
     R_EXIT_SIDE_MISMATCH,
+    R_LOW_CONVICTION,
+    R_MAX_LOSS_CAP,
     R_MISSING_PROTECTION,
     R_NO_BAR_AFTER_SIGNAL,
     R_PROTECTION_WRONG_SIDE,
+    R_SHADOW_TRADE,
+    R_SIZE_CAPPED,
+    R_SIZE_THROTTLED,
     R_SIZING_NO_PRICE,
     R_SIZING_ZERO_QTY,
+    R_STOP_TOO_WIDE,
+    R_STRATEGY_QUARANTINED,
+    R_TARGET_FROM_R,
     R_UNKNOWN_SYMBOL,
     REFUSING_MASK,
 )
@@ -37,7 +50,6 @@ from backstop.engine.core.exchange import (
     MARKET,
     R_ENTRY_REMAINDER_CANCELED,
     ROLE_ENTRY,
-    ROLE_SIGNAL_EXIT,
     STOP,
     STOP_LIMIT,
     accept_order_nb,
@@ -46,114 +58,298 @@ from backstop.engine.core.exchange import (
     is_terminal_nb,
 )
 from backstop.engine.core.fill_rules import round_to_tick_nb
+from backstop.engine.core.gates import (
+    advisory_gate_nb,
+    exposure_gate_nb,
+    fresh_advisory_nb,
+    order_controls_nb,
+    risk_gate_nb,
+    stale_gate_nb,
+    state_gate_nb,
+)
+from backstop.engine.core.guard import (
+    AI_TRADES_TODAY,
+    SF_ALLOC_TODAY,
+    SI_HEALTH,
+    SI_TRADES_TODAY,
+    YF_RISK_PER_UNIT,
+    YI_ENTRY_CYCLE,
+    YI_ENTRY_SIDE,
+    note_order_nb,
+    open_shadow_nb,
+)
 from backstop.engine.core.records import N_VERDICTS
+from backstop.engine.core.riskslots import (
+    ENT_MAX_LOSS,
+    ENT_MAX_STOP_TICKS,
+    ENT_REQUIRE_PROTECTION,
+    ENT_TARGET_R,
+    LN_THROTTLE,
+    RK_ADD_TO_WINNER,
+    SZ_CONV_FULL,
+    SZ_CONV_HALF,
+    SZ_KIND,
+    SZ_MAX_QTY,
+    SZ_PCT,
+    SZ_QTY,
+    SZ_RISK_PCT,
+    SZ_TARGET_DOLLARS,
+)
 
 SYM_UNKNOWN = np.int64(-1)
 SYM_NO_BAR_AFTER = np.int64(-2)
+SIZER_FIXED = 0.0
+SIZER_PCT_EQUITY = 1.0
+SIZER_RISK = 2.0
 
-SIZER_FIXED = np.int64(0)  # else: percent of equity (see BacktestConfig.sizer)
+
+class Market(NamedTuple):
+    """What the decision may know of the account and market, from the book or a Broker."""
+
+    pos: np.ndarray  # float64[n_sym]: positions held (broker truth)
+    mark: np.ndarray  # float64[n_sym]: last price per symbol (nan before the first)
+    avg: np.ndarray  # float64[n_sym]: average entry price of the positions
+    tick: np.ndarray
+    lot: np.ndarray
+    mult: np.ndarray
 
 
 @njit(cache=True)
-def decide_exit_nb(
-    side: int, want_qty: float, pos: float, exit_working: float
-) -> tuple[int, int, float]:
+def is_protected_nb(ev) -> bool:
+    """The signal names both a protective stop (or trail) and a target."""
+    has_stop = ev.stop_px == ev.stop_px or ev.stop_pct > 0 or ev.trail_pct > 0
+    has_target = ev.target_px == ev.target_px or ev.target_pct > 0
+    return has_stop and has_target
+
+
+@njit(cache=True)
+def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, float]:
     """Reduce-only exit guard: return (reasons, side to send, quantity to send).
 
-    Side and size come from the position held, never from the signal: flat -> refused; the
-    signal's side must be the one that reduces; the quantity is clamped to what is held and not
-    already being closed by working exits.
+    Side and size come from the position held, never from the signal: flat -> refused (and,
+    since such an order could only open a position, judged as the unprotected entry it would
+    be); the signal's side must be the one that reduces; the quantity is clamped to what is
+    held and not already being closed by working exits.
     """
     if pos == 0.0:
-        return R_EXIT_NO_EXPOSURE, 0, 0.0
+        reasons = R_EXIT_NO_EXPOSURE
+        if rp[ENT_REQUIRE_PROTECTION] != 0.0 and not is_protected_nb(ev):
+            reasons |= R_MISSING_PROTECTION
+        return reasons, 0, 0.0
     derived = -1 if pos > 0 else 1
-    if side != 0 and side != derived:
+    if ev.side != 0 and ev.side != derived:
         return R_EXIT_SIDE_MISMATCH, 0, 0.0
     available = abs(pos) - exit_working
     if available <= 1e-12:
         return R_ALREADY_CLOSED, 0, 0.0
-    if np.isnan(want_qty):
+    if np.isnan(ev.qty):
         return 0, derived, available
-    if want_qty > available + 1e-12:
+    if ev.qty > available + 1e-12:
         return R_EXIT_CLAMPED, derived, available
-    return 0, derived, want_qty
+    return 0, derived, ev.qty
 
 
 @njit(cache=True)
-def decide_entry_nb(
-    ev, pos: float, entries_working: int, mark: float, equity: float, lot: float, mult: float, prm
-) -> tuple[int, float, float]:
-    """Entry guard and sizer: return (reasons, quantity, price the decision used)."""
+def protection_nb(ev, ref: float, tick: float, rp) -> tuple[int, float, float, float]:
+    """Entry guard on the protective levels: return (reasons, stop distance per unit,
+    target price to use, target fraction to use). The target may come from ``target_r``."""
     reasons = 0
-    price = ev.price if not np.isnan(ev.price) else mark
-    if pos != 0.0:
-        if (pos > 0) == (ev.side > 0):
-            reasons |= R_DUPLICATE_POSITION
-        else:
-            reasons |= R_CONFLICTING_POSITION
-    elif entries_working > 0:
-        reasons |= R_DUPLICATE_POSITION
-    has_stop = not np.isnan(ev.stop_px) or ev.stop_pct > 0 or ev.trail_pct > 0
-    has_target = not np.isnan(ev.target_px) or ev.target_pct > 0
-    if prm.require_protection and not (has_stop and has_target):
-        reasons |= R_MISSING_PROTECTION
+    has_stop = ev.stop_px == ev.stop_px or ev.stop_pct > 0 or ev.trail_pct > 0
+    target_px = ev.target_px
+    target_pct = ev.target_pct
     if ev.stop_pct < 0 or ev.target_pct < 0 or ev.trail_pct < 0:
         reasons |= R_PROTECTION_WRONG_SIDE
-    ref = price
-    if ev.otype == LIMIT and not np.isnan(ev.limit_px):
-        ref = ev.limit_px
-    elif (ev.otype == STOP or ev.otype == STOP_LIMIT) and not np.isnan(ev.entry_stop_px):
-        ref = ev.entry_stop_px
-    if not np.isnan(ref):
-        if not np.isnan(ev.stop_px) and (ev.stop_px - ref) * ev.side >= 0:
+    dist = np.nan
+    if ref == ref:
+        if ev.stop_px == ev.stop_px:
+            if (ev.stop_px - ref) * ev.side >= 0:
+                reasons |= R_PROTECTION_WRONG_SIDE
+            dist = abs(ref - ev.stop_px)
+        elif ev.stop_pct > 0:
+            dist = ref * ev.stop_pct
+        elif ev.trail_pct > 0:
+            dist = ref * ev.trail_pct
+        if target_px == target_px and (target_px - ref) * ev.side <= 0:
             reasons |= R_PROTECTION_WRONG_SIDE
-        if not np.isnan(ev.target_px) and (ev.target_px - ref) * ev.side <= 0:
-            reasons |= R_PROTECTION_WRONG_SIDE
-    qty = ev.qty
-    if np.isnan(qty):
-        if prm.sizer_kind == SIZER_FIXED:
-            qty = prm.sizer_qty
-        elif np.isnan(price) or price <= 0:
-            reasons |= R_SIZING_NO_PRICE
-            qty = 0.0
+    r_mult = rp[ENT_TARGET_R]
+    if has_stop and target_px != target_px and target_pct <= 0 and r_mult == r_mult:
+        if ev.stop_px != ev.stop_px and ev.stop_pct > 0:
+            target_pct = r_mult * ev.stop_pct
+            reasons |= R_TARGET_FROM_R
+        elif dist == dist:
+            target_px = ref + ev.side * r_mult * dist
+            reasons |= R_TARGET_FROM_R
+    has_target = target_px == target_px or target_pct > 0
+    if rp[ENT_REQUIRE_PROTECTION] != 0.0 and not (has_stop and has_target):
+        reasons |= R_MISSING_PROTECTION
+    lim = rp[ENT_MAX_STOP_TICKS]
+    if lim == lim and tick > 0 and dist == dist and dist / tick > lim + 1e-9:
+        reasons |= R_STOP_TOO_WIDE
+    return reasons, dist, target_px, target_pct
+
+
+@njit(cache=True)
+def size_entry_nb(
+    g, rp, ev, price: float, dist: float, equity: float, lot: float, mult: float
+) -> tuple[int, float]:
+    """Sizer: the signal's target_dollars, else its qty, else the profile's sizer; then the
+    conviction tier, the learning throttle, the cap and lot rounding. Never silently zero."""
+    reasons = 0
+    kind = rp[SZ_KIND]
+    by_sizer = False
+    if rp[SZ_TARGET_DOLLARS] != 0.0 and ev.target_dollars == ev.target_dollars:
+        if price != price or price <= 0:
+            return R_SIZING_NO_PRICE, 0.0
+        qty = ev.target_dollars / (price * mult)
+    elif ev.qty == ev.qty:
+        qty = ev.qty
+    elif kind == SIZER_FIXED:
+        qty = rp[SZ_QTY]
+        by_sizer = True
+    elif kind == SIZER_PCT_EQUITY:
+        if price != price or price <= 0:
+            return R_SIZING_NO_PRICE, 0.0
+        qty = equity * rp[SZ_PCT] / (price * mult)
+        by_sizer = True
+    else:
+        if dist != dist:
+            # risk sizing needs a stop distance: without a price there is none to derive
+            return (R_SIZING_NO_PRICE if price != price else R_MISSING_PROTECTION), 0.0
+        if dist <= 0:
+            return R_SIZING_ZERO_QTY, 0.0
+        qty = equity * rp[SZ_RISK_PCT] / (dist * mult)
+        by_sizer = True
+    full = rp[SZ_CONV_FULL]
+    if by_sizer and full == full and ev.conviction == ev.conviction and ev.conviction < full:
+        half = rp[SZ_CONV_HALF]
+        if half == half and ev.conviction >= half:
+            qty *= 0.5
         else:
-            qty = equity * prm.sizer_pct / (price * mult)
+            return R_LOW_CONVICTION, 0.0
+    if g.si[ev.strategy, SI_HEALTH] == H_THROTTLED:
+        qty *= rp[LN_THROTTLE]
+        reasons |= R_SIZE_THROTTLED
+    cap = rp[SZ_MAX_QTY]
+    if cap == cap and qty > cap:
+        qty = cap
+        reasons |= R_SIZE_CAPPED
     qty = np.floor(qty / lot + 1e-9) * lot
-    if qty <= 0 and (reasons & R_SIZING_NO_PRICE) == 0:
+    if qty <= 0:
         reasons |= R_SIZING_ZERO_QTY
-    return reasons, qty, price
+        qty = 0.0
+    return reasons, qty
+
+
+class Decision(NamedTuple):
+    """The outcome of one signal (a tuple in kernels): what to send and what it was based on."""
+
+    reasons: int
+    side: int
+    qty: float
+    price: float  # price the decision used (signal's, else the last price)
+    stop_px: float  # absolute protective levels sent (nan: none or given as a fraction)
+    target_px: float
+    target_pct: float
+    risk: float  # money lost at the stop for the sized quantity (nan: no stop)
+    exposure: float  # gross notional of the account after the order
 
 
 @njit(cache=True)
 def decide_signal_nb(
+    g,
+    rp,
     ev,
-    pos: float,
+    mkt,
     entries_working: int,
+    entry_side_working: int,
     exit_working: float,
-    mark: float,
     equity: float,
-    lot: float,
-    mult: float,
-    prm,
-) -> tuple[int, int, float, float]:
-    """The whole decision for one signal: return (reasons, side to send, qty, price used).
+    in_hours: bool,
+    quality: float,
+):
+    """The whole decision for one signal; returns the fields of ``Decision`` as a tuple.
 
     Both drivers call this; they differ only in where the inputs come from (the book, or a
-    Broker) and where approved orders go. A signal for a symbol without bars is refused here.
+    Broker) and where approved orders go.
     """
     s = ev.sym
     if s < 0:
         reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
-        return reasons, np.int64(ev.side), 0.0, ev.price
+        return reasons, np.int64(ev.side), 0.0, ev.price, np.nan, np.nan, 0.0, np.nan, np.nan
+    reasons = state_gate_nb(g, ev) | advisory_gate_nb(g, rp, ev) | stale_gate_nb(g, rp, ev)
+    pos = mkt.pos[s]
+    mark = mkt.mark[s]
+    mult = mkt.mult[s]
     if ev.intent == INTENT_EXIT:
-        reasons, side, qty = decide_exit_nb(ev.side, ev.qty, pos, exit_working)
-        return reasons, side, qty, mark
-    reasons, qty, price = decide_entry_nb(ev, pos, entries_working, mark, equity, lot, mult, prm)
-    return reasons, np.int64(ev.side), qty, price
+        r, side, qty = decide_exit_nb(ev, pos, exit_working, rp)
+        reasons |= r
+        if side != 0:
+            reasons |= order_controls_nb(g, rp, ev, qty, mark, mark, mult)
+        return reasons, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan
+    price = ev.price if ev.price == ev.price else mark
+    if pos != 0.0:
+        if (pos > 0) == (ev.side > 0):
+            winner = (mark - mkt.avg[s]) * pos > 0
+            if not (rp[RK_ADD_TO_WINNER] != 0.0 and winner):
+                reasons |= R_DUPLICATE_POSITION
+        else:
+            reasons |= R_CONFLICTING_POSITION
+    elif entries_working > 0:
+        if entry_side_working != 0 and entry_side_working != ev.side:
+            reasons |= R_CONFLICTING_POSITION
+        else:
+            reasons |= R_DUPLICATE_POSITION
+    ref = price
+    if ev.otype == LIMIT and ev.limit_px == ev.limit_px:
+        ref = ev.limit_px
+    elif (ev.otype == STOP or ev.otype == STOP_LIMIT) and ev.entry_stop_px == ev.entry_stop_px:
+        ref = ev.entry_stop_px
+    r, dist, target_px, target_pct = protection_nb(ev, ref, mkt.tick[s], rp)
+    reasons |= r
+    reasons |= risk_gate_nb(g, rp, ev, mkt.pos, equity, in_hours, quality)
+    r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
+    reasons |= r
+    risk = np.nan
+    if dist == dist:
+        risk = qty * dist * mult
+        lim = rp[ENT_MAX_LOSS]
+        if lim == lim and risk > lim + 1e-9:
+            reasons |= R_MAX_LOSS_CAP
+    exposure = np.nan
+    if qty > 0 and price == price:
+        r, exposure = exposure_gate_nb(g, rp, ev, qty, price, mkt.pos, mkt.mark, mkt.mult, equity)
+        reasons |= r
+    reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
+    if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:
+        reasons |= R_STRATEGY_QUARANTINED | R_SHADOW_TRADE
+        if (reasons & REFUSING_MASK & ~R_STRATEGY_QUARANTINED) == 0:
+            stop = ev.stop_px
+            if stop != stop and dist == dist:
+                stop = ref - ev.side * dist
+            target = target_px
+            if target != target and target_pct > 0 and ref == ref:
+                target = ref * (1.0 + ev.side * target_pct)
+            open_shadow_nb(g, ev.strategy, s, ev.side, ref, stop, target, ev.ts, ev.bar)
+    return reasons, np.int64(ev.side), qty, price, ev.stop_px, target_px, target_pct, risk, exposure
 
 
 @njit(cache=True)
-def submit_entry_nb(book, tick, ev, qty: float) -> int:
+def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -> None:
+    """An entry went out: count it against today's limits and remember its risk unit."""
+    s = ev.sym
+    k = ev.strategy
+    g.si[k, SI_TRADES_TODAY] += 1
+    g.ai[AI_TRADES_TODAY] += 1
+    if price == price:
+        g.sf[k, SF_ALLOC_TODAY] += qty * price * mult
+    g.yi[s, YI_ENTRY_SIDE] = ev.side
+    g.yi[s, YI_ENTRY_CYCLE] = ev.seq
+    g.yf[s, YF_RISK_PER_UNIT] = dist
+    note_order_nb(g, ev.ts)
+
+
+@njit(cache=True)
+def submit_entry_nb(book, tick, ev, qty: float, target_px: float, target_pct: float) -> int:
     """Order builder for an approved entry: the entry carries its bracket legs' levels.
 
     Absolute levels are rounded to the tick here, when the order is built; levels given as a
@@ -183,26 +379,27 @@ def submit_entry_nb(book, tick, ev, qty: float) -> int:
     if otype in (STOP, STOP_LIMIT):
         o.stop_px = round_to_tick_nb(ev.entry_stop_px, tick[s])
     o.leg_stop = round_to_tick_nb(ev.stop_px, tick[s])
-    o.leg_target = round_to_tick_nb(ev.target_px, tick[s])
+    o.leg_target = round_to_tick_nb(target_px, tick[s])
     o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
-    o.leg_target_pct = ev.target_pct if ev.target_pct > 0 else np.nan
+    o.leg_target_pct = target_pct if target_pct > 0 else np.nan
     o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
     accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
     return k
 
 
 @njit(cache=True)
-def submit_exit_nb(book, ev, side: int, qty: float) -> int:
+def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> int:
     """Order builder for an approved exit: a plain reduce-only market order.
 
     Working entries of the symbol are cancelled in the same step: an entry still filling
-    after the exit would rebuild the position the exit closes.
+    after the exit would rebuild the position the exit closes. ``reasons`` say why those
+    entries went (the exit's own rule, or the kill switch).
     """
     s = ev.sym
     for j in range(book.nwork[s]):
         w = book.work[s, j]
         if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
-            cancel_order_nb(book.orders, book.ctr, w, ev.ts, R_ENTRY_REMAINDER_CANCELED)
+            cancel_order_nb(book.orders, book.ctr, w, ev.ts, R_ENTRY_REMAINDER_CANCELED | reasons)
     k = alloc_order_nb(
         book.orders,
         book.ctr,
@@ -212,7 +409,7 @@ def submit_exit_nb(book, ev, side: int, qty: float) -> int:
         side,
         MARKET,
         GTC,
-        ROLE_SIGNAL_EXIT,
+        role,
         qty,
         ev.ts,
         ev.bar,
@@ -224,19 +421,12 @@ def submit_exit_nb(book, ev, side: int, qty: float) -> int:
 
 @njit(cache=True)
 def record_verdict_nb(
-    dec,
-    ev,
-    row: int,
-    approved: bool,
-    reasons: int,
-    side: int,
-    qty: float,
-    price: float,
-    pos: float,
-    equity: float,
-    order: int,
+    dec, ev, row: int, approved: bool, d, pos: float, equity: float, order: int, g, rp
 ) -> None:
-    """Journal one verdict, approved or not (a refused one sent nothing: qty 0)."""
+    """Journal one verdict, approved or not (a refused one sent nothing: qty 0).
+
+    ``d`` is the decision tuple; the verdict keeps the numbers the decision used.
+    """
     n = dec.ctr[N_VERDICTS]
     dec.ctr[N_VERDICTS] = n + 1
     v = dec.verdicts[n]
@@ -246,12 +436,21 @@ def record_verdict_nb(
     v.bar = ev.bar
     v.strategy = ev.strategy
     v.sym = ev.sym
-    v.side = side if approved else ev.side  # a refused verdict names the signal's own side
+    v.side = d[1] if approved else ev.side  # a refused verdict names the signal's own side
     v.intent = ev.intent
     v.approved = approved
-    v.reasons = reasons
-    v.qty = qty if approved else 0.0  # nothing was sent
-    v.price = price
+    v.reasons = d[0]
+    v.qty = d[2] if approved else 0.0  # nothing was sent
+    v.price = d[3]
     v.position = pos
     v.equity = equity
     v.entry_order = order
+    v.stop_px = d[4]
+    v.target_px = d[5]
+    v.risk = d[7]
+    v.exposure = d[8]
+    v.conviction = ev.conviction
+    v.source_id = ev.source_id
+    advice, conf = fresh_advisory_nb(g, rp, ev)
+    v.advice = advice
+    v.advice_conf = conf

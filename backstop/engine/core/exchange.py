@@ -48,6 +48,7 @@ from backstop.engine.core.codes import (
     ROLE_SIGNAL_EXIT,
     ROLE_STOP_LOSS,
     ROLE_TAKE_PROFIT,
+    ROLE_TIME_STOP,
     ROLE_TRAILING,
     STOP,
     STOP_LIMIT,
@@ -216,9 +217,11 @@ def compact_working_nb(orders, work, nwork, s: int) -> None:
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
-    """Return (working entry orders, unfilled quantity of working signal exits) for a symbol."""
+def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, int, float]:
+    """Return (working entry orders, side of the last of them (0: none), unfilled quantity of
+    working plain exits) for a symbol."""
     entries = 0
+    entry_side = 0
     exit_qty = 0.0
     for j in range(nwork[s]):
         o = orders[work[s, j]]
@@ -226,9 +229,10 @@ def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, float]:
             continue
         if o.role == ROLE_ENTRY:
             entries += 1
-        elif o.role == ROLE_SIGNAL_EXIT:
+            entry_side = o.side
+        elif o.role == ROLE_SIGNAL_EXIT or o.role >= ROLE_TIME_STOP:
             exit_qty += o.qty - o.filled
-    return entries, exit_qty
+    return entries, entry_side, exit_qty
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")

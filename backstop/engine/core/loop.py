@@ -12,9 +12,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from backstop.engine.core.decide import (
+from backstop.engine.core.codes import (
     INTENT_EXIT,
+    KIND_ADVISORY,
+    KIND_CONTROL,
+    KIND_SIGNAL,
+    R_KILL_SWITCH_ACTIVE,
+    R_KILL_SWITCH_FLATTEN,
     REFUSING_MASK,
+    ROLE_ENTRY,
+    ROLE_KILL_SWITCH,
+)
+from backstop.engine.core.decide import (
+    Market,
+    commit_entry_nb,
+    decide_exit_nb,
     decide_signal_nb,
     record_verdict_nb,
     submit_entry_nb,
@@ -23,8 +35,18 @@ from backstop.engine.core.decide import (
 from backstop.engine.core.exchange import (
     REJECTED,
     bar_touches_orders_nb,
+    cancel_order_nb,
+    is_terminal_nb,
     process_bar_nb,
     working_summary_nb,
+)
+from backstop.engine.core.guard import (
+    AI_DAY,
+    AI_N_EVENTS,
+    note_order_nb,
+    on_trade_closed_nb,
+    start_day_nb,
+    update_shadows_nb,
 )
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
@@ -33,46 +55,194 @@ from backstop.engine.core.records import (
     N_ORDERS,
     N_TRADES,
     N_VERDICTS,
+    RTI_CYCLE,
+    RTI_ENTRY_TS,
+    RTI_STRATEGY,
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM,
     STATUS_NEED_ROOM_EVENTS,
+    at_nb,
+)
+from backstop.engine.core.riskslots import KL_FLATTEN
+from backstop.engine.core.supervise import (
+    NEED_DAYS,
+    NEED_EQUITY,
+    NEED_EXITS,
+    NEED_SHADOWS,
+    account_checks_nb,
+    apply_advisory_nb,
+    apply_control_nb,
+    exit_rule_nb,
+    needs_nb,
+    trip_kill_nb,
+    value_of_kill_nb,
 )
 
 NO_ORDER = np.int64(-1)
+NO_ROW = np.int64(-1)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
-def handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, ev, row: int) -> None:
-    """Run one signal through guard -> sizer -> order builder and journal its verdict."""
+@njit(cache=True)
+def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int):
+    """The event record of an exit the engine itself sends (exit manager, kill switch): it
+    belongs to the cycle and strategy of the position it closes."""
+    ev = g.scratch[0]
+    ev.bar = bar
+    ev.ts = ts
+    ev.seq = pf.rti[s, RTI_CYCLE]
+    ev.sym = s
+    ev.strategy = pf.rti[s, RTI_STRATEGY]
+    ev.side = side
+    ev.intent = INTENT_EXIT
+    ev.kind = KIND_SIGNAL
+    ev.exit_role = role
+    ev.qty = np.nan
+    ev.price = np.nan
+    ev.stop_px = np.nan
+    ev.target_px = np.nan
+    ev.conviction = np.nan
+    ev.target_dollars = np.nan
+    ev.source_id = -1
+    ev.advice = 0
+    return ev
+
+
+@njit(cache=True)
+def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int, bar: int):
+    """Send the exit an exit rule or the kill switch asked for, through the same reduce-only
+    guard as a signal exit, and journal its verdict (its code names the rule)."""
+    pos = book.xpos[s]
+    if pos == 0.0:
+        return
+    _, _, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
+    ev = engine_exit_event_nb(g, pf, s, -1 if pos > 0 else 1, role, ts, bar)
+    r, side, qty = decide_exit_nb(ev, pos, exit_qty, rp)
+    if side == 0:
+        return  # working exits already close it: nothing to add
+    order = submit_exit_nb(book, ev, side, qty, role, reason)
+    note_order_nb(g, ts)
+    mark = pf.mark[s]
+    d = (reason | r, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan)
+    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g, rp)
+
+
+@njit(cache=True)
+def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> None:
+    """Kill switch activation: cancel every working entry, then flatten per the policy."""
+    for s in range(len(book.xpos)):
+        for j in range(book.nwork[s]):
+            w = book.work[s, j]
+            if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
+                cancel_order_nb(book.orders, book.ctr, w, ts, R_KILL_SWITCH_ACTIVE)
+        if flatten:
+            engine_exit_nb(
+                book, pf, dec, g, rp, s, ROLE_KILL_SWITCH, R_KILL_SWITCH_FLATTEN, ts, bar
+            )
+
+
+@njit(cache=True)
+def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
+    """Run one signal through the pipeline, send what it approves, journal its verdict."""
     s = ev.sym
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     pos = 0.0
     entries = 0
+    entry_side = 0
     exit_qty = 0.0
-    mark = np.nan
-    lot_s = 1.0
-    mult_s = 1.0
     if s >= 0:
         pos = book.xpos[s]
-        entries, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
-        mark = pf.mark[s]
-        lot_s = lot[s]
-        mult_s = mult[s]
-    reasons, side, qty, price = decide_signal_nb(
-        ev, pos, entries, exit_qty, mark, equity, lot_s, mult_s, prm
+        entries, entry_side, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
+    b = ev.bar
+    mkt = Market(book.xpos, pf.mark, pf.avg, tick, lot, mult)
+    d = decide_signal_nb(
+        g,
+        rp,
+        ev,
+        mkt,
+        entries,
+        entry_side,
+        exit_qty,
+        equity,
+        at_nb(ctx.in_hours, b),
+        at_nb(ctx.quality, b),
     )
+    reasons = d[0]
     approved = (reasons & REFUSING_MASK) == 0
     order = NO_ORDER
     if approved:
         if ev.intent == INTENT_EXIT:
-            order = submit_exit_nb(book, ev, side, qty)
+            order = submit_exit_nb(book, ev, d[1], d[2], ev.exit_role, 0)
+            note_order_nb(g, ev.ts)
         else:
-            order = submit_entry_nb(book, tick, ev, qty)
+            order = submit_entry_nb(book, tick, ev, d[2], d[5], d[6])
+            dist = d[7] / (d[2] * mult[s]) if d[2] > 0 else np.nan
+            commit_entry_nb(g, ev, d[2], d[3], mult[s], dist)
         if book.orders[order].status == REJECTED:
             approved = False
             reasons |= book.orders[order].reasons
-    record_verdict_nb(dec, ev, row, approved, reasons, side, qty, price, pos, equity, order)
+    d = (reasons, d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8])
+    record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g, rp)
+
+
+@njit(cache=True)
+def handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
+    """Dispatch one event: a control changes state, an advisory is remembered, a signal is
+    decided."""
+    if ev.kind == KIND_CONTROL:
+        cause = apply_control_nb(g, rp, ev)
+        if cause != 0:
+            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+            if trip_kill_nb(g, cause, ev.ts, ev.bar, equity):
+                kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
+    elif ev.kind == KIND_ADVISORY:
+        apply_advisory_nb(g, ev)
+    else:
+        handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row)
+
+
+@njit(cache=True)
+def rp_flatten_nb(rp) -> bool:
+    from_slot = rp[KL_FLATTEN]
+    return from_slot != 0.0
+
+
+@njit(cache=True)
+def supervise_bar_nb(
+    book, pf, dec, g, rp, mult, is_future, ctx, needs: int, s: int, i: int, ts: int,
+    high: float, low: float, t0: int,
+) -> None:  # fmt: skip
+    """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: closed trades
+    feed the learning loop and loss streaks, the day rolls, account triggers may trip the
+    kill switch, shadow trades settle, and the exit manager may send an exit."""
+    equity = np.nan
+    for t in range(t0, pf.ctr[N_TRADES]):
+        tr = pf.trades[t]
+        if needs & NEED_EQUITY or equity != equity:
+            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
+        if trip_kill_nb(g, cause, ts, i, equity):
+            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
+    day = at_nb(ctx.day, i)
+    if day > g.ai[AI_DAY]:
+        equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        start_day_nb(g, day, ts, i, equity)
+    if needs & NEED_EQUITY:
+        if equity != equity:
+            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        q = at_nb(ctx.quality, i)
+        cause = account_checks_nb(g, rp, equity, q, ts, i)
+        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, q)):
+            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
+    if needs & NEED_SHADOWS:
+        update_shadows_nb(g, rp, s, high, low, ts, i)
+    if needs & NEED_EXITS:
+        role, reason = exit_rule_nb(
+            g, rp, s, book.xpos[s], pf.avg[s], pf.mark[s], pf.rti[s, RTI_ENTRY_TS], ts,
+            at_nb(ctx.close_ns, i), high, low,
+        )  # fmt: skip
+        if role != 0:
+            engine_exit_nb(book, pf, dec, g, rp, s, role, reason, ts, i)
 
 
 @njit(cache=True)
@@ -85,15 +255,18 @@ def run_loop_nb(
     close,
     volume,
     session,
+    ctx,
     events,
     tick,
     lot,
     mult,
     is_future,
     prm,
+    rp,
     book,
     pf,
     dec,
+    g,
     start: int,
     ev_start: int,
     skip_bar: bool,
@@ -108,7 +281,10 @@ def run_loop_nb(
     n = len(ts)
     n_ev = len(events)
     j = ev_start
-    room = 2 * book.work.shape[1] + 2
+    n_sym = len(book.xpos)
+    needs = needs_nb(rp)
+    room = 2 * book.work.shape[1] + 2 + n_sym
+    guard_room = 16 + 2 * g.si.shape[0] + n_sym
     for i in range(start, n):
         s = sym[i]
         if not skip_bar:
@@ -116,8 +292,11 @@ def run_loop_nb(
                 book.ctr[N_ORDERS] + room > len(book.orders)
                 or book.ctr[N_FILLS] + room > len(book.fills)
                 or pf.ctr[N_TRADES] + room > len(pf.trades)
+                or dec.ctr[N_VERDICTS] + n_sym + 1 > len(dec.verdicts)
+                or g.ai[AI_N_EVENTS] + guard_room > len(g.events)
             ):
                 return i, j, STATUS_NEED_ROOM
+            t0 = pf.ctr[N_TRADES]
             if book.nwork[s] > 0 and bar_touches_orders_nb(
                 book.orders, book.work, book.nwork, s, i, high[i], low[i], session[i]
             ):
@@ -142,13 +321,20 @@ def run_loop_nb(
                 if book.ctr[ERROR] != 0:
                     return i, j, STATUS_ERROR
             pf.mark[s] = close[i]
+            if needs != NEED_DAYS or pf.ctr[N_TRADES] != t0 or at_nb(ctx.day, i) > g.ai[AI_DAY]:
+                supervise_bar_nb(
+                    book, pf, dec, g, rp, mult, is_future, ctx, needs, s, i, ts[i], high[i],
+                    low[i], t0,
+                )  # fmt: skip
         skip_bar = False
         while j < n_ev and events[j].bar == i:
-            if book.ctr[N_ORDERS] + 3 > len(book.orders) or dec.ctr[N_VERDICTS] + 1 > len(
-                dec.verdicts
+            if (
+                book.ctr[N_ORDERS] + 3 + n_sym > len(book.orders)
+                or dec.ctr[N_VERDICTS] + 1 + n_sym > len(dec.verdicts)
+                or g.ai[AI_N_EVENTS] + guard_room > len(g.events)
             ):
                 return i, j, STATUS_NEED_ROOM_EVENTS
-            handle_signal_nb(book, pf, dec, tick, lot, mult, is_future, prm, events[j], j)
+            handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, events[j], j)
             j += 1
     return n, j, STATUS_DONE
 

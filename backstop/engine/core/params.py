@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 
 class SimParams(NamedTuple):
-    """Fill, cost and decision parameters of a run, already validated and mapped to ints."""
+    """Fill and cost parameters of a run, already validated and mapped to ints."""
 
     slip_kind: int  # 0 none, 1 ticks, 2 bps
     slip_value: float
@@ -16,10 +16,6 @@ class SimParams(NamedTuple):
     max_participation: float  # fraction of a bar's volume one symbol's fills may take; 0 = off
     intrabar: int  # ambiguous bars: 0 stop first, 1 target first, 2 nearest to the open first
     legs_live_on_entry_bar: bool
-    sizer_kind: int  # 0 fixed quantity, 1 percent of equity
-    sizer_qty: float
-    sizer_pct: float
-    require_protection: bool
     max_working: int
 
 

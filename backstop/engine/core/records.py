@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 ORDER_DTYPE = np.dtype(
     [
@@ -117,6 +118,14 @@ VERDICT_DTYPE = np.dtype(
         ("position", np.float64),  # position held when deciding
         ("equity", np.float64),
         ("entry_order", np.int64),  # first order sent, -1 when none
+        ("stop_px", np.float64),  # absolute protective levels sent (nan: none or fractional)
+        ("target_px", np.float64),
+        ("risk", np.float64),  # money lost at the stop for the quantity (nan: no stop)
+        ("exposure", np.float64),  # gross notional of the account after the order
+        ("conviction", np.float64),
+        ("source_id", np.int64),
+        ("advice", np.int8),  # Advice that applied (0 none)
+        ("advice_conf", np.float64),
     ]
 )
 
@@ -125,7 +134,7 @@ EVENT_DTYPE = np.dtype(
     [
         ("bar", np.int64),  # bar row whose close the decision sees
         ("ts", np.int64),
-        ("priority", np.int8),  # exits before entries at the same bar
+        ("priority", np.int8),  # controls, advisories, exits, then entries at one bar
         ("seq", np.int64),
         ("sym", np.int32),
         ("strategy", np.int32),
@@ -142,6 +151,14 @@ EVENT_DTYPE = np.dtype(
         ("stop_pct", np.float64),
         ("target_pct", np.float64),
         ("trail_pct", np.float64),  # > 0: the protective leg is a trailing stop
+        ("kind", np.int8),  # EventKind: signal, advisory or control
+        ("exit_role", np.int8),  # exits: OrderRole naming the exit reason
+        ("conviction", np.float64),  # 0..100, nan when unknown
+        ("target_dollars", np.float64),  # notional the signal source sized, nan when none
+        ("source_id", np.int64),  # e.g. a mention id; -1 when none
+        ("advice", np.int8),  # Advice of an advisory (or attached to a signal)
+        ("advice_conf", np.float64),
+        ("control", np.int8),  # ControlAction of a control event
     ]
 )
 
@@ -166,6 +183,33 @@ class Instruments(NamedTuple):
     lot: np.ndarray
     mult: np.ndarray
     is_future: np.ndarray  # bool
+
+
+class BarContext(NamedTuple):
+    """Per bar row: what the calendar and the data-quality score say about it."""
+
+    day: np.ndarray  # int64: session day (daily limits roll when it changes)
+    in_hours: np.ndarray  # bool: inside a trading session of the exchange calendar
+    close_ns: np.ndarray  # int64: close of the bar's session (or the next one)
+    quality: np.ndarray  # float64: data-quality score 0..1 of the bar
+
+
+def plain_context() -> BarContext:
+    """Context for runs whose profile needs no calendar or quality score: one day, always in
+    hours, no session close, perfect data. Each array has one element that stands for every
+    row (kernels read rows through ``at_nb``), so a 10M-bar run pays nothing for it."""
+    return BarContext(
+        day=np.zeros(1, dtype=np.int64),
+        in_hours=np.ones(1, dtype=np.bool_),
+        close_ns=np.full(1, np.iinfo(np.int64).max, dtype=np.int64),
+        quality=np.ones(1, dtype=np.float64),
+    )
+
+
+@njit(cache=True, inline="always")
+def at_nb(arr, i: int):
+    """Row ``i`` of a context array, or its only element when it stands for every row."""
+    return arr[i] if len(arr) > 1 else arr[0]
 
 
 class Book(NamedTuple):

@@ -1,0 +1,70 @@
+"""Per-bar context of a run: session day, market hours, session close and data quality.
+
+Built once per run in Python from the bars, the instruments and the risk profile, and read by
+the kernels row by row. A profile that needs none of it gets ``plain_context()`` (one element
+standing for every row), so a plain research backtest pays nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from backstop.data.calendars import bar_sessions, calendar_for
+from backstop.data.quality import quality_scores
+from backstop.engine.core.records import BarContext, plain_context
+from backstop.engine.inputs import BarArrays
+from backstop.engine.instruments import Instrument
+from backstop.engine.profile import RiskProfile
+
+CALENDAR_KEYS = ("risk.market_hours", "exits.eod_minutes_before_close")
+DAILY_KEYS = (
+    "risk.daily_loss_pct",
+    "risk.daily_loss_dollars",
+    "risk.max_trades_per_day",
+    "risk.max_trades_per_day_account",
+    "risk.daily_allocation",
+    "risk.max_consecutive_losses",
+    "risk.circuit_loss_pct",
+    "kill.daily_loss_pct",
+    "kill.daily_loss_dollars",
+)
+QUALITY_KEYS = ("risk.min_data_quality", "kill.min_data_quality")
+
+
+def calendar_of(spec: Instrument, profile: RiskProfile) -> str:
+    """The exchange calendar of a symbol: the profile's, or by instrument kind when auto."""
+    return calendar_for(spec.is_future) if profile.calendar == "auto" else profile.calendar
+
+
+def bar_context(
+    bars: pl.DataFrame,
+    arrays: BarArrays,
+    specs: tuple[Instrument, ...],
+    profile: RiskProfile,
+) -> BarContext:
+    """The context arrays the profile needs, and nothing more."""
+    need_calendar = profile.uses(*CALENDAR_KEYS)
+    need_days = profile.uses(*DAILY_KEYS)
+    need_quality = profile.uses(*QUALITY_KEYS)
+    if not (need_calendar or need_days or need_quality):
+        return plain_context()
+    plain = plain_context()
+    n = arrays.n
+    day, in_hours, close_ns = plain.day, plain.in_hours, plain.close_ns
+    if need_calendar or need_days:
+        # daily limits count by the exchange's trading day (a futures day starts the evening
+        # before; a weekend bar belongs to the next session), the same day the calendar uses
+        day = np.zeros(n, dtype=np.int64)
+        in_hours = np.zeros(n, dtype=np.bool_)
+        close_ns = np.zeros(n, dtype=np.int64)
+        calendars = np.array([calendar_of(spec, profile) for spec in specs])
+        for name in sorted(set(calendars.tolist())):
+            syms = np.flatnonzero(calendars == name)
+            rows = np.flatnonzero(np.isin(arrays.sym, syms))
+            sessions = bar_sessions(arrays.ts[rows], name)
+            day[rows] = sessions.day
+            in_hours[rows] = sessions.session >= 0
+            close_ns[rows] = sessions.close_ns
+    quality = quality_scores(bars) if need_quality else plain.quality
+    return BarContext(day=day, in_hours=in_hours, close_ns=close_ns, quality=quality)

@@ -1,0 +1,272 @@
+"""The gates of the pipeline: advisory gate, trading-state gate, risk gate, order controls.
+
+Each gate returns a reason mask (``ReasonCode`` bits) and never short-circuits the others:
+a verdict lists every rule the signal broke, so an incident report can say "blocked by
+ADVISORY_WAIT, EXIT_NO_EXPOSURE and MISSING_PROTECTION", not just the first. Limits live in
+the profile array ``rp`` (``riskslots``); a NaN slot is a limit that is off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from backstop.engine.core.codes import (
+    ADVICE_NONE,
+    ADVICE_WAIT,
+    INTENT_EXIT,
+    LIMIT,
+    R_ADVISORY_OVERRIDDEN,
+    R_ADVISORY_WAIT,
+    R_BUYING_POWER,
+    R_CONSECUTIVE_LOSS_LOCKOUT,
+    R_DAILY_ALLOCATION_CAP,
+    R_DAILY_LOSS_CIRCUIT,
+    R_DAILY_LOSS_LIMIT,
+    R_DATA_QUALITY,
+    R_DRAWDOWN_HALT,
+    R_KILL_SWITCH_ACTIVE,
+    R_MAX_ORDER_NOTIONAL,
+    R_MAX_ORDER_QTY,
+    R_MAX_POSITIONS,
+    R_MAX_TRADES_PER_DAY,
+    R_MAX_TRADES_PER_DAY_ACCOUNT,
+    R_MIN_EQUITY,
+    R_ORDER_RATE_THROTTLE,
+    R_OUTSIDE_MARKET_HOURS,
+    R_PRICE_COLLAR,
+    R_SECTOR_EXPOSURE,
+    R_SINGLE_NAME_EXPOSURE,
+    R_STALE_SIGNAL,
+    R_STATE_REDUCING,
+    R_STRATEGY_HALTED,
+    ST_HALTED,
+    ST_REDUCING,
+    STOP,
+    STOP_LIMIT,
+)
+from backstop.engine.core.guard import (
+    AF_DAY_START_EQUITY,
+    AF_PEAK_EQUITY,
+    AI_CIRCUIT_UNTIL,
+    AI_DAY,
+    AI_DD_HALTED,
+    AI_STATE,
+    AI_TRADES_TODAY,
+    SF_ALLOC_TODAY,
+    SI_CURSOR,
+    SI_LOCKOUT_DAY,
+    SI_STATE,
+    SI_TRADES_TODAY,
+    YF_ADVICE_CONF,
+    YI_ADVICE,
+    YI_ADVICE_TS,
+    note_equity_nb,
+    orders_last_minute_nb,
+)
+from backstop.engine.core.riskslots import (
+    ADV_BLOCK_ON_WAIT,
+    ADV_OVERRIDE_CONVICTION,
+    ADV_TTL_S,
+    ADV_WAIT_BLOCKS_EXITS,
+    OR_COLLAR,
+    OR_MAX_NOTIONAL,
+    OR_MAX_QTY,
+    OR_PER_MINUTE,
+    RK_BP_MULT,
+    RK_DAILY_ALLOC,
+    RK_DAILY_LOSS_PCT,
+    RK_DAILY_LOSS_USD,
+    RK_DRAWDOWN_HALT,
+    RK_MARKET_HOURS,
+    RK_MAX_POSITIONS,
+    RK_MIN_DQ,
+    RK_MIN_EQUITY,
+    RK_NEW_ONLY,
+    RK_SECTOR,
+    RK_SINGLE_NAME,
+    RK_TRADES_DAY,
+    RK_TRADES_DAY_ACCT,
+)
+
+NS_PER_S = 1_000_000_000
+
+
+@njit(cache=True)
+def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
+    """The advisory that applies to a signal: its own advisory fields, else the latest
+    advisory of its symbol within the profile's ``ttl_seconds``. Returns (Advice, conf)."""
+    if ev.advice != ADVICE_NONE:
+        return np.int64(ev.advice), ev.advice_conf
+    s = ev.sym
+    if s < 0:
+        return ADVICE_NONE, np.nan
+    at = g.yi[s, YI_ADVICE_TS]
+    if at >= 0 and ev.ts >= at and ev.ts - at <= rp[ADV_TTL_S] * NS_PER_S:
+        return g.yi[s, YI_ADVICE], g.yf[s, YF_ADVICE_CONF]
+    return ADVICE_NONE, np.nan
+
+
+@njit(cache=True)
+def advisory_gate_nb(g, rp, ev) -> int:
+    """WAIT blocks (ADVISORY_WAIT) unless the profile lets enough conviction override it."""
+    advice, _ = fresh_advisory_nb(g, rp, ev)
+    if advice != ADVICE_WAIT or rp[ADV_BLOCK_ON_WAIT] == 0.0:
+        return 0
+    if ev.intent == INTENT_EXIT and rp[ADV_WAIT_BLOCKS_EXITS] == 0.0:
+        return 0
+    floor = rp[ADV_OVERRIDE_CONVICTION]
+    if floor == floor and ev.conviction == ev.conviction and ev.conviction >= floor:
+        return R_ADVISORY_OVERRIDDEN
+    return R_ADVISORY_WAIT
+
+
+@njit(cache=True)
+def state_gate_nb(g, ev) -> int:
+    """Trading state: HALTED refuses everything new, REDUCING refuses entries."""
+    reasons = 0
+    k = ev.strategy
+    if g.ai[AI_STATE] == ST_HALTED:
+        reasons |= R_KILL_SWITCH_ACTIVE
+    if g.si[k, SI_STATE] == ST_HALTED:
+        reasons |= R_STRATEGY_HALTED
+    if ev.intent != INTENT_EXIT and (
+        g.ai[AI_STATE] == ST_REDUCING or g.si[k, SI_STATE] == ST_REDUCING
+    ):
+        reasons |= R_STATE_REDUCING
+    return reasons
+
+
+@njit(cache=True)
+def stale_gate_nb(g, rp, ev) -> int:
+    """New signals only: a source id not above the strategy's cursor is stale. Every signal
+    with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
+    if ev.source_id < 0:
+        return 0
+    k = ev.strategy
+    stale = rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]
+    if ev.source_id > g.si[k, SI_CURSOR]:
+        g.si[k, SI_CURSOR] = ev.source_id
+    return R_STALE_SIGNAL if stale else 0
+
+
+@njit(cache=True)
+def day_loss_nb(g, equity: float) -> float:
+    """Today's loss (realized + unrealized) against the day's starting equity; gains < 0."""
+    return g.af[AF_DAY_START_EQUITY] - equity
+
+
+@njit(cache=True)
+def risk_gate_nb(g, rp, ev, pos_all, equity: float, in_hours: bool, quality: float) -> int:
+    """The ordered account/strategy checks of an entry, before it is sized."""
+    reasons = 0
+    k = ev.strategy
+    lim = rp[RK_MIN_DQ]
+    if lim == lim and quality < lim:
+        reasons |= R_DATA_QUALITY
+    if rp[RK_MARKET_HOURS] != 0.0 and not in_hours:
+        reasons |= R_OUTSIDE_MARKET_HOURS
+    loss = day_loss_nb(g, equity)
+    lim = rp[RK_DAILY_LOSS_PCT]
+    if lim == lim and loss >= lim * g.af[AF_DAY_START_EQUITY]:
+        reasons |= R_DAILY_LOSS_LIMIT
+    lim = rp[RK_DAILY_LOSS_USD]
+    if lim == lim and loss >= lim:
+        reasons |= R_DAILY_LOSS_LIMIT
+    lim = rp[RK_TRADES_DAY]
+    if lim == lim and g.si[k, SI_TRADES_TODAY] >= lim:
+        reasons |= R_MAX_TRADES_PER_DAY
+    lim = rp[RK_TRADES_DAY_ACCT]
+    if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
+        reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
+    lim = rp[RK_MAX_POSITIONS]
+    if lim == lim and ev.sym >= 0 and pos_all[ev.sym] == 0.0:
+        held = 0
+        for q in pos_all:
+            if q != 0.0:
+                held += 1
+        if held >= lim:
+            reasons |= R_MAX_POSITIONS
+    lim = rp[RK_MIN_EQUITY]
+    if lim == lim and equity < lim:
+        reasons |= R_MIN_EQUITY
+    if g.si[k, SI_LOCKOUT_DAY] == g.ai[AI_DAY] and g.ai[AI_DAY] >= 0:
+        reasons |= R_CONSECUTIVE_LOSS_LOCKOUT
+    note_equity_nb(g, equity)
+    lim = rp[RK_DRAWDOWN_HALT]
+    if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= g.af[AF_PEAK_EQUITY] * (1.0 - lim):
+        g.ai[AI_DD_HALTED] = 1
+    if g.ai[AI_DD_HALTED] != 0:
+        reasons |= R_DRAWDOWN_HALT
+    if ev.ts < g.ai[AI_CIRCUIT_UNTIL]:
+        reasons |= R_DAILY_LOSS_CIRCUIT
+    return reasons
+
+
+@njit(cache=True)
+def exposure_gate_nb(
+    g, rp, ev, qty: float, price: float, pos_all, mark_all, mult_all, equity: float
+) -> tuple[int, float]:
+    """Checks that need the sized order: allocation, single name, sector, buying power.
+
+    Returns (reasons, gross notional of the account after the entry).
+    """
+    reasons = 0
+    s = ev.sym
+    k = ev.strategy
+    notional = qty * price * mult_all[s]
+    lim = rp[RK_DAILY_ALLOC]
+    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
+        reasons |= R_DAILY_ALLOCATION_CAP
+    gross = 0.0
+    sector_after = 0.0
+    my_sector = g.sector[s]
+    for j in range(len(pos_all)):
+        q = pos_all[j]
+        if j == s:
+            q = q + ev.side * qty
+        m = mark_all[j] if j != s else price
+        if q == 0.0 or m != m:
+            continue
+        v = abs(q) * m * mult_all[j]
+        gross += v
+        if my_sector >= 0 and g.sector[j] == my_sector:
+            sector_after += v
+    name_after = abs(pos_all[s] + ev.side * qty) * price * mult_all[s]
+    lim = rp[RK_SINGLE_NAME]
+    if lim == lim and name_after > lim * equity:
+        reasons |= R_SINGLE_NAME_EXPOSURE
+    lim = rp[RK_SECTOR]
+    if lim == lim and my_sector >= 0 and sector_after > lim * equity:
+        reasons |= R_SECTOR_EXPOSURE
+    lim = rp[RK_BP_MULT]
+    if lim == lim and gross > lim * equity:
+        reasons |= R_BUYING_POWER
+    return reasons, gross
+
+
+@njit(cache=True)
+def order_controls_nb(g, rp, ev, qty: float, price: float, mark: float, mult: float) -> int:
+    """Erroneous-order controls on every order sent: size, notional, collar, rate."""
+    reasons = 0
+    lim = rp[OR_MAX_QTY]
+    if lim == lim and qty > lim:
+        reasons |= R_MAX_ORDER_QTY
+    lim = rp[OR_MAX_NOTIONAL]
+    if lim == lim and price == price and qty * price * mult > lim:
+        reasons |= R_MAX_ORDER_NOTIONAL
+    lim = rp[OR_COLLAR]
+    if lim == lim and ev.intent != INTENT_EXIT and mark == mark and mark > 0:
+        level = np.nan
+        if ev.otype == LIMIT or ev.otype == STOP_LIMIT:
+            level = ev.limit_px
+        trigger = ev.entry_stop_px
+        is_stop = ev.otype == STOP or ev.otype == STOP_LIMIT
+        if is_stop and trigger == trigger and not abs(level - mark) >= abs(trigger - mark):
+            level = trigger  # the farther of the two levels is the one the collar judges
+        if level == level and abs(level - mark) > lim * mark:
+            reasons |= R_PRICE_COLLAR
+    lim = rp[OR_PER_MINUTE]
+    if lim == lim and orders_last_minute_nb(g, ev.ts) >= lim:
+        reasons |= R_ORDER_RATE_THROTTLE
+    return reasons

@@ -1,0 +1,393 @@
+"""The guardrails' state: trading state, kill switch, daily counters, per-strategy learning.
+
+Every check of the pipeline reads this state and every change to it is journaled as a guard
+event with its cause (``GuardEventKind``). It is plain arrays in one NamedTuple so that the
+backtest loop and the event driver pass the very same state to the very same kernels.
+
+Layout: account ints ``ai`` and floats ``af``; per strategy ``si``/``sf``; per symbol
+``yi``/``yf``; shadow trades of quarantined strategies per (strategy, symbol); a ring of the
+last order timestamps for the order-rate throttle.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from backstop.engine.core.codes import (
+    H_NORMAL,
+    H_QUARANTINED,
+    H_THROTTLED,
+    ST_ACTIVE,
+    ST_HALTED,
+)
+from backstop.engine.core.riskslots import (
+    KL_CONSEC,
+    KL_LOSS_PCT,
+    LN_ENABLED,
+    LN_MIN_TRADES,
+    LN_Q_LOSSES,
+    LN_Q_NEG_EXP,
+    LN_REENABLE,
+    LN_WIN_FLOOR,
+    RK_MAX_CONSEC_LOSSES,
+)
+from backstop.engine.enums import GuardEventKind, KillCause
+
+GUARD_EVENT_DTYPE = np.dtype(
+    [
+        ("ts", np.int64),
+        ("bar", np.int64),
+        ("kind", np.int8),  # GuardEventKind
+        ("strategy", np.int32),  # -1: the account
+        ("sym", np.int32),  # -1: not about one symbol
+        ("cause", np.int8),  # KillCause for kill events, else 0
+        ("value", np.float64),  # the number that triggered it (loss, equity, count...)
+        ("cycle", np.int64),  # trade cycle it concerns, -1 when none
+    ]
+)
+
+# account ints
+AI_DAY = 0  # current session day (-1 before the first bar)
+AI_STATE = 1  # TradingState
+AI_KILL_CAUSE = 2  # KillCause of the active kill switch
+AI_CIRCUIT_UNTIL = 3  # ts until which the daily-loss circuit pauses entries (0 = none)
+AI_DD_HALTED = 4  # 1 once the drawdown halt tripped (until a manual reset)
+AI_TRADES_TODAY = 5
+AI_DISCONNECTED_SINCE = 6  # ts the broker connection was lost, -1 when connected
+AI_BIG_LOSSES = 7  # consecutive losses worse than kill.loss_pct (kill trigger)
+AI_RING_HEAD = 8
+AI_N_EVENTS = 9
+AI_N = 10
+# account floats
+AF_DAY_START_EQUITY = 0
+AF_PEAK_EQUITY = 1
+AF_N = 2
+# strategy ints
+SI_STATE = 0  # TradingState of the strategy
+SI_HEALTH = 1  # StrategyHealth
+SI_TRADES_TODAY = 2
+SI_CONSEC_LOSSES = 3
+SI_CONSEC_WINS = 4
+SI_LOCKOUT_DAY = 5  # day of the consecutive-loss lockout, -1 when none
+SI_N_TRADES = 6
+SI_N_WINS = 7
+SI_SHADOW_WINS = 8
+SI_CURSOR = 9  # highest source id seen (new-signals-only cursor)
+SI_N = 10
+# strategy floats
+SF_ALLOC_TODAY = 0
+SF_SUM_PNL = 1
+SF_N = 2
+# symbol ints
+YI_ADVICE = 0  # Advice of the latest advisory
+YI_ADVICE_TS = 1
+YI_ENTRY_SIDE = 2  # side of the last approved entry (conflicting-signal check)
+YI_N_RANGES = 3  # bars in the running average range
+YI_ENTRY_CYCLE = 4  # cycle of the last approved entry
+YI_N = 5
+# symbol floats
+YF_ADVICE_CONF = 0
+YF_RISK_PER_UNIT = 1  # stop distance of the position's entry (R for time stop / R target)
+YF_AVG_RANGE = 2
+YF_N = 3
+# shadow trades
+SH_SIDE = 0
+SH_ENTRY = 1
+SH_STOP = 2
+SH_TARGET = 3
+SH_N = 4
+
+RING = 256  # order-rate throttle window capacity (orders per minute above it are refused)
+NO_TS = np.int64(-1)
+
+K_KILL_ACTIVATED = np.int8(GuardEventKind.KILL_ACTIVATED)
+K_KILL_RESET = np.int8(GuardEventKind.KILL_RESET)
+K_STATE_CHANGED = np.int8(GuardEventKind.STATE_CHANGED)
+K_THROTTLED = np.int8(GuardEventKind.STRATEGY_THROTTLED)
+K_QUARANTINED = np.int8(GuardEventKind.STRATEGY_QUARANTINED)
+K_REENABLED = np.int8(GuardEventKind.STRATEGY_REENABLED)
+K_UNTHROTTLED = np.int8(GuardEventKind.STRATEGY_UNTHROTTLED)
+K_SHADOW_OPENED = np.int8(GuardEventKind.SHADOW_OPENED)
+K_SHADOW_CLOSED = np.int8(GuardEventKind.SHADOW_CLOSED)
+K_DRAWDOWN_HALTED = np.int8(GuardEventKind.DRAWDOWN_HALTED)
+K_CIRCUIT_PAUSED = np.int8(GuardEventKind.CIRCUIT_PAUSED)
+K_LOCKOUT = np.int8(GuardEventKind.LOCKOUT)
+K_DAY_STARTED = np.int8(GuardEventKind.DAY_STARTED)
+K_CONNECTION_LOST = np.int8(GuardEventKind.CONNECTION_LOST)
+K_CONNECTION_RESTORED = np.int8(GuardEventKind.CONNECTION_RESTORED)
+K_DESYNC = np.int8(GuardEventKind.DESYNC)
+K_MANUAL_RESET = np.int8(GuardEventKind.MANUAL_RESET)
+
+CAUSE_NONE = np.int64(KillCause.NONE)
+CAUSE_DAILY_LOSS = np.int64(KillCause.DAILY_LOSS)
+CAUSE_MANUAL = np.int64(KillCause.MANUAL)
+CAUSE_DISCONNECTED = np.int64(KillCause.BROKER_DISCONNECTED)
+CAUSE_EQUITY = np.int64(KillCause.EQUITY_BELOW_MIN)
+CAUSE_CONSEC_LOSSES = np.int64(KillCause.CONSECUTIVE_LOSSES)
+CAUSE_DESYNC = np.int64(KillCause.POSITION_DESYNC)
+CAUSE_DATA_QUALITY = np.int64(KillCause.DATA_QUALITY)
+
+
+class Guard(NamedTuple):
+    """All guardrail state of one run (account, strategies, symbols)."""
+
+    ai: np.ndarray
+    af: np.ndarray
+    si: np.ndarray
+    sf: np.ndarray
+    yi: np.ndarray
+    yf: np.ndarray
+    shadow: np.ndarray  # float64[n_strat, n_sym, SH_N]
+    ring: np.ndarray  # int64[RING]: timestamps of the last orders sent
+    sector: np.ndarray  # int64[n_sym]: sector number, -1 when unknown
+    events: np.ndarray  # GUARD_EVENT_DTYPE
+    scratch: np.ndarray  # EVENT_DTYPE[1]: the event record of an engine-initiated exit
+
+
+def new_guard(
+    n_strat: int,
+    n_sym: int,
+    initial_equity: float,
+    sector: np.ndarray,
+    event_dtype: np.dtype,
+    source_cursor: int = -1,
+    event_cap: int = 64,
+) -> Guard:
+    """Fresh state: everything ACTIVE, no day seen yet, peak equity = initial equity."""
+    ai = np.zeros(AI_N, dtype=np.int64)
+    ai[AI_DAY] = -1
+    ai[AI_DISCONNECTED_SINCE] = NO_TS
+    af = np.zeros(AF_N, dtype=np.float64)
+    af[AF_DAY_START_EQUITY] = initial_equity
+    af[AF_PEAK_EQUITY] = initial_equity
+    si = np.zeros((max(n_strat, 1), SI_N), dtype=np.int64)
+    si[:, SI_LOCKOUT_DAY] = -1
+    si[:, SI_CURSOR] = source_cursor
+    yi = np.zeros((max(n_sym, 1), YI_N), dtype=np.int64)
+    yi[:, YI_ADVICE_TS] = NO_TS
+    yi[:, YI_ENTRY_CYCLE] = -1
+    yf = np.zeros((max(n_sym, 1), YF_N), dtype=np.float64)
+    yf[:, YF_RISK_PER_UNIT] = np.nan
+    return Guard(
+        ai=ai,
+        af=af,
+        si=si,
+        sf=np.zeros((max(n_strat, 1), SF_N), dtype=np.float64),
+        yi=yi,
+        yf=yf,
+        shadow=np.zeros((max(n_strat, 1), max(n_sym, 1), SH_N), dtype=np.float64),
+        ring=np.full(RING, NO_TS, dtype=np.int64),
+        sector=np.ascontiguousarray(sector, dtype=np.int64),
+        events=np.zeros(max(event_cap, 16), dtype=GUARD_EVENT_DTYPE),
+        scratch=np.zeros(1, dtype=event_dtype),
+    )
+
+
+def grow_guard_events(g: Guard, more: int) -> Guard:
+    """Room for ``more`` guard events (copies only when growing)."""
+    n = int(g.ai[AI_N_EVENTS])
+    if n + more <= len(g.events):
+        return g
+    new = np.zeros(max(n + more, 2 * len(g.events)), dtype=GUARD_EVENT_DTYPE)
+    new[:n] = g.events[:n]
+    return g._replace(events=new)
+
+
+@njit(cache=True)
+def guard_room_nb(g) -> int:
+    """Guard events that still fit before the buffer must grow."""
+    return len(g.events) - g.ai[AI_N_EVENTS]
+
+
+@njit(cache=True)
+def log_guard_nb(g, ts, bar, kind, strategy, sym, cause, value, cycle) -> None:
+    """Journal one state change (dropped only if the buffer is full: drivers keep room)."""
+    n = g.ai[AI_N_EVENTS]
+    if n >= len(g.events):
+        return
+    g.ai[AI_N_EVENTS] = n + 1
+    e = g.events[n]
+    e.ts = ts
+    e.bar = bar
+    e.kind = kind
+    e.strategy = strategy
+    e.sym = sym
+    e.cause = cause
+    e.value = value
+    e.cycle = cycle
+
+
+@njit(cache=True)
+def kill_activate_nb(g, ts: int, bar: int, cause: int, value: float) -> bool:
+    """Trip the kill switch (HALTED) unless already tripped; True when this call tripped it."""
+    if g.ai[AI_STATE] == ST_HALTED:
+        return False
+    g.ai[AI_STATE] = ST_HALTED
+    g.ai[AI_KILL_CAUSE] = cause
+    log_guard_nb(g, ts, bar, K_KILL_ACTIVATED, -1, -1, cause, value, -1)
+    return True
+
+
+@njit(cache=True)
+def manual_reset_nb(g, ts: int, bar: int) -> None:
+    """The only way out of HALTED, the drawdown halt, the circuit and today's lockouts."""
+    g.ai[AI_STATE] = ST_ACTIVE
+    g.ai[AI_KILL_CAUSE] = CAUSE_NONE
+    g.ai[AI_DD_HALTED] = 0
+    g.af[AF_PEAK_EQUITY] = 0.0  # the drawdown is measured again from the equity after reset
+    g.ai[AI_CIRCUIT_UNTIL] = 0
+    g.ai[AI_BIG_LOSSES] = 0
+    for k in range(g.si.shape[0]):
+        g.si[k, SI_LOCKOUT_DAY] = -1
+        g.si[k, SI_CONSEC_LOSSES] = 0
+    log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
+
+
+@njit(cache=True)
+def start_day_nb(g, day: int, ts: int, bar: int, equity: float) -> bool:
+    """Roll the daily counters when a later session day starts; True on a new day (days only
+    move forward: a row of another calendar still on the previous day never rolls back)."""
+    if day <= g.ai[AI_DAY]:
+        return False
+    g.ai[AI_DAY] = day
+    g.ai[AI_TRADES_TODAY] = 0
+    g.af[AF_DAY_START_EQUITY] = equity
+    for k in range(g.si.shape[0]):
+        g.si[k, SI_TRADES_TODAY] = 0
+        g.sf[k, SF_ALLOC_TODAY] = 0.0
+    log_guard_nb(g, ts, bar, K_DAY_STARTED, -1, -1, 0, equity, -1)
+    return True
+
+
+@njit(cache=True)
+def note_equity_nb(g, equity: float) -> None:
+    """Track the peak equity the drawdown halt measures from."""
+    if equity > g.af[AF_PEAK_EQUITY]:
+        g.af[AF_PEAK_EQUITY] = equity
+
+
+@njit(cache=True)
+def on_trade_closed_nb(g, rp, strategy: int, sym: int, pnl: float, equity: float, ts, bar, cycle):
+    """Book a closed round trip into the strategy's record and the loss-streak triggers.
+
+    Returns a KillCause when the consecutive-loss kill trigger trips, else CAUSE_NONE.
+    """
+    k = strategy
+    g.si[k, SI_N_TRADES] += 1
+    g.sf[k, SF_SUM_PNL] += pnl
+    if pnl > 0:
+        g.si[k, SI_N_WINS] += 1
+        g.si[k, SI_CONSEC_WINS] += 1
+        g.si[k, SI_CONSEC_LOSSES] = 0
+    else:
+        g.si[k, SI_CONSEC_LOSSES] += 1
+        g.si[k, SI_CONSEC_WINS] = 0
+    lim = rp[RK_MAX_CONSEC_LOSSES]
+    if lim == lim and g.si[k, SI_CONSEC_LOSSES] >= lim and g.si[k, SI_LOCKOUT_DAY] != g.ai[AI_DAY]:
+        g.si[k, SI_LOCKOUT_DAY] = g.ai[AI_DAY]
+        log_guard_nb(g, ts, bar, K_LOCKOUT, k, sym, 0, g.si[k, SI_CONSEC_LOSSES], cycle)
+    if rp[LN_ENABLED] != 0.0:
+        _learn_nb(g, rp, k, sym, ts, bar, cycle)
+    cause = CAUSE_NONE
+    n_big = rp[KL_CONSEC]
+    if n_big == n_big:
+        base = equity - pnl  # equity before this loss
+        if pnl < 0 and base > 0 and -pnl > rp[KL_LOSS_PCT] * base:
+            g.ai[AI_BIG_LOSSES] += 1
+        else:
+            g.ai[AI_BIG_LOSSES] = 0
+        if g.ai[AI_BIG_LOSSES] >= n_big:
+            cause = CAUSE_CONSEC_LOSSES
+    return cause
+
+
+@njit(cache=True)
+def _learn_nb(g, rp, k: int, sym: int, ts, bar, cycle) -> None:
+    """Learning loop after a closed trade: quarantine, throttle or lift the throttle."""
+    health = g.si[k, SI_HEALTH]
+    if health == H_QUARANTINED:
+        return
+    n = g.si[k, SI_N_TRADES]
+    if g.si[k, SI_CONSEC_LOSSES] >= rp[LN_Q_LOSSES] or (
+        rp[LN_Q_NEG_EXP] != 0.0 and n >= rp[LN_MIN_TRADES] and g.sf[k, SF_SUM_PNL] < 0
+    ):
+        g.si[k, SI_HEALTH] = H_QUARANTINED
+        g.si[k, SI_SHADOW_WINS] = 0
+        log_guard_nb(g, ts, bar, K_QUARANTINED, k, sym, 0, g.sf[k, SF_SUM_PNL] / n, cycle)
+        return
+    if n >= rp[LN_MIN_TRADES]:
+        rate = g.si[k, SI_N_WINS] / n
+        if rate < rp[LN_WIN_FLOOR] and health == H_NORMAL:
+            g.si[k, SI_HEALTH] = H_THROTTLED
+            log_guard_nb(g, ts, bar, K_THROTTLED, k, sym, 0, rate, cycle)
+        elif rate >= rp[LN_WIN_FLOOR] and health == H_THROTTLED:
+            g.si[k, SI_HEALTH] = H_NORMAL
+            log_guard_nb(g, ts, bar, K_UNTHROTTLED, k, sym, 0, rate, cycle)
+
+
+@njit(cache=True)
+def open_shadow_nb(g, k: int, s: int, side: int, entry: float, stop: float, target: float, ts, bar):
+    """A quarantined strategy's entry becomes a shadow trade: tracked, never sent."""
+    if g.shadow[k, s, SH_SIDE] != 0.0 or np.isnan(entry):
+        return
+    g.shadow[k, s, SH_SIDE] = side
+    g.shadow[k, s, SH_ENTRY] = entry
+    g.shadow[k, s, SH_STOP] = stop
+    g.shadow[k, s, SH_TARGET] = target
+    log_guard_nb(g, ts, bar, K_SHADOW_OPENED, k, s, 0, entry, -1)
+
+
+@njit(cache=True)
+def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
+    """Settle shadow trades of symbol ``s`` against a bar (stop first, as the fill rules do).
+
+    A shadow trade without levels never settles. Enough shadow wins in a row re-enable the
+    strategy; a shadow loss resets the count.
+    """
+    for k in range(g.shadow.shape[0]):
+        side = g.shadow[k, s, SH_SIDE]
+        if side == 0.0:
+            continue
+        stop = g.shadow[k, s, SH_STOP]
+        target = g.shadow[k, s, SH_TARGET]
+        hit_stop = stop == stop and ((side > 0 and low <= stop) or (side < 0 and high >= stop))
+        hit_target = target == target and (
+            (side > 0 and high >= target) or (side < 0 and low <= target)
+        )
+        if not (hit_stop or hit_target):
+            continue
+        win = hit_target and not hit_stop
+        g.shadow[k, s, SH_SIDE] = 0.0
+        log_guard_nb(g, ts, bar, K_SHADOW_CLOSED, k, s, 0, 1.0 if win else -1.0, -1)
+        if win:
+            g.si[k, SI_SHADOW_WINS] += 1
+        else:
+            g.si[k, SI_SHADOW_WINS] = 0
+        if g.si[k, SI_HEALTH] == H_QUARANTINED and g.si[k, SI_SHADOW_WINS] >= rp[LN_REENABLE]:
+            g.si[k, SI_HEALTH] = H_NORMAL
+            g.si[k, SI_CONSEC_LOSSES] = 0
+            g.si[k, SI_N_TRADES] = 0
+            g.si[k, SI_N_WINS] = 0
+            g.sf[k, SF_SUM_PNL] = 0.0
+            log_guard_nb(g, ts, bar, K_REENABLED, k, s, 0, g.si[k, SI_SHADOW_WINS], -1)
+
+
+@njit(cache=True)
+def orders_last_minute_nb(g, ts: int) -> int:
+    """Orders sent in the 60 s up to ``ts`` (the throttle's count)."""
+    n = 0
+    for t in g.ring:
+        if t != NO_TS and ts - t < 60_000_000_000:
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def note_order_nb(g, ts: int) -> None:
+    """Remember that an order went out at ``ts``."""
+    h = g.ai[AI_RING_HEAD]
+    g.ring[h] = ts
+    g.ai[AI_RING_HEAD] = (h + 1) % len(g.ring)

@@ -1,0 +1,230 @@
+"""Risk profiles: TOML files of guardrail settings, validated on load, with shipped presets.
+
+A profile is a set of ``section.key = value`` settings from the one key table in
+``core/riskslots.py``; anything it leaves out takes the table's default (and a limit without a
+default is off). Unknown keys and out-of-range values are errors naming the key and the file.
+The presets in ``backstop/profiles/`` encode the source documents' rules; ``research`` is the
+permissive default of a plain backtest.
+
+A profile file looks like::
+
+    [profile]
+    name = "micro-futures-constitution"
+    description = "..."
+
+    [entry]
+    require_protection = true
+    max_stop_ticks = 12
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backstop.engine.core.riskslots import N_RISK, RISK_KEYS, SLOT, RiskKey
+from backstop.errors import ConfigError, check
+
+_BY_KEY: dict[str, RiskKey] = {k.key: k for k in RISK_KEYS}
+CALENDAR_CHOICES = ("auto", "XNYS", "CMES", "ALWAYS")
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names of the shipped presets (file stems under ``backstop/profiles``)."""
+    folder = resources.files("backstop") / "profiles"
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
+@dataclass(frozen=True, slots=True)
+class RiskProfile:
+    """Validated guardrail settings: only the keys a profile sets are stored."""
+
+    name: str = "research"
+    description: str = "permissive defaults of a plain backtest"
+    settings: tuple[tuple[str, Any], ...] = ()
+    calendar: str = "auto"
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for key, value in self.settings:
+            _validate(key, value, self.source)
+        check(
+            self.calendar in CALENDAR_CHOICES,
+            ConfigError(
+                "profile.calendar",
+                f"must be one of {list(CALENDAR_CHOICES)}, got {self.calendar!r}",
+                source=self.source,
+            ),
+        )
+
+    # ---- construction --------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], source: str | None = None) -> RiskProfile:
+        """Build from a parsed TOML document (sections of keys)."""
+        meta = data.get("profile", {})
+        check(
+            isinstance(meta, dict),
+            ConfigError("profile", "must be a table", source=source),
+        )
+        for key in meta:
+            check(
+                key in ("name", "description", "calendar"),
+                ConfigError(
+                    f"profile.{key}",
+                    "unknown key (known: name, description, calendar)",
+                    source=source,
+                ),
+            )
+        settings: dict[str, Any] = {}
+        for section, table in data.items():
+            if section == "profile":
+                continue
+            check(
+                isinstance(table, dict),
+                ConfigError(section, "must be a table of keys", source=source),
+            )
+            for key, value in table.items():
+                settings[f"{section}.{key}"] = value
+        return cls(
+            name=str(meta.get("name", "custom")),
+            description=str(meta.get("description", "")),
+            settings=tuple(sorted(settings.items())),
+            calendar=str(meta.get("calendar", "auto")),
+            source=source,
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RiskProfile:
+        """Load and validate a profile file."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError("profile", f"no such profile file: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("profile", f"not valid TOML: {exc}", source=str(path)) from None
+        return cls.from_mapping(data, source=str(path))
+
+    @classmethod
+    def preset(cls, name: str) -> RiskProfile:
+        """A shipped preset by name (see ``preset_names()``)."""
+        names = preset_names()
+        check(
+            name in names,
+            ConfigError("profile", f"unknown preset {name!r} (presets: {list(names)})"),
+        )
+        text = (resources.files("backstop") / "profiles" / f"{name}.toml").read_text()
+        return cls.from_mapping(tomllib.loads(text), source=f"profiles/{name}.toml")
+
+    @classmethod
+    def load(cls, name_or_path: str | Path | None) -> RiskProfile:
+        """A preset name, a TOML path, or None for the research defaults."""
+        if name_or_path is None:
+            return cls()
+        if isinstance(name_or_path, Path) or str(name_or_path).endswith(".toml"):
+            return cls.from_toml(name_or_path)
+        return cls.preset(str(name_or_path))
+
+    def with_settings(self, overrides: dict[str, Any]) -> RiskProfile:
+        """This profile with some keys set (e.g. from ``--risk key=value``)."""
+        merged = dict(self.settings)
+        merged.update(overrides)
+        return RiskProfile(
+            name=self.name,
+            description=self.description,
+            settings=tuple(sorted(merged.items())),
+            calendar=self.calendar,
+            source=self.source,
+        )
+
+    # ---- views ---------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        """The value in force for ``key`` (the table's default when the profile is silent)."""
+        check(key in _BY_KEY, ConfigError(key, "unknown risk key"))
+        return dict(self.settings).get(key, _BY_KEY[key].default)
+
+    def array(self) -> np.ndarray:
+        """The float64 array the kernels read (NaN: limit off)."""
+        out = np.full(N_RISK, np.nan, dtype=np.float64)
+        for spec in RISK_KEYS:
+            value = self.get(spec.key)
+            if value is None:
+                continue
+            if spec.kind == "choice":
+                out[SLOT[spec.key]] = float(spec.choices.index(value))
+            else:
+                out[SLOT[spec.key]] = float(value)
+        return out
+
+    def content_hash(self) -> str:
+        """Stable hash of the settings in force (keys the run in the journal)."""
+        blob = json.dumps(
+            {"settings": dict(self.settings), "calendar": self.calendar}, sort_keys=True
+        ).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def uses(self, *keys: str) -> bool:
+        """True when any of ``keys`` is on (not None / False)."""
+        return any(self.get(k) not in (None, False) for k in keys)
+
+
+def parse_setting(raw: str) -> tuple[str, Any]:
+    """``section.key=value`` from the command line, typed by the key table."""
+    check("=" in raw, ConfigError(raw, "expected section.key=value"))
+    key, text = raw.split("=", 1)
+    key = key.strip()
+    check(key in _BY_KEY, ConfigError(key, f"unknown risk key (known: {sorted(_BY_KEY)})"))
+    spec = _BY_KEY[key]
+    text = text.strip()
+    if spec.kind == "bool":
+        check(
+            text.lower() in ("true", "false", "1", "0"),
+            ConfigError(key, f"expected true or false, got {text!r}"),
+        )
+        return key, text.lower() in ("true", "1")
+    if spec.kind == "choice":
+        return key, text
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(key, f"expected a number, got {text!r}") from None
+    return key, int(number) if spec.kind == "int" and number.is_integer() else number
+
+
+def _validate(key: str, value: Any, source: str | None) -> None:
+    check(
+        key in _BY_KEY,
+        ConfigError(key, "unknown risk key (see the README's profile table)", source=source),
+    )
+    spec = _BY_KEY[key]
+    if spec.kind == "bool":
+        check(
+            isinstance(value, bool),
+            ConfigError(key, f"expected true or false, got {value!r}", source=source),
+        )
+        return
+    if spec.kind == "choice":
+        check(
+            value in spec.choices,
+            ConfigError(key, f"must be one of {list(spec.choices)}, got {value!r}", source=source),
+        )
+        return
+    ok_type = isinstance(value, int | float) and not isinstance(value, bool)
+    if spec.kind == "int":
+        ok_type = ok_type and float(value).is_integer()
+    check(
+        ok_type and math.isfinite(float(value)),
+        ConfigError(key, f"expected a finite {spec.kind}, got {value!r}", source=source),
+    )
+    check(
+        spec.lo <= float(value) <= spec.hi,
+        ConfigError(key, f"must be in [{spec.lo}, {spec.hi}], got {value!r}", source=source),
+    )
