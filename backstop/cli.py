@@ -157,6 +157,24 @@ def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any
     return bt.run()
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild an incident from its logs and judge every order with today's guardrails."""
+    from backstop.replay.report import plot_timeline, render_json, render_markdown, render_text
+    from backstop.replay.run import replay
+
+    run = replay(args.path, profile=args.profile, mode="strict" if args.strict else "tolerant")
+    out = run.outcome
+    if args.order_id and args.order_id not in {o["order"] for o in out.orders}:
+        raise ConfigError("--order-id", f"no order {args.order_id!r} in this incident")
+    render = {"text": render_text, "md": render_markdown, "json": render_json}[args.format]
+    print(render(out, args.order_id))
+    if args.plot:
+        plot_timeline(out, args.plot)
+    for failure in run.failures:
+        sys.stderr.write(f"backstop: expectation failed: {failure}\n")
+    return 1 if run.failures else 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """Render one trade cycle of a journal in plain English, from signal to P&L."""
     from backstop.engine.explain import explain_cycle
@@ -241,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--journal", help="journal directory (default: runs/<run_id>)")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(func=cmd_backtest)
+    rp = sub.add_parser("replay", help="replay an incident through today's guardrails")
+    rp.add_argument("path", help="scenario folder (incident.toml) or a log file")
+    rp.add_argument("--order-id", help="report only this order")
+    rp.add_argument("--profile", help="risk profile (default: the scenario's, else post-incident)")
+    rp.add_argument("--format", choices=("text", "json", "md"), default="text")
+    rp.add_argument("--plot", metavar="FILE.png", help="write the timeline figure")
+    rp.add_argument("--strict", action="store_true", help="fail on the first unreadable line")
+    rp.set_defaults(func=cmd_replay)
     ex = sub.add_parser("explain", help="one trade cycle of a journal in plain English")
     ex.add_argument("journal", help="journal file (journal.duckdb) or its run directory")
     ex.add_argument("cycle_id", help="trade_cycle_id (as in the verdicts table)")

@@ -8,6 +8,7 @@ carry several codes in a single int64 mask.
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 
 class Side(IntEnum):
@@ -305,4 +306,9 @@ class ControlAction(IntEnum):
 
 def reason_names(mask: int) -> list[str]:
     """Unpack a kernel bit mask into reason-code names, in enum order (deterministic)."""
-    return [code.name for code in ReasonCode if mask & (1 << int(code))]
+    return list(_reason_names(int(mask)))
+
+
+@lru_cache(maxsize=4096)
+def _reason_names(mask: int) -> tuple[str, ...]:
+    return tuple(code.name for code in ReasonCode if mask & (1 << int(code)))

@@ -64,6 +64,7 @@ class Signal(Event):
     strategy_id: str | None = None
     stop_pct: float | None = None
     target_pct: float | None = None
+    target_dollars: float | None = None  # notional the signal source sized (seed 000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -127,6 +127,10 @@ class Incident:
         parents = {
             oid: next((b.parent_id for b in broker[oid] if b.parent_id), None) for oid in order
         }
+        children: dict[str, list[str]] = {}
+        for oid in order:
+            if parents[oid] is not None:
+                children.setdefault(parents[oid], []).append(oid)
         return {
             oid: OrderTrail(
                 order_id=oid,
@@ -134,7 +138,7 @@ class Incident:
                 broker_orders=tuple(broker[oid]),
                 fills=tuple(fills[oid]),
                 parent_id=parents[oid],
-                legs=tuple(o for o in order if parents[o] == oid),
+                legs=tuple(children.get(oid, ())),
             )
             for oid in order
         }

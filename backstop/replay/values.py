@@ -169,6 +169,7 @@ _BY_NAME: Final[dict[str, Converter]] = {
     "cash": to_float,
     "stop_pct": to_float,
     "target_pct": to_float,
+    "target_dollars": to_positive,
     "confidence": to_confidence,
     "verdict": to_upper,
     "status": to_lower,
