@@ -29,7 +29,6 @@ def build(folder: Path, n_lines: int = LINES) -> int:
     """Write the scenario into ``folder``; return the number of order decisions in it."""
     src = (SCENARIO / "bot.log").read_text().splitlines()
     stamp = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
-    base = dt.datetime(2025, 12, 12, 8, 30)
     span = dt.timedelta(hours=1, minutes=10)
     out: list[str] = []
     k = 0
@@ -39,13 +38,10 @@ def build(folder: Path, n_lines: int = LINES) -> int:
             m = stamp.match(line)
             t = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + shift
             body = line[m.end() :]
+            bump = 100000 * k
+            body = re.sub(r"order_id=(\d+)", lambda g, b=bump: f"order_id={int(g[1]) + b}", body)
             body = re.sub(
-                r"order_id=(\d+)", lambda g: f"order_id={int(g.group(1)) + 100000 * k}", body
-            )
-            body = re.sub(
-                r"order (\d+) filled",
-                lambda g: f"order {int(g.group(1)) + 100000 * k} filled",
-                body,
+                r"order (\d+) filled", lambda g, b=bump: f"order {int(g[1]) + b} filled", body
             )
             out.append(f"{t:%Y-%m-%d %H:%M:%S},{m.group(2)}{body}")
             if len(out) == n_lines:

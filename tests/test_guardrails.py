@@ -7,6 +7,7 @@ keys are set by their dotted names (``risk={...}``), exactly as a TOML profile s
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from kit import advisory, bars, combine, control, entry, exit_, run, ts_of
 
@@ -474,3 +475,43 @@ def test_signals_without_orders_raise_the_finding() -> None:
     r = go([exit_(1), exit_(2)])
     assert r.summary()["findings"] == ["NO_ORDERS_FROM_SIGNALS"]
     assert go([entry(0)]).summary()["findings"] == []
+
+
+# ---- entry styles --------------------------------------------------------------------------
+def test_scale_in_adds_the_second_half_on_a_pullback_that_holds() -> None:
+    dip = (100.0, 100.5, 99.4, 100.0)  # pulls back to 99.50, stop at 98 untouched
+    r = go([entry(0, qty=100, scale_in_pct=0.005, **PROTECTED)], frame=bars([FLAT, dip, FLAT]))
+    entries = r.orders.filter(r.orders["role"] == "ENTRY").sort("order_id")
+    assert entries["qty"].to_list() == [50.0, 50.0]
+    assert entries["order_type"].to_list() == ["MARKET", "LIMIT"]
+    assert entries["limit_price"].to_list() == [None, 99.5]
+    assert entries["status"].to_list() == ["FILLED", "FILLED"]
+    legs = r.orders.filter(r.orders["role"] != "ENTRY")
+    assert sorted(legs["qty"].to_list()) == [50.0, 50.0, 50.0, 50.0]  # each half protected
+    assert len(set(r.orders["client_order_id"].to_list())) == r.orders.height
+
+
+def test_scale_in_add_is_cancelled_when_the_stop_takes_the_first_half_out() -> None:
+    gap = (100.0, 100.0, 96.0, 96.5)  # opens at 100 (first half), falls through 99.5 and 98
+    crash = [FLAT, FLAT, gap, (96.5, 97.0, 96.0, 96.5)]
+    r = go([entry(1, qty=100, scale_in_pct=0.005, **PROTECTED)], frame=bars(crash))
+    entries = r.orders.filter(r.orders["role"] == "ENTRY").sort("order_id")
+    # the limit at 99.50 is touched in the same bar as the stop: it fills first (lower id),
+    # then both halves' stops close the position; nothing stays working afterwards
+    assert r.orders.filter(r.orders["status"].is_in(["ACCEPTED", "PARTIALLY_FILLED"])).is_empty()
+    assert r.trades["qty"].sum() > 0 and entries.height == 2
+
+
+def test_scale_in_add_filled_in_the_stops_bar_is_closed_by_its_own_stop() -> None:
+    # Known limit: when one bar touches both the add's limit and the first half's stop, the
+    # add fills first (id order) and its own legs protect it from the next bar on.
+    stop_bar = (100.0, 100.2, 97.5, 97.8)  # stop 98 hit; the 99.90 add is above the low too
+    after = (97.8, 99.8, 97.8, 99.6)  # later pullback level traded again
+    r = go([entry(0, qty=100, scale_in_pct=0.001, **PROTECTED)],
+           frame=bars([FLAT, (100.0, 100.2, 99.95, 100.1), stop_bar, after]))  # fmt: skip
+    add = r.orders.filter((r.orders["role"] == "ENTRY") & (r.orders["order_type"] == "LIMIT"))
+    assert add["limit_price"].to_list() == [99.9]
+    positions = r.fills.with_columns(
+        q=pl.when(pl.col("side") == "BUY").then(pl.col("qty")).otherwise(-pl.col("qty"))
+    )["q"].cum_sum()
+    assert positions[-1] == 0.0  # flat at the end: no unprotected add after the stop

@@ -37,6 +37,8 @@ class EntryRequest:
     stop_pct: float = 0.0
     target_pct: float = 0.0
     trail_pct: float = 0.0
+    scale_in_pct: float = 0.0  # > 0: half now, half as a limit this far back from ``price``
+    price: float = float("nan")  # the price the decision used (scale-in reference)
 
 
 @dataclass(frozen=True, slots=True)

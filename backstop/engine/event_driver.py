@@ -336,6 +336,8 @@ class EventDriver:
                 stop_pct=float(ev["stop_pct"]),
                 target_pct=float(d[6]),
                 trail_pct=float(ev["trail_pct"]),
+                scale_in_pct=float(ev["scale_in_pct"]),
+                price=float(d[3]),
             )
         )
 

@@ -235,7 +235,7 @@ def _events_from_rows(
     ):
         column = INTENT_COLUMN_OF.get(name, name)
         ev[name] = intents.get_column(column).to_numpy()
-    for name in ("stop_pct", "target_pct", "trail_pct"):
+    for name in ("stop_pct", "target_pct", "trail_pct", "scale_in_pct"):
         ev[name] = np.nan_to_num(intents.get_column(name).to_numpy(), nan=0.0)
     perm = np.lexsort((ev["seq"], ev["priority"], ev["bar"]))
     return ev[perm], strategies, symbol_col.to_numpy()[perm]

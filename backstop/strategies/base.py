@@ -17,8 +17,10 @@ Guardrail columns: ``conviction`` (0..100), ``target_dollars`` (notional the sig
 sized), ``source_id`` (e.g. a mention id, for the new-signals-only cursor), ``exit_reason``
 (``OrderRole`` of an exit: signal, momentum exhaustion, cloud flip, thesis invalidation...),
 ``advisory`` (``Advice``: 1 GO, 2 WAIT) with ``advisory_confidence`` (0..1) attached to the
-signal itself. ``kind`` (``EventKind``) makes a row an advisory of its symbol (1) or a
-control action (2, with ``control`` a ``ControlAction``); such rows need no side or intent.
+signal itself, and ``scale_in_pct`` (scale-in entry: half now, half as a limit this fraction
+back from the signal's price, cancelled if the stop takes the first half out). ``kind``
+(``EventKind``) makes a row an advisory of its symbol (1) or a control action (2, with
+``control`` a ``ControlAction``); such rows need no side or intent.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "advisory": pl.Int8(),
     "advisory_confidence": pl.Float64(),
     "control": pl.Int8(),
+    "scale_in_pct": pl.Float64(),
 }
 REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
 

@@ -10,9 +10,9 @@ signals"):
   (fractions, 0.02 = 2%), ``conviction`` (0..100), ``target_dollars``, ``qty``,
   ``source_id`` (integer, e.g. a mention id), ``strategy_id``, ``advisory`` (``WAIT`` |
   ``GO``) and ``advisory_confidence`` (0..1, or a percentage like ``50%``);
-- and two backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
-  ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``) and ``limit_price``
-  (a limit entry at that price).
+- and backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
+  ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``), ``limit_price``
+  (a limit entry at that price) and ``scale_in_pct`` (half now, half on a pullback).
 
 A signal is acted on at the close of the first bar of its symbol at or after its ts. An
 unknown column or a bad value is a ``DataError`` naming the file, line and column: nothing is
@@ -52,10 +52,11 @@ OPTIONAL = (
     "advisory_confidence",
     "exit_reason",
     "limit_price",
+    "scale_in_pct",
 )
 COLUMNS = REQUIRED + OPTIONAL
 _POSITIVE = ("price", "stop", "target", "target_dollars", "qty", "limit_price")
-_FRACTION = ("stop_pct", "target_pct")
+_FRACTION = ("stop_pct", "target_pct", "scale_in_pct")
 DEFAULT_STRATEGY = "external"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -92,6 +93,7 @@ _OUT_SCHEMA = {
     "exit_reason": pl.Int8,
     "limit_px": pl.Float64,
     "otype": pl.Int8,
+    "scale_in_pct": pl.Float64,
 }
 
 
@@ -233,6 +235,7 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
         exit_reason,
         num["limit_price"],
         1 if num["limit_price"] is not None else 0,
+        num["scale_in_pct"],
     )
 
 

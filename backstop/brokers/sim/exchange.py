@@ -68,12 +68,15 @@ class SimExchange:
         ev["stop_pct"] = request.stop_pct
         ev["target_pct"] = request.target_pct
         ev["trail_pct"] = request.trail_pct
+        ev["scale_in_pct"] = request.scale_in_pct
         k = int(
             submit_entry_nb(
                 self.book,
                 self.inst.tick,
+                self.inst.lot,
                 ev,
                 request.qty,
+                request.price,
                 request.target_price,
                 request.target_pct,
             )

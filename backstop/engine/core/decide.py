@@ -349,11 +349,15 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
 
 
 @njit(cache=True)
-def submit_entry_nb(book, tick, ev, qty: float, target_px: float, target_pct: float) -> int:
+def submit_entry_nb(
+    book, tick, lot, ev, qty: float, ref: float, target_px: float, target_pct: float
+) -> int:
     """Order builder for an approved entry: the entry carries its bracket legs' levels.
 
     Absolute levels are rounded to the tick here, when the order is built; levels given as a
-    fraction are set from the fill price when the entry fills (and rounded then).
+    fraction are set from the fill price when the entry fills (and rounded then). A scale-in
+    entry (``scale_in_pct``) is two entries of one cycle: half as asked, half as a limit that
+    far back from ``ref`` (the decision's price), each with its own legs.
     """
     s = ev.sym
     otype = MARKET
@@ -383,6 +387,27 @@ def submit_entry_nb(book, tick, ev, qty: float, target_px: float, target_pct: fl
     o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
     o.leg_target_pct = target_pct if target_pct > 0 else np.nan
     o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
+    if ev.scale_in_pct > 0 and ref == ref:
+        lot_s = lot[s]
+        first = np.floor(qty / 2.0 / lot_s + 1e-9) * lot_s
+        if first > 0 and qty - first > 0:
+            o.qty = first
+            add = alloc_order_nb(
+                book.orders, book.ctr, ev.seq, ev.strategy, s, ev.side, LIMIT, GTC, ROLE_ENTRY,
+                qty - first, ev.ts, ev.bar,
+            )  # fmt: skip
+            a = book.orders[add]
+            a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick[s])
+            a.leg_stop, a.leg_target = o.leg_stop, o.leg_target
+            a.leg_stop_pct, a.leg_target_pct, a.trail_pct = (
+                o.leg_stop_pct,
+                o.leg_target_pct,
+                o.trail_pct,
+            )
+            a.leg_no = 3  # its legs are 4 and 5: client ids stay unique within the cycle
+            accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
+            accept_order_nb(book.orders, book.work, book.nwork, book.ctr, add)
+            return k
     accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
     return k
 

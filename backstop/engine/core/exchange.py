@@ -458,6 +458,18 @@ def fill_order_nb(
     if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
         # the bracket already exited: a later fill of the entry's remainder would be unprotected
         cancel_order_nb(book.orders, book.ctr, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
+    if o.parent >= 0 and book.xpos[s] == 0.0:
+        # a protective leg closed the position: the cycle's other entries (a scale-in add
+        # waiting for its pullback) must not reopen it
+        for j in range(book.nwork[s]):
+            w = book.work[s, j]
+            other = book.orders[w]
+            if (
+                other.role == ROLE_ENTRY
+                and other.cycle == o.cycle
+                and not is_terminal_nb(other.status)
+            ):
+                cancel_order_nb(book.orders, book.ctr, w, ts, R_ENTRY_REMAINDER_CANCELED)
     if o.role == ROLE_ENTRY:
         _make_legs_nb(
             book.orders, book.work, book.nwork, book.ctr, prm, tick, k, want, ts, bar, at_open

@@ -175,7 +175,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
             order = submit_exit_nb(book, ev, d[1], d[2], ev.exit_role, 0)
             note_order_nb(g, ev.ts)
         else:
-            order = submit_entry_nb(book, tick, ev, d[2], d[5], d[6])
+            order = submit_entry_nb(book, tick, lot, ev, d[2], d[3], d[5], d[6])
             dist = d[7] / (d[2] * mult[s]) if d[2] > 0 else np.nan
             commit_entry_nb(g, ev, d[2], d[3], mult[s], dist)
         if book.orders[order].status == REJECTED:

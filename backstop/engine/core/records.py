@@ -159,6 +159,7 @@ EVENT_DTYPE = np.dtype(
         ("advice", np.int8),  # Advice of an advisory (or attached to a signal)
         ("advice_conf", np.float64),
         ("control", np.int8),  # ControlAction of a control event
+        ("scale_in_pct", np.float64),  # > 0: half now, half on a pullback this far (fraction)
     ]
 )
 
