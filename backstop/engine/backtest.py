@@ -163,10 +163,20 @@ def run_backtest(
             )
         skip = status == STATUS_NEED_ROOM_EVENTS
         if status != STATUS_DONE:
+            # Grow by at least what the loop's room check asks for: doubling alone never
+            # grows a buffer that is still empty but smaller than one bar's worst case.
+            n_sym = len(arrays.symbols)
+            room = 2 * book.work.shape[1] + 2 + n_sym
             book, pf, dec = ensure_room(
-                book, pf, dec, len(book.orders), len(book.fills), len(pf.trades), len(dec.verdicts)
+                book,
+                pf,
+                dec,
+                max(len(book.orders), room),
+                max(len(book.fills), room),
+                max(len(pf.trades), room),
+                max(len(dec.verdicts), n_sym + 1),
             )
-            g = grow_guard_events(g, len(g.events))
+            g = grow_guard_events(g, max(len(g.events), 16 + 2 * g.si.shape[0] + n_sym))
         elif i >= arrays.n and j < n_ev:
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:

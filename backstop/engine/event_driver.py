@@ -144,11 +144,23 @@ class EventDriver:
     def _room(self) -> None:
         if int(self.dec.ctr[N_VERDICTS]) + len(self.symbols) + 1 > len(self.dec.verdicts):
             _, _, self.dec = ensure_room(
-                new_book(1, 2, 1, 1), self.pf, self.dec, 0, 0, 0, len(self.dec.verdicts)
+                new_book(1, 2, 1, 1),
+                self.pf,
+                self.dec,
+                0,
+                0,
+                0,
+                max(len(self.dec.verdicts), len(self.symbols) + 1),
             )
         if int(self.pf.ctr[N_TRADES]) + len(self.symbols) + 2 > len(self.pf.trades):
             _, self.pf, _ = ensure_room(
-                new_book(1, 2, 1, 1), self.pf, self.dec, 0, 0, len(self.pf.trades), 0
+                new_book(1, 2, 1, 1),
+                self.pf,
+                self.dec,
+                0,
+                0,
+                max(len(self.pf.trades), len(self.symbols) + 2),
+                0,
             )
         self.g = grow_guard_events(self.g, 16 + 2 * self.g.si.shape[0] + len(self.symbols))
 

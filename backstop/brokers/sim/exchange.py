@@ -180,8 +180,8 @@ class SimExchange:
                 book,
                 new_portfolio(1, 0.0, 1),
                 new_decisions(1),
-                len(book.orders),
-                len(book.fills),
+                max(len(book.orders), _ROOM),
+                max(len(book.fills), _ROOM),
                 0,
                 0,
             )
