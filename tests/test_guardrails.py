@@ -242,6 +242,23 @@ def test_max_concurrent_positions() -> None:
     passes(go(rows, {"risk.max_positions": 2}, frame=frame), 1)
 
 
+def test_max_positions_counts_entries_still_working() -> None:
+    """Two signals on one bar: the first entry has not filled when the second is decided,
+    yet it is a position being opened, so a one-position account refuses the second."""
+    rows = [entry(0), entry(0, symbol="U")]
+    frame = combine(bars(FIVE), bars(FIVE, symbol="U"))
+    fails(go(rows, {"risk.max_positions": 1}, frame=frame), "MAX_POSITIONS", 1)
+    passes(go(rows, {"risk.max_positions": 2}, frame=frame), 1)
+
+
+def test_exposure_counts_entries_still_working() -> None:
+    """Buying power counts the working entry of another symbol as exposure already taken."""
+    rows = [entry(0, qty=600), entry(0, symbol="U", qty=500)]  # 60,000 + 50,000 at ~100
+    frame = combine(bars(FIVE), bars(FIVE, symbol="U"))
+    fails(go(rows, {"risk.buying_power_mult": 1.0}, frame=frame), "BUYING_POWER", 1)
+    passes(go(rows, {"risk.buying_power_mult": 1.2}, frame=frame), 1)
+
+
 def test_adding_to_a_winner_only_when_allowed() -> None:
     up = [FLAT, FLAT, (100.0, 106.0, 100.0, 105.0), FLAT, FLAT]
     rows = [entry(0), entry(2)]

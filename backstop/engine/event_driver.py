@@ -43,6 +43,7 @@ from backstop.engine.core.decide import (
     decide_signal_nb,
     record_verdict_nb,
 )
+from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     Guard,
     grow_guard_events,
@@ -79,7 +80,7 @@ from backstop.engine.core.supervise import (
     trip_kill_nb,
     value_of_kill_nb,
 )
-from backstop.engine.enums import EventKind, OrderRole, OrderStatus, OrderType, Side
+from backstop.engine.enums import EventKind, Intent, OrderRole, OrderStatus, OrderType, Side
 from backstop.engine.inputs import event_array, instrument_arrays, session_days
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
@@ -125,6 +126,15 @@ class EventDriver:
     # ---- state from the broker -----------------------------------------------------------
     def _positions(self) -> np.ndarray:
         return np.array([self.broker.position(sym) for sym in self.symbols], dtype=np.float64)
+
+    def _pending(self) -> np.ndarray:
+        """Signed unfilled quantity of the working entries of every symbol, per the broker."""
+        out = np.zeros(len(self.symbols))
+        for s, sym in enumerate(self.symbols):
+            for o in self.broker.open_orders(sym):
+                if o.role == OrderRole.ENTRY:
+                    out[s] += int(o.side) * o.remaining
+        return out
 
     def _working(self, s: int) -> tuple[int, int, float]:
         """(working entries, side of the last one, unfilled plain exits) of symbol ``s``."""
@@ -250,7 +260,10 @@ class EventDriver:
         if s >= 0:
             pos = float(positions[s])  # broker truth, not our own book
             entries, entry_side, exit_qty = self._working(s)
-        mkt = Market(positions, pf.mark, pf.avg, inst.tick, inst.lot, inst.mult)
+        pending = positions[:0]
+        if int(ev["intent"]) != Intent.EXIT and book_wide_nb(self.rp):
+            pending = self._pending()
+        mkt = Market(positions, pending, pf.mark, pf.avg, inst.tick, inst.lot, inst.mult)
         b = int(ev["bar"])
         d = decide_signal_nb(
             self.g,

@@ -107,6 +107,10 @@ class Market(NamedTuple):
     """What the decision may know of the account and market, from the book or a Broker."""
 
     pos: np.ndarray  # float64[n_sym]: positions held (broker truth)
+    # float64[n_sym]: signed unfilled quantity of working entries, or empty when no
+    # book-wide check is configured (see ``book_wide_nb``): a position being opened counts
+    # toward max positions and exposure as if it were held.
+    pending: np.ndarray
     mark: np.ndarray  # float64[n_sym]: last price per symbol (nan before the first)
     avg: np.ndarray  # float64[n_sym]: average entry price of the positions
     tick: np.ndarray
@@ -306,7 +310,7 @@ def decide_signal_nb(
         ref = ev.entry_stop_px
     r, dist, target_px, target_pct = protection_nb(ev, ref, mkt.tick[s], rp)
     reasons |= r
-    reasons |= risk_gate_nb(g, rp, ev, mkt.pos, equity, in_hours, quality)
+    reasons |= risk_gate_nb(g, rp, ev, mkt.pos, mkt.pending, equity, in_hours, quality)
     r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
     reasons |= r
     risk = np.nan
@@ -317,7 +321,9 @@ def decide_signal_nb(
             reasons |= R_MAX_LOSS_CAP
     exposure = np.nan
     if qty > 0 and price == price:
-        r, exposure = exposure_gate_nb(g, rp, ev, qty, price, mkt.pos, mkt.mark, mkt.mult, equity)
+        r, exposure = exposure_gate_nb(
+            g, rp, ev, qty, price, mkt.pos, mkt.pending, mkt.mark, mkt.mult, equity
+        )
         reasons |= r
     reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
     if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:

@@ -235,6 +235,18 @@ def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, int, float]:
     return entries, entry_side, exit_qty
 
 
+@njit(cache=True)
+def pending_entries_nb(orders, work, nwork) -> np.ndarray:
+    """Signed unfilled quantity of the working entry orders of every symbol."""
+    out = np.zeros(len(nwork))
+    for s in range(len(nwork)):
+        for j in range(nwork[s]):
+            o = orders[work[s, j]]
+            if o.role == ROLE_ENTRY and not is_terminal_nb(o.status):
+                out[s] += o.side * (o.qty - o.filled)
+    return out
+
+
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _record_fill_nb(
     orders,

@@ -157,7 +157,7 @@ def day_loss_nb(g, equity: float) -> float:
 
 
 @njit(cache=True)
-def risk_gate_nb(g, rp, ev, pos_all, equity: float, in_hours: bool, quality: float) -> int:
+def risk_gate_nb(g, rp, ev, pos_all, pending, equity: float, in_hours: bool, quality: float) -> int:
     """The ordered account/strategy checks of an entry, before it is sized."""
     reasons = 0
     k = ev.strategy
@@ -180,10 +180,10 @@ def risk_gate_nb(g, rp, ev, pos_all, equity: float, in_hours: bool, quality: flo
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
     lim = rp[RK_MAX_POSITIONS]
-    if lim == lim and ev.sym >= 0 and pos_all[ev.sym] == 0.0:
+    if lim == lim and ev.sym >= 0 and committed_nb(pos_all, pending, ev.sym) == 0.0:
         held = 0
-        for q in pos_all:
-            if q != 0.0:
+        for j in range(len(pos_all)):
+            if committed_nb(pos_all, pending, j) != 0.0:
                 held += 1
         if held >= lim:
             reasons |= R_MAX_POSITIONS
@@ -204,8 +204,24 @@ def risk_gate_nb(g, rp, ev, pos_all, equity: float, in_hours: bool, quality: flo
 
 
 @njit(cache=True)
+def book_wide_nb(rp) -> bool:
+    """Whether a check reads the whole book (positions and working entries of every symbol)."""
+    a, b = rp[RK_MAX_POSITIONS], rp[RK_SINGLE_NAME]
+    c, d = rp[RK_SECTOR], rp[RK_BP_MULT]
+    return a == a or b == b or c == c or d == d
+
+
+@njit(cache=True)
+def committed_nb(pos_all, pending, j: int) -> float:
+    """Position of symbol ``j`` once its working entries fill (held when none is known)."""
+    if len(pending) == 0:
+        return pos_all[j]
+    return pos_all[j] + pending[j]
+
+
+@njit(cache=True)
 def exposure_gate_nb(
-    g, rp, ev, qty: float, price: float, pos_all, mark_all, mult_all, equity: float
+    g, rp, ev, qty: float, price: float, pos_all, pending, mark_all, mult_all, equity: float
 ) -> tuple[int, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
@@ -222,7 +238,7 @@ def exposure_gate_nb(
     sector_after = 0.0
     my_sector = g.sector[s]
     for j in range(len(pos_all)):
-        q = pos_all[j]
+        q = committed_nb(pos_all, pending, j)
         if j == s:
             q = q + ev.side * qty
         m = mark_all[j] if j != s else price
@@ -232,7 +248,7 @@ def exposure_gate_nb(
         gross += v
         if my_sector >= 0 and g.sector[j] == my_sector:
             sector_after += v
-    name_after = abs(pos_all[s] + ev.side * qty) * price * mult_all[s]
+    name_after = abs(committed_nb(pos_all, pending, s) + ev.side * qty) * price * mult_all[s]
     lim = rp[RK_SINGLE_NAME]
     if lim == lim and name_after > lim * equity:
         reasons |= R_SINGLE_NAME_EXPOSURE

@@ -37,9 +37,11 @@ from backstop.engine.core.exchange import (
     bar_touches_orders_nb,
     cancel_order_nb,
     is_terminal_nb,
+    pending_entries_nb,
     process_bar_nb,
     working_summary_nb,
 )
+from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     AI_DAY,
     AI_N_EVENTS,
@@ -154,7 +156,10 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
         pos = book.xpos[s]
         entries, entry_side, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
     b = ev.bar
-    mkt = Market(book.xpos, pf.mark, pf.avg, tick, lot, mult)
+    pending = book.xpos[:0]
+    if ev.intent != INTENT_EXIT and book_wide_nb(rp):
+        pending = pending_entries_nb(book.orders, book.work, book.nwork)
+    mkt = Market(book.xpos, pending, pf.mark, pf.avg, tick, lot, mult)
     d = decide_signal_nb(
         g,
         rp,
