@@ -1,0 +1,554 @@
+"""Broker parity: the same signals through the event driver against the simulated exchange
+(compiled kernels) and against ``FakeBroker`` (plain Python, tests/fake_broker.py) give the
+same verdicts, positions, round trips, fills and order states.
+
+The two brokers share no matching code, so agreement checks the kernels against DESIGN.md's
+fill rules as written, and checks that the pipeline reads only what the Broker protocol says
+(a live adapter will be just as foreign to it as the fake). Each scenario also asserts the
+values the rules give by hand, so a bug common to both brokers cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from fake_broker import FakeBroker, bit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kit import bars, combine, entry, exit_, intents, ts_of
+
+from backstop.brokers.sim.exchange import SimExchange
+from backstop.engine.backtest import guard_for
+from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
+from backstop.engine.config import BacktestConfig
+from backstop.engine.context import bar_context
+from backstop.engine.core.params import SimParams
+from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
+from backstop.engine.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
+from backstop.engine.event_driver import EventDriver
+from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.instruments import Instrument
+from backstop.engine.profile import RiskProfile
+from backstop.strategies.base import conform_intents
+
+R = ReasonCode
+INSTRUMENTS = {s: Instrument.equity(s) for s in ("T", "A", "B")}
+PROFILE = RiskProfile().with_settings({"entry.require_protection": True, "risk.max_positions": 2})
+TRADE_FIELDS = ("cycle", "sym", "side", "qty", "entry_px", "exit_px", "pnl", "exit_role")
+FILL_FIELDS = ("order", "cycle", "strategy", "sym", "side", "role", "qty", "price", "ts", "bar")
+FLAT = (100.0, 100.5, 99.5, 100.0)  # a bar that touches no bracket of +-2% around 100
+
+BrokerFactory = Callable[[tuple[str, ...], Instruments, SimParams], Any]
+
+
+# ---- the driver loop (run_event_driven's, with the broker handed in) -----------------------
+def drive(
+    frame: pl.DataFrame,
+    table: pl.DataFrame,
+    make_broker: BrokerFactory,
+    profile: RiskProfile,
+    config: BacktestConfig,
+) -> tuple[EventDriver, Any]:
+    """Run ``table`` over ``frame`` bar by bar: the broker matches the bar, the driver books
+    it and supervises, then the bar's events are decided (as ``run_event_driven`` does)."""
+    a = bar_arrays(frame.rechunk())
+    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
+    events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
+    ctx = bar_context(frame, a, specs, profile)
+    prm = config.sim_params()
+    broker = make_broker(a.symbols, inst, prm)
+    guard = guard_for(specs, strategies, profile, config.initial_cash)
+    driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx)
+    j = 0
+    for i in range(a.n):
+        s = int(a.sym[i])
+        ts = int(a.ts[i])
+        o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
+        broker.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
+        driver.on_bar(i, s, ts, h, lo, c)
+        while j < len(events) and int(events[j]["bar"]) == i:
+            driver.on_event(events[j], j)
+            j += 1
+    assert j == len(events), "every event was decided"
+    return driver, broker
+
+
+def sim_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> SimExchange:
+    return SimExchange(symbols, inst, prm)
+
+
+def fake_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> FakeBroker:
+    ticks = dict(zip(symbols, inst.tick.tolist(), strict=True))
+    return FakeBroker(symbols, ticks=ticks, max_working=prm.max_working)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run decided and what happened, from the FakeBroker side of a parity pair."""
+
+    verdicts: np.ndarray
+    trades: list[dict[str, Any]]
+    positions: dict[str, float]
+    broker: FakeBroker
+
+    def verdict(self, k: int) -> dict[str, Any]:
+        v = self.verdicts[k]
+        return {name: v[name].item() for name in self.verdicts.dtype.names}
+
+
+def _verdicts(driver: EventDriver) -> np.ndarray:
+    return driver.dec.verdicts[: int(driver.dec.ctr[N_VERDICTS])].copy()
+
+
+def _trades(driver: EventDriver) -> list[dict[str, Any]]:
+    rows = driver.pf.trades[: int(driver.pf.ctr[N_TRADES])]
+    return [{f: r[f].item() for f in TRADE_FIELDS} for r in rows]
+
+
+def _fake_orders(fake: FakeBroker) -> list[tuple[int, int, int, int, float, float, int]]:
+    return [
+        (o.order_id, int(o.role), o.side, int(o.status), o.qty, o.filled, o.reasons)
+        for o in fake.orders
+    ]
+
+
+def _sim_orders(sim: SimExchange) -> list[tuple[int, int, int, int, float, float, int]]:
+    rows = sim.book.orders[: int(sim.book.ctr[N_ORDERS])]
+    return [
+        tuple(o[k].item() for k in ("id", "role", "side", "status", "qty", "filled", "reasons"))
+        for o in rows
+    ]
+
+
+def parity(
+    frame: pl.DataFrame,
+    rows: list[dict[str, Any]],
+    profile: RiskProfile = PROFILE,
+    config: BacktestConfig | None = None,
+) -> Outcome:
+    """Run ``rows`` against both brokers; assert every record agrees; return the fake's run."""
+    config = config or BacktestConfig()
+    table = intents(rows)
+    d_sim, sim = drive(frame, table, sim_broker, profile, config)
+    d_fake, fake = drive(frame, table, fake_broker, profile, config)
+    vs, vf = _verdicts(d_sim), _verdicts(d_fake)
+    assert len(vs) == len(vf), (len(vs), len(vf))
+    for name in vs.dtype.names:
+        np.testing.assert_array_equal(vs[name], vf[name], err_msg=f"verdicts.{name}")
+    symbols = d_sim.symbols
+    positions = {s: fake.position(s) for s in symbols}
+    assert {s: sim.position(s) for s in symbols} == positions
+    assert _trades(d_sim) == _trades(d_fake)
+    fs = sim.book.fills[: int(sim.book.ctr[N_FILLS])]
+    ff = [f.record for f in fake.fills]
+    assert [[r[k].item() for k in FILL_FIELDS] for r in fs] == [
+        [r[k].item() for k in FILL_FIELDS] for r in ff
+    ]
+    assert _sim_orders(sim) == _fake_orders(fake)
+    return Outcome(vf, _trades(d_fake), positions, fake)
+
+
+def trade(
+    cycle: int, side: int, qty: float, entry_px: float, exit_px: float, role: OrderRole, sym=0
+) -> dict[str, Any]:
+    """A round trip as the portfolio records it (P&L gross, no fees here)."""
+    pnl = qty * (exit_px - entry_px) * side
+    return {
+        "cycle": cycle,
+        "sym": sym,
+        "side": side,
+        "qty": qty,
+        "entry_px": entry_px,
+        "exit_px": exit_px,
+        "pnl": pytest.approx(pnl),
+        "exit_role": int(role),
+    }
+
+
+def statuses(fake: FakeBroker) -> list[tuple[OrderRole, OrderStatus]]:
+    return [(o.role, o.status) for o in fake.orders]
+
+
+# ---- brackets ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("side", "bar2", "role", "exit_px"),
+    [
+        (1, (100.0, 105.0, 97.0, 99.0), OrderRole.STOP_LOSS, 98.0),  # both touched: stop first
+        (1, (101.0, 104.5, 100.5, 104.0), OrderRole.TAKE_PROFIT, 104.0),
+        (1, (96.0, 97.0, 95.0, 96.0), OrderRole.STOP_LOSS, 96.0),  # gap through the stop
+        (-1, (100.0, 101.0, 95.5, 96.0), OrderRole.TAKE_PROFIT, 96.0),
+        (-1, (103.0, 103.5, 101.0, 102.0), OrderRole.STOP_LOSS, 103.0),
+    ],
+    ids=["long-stop-first", "long-target", "long-gap", "short-target", "short-gap"],
+)
+def test_bracketed_market_entry_exits_by_its_legs(
+    side: int, bar2: tuple[float, ...], role: OrderRole, exit_px: float
+) -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, bar2, FLAT])
+    out = parity(frame, [entry(0, side=side, stop_pct=0.02, target_pct=0.04)])
+    v = out.verdict(0)
+    assert (v["approved"], v["reasons"], v["entry_order"], v["qty"]) == (True, 0, 0, 100.0)
+    assert (v["side"], v["position"], v["equity"]) == (side, 0.0, 100_000.0)
+    assert out.trades == [trade(0, side, 100.0, 100.0, exit_px, role)]
+    assert out.positions == {"T": 0.0}
+    stop, target = out.broker.orders[1], out.broker.orders[2]
+    assert (stop.stop, target.limit) == ((98.0, 104.0) if side > 0 else (102.0, 96.0))
+    assert stop.live_from == target.live_from == 1  # entry filled at the open: live on bar 1
+    winner, loser = (stop, target) if role == OrderRole.STOP_LOSS else (target, stop)
+    assert winner.status == OrderStatus.FILLED
+    assert (loser.status, loser.reasons) == (OrderStatus.CANCELED, bit(R.OCO_SIBLING_FILLED))
+    kinds = [(type(e).__name__, e.order_id, getattr(e, "status", None)) for e in out.broker.log]
+    assert kinds == [
+        ("OrderStatusEvent", 0, OrderStatus.ACCEPTED),
+        ("FillEvent", 0, None),
+        ("OrderStatusEvent", 0, OrderStatus.FILLED),
+        ("OrderStatusEvent", 1, OrderStatus.ACCEPTED),
+        ("OrderStatusEvent", 2, OrderStatus.ACCEPTED),
+        ("FillEvent", winner.order_id, None),
+        ("OrderStatusEvent", winner.order_id, OrderStatus.FILLED),
+        ("OrderStatusEvent", loser.order_id, OrderStatus.CANCELED),
+    ]
+    fill_ts = [e.ts_event for e in out.broker.log if isinstance(e, FillEvent)]
+    assert fill_ts == [ts_of(1), ts_of(2)]
+    assert out.broker.log[-1].ts_event == ts_of(2)  # OCO sibling cancelled at the fill's ts
+
+
+def test_trailing_stop_ratchets_with_each_finished_bar() -> None:
+    frame = bars([(100, 101, 99, 100), (100, 103, 99.5, 102.5), (102, 102.5, 100.5, 101), FLAT])
+    out = parity(frame, [entry(0, trail_pct=0.02, target_pct=0.05)])
+    leg = out.broker.orders[1]
+    assert (leg.role, leg.otype, leg.water) == (OrderRole.TRAILING, OrderType.TRAILING_STOP, 103)
+    # 98 at the fill, 103 - 2.06 = 100.94 after bar 1; bar 2's low 100.5 takes it out
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 100.94, OrderRole.TRAILING)]
+
+
+# ---- exits ---------------------------------------------------------------------------------
+def test_exit_signal_closes_the_position_and_its_legs_go() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, FLAT, (100.2, 100.5, 99.5, 100), FLAT])
+    out = parity(frame, [entry(0, stop_px=95.0, target_px=110.0), exit_(2)])
+    e, x = out.verdict(0), out.verdict(1)
+    assert (e["stop_px"], e["target_px"], e["risk"]) == (95.0, 110.0, 500.0)
+    assert (x["approved"], x["reasons"], x["side"], x["qty"]) == (True, 0, -1, 100.0)
+    assert (x["position"], x["entry_order"], x["intent"]) == (100.0, 3, 1)
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 100.2, OrderRole.SIGNAL_EXIT)]
+    for leg in out.broker.orders[1:3]:  # legs gone once the exit left the position flat
+        assert leg.status == OrderStatus.CANCELED
+        assert leg.reasons == bit(R.LEG_CANCELED_POSITION_CLOSED)
+    assert not out.broker.open_orders("T")
+
+
+def test_exits_while_flat_are_refused() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, (100, 104.5, 99.5, 104), FLAT])
+    rows = [exit_(0), entry(0, stop_pct=0.02, target_pct=0.04), exit_(3, qty=10)]
+    out = parity(frame, rows)
+    flat = bit(R.EXIT_NO_EXPOSURE) | bit(R.MISSING_PROTECTION)  # as an entry it would be bare
+    first, _, last = (out.verdict(k) for k in range(3))
+    assert (first["approved"], first["reasons"], first["entry_order"]) == (False, flat, -1)
+    assert (last["approved"], last["reasons"], last["qty"]) == (False, flat, 0.0)
+    assert out.trades == [trade(1, 1, 100.0, 100.0, 104.0, OrderRole.TAKE_PROFIT)]
+    assert len(out.broker.orders) == 3  # the refused exits sent nothing
+
+
+def test_exit_larger_than_the_position_is_clamped() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, FLAT, (99.5, 100, 99, 99.5), FLAT])
+    out = parity(frame, [entry(0, stop_pct=0.02, target_pct=0.04), exit_(2, qty=250)])
+    x = out.verdict(1)
+    assert (x["approved"], x["reasons"], x["qty"]) == (True, bit(R.EXIT_CLAMPED_REDUCE_ONLY), 100)
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 99.5, OrderRole.SIGNAL_EXIT)]
+
+
+def test_partial_exits_resize_the_legs_then_the_rest_is_already_closing() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, FLAT, (100.5, 101, 100, 100.5), FLAT, FLAT])
+    rows = [
+        entry(0, stop_pct=0.02, target_pct=0.04),
+        exit_(2, qty=40),
+        exit_(3),  # the rest: 60
+        exit_(3),  # nothing left that is not already being closed
+    ]
+    out = parity(frame, rows)
+    assert [out.verdict(k)["qty"] for k in range(4)] == [100.0, 40.0, 60.0, 0.0]
+    assert out.verdict(3)["reasons"] == bit(R.ALREADY_CLOSED)
+    stop, target = out.broker.orders[1:3]
+    assert stop.qty == target.qty == 60.0  # shrunk to the position after the first exit
+    assert stop.reasons & bit(R.LEG_RESIZED_TO_POSITION)
+    assert stop.status == target.status == OrderStatus.CANCELED
+    # 40 sold at 100.5 (bar 3) and 60 at 100.0 (bar 4): exit price 100.2 on average
+    (t,) = out.trades
+    assert {**t, "exit_px": pytest.approx(t["exit_px"])} == {
+        **trade(0, 1, 100.0, 100.0, 100.2, OrderRole.SIGNAL_EXIT),
+        "exit_px": pytest.approx(100.2),
+    }
+
+
+def test_exit_manager_time_stop_sends_an_exit() -> None:
+    rows = [(100, 101, 99, 100), FLAT, (100, 100.5, 99.5, 99.8), (99.9, 100, 99.5, 99.9)]
+    frame = bars([*rows, (99.7, 100, 99.5, 99.8)])
+    profile = PROFILE.with_settings({"exits.time_stop_minutes": 2.0})
+    out = parity(frame, [entry(0, stop_pct=0.02, target_pct=0.04)], profile=profile)
+    x = out.verdict(1)  # decided at bar 3's close: 2 minutes in, no progress
+    assert (x["event"], x["ts"], x["approved"], x["cycle"]) == (-1, ts_of(3), True, 0)
+    assert (x["reasons"], x["side"], x["qty"], x["entry_order"]) == (
+        bit(R.TIME_STOP_EXIT),
+        -1,
+        100.0,
+        3,
+    )
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 99.7, OrderRole.TIME_STOP)]
+
+
+# ---- entries -------------------------------------------------------------------------------
+def test_duplicate_and_conflicting_entries_are_refused() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, FLAT, FLAT])
+    rows = [
+        entry(0, stop_pct=0.02, target_pct=0.04),
+        entry(0, stop_pct=0.02, target_pct=0.04),  # an entry is already working
+        entry(2, stop_pct=0.02, target_pct=0.04),  # the position is held
+        entry(2, side=-1, stop_pct=0.02, target_pct=0.04),  # against the position
+    ]
+    out = parity(frame, rows)
+    got = [(out.verdict(k)["approved"], out.verdict(k)["reasons"]) for k in range(4)]
+    assert got == [
+        (True, 0),
+        (False, bit(R.DUPLICATE_POSITION)),
+        (False, bit(R.DUPLICATE_POSITION)),
+        (False, bit(R.CONFLICTING_POSITION)),
+    ]
+    assert out.positions == {"T": 100.0}
+    assert [o.role for o in out.broker.open_orders("T")] == [
+        OrderRole.STOP_LOSS,
+        OrderRole.TAKE_PROFIT,
+    ]
+
+
+def test_limit_entries_fill_at_the_better_of_open_and_limit() -> None:
+    frame = bars(
+        [
+            (100, 101, 99, 100),
+            (100, 100.5, 97.9, 99.2),  # touched inside: fills at 99; legs live from bar 2
+            (99.2, 101.5, 99, 101),  # target 100.98
+            (101, 101.5, 100.5, 101),
+            (98.5, 100.6, 98.4, 100.5),  # gaps under the limit: fills at the open 98.5
+            (100.5, 100.6, 100, 100.5),
+            FLAT,
+        ]
+    )
+    rows = [
+        entry(0, otype=1, limit_px=99.0, stop_pct=0.01, target_pct=0.02),
+        entry(3, otype=1, limit_px=99.0, stop_px=95.0, target_pct=0.02),
+        entry(6, otype=1, limit_px=90.0, stop_pct=0.01, target_pct=0.02),  # never touched
+    ]
+    out = parity(frame, rows)
+    assert [out.verdict(k)["entry_order"] for k in range(3)] == [0, 3, 6]
+    assert out.trades == [
+        trade(0, 1, 100.0, 99.0, 100.98, OrderRole.TAKE_PROFIT),
+        trade(1, 1, 100.0, 98.5, 100.47, OrderRole.TAKE_PROFIT),  # legs live on the open bar
+    ]
+    assert out.broker.orders[1].live_from == 2 and out.broker.orders[4].live_from == 4
+    (working,) = out.broker.open_orders("T")
+    assert (working.order_id, working.role, working.status) == (
+        6,
+        OrderRole.ENTRY,
+        OrderStatus.ACCEPTED,
+    )
+
+
+@pytest.mark.parametrize(
+    ("otype", "limit_px", "bar1", "entry_px"),
+    [
+        (2, None, (100, 100.8, 99.5, 100.5), 101.0),  # not triggered on bar 1; at 101 on bar 2
+        (3, 101.5, (102, 102.2, 101.2, 101.8), 100.5),  # gapped past its limit: rests as limit
+    ],
+    ids=["stop", "stop-limit"],
+)
+def test_stop_entries(otype: int, limit_px: float | None, bar1: tuple, entry_px: float) -> None:
+    frame = bars([(100, 101, 99, 100), bar1, (100.5, 101.6, 100.2, 101.2), FLAT])
+    row = entry(0, otype=otype, entry_stop_px=101.0, limit_px=limit_px, stop_pct=0.02)
+    out = parity(frame, [{**row, "target_px": 110.0}])
+    assert out.verdict(0)["approved"]
+    e = out.broker.orders[0]
+    assert (e.status, e.filled, e.otype) == (
+        OrderStatus.FILLED,
+        100.0,
+        OrderType.LIMIT if otype == 3 else OrderType.STOP,
+    )
+    assert out.broker.fills[0].price == entry_px and out.broker.fills[0].ts_event == ts_of(2)
+    assert out.positions == {"T": 100.0}
+
+
+def test_two_symbols_and_max_positions() -> None:
+    rows_a = [(100, 101, 99, 100), FLAT, (99, 99.5, 97, 98), FLAT, FLAT]
+    frame = combine(bars(rows_a, symbol="A"), bars([FLAT] * 5, symbol="B"))
+    profile = PROFILE.with_settings({"risk.max_positions": 1})
+    rows = [
+        entry(0, symbol="A", stop_pct=0.02, target_pct=0.04),
+        entry(1, symbol="B", stop_pct=0.02, target_pct=0.04),  # A is held: one position max
+        entry(3, symbol="B", stop_pct=0.02, target_pct=0.04),  # A stopped out on bar 2
+    ]
+    out = parity(frame, rows, profile=profile)
+    got = [(out.verdict(k)["sym"], out.verdict(k)["reasons"]) for k in range(3)]
+    assert got == [(0, 0), (1, bit(R.MAX_POSITIONS)), (1, 0)]
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 98.0, OrderRole.STOP_LOSS)]
+    assert out.positions == {"A": 0.0, "B": 100.0}
+
+
+def test_manual_kill_cancels_entries_and_flattens() -> None:
+    frame = combine(
+        bars([(100, 101, 99, 100), FLAT, FLAT, (100.3, 100.5, 99.5, 100), FLAT], symbol="A"),
+        bars([FLAT] * 5, symbol="B"),
+    )
+    rows = [
+        entry(0, symbol="A", stop_pct=0.02, target_pct=0.04),
+        entry(0, symbol="B", otype=1, limit_px=90.0, stop_pct=0.02, target_pct=0.04),
+        {"ts": ts_of(2), "kind": 2, "control": 0},  # manual kill switch
+        entry(3, symbol="B", stop_pct=0.02, target_pct=0.04),
+    ]
+    out = parity(frame, rows)
+    kill = out.verdict(2)  # the flatten order the kill switch sent for A
+    assert (kill["sym"], kill["event"], kill["reasons"], kill["qty"]) == (
+        0,
+        -1,
+        bit(R.KILL_SWITCH_FLATTEN),
+        100.0,
+    )
+    late = out.verdict(3)
+    assert (late["approved"], late["reasons"] & bit(R.KILL_SWITCH_ACTIVE) != 0) == (False, True)
+    b_entry = out.broker.orders[1]
+    assert b_entry.status == OrderStatus.CANCELED
+    assert b_entry.reasons == bit(R.KILL_SWITCH_ACTIVE)
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 100.3, OrderRole.KILL_SWITCH)]
+    assert out.positions == {"A": 0.0, "B": 0.0}
+
+
+def test_broker_rejection_refuses_the_verdict() -> None:
+    """With two working orders allowed per symbol, the bracket's legs fill the quota: the
+    exit signal's order is REJECTED by the broker and its verdict says so."""
+    frame = bars([(100, 101, 99, 100), FLAT, FLAT, (99, 99.5, 97.5, 98), FLAT])
+    rows = [entry(0, stop_pct=0.02, target_pct=0.04), exit_(2)]
+    out = parity(frame, rows, config=BacktestConfig(max_working=2))
+    x = out.verdict(1)
+    assert (x["approved"], x["reasons"], x["entry_order"]) == (
+        False,
+        bit(R.TOO_MANY_WORKING_ORDERS),
+        3,
+    )
+    assert out.broker.orders[3].status == OrderStatus.REJECTED
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 98.0, OrderRole.STOP_LOSS)]
+
+
+def test_fake_broker_is_a_broker_and_refuses_what_it_does_not_model() -> None:
+    fake = FakeBroker(("T",))
+    assert isinstance(fake, Broker)
+    for tif in (0, 2):
+        with pytest.raises(NotImplementedError, match="GTC"):
+            fake.submit_entry(EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0, tif=tif))
+    trailing = EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0, OrderType.TRAILING_STOP)
+    with pytest.raises(NotImplementedError):
+        fake.submit_entry(trailing)
+    assert fake.orders == [] and fake.drain_events() == []
+    k = fake.submit_entry(EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0))
+    (accepted,) = fake.drain_events()
+    assert isinstance(accepted, OrderStatusEvent) and accepted.status == OrderStatus.ACCEPTED
+    fake.cancel(k, ts_of(0), bit(R.KILL_SWITCH_ACTIVE))
+    fake.on_bar(1, ts_of(1), "T", 100.0, 101.0, 99.0, 1e6, 0)  # a cancelled order never fills
+    (cancelled,) = fake.drain_events()
+    assert (cancelled.status, cancelled.reasons) == (
+        OrderStatus.CANCELED,
+        bit(R.KILL_SWITCH_ACTIVE),
+    )
+    assert fake.position("T") == 0.0 and fake.fills == []
+
+
+# ---- property: random signals on random bars ----------------------------------------------
+@st.composite
+def paths(draw: st.DrawFn, n: int) -> list[tuple[float, float, float, float]]:
+    """A valid OHLC path of ``n`` bars on a one-cent grid, with gaps and wide ranges."""
+    price = draw(st.sampled_from([50.0, 100.0]))
+    rows = []
+    for _ in range(n):
+        o = round(max(price * (1 + draw(st.floats(-0.03, 0.03))), 1.0), 2)
+        c = round(max(o * (1 + draw(st.floats(-0.04, 0.04))), 1.0), 2)
+        h = round(max(o, c) * (1 + draw(st.floats(0.0, 0.03))), 2)
+        lo = round(min(o, c) * (1 - draw(st.floats(0.0, 0.03))), 2)
+        rows.append((o, max(h, o, c), min(lo, o, c), c))
+        price = c
+    return rows
+
+
+@st.composite
+def signal_rows(draw: st.DrawFn, closes: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Entries (market, limit, stop, stop-limit; percent, absolute or trailing legs), most
+    followed by exits of random size and side a few bars later, priced around the close they
+    are decided at; in a quarter of the cases one manual kill."""
+    rows: list[dict[str, Any]] = []
+    symbols = sorted(closes)
+    n = len(closes[symbols[0]])
+    if draw(st.integers(0, 3)) == 0:
+        rows.append({"ts": ts_of(draw(st.integers(0, n - 1))), "kind": 2, "control": 0})
+    for _ in range(draw(st.integers(1, 8))):
+        symbol = draw(st.sampled_from(symbols))
+        b = draw(st.integers(0, n - 1))
+        close = closes[symbol][b]
+        side = draw(st.sampled_from([1, -1]))
+        for _ in range(draw(st.integers(0, 2))):
+            later = min(b + draw(st.integers(1, 4)), n - 1)
+            qty = draw(st.sampled_from([None, None, 10.0, 60.0, 250.0]))
+            exit_side = -side if draw(st.integers(0, 4)) else side
+            rows.append(exit_(later, side=exit_side, qty=qty, symbol=symbol))
+        legs = draw(st.sampled_from(["pct", "pct", "abs", "trail", "stop-only"]))
+        otype = draw(st.sampled_from([0, 0, 1, 2, 3]))
+        px = round(close * draw(st.sampled_from([0.98, 0.995, 1.0, 1.005, 1.02])), 2)
+        limit = round(px * (1 + side * 0.005), 2) if otype == 3 else px
+        rows.append(
+            entry(
+                b,
+                side=side,
+                qty=draw(st.sampled_from([None, 1.0, 100.0])),
+                stop_pct=draw(st.sampled_from([0.01, 0.03])) if legs != "abs" else None,
+                target_pct=None if legs in ("abs", "stop-only") else 0.02,
+                trail_pct=0.02 if legs == "trail" else None,
+                stop_px=round(close * (1 - side * 0.03), 2) if legs == "abs" else None,
+                target_px=round(close * (1 + side * 0.03), 2) if legs == "abs" else None,
+                otype=otype,
+                limit_px=limit if otype in (1, 3) else None,
+                entry_stop_px=px if otype in (2, 3) else None,
+                symbol=symbol,
+                strategy_id=draw(st.sampled_from(["s1", "s2"])),
+            )
+        )
+    rows.sort(key=lambda r: r["ts"])
+    return rows
+
+
+PROFILES = (
+    PROFILE,
+    PROFILE.with_settings({"risk.max_positions": 1, "exits.time_stop_minutes": 3.0}),
+    RiskProfile().with_settings({"kill.flatten": False}),
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_random_signals_give_the_same_verdicts(data: st.DataObject) -> None:
+    n = data.draw(st.integers(4, 14), label="bars")
+    symbols = ("A", "B")[: data.draw(st.integers(1, 2), label="symbols")]
+    ohlc = {s: data.draw(paths(n), label=f"bars {s}") for s in symbols}
+    frame = combine(*(bars(rows, symbol=s) for s, rows in ohlc.items()))
+    rows = data.draw(signal_rows({s: [r[3] for r in p] for s, p in ohlc.items()}), label="rows")
+    profile = data.draw(st.sampled_from(PROFILES), label="profile")
+    config = BacktestConfig(max_working=data.draw(st.sampled_from([3, 8]), label="max_working"))
+    out = parity(frame, rows, profile=profile, config=config)
+    assert len(out.verdicts) >= sum(1 for r in rows if r.get("kind") != 2)
+    for o in out.broker.orders:  # nothing reduce-only is left working on a flat symbol
+        if o.working and o.reduce_only:
+            assert out.positions[o.symbol] != 0.0
+    assert all(math.isfinite(f.price) for f in out.broker.fills)
