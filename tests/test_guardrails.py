@@ -39,6 +39,14 @@ def fails(result, code: str, k: int = 0) -> None:
     assert verdict(result, k)["qty"] == 0.0 and verdict(result, k)["order_id"] == -1
 
 
+def at_boundary(result, code: str, ok: bool, k: int = 0) -> None:
+    """Just inside the limit the signal passes clean; just outside it fails with ``code``."""
+    if ok:
+        passes(result, k)
+    else:
+        fails(result, code, k)
+
+
 def go(rows, risk=None, frame=None, **kw):
     return run(frame if frame is not None else bars(FIVE), rows, risk=risk or {}, **kw)
 
@@ -232,7 +240,7 @@ def test_trade_count_resets_on_the_next_session_day() -> None:
 @pytest.mark.parametrize(("cap", "ok"), [(10_000.0, True), (9_999.99, False)])
 def test_daily_allocation_cap(cap: float, ok: bool) -> None:
     r = go([entry(0)], {"risk.daily_allocation": cap})  # 100 x 100 = 10,000
-    assert codes(r)[0] is ok
+    at_boundary(r, "DAILY_ALLOCATION_CAP", ok)
 
 
 def test_max_concurrent_positions() -> None:
@@ -274,7 +282,7 @@ def test_conflicting_signals_in_one_symbol() -> None:
 
 @pytest.mark.parametrize(("limit", "ok"), [(0.10, True), (0.0999, False)])
 def test_single_name_exposure(limit: float, ok: bool) -> None:
-    assert codes(go([entry(0)], {"risk.max_single_name_pct": limit}))[0] is ok
+    at_boundary(go([entry(0)], {"risk.max_single_name_pct": limit}), "SINGLE_NAME_EXPOSURE", ok)
 
 
 @pytest.mark.parametrize(("limit", "ok"), [(0.20, True), (0.1999, False)])
@@ -283,17 +291,17 @@ def test_sector_exposure_sums_the_sector(limit: float, ok: bool) -> None:
     frame = combine(bars(FIVE), bars(FIVE, symbol="U"))
     r = go([entry(0), entry(2, symbol="U")], {"risk.max_sector_pct": limit}, frame=frame,
            instruments=inst)  # fmt: skip
-    assert codes(r, 1)[0] is ok
+    at_boundary(r, "SECTOR_EXPOSURE", ok, 1)
 
 
 @pytest.mark.parametrize(("floor", "ok"), [(100_000.0, True), (100_000.01, False)])
 def test_minimum_equity(floor: float, ok: bool) -> None:
-    assert codes(go([entry(0)], {"risk.min_equity": floor}))[0] is ok
+    at_boundary(go([entry(0)], {"risk.min_equity": floor}), "MIN_EQUITY", ok)
 
 
 @pytest.mark.parametrize(("mult", "ok"), [(0.1, True), (0.0999, False)])
 def test_buying_power(mult: float, ok: bool) -> None:
-    assert codes(go([entry(0)], {"risk.buying_power_mult": mult}))[0] is ok
+    at_boundary(go([entry(0)], {"risk.buying_power_mult": mult}), "BUYING_POWER", ok)
 
 
 LOSER = [FLAT, FLAT, (100.0, 100.0, 97.0, 97.0), FLAT, FLAT, FLAT]
@@ -352,18 +360,18 @@ def test_outside_market_hours_by_the_exchange_calendar() -> None:
 # ---- erroneous-order controls --------------------------------------------------------------
 @pytest.mark.parametrize(("limit", "ok"), [(100.0, True), (99.0, False)])
 def test_max_order_quantity(limit: float, ok: bool) -> None:
-    assert codes(go([entry(0)], {"orders.max_qty": limit}))[0] is ok
+    at_boundary(go([entry(0)], {"orders.max_qty": limit}), "MAX_ORDER_QTY", ok)
 
 
 @pytest.mark.parametrize(("limit", "ok"), [(10_000.0, True), (9_999.0, False)])
 def test_max_order_notional(limit: float, ok: bool) -> None:
-    assert codes(go([entry(0)], {"orders.max_notional": limit}))[0] is ok
+    at_boundary(go([entry(0)], {"orders.max_notional": limit}), "MAX_ORDER_NOTIONAL", ok)
 
 
 @pytest.mark.parametrize(("collar", "ok"), [(0.05, True), (0.0499, False)])
 def test_price_collar_on_limit_entries(collar: float, ok: bool) -> None:
     r = go([entry(0, otype=1, limit_px=95.0)], {"orders.price_collar_pct": collar})
-    assert codes(r)[0] is ok
+    at_boundary(r, "PRICE_COLLAR", ok)
 
 
 def test_order_rate_throttle_stops_a_runaway_loop() -> None:
@@ -404,6 +412,8 @@ def test_volatility_exit_on_an_outsized_bar() -> None:
     risk = {"exits.vol_exit_mult": 3.0, "exits.vol_lookback": 3}
     r = go([entry(1)], risk, frame=frame)
     assert r.trades["exit_reason"].to_list() == ["volatility_exit"]
+    engine = r.verdicts.filter(pl.col("source") == "engine").row(0, named=True)
+    assert (engine["approved"], engine["reason_codes"]) == (True, ["VOLATILITY_EXIT"])
 
 
 def test_signal_exit_records_its_reason_on_the_trade() -> None:
