@@ -666,7 +666,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def bar_touches_orders_nb(
     orders, work, nwork, s: int, i: int, high: float, low: float, session: int
 ) -> bool:
@@ -674,7 +674,8 @@ def bar_touches_orders_nb(
 
     Most bars leave every working order alone (a bracket resting far from the price); the
     loop only calls the full matcher when this says something can fill, expire or ratchet.
-    Deliberately small so that it inlines into the loop.
+    Inlined at numba level: as a call it cost ~40 ns a bar in reference-count traffic on
+    its three array arguments (perf: NRT atomics), more than the check itself.
     """
     for j in range(nwork[s]):
         o = orders[work[s, j]]
