@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
+import zoneinfo
 
 import pytest
 
@@ -116,6 +118,30 @@ def test_iso_times_to_the_nanosecond_and_back() -> None:
     assert parse_iso_ns("2025-12-12 08:53:01.123", chicago) == T0
     with pytest.raises(ValueError, match="has no UTC offset"):
         parse_iso_ns("2025-12-12 08:53:01")
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("America/Chicago", "2025-03-09"),  # 02:00 -> 03:00, the 02 hour does not exist
+        ("America/Chicago", "2025-11-02"),  # 02:00 -> 01:00, the 01 hour happens twice
+        ("Australia/Lord_Howe", "2025-04-06"),  # a half-hour change: 02:00 -> 01:30
+        ("Asia/Kolkata", "2025-06-01"),  # no change, a +05:30 offset
+    ],
+)
+def test_zone_offsets_match_zoneinfo_minute_by_minute(zone: str, day: str) -> None:
+    """The per-hour offset cache gives, for every minute of a DST day, what zoneinfo gives."""
+    local = LocalZone(zone)
+    tz = zoneinfo.ZoneInfo(zone)
+    start = dt.datetime.fromisoformat(day)
+    epoch = dt.datetime(1970, 1, 1)
+    for minute in range(-60, 25 * 60):
+        wall = start + dt.timedelta(minutes=minute)
+        expected = tuple(
+            int(wall.replace(tzinfo=tz, fold=fold).utcoffset().total_seconds()) for fold in (0, 1)
+        )
+        got = local.offsets(int((wall - epoch).total_seconds()))
+        assert got == expected, (zone, wall)
 
 
 def test_time_regex_with_12_hour_clock() -> None:

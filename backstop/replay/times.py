@@ -118,9 +118,12 @@ def _wall_seconds(y: int, mo: int, d: int, h: int, mi: int, s: int) -> int:
 
 
 class LocalZone:
-    """Convert wall times of one IANA zone to UTC, caching the offsets per minute."""
+    """Convert wall times of one IANA zone to UTC.
 
-    __slots__ = ("_cache", "name", "zone")
+    Offsets are cached per hour, and per minute in the hours of a DST change.
+    """
+
+    __slots__ = ("_cache", "_hours", "name", "zone")
 
     def __init__(self, name: str) -> None:
         """Open zone ``name``; raises ``ValueError`` for a name zoneinfo does not know."""
@@ -130,6 +133,7 @@ class LocalZone:
             raise ValueError(f"unknown time zone {name!r}") from None
         self.name = name
         self._cache: dict[int, tuple[int, int]] = {}
+        self._hours: dict[int, tuple[int, int]] = {}
 
     def offsets(self, wall: int) -> tuple[int, int]:
         """UTC offsets (seconds) of wall time ``wall`` read as its first and second occurrence.
@@ -139,16 +143,27 @@ class LocalZone:
         return self._offsets(wall // 60)
 
     def _offsets(self, wall_minute: int) -> tuple[int, int]:
-        cached = self._cache.get(wall_minute)
+        # An hour whose first and last minute have one unambiguous offset has it throughout
+        # (zones change offset at most once an hour): cache it per hour; the hours of a DST
+        # change are cached minute by minute.
+        hour = wall_minute // 60
+        cached = self._hours.get(hour) or self._cache.get(wall_minute)
         if cached is None:
-            naive = dt.datetime(1970, 1, 1) + dt.timedelta(minutes=wall_minute)
-            offsets = []
-            for fold in (0, 1):
-                off = naive.replace(tzinfo=self.zone, fold=fold).utcoffset()
-                offsets.append(int(off.total_seconds()) if off is not None else 0)
-            cached = (offsets[0], offsets[1])
-            self._cache[wall_minute] = cached
+            first = self._zone_offsets(hour * 60)
+            last = self._zone_offsets(hour * 60 + 59)
+            if first == last and first[0] == first[1]:
+                self._hours[hour] = cached = first
+            else:
+                self._cache[wall_minute] = cached = self._zone_offsets(wall_minute)
         return cached
+
+    def _zone_offsets(self, wall_minute: int) -> tuple[int, int]:
+        naive = dt.datetime(1970, 1, 1) + dt.timedelta(minutes=wall_minute)
+        offsets = []
+        for fold in (0, 1):
+            off = naive.replace(tzinfo=self.zone, fold=fold).utcoffset()
+            offsets.append(int(off.total_seconds()) if off is not None else 0)
+        return offsets[0], offsets[1]
 
     def to_utc_ns(self, wall: int, frac_ns: int, prev_ns: int | None) -> int:
         """UTC ns of wall time ``wall`` (seconds, read as UTC) + ``frac_ns`` in this zone.
