@@ -293,7 +293,8 @@ class EventDriver:
                 approved = False
                 reasons |= rejected[order]
         d = (reasons, *d[1:])
-        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, self.g, self.rp)
+        g = self.g
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g.yi, g.yf, self.rp)
 
     def _kill_actions(self, ts: int, bar: int) -> None:
         """Kill switch activation: cancel every working entry, then flatten per the policy."""
@@ -332,7 +333,8 @@ class EventDriver:
         note_order_nb(self.g, ts)
         self.on_broker_events()
         d = (reason | int(r), side, qty, self.pf.mark[s], np.nan, np.nan, 0.0, np.nan, np.nan)
-        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, self.g, self.rp)
+        g = self.g
+        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, g.yi, g.yf, self.rp)
 
     def _send(self, ev: np.void, symbol: str, d: tuple) -> int:
         """Turn an approved decision into the Broker call for its intent."""

@@ -126,7 +126,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
     note_order_nb(g, ts)
     mark = pf.mark[s]
     d = (reason | r, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan)
-    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g, rp)
+    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g.yi, g.yf, rp)
 
 
 @njit(cache=True)
@@ -187,7 +187,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
             approved = False
             reasons |= book.orders[order].reasons
     d = (reasons, d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8])
-    record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g, rp)
+    record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g.yi, g.yf, rp)
 
 
 @njit(cache=True)
@@ -339,7 +339,11 @@ def run_loop_nb(
                 or g.ai[AI_N_EVENTS] + guard_room > len(g.events)
             ):
                 return i, j, STATUS_NEED_ROOM_EVENTS
-            handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, events[j], j)
+            ev = events[j]
+            if ev.kind == KIND_SIGNAL:  # the common case, without a dispatch call between
+                handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, j)
+            else:
+                handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, j)
             j += 1
     return n, j, STATUS_DONE
 
