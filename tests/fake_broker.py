@@ -162,12 +162,22 @@ class FakeBroker:
         if o.working:
             self._set(o, OrderStatus.CANCELED, ts, reasons)
 
+    def amend_stop(self, order_id: int, stop_price: float, ts: int, reasons: int = 0) -> None:
+        """Move a working stop leg's trigger; a finished order cannot be amended."""
+        del ts
+        o = self.orders[order_id]
+        if o.otype not in STOP_TYPES:
+            raise ValueError(f"order {order_id} is not a stop order")
+        if o.working:
+            o.stop = self._round(o.symbol, stop_price)
+            o.reasons |= reasons
+
     def position(self, symbol: str) -> float:
         return self.positions[symbol]
 
     def open_orders(self, symbol: str) -> list[OpenOrder]:
         return [
-            OpenOrder(o.order_id, symbol, Side(o.side), o.role, o.status, o.qty, o.filled)
+            OpenOrder(o.order_id, symbol, Side(o.side), o.role, o.status, o.qty, o.filled, o.stop)
             for o in self._working(symbol)
         ]
 

@@ -441,6 +441,30 @@ def test_broker_rejection_refuses_the_verdict() -> None:
     assert out.trades == [trade(0, 1, 100.0, 100.0, 98.0, OrderRole.STOP_LOSS)]
 
 
+def test_stop_updates_move_the_leg_at_either_broker() -> None:
+    frame = bars([(100, 101, 99, 100), FLAT, (100.2, 101, 100, 100.8), (100.4, 100.5, 99.9, 100)])
+    rows = [
+        entry(0, stop_pct=0.02, target_pct=0.04),
+        {"ts": ts_of(1), "symbol": "T", "kind": 3, "stop_px": 99.0},
+        {"ts": ts_of(2), "symbol": "T", "kind": 3, "stop_px": 98.0},  # looser: refused
+        {"ts": ts_of(2), "symbol": "T", "kind": 3, "stop_px": 100.1},
+    ]
+    out = parity(frame, rows)
+    got = [(out.verdict(k)["approved"], out.verdict(k)["reasons"]) for k in (1, 2, 3)]
+    assert got == [
+        (True, bit(R.STOP_MOVED)),
+        (False, bit(R.STOP_NOT_TIGHTER)),
+        (True, bit(R.STOP_MOVED)),
+    ]
+    stop = out.broker.orders[1]
+    assert (stop.stop, stop.status, stop.reasons & bit(R.STOP_MOVED) != 0) == (
+        100.1,
+        OrderStatus.FILLED,
+        True,
+    )
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 100.1, OrderRole.STOP_LOSS)]
+
+
 def test_fake_broker_is_a_broker_and_refuses_what_it_does_not_model() -> None:
     fake = FakeBroker(("T",))
     assert isinstance(fake, Broker)
@@ -495,6 +519,11 @@ def signal_rows(draw: st.DrawFn, closes: dict[str, list[float]]) -> list[dict[st
         b = draw(st.integers(0, n - 1))
         close = closes[symbol][b]
         side = draw(st.sampled_from([1, -1]))
+        for _ in range(draw(st.integers(0, 2))):  # a strategy's trailing level, either side
+            later = min(b + draw(st.integers(1, 4)), n - 1)
+            off = draw(st.sampled_from([-0.02, -0.005, 0.005, 0.02]))
+            level = round(closes[symbol][later] * (1 + off), 2)
+            rows.append({"ts": ts_of(later), "symbol": symbol, "kind": 3, "stop_px": level})
         for _ in range(draw(st.integers(0, 2))):
             later = min(b + draw(st.integers(1, 4)), n - 1)
             qty = draw(st.sampled_from([None, None, 10.0, 60.0, 250.0]))
@@ -548,6 +577,9 @@ def test_random_signals_give_the_same_verdicts(data: st.DataObject) -> None:
     config = BacktestConfig(max_working=data.draw(st.sampled_from([3, 8]), label="max_working"))
     out = parity(frame, rows, profile=profile, config=config)
     assert len(out.verdicts) >= sum(1 for r in rows if r.get("kind") != 2)
+    for o in out.broker.orders:  # a stop only ever moved towards the price
+        if o.reasons & bit(R.STOP_MOVED):
+            assert o.role in (OrderRole.STOP_LOSS, OrderRole.TRAILING)
     for o in out.broker.orders:  # nothing reduce-only is left working on a flat symbol
         if o.working and o.reduce_only:
             assert out.positions[o.symbol] != 0.0

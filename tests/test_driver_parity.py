@@ -116,3 +116,39 @@ def test_run_backtest_validates_a_plain_frame() -> None:
     intents = pl.DataFrame({"ts": [0], "symbol": ["SYN000"], "side": [1], "intent": [0]})
     with pytest.raises(DataError, match="high"):
         run_backtest(bad, intents)
+
+
+def test_parity_with_a_strategy_trailing_line() -> None:
+    """Stop updates from a price line (0.5% beyond the 5-bar extreme: under the lows for the
+    longs of SYN000, over the highs for the shorts of SYN001) move the stop legs the same way
+    in both drivers, with tighter levels, looser ones and levels while flat."""
+    from backstop.strategies import conform_intents, stop_updates
+
+    bars = PreparedBars.of(gbm_bars(300, 2, seed=3, sigma=0.004))
+    frame = bars.bars
+    ts = frame.get_column("ts").unique().sort().to_list()
+    line = (
+        pl.when(pl.col("symbol") == "SYN001")
+        .then(pl.col("high").rolling_max(5).over("symbol") * 1.005)
+        .otherwise(pl.col("low").rolling_min(5).over("symbol") * 0.995)
+    )
+    entries = pl.DataFrame(
+        {
+            "ts": [ts[20], ts[25], ts[150], ts[160]],
+            "symbol": ["SYN000", "SYN001", "SYN000", "SYN001"],
+            "side": [1, -1, 1, -1],
+            "intent": [0, 0, 0, 0],
+            "qty": [10.0, 5.0, 7.0, 4.0],
+            "stop_pct": [0.02, 0.02, 0.03, 0.03],
+            "target_pct": [0.05, 0.05, 0.05, 0.05],
+        }
+    )
+    table = pl.concat([conform_intents(entries), conform_intents(stop_updates(frame, line))]).sort(
+        "ts", maintain_order=True
+    )
+    fast = run_backtest(bars, table)
+    slow = run_event_driven(bars, table)
+    _assert_same(fast, slow)
+    codes = fast.verdicts.filter(pl.col("intent") == "STOP_UPDATE").get_column("reason_codes")
+    seen = set(codes.explode().to_list())
+    assert {"STOP_MOVED", "STOP_NOT_TIGHTER", "STOP_UPDATE_NO_STOP"} <= seen

@@ -542,3 +542,75 @@ def test_scale_in_add_filled_in_the_stops_bar_is_closed_by_its_own_stop() -> Non
         q=pl.when(pl.col("side") == "BUY").then(pl.col("qty")).otherwise(-pl.col("qty"))
     )["q"].cum_sum()
     assert positions[-1] == 0.0  # flat at the end: no unprotected add after the stop
+
+
+# ---- trailing stops from a strategy's price line (stop updates) -------------------------
+def stop_update(bar: int, level: float, symbol: str = "T") -> dict:
+    return {"ts": ts_of(bar), "symbol": symbol, "kind": 3, "stop_px": level}
+
+
+RISING = [FLAT, FLAT, (100.0, 101.0, 99.8, 100.8), (100.8, 101.5, 100.6, 101.2)]
+
+
+@pytest.mark.parametrize(
+    ("side", "level", "code"),
+    [
+        (1, 98.01, "STOP_MOVED"),  # the entry's stop is 98.00: one tick up tightens it
+        (1, 98.0, "STOP_NOT_TIGHTER"),
+        (1, 97.5, "STOP_NOT_TIGHTER"),
+        (-1, 101.99, "STOP_MOVED"),  # a short's stop at 102.00: one tick down tightens it
+        (-1, 102.0, "STOP_NOT_TIGHTER"),
+    ],
+)
+def test_stop_update_only_tightens(side: int, level: float, code: str) -> None:
+    r = go([entry(0, side=side, stop_pct=0.02, target_pct=0.04), stop_update(1, level)])
+    v = verdict(r, 1)
+    assert (v["intent"], v["reason_codes"], v["price"]) == ("STOP_UPDATE", [code], level)
+    assert v["approved"] is (code == "STOP_MOVED")
+    leg = r.orders.filter(pl.col("role") == "STOP_LOSS").row(0, named=True)
+    assert leg["stop_price"] == (level if code == "STOP_MOVED" else 100.0 - side * 2.0)
+    assert ("STOP_MOVED" in leg["reason_codes"]) is (code == "STOP_MOVED")
+
+
+def test_stop_update_without_a_stop_to_move_is_refused() -> None:
+    flat = go([stop_update(1, 99.0)])
+    assert codes(flat, 0) == (False, ["STOP_UPDATE_NO_STOP"])
+    bare = go([entry(0), stop_update(1, 99.0)])  # held, but with no stop leg
+    assert codes(bare, 1) == (False, ["STOP_UPDATE_NO_STOP"])
+    assert flat.summary()["signals"] == 0 and flat.summary()["stop_updates"] == 1
+
+
+def test_moved_stop_takes_the_position_out_at_the_new_level() -> None:
+    rows = [entry(0, stop_pct=0.02, target_pct=0.10), stop_update(2, 100.5), stop_update(3, 100.7)]
+    r = go(rows, frame=bars([*RISING, (101.0, 101.1, 100.2, 100.4), FLAT]))
+    assert [verdict(r, k)["reason_codes"] for k in (1, 2)] == [["STOP_MOVED"], ["STOP_MOVED"]]
+    (trade,) = r.trades.rows(named=True)
+    assert (trade["exit_price"], trade["exit_reason"]) == (100.7, "stop_loss")
+
+
+def test_stop_update_moves_a_percent_trailing_leg_too() -> None:
+    r = go([entry(0, trail_pct=0.02, target_pct=0.10), stop_update(1, 99.5)])
+    leg = r.orders.filter(pl.col("role") == "TRAILING").row(0, named=True)
+    assert (leg["stop_price"], verdict(r, 1)["reason_codes"]) == (99.5, ["STOP_MOVED"])
+
+
+def test_stop_updates_from_a_price_column() -> None:
+    from backstop.strategies import stop_updates
+
+    frame = bars([FLAT] * 5).with_columns(line=pl.Series([None, 98.0, 98.0, 98.5, 98.2]))
+    rows = stop_updates(frame, "line", strategy_id="chandelier")
+    assert rows.select("ts", "stop_px", "kind").rows() == [
+        (ts_of(1), 98.0, 3),
+        (ts_of(3), 98.5, 3),
+        (ts_of(4), 98.2, 3),
+    ]
+    assert rows["strategy_id"].unique().to_list() == ["chandelier"]
+
+
+def test_stop_update_rows_need_a_symbol_and_a_level() -> None:
+    from backstop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stop_px"):
+        go([{"ts": ts_of(1), "symbol": "T", "kind": 3}])
+    with pytest.raises(ConfigError, match="name no symbol"):
+        go([{"ts": ts_of(1), "kind": 3, "stop_px": 99.0}])

@@ -72,6 +72,7 @@ class OpenOrder:
     status: OrderStatus
     qty: float
     filled_qty: float
+    stop_price: float = float("nan")  # trigger of a stop / trailing leg (nan: none)
 
     @property
     def remaining(self) -> float:
@@ -128,6 +129,10 @@ class Broker(Protocol):
 
     def cancel(self, order_id: int, ts: int, reasons: int = 0) -> None:
         """Cancel a working order (``reasons``: why, as a ReasonCode mask)."""
+        ...
+
+    def amend_stop(self, order_id: int, stop_price: float, ts: int, reasons: int = 0) -> None:
+        """Move a working stop leg's trigger to ``stop_price`` (the pipeline only tightens)."""
         ...
 
     def position(self, symbol: str) -> float:

@@ -23,6 +23,7 @@ class Intent(IntEnum):
 
     ENTRY = 0
     EXIT = 1
+    STOP_UPDATE = 2  # verdicts of stop updates (EventKind.STOP_UPDATE): move a stop leg
 
 
 class OrderType(IntEnum):
@@ -147,6 +148,9 @@ class ReasonCode(IntEnum):
     EOD_CLOSE_EXIT = 51
     VOLATILITY_EXIT = 52
     KILL_SWITCH_FLATTEN = 53
+    STOP_MOVED = 54
+    STOP_NOT_TIGHTER = 55
+    STOP_UPDATE_NO_STOP = 56
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
@@ -204,6 +208,9 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.EOD_CLOSE_EXIT: "exit sent by the end-of-day close from the calendar",
     ReasonCode.VOLATILITY_EXIT: "exit sent because a bar's range passed the volatility limit",
     ReasonCode.KILL_SWITCH_FLATTEN: "exit sent by the kill switch's flatten policy",
+    ReasonCode.STOP_MOVED: "stop leg moved to the strategy's trailing level (tighter only)",
+    ReasonCode.STOP_NOT_TIGHTER: "stop update refused: the level would loosen (or keep) the stop",
+    ReasonCode.STOP_UPDATE_NO_STOP: "stop update refused: no position or no stop leg to move",
 }
 
 # Codes that only change a verdict (it is still approved); every other code refuses it.
@@ -219,6 +226,7 @@ MODIFYING_CODES = frozenset(
         ReasonCode.EOD_CLOSE_EXIT,
         ReasonCode.VOLATILITY_EXIT,
         ReasonCode.KILL_SWITCH_FLATTEN,
+        ReasonCode.STOP_MOVED,
     }
 )
 
@@ -275,11 +283,12 @@ class KillCause(IntEnum):
 
 
 class EventKind(IntEnum):
-    """What a row of the event table is: a strategy signal, an advisory, or a control action."""
+    """What a row of the event table is: signal, advisory, control action or stop update."""
 
     SIGNAL = 0
     ADVISORY = 1
     CONTROL = 2
+    STOP_UPDATE = 3  # a strategy's trailing level for its symbol's stop leg (stop_px)
 
 
 class Advice(IntEnum):

@@ -33,6 +33,7 @@ from backstop.engine.core.codes import (
     INTENT_EXIT,
     R_KILL_SWITCH_ACTIVE,
     R_KILL_SWITCH_FLATTEN,
+    R_STOP_MOVED,
     REFUSING_MASK,
     ROLE_KILL_SWITCH,
 )
@@ -41,7 +42,9 @@ from backstop.engine.core.decide import (
     commit_entry_nb,
     decide_exit_nb,
     decide_signal_nb,
+    decide_stop_move_nb,
     record_verdict_nb,
+    stop_update_decision_nb,
 )
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
@@ -246,9 +249,34 @@ class EventDriver:
                 self._kill_actions(int(ev["ts"]), int(ev["bar"]))
         elif kind == EventKind.ADVISORY:
             apply_advisory_nb(self.g, ev)
+        elif kind == EventKind.STOP_UPDATE:
+            self.on_stop_update(ev, row)
         else:
             self.on_signal(ev, row)
         self.on_broker_events()
+
+    def on_stop_update(self, ev: np.void, row: int) -> None:
+        """Move the position's stop leg at the broker when the strategy's level tightens it
+        (``handle_stop_update_nb``); journal the verdict either way."""
+        s = int(ev["sym"])
+        pos, leg, stop_now, left, tick = 0.0, -1, np.nan, 0.0, 0.0
+        if s >= 0:
+            symbol = self.symbols[s]
+            pos = self.broker.position(symbol)
+            tick = float(self.inst.tick[s])
+            for o in self.broker.open_orders(symbol):  # the oldest stop leg, as the core picks
+                if o.role in (OrderRole.STOP_LOSS, OrderRole.TRAILING):
+                    leg, stop_now, left = o.order_id, o.stop_price, o.remaining
+                    break
+        reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick)
+        approved = int(reasons) == int(R_STOP_MOVED)
+        if approved:
+            self.broker.amend_stop(leg, float(level), int(ev["ts"]), int(R_STOP_MOVED))
+        d = stop_update_decision_nb(reasons, pos, level, left)
+        g, n = self.g, int(self.dec.ctr[N_VERDICTS])
+        equity = self._equity()
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, self.rp)
+        self.dec.verdicts[n]["intent"] = int(Intent.STOP_UPDATE)
 
     def on_signal(self, ev: np.void, row: int) -> None:
         """Decide one signal and send what the verdict approves; journal the verdict."""

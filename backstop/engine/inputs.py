@@ -199,8 +199,9 @@ def _events_from_rows(
     kind = intents.get_column("kind").to_numpy()
     ev["intent"] = intent
     ev["kind"] = kind
-    # controls, then advisories, then exits, then entries at one bar
-    ev["priority"] = np.where(kind == 2, 0, np.where(kind == 1, 1, np.where(intent == 1, 2, 3)))
+    # controls, then advisories, then stop updates and exits, then entries at one bar
+    exits = (intent == 1) | (kind == 3)
+    ev["priority"] = np.where(kind == 2, 0, np.where(kind == 1, 1, np.where(exits, 2, 3)))
     symbol_col = intents.get_column("symbol")
     if refused.any():
         index = {name: i for i, name in enumerate(symbols)}

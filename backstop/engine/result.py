@@ -345,7 +345,8 @@ class BacktestResult:
             if n:
                 by_reason[code.name] = n
         amb = self.ambiguity()
-        signals = int((v["event"] >= 0).sum())
+        is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
+        signals = int(is_signal.sum())
         findings = []
         if signals > 0 and len(orders) == 0:
             findings.append(NO_ORDERS_FROM_SIGNALS)
@@ -356,7 +357,8 @@ class BacktestResult:
             "bars": int(self.arrays.n),
             "symbols": len(self.arrays.symbols),
             "signals": signals,
-            "approved": int(v["approved"][v["event"] >= 0].sum()),
+            "approved": int(v["approved"][is_signal].sum()),
+            "stop_updates": int((v["intent"] == int(Intent.STOP_UPDATE)).sum()),
             "orders": len(orders),
             "findings": findings,
             "kill_switch_trips": int((kills["kind"] == int(GuardEventKind.KILL_ACTIVATED)).sum()),

@@ -10,6 +10,7 @@ from backstop.strategies.base import (
     latest_intents,
     register,
 )
+from backstop.strategies.trailing import stop_updates
 
 __all__ = [
     "INTENT_SCHEMA",
@@ -19,4 +20,5 @@ __all__ = [
     "get_strategy",
     "latest_intents",
     "register",
+    "stop_updates",
 ]

@@ -20,7 +20,9 @@ sized), ``source_id`` (e.g. a mention id, for the new-signals-only cursor), ``ex
 signal itself, and ``scale_in_pct`` (scale-in entry: half now, half as a limit this fraction
 back from the signal's price, cancelled if the stop takes the first half out). ``kind``
 (``EventKind``) makes a row an advisory of its symbol (1) or a control action (2, with
-``control`` a ``ControlAction``); such rows need no side or intent.
+``control`` a ``ControlAction``); such rows need no side or intent. A stop update (3) gives
+a symbol's new protective level in ``stop_px`` (a strategy's trailing line, see
+``stop_updates``): the working stop leg of the position moves to it when that tightens it.
 """
 
 from __future__ import annotations
@@ -151,7 +153,21 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
             df = df.with_columns(pl.lit({"side": 1, "intent": 0, "symbol": ""}[col]).alias(col))
         check(col in df.columns, ConfigError(col, "intent table lacks this required column"))
     if "kind" in df.columns:
-        _check_codes(df, "kind", (0, 1, 2, None), "0 (signal), 1 (advisory) or 2 (control)")
+        _check_codes(
+            df,
+            "kind",
+            (0, 1, 2, 3, None),
+            "0 (signal), 1 (advisory), 2 (control) or 3 (stop update)",
+        )
+        updates = df.get_column("kind").fill_null(0) == 3
+        if updates.any():
+            symbols = df.get_column("symbol") if "symbol" in df.columns else None
+            missing = updates if symbols is None else updates & symbols.fill_null("").eq("")
+            check(
+                not missing.any(),
+                ConfigError("symbol", f"{int(missing.sum())} stop updates name no symbol"),
+            )
+            _require_price(df, updates, "stop_px", "a stop update")
         other = pl.col("kind").fill_null(0) != 0
         df = df.with_columns(
             side=pl.when(other).then(pl.col("side").fill_null(1)).otherwise(pl.col("side")),

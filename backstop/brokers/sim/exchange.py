@@ -18,7 +18,7 @@ from backstop.engine.broker import (
     OrderStatusEvent,
 )
 from backstop.engine.core.decide import submit_entry_nb, submit_exit_nb
-from backstop.engine.core.exchange import cancel_order_nb, process_bar_nb
+from backstop.engine.core.exchange import amend_stop_nb, cancel_order_nb, process_bar_nb
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import (
     EVENT_DTYPE,
@@ -109,6 +109,10 @@ class SimExchange:
         cancel_order_nb(self.book.orders, self.book.ctr, order_id, ts, reasons)
         self._collect(ts)
 
+    def amend_stop(self, order_id: int, stop_price: float, ts: int, reasons: int = 0) -> None:
+        del ts  # an amendment changes no status: nothing to report
+        amend_stop_nb(self.book.orders, order_id, stop_price, reasons)
+
     def position(self, symbol: str) -> float:
         return float(self.book.xpos[self.index[symbol]])
 
@@ -129,6 +133,7 @@ class SimExchange:
                     status=status,
                     qty=float(o["qty"]),
                     filled_qty=float(o["filled"]),
+                    stop_price=float(o["stop_px"]),
                 )
             )
         return out

@@ -22,6 +22,7 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     H_THROTTLED,
     INTENT_ENTRY,
     INTENT_EXIT,
+    INTENT_STOP_UPDATE,
     R_ALREADY_CLOSED,
     R_CONFLICTING_POSITION,
     R_DUPLICATE_POSITION,
@@ -38,7 +39,10 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     R_SIZE_THROTTLED,
     R_SIZING_NO_PRICE,
     R_SIZING_ZERO_QTY,
+    R_STOP_MOVED,
+    R_STOP_NOT_TIGHTER,
     R_STOP_TOO_WIDE,
+    R_STOP_UPDATE_NO_STOP,
     R_STRATEGY_QUARANTINED,
     R_TARGET_FROM_R,
     R_UNKNOWN_SYMBOL,
@@ -116,6 +120,34 @@ class Market(NamedTuple):
     tick: np.ndarray
     lot: np.ndarray
     mult: np.ndarray
+
+
+@njit(cache=True)
+def decide_stop_move_nb(ev, pos: float, stop_now: float, tick: float):
+    """Stop update (a strategy's trailing level): return (reasons, the level to set).
+
+    The level may only tighten the working stop leg of the position held: up for a long,
+    down for a short. No position or no stop leg -> STOP_UPDATE_NO_STOP; a level that would
+    loosen (or not move) the stop -> STOP_NOT_TIGHTER. Both drivers call this.
+    """
+    s = ev.sym
+    if s < 0:
+        return (R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL), np.nan
+    level = round_to_tick_nb(ev.stop_px, tick)
+    if pos == 0.0 or stop_now != stop_now:
+        return R_STOP_UPDATE_NO_STOP, level
+    tighter = level > stop_now if pos > 0 else level < stop_now
+    if not tighter:
+        return R_STOP_NOT_TIGHTER, level
+    return R_STOP_MOVED, level
+
+
+@njit(cache=True)
+def stop_update_decision_nb(reasons: int, pos: float, level: float, leg_left: float):
+    """The decision tuple of a stop update, in ``decide_signal_nb``'s layout."""
+    side = np.int64(-1 if pos > 0 else 1)
+    qty = leg_left if reasons == R_STOP_MOVED else 0.0
+    return reasons, side, qty, level, level, np.nan, 0.0, np.nan, np.nan
 
 
 @njit(cache=True)

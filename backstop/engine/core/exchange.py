@@ -201,6 +201,26 @@ def cancel_order_nb(orders, ctr, k: int, ts: int, reasons: int) -> None:
     orders[k].reasons |= reasons
 
 
+@njit(cache=True)
+def working_stop_leg_nb(orders, work, nwork, s: int) -> int:
+    """Id of the symbol's working protective stop leg (the oldest), or -1 when none."""
+    for j in range(nwork[s]):
+        k = work[s, j]
+        o = orders[k]
+        if not is_terminal_nb(o.status) and (o.role == ROLE_STOP_LOSS or o.role == ROLE_TRAILING):
+            return k
+    return -1
+
+
+@njit(cache=True)
+def amend_stop_nb(orders, k: int, stop_px: float, reasons: int) -> None:
+    """Move a working stop leg's trigger (the caller decided it only tightens)."""
+    if is_terminal_nb(orders[k].status):
+        return
+    orders[k].stop_px = stop_px
+    orders[k].reasons |= reasons
+
+
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def compact_working_nb(orders, work, nwork, s: int) -> None:
     """Drop terminal orders from a symbol's working list, keeping id order."""

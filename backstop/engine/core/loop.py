@@ -14,11 +14,14 @@ from numba import njit
 
 from backstop.engine.core.codes import (
     INTENT_EXIT,
+    INTENT_STOP_UPDATE,
     KIND_ADVISORY,
     KIND_CONTROL,
     KIND_SIGNAL,
+    KIND_STOP_UPDATE,
     R_KILL_SWITCH_ACTIVE,
     R_KILL_SWITCH_FLATTEN,
+    R_STOP_MOVED,
     REFUSING_MASK,
     ROLE_ENTRY,
     ROLE_KILL_SWITCH,
@@ -28,17 +31,21 @@ from backstop.engine.core.decide import (
     commit_entry_nb,
     decide_exit_nb,
     decide_signal_nb,
+    decide_stop_move_nb,
     record_verdict_nb,
+    stop_update_decision_nb,
     submit_entry_nb,
     submit_exit_nb,
 )
 from backstop.engine.core.exchange import (
     REJECTED,
+    amend_stop_nb,
     bar_touches_orders_nb,
     cancel_order_nb,
     is_terminal_nb,
     pending_entries_nb,
     process_bar_nb,
+    working_stop_leg_nb,
     working_summary_nb,
 )
 from backstop.engine.core.gates import book_wide_nb
@@ -191,6 +198,34 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
 
 
 @njit(cache=True)
+def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: int) -> None:
+    """Move the stop leg of the symbol's position to the strategy's level when it tightens
+    it; journal the verdict either way."""
+    s = ev.sym
+    pos = 0.0
+    leg = NO_ORDER
+    stop_now = np.nan
+    left = 0.0
+    tick_s = 0.0
+    if s >= 0:
+        pos = book.xpos[s]
+        tick_s = tick[s]
+        leg = working_stop_leg_nb(book.orders, book.work, book.nwork, s)
+        if leg >= 0:
+            stop_now = book.orders[leg].stop_px
+            left = book.orders[leg].qty - book.orders[leg].filled
+    reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick_s)
+    approved = reasons == R_STOP_MOVED
+    if approved:
+        amend_stop_nb(book.orders, leg, level, R_STOP_MOVED)
+    d = stop_update_decision_nb(reasons, pos, level, left)
+    equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+    n = dec.ctr[N_VERDICTS]
+    record_verdict_nb(dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, rp)
+    dec.verdicts[n].intent = INTENT_STOP_UPDATE
+
+
+@njit(cache=True)
 def handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
     """Dispatch one event: a control changes state, an advisory is remembered, a signal is
     decided."""
@@ -202,6 +237,8 @@ def handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, r
                 kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
     elif ev.kind == KIND_ADVISORY:
         apply_advisory_nb(g, ev)
+    elif ev.kind == KIND_STOP_UPDATE:
+        handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row)
     else:
         handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row)
 
