@@ -614,3 +614,18 @@ def test_stop_update_rows_need_a_symbol_and_a_level() -> None:
         go([{"ts": ts_of(1), "symbol": "T", "kind": 3}])
     with pytest.raises(ConfigError, match="name no symbol"):
         go([{"ts": ts_of(1), "kind": 3, "stop_px": 99.0}])
+
+
+def test_stop_updates_are_told_in_their_position_s_cycle(tmp_path) -> None:
+    from backstop.engine.explain import explain_cycle
+    from backstop.engine.journal import write_journal
+
+    rows = [entry(0, stop_pct=0.02, target_pct=0.10), stop_update(1, 99.0), stop_update(2, 98.0)]
+    frame = bars([FLAT, FLAT, (100.2, 101.0, 100.0, 100.8), (100.8, 101.0, 98.5, 99.0)])
+    r = go(rows, frame=frame)
+    cycles = r.verdicts.get_column("trade_cycle_id").to_list()
+    assert cycles[1] == cycles[2] == cycles[0]
+    story = explain_cycle(write_journal(r, tmp_path / "j.duckdb"), cycles[0])
+    assert "asked to move the stop of T to 99.0000. Decision: APPROVED" in story
+    assert "to 98.0000. Decision: REFUSED, the stop stayed. Why: STOP_NOT_TIGHTER" in story
+    assert "exit reason: stop_loss" in story

@@ -48,6 +48,7 @@ from backstop.engine.core.decide import (
 )
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
+    YI_ENTRY_CYCLE,
     Guard,
     grow_guard_events,
     note_order_nb,
@@ -277,6 +278,8 @@ class EventDriver:
         equity = self._equity()
         record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, self.rp)
         self.dec.verdicts[n]["intent"] = int(Intent.STOP_UPDATE)
+        if leg >= 0:  # journaled under the cycle of the position whose stop it judged
+            self.dec.verdicts[n]["cycle"] = g.yi[s, YI_ENTRY_CYCLE]
 
     def on_signal(self, ev: np.void, row: int) -> None:
         """Decide one signal and send what the verdict approves; journal the verdict."""

@@ -68,6 +68,13 @@ def explain_cycle(journal: str | Path, cycle_id: str) -> str:
 
 def _verdict_line(v: dict[str, Any]) -> str:
     who = "the engine's exit rules" if v["source"] == "engine" else f"strategy {v['strategy_id']}"
+    if v["intent"] == "STOP_UPDATE":
+        done = "APPROVED, the stop leg moved" if v["approved"] else "REFUSED, the stop stayed"
+        return (
+            f"- {_when(v['ts'])}: {who} asked to move the stop of {v['symbol']} to "
+            f"{v['price']:,.4f}. Decision: {done}. Why: {_reasons(v['reason_codes'])}. "
+            f"Numbers used: position held {v['position']:g}."
+        )
     asked = f"{v['intent'].lower()} {v['side']} {v['symbol']}"
     numbers = [f"price {_money(v['price'])}", f"position held {v['position']:g}"]
     if v["equity"] is not None:

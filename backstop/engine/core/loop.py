@@ -52,6 +52,7 @@ from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     AI_DAY,
     AI_N_EVENTS,
+    YI_ENTRY_CYCLE,
     note_order_nb,
     on_trade_closed_nb,
     start_day_nb,
@@ -223,6 +224,8 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: 
     n = dec.ctr[N_VERDICTS]
     record_verdict_nb(dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, rp)
     dec.verdicts[n].intent = INTENT_STOP_UPDATE
+    if leg >= 0:  # journaled under the cycle of the position whose stop it judged
+        dec.verdicts[n].cycle = g.yi[s, YI_ENTRY_CYCLE]
 
 
 @njit(cache=True)
