@@ -12,7 +12,7 @@ last order timestamps for the order-rate throttle.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.experimental import structref
 
 from backstop.engine.core.codes import (
@@ -33,6 +33,7 @@ from backstop.engine.core.riskslots import (
     LN_WIN_FLOOR,
     RK_MAX_CONSEC_LOSSES,
 )
+from backstop.engine.core.state import StateStruct, StateType, expose
 from backstop.engine.enums import GuardEventKind, KillCause
 
 GUARD_EVENT_DTYPE = np.dtype(
@@ -146,65 +147,14 @@ GUARD_FIELDS = (
 
 
 @structref.register
-class GuardType(types.StructRef):
-    """numba type of ``Guard``: one reference-counted struct of the state arrays."""
-
-    def preprocess_fields(self, fields):
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+class GuardType(StateType):
+    pass
 
 
-class Guard(structref.StructRefProxy):
-    """All guardrail state of one run (account, strategies, symbols).
-
-    A numba StructRef rather than a NamedTuple of arrays: a kernel receiving a NamedTuple
-    increfs and decrefs each of its 11 arrays on every call (~120 ns), one receiving a
-    StructRef one reference (~10 ns); the state is passed to a dozen kernels per signal.
-    Python reads the arrays through the same attribute names (they share the memory).
-    """
-
-    @property
-    def ai(self) -> np.ndarray:
-        return _guard_arrays(self)[0]
-
-    @property
-    def af(self) -> np.ndarray:
-        return _guard_arrays(self)[1]
-
-    @property
-    def si(self) -> np.ndarray:
-        return _guard_arrays(self)[2]
-
-    @property
-    def sf(self) -> np.ndarray:
-        return _guard_arrays(self)[3]
-
-    @property
-    def yi(self) -> np.ndarray:
-        return _guard_arrays(self)[4]
-
-    @property
-    def yf(self) -> np.ndarray:
-        return _guard_arrays(self)[5]
-
-    @property
-    def shadow(self) -> np.ndarray:
-        return _guard_arrays(self)[6]
-
-    @property
-    def ring(self) -> np.ndarray:
-        return _guard_arrays(self)[7]
-
-    @property
-    def sector(self) -> np.ndarray:
-        return _guard_arrays(self)[8]
-
-    @property
-    def events(self) -> np.ndarray:
-        return _guard_arrays(self)[9]
-
-    @property
-    def scratch(self) -> np.ndarray:
-        return _guard_arrays(self)[10]
+class Guard(StateStruct):
+    """All guardrail state of one run (account, strategies, symbols); fields
+    ``GUARD_FIELDS``. A StructRef (``backstop.engine.core.state``): the state is passed to a
+    dozen kernels per signal, and a NamedTuple of its 11 arrays cost ~120 ns a call."""
 
 
 structref.define_proxy(Guard, GuardType, list(GUARD_FIELDS))
@@ -216,8 +166,11 @@ def _make_guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch):
 
 
 @njit(cache=True)
-def _guard_arrays(g):
+def _read_guard(g):
     return (g.ai, g.af, g.si, g.sf, g.yi, g.yf, g.shadow, g.ring, g.sector, g.events, g.scratch)
+
+
+expose(Guard, GUARD_FIELDS, _read_guard)
 
 
 @njit(cache=True)
@@ -272,6 +225,7 @@ def grow_guard_events(g: Guard, more: int) -> Guard:
     new = np.zeros(max(n + more, 2 * len(g.events)), dtype=GUARD_EVENT_DTYPE)
     new[:n] = g.events[:n]
     _set_guard_events(g, new)  # in place: every holder of ``g`` sees the grown buffer
+    g.forget_fields()
     return g
 
 

@@ -15,6 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.experimental import structref
+
+from backstop.engine.core.state import StateStruct, StateType, expose
 
 ORDER_DTYPE = np.dtype(
     [
@@ -213,16 +216,47 @@ def at_nb(arr, i: int):
     return arr[i] if len(arr) > 1 else arr[0]
 
 
-class Book(NamedTuple):
-    """The exchange side: every order, every fill, working orders per symbol, position truth."""
+BOOK_FIELDS = (
+    "orders",
+    "fills",
+    "work",  # int64[n_sym, max_working]: ids of working orders, in id order
+    "nwork",  # int64[n_sym]
+    "xpos",  # float64[n_sym]: position as the exchange knows it
+    "used_vol",  # float64[n_sym]: volume consumed in the current bar
+    "ctr",  # int64[8]
+)
 
-    orders: np.ndarray
-    fills: np.ndarray
-    work: np.ndarray  # int64[n_sym, max_working]: ids of working orders, in id order
-    nwork: np.ndarray  # int64[n_sym]
-    xpos: np.ndarray  # float64[n_sym]: position as the exchange knows it
-    used_vol: np.ndarray  # float64[n_sym]: volume consumed in the current bar
-    ctr: np.ndarray  # int64[8]
+
+@structref.register
+class BookType(StateType):
+    pass
+
+
+class Book(StateStruct):
+    """The exchange side: every order, every fill, working orders per symbol, position truth
+    (fields ``BOOK_FIELDS``; a StructRef, see ``backstop.engine.core.state``)."""
+
+
+structref.define_proxy(Book, BookType, list(BOOK_FIELDS))
+
+
+@njit(cache=True)
+def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr):
+    return Book(orders, fills, work, nwork, xpos, used_vol, ctr)
+
+
+@njit(cache=True)
+def _read_book(b):
+    return (b.orders, b.fills, b.work, b.nwork, b.xpos, b.used_vol, b.ctr)
+
+
+@njit(cache=True)
+def _set_book_records(b, orders, fills) -> None:
+    b.orders = orders
+    b.fills = fills
+
+
+expose(Book, BOOK_FIELDS, _read_book)
 
 
 # Round-trip accumulator columns of Portfolio.rt (float64[n_sym, RT_N]).
@@ -253,36 +287,91 @@ ACCT_REALIZED = 2
 ACCT_INITIAL = 3
 
 
-class Portfolio(NamedTuple):
-    """The engine side: netting positions, average prices, cash, round trips."""
+PORTFOLIO_FIELDS = (
+    "pos",  # float64[n_sym]
+    "avg",  # float64[n_sym]
+    "mark",  # float64[n_sym]: last close seen (nan before the first bar)
+    "acct",  # float64[4]
+    "rt",
+    "rti",
+    "trades",
+    "ctr",  # int64[8]: N_TRADES slot used
+)
 
-    pos: np.ndarray  # float64[n_sym]
-    avg: np.ndarray  # float64[n_sym]
-    mark: np.ndarray  # float64[n_sym]: last close seen (nan before the first bar)
-    acct: np.ndarray  # float64[4]
-    rt: np.ndarray
-    rti: np.ndarray
-    trades: np.ndarray
-    ctr: np.ndarray  # int64[8]: N_TRADES slot used
+
+@structref.register
+class PortfolioType(StateType):
+    pass
 
 
-class Decisions(NamedTuple):
-    """Every verdict of the pipeline, approved or not."""
+class Portfolio(StateStruct):
+    """The engine side: netting positions, average prices, cash, round trips (fields
+    ``PORTFOLIO_FIELDS``; a StructRef, see ``backstop.engine.core.state``)."""
 
-    verdicts: np.ndarray
-    ctr: np.ndarray  # int64[8]: N_VERDICTS slot used
+
+structref.define_proxy(Portfolio, PortfolioType, list(PORTFOLIO_FIELDS))
+
+
+@njit(cache=True)
+def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr):
+    return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr)
+
+
+@njit(cache=True)
+def _read_portfolio(p):
+    return (p.pos, p.avg, p.mark, p.acct, p.rt, p.rti, p.trades, p.ctr)
+
+
+@njit(cache=True)
+def _set_portfolio_trades(p, trades) -> None:
+    p.trades = trades
+
+
+expose(Portfolio, PORTFOLIO_FIELDS, _read_portfolio)
+
+DECISIONS_FIELDS = ("verdicts", "ctr")  # ctr: int64[8], N_VERDICTS slot used
+
+
+@structref.register
+class DecisionsType(StateType):
+    pass
+
+
+class Decisions(StateStruct):
+    """Every verdict of the pipeline, approved or not (fields ``DECISIONS_FIELDS``)."""
+
+
+structref.define_proxy(Decisions, DecisionsType, list(DECISIONS_FIELDS))
+
+
+@njit(cache=True)
+def _make_decisions(verdicts, ctr):
+    return Decisions(verdicts, ctr)
+
+
+@njit(cache=True)
+def _read_decisions(d):
+    return (d.verdicts, d.ctr)
+
+
+@njit(cache=True)
+def _set_decisions_verdicts(d, verdicts) -> None:
+    d.verdicts = verdicts
+
+
+expose(Decisions, DECISIONS_FIELDS, _read_decisions)
 
 
 def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Book:
     """Allocate an empty exchange book."""
-    return Book(
-        orders=np.zeros(max(order_cap, 16), dtype=ORDER_DTYPE),
-        fills=np.zeros(max(fill_cap, 16), dtype=FILL_DTYPE),
-        work=np.full((n_sym, max_working), -1, dtype=np.int64),
-        nwork=np.zeros(n_sym, dtype=np.int64),
-        xpos=np.zeros(n_sym, dtype=np.float64),
-        used_vol=np.zeros(n_sym, dtype=np.float64),
-        ctr=np.zeros(8, dtype=np.int64),
+    return _make_book(
+        np.zeros(max(order_cap, 16), dtype=ORDER_DTYPE),
+        np.zeros(max(fill_cap, 16), dtype=FILL_DTYPE),
+        np.full((n_sym, max_working), -1, dtype=np.int64),
+        np.zeros(n_sym, dtype=np.int64),
+        np.zeros(n_sym, dtype=np.float64),
+        np.zeros(n_sym, dtype=np.float64),
+        np.zeros(8, dtype=np.int64),
     )
 
 
@@ -291,23 +380,22 @@ def new_portfolio(n_sym: int, initial_cash: float, trade_cap: int) -> Portfolio:
     acct = np.zeros(4, dtype=np.float64)
     acct[ACCT_CASH] = initial_cash
     acct[ACCT_INITIAL] = initial_cash
-    return Portfolio(
-        pos=np.zeros(n_sym, dtype=np.float64),
-        avg=np.zeros(n_sym, dtype=np.float64),
-        mark=np.full(n_sym, np.nan, dtype=np.float64),
-        acct=acct,
-        rt=np.zeros((n_sym, RT_N), dtype=np.float64),
-        rti=np.zeros((n_sym, RTI_N), dtype=np.int64),
-        trades=np.zeros(max(trade_cap, 16), dtype=TRADE_DTYPE),
-        ctr=np.zeros(8, dtype=np.int64),
+    return _make_portfolio(
+        np.zeros(n_sym, dtype=np.float64),
+        np.zeros(n_sym, dtype=np.float64),
+        np.full(n_sym, np.nan, dtype=np.float64),
+        acct,
+        np.zeros((n_sym, RT_N), dtype=np.float64),
+        np.zeros((n_sym, RTI_N), dtype=np.int64),
+        np.zeros(max(trade_cap, 16), dtype=TRADE_DTYPE),
+        np.zeros(8, dtype=np.int64),
     )
 
 
 def new_decisions(verdict_cap: int) -> Decisions:
     """Allocate room for the run's verdicts."""
-    return Decisions(
-        verdicts=np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE),
-        ctr=np.zeros(8, dtype=np.int64),
+    return _make_decisions(
+        np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE), np.zeros(8, dtype=np.int64)
     )
 
 
@@ -322,11 +410,22 @@ def _grown(arr: np.ndarray, need: int) -> np.ndarray:
 def ensure_room(
     book: Book, pf: Portfolio, dec: Decisions, orders: int, fills: int, trades: int, verdicts: int
 ) -> tuple[Book, Portfolio, Decisions]:
-    """Return containers with room for that many more records (copies only when growing)."""
-    book = book._replace(
-        orders=_grown(book.orders, int(book.ctr[N_ORDERS]) + orders),
-        fills=_grown(book.fills, int(book.ctr[N_FILLS]) + fills),
-    )
-    pf = pf._replace(trades=_grown(pf.trades, int(pf.ctr[N_TRADES]) + trades))
-    dec = dec._replace(verdicts=_grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + verdicts))
+    """Give the containers room for that many more records, in place (copies only the
+    arrays that grow); returns them for the caller's convenience."""
+    old_o, old_f = book.orders, book.fills
+    new_o = _grown(old_o, int(book.ctr[N_ORDERS]) + orders)
+    new_f = _grown(old_f, int(book.ctr[N_FILLS]) + fills)
+    if new_o is not old_o or new_f is not old_f:
+        _set_book_records(book, new_o, new_f)
+        book.forget_fields()
+    old_t = pf.trades
+    new_t = _grown(old_t, int(pf.ctr[N_TRADES]) + trades)
+    if new_t is not old_t:
+        _set_portfolio_trades(pf, new_t)
+        pf.forget_fields()
+    old_v = dec.verdicts
+    new_v = _grown(old_v, int(dec.ctr[N_VERDICTS]) + verdicts)
+    if new_v is not old_v:
+        _set_decisions_verdicts(dec, new_v)
+        dec.forget_fields()
     return book, pf, dec
