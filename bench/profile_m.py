@@ -36,10 +36,16 @@ ns; the same state as a numba StructRef, one reference, 11 ns).
 What was done: the per-bar pre-check is inlined (a position held through 1M bars: 0.068 s
 -> 0.031 s, no-order baseline 0.026 s); gates, sizer and verdict record take only the arrays
 they read; the loop calls the signal handler directly; and the four state containers (book,
-portfolio, verdicts, guard) are StructRefs (`backstop/engine/core/state.py`). M with 27,664
-signals: 0.154 s -> 0.080 s, and NRT atomics no longer appear among perf's hot spots.
-Small NamedTuples remain (`Market`, `BarContext`, `Instruments`: 4-7 arrays) where a kernel
-takes them once per signal.
+portfolio, verdicts, guard) are StructRefs (`backstop/engine/core/state.py`). An A/B of the
+StructRef change alone, alternating worktrees in one session (min of 15 M runs): 0.110-0.120
+s before, 0.086-0.091 s after. Over the whole change, M went from 0.154 s to about 0.09 s
+(this machine drifts by +-20% between sessions; compare within one run).
+
+Not done yet: a fresh perf still puts about half of the samples on the NRT atomics. What is
+left passes arrays separately or in small NamedTuples once or more per signal (`Market`: 7
+arrays into `decide_signal_nb`, `BarContext`: 4, the instrument arrays `tick`, `lot`, `mult`,
+`is_future` into most kernels, `rp`), and per fill (`apply_fill_nb`). Folding those into the
+StructRefs (or one per run) is the next step; confirm each with an A/B, not a single timing.
 """
 
 
