@@ -1,8 +1,10 @@
 """Record layouts and state containers of the compiled core.
 
-State lives in plain numpy arrays grouped in NamedTuples so that numba kernels take a handful
-of arguments instead of fifty (vectorbt's trap). Outputs are structured record arrays that a
-thin wrapper turns into polars frames once, at the end of a run.
+State lives in plain numpy arrays grouped in containers so that numba kernels take a handful
+of arguments instead of fifty (vectorbt's trap): the book, the portfolio and the verdicts are
+numba StructRefs (one reference per kernel call, see ``state.py``); small read-only groups
+(``Instruments``, ``BarContext``) stay NamedTuples. Outputs are structured record arrays that
+a thin wrapper turns into polars frames once, at the end of a run.
 
 Capacity: record arrays are allocated with room to spare; a kernel that would run out stops
 *before* the bar that could overflow and reports ``STATUS_NEED_ROOM``; the driver grows the
