@@ -276,7 +276,7 @@ class EventDriver:
         d = stop_update_decision_nb(reasons, pos, level, left)
         g, n = self.g, int(self.dec.ctr[N_VERDICTS])
         equity = self._equity()
-        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, self.rp)
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, leg, g, self.rp)
         self.dec.verdicts[n]["intent"] = int(Intent.STOP_UPDATE)
         if leg >= 0:  # journaled under the cycle of the position whose stop it judged
             self.dec.verdicts[n]["cycle"] = g.yi[s, YI_ENTRY_CYCLE]
@@ -325,7 +325,7 @@ class EventDriver:
                 reasons |= rejected[order]
         d = (reasons, *d[1:])
         g = self.g
-        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g.yi, g.yf, self.rp)
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g, self.rp)
 
     def _kill_actions(self, ts: int, bar: int) -> None:
         """Kill switch activation: cancel every working entry, then flatten per the policy."""
@@ -365,7 +365,7 @@ class EventDriver:
         self.on_broker_events()
         d = (reason | int(r), side, qty, self.pf.mark[s], np.nan, np.nan, 0.0, np.nan, np.nan)
         g = self.g
-        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, g.yi, g.yf, self.rp)
+        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, g, self.rp)
 
     def _send(self, ev: np.void, symbol: str, d: tuple) -> int:
         """Turn an approved decision into the Broker call for its intent."""

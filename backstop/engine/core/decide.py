@@ -226,7 +226,7 @@ def protection_nb(ev, ref: float, tick: float, rp) -> tuple[int, float, float, f
 
 @njit(cache=True)
 def size_entry_nb(
-    si, rp, ev, price: float, dist: float, equity: float, lot: float, mult: float
+    g, rp, ev, price: float, dist: float, equity: float, lot: float, mult: float
 ) -> tuple[int, float]:
     """Sizer: the signal's target_dollars, else its qty, else the profile's sizer; then the
     conviction tier, the learning throttle, the cap and lot rounding. Never silently zero."""
@@ -262,7 +262,7 @@ def size_entry_nb(
             qty *= 0.5
         else:
             return R_LOW_CONVICTION, 0.0
-    if si[ev.strategy, SI_HEALTH] == H_THROTTLED:
+    if g.si[ev.strategy, SI_HEALTH] == H_THROTTLED:
         qty *= rp[LN_THROTTLE]
         reasons |= R_SIZE_THROTTLED
     cap = rp[SZ_MAX_QTY]
@@ -312,10 +312,7 @@ def decide_signal_nb(
     if s < 0:
         reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
         return reasons, np.int64(ev.side), 0.0, ev.price, np.nan, np.nan, 0.0, np.nan, np.nan
-    # Gates get only the guard arrays they read: each array passed to a kernel costs a
-    # reference-count increment and decrement per call (see bench/PROFILE.md).
-    reasons = state_gate_nb(g.ai, g.si, ev)
-    reasons |= advisory_gate_nb(g.yi, g.yf, rp, ev) | stale_gate_nb(g.si, rp, ev)
+    reasons = state_gate_nb(g, ev) | advisory_gate_nb(g, rp, ev) | stale_gate_nb(g, rp, ev)
     pos = mkt.pos[s]
     mark = mkt.mark[s]
     mult = mkt.mult[s]
@@ -323,7 +320,7 @@ def decide_signal_nb(
         r, side, qty = decide_exit_nb(ev, pos, exit_working, rp)
         reasons |= r
         if side != 0:
-            reasons |= order_controls_nb(g.ring, rp, ev, qty, mark, mark, mult)
+            reasons |= order_controls_nb(g, rp, ev, qty, mark, mark, mult)
         return reasons, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan
     price = ev.price if ev.price == ev.price else mark
     if pos != 0.0:
@@ -345,10 +342,8 @@ def decide_signal_nb(
         ref = ev.entry_stop_px
     r, dist, target_px, target_pct = protection_nb(ev, ref, mkt.tick[s], rp)
     reasons |= r
-    reasons |= risk_gate_nb(
-        g.ai, g.af, g.si, rp, ev, mkt.pos, mkt.pending, equity, in_hours, quality
-    )
-    r, qty = size_entry_nb(g.si, rp, ev, price, dist, equity, mkt.lot[s], mult)
+    reasons |= risk_gate_nb(g, rp, ev, mkt.pos, mkt.pending, equity, in_hours, quality)
+    r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
     reasons |= r
     risk = np.nan
     if dist == dist:
@@ -359,10 +354,10 @@ def decide_signal_nb(
     exposure = np.nan
     if qty > 0 and price == price:
         r, exposure = exposure_gate_nb(
-            g.sf, g.sector, rp, ev, qty, price, mkt.pos, mkt.pending, mkt.mark, mkt.mult, equity
+            g, rp, ev, qty, price, mkt.pos, mkt.pending, mkt.mark, mkt.mult, equity
         )
         reasons |= r
-    reasons |= order_controls_nb(g.ring, rp, ev, qty, price, mark, mult)
+    reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
     if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:
         reasons |= R_STRATEGY_QUARANTINED | R_SHADOW_TRADE
         if (reasons & REFUSING_MASK & ~R_STRATEGY_QUARANTINED) == 0:
@@ -489,7 +484,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
 
 @njit(cache=True)
 def record_verdict_nb(
-    dec, ev, row: int, approved: bool, d, pos: float, equity: float, order: int, yi, yf, rp
+    dec, ev, row: int, approved: bool, d, pos: float, equity: float, order: int, g, rp
 ) -> None:
     """Journal one verdict, approved or not (a refused one sent nothing: qty 0).
 
@@ -519,6 +514,6 @@ def record_verdict_nb(
     v.exposure = d[8]
     v.conviction = ev.conviction
     v.source_id = ev.source_id
-    advice, conf = fresh_advisory_nb(yi, yf, rp, ev)
+    advice, conf = fresh_advisory_nb(g, rp, ev)
     v.advice = advice
     v.advice_conf = conf

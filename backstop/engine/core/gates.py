@@ -61,6 +61,7 @@ from backstop.engine.core.guard import (
     YF_ADVICE_CONF,
     YI_ADVICE,
     YI_ADVICE_TS,
+    note_equity_nb,
     orders_last_minute_nb,
 )
 from backstop.engine.core.riskslots import (
@@ -92,7 +93,7 @@ NS_PER_S = 1_000_000_000
 
 
 @njit(cache=True)
-def fresh_advisory_nb(yi, yf, rp, ev) -> tuple[int, float]:
+def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
     """The advisory that applies to a signal: its own advisory fields, else the latest
     advisory of its symbol within the profile's ``ttl_seconds``. Returns (Advice, conf)."""
     if ev.advice != ADVICE_NONE:
@@ -100,16 +101,16 @@ def fresh_advisory_nb(yi, yf, rp, ev) -> tuple[int, float]:
     s = ev.sym
     if s < 0:
         return ADVICE_NONE, np.nan
-    at = yi[s, YI_ADVICE_TS]
+    at = g.yi[s, YI_ADVICE_TS]
     if at >= 0 and ev.ts >= at and ev.ts - at <= rp[ADV_TTL_S] * NS_PER_S:
-        return yi[s, YI_ADVICE], yf[s, YF_ADVICE_CONF]
+        return g.yi[s, YI_ADVICE], g.yf[s, YF_ADVICE_CONF]
     return ADVICE_NONE, np.nan
 
 
 @njit(cache=True)
-def advisory_gate_nb(yi, yf, rp, ev) -> int:
+def advisory_gate_nb(g, rp, ev) -> int:
     """WAIT blocks (ADVISORY_WAIT) unless the profile lets enough conviction override it."""
-    advice, _ = fresh_advisory_nb(yi, yf, rp, ev)
+    advice, _ = fresh_advisory_nb(g, rp, ev)
     if advice != ADVICE_WAIT or rp[ADV_BLOCK_ON_WAIT] == 0.0:
         return 0
     if ev.intent == INTENT_EXIT and rp[ADV_WAIT_BLOCKS_EXITS] == 0.0:
@@ -121,42 +122,42 @@ def advisory_gate_nb(yi, yf, rp, ev) -> int:
 
 
 @njit(cache=True)
-def state_gate_nb(ai, si, ev) -> int:
+def state_gate_nb(g, ev) -> int:
     """Trading state: HALTED refuses everything new, REDUCING refuses entries."""
     reasons = 0
     k = ev.strategy
-    if ai[AI_STATE] == ST_HALTED:
+    if g.ai[AI_STATE] == ST_HALTED:
         reasons |= R_KILL_SWITCH_ACTIVE
-    if si[k, SI_STATE] == ST_HALTED:
+    if g.si[k, SI_STATE] == ST_HALTED:
         reasons |= R_STRATEGY_HALTED
-    if ev.intent != INTENT_EXIT and (ai[AI_STATE] == ST_REDUCING or si[k, SI_STATE] == ST_REDUCING):
+    if ev.intent != INTENT_EXIT and (
+        g.ai[AI_STATE] == ST_REDUCING or g.si[k, SI_STATE] == ST_REDUCING
+    ):
         reasons |= R_STATE_REDUCING
     return reasons
 
 
 @njit(cache=True)
-def stale_gate_nb(si, rp, ev) -> int:
+def stale_gate_nb(g, rp, ev) -> int:
     """New signals only: a source id not above the strategy's cursor is stale. Every signal
     with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
     if ev.source_id < 0:
         return 0
     k = ev.strategy
-    stale = rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= si[k, SI_CURSOR]
-    if ev.source_id > si[k, SI_CURSOR]:
-        si[k, SI_CURSOR] = ev.source_id
+    stale = rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]
+    if ev.source_id > g.si[k, SI_CURSOR]:
+        g.si[k, SI_CURSOR] = ev.source_id
     return R_STALE_SIGNAL if stale else 0
 
 
 @njit(cache=True)
-def day_loss_nb(af, equity: float) -> float:
+def day_loss_nb(g, equity: float) -> float:
     """Today's loss (realized + unrealized) against the day's starting equity; gains < 0."""
-    return af[AF_DAY_START_EQUITY] - equity
+    return g.af[AF_DAY_START_EQUITY] - equity
 
 
 @njit(cache=True)
-def risk_gate_nb(
-    ai, af, si, rp, ev, pos_all, pending, equity: float, in_hours: bool, quality: float
-) -> int:
+def risk_gate_nb(g, rp, ev, pos_all, pending, equity: float, in_hours: bool, quality: float) -> int:
     """The ordered account/strategy checks of an entry, before it is sized."""
     reasons = 0
     k = ev.strategy
@@ -165,18 +166,18 @@ def risk_gate_nb(
         reasons |= R_DATA_QUALITY
     if rp[RK_MARKET_HOURS] != 0.0 and not in_hours:
         reasons |= R_OUTSIDE_MARKET_HOURS
-    loss = day_loss_nb(af, equity)
+    loss = day_loss_nb(g, equity)
     lim = rp[RK_DAILY_LOSS_PCT]
-    if lim == lim and loss >= lim * af[AF_DAY_START_EQUITY]:
+    if lim == lim and loss >= lim * g.af[AF_DAY_START_EQUITY]:
         reasons |= R_DAILY_LOSS_LIMIT
     lim = rp[RK_DAILY_LOSS_USD]
     if lim == lim and loss >= lim:
         reasons |= R_DAILY_LOSS_LIMIT
     lim = rp[RK_TRADES_DAY]
-    if lim == lim and si[k, SI_TRADES_TODAY] >= lim:
+    if lim == lim and g.si[k, SI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY
     lim = rp[RK_TRADES_DAY_ACCT]
-    if lim == lim and ai[AI_TRADES_TODAY] >= lim:
+    if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
     lim = rp[RK_MAX_POSITIONS]
     if lim == lim and ev.sym >= 0 and committed_nb(pos_all, pending, ev.sym) == 0.0:
@@ -189,16 +190,15 @@ def risk_gate_nb(
     lim = rp[RK_MIN_EQUITY]
     if lim == lim and equity < lim:
         reasons |= R_MIN_EQUITY
-    if si[k, SI_LOCKOUT_DAY] == ai[AI_DAY] and ai[AI_DAY] >= 0:
+    if g.si[k, SI_LOCKOUT_DAY] == g.ai[AI_DAY] and g.ai[AI_DAY] >= 0:
         reasons |= R_CONSECUTIVE_LOSS_LOCKOUT
-    if equity > af[AF_PEAK_EQUITY]:  # the drawdown halt's peak (note_equity_nb)
-        af[AF_PEAK_EQUITY] = equity
+    note_equity_nb(g, equity)
     lim = rp[RK_DRAWDOWN_HALT]
-    if lim == lim and ai[AI_DD_HALTED] == 0 and equity <= af[AF_PEAK_EQUITY] * (1.0 - lim):
-        ai[AI_DD_HALTED] = 1
-    if ai[AI_DD_HALTED] != 0:
+    if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= g.af[AF_PEAK_EQUITY] * (1.0 - lim):
+        g.ai[AI_DD_HALTED] = 1
+    if g.ai[AI_DD_HALTED] != 0:
         reasons |= R_DRAWDOWN_HALT
-    if ev.ts < ai[AI_CIRCUIT_UNTIL]:
+    if ev.ts < g.ai[AI_CIRCUIT_UNTIL]:
         reasons |= R_DAILY_LOSS_CIRCUIT
     return reasons
 
@@ -221,17 +221,7 @@ def committed_nb(pos_all, pending, j: int) -> float:
 
 @njit(cache=True)
 def exposure_gate_nb(
-    sf,
-    sector,
-    rp,
-    ev,
-    qty: float,
-    price: float,
-    pos_all,
-    pending,
-    mark_all,
-    mult_all,
-    equity: float,
+    g, rp, ev, qty: float, price: float, pos_all, pending, mark_all, mult_all, equity: float
 ) -> tuple[int, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
@@ -242,11 +232,11 @@ def exposure_gate_nb(
     k = ev.strategy
     notional = qty * price * mult_all[s]
     lim = rp[RK_DAILY_ALLOC]
-    if lim == lim and sf[k, SF_ALLOC_TODAY] + notional > lim:
+    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
         reasons |= R_DAILY_ALLOCATION_CAP
     gross = 0.0
     sector_after = 0.0
-    my_sector = sector[s]
+    my_sector = g.sector[s]
     for j in range(len(pos_all)):
         q = committed_nb(pos_all, pending, j)
         if j == s:
@@ -256,7 +246,7 @@ def exposure_gate_nb(
             continue
         v = abs(q) * m * mult_all[j]
         gross += v
-        if my_sector >= 0 and sector[j] == my_sector:
+        if my_sector >= 0 and g.sector[j] == my_sector:
             sector_after += v
     name_after = abs(committed_nb(pos_all, pending, s) + ev.side * qty) * price * mult_all[s]
     lim = rp[RK_SINGLE_NAME]
@@ -272,7 +262,7 @@ def exposure_gate_nb(
 
 
 @njit(cache=True)
-def order_controls_nb(ring, rp, ev, qty: float, price: float, mark: float, mult: float) -> int:
+def order_controls_nb(g, rp, ev, qty: float, price: float, mark: float, mult: float) -> int:
     """Erroneous-order controls on every order sent: size, notional, collar, rate."""
     reasons = 0
     lim = rp[OR_MAX_QTY]
@@ -293,6 +283,6 @@ def order_controls_nb(ring, rp, ev, qty: float, price: float, mark: float, mult:
         if level == level and abs(level - mark) > lim * mark:
             reasons |= R_PRICE_COLLAR
     lim = rp[OR_PER_MINUTE]
-    if lim == lim and orders_last_minute_nb(ring, ev.ts) >= lim:
+    if lim == lim and orders_last_minute_nb(g, ev.ts) >= lim:
         reasons |= R_ORDER_RATE_THROTTLE
     return reasons

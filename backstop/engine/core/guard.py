@@ -409,10 +409,10 @@ def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
 
 
 @njit(cache=True)
-def orders_last_minute_nb(ring, ts: int) -> int:
+def orders_last_minute_nb(g, ts: int) -> int:
     """Orders sent in the 60 s up to ``ts`` (the throttle's count)."""
     n = 0
-    for t in ring:
+    for t in g.ring:
         if t != NO_TS and ts - t < 60_000_000_000:
             n += 1
     return n

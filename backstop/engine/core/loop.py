@@ -134,7 +134,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
     note_order_nb(g, ts)
     mark = pf.mark[s]
     d = (reason | r, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan)
-    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g.yi, g.yf, rp)
+    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g, rp)
 
 
 @njit(cache=True)
@@ -195,7 +195,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
             approved = False
             reasons |= book.orders[order].reasons
     d = (reasons, d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8])
-    record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g.yi, g.yf, rp)
+    record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g, rp)
 
 
 @njit(cache=True)
@@ -222,7 +222,7 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: 
     d = stop_update_decision_nb(reasons, pos, level, left)
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     n = dec.ctr[N_VERDICTS]
-    record_verdict_nb(dec, ev, row, approved, d, pos, equity, leg, g.yi, g.yf, rp)
+    record_verdict_nb(dec, ev, row, approved, d, pos, equity, leg, g, rp)
     dec.verdicts[n].intent = INTENT_STOP_UPDATE
     if leg >= 0:  # journaled under the cycle of the position whose stop it judged
         dec.verdicts[n].cycle = g.yi[s, YI_ENTRY_CYCLE]
