@@ -105,7 +105,8 @@ class FakeBroker:
 
     ``ticks`` gives each symbol's tick size (prices are rounded when an order is built);
     ``max_working`` is the broker's limit on working orders per symbol (None: no limit):
-    an order past it is REJECTED with TOO_MANY_WORKING_ORDERS, as a real broker refuses.
+    an order past it is REJECTED with TOO_MANY_WORKING_ORDERS, as a real broker refuses;
+    ``quotes`` are the last prices it reports (``last_price``) for symbols it has quotes for.
     """
 
     def __init__(
@@ -113,11 +114,13 @@ class FakeBroker:
         symbols: Sequence[str],
         ticks: Mapping[str, float] | None = None,
         max_working: int | None = None,
+        quotes: Mapping[str, float] | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.index = {s: k for k, s in enumerate(self.symbols)}
         self.ticks = dict(ticks or {})
         self.max_working = max_working
+        self.quotes = dict(quotes or {})  # last prices a live broker would quote
         self.orders: list[FakeOrder] = []
         self.fills: list[FillEvent] = []
         self.positions = dict.fromkeys(self.symbols, 0.0)
@@ -174,6 +177,9 @@ class FakeBroker:
 
     def position(self, symbol: str) -> float:
         return self.positions[symbol]
+
+    def last_price(self, symbol: str) -> float:
+        return self.quotes.get(symbol, math.nan)
 
     def open_orders(self, symbol: str) -> list[OpenOrder]:
         return [

@@ -584,3 +584,31 @@ def test_random_signals_give_the_same_verdicts(data: st.DataObject) -> None:
         if o.working and o.reduce_only:
             assert out.positions[o.symbol] != 0.0
     assert all(math.isfinite(f.price) for f in out.broker.fills)
+
+
+@pytest.mark.parametrize(("quotes", "price"), [({"T": 50.0}, 50.0), ({}, None)])
+def test_sizer_falls_back_to_the_broker_quote(quotes: dict, price: float | None) -> None:
+    """A signal with no price for a symbol no bar has marked yet (live: the first signal
+    before the first bar) is sized from the broker's quote; without one, SIZING_NO_PRICE."""
+    frame = bars([(100, 101, 99, 100), FLAT])
+    a = bar_arrays(frame.rechunk())
+    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
+    table = conform_intents(intents([entry(0, qty=None, stop_pct=0.02, target_pct=0.04)]))
+    events, strategies, _ = event_array(table, frame, a.symbols)
+    profile = PROFILE.with_settings({"sizer.kind": "pct_equity", "sizer.pct_equity": 0.1})
+    ctx = bar_context(frame, a, specs, profile)
+    config = BacktestConfig()
+    broker = FakeBroker(a.symbols, quotes=quotes)
+    guard = guard_for(specs, strategies, profile, config.initial_cash)
+    driver = EventDriver(
+        broker, a.symbols, inst, config.sim_params(), config.initial_cash, profile, guard, ctx
+    )
+    driver.on_event(events[0], 0)  # before any bar: no mark for T
+    v = _verdicts(driver)[0]
+    if price is None:
+        assert (bool(v["approved"]), int(v["reasons"])) == (False, bit(R.SIZING_NO_PRICE))
+        assert broker.orders == []
+    else:
+        assert (bool(v["approved"]), int(v["reasons"]), float(v["price"])) == (True, 0, price)
+        assert float(v["qty"]) == 200.0  # 10% of 100,000 at the quote of 50
+        assert math.isnan(driver.pf.mark[0])  # the portfolio still marks at bars only

@@ -139,6 +139,11 @@ class Broker(Protocol):
         """Signed quantity held, as the broker knows it (broker truth)."""
         ...
 
+    def last_price(self, symbol: str) -> float:
+        """The latest quote or trade price the broker has for a symbol (nan: none). The
+        sizer falls back to it when a signal names no price and no bar has been seen."""
+        ...
+
     def open_orders(self, symbol: str) -> list[OpenOrder]:
         """Working orders of a symbol, legs included."""
         ...

@@ -256,6 +256,20 @@ class EventDriver:
             self.on_signal(ev, row)
         self.on_broker_events()
 
+    def _marks(self, ev: np.void) -> np.ndarray:
+        """Last prices for the decision: the bars' marks, with the broker's quote for a
+        symbol that has none yet when the signal names no price (the sizer's last resort)."""
+        marks = self.pf.mark
+        s = int(ev["sym"])
+        if s < 0 or marks[s] == marks[s] or ev["price"] == ev["price"]:
+            return marks
+        quote = float(self.broker.last_price(self.symbols[s]))
+        if not (quote > 0.0 and np.isfinite(quote)):
+            return marks
+        marks = marks.copy()  # the portfolio keeps marking at bars only
+        marks[s] = quote
+        return marks
+
     def on_stop_update(self, ev: np.void, row: int) -> None:
         """Move the position's stop leg at the broker when the strategy's level tightens it
         (``handle_stop_update_nb``); journal the verdict either way."""
@@ -294,7 +308,7 @@ class EventDriver:
         pending = positions[:0]
         if int(ev["intent"]) != Intent.EXIT and book_wide_nb(self.rp):
             pending = self._pending()
-        mkt = Market(positions, pending, pf.mark, pf.avg, inst.tick, inst.lot, inst.mult)
+        mkt = Market(positions, pending, self._marks(ev), pf.avg, inst.tick, inst.lot, inst.mult)
         b = int(ev["bar"])
         d = decide_signal_nb(
             self.g,

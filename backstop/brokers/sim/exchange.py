@@ -116,6 +116,11 @@ class SimExchange:
     def position(self, symbol: str) -> float:
         return float(self.book.xpos[self.index[symbol]])
 
+    def last_price(self, symbol: str) -> float:
+        """No quotes here: the simulator's only prices are the bars the driver marks."""
+        del symbol
+        return float("nan")
+
     def open_orders(self, symbol: str) -> list[OpenOrder]:
         s = self.index[symbol]
         out = []
