@@ -13,7 +13,7 @@ import polars as pl
 
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
-from backstop.engine.core.guard import Guard, grow_guard_events, new_guard
+from backstop.engine.core.guard import Guard, grow_guard_events, guard_event_room_nb, new_guard
 from backstop.engine.core.loop import run_loop_nb
 from backstop.engine.core.records import (
     ERROR,
@@ -22,6 +22,7 @@ from backstop.engine.core.records import (
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM_EVENTS,
+    bar_room_nb,
     ensure_room,
     new_book,
     new_decisions,
@@ -163,20 +164,11 @@ def run_backtest(
             )
         skip = status == STATUS_NEED_ROOM_EVENTS
         if status != STATUS_DONE:
-            # Grow by at least what the loop's room check asks for: doubling alone never
-            # grows a buffer that is still empty but smaller than one bar's worst case.
+            # the room the loop's checks ask for, for one bar and its events
             n_sym = len(arrays.symbols)
-            room = 2 * book.work.shape[1] + 2 + n_sym
-            book, pf, dec = ensure_room(
-                book,
-                pf,
-                dec,
-                max(len(book.orders), room),
-                max(len(book.fills), room),
-                max(len(pf.trades), room),
-                max(len(dec.verdicts), n_sym + 1),
-            )
-            g = grow_guard_events(g, max(len(g.events), 16 + 2 * g.si.shape[0] + n_sym))
+            room = bar_room_nb(int(book.work.shape[1]), n_sym)
+            ensure_room(book, pf, dec, room, room, room, n_sym + 1)
+            grow_guard_events(g, guard_event_room_nb(int(g.si.shape[0]), n_sym))
         elif i >= arrays.n and j < n_ev:
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:

@@ -43,14 +43,15 @@ from backstop.engine.core.decide import (
     decide_exit_nb,
     decide_signal_nb,
     decide_stop_move_nb,
+    record_stop_update_nb,
     record_verdict_nb,
     stop_update_decision_nb,
 )
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
-    YI_ENTRY_CYCLE,
     Guard,
     grow_guard_events,
+    guard_event_room_nb,
     note_order_nb,
     on_trade_closed_nb,
     start_day_nb,
@@ -61,13 +62,12 @@ from backstop.engine.core.params import SimParams
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
     N_TRADES,
-    N_VERDICTS,
     RTI_ENTRY_TS,
     BarContext,
     Instruments,
     at_nb,
-    ensure_room,
-    new_book,
+    grow_trades,
+    grow_verdicts,
     new_decisions,
     new_portfolio,
 )
@@ -156,27 +156,10 @@ class EventDriver:
         return float(equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], inst.mult, inst.is_future))
 
     def _room(self) -> None:
-        if int(self.dec.ctr[N_VERDICTS]) + len(self.symbols) + 1 > len(self.dec.verdicts):
-            _, _, self.dec = ensure_room(
-                new_book(1, 2, 1, 1),
-                self.pf,
-                self.dec,
-                0,
-                0,
-                0,
-                max(len(self.dec.verdicts), len(self.symbols) + 1),
-            )
-        if int(self.pf.ctr[N_TRADES]) + len(self.symbols) + 2 > len(self.pf.trades):
-            _, self.pf, _ = ensure_room(
-                new_book(1, 2, 1, 1),
-                self.pf,
-                self.dec,
-                0,
-                0,
-                max(len(self.pf.trades), len(self.symbols) + 2),
-                0,
-            )
-        self.g = grow_guard_events(self.g, 16 + 2 * self.g.si.shape[0] + len(self.symbols))
+        n_sym = len(self.symbols)
+        grow_verdicts(self.dec, n_sym + 1)
+        grow_trades(self.pf, n_sym + 2)
+        grow_guard_events(self.g, guard_event_room_nb(int(self.g.si.shape[0]), n_sym))
 
     # ---- events --------------------------------------------------------------------------
     def on_broker_events(self) -> dict[int, int]:
@@ -288,12 +271,7 @@ class EventDriver:
         if approved:
             self.broker.amend_stop(leg, float(level), int(ev["ts"]), int(R_STOP_MOVED))
         d = stop_update_decision_nb(reasons, pos, level, left)
-        g, n = self.g, int(self.dec.ctr[N_VERDICTS])
-        equity = self._equity()
-        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, leg, g, self.rp)
-        self.dec.verdicts[n]["intent"] = int(Intent.STOP_UPDATE)
-        if leg >= 0:  # journaled under the cycle of the position whose stop it judged
-            self.dec.verdicts[n]["cycle"] = g.yi[s, YI_ENTRY_CYCLE]
+        record_stop_update_nb(self.dec, ev, row, d, pos, self._equity(), leg, self.g, self.rp)
 
     def on_signal(self, ev: np.void, row: int) -> None:
         """Decide one signal and send what the verdict approves; journal the verdict."""

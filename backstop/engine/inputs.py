@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
+from backstop.engine.enums import EventKind, Intent
 from backstop.engine.instruments import Instrument, lookup
 
 # event field <- intent column, where the names differ; defaults for missing values
@@ -197,10 +198,11 @@ def _events_from_rows(
     ev["seq"] = seq
     intent = intents.get_column("intent").to_numpy()
     kind = intents.get_column("kind").to_numpy()
-    ev["intent"] = intent
+    stop_updates = kind == int(EventKind.STOP_UPDATE)
+    ev["intent"] = np.where(stop_updates, int(Intent.STOP_UPDATE), intent)
     ev["kind"] = kind
     # controls, then advisories, then stop updates and exits, then entries at one bar
-    exits = (intent == 1) | (kind == 3)
+    exits = (intent == 1) | stop_updates
     ev["priority"] = np.where(kind == 2, 0, np.where(kind == 1, 1, np.where(exits, 2, 3)))
     symbol_col = intents.get_column("symbol")
     if refused.any():

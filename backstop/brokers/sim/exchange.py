@@ -26,10 +26,8 @@ from backstop.engine.core.records import (
     N_ORDERS,
     Book,
     Instruments,
-    ensure_room,
+    grow_book,
     new_book,
-    new_decisions,
-    new_portfolio,
 )
 from backstop.engine.enums import OrderRole, OrderStatus, Side
 
@@ -182,19 +180,7 @@ class SimExchange:
         self._collect(ts)
 
     def _room(self) -> None:
-        book = self.book
-        if int(book.ctr[N_ORDERS]) + _ROOM > len(book.orders) or int(
-            book.ctr[N_FILLS]
-        ) + _ROOM > len(book.fills):
-            self.book, _, _ = ensure_room(
-                book,
-                new_portfolio(1, 0.0, 1),
-                new_decisions(1),
-                max(len(book.orders), _ROOM),
-                max(len(book.fills), _ROOM),
-                0,
-                0,
-            )
+        grow_book(self.book, _ROOM, _ROOM)
 
     def _collect(self, ts: int) -> None:
         """Turn what the kernels changed into events: new fills, then status changes."""

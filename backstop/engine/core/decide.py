@@ -22,7 +22,6 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     H_THROTTLED,
     INTENT_ENTRY,
     INTENT_EXIT,
-    INTENT_STOP_UPDATE,
     R_ALREADY_CLOSED,
     R_CONFLICTING_POSITION,
     R_DUPLICATE_POSITION,
@@ -517,3 +516,13 @@ def record_verdict_nb(
     advice, conf = fresh_advisory_nb(g, rp, ev)
     v.advice = advice
     v.advice_conf = conf
+
+
+@njit(cache=True)
+def record_stop_update_nb(dec, ev, row: int, d, pos: float, equity: float, leg: int, g, rp):
+    """Journal a stop update's verdict, filed under the cycle of the position whose stop leg
+    it judged (its own cycle when there is none)."""
+    n = dec.ctr[N_VERDICTS]
+    record_verdict_nb(dec, ev, row, d[0] == R_STOP_MOVED, d, pos, equity, leg, g, rp)
+    if leg >= 0 and ev.sym >= 0:
+        dec.verdicts[n].cycle = g.yi[ev.sym, YI_ENTRY_CYCLE]

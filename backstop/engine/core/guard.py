@@ -217,22 +217,22 @@ def new_guard(
     )
 
 
-def grow_guard_events(g: Guard, more: int) -> Guard:
-    """Room for ``more`` guard events (copies only when growing)."""
+def grow_guard_events(g: Guard, more: int) -> None:
+    """Room for ``more`` guard events, in place (at least doubling the buffer when it grows)."""
     n = int(g.ai[AI_N_EVENTS])
     if n + more <= len(g.events):
-        return g
+        return
     new = np.zeros(max(n + more, 2 * len(g.events)), dtype=GUARD_EVENT_DTYPE)
     new[:n] = g.events[:n]
-    _set_guard_events(g, new)  # in place: every holder of ``g`` sees the grown buffer
+    _set_guard_events(g, new)  # every holder of ``g`` sees the grown buffer
     g.forget_fields()
-    return g
 
 
 @njit(cache=True)
-def guard_room_nb(g) -> int:
-    """Guard events that still fit before the buffer must grow."""
-    return len(g.events) - g.ai[AI_N_EVENTS]
+def guard_event_room_nb(n_strat: int, n_sym: int) -> int:
+    """Most guard events one bar or one event can log: a day roll and kill-switch changes,
+    each strategy's learning state twice, and one per symbol."""
+    return 16 + 2 * n_strat + n_sym
 
 
 @njit(cache=True)

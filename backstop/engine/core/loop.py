@@ -14,8 +14,6 @@ from numba import njit
 
 from backstop.engine.core.codes import (
     INTENT_EXIT,
-    INTENT_STOP_UPDATE,
-    KIND_ADVISORY,
     KIND_CONTROL,
     KIND_SIGNAL,
     KIND_STOP_UPDATE,
@@ -32,6 +30,7 @@ from backstop.engine.core.decide import (
     decide_exit_nb,
     decide_signal_nb,
     decide_stop_move_nb,
+    record_stop_update_nb,
     record_verdict_nb,
     stop_update_decision_nb,
     submit_entry_nb,
@@ -52,7 +51,7 @@ from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     AI_DAY,
     AI_N_EVENTS,
-    YI_ENTRY_CYCLE,
+    guard_event_room_nb,
     note_order_nb,
     on_trade_closed_nb,
     start_day_nb,
@@ -73,6 +72,7 @@ from backstop.engine.core.records import (
     STATUS_NEED_ROOM,
     STATUS_NEED_ROOM_EVENTS,
     at_nb,
+    bar_room_nb,
 )
 from backstop.engine.core.riskslots import KL_FLATTEN
 from backstop.engine.core.supervise import (
@@ -221,29 +221,17 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: 
         amend_stop_nb(book.orders, leg, level, R_STOP_MOVED)
     d = stop_update_decision_nb(reasons, pos, level, left)
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
-    n = dec.ctr[N_VERDICTS]
-    record_verdict_nb(dec, ev, row, approved, d, pos, equity, leg, g, rp)
-    dec.verdicts[n].intent = INTENT_STOP_UPDATE
-    if leg >= 0:  # journaled under the cycle of the position whose stop it judged
-        dec.verdicts[n].cycle = g.yi[s, YI_ENTRY_CYCLE]
+    record_stop_update_nb(dec, ev, row, d, pos, equity, leg, g, rp)
 
 
 @njit(cache=True)
-def handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
-    """Dispatch one event: a control changes state, an advisory is remembered, a signal is
-    decided."""
-    if ev.kind == KIND_CONTROL:
-        cause = apply_control_nb(g, rp, ev)
-        if cause != 0:
-            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
-            if trip_kill_nb(g, cause, ev.ts, ev.bar, equity):
-                kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
-    elif ev.kind == KIND_ADVISORY:
-        apply_advisory_nb(g, ev)
-    elif ev.kind == KIND_STOP_UPDATE:
-        handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row)
-    else:
-        handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row)
+def handle_control_nb(book, pf, dec, g, rp, mult, is_future, ev) -> None:
+    """A control action changes the trading state; one that trips the kill switch acts."""
+    cause = apply_control_nb(g, rp, ev)
+    if cause != 0:
+        equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        if trip_kill_nb(g, cause, ev.ts, ev.bar, equity):
+            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
 
 
 @njit(cache=True)
@@ -328,8 +316,8 @@ def run_loop_nb(
     j = ev_start
     n_sym = len(book.xpos)
     needs = needs_nb(rp)
-    room = 2 * book.work.shape[1] + 2 + n_sym
-    guard_room = 16 + 2 * g.si.shape[0] + n_sym
+    room = bar_room_nb(book.work.shape[1], n_sym)
+    guard_room = guard_event_room_nb(g.si.shape[0], n_sym)
     for i in range(start, n):
         s = sym[i]
         if not skip_bar:
@@ -380,10 +368,14 @@ def run_loop_nb(
             ):
                 return i, j, STATUS_NEED_ROOM_EVENTS
             ev = events[j]
-            if ev.kind == KIND_SIGNAL:  # the common case, without a dispatch call between
+            if ev.kind == KIND_SIGNAL:
                 handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, j)
+            elif ev.kind == KIND_STOP_UPDATE:
+                handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, j)
+            elif ev.kind == KIND_CONTROL:
+                handle_control_nb(book, pf, dec, g, rp, mult, is_future, ev)
             else:
-                handle_event_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, j)
+                apply_advisory_nb(g, ev)  # remembered for the signals it advises
             j += 1
     return n, j, STATUS_DONE
 

@@ -401,33 +401,57 @@ def new_decisions(verdict_cap: int) -> Decisions:
     )
 
 
-def _grown(arr: np.ndarray, need: int) -> np.ndarray:
+def _grown(arr: np.ndarray, need: int) -> np.ndarray | None:
+    """A copy of ``arr`` with room for ``need`` records (at least twice as long), or None
+    when it already has the room."""
     if need <= len(arr):
-        return arr
+        return None
     new = np.zeros(max(need, 2 * len(arr)), dtype=arr.dtype)
     new[: len(arr)] = arr
     return new
 
 
+@njit(cache=True)
+def bar_room_nb(max_working: int, n_sym: int) -> int:
+    """Most orders, fills or round trips one bar row can add: every working order of its
+    symbol filling or cancelling, a leg pair, and an engine exit per symbol."""
+    return 2 * max_working + 2 + n_sym
+
+
+def grow_book(book: Book, orders: int, fills: int) -> None:
+    """Room for that many more orders and fills, in place (at least doubling a buffer that
+    must grow, so growth stays amortised)."""
+    new_o = _grown(book.orders, int(book.ctr[N_ORDERS]) + orders)
+    new_f = _grown(book.fills, int(book.ctr[N_FILLS]) + fills)
+    if new_o is not None or new_f is not None:
+        _set_book_records(
+            book,
+            book.orders if new_o is None else new_o,
+            book.fills if new_f is None else new_f,
+        )
+        book.forget_fields()
+
+
+def grow_trades(pf: Portfolio, more: int) -> None:
+    """Room for ``more`` round trips, in place."""
+    new = _grown(pf.trades, int(pf.ctr[N_TRADES]) + more)
+    if new is not None:
+        _set_portfolio_trades(pf, new)
+        pf.forget_fields()
+
+
+def grow_verdicts(dec: Decisions, more: int) -> None:
+    """Room for ``more`` verdicts, in place."""
+    new = _grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + more)
+    if new is not None:
+        _set_decisions_verdicts(dec, new)
+        dec.forget_fields()
+
+
 def ensure_room(
     book: Book, pf: Portfolio, dec: Decisions, orders: int, fills: int, trades: int, verdicts: int
-) -> tuple[Book, Portfolio, Decisions]:
-    """Give the containers room for that many more records, in place (copies only the
-    arrays that grow); returns them for the caller's convenience."""
-    old_o, old_f = book.orders, book.fills
-    new_o = _grown(old_o, int(book.ctr[N_ORDERS]) + orders)
-    new_f = _grown(old_f, int(book.ctr[N_FILLS]) + fills)
-    if new_o is not old_o or new_f is not old_f:
-        _set_book_records(book, new_o, new_f)
-        book.forget_fields()
-    old_t = pf.trades
-    new_t = _grown(old_t, int(pf.ctr[N_TRADES]) + trades)
-    if new_t is not old_t:
-        _set_portfolio_trades(pf, new_t)
-        pf.forget_fields()
-    old_v = dec.verdicts
-    new_v = _grown(old_v, int(dec.ctr[N_VERDICTS]) + verdicts)
-    if new_v is not old_v:
-        _set_decisions_verdicts(dec, new_v)
-        dec.forget_fields()
-    return book, pf, dec
+) -> None:
+    """Room for that many more records of each kind, in place."""
+    grow_book(book, orders, fills)
+    grow_trades(pf, trades)
+    grow_verdicts(dec, verdicts)
