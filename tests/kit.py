@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from hypothesis import strategies as st
 
 from backstop.data import load_bars_frame
 from backstop.engine.backtest import run_backtest
@@ -365,3 +366,32 @@ def run_exchange(
         ex.on_bar(i, ts_of(i), "T", float(r[0]), float(r[1]), float(r[2]), vol, 0)
     book = ex.book
     return book.orders[: book.ctr[N_ORDERS]].copy(), book.fills[: book.ctr[N_FILLS]].copy()
+
+
+# ---- hypothesis: random bar paths ----------------------------------------------------------
+@st.composite
+def price_paths(
+    draw: st.DrawFn,
+    n: int,
+    starts: Sequence[float] = (50.0, 100.0),
+    gap: float = 0.03,
+    move: float = 0.04,
+    wick: float = 0.03,
+    volumes: Sequence[float] | None = None,
+) -> list[tuple[float, ...]]:
+    """A valid OHLC path of ``n`` bars on a one-cent grid: each bar opens up to ``gap`` away
+    from the last close, closes up to ``move`` from its open, and reaches up to ``wick``
+    beyond both. With ``volumes`` each row also gets a volume drawn from them (OHLCV)."""
+    price = draw(st.sampled_from(list(starts)))
+    rows: list[tuple[float, ...]] = []
+    for _ in range(n):
+        o = round(max(price * (1 + draw(st.floats(-gap, gap))), 1.0), 2)
+        c = round(max(o * (1 + draw(st.floats(-move, move))), 1.0), 2)
+        h = round(max(o, c) * (1 + draw(st.floats(0.0, wick))), 2)
+        lo = max(round(min(o, c) * (1 - draw(st.floats(0.0, wick))), 2), 0.5)
+        row: tuple[float, ...] = (o, max(h, o, c), min(lo, o, c), c)
+        if volumes is not None:
+            row = (*row, float(draw(st.sampled_from(list(volumes)))))
+        rows.append(row)
+        price = c
+    return rows

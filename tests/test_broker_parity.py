@@ -21,7 +21,7 @@ import pytest
 from fake_broker import FakeBroker, bit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import bars, combine, entry, exit_, intents, ts_of
+from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
 
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.engine.backtest import guard_for
@@ -490,21 +490,6 @@ def test_fake_broker_is_a_broker_and_refuses_what_it_does_not_model() -> None:
 
 # ---- property: random signals on random bars ----------------------------------------------
 @st.composite
-def paths(draw: st.DrawFn, n: int) -> list[tuple[float, float, float, float]]:
-    """A valid OHLC path of ``n`` bars on a one-cent grid, with gaps and wide ranges."""
-    price = draw(st.sampled_from([50.0, 100.0]))
-    rows = []
-    for _ in range(n):
-        o = round(max(price * (1 + draw(st.floats(-0.03, 0.03))), 1.0), 2)
-        c = round(max(o * (1 + draw(st.floats(-0.04, 0.04))), 1.0), 2)
-        h = round(max(o, c) * (1 + draw(st.floats(0.0, 0.03))), 2)
-        lo = round(min(o, c) * (1 - draw(st.floats(0.0, 0.03))), 2)
-        rows.append((o, max(h, o, c), min(lo, o, c), c))
-        price = c
-    return rows
-
-
-@st.composite
 def signal_rows(draw: st.DrawFn, closes: dict[str, list[float]]) -> list[dict[str, Any]]:
     """Entries (market, limit, stop, stop-limit; percent, absolute or trailing legs), most
     followed by exits of random size and side a few bars later, priced around the close they
@@ -570,7 +555,7 @@ PROFILES = (
 def test_random_signals_give_the_same_verdicts(data: st.DataObject) -> None:
     n = data.draw(st.integers(4, 14), label="bars")
     symbols = ("A", "B")[: data.draw(st.integers(1, 2), label="symbols")]
-    ohlc = {s: data.draw(paths(n), label=f"bars {s}") for s in symbols}
+    ohlc = {s: data.draw(price_paths(n), label=f"bars {s}") for s in symbols}
     frame = combine(*(bars(rows, symbol=s) for s, rows in ohlc.items()))
     rows = data.draw(signal_rows({s: [r[3] for r in p] for s, p in ohlc.items()}), label="rows")
     profile = data.draw(st.sampled_from(PROFILES), label="profile")

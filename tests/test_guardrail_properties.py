@@ -26,7 +26,19 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import advisory, bars, combine, control, entry, exit_, intents, run
+from kit import (
+    advisory,
+    bars,
+    combine,
+    control,
+    entry,
+    exit_,
+    final_positions,
+    intents,
+    positions_after_fills,
+    price_paths,
+    run,
+)
 
 from backstop.engine.instruments import Instrument
 
@@ -44,20 +56,9 @@ EPS = 1e-9
 
 
 # ---- generators ----------------------------------------------------------------------------
-@st.composite
-def ohlcv(draw: st.DrawFn, n: int) -> list[tuple[float, float, float, float, float]]:
-    """A valid OHLCV path on a one-cent grid with gaps, wide ranges and thin bars."""
-    price = draw(st.sampled_from([40.0, 100.0]))
-    rows = []
-    for _ in range(n):
-        o = round(max(price * (1 + draw(st.floats(-0.03, 0.03))), 1.0), 2)
-        c = round(max(o * (1 + draw(st.floats(-0.04, 0.04))), 1.0), 2)
-        h = round(max(o, c) * (1 + draw(st.floats(0.0, 0.02))), 2)
-        lo = max(round(min(o, c) * (1 - draw(st.floats(0.0, 0.02))), 2), 0.5)
-        vol = float(draw(st.sampled_from([300, 2_000, 1_000_000])))
-        rows.append((o, max(h, o, c), min(lo, o, c), c, vol))
-        price = c
-    return rows
+def ohlcv(n: int) -> st.SearchStrategy[list[tuple[float, ...]]]:
+    """Bars with gaps, wide ranges and thin volumes (partial fills under a volume cap)."""
+    return price_paths(n, (40.0, 100.0), 0.03, 0.04, 0.02, (300, 2_000, 1_000_000))
 
 
 @st.composite
@@ -155,30 +156,17 @@ def position_at(fills: pl.DataFrame, symbol: str, ts: int) -> float:
     return float(sum(SIGN[s] * q for s, q in f.select("side", "qty").iter_rows()))
 
 
-def final_positions(fills: pl.DataFrame) -> dict[str, float]:
-    held: dict[str, float] = {}
-    for sym, side, qty in fills.select("symbol", "side", "qty").iter_rows():
-        held[sym] = held.get(sym, 0.0) + SIGN[side] * qty
-    return held
-
-
 # ---- properties ----------------------------------------------------------------------------
 @SETTINGS
 @given(cases())
 def test_exits_never_add_exposure_whoever_sends_them(case: Case) -> None:
     r = run_case(case)
-    held: dict[str, float] = {}
-    for sym, side, qty, role in (
-        r.fills.sort("fill_id").select("symbol", "side", "qty", "role").iter_rows()
-    ):
-        before = held.get(sym, 0.0)
-        after = before + SIGN[side] * qty
-        held[sym] = after
+    for role, before, after in positions_after_fills(r):
         if role == "ENTRY":
             continue
-        assert before != 0.0, f"a {role} fill opened a position in {sym}"
-        assert abs(after) <= abs(before) + EPS, f"{role} grew {sym}: {before} -> {after}"
-        assert abs(after) < EPS or (after > 0) == (before > 0), f"{role} flipped {sym}"
+        assert before != 0.0, f"a {role} fill opened a position"
+        assert abs(after) <= abs(before) + EPS, f"{role} grew a position: {before} -> {after}"
+        assert abs(after) < EPS or (after > 0) == (before > 0), f"{role} flipped {before}"
 
 
 @SETTINGS
@@ -213,7 +201,7 @@ def test_filled_protected_entries_keep_both_legs_until_one_fills_or_the_position
             else:
                 assert leg["status"] in ("ACCEPTED", "PARTIALLY_FILLED"), leg
                 assert position_at(fills, leg["symbol"], r.bars["ts"].max()) != 0.0
-    held = final_positions(fills)
+    held = final_positions(r)
     working = orders.filter(
         pl.col("status").is_in(["ACCEPTED", "PARTIALLY_FILLED"]) & pl.col("reduce_only")
     )
@@ -301,7 +289,7 @@ def test_daily_loss_is_never_exceeded_by_more_than_one_trade(case_limit) -> None
         r.bars.sort("ts").group_by("symbol", maintain_order=True).last().select("symbol", "close")
         .iter_rows()
     )  # fmt: skip
-    held = final_positions(r.fills)
+    held = final_positions(r)
     for sym, pos in held.items():  # the open trade's loss, marked at the last close
         if abs(pos) < EPS:
             continue

@@ -31,6 +31,7 @@ from kit import (
     final_positions,
     intents,
     positions_after_fills,
+    price_paths,
     run,
     ts_of,
 )
@@ -49,26 +50,6 @@ REL = 1e-6
 
 
 # ---- generators ----------------------------------------------------------------------------
-@st.composite
-def ohlcv_paths(draw: st.DrawFn, n: int) -> list[tuple[float, float, float, float, float]]:
-    """A valid OHLCV path of ``n`` bars on a one-cent grid, with gaps and wide ranges."""
-    price = draw(st.sampled_from([20.0, 50.0, 100.0]))
-    rows = []
-    for _ in range(n):
-        gap = draw(st.floats(-0.04, 0.04))
-        move = draw(st.floats(-0.05, 0.05))
-        up = draw(st.floats(0.0, 0.03))
-        down = draw(st.floats(0.0, 0.03))
-        o = round(max(price * (1 + gap), 1.0), 2)
-        c = round(max(o * (1 + move), 1.0), 2)
-        h = round(max(o, c) * (1 + up), 2)
-        lo = max(round(min(o, c) * (1 - down), 2), 0.5)
-        vol = float(draw(st.sampled_from([100, 400, 1000, 50_000])))
-        rows.append((o, max(h, o, c), min(lo, o, c), c, vol))
-        price = c
-    return rows
-
-
 @st.composite
 def intent_rows(draw: st.DrawFn, n_bars: int, symbols: tuple[str, ...]) -> list[dict]:
     """A random intent stream, sorted by ts (so cycle number k is row k)."""
@@ -144,7 +125,8 @@ class Case:
 def cases(draw: st.DrawFn) -> Case:
     n = draw(st.integers(5, 30))
     symbols = SYMBOLS[: draw(st.integers(1, 2))]
-    frames = [bars(draw(ohlcv_paths(n)), symbol=s) for s in symbols]
+    paths = price_paths(n, (20.0, 50.0, 100.0), 0.04, 0.05, 0.03, (100, 400, 1000, 50_000))
+    frames = [bars(draw(paths), symbol=s) for s in symbols]
     return Case(combine(*frames), draw(intent_rows(n, symbols)), draw(configs()))
 
 
