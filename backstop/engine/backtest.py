@@ -101,17 +101,20 @@ def run_backtest(
     label: str = "intents",
     progress: ProgressFn | None = None,
     profile: RiskProfile | None = None,
+    conformed: bool = False,
 ) -> BacktestResult:
     """Run ``bars`` and an intent table through the compiled pipeline.
 
     A plain frame is validated first (``PreparedBars`` are already validated and prepared).
     ``profile`` sets the guardrails (sizer, protection, limits); the default is the
-    permissive research profile.
+    permissive research profile. ``conformed`` says the table already came out of
+    ``conform_intents`` (as ``Strategy.intents`` returns it), so it is not checked twice.
     """
     t0 = time.perf_counter()
     config = config or BacktestConfig()
     prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(_validated(bars))
-    intents = conform_intents(intents)
+    if not conformed:
+        intents = conform_intents(intents)
     arrays = prepared.arrays
     need_sessions = bool(config.max_participation > 0) or bool(
         intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
@@ -264,6 +267,7 @@ class Backtest:
             label=label,
             progress=progress,
             profile=self.profile,
+            conformed=True,
         )
         result.run_seconds = time.perf_counter() - t0
         result.params = dict(self.params)

@@ -155,9 +155,11 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     if "kind" in df.columns:
         _check_codes(
             df,
-            "kind",
-            (0, 1, 2, 3, None),
-            "0 (signal), 1 (advisory), 2 (control) or 3 (stop update)",
+            (
+                "kind",
+                (0, 1, 2, 3, None),
+                "0 (signal), 1 (advisory), 2 (control) or 3 (stop update)",
+            ),
         )
         updates = df.get_column("kind").fill_null(0) == 3
         if updates.any():
@@ -177,21 +179,22 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     for col in REQUIRED_INTENT_COLUMNS:
         nulls = df.get_column(col).null_count()
         check(nulls == 0, ConfigError(col, f"{nulls} intent rows have no value"))
-    _check_codes(df, "side", (1, -1), "+1 (buy) or -1 (sell)")
-    _check_codes(df, "intent", (0, 1), "0 (entry) or 1 (exit)")
+    codes = [
+        ("side", (1, -1), "+1 (buy) or -1 (sell)"),
+        ("intent", (0, 1), "0 (entry) or 1 (exit)"),
+        ("otype", (0, 1, 2, 3, None), "0 (market), 1 (limit), 2 (stop) or 3 (stop-limit)"),
+    ]
+    _check_codes(df, *codes)
     if "otype" in df.columns:
-        _check_codes(
-            df, "otype", (0, 1, 2, 3, None), "0 (market), 1 (limit), 2 (stop) or 3 (stop-limit)"
-        )
         otype = df.get_column("otype")
         _require_price(df, otype.is_in([1, 3]), "limit_px", "a limit or stop-limit entry")
         _require_price(df, otype.is_in([2, 3]), "entry_stop_px", "a stop or stop-limit entry")
-    if "tif" in df.columns:
-        _check_codes(df, "tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)")
-    if "exit_reason" in df.columns:
-        _check_codes(df, "exit_reason", (*EXIT_REASON_ROLES, None), "an exit-reason role code")
-    if "advisory" in df.columns:
-        _check_codes(df, "advisory", (0, 1, 2, None), "0 (none), 1 (GO) or 2 (WAIT)")
+    _check_codes(
+        df,
+        ("tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)"),
+        ("exit_reason", (*EXIT_REASON_ROLES, None), "an exit-reason role code"),
+        ("advisory", (0, 1, 2, None), "0 (none), 1 (GO) or 2 (WAIT)"),
+    )
     defaults = {"otype": 0, "tif": 1, "kind": 0, "exit_reason": 3, "source_id": -1, "advisory": 0}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
@@ -221,20 +224,34 @@ def _require_price(df: pl.DataFrame, needs: pl.Series, column: str, what: str) -
         )
 
 
-def _check_codes(df: pl.DataFrame, column: str, allowed: tuple, meaning: str) -> None:
-    """Refuse an intent column holding a code outside ``allowed``, naming the first row."""
+def _check_codes(df: pl.DataFrame, *specs: tuple[str, tuple, str]) -> None:
+    """Refuse an intent column holding a code outside its allowed ones, naming the first row.
+
+    ``specs`` are (column, allowed codes, meaning); columns the table lacks are skipped, the
+    present ones are counted in one pass and the first failing one in order is reported.
+    """
+    present = [spec for spec in specs if spec[0] in df.columns]
+    if not present or df.is_empty():
+        return
+    counts = df.select(_bad_code(column, allowed).sum() for column, allowed, _ in present).row(0)
+    for (column, allowed, meaning), count in zip(present, counts, strict=True):
+        if count:
+            bad = df.select(_bad_code(column, allowed)).to_series()
+            row = int(bad.arg_true()[0])
+            raise ConfigError(
+                column,
+                f"intent row {row}: must be {meaning}, got "
+                f"{df.get_column(column)[row]!r} ({int(count)} rows)",
+            )
+
+
+def _bad_code(column: str, allowed: tuple) -> pl.Expr:
+    """True where ``column`` holds a code outside ``allowed`` (null is allowed when listed)."""
     values = [v for v in allowed if v is not None]
-    bad = ~df.get_column(column).is_in(values)
+    bad = ~pl.col(column).is_in(values)
     if None in allowed:
-        bad = bad & df.get_column(column).is_not_null()
-    bad = bad.fill_null(False)
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise ConfigError(
-            column,
-            f"intent row {row}: must be {meaning}, got "
-            f"{df.get_column(column)[row]!r} ({int(bad.sum())} rows)",
-        )
+        bad = bad & pl.col(column).is_not_null()
+    return bad.fill_null(False).alias(column)
 
 
 _REGISTRY: dict[str, Strategy] = {}
