@@ -129,7 +129,7 @@ def decide_stop_move_nb(ev, pos: float, stop_now: float, tick: float):
     down for a short. No position or no stop leg -> STOP_UPDATE_NO_STOP; a level that would
     loosen (or not move) the stop -> STOP_NOT_TIGHTER. Both drivers call this.
     """
-    s = ev.sym
+    s = np.int64(ev.sym)
     if s < 0:
         return (R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL), np.nan
     level = round_to_tick_nb(ev.stop_px, tick)
@@ -307,7 +307,7 @@ def decide_signal_nb(
     Both drivers call this; they differ only in where the inputs come from (the book, or a
     Broker) and where approved orders go.
     """
-    s = ev.sym
+    s = np.int64(ev.sym)
     if s < 0:
         reasons = R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL
         return reasons, np.int64(ev.side), 0.0, ev.price, np.nan, np.nan, 0.0, np.nan, np.nan
@@ -373,7 +373,7 @@ def decide_signal_nb(
 @njit(cache=True)
 def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -> None:
     """An entry went out: count it against today's limits and remember its risk unit."""
-    s = ev.sym
+    s = np.int64(ev.sym)
     k = ev.strategy
     g.si[k, SI_TRADES_TODAY] += 1
     g.ai[AI_TRADES_TODAY] += 1
@@ -396,7 +396,7 @@ def submit_entry_nb(
     entry (``scale_in_pct``) is two entries of one cycle: half as asked, half as a limit that
     far back from ``ref`` (the decision's price), each with its own legs.
     """
-    s = ev.sym
+    s = np.int64(ev.sym)
     otype = MARKET
     if ev.otype == LIMIT or ev.otype == STOP or ev.otype == STOP_LIMIT:
         otype = np.int64(ev.otype)
@@ -404,12 +404,12 @@ def submit_entry_nb(
         book.orders,
         book.ctr,
         ev.seq,
-        ev.strategy,
-        s,
-        ev.side,
-        otype,
-        ev.tif,
-        ROLE_ENTRY,
+        np.int64(ev.strategy),
+        np.int64(s),
+        np.int64(ev.side),
+        np.int64(otype),
+        np.int64(ev.tif),
+        np.int64(ROLE_ENTRY),
         qty,
         ev.ts,
         ev.bar,
@@ -430,8 +430,8 @@ def submit_entry_nb(
         if first > 0 and qty - first > 0:
             o.qty = first
             add = alloc_order_nb(
-                book.orders, book.ctr, ev.seq, ev.strategy, s, ev.side, LIMIT, GTC, ROLE_ENTRY,
-                qty - first, ev.ts, ev.bar,
+                book.orders, book.ctr, ev.seq, np.int64(ev.strategy), s, np.int64(ev.side),
+                np.int64(LIMIT), np.int64(GTC), np.int64(ROLE_ENTRY), qty - first, ev.ts, ev.bar
             )  # fmt: skip
             a = book.orders[add]
             a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick[s])
@@ -457,7 +457,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
     after the exit would rebuild the position the exit closes. ``reasons`` say why those
     entries went (the exit's own rule, or the kill switch).
     """
-    s = ev.sym
+    s = np.int64(ev.sym)
     for j in range(book.nwork[s]):
         w = book.work[s, j]
         if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
@@ -466,12 +466,12 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
         book.orders,
         book.ctr,
         ev.seq,
-        ev.strategy,
-        ev.sym,
-        side,
-        MARKET,
-        GTC,
-        role,
+        np.int64(ev.strategy),
+        np.int64(ev.sym),
+        np.int64(side),
+        np.int64(MARKET),
+        np.int64(GTC),
+        np.int64(role),
         qty,
         ev.ts,
         ev.bar,

@@ -130,7 +130,10 @@ def alloc_order_nb(
     ts: int,
     bar: int,
 ) -> int:
-    """Create an order record in state CREATED with neutral defaults; return its id."""
+    """Create an order record in state CREATED with neutral defaults; return its id.
+
+    Callers pass every code as int64: numba compiles a kernel per argument-type signature,
+    and record fields (int8, int32) or literals would each add a compile (cold start)."""
     k = ctr[N_ORDERS]
     ctr[N_ORDERS] = k + 1
     o = orders[k]
@@ -174,7 +177,7 @@ def alloc_order_nb(
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def accept_order_nb(orders, work, nwork, ctr, k: int) -> bool:
     """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
-    s = orders[k].sym
+    s = np.int64(orders[k].sym)
     set_status_nb(orders, ctr, k, SUBMITTED)
     n = nwork[s]
     if n >= work.shape[1]:
@@ -355,12 +358,12 @@ def _make_legs_nb(
             orders,
             ctr,
             o.cycle,
-            o.strategy,
-            s,
-            -o.side,
-            TRAILING_STOP if trailing else STOP,
-            GTC,
-            ROLE_TRAILING if trailing else ROLE_STOP_LOSS,
+            np.int64(o.strategy),
+            np.int64(s),
+            np.int64(-o.side),
+            np.int64(TRAILING_STOP if trailing else STOP),
+            np.int64(GTC),
+            np.int64(ROLE_TRAILING if trailing else ROLE_STOP_LOSS),
             qty,
             ts,
             bar,
@@ -379,7 +382,18 @@ def _make_legs_nb(
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
-            orders, ctr, o.cycle, o.strategy, s, -o.side, LIMIT, GTC, ROLE_TAKE_PROFIT, qty, ts, bar
+            orders,
+            ctr,
+            o.cycle,
+            np.int64(o.strategy),
+            np.int64(s),
+            np.int64(-o.side),
+            np.int64(LIMIT),
+            np.int64(GTC),
+            np.int64(ROLE_TAKE_PROFIT),
+            qty,
+            ts,
+            bar,
         )
         leg = orders[tp]
         leg.limit_px = round_to_tick_nb(target, tick[s])

@@ -98,7 +98,7 @@ def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
     advisory of its symbol within the profile's ``ttl_seconds``. Returns (Advice, conf)."""
     if ev.advice != ADVICE_NONE:
         return np.int64(ev.advice), ev.advice_conf
-    s = ev.sym
+    s = np.int64(ev.sym)
     if s < 0:
         return ADVICE_NONE, np.nan
     at = g.yi[s, YI_ADVICE_TS]
@@ -180,7 +180,7 @@ def risk_gate_nb(g, rp, ev, pos_all, pending, equity: float, in_hours: bool, qua
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
     lim = rp[RK_MAX_POSITIONS]
-    if lim == lim and ev.sym >= 0 and committed_nb(pos_all, pending, ev.sym) == 0.0:
+    if lim == lim and ev.sym >= 0 and committed_nb(pos_all, pending, np.int64(ev.sym)) == 0.0:
         held = 0
         for j in range(len(pos_all)):
             if committed_nb(pos_all, pending, j) != 0.0:
@@ -228,7 +228,7 @@ def exposure_gate_nb(
     Returns (reasons, gross notional of the account after the entry).
     """
     reasons = 0
-    s = ev.sym
+    s = np.int64(ev.sym)
     k = ev.strategy
     notional = qty * price * mult_all[s]
     lim = rp[RK_DAILY_ALLOC]

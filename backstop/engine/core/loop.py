@@ -134,7 +134,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
     note_order_nb(g, ts)
     mark = pf.mark[s]
     d = (reason | r, np.int64(side), qty, mark, np.nan, np.nan, 0.0, np.nan, np.nan)
-    record_verdict_nb(dec, ev, NO_ROW, True, d, pos, np.nan, order, g, rp)
+    record_verdict_nb(dec, ev, NO_ROW, np.bool_(True), d, pos, np.nan, order, g, rp)
 
 
 @njit(cache=True)
@@ -154,7 +154,7 @@ def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> N
 @njit(cache=True)
 def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
     """Run one signal through the pipeline, send what it approves, journal its verdict."""
-    s = ev.sym
+    s = np.int64(ev.sym)
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     pos = 0.0
     entries = 0
@@ -185,7 +185,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
     order = NO_ORDER
     if approved:
         if ev.intent == INTENT_EXIT:
-            order = submit_exit_nb(book, ev, d[1], d[2], ev.exit_role, 0)
+            order = submit_exit_nb(book, ev, d[1], d[2], np.int64(ev.exit_role), np.int64(0))
             note_order_nb(g, ev.ts)
         else:
             order = submit_entry_nb(book, tick, lot, ev, d[2], d[3], d[5], d[6])
@@ -202,7 +202,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
 def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: int) -> None:
     """Move the stop leg of the symbol's position to the strategy's level when it tightens
     it; journal the verdict either way."""
-    s = ev.sym
+    s = np.int64(ev.sym)
     pos = 0.0
     leg = NO_ORDER
     stop_now = np.nan
@@ -319,7 +319,7 @@ def run_loop_nb(
     room = bar_room_nb(book.work.shape[1], n_sym)
     guard_room = guard_event_room_nb(g.si.shape[0], n_sym)
     for i in range(start, n):
-        s = sym[i]
+        s = np.int64(sym[i])
         if not skip_bar:
             if (
                 book.ctr[N_ORDERS] + room > len(book.orders)
@@ -423,7 +423,7 @@ def equity_by_ts_nb(
     for i in range(n):
         if i == 0 or ts[i] != ts[i - 1]:
             t += 1
-        s = sym[i]
+        s = np.int64(sym[i])
         v = pos[i] * close[i] * mult[s]
         total_value += v - value[s]
         value[s] = v
