@@ -170,7 +170,9 @@ class EventDriver:
                 rejected[event.order_id] = event.reasons
             if isinstance(event, FillEvent):
                 self._room()
-                apply_fill_nb(self.pf, self.inst.mult, self.inst.is_future, event.record)
+                sym = int(event.record["sym"])
+                mult, is_future = float(self.inst.mult[sym]), bool(self.inst.is_future[sym])
+                apply_fill_nb(self.pf, mult, is_future, event.record)
         return rejected
 
     def on_bar(self, i: int, s: int, ts: int, high: float, low: float, close: float) -> None:

@@ -53,7 +53,8 @@ class SimExchange:
         ev = np.zeros(1, dtype=EVENT_DTYPE)[0]
         ev["seq"] = request.trade_cycle
         ev["strategy"] = request.strategy
-        ev["sym"] = self.index[request.symbol]
+        sym = self.index[request.symbol]
+        ev["sym"] = sym
         ev["side"] = int(request.side)
         ev["otype"] = int(request.order_type)
         ev["tif"] = request.tif
@@ -70,8 +71,8 @@ class SimExchange:
         k = int(
             submit_entry_nb(
                 self.book,
-                self.inst.tick,
-                self.inst.lot,
+                float(self.inst.tick[sym]),
+                float(self.inst.lot[sym]),
                 ev,
                 request.qty,
                 request.price,
@@ -165,9 +166,9 @@ class SimExchange:
         process_bar_nb(
             self.book,
             self.prm,
-            self.inst.tick,
-            self.inst.lot,
-            self.inst.mult,
+            float(self.inst.tick[s]),
+            float(self.inst.lot[s]),
+            float(self.inst.mult[s]),
             s,
             i,
             ts,

@@ -387,12 +387,13 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
 
 @njit(cache=True)
 def submit_entry_nb(
-    book, tick, lot, ev, qty: float, ref: float, target_px: float, target_pct: float
+    book, tick: float, lot: float, ev, qty: float, ref: float, target_px: float, target_pct: float
 ) -> int:
     """Order builder for an approved entry: the entry carries its bracket legs' levels.
 
     Absolute levels are rounded to the tick here, when the order is built; levels given as a
-    fraction are set from the fill price when the entry fills (and rounded then). A scale-in
+    fraction are set from the fill price when the entry fills (and rounded then). ``tick`` and
+    ``lot`` are the symbol's. A scale-in
     entry (``scale_in_pct``) is two entries of one cycle: half as asked, half as a limit that
     far back from ``ref`` (the decision's price), each with its own legs.
     """
@@ -416,17 +417,16 @@ def submit_entry_nb(
     )
     o = book.orders[k]
     if otype in (LIMIT, STOP_LIMIT):
-        o.limit_px = round_to_tick_nb(ev.limit_px, tick[s])
+        o.limit_px = round_to_tick_nb(ev.limit_px, tick)
     if otype in (STOP, STOP_LIMIT):
-        o.stop_px = round_to_tick_nb(ev.entry_stop_px, tick[s])
-    o.leg_stop = round_to_tick_nb(ev.stop_px, tick[s])
-    o.leg_target = round_to_tick_nb(target_px, tick[s])
+        o.stop_px = round_to_tick_nb(ev.entry_stop_px, tick)
+    o.leg_stop = round_to_tick_nb(ev.stop_px, tick)
+    o.leg_target = round_to_tick_nb(target_px, tick)
     o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
     o.leg_target_pct = target_pct if target_pct > 0 else np.nan
     o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
     if ev.scale_in_pct > 0 and ref == ref:
-        lot_s = lot[s]
-        first = np.floor(qty / 2.0 / lot_s + 1e-9) * lot_s
+        first = np.floor(qty / 2.0 / lot + 1e-9) * lot
         if first > 0 and qty - first > 0:
             o.qty = first
             add = alloc_order_nb(
@@ -434,7 +434,7 @@ def submit_entry_nb(
                 np.int64(LIMIT), np.int64(GTC), np.int64(ROLE_ENTRY), qty - first, ev.ts, ev.bar
             )  # fmt: skip
             a = book.orders[add]
-            a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick[s])
+            a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick)
             a.leg_stop, a.leg_target = o.leg_stop, o.leg_target
             a.leg_stop_pct, a.leg_target_pct, a.trail_pct = (
                 o.leg_stop_pct,

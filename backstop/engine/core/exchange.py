@@ -318,7 +318,7 @@ def _make_legs_nb(
     nwork,
     ctr,
     prm,
-    tick: np.ndarray,
+    tick: float,
     k: int,
     qty: float,
     ts: int,
@@ -369,12 +369,12 @@ def _make_legs_nb(
             bar,
         )
         leg = orders[sl]
-        leg.stop_px = round_to_tick_nb(stop, tick[s])
+        leg.stop_px = round_to_tick_nb(stop, tick)
         if trailing:
             leg.trail_pct = o.trail_pct
             leg.water = p
             leg.stop_px = round_to_tick_nb(
-                trailing_level_nb(leg.side, p, leg.trail_amt, leg.trail_pct), tick[s]
+                trailing_level_nb(leg.side, p, leg.trail_amt, leg.trail_pct), tick
             )
         leg.reduce_only = True
         leg.parent = k
@@ -396,7 +396,7 @@ def _make_legs_nb(
             bar,
         )
         leg = orders[tp]
-        leg.limit_px = round_to_tick_nb(target, tick[s])
+        leg.limit_px = round_to_tick_nb(target, tick)
         leg.reduce_only = True
         leg.parent = k
         leg.leg_no = o.leg_no + 2
@@ -433,9 +433,9 @@ def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> Non
 def fill_order_nb(
     book,
     prm,
-    tick: np.ndarray,
-    lot: np.ndarray,
-    mult: np.ndarray,
+    tick: float,
+    lot: float,
+    mult: float,
     k: int,
     price: float,
     slip: bool,
@@ -466,13 +466,13 @@ def fill_order_nb(
             want = abs(pos)
     if prm.max_participation > 0.0:
         room = prm.max_participation * volume - book.used_vol[s]
-        room = np.floor(room / lot[s] + 1e-9) * lot[s]
+        room = np.floor(room / lot + 1e-9) * lot
         if room < want:
             want = room
     if want <= 0.0:
         return -1
-    px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick[s]) if slip else price
-    fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult[s])
+    px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick) if slip else price
+    fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult)
     f = _record_fill_nb(
         book.orders,
         book.fills,
@@ -645,7 +645,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             stop_wins = hit_stop
             if hit_stop and hit_target:
                 amb = True
-                alt_s = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick[s])
+                alt_s = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick)
                 alt_t = tg.limit_px
                 stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
                 alt_p = alt_s if stop_nearer else alt_t
@@ -691,7 +691,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
         if o.otype == TRAILING_STOP:
             o.water = trailing_water_nb(o.side, o.water, h, l)
             level = round_to_tick_nb(
-                trailing_level_nb(o.side, o.water, o.trail_amt, o.trail_pct), tick[s]
+                trailing_level_nb(o.side, o.water, o.trail_amt, o.trail_pct), tick
             )
             # a trailing stop only ever tightens
             if (o.side < 0 and level > o.stop_px) or (o.side > 0 and level < o.stop_px):
@@ -700,39 +700,32 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
-def bar_touches_orders_nb(
-    orders, work, nwork, s: int, i: int, high: float, low: float, session: int
-) -> bool:
-    """Whether this bar can change any working order of symbol ``s`` (cheap pre-check).
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def bar_may_change_nb(o, i: int, high: float, low: float) -> bool:
+    """Whether bar ``i`` can change working order ``o``: fill, expire or ratchet it.
 
-    Most bars leave every working order alone (a bracket resting far from the price); the
-    loop only calls the full matcher when this says something can fill, expire or ratchet.
-    Inlined at numba level: as a call it cost ~40 ns a bar in reference-count traffic on
-    its three array arguments (perf: NRT atomics), more than the check itself.
+    The loop's cheap pre-check: most bars leave every working order alone (a bracket resting
+    far from the price), and only bars this says yes to go to the full matcher. It takes one
+    order record (a pointer, no reference count); passed the order arrays, even inlined, the
+    check cost an incref/decref pair per array per bar held, more than the check itself.
     """
-    for j in range(nwork[s]):
-        o = orders[work[s, j]]
-        if o.live_from > i:
-            continue
-        ot = o.otype
-        if ot in (MARKET, TRAILING_STOP) or o.tif != GTC:
-            return True
-        if ot == LIMIT:
-            if (low <= o.limit_px) if o.side > 0 else (high >= o.limit_px):
-                return True
-        elif (high >= o.stop_px) if o.side > 0 else (low <= o.stop_px):
-            return True
-    return False
+    if o.live_from > i:
+        return False
+    ot = o.otype
+    if ot in (MARKET, TRAILING_STOP) or o.tif != GTC:
+        return True
+    if ot == LIMIT:
+        return (low <= o.limit_px) if o.side > 0 else (high >= o.limit_px)
+    return (high >= o.stop_px) if o.side > 0 else (low <= o.stop_px)
 
 
 @njit(cache=True)
 def process_bar_nb(
     book,
     prm,
-    tick,
-    lot,
-    mult,
+    tick: float,
+    lot: float,
+    mult: float,
     s: int,
     i: int,
     ts: int,
@@ -742,7 +735,11 @@ def process_bar_nb(
     v: float,
     session: int,
 ) -> None:
-    """Match symbol ``s``'s working orders against its bar at row ``i`` (see module doc)."""
+    """Match symbol ``s``'s working orders against its bar at row ``i`` (see module doc).
+
+    ``tick``, ``lot`` and ``mult`` are symbol ``s``'s contract numbers. Kernels of one symbol
+    take scalars, not the per-symbol arrays: numba increfs and decrefs every array argument
+    on each call, an atomic each, which cost more than the matching itself."""
     book.used_vol[s] = 0.0
     _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)
     _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)

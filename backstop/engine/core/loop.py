@@ -39,7 +39,7 @@ from backstop.engine.core.decide import (
 from backstop.engine.core.exchange import (
     REJECTED,
     amend_stop_nb,
-    bar_touches_orders_nb,
+    bar_may_change_nb,
     cancel_order_nb,
     is_terminal_nb,
     pending_entries_nb,
@@ -188,7 +188,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
             order = submit_exit_nb(book, ev, d[1], d[2], np.int64(ev.exit_role), np.int64(0))
             note_order_nb(g, ev.ts)
         else:
-            order = submit_entry_nb(book, tick, lot, ev, d[2], d[3], d[5], d[6])
+            order = submit_entry_nb(book, tick[s], lot[s], ev, d[2], d[3], d[5], d[6])
             dist = d[7] / (d[2] * mult[s]) if d[2] > 0 else np.nan
             commit_entry_nb(g, ev, d[2], d[3], mult[s], dist)
         if book.orders[order].status == REJECTED:
@@ -318,6 +318,12 @@ def run_loop_nb(
     needs = needs_nb(rp)
     room = bar_room_nb(book.work.shape[1], n_sym)
     guard_room = guard_event_room_nb(g.si.shape[0], n_sym)
+    # Read once: these arrays keep their identity for the whole call (buffers grow between
+    # calls). Read from the struct per bar, or passed to a kernel, each costs an incref/decref
+    # pair (an atomic each) on every bar a position is held.
+    orders = book.orders
+    work = book.work
+    nwork = book.nwork
     for i in range(start, n):
         s = np.int64(sym[i])
         if not skip_bar:
@@ -330,16 +336,19 @@ def run_loop_nb(
             ):
                 return i, j, STATUS_NEED_ROOM
             t0 = pf.ctr[N_TRADES]
-            if book.nwork[s] > 0 and bar_touches_orders_nb(
-                book.orders, book.work, book.nwork, s, i, high[i], low[i], session[i]
-            ):
+            touched = False
+            for jw in range(nwork[s]):
+                if bar_may_change_nb(orders[work[s, jw]], i, high[i], low[i]):
+                    touched = True
+                    break
+            if touched:
                 f0 = book.ctr[N_FILLS]
                 process_bar_nb(
                     book,
                     prm,
-                    tick,
-                    lot,
-                    mult,
+                    tick[s],
+                    lot[s],
+                    mult[s],
                     s,
                     i,
                     ts[i],
@@ -350,7 +359,8 @@ def run_loop_nb(
                     session[i],
                 )
                 for f in range(f0, book.ctr[N_FILLS]):
-                    apply_fill_nb(pf, mult, is_future, book.fills[f])
+                    fl = book.fills[f]
+                    apply_fill_nb(pf, mult[fl.sym], is_future[fl.sym], fl)
                 if book.ctr[ERROR] != 0:
                     return i, j, STATUS_ERROR
             pf.mark[s] = close[i]

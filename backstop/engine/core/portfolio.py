@@ -103,14 +103,16 @@ def _close_round_trip_nb(trades, ctr, rt_all, rti, s: int, ts: int, bar: int, ro
 
 
 @njit(cache=True)
-def apply_fill_nb(pf, mult, is_future, fill) -> None:
-    """Book one fill record into the portfolio: position, average, cash, P&L, round trip."""
+def apply_fill_nb(pf, mult: float, is_future: bool, fill) -> None:
+    """Book one fill record into the portfolio: position, average, cash, P&L, round trip.
+
+    ``mult`` and ``is_future`` are the fill's symbol's (scalars: see ``process_bar_nb``)."""
     s = fill.sym
     side = fill.side
     qty = fill.qty
     px = fill.price
-    m = mult[s]
-    fut = is_future[s]
+    m = mult
+    fut = is_future
     pos = pf.pos[s]
     pf.acct[ACCT_CASH] -= fill.fee
     pf.acct[ACCT_FEES] += fill.fee
