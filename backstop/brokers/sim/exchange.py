@@ -105,12 +105,12 @@ class SimExchange:
         return k
 
     def cancel(self, order_id: int, ts: int, reasons: int = 0) -> None:
-        cancel_order_nb(self.book.orders, self.book.ctr, order_id, ts, reasons)
+        cancel_order_nb(self.book, order_id, ts, reasons)
         self._collect(ts)
 
     def amend_stop(self, order_id: int, stop_price: float, ts: int, reasons: int = 0) -> None:
         del ts  # an amendment changes no status: nothing to report
-        amend_stop_nb(self.book.orders, order_id, stop_price, reasons)
+        amend_stop_nb(self.book, order_id, stop_price, reasons)
 
     def position(self, symbol: str) -> float:
         return float(self.book.xpos[self.index[symbol]])

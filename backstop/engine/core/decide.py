@@ -402,8 +402,7 @@ def submit_entry_nb(
     if ev.otype == LIMIT or ev.otype == STOP or ev.otype == STOP_LIMIT:
         otype = np.int64(ev.otype)
     k = alloc_order_nb(
-        book.orders,
-        book.ctr,
+        book,
         ev.seq,
         np.int64(ev.strategy),
         np.int64(s),
@@ -429,8 +428,7 @@ def submit_entry_nb(
         first = np.floor(qty / 2.0 / lot + 1e-9) * lot
         if first > 0 and qty - first > 0:
             o.qty = first
-            add = alloc_order_nb(
-                book.orders, book.ctr, ev.seq, np.int64(ev.strategy), s, np.int64(ev.side),
+            add = alloc_order_nb(book, ev.seq, np.int64(ev.strategy), s, np.int64(ev.side),
                 np.int64(LIMIT), np.int64(GTC), np.int64(ROLE_ENTRY), qty - first, ev.ts, ev.bar
             )  # fmt: skip
             a = book.orders[add]
@@ -442,10 +440,10 @@ def submit_entry_nb(
                 o.trail_pct,
             )
             a.leg_no = 3  # its legs are 4 and 5: client ids stay unique within the cycle
-            accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
-            accept_order_nb(book.orders, book.work, book.nwork, book.ctr, add)
+            accept_order_nb(book, k)
+            accept_order_nb(book, add)
             return k
-    accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
+    accept_order_nb(book, k)
     return k
 
 
@@ -461,10 +459,9 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
     for j in range(book.nwork[s]):
         w = book.work[s, j]
         if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
-            cancel_order_nb(book.orders, book.ctr, w, ev.ts, R_ENTRY_REMAINDER_CANCELED | reasons)
+            cancel_order_nb(book, w, ev.ts, R_ENTRY_REMAINDER_CANCELED | reasons)
     k = alloc_order_nb(
-        book.orders,
-        book.ctr,
+        book,
         ev.seq,
         np.int64(ev.strategy),
         np.int64(ev.sym),
@@ -477,7 +474,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
         ev.bar,
     )
     book.orders[k].reduce_only = True
-    accept_order_nb(book.orders, book.work, book.nwork, book.ctr, k)
+    accept_order_nb(book, k)
     return k
 
 

@@ -104,21 +104,20 @@ def is_terminal_nb(status: int) -> bool:
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def set_status_nb(orders, ctr, k: int, new: int) -> None:
+def set_status_nb(book, k: int, new: int) -> None:
     """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
-    cur = orders[k].status
+    cur = book.orders[k].status
     if not TRANSITIONS[cur, new]:
-        if ctr[ERROR] == 0:
-            ctr[ERROR] = ERR_ILLEGAL_TRANSITION
-            ctr[ERROR_ARG] = k
+        if book.ctr[ERROR] == 0:
+            book.ctr[ERROR] = ERR_ILLEGAL_TRANSITION
+            book.ctr[ERROR_ARG] = k
         return
-    orders[k].status = new
+    book.orders[k].status = new
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alloc_order_nb(
-    orders,
-    ctr,
+    book,
     cycle: int,
     strategy: int,
     sym: int,
@@ -134,9 +133,9 @@ def alloc_order_nb(
 
     Callers pass every code as int64: numba compiles a kernel per argument-type signature,
     and record fields (int8, int32) or literals would each add a compile (cold start)."""
-    k = ctr[N_ORDERS]
-    ctr[N_ORDERS] = k + 1
-    o = orders[k]
+    k = book.ctr[N_ORDERS]
+    book.ctr[N_ORDERS] = k + 1
+    o = book.orders[k]
     o.id = k
     o.cycle = cycle
     o.strategy = strategy
@@ -175,79 +174,79 @@ def alloc_order_nb(
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def accept_order_nb(orders, work, nwork, ctr, k: int) -> bool:
+def accept_order_nb(book, k: int) -> bool:
     """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
-    s = np.int64(orders[k].sym)
-    set_status_nb(orders, ctr, k, SUBMITTED)
-    n = nwork[s]
-    if n >= work.shape[1]:
-        compact_working_nb(orders, work, nwork, s)  # filled/cancelled orders free their slot
-        n = nwork[s]
-    if n >= work.shape[1]:
-        set_status_nb(orders, ctr, k, REJECTED)
-        orders[k].reasons |= R_TOO_MANY_WORKING
-        orders[k].done_ts = orders[k].created_ts
+    s = np.int64(book.orders[k].sym)
+    set_status_nb(book, k, SUBMITTED)
+    n = book.nwork[s]
+    if n >= book.work.shape[1]:
+        compact_working_nb(book, s)  # filled/cancelled orders free their slot
+        n = book.nwork[s]
+    if n >= book.work.shape[1]:
+        set_status_nb(book, k, REJECTED)
+        book.orders[k].reasons |= R_TOO_MANY_WORKING
+        book.orders[k].done_ts = book.orders[k].created_ts
         return False
-    set_status_nb(orders, ctr, k, ACCEPTED)
-    work[s, n] = k
-    nwork[s] = n + 1
+    set_status_nb(book, k, ACCEPTED)
+    book.work[s, n] = k
+    book.nwork[s] = n + 1
     return True
 
 
 @njit(cache=True)
-def cancel_order_nb(orders, ctr, k: int, ts: int, reasons: int) -> None:
+def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
     """Cancel a working order with the reasons that caused it."""
-    if is_terminal_nb(orders[k].status):
+    if is_terminal_nb(book.orders[k].status):
         return
-    set_status_nb(orders, ctr, k, CANCELED)
-    orders[k].done_ts = ts
-    orders[k].reasons |= reasons
+    set_status_nb(book, k, CANCELED)
+    book.orders[k].done_ts = ts
+    book.orders[k].reasons |= reasons
 
 
 @njit(cache=True)
-def working_stop_leg_nb(orders, work, nwork, s: int) -> int:
+def working_stop_leg_nb(book, s: int) -> int:
     """Id of the symbol's working protective stop leg (the oldest), or -1 when none."""
-    for j in range(nwork[s]):
-        k = work[s, j]
-        o = orders[k]
+    for j in range(book.nwork[s]):
+        k = book.work[s, j]
+        o = book.orders[k]
         if not is_terminal_nb(o.status) and (o.role == ROLE_STOP_LOSS or o.role == ROLE_TRAILING):
             return k
     return -1
 
 
 @njit(cache=True)
-def amend_stop_nb(orders, k: int, stop_px: float, reasons: int) -> None:
+def amend_stop_nb(book, k: int, stop_px: float, reasons: int) -> None:
     """Move a working stop leg's trigger (the caller decided it only tightens)."""
-    if is_terminal_nb(orders[k].status):
+    if is_terminal_nb(book.orders[k].status):
         return
-    orders[k].stop_px = stop_px
-    orders[k].reasons |= reasons
+    book.orders[k].stop_px = stop_px
+    book.orders[k].reasons |= reasons
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def compact_working_nb(orders, work, nwork, s: int) -> None:
+def compact_working_nb(book, s: int) -> None:
     """Drop terminal orders from a symbol's working list, keeping id order."""
-    n = nwork[s]
+    n = book.nwork[s]
     w = 0
     for j in range(n):
-        k = work[s, j]
-        if not is_terminal_nb(orders[k].status):
-            work[s, w] = k
+        k = book.work[s, j]
+        if not is_terminal_nb(book.orders[k].status):
+            book.work[s, w] = k
             w += 1
     for j in range(w, n):
-        work[s, j] = -1
-    nwork[s] = w
+        book.work[s, j] = -1
+    book.nwork[s] = w
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, int, float]:
+def working_summary_nb(book, s: int) -> tuple[int, int, float]:
     """Return (working entry orders, side of the last of them (0: none), unfilled quantity of
     working plain exits) for a symbol."""
     entries = 0
     entry_side = 0
     exit_qty = 0.0
-    for j in range(nwork[s]):
-        o = orders[work[s, j]]
+    for j in range(book.nwork[s]):
+        o = book.orders[book.work[s, j]]
         if is_terminal_nb(o.status):
             continue
         if o.role == ROLE_ENTRY:
@@ -259,12 +258,12 @@ def working_summary_nb(orders, work, nwork, s: int) -> tuple[int, int, float]:
 
 
 @njit(cache=True)
-def pending_entries_nb(orders, work, nwork) -> np.ndarray:
+def pending_entries_nb(book) -> np.ndarray:
     """Signed unfilled quantity of the working entry orders of every symbol."""
-    out = np.zeros(len(nwork))
-    for s in range(len(nwork)):
-        for j in range(nwork[s]):
-            o = orders[work[s, j]]
+    out = np.zeros(len(book.nwork))
+    for s in range(len(book.nwork)):
+        for j in range(book.nwork[s]):
+            o = book.orders[book.work[s, j]]
             if o.role == ROLE_ENTRY and not is_terminal_nb(o.status):
                 out[s] += o.side * (o.qty - o.filled)
     return out
@@ -272,9 +271,7 @@ def pending_entries_nb(orders, work, nwork) -> np.ndarray:
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _record_fill_nb(
-    orders,
-    fills,
-    ctr,
+    book,
     k: int,
     qty: float,
     price: float,
@@ -287,10 +284,10 @@ def _record_fill_nb(
     alt_target: float,
     alt_prox: float,
 ) -> int:
-    f = ctr[N_FILLS]
-    ctr[N_FILLS] = f + 1
-    o = orders[k]
-    r = fills[f]
+    f = book.ctr[N_FILLS]
+    book.ctr[N_FILLS] = f + 1
+    o = book.orders[k]
+    r = book.fills[f]
     r.id = f
     r.order = k
     r.cycle = o.cycle
@@ -313,10 +310,7 @@ def _record_fill_nb(
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _make_legs_nb(
-    orders,
-    work,
-    nwork,
-    ctr,
+    book,
     prm,
     tick: float,
     k: int,
@@ -330,16 +324,16 @@ def _make_legs_nb(
     If its legs are gone (cancelled or rejected) when more of the entry fills, the new fill
     gets a fresh OCO pair: a filled entry is never left unprotected.
     """
-    o = orders[k]
+    o = book.orders[k]
     if o.leg_sl >= 0 or o.leg_tp >= 0:
         alive = True
         for leg in (o.leg_sl, o.leg_tp):
-            if leg >= 0 and is_terminal_nb(orders[leg].status):
+            if leg >= 0 and is_terminal_nb(book.orders[leg].status):
                 alive = False
         if alive:
             for leg in (o.leg_sl, o.leg_tp):
                 if leg >= 0:
-                    orders[leg].qty += qty
+                    book.orders[leg].qty += qty
             return
     p = o.avg_fill
     s = o.sym
@@ -355,8 +349,7 @@ def _make_legs_nb(
     if not np.isnan(stop) or o.trail_pct > 0:
         trailing = o.trail_pct > 0
         sl = alloc_order_nb(
-            orders,
-            ctr,
+            book,
             o.cycle,
             np.int64(o.strategy),
             np.int64(s),
@@ -368,7 +361,7 @@ def _make_legs_nb(
             ts,
             bar,
         )
-        leg = orders[sl]
+        leg = book.orders[sl]
         leg.stop_px = round_to_tick_nb(stop, tick)
         if trailing:
             leg.trail_pct = o.trail_pct
@@ -382,8 +375,7 @@ def _make_legs_nb(
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
-            orders,
-            ctr,
+            book,
             o.cycle,
             np.int64(o.strategy),
             np.int64(s),
@@ -395,35 +387,35 @@ def _make_legs_nb(
             ts,
             bar,
         )
-        leg = orders[tp]
+        leg = book.orders[tp]
         leg.limit_px = round_to_tick_nb(target, tick)
         leg.reduce_only = True
         leg.parent = k
         leg.leg_no = o.leg_no + 2
         leg.live_from = live
     if sl >= 0 and tp >= 0:
-        orders[sl].sibling = tp
-        orders[tp].sibling = sl
+        book.orders[sl].sibling = tp
+        book.orders[tp].sibling = sl
     o.leg_sl = sl
     o.leg_tp = tp
     if sl >= 0:
-        accept_order_nb(orders, work, nwork, ctr, sl)
+        accept_order_nb(book, sl)
     if tp >= 0:
-        accept_order_nb(orders, work, nwork, ctr, tp)
+        accept_order_nb(book, tp)
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
-def _sync_reduce_only_nb(orders, work, nwork, xpos, ctr, s: int, ts: int) -> None:
+def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
     """Shrink or cancel working reduce-only orders so they never exceed the position held."""
-    held = abs(xpos[s])
-    sign = 1 if xpos[s] > 0 else (-1 if xpos[s] < 0 else 0)
-    for j in range(nwork[s]):
-        k = work[s, j]
-        o = orders[k]
+    held = abs(book.xpos[s])
+    sign = 1 if book.xpos[s] > 0 else (-1 if book.xpos[s] < 0 else 0)
+    for j in range(book.nwork[s]):
+        k = book.work[s, j]
+        o = book.orders[k]
         if is_terminal_nb(o.status) or not o.reduce_only:
             continue
         if held == 0.0 or o.side == sign:
-            cancel_order_nb(orders, ctr, k, ts, R_LEG_CANCELED_FLAT)
+            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
         elif o.qty - o.filled > held + 1e-12:
             o.qty = o.filled + held
             o.reasons |= R_LEG_RESIZED
@@ -460,7 +452,7 @@ def fill_order_nb(
         pos = book.xpos[s]
         reduces = (pos > 0 and o.side < 0) or (pos < 0 and o.side > 0)
         if not reduces:
-            cancel_order_nb(book.orders, book.ctr, k, ts, R_LEG_CANCELED_FLAT)
+            cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
             return -1
         if want > abs(pos):
             want = abs(pos)
@@ -474,9 +466,7 @@ def fill_order_nb(
     px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick) if slip else price
     fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult)
     f = _record_fill_nb(
-        book.orders,
-        book.fills,
-        book.ctr,
+        book,
         k,
         want,
         px,
@@ -495,15 +485,15 @@ def fill_order_nb(
     book.xpos[s] += o.side * want
     book.used_vol[s] += want
     if o.filled >= o.qty - 1e-12:
-        set_status_nb(book.orders, book.ctr, k, FILLED)
+        set_status_nb(book, k, FILLED)
         o.done_ts = ts
         if o.sibling >= 0:
-            cancel_order_nb(book.orders, book.ctr, o.sibling, ts, R_OCO_SIBLING_FILLED)
+            cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
     else:
-        set_status_nb(book.orders, book.ctr, k, PARTIALLY_FILLED)
+        set_status_nb(book, k, PARTIALLY_FILLED)
     if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
         # the bracket already exited: a later fill of the entry's remainder would be unprotected
-        cancel_order_nb(book.orders, book.ctr, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
+        cancel_order_nb(book, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
     if o.parent >= 0 and book.xpos[s] == 0.0:
         # a protective leg closed the position: the cycle's other entries (a scale-in add
         # waiting for its pullback) must not reopen it
@@ -515,12 +505,10 @@ def fill_order_nb(
                 and other.cycle == o.cycle
                 and not is_terminal_nb(other.status)
             ):
-                cancel_order_nb(book.orders, book.ctr, w, ts, R_ENTRY_REMAINDER_CANCELED)
+                cancel_order_nb(book, w, ts, R_ENTRY_REMAINDER_CANCELED)
     if o.role == ROLE_ENTRY:
-        _make_legs_nb(
-            book.orders, book.work, book.nwork, book.ctr, prm, tick, k, want, ts, bar, at_open
-        )
-    _sync_reduce_only_nb(book.orders, book.work, book.nwork, book.xpos, book.ctr, s, ts)
+        _make_legs_nb(book, prm, tick, k, want, ts, bar, at_open)
+    _sync_reduce_only_nb(book, s, ts)
     return f
 
 
@@ -582,7 +570,7 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
             if o.live_session < 0:
                 o.live_session = session
             elif o.live_session != session:
-                set_status_nb(book.orders, book.ctr, k, EXPIRED)
+                set_status_nb(book, k, EXPIRED)
                 o.done_ts = ts
                 o.reasons |= R_ORDER_EXPIRED
                 continue
@@ -697,7 +685,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             if (o.side < 0 and level > o.stop_px) or (o.side > 0 and level < o.stop_px):
                 o.stop_px = level
         if o.tif == IOC:
-            cancel_order_nb(book.orders, book.ctr, k, ts, R_ORDER_EXPIRED)
+            cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -744,4 +732,4 @@ def process_bar_nb(
     _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session)
     _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)
     _close_phase_nb(book, tick, s, i, ts, h, l)
-    compact_working_nb(book.orders, book.work, book.nwork, s)
+    compact_working_nb(book, s)

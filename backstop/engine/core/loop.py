@@ -125,7 +125,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
     pos = book.xpos[s]
     if pos == 0.0:
         return
-    _, _, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
+    _, _, exit_qty = working_summary_nb(book, s)
     ev = engine_exit_event_nb(g, pf, s, -1 if pos > 0 else 1, role, ts, bar)
     r, side, qty = decide_exit_nb(ev, pos, exit_qty, rp)
     if side == 0:
@@ -144,7 +144,7 @@ def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> N
         for j in range(book.nwork[s]):
             w = book.work[s, j]
             if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
-                cancel_order_nb(book.orders, book.ctr, w, ts, R_KILL_SWITCH_ACTIVE)
+                cancel_order_nb(book, w, ts, R_KILL_SWITCH_ACTIVE)
         if flatten:
             engine_exit_nb(
                 book, pf, dec, g, rp, s, ROLE_KILL_SWITCH, R_KILL_SWITCH_FLATTEN, ts, bar
@@ -162,11 +162,11 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
     exit_qty = 0.0
     if s >= 0:
         pos = book.xpos[s]
-        entries, entry_side, exit_qty = working_summary_nb(book.orders, book.work, book.nwork, s)
+        entries, entry_side, exit_qty = working_summary_nb(book, s)
     b = ev.bar
     pending = book.xpos[:0]
     if ev.intent != INTENT_EXIT and book_wide_nb(rp):
-        pending = pending_entries_nb(book.orders, book.work, book.nwork)
+        pending = pending_entries_nb(book)
     mkt = Market(book.xpos, pending, pf.mark, pf.avg, tick, lot, mult)
     d = decide_signal_nb(
         g,
@@ -211,14 +211,14 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: 
     if s >= 0:
         pos = book.xpos[s]
         tick_s = tick[s]
-        leg = working_stop_leg_nb(book.orders, book.work, book.nwork, s)
+        leg = working_stop_leg_nb(book, s)
         if leg >= 0:
             stop_now = book.orders[leg].stop_px
             left = book.orders[leg].qty - book.orders[leg].filled
     reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick_s)
     approved = reasons == R_STOP_MOVED
     if approved:
-        amend_stop_nb(book.orders, leg, level, R_STOP_MOVED)
+        amend_stop_nb(book, leg, level, R_STOP_MOVED)
     d = stop_update_decision_nb(reasons, pos, level, left)
     equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
     record_stop_update_nb(dec, ev, row, d, pos, equity, leg, g, rp)
