@@ -129,7 +129,9 @@ def run_backtest(
     rp = profile.array()
     n_ev = len(events)
     book = new_book(len(arrays.symbols), prm.max_working, 2 * n_ev + 64, n_ev + 64)
-    pf = new_portfolio(len(arrays.symbols), config.initial_cash, n_ev // 2 + 64)
+    pf = new_portfolio(
+        len(arrays.symbols), config.initial_cash, n_ev // 2 + 64, inst.mult, inst.is_future
+    )
     dec = new_decisions(n_ev + 16)
     g = guard_for(specs, strategies, profile, config.initial_cash)
     i, j, skip = 0, 0, False
@@ -148,8 +150,6 @@ def run_backtest(
             events,
             inst.tick,
             inst.lot,
-            inst.mult,
-            inst.is_future,
             prm,
             rp,
             book,

@@ -124,7 +124,7 @@ class EventDriver:
         self.needs = int(needs_nb(self.rp))
         self.g = guard
         self.ctx = ctx
-        self.pf = new_portfolio(len(symbols), initial_cash, 256)
+        self.pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
         self.dec = new_decisions(256)
 
     # ---- state from the broker -----------------------------------------------------------
@@ -152,8 +152,7 @@ class EventDriver:
         return entries, side, exits
 
     def _equity(self) -> float:
-        pf, inst = self.pf, self.inst
-        return float(equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], inst.mult, inst.is_future))
+        return float(equity_nb(self.pf))
 
     def _room(self) -> None:
         n_sym = len(self.symbols)
@@ -170,9 +169,7 @@ class EventDriver:
                 rejected[event.order_id] = event.reasons
             if isinstance(event, FillEvent):
                 self._room()
-                sym = int(event.record["sym"])
-                mult, is_future = float(self.inst.mult[sym]), bool(self.inst.is_future[sym])
-                apply_fill_nb(self.pf, mult, is_future, event.record)
+                apply_fill_nb(self.pf, event.record)
         return rejected
 
     def on_bar(self, i: int, s: int, ts: int, high: float, low: float, close: float) -> None:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.experimental import structref
 
 from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
     H_QUARANTINED,
@@ -98,6 +99,7 @@ from backstop.engine.core.riskslots import (
     SZ_RISK_PCT,
     SZ_TARGET_DOLLARS,
 )
+from backstop.engine.core.state import StateStruct, StateType, expose
 
 SYM_UNKNOWN = np.int64(-1)
 SYM_NO_BAR_AFTER = np.int64(-2)
@@ -106,19 +108,35 @@ SIZER_PCT_EQUITY = 1.0
 SIZER_RISK = 2.0
 
 
-class Market(NamedTuple):
-    """What the decision may know of the account and market, from the book or a Broker."""
+MARKET_FIELDS = ("pos", "pending", "mark", "avg", "tick", "lot", "mult")
 
-    pos: np.ndarray  # float64[n_sym]: positions held (broker truth)
-    # float64[n_sym]: signed unfilled quantity of working entries, or empty when no
-    # book-wide check is configured (see ``book_wide_nb``): a position being opened counts
-    # toward max positions and exposure as if it were held.
-    pending: np.ndarray
-    mark: np.ndarray  # float64[n_sym]: last price per symbol (nan before the first)
-    avg: np.ndarray  # float64[n_sym]: average entry price of the positions
-    tick: np.ndarray
-    lot: np.ndarray
-    mult: np.ndarray
+
+@structref.register
+class MarketType(StateType):
+    pass
+
+
+class Market(StateStruct):
+    """What the decision may know of the account and market, from the book or a Broker.
+
+    Fields (``MARKET_FIELDS``, float64 per symbol): ``pos``, positions held (broker truth);
+    ``pending``, the signed unfilled quantity of working entries, or empty when no book-wide
+    check is configured (see ``book_wide_nb``): a position being opened counts toward max
+    positions and exposure as if it were held; ``mark``, the last price (nan before the
+    first); ``avg``, average entry prices; ``tick``, ``lot``, ``mult``. A StructRef, so a
+    kernel call costs one reference count, not seven (``backstop.engine.core.state``).
+    """
+
+
+structref.define_proxy(Market, MarketType, list(MARKET_FIELDS))
+
+
+@njit(cache=True)
+def _read_market(m):
+    return (m.pos, m.pending, m.mark, m.avg, m.tick, m.lot, m.mult)
+
+
+expose(Market, MARKET_FIELDS, _read_market)
 
 
 @njit(cache=True)
@@ -341,7 +359,7 @@ def decide_signal_nb(
         ref = ev.entry_stop_px
     r, dist, target_px, target_pct = protection_nb(ev, ref, mkt.tick[s], rp)
     reasons |= r
-    reasons |= risk_gate_nb(g, rp, ev, mkt.pos, mkt.pending, equity, in_hours, quality)
+    reasons |= risk_gate_nb(g, rp, ev, mkt, equity, in_hours, quality)
     r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
     reasons |= r
     risk = np.nan
@@ -352,9 +370,7 @@ def decide_signal_nb(
             reasons |= R_MAX_LOSS_CAP
     exposure = np.nan
     if qty > 0 and price == price:
-        r, exposure = exposure_gate_nb(
-            g, rp, ev, qty, price, mkt.pos, mkt.pending, mkt.mark, mkt.mult, equity
-        )
+        r, exposure = exposure_gate_nb(g, rp, ev, qty, price, mkt, equity)
         reasons |= r
     reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
     if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:

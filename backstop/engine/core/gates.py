@@ -157,7 +157,7 @@ def day_loss_nb(g, equity: float) -> float:
 
 
 @njit(cache=True)
-def risk_gate_nb(g, rp, ev, pos_all, pending, equity: float, in_hours: bool, quality: float) -> int:
+def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) -> int:
     """The ordered account/strategy checks of an entry, before it is sized."""
     reasons = 0
     k = ev.strategy
@@ -180,10 +180,10 @@ def risk_gate_nb(g, rp, ev, pos_all, pending, equity: float, in_hours: bool, qua
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
     lim = rp[RK_MAX_POSITIONS]
-    if lim == lim and ev.sym >= 0 and committed_nb(pos_all, pending, np.int64(ev.sym)) == 0.0:
+    if lim == lim and ev.sym >= 0 and committed_nb(mkt, np.int64(ev.sym)) == 0.0:
         held = 0
-        for j in range(len(pos_all)):
-            if committed_nb(pos_all, pending, j) != 0.0:
+        for j in range(len(mkt.pos)):
+            if committed_nb(mkt, j) != 0.0:
                 held += 1
         if held >= lim:
             reasons |= R_MAX_POSITIONS
@@ -212,17 +212,15 @@ def book_wide_nb(rp) -> bool:
 
 
 @njit(cache=True)
-def committed_nb(pos_all, pending, j: int) -> float:
+def committed_nb(mkt, j: int) -> float:
     """Position of symbol ``j`` once its working entries fill (held when none is known)."""
-    if len(pending) == 0:
-        return pos_all[j]
-    return pos_all[j] + pending[j]
+    if len(mkt.pending) == 0:
+        return mkt.pos[j]
+    return mkt.pos[j] + mkt.pending[j]
 
 
 @njit(cache=True)
-def exposure_gate_nb(
-    g, rp, ev, qty: float, price: float, pos_all, pending, mark_all, mult_all, equity: float
-) -> tuple[int, float]:
+def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) -> tuple[int, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
     Returns (reasons, gross notional of the account after the entry).
@@ -230,25 +228,25 @@ def exposure_gate_nb(
     reasons = 0
     s = np.int64(ev.sym)
     k = ev.strategy
-    notional = qty * price * mult_all[s]
+    notional = qty * price * mkt.mult[s]
     lim = rp[RK_DAILY_ALLOC]
     if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
         reasons |= R_DAILY_ALLOCATION_CAP
     gross = 0.0
     sector_after = 0.0
     my_sector = g.sector[s]
-    for j in range(len(pos_all)):
-        q = committed_nb(pos_all, pending, j)
+    for j in range(len(mkt.pos)):
+        q = committed_nb(mkt, j)
         if j == s:
             q = q + ev.side * qty
-        m = mark_all[j] if j != s else price
+        m = mkt.mark[j] if j != s else price
         if q == 0.0 or m != m:
             continue
-        v = abs(q) * m * mult_all[j]
+        v = abs(q) * m * mkt.mult[j]
         gross += v
         if my_sector >= 0 and g.sector[j] == my_sector:
             sector_after += v
-    name_after = abs(committed_nb(pos_all, pending, s) + ev.side * qty) * price * mult_all[s]
+    name_after = abs(committed_nb(mkt, s) + ev.side * qty) * price * mkt.mult[s]
     lim = rp[RK_SINGLE_NAME]
     if lim == lim and name_after > lim * equity:
         reasons |= R_SINGLE_NAME_EXPOSURE

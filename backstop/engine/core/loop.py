@@ -152,10 +152,10 @@ def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> N
 
 
 @njit(cache=True)
-def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, row: int) -> None:
+def handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, row: int) -> None:
     """Run one signal through the pipeline, send what it approves, journal its verdict."""
     s = np.int64(ev.sym)
-    equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+    equity = equity_nb(pf)
     pos = 0.0
     entries = 0
     entry_side = 0
@@ -164,10 +164,12 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
         pos = book.xpos[s]
         entries, entry_side, exit_qty = working_summary_nb(book, s)
     b = ev.bar
-    pending = book.xpos[:0]
+    # ``mkt`` is the run's one Market over the book and portfolio arrays; only the working
+    # entries are per signal
     if ev.intent != INTENT_EXIT and book_wide_nb(rp):
-        pending = pending_entries_nb(book)
-    mkt = Market(book.xpos, pending, pf.mark, pf.avg, tick, lot, mult)
+        mkt.pending = pending_entries_nb(book)
+    else:
+        mkt.pending = mkt.pos[:0]
     d = decide_signal_nb(
         g,
         rp,
@@ -188,9 +190,10 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
             order = submit_exit_nb(book, ev, d[1], d[2], np.int64(ev.exit_role), np.int64(0))
             note_order_nb(g, ev.ts)
         else:
-            order = submit_entry_nb(book, tick[s], lot[s], ev, d[2], d[3], d[5], d[6])
-            dist = d[7] / (d[2] * mult[s]) if d[2] > 0 else np.nan
-            commit_entry_nb(g, ev, d[2], d[3], mult[s], dist)
+            order = submit_entry_nb(book, mkt.tick[s], mkt.lot[s], ev, d[2], d[3], d[5], d[6])
+            mult_s = pf.mult[s]
+            dist = d[7] / (d[2] * mult_s) if d[2] > 0 else np.nan
+            commit_entry_nb(g, ev, d[2], d[3], mult_s, dist)
         if book.orders[order].status == REJECTED:
             approved = False
             reasons |= book.orders[order].reasons
@@ -199,7 +202,7 @@ def handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, 
 
 
 @njit(cache=True)
-def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: int) -> None:
+def handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, row: int) -> None:
     """Move the stop leg of the symbol's position to the strategy's level when it tightens
     it; journal the verdict either way."""
     s = np.int64(ev.sym)
@@ -220,16 +223,16 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, row: 
     if approved:
         amend_stop_nb(book, leg, level, R_STOP_MOVED)
     d = stop_update_decision_nb(reasons, pos, level, left)
-    equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+    equity = equity_nb(pf)
     record_stop_update_nb(dec, ev, row, d, pos, equity, leg, g, rp)
 
 
 @njit(cache=True)
-def handle_control_nb(book, pf, dec, g, rp, mult, is_future, ev) -> None:
+def handle_control_nb(book, pf, dec, g, rp, ev) -> None:
     """A control action changes the trading state; one that trips the kill switch acts."""
     cause = apply_control_nb(g, rp, ev)
     if cause != 0:
-        equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        equity = equity_nb(pf)
         if trip_kill_nb(g, cause, ev.ts, ev.bar, equity):
             kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
 
@@ -242,7 +245,7 @@ def rp_flatten_nb(rp) -> bool:
 
 @njit(cache=True)
 def supervise_bar_nb(
-    book, pf, dec, g, rp, mult, is_future, ctx, needs: int, s: int, i: int, ts: int,
+    book, pf, dec, g, rp, ctx, needs: int, s: int, i: int, ts: int,
     high: float, low: float, t0: int,
 ) -> None:  # fmt: skip
     """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: closed trades
@@ -252,17 +255,17 @@ def supervise_bar_nb(
     for t in range(t0, pf.ctr[N_TRADES]):
         tr = pf.trades[t]
         if needs & NEED_EQUITY or equity != equity:
-            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+            equity = equity_nb(pf)
         cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
         if trip_kill_nb(g, cause, ts, i, equity):
             kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
     day = at_nb(ctx.day, i)
     if day > g.ai[AI_DAY]:
-        equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+        equity = equity_nb(pf)
         start_day_nb(g, day, ts, i, equity)
     if needs & NEED_EQUITY:
         if equity != equity:
-            equity = equity_nb(pf.pos, pf.avg, pf.mark, pf.acct[0], mult, is_future)
+            equity = equity_nb(pf)
         q = at_nb(ctx.quality, i)
         cause = account_checks_nb(g, rp, equity, q, ts, i)
         if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, q)):
@@ -292,8 +295,6 @@ def run_loop_nb(
     events,
     tick,
     lot,
-    mult,
-    is_future,
     prm,
     rp,
     book,
@@ -324,6 +325,7 @@ def run_loop_nb(
     orders = book.orders
     work = book.work
     nwork = book.nwork
+    mkt = Market(book.xpos, book.xpos[:0], pf.mark, pf.avg, tick, lot, pf.mult)
     for i in range(start, n):
         s = np.int64(sym[i])
         if not skip_bar:
@@ -348,7 +350,7 @@ def run_loop_nb(
                     prm,
                     tick[s],
                     lot[s],
-                    mult[s],
+                    pf.mult[s],
                     s,
                     i,
                     ts[i],
@@ -360,13 +362,13 @@ def run_loop_nb(
                 )
                 for f in range(f0, book.ctr[N_FILLS]):
                     fl = book.fills[f]
-                    apply_fill_nb(pf, mult[fl.sym], is_future[fl.sym], fl)
+                    apply_fill_nb(pf, fl)
                 if book.ctr[ERROR] != 0:
                     return i, j, STATUS_ERROR
             pf.mark[s] = close[i]
             if needs != NEED_DAYS or pf.ctr[N_TRADES] != t0 or at_nb(ctx.day, i) > g.ai[AI_DAY]:
                 supervise_bar_nb(
-                    book, pf, dec, g, rp, mult, is_future, ctx, needs, s, i, ts[i], high[i],
+                    book, pf, dec, g, rp, ctx, needs, s, i, ts[i], high[i],
                     low[i], t0,
                 )  # fmt: skip
         skip_bar = False
@@ -379,11 +381,11 @@ def run_loop_nb(
                 return i, j, STATUS_NEED_ROOM_EVENTS
             ev = events[j]
             if ev.kind == KIND_SIGNAL:
-                handle_signal_nb(book, pf, dec, g, rp, tick, lot, mult, is_future, ctx, ev, j)
+                handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, j)
             elif ev.kind == KIND_STOP_UPDATE:
-                handle_stop_update_nb(book, pf, dec, g, rp, tick, mult, is_future, ev, j)
+                handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, j)
             elif ev.kind == KIND_CONTROL:
-                handle_control_nb(book, pf, dec, g, rp, mult, is_future, ev)
+                handle_control_nb(book, pf, dec, g, rp, ev)
             else:
                 apply_advisory_nb(g, ev)  # remembered for the signals it advises
             j += 1

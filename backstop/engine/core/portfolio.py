@@ -43,44 +43,46 @@ from backstop.engine.core.records import (
 
 
 @njit(cache=True)
-def equity_nb(pos, avg, mark, cash: float, mult, is_future) -> float:
+def equity_nb(pf) -> float:
     """Cash plus every position marked at its last price (see the module doc for how
     equities and futures are marked)."""
-    total = cash
+    total = pf.acct[ACCT_CASH]
+    pos = pf.pos
     for s in range(len(pos)):
         q = pos[s]
         if q == 0.0:
             continue
-        m = mark[s]
+        m = pf.mark[s]
         if np.isnan(m):
-            m = avg[s]
-        if is_future[s]:
-            total += q * (m - avg[s]) * mult[s]
+            m = pf.avg[s]
+        if pf.is_future[s]:
+            total += q * (m - pf.avg[s]) * pf.mult[s]
         else:
-            total += q * m * mult[s]
+            total += q * m * pf.mult[s]
     return total
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_round_trip_nb(
-    rt, rti, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
+    pf, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
 ) -> None:
     for c in range(RT_N):
-        rt[s, c] = 0.0
-    rti[s, RTI_CYCLE] = cycle
-    rti[s, RTI_STRATEGY] = strategy
-    rti[s, RTI_ENTRY_TS] = ts
-    rti[s, RTI_ENTRY_BAR] = bar
-    rti[s, RTI_SIDE] = side
-    rti[s, RTI_AMBIGUOUS] = 0
+        pf.rt[s, c] = 0.0
+    pf.rti[s, RTI_CYCLE] = cycle
+    pf.rti[s, RTI_STRATEGY] = strategy
+    pf.rti[s, RTI_ENTRY_TS] = ts
+    pf.rti[s, RTI_ENTRY_BAR] = bar
+    pf.rti[s, RTI_SIDE] = side
+    pf.rti[s, RTI_AMBIGUOUS] = 0
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _close_round_trip_nb(trades, ctr, rt_all, rti, s: int, ts: int, bar: int, role: int) -> None:
-    t = ctr[N_TRADES]
-    ctr[N_TRADES] = t + 1
-    r = trades[t]
-    rt = rt_all[s]
+def _close_round_trip_nb(pf, s: int, ts: int, bar: int, role: int) -> None:
+    t = pf.ctr[N_TRADES]
+    pf.ctr[N_TRADES] = t + 1
+    r = pf.trades[t]
+    rt = pf.rt[s]
+    rti = pf.rti
     r.id = t
     r.cycle = rti[s, RTI_CYCLE]
     r.strategy = rti[s, RTI_STRATEGY]
@@ -103,25 +105,21 @@ def _close_round_trip_nb(trades, ctr, rt_all, rti, s: int, ts: int, bar: int, ro
 
 
 @njit(cache=True)
-def apply_fill_nb(pf, mult: float, is_future: bool, fill) -> None:
-    """Book one fill record into the portfolio: position, average, cash, P&L, round trip.
-
-    ``mult`` and ``is_future`` are the fill's symbol's (scalars: see ``process_bar_nb``)."""
+def apply_fill_nb(pf, fill) -> None:
+    """Book one fill record into the portfolio: position, average, cash, P&L, round trip."""
     s = fill.sym
     side = fill.side
     qty = fill.qty
     px = fill.price
-    m = mult
-    fut = is_future
+    m = pf.mult[s]
+    fut = pf.is_future[s]
     pos = pf.pos[s]
     pf.acct[ACCT_CASH] -= fill.fee
     pf.acct[ACCT_FEES] += fill.fee
     if pos == 0.0 or (pos > 0) == (side > 0):
         # opening or adding
         if pos == 0.0:
-            _open_round_trip_nb(
-                pf.rt, pf.rti, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar
-            )
+            _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
         new = abs(pos) + qty
         pf.avg[s] = (abs(pos) * pf.avg[s] + qty * px) / new
         pf.pos[s] = pos + side * qty
@@ -155,12 +153,12 @@ def apply_fill_nb(pf, mult: float, is_future: bool, fill) -> None:
     pf.pos[s] = pos + side * close_q
     if abs(pf.pos[s]) < 1e-12:
         pf.pos[s] = 0.0
-        _close_round_trip_nb(pf.trades, pf.ctr, pf.rt, pf.rti, s, fill.ts, fill.bar, fill.role)
+        _close_round_trip_nb(pf, s, fill.ts, fill.bar, fill.role)
         pf.avg[s] = 0.0
     rest = qty - close_q
     if rest > 1e-12:
         # crossed zero: the remainder opens a new round trip at this price
-        _open_round_trip_nb(pf.rt, pf.rti, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
+        _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
         pf.pos[s] = side * rest
         pf.avg[s] = px
         pf.rt[s, RT_ENTRY_QTY] = rest

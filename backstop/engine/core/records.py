@@ -298,6 +298,8 @@ PORTFOLIO_FIELDS = (
     "rti",
     "trades",
     "ctr",  # int64[8]: N_TRADES slot used
+    "mult",  # float64[n_sym]: contract multiplier of each symbol (1 for equities)
+    "is_future",  # bool[n_sym]: futures are marked by their P&L, equities by their value
 )
 
 
@@ -315,13 +317,13 @@ structref.define_proxy(Portfolio, PortfolioType, list(PORTFOLIO_FIELDS))
 
 
 @njit(cache=True)
-def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr):
-    return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr)
+def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future):
+    return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future)
 
 
 @njit(cache=True)
 def _read_portfolio(p):
-    return (p.pos, p.avg, p.mark, p.acct, p.rt, p.rti, p.trades, p.ctr)
+    return (p.pos, p.avg, p.mark, p.acct, p.rt, p.rti, p.trades, p.ctr, p.mult, p.is_future)
 
 
 @njit(cache=True)
@@ -377,8 +379,20 @@ def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Boo
     )
 
 
-def new_portfolio(n_sym: int, initial_cash: float, trade_cap: int) -> Portfolio:
-    """Allocate a flat portfolio holding ``initial_cash``."""
+def new_portfolio(
+    n_sym: int,
+    initial_cash: float,
+    trade_cap: int,
+    mult: np.ndarray | None = None,
+    is_future: np.ndarray | None = None,
+) -> Portfolio:
+    """Allocate a flat portfolio holding ``initial_cash``; ``mult`` and ``is_future`` are
+    the symbols' contract facts (default: equities, multiplier 1). The portfolio carries
+    them so that accounting kernels take one struct, not three arrays per call."""
+    if mult is None:
+        mult = np.ones(n_sym, dtype=np.float64)
+    if is_future is None:
+        is_future = np.zeros(n_sym, dtype=np.bool_)
     acct = np.zeros(4, dtype=np.float64)
     acct[ACCT_CASH] = initial_cash
     acct[ACCT_INITIAL] = initial_cash
@@ -391,6 +405,8 @@ def new_portfolio(n_sym: int, initial_cash: float, trade_cap: int) -> Portfolio:
         np.zeros((n_sym, RTI_N), dtype=np.int64),
         np.zeros(max(trade_cap, 16), dtype=TRADE_DTYPE),
         np.zeros(8, dtype=np.int64),
+        np.ascontiguousarray(mult, dtype=np.float64),
+        np.ascontiguousarray(is_future, dtype=np.bool_),
     )
 
 
