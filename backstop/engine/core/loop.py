@@ -152,8 +152,13 @@ def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> N
 
 
 @njit(cache=True)
-def handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, row: int) -> None:
-    """Run one signal through the pipeline, send what it approves, journal its verdict."""
+def handle_signal_nb(
+    book, pf, dec, g, rp, mkt, in_hours: bool, quality: float, ev, row: int
+) -> None:
+    """Run one signal through the pipeline, send what it approves, journal its verdict.
+
+    ``in_hours`` and ``quality`` are the calendar's and the data score's word on the signal's
+    bar (scalars, not the context arrays: every array argument costs reference counting)."""
     s = np.int64(ev.sym)
     equity = equity_nb(pf)
     pos = 0.0
@@ -163,7 +168,6 @@ def handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, row: int) -> None:
     if s >= 0:
         pos = book.xpos[s]
         entries, entry_side, exit_qty = working_summary_nb(book, s)
-    b = ev.bar
     # ``mkt`` is the run's one Market over the book and portfolio arrays; only the working
     # entries are per signal
     if ev.intent != INTENT_EXIT and book_wide_nb(rp):
@@ -179,8 +183,8 @@ def handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, row: int) -> None:
         entry_side,
         exit_qty,
         equity,
-        at_nb(ctx.in_hours, b),
-        at_nb(ctx.quality, b),
+        in_hours,
+        quality,
     )
     reasons = d[0]
     approved = (reasons & REFUSING_MASK) == 0
@@ -245,12 +249,13 @@ def rp_flatten_nb(rp) -> bool:
 
 @njit(cache=True)
 def supervise_bar_nb(
-    book, pf, dec, g, rp, ctx, needs: int, s: int, i: int, ts: int,
-    high: float, low: float, t0: int,
+    book, pf, dec, g, rp, day: int, quality: float, close_ns: int, needs: int, s: int, i: int,
+    ts: int, high: float, low: float, t0: int,
 ) -> None:  # fmt: skip
     """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: closed trades
     feed the learning loop and loss streaks, the day rolls, account triggers may trip the
-    kill switch, shadow trades settle, and the exit manager may send an exit."""
+    kill switch, shadow trades settle, and the exit manager may send an exit. ``day``,
+    ``quality`` and ``close_ns`` are the bar's context (scalars, see ``handle_signal_nb``)."""
     equity = np.nan
     for t in range(t0, pf.ctr[N_TRADES]):
         tr = pf.trades[t]
@@ -259,23 +264,21 @@ def supervise_bar_nb(
         cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
         if trip_kill_nb(g, cause, ts, i, equity):
             kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
-    day = at_nb(ctx.day, i)
     if day > g.ai[AI_DAY]:
         equity = equity_nb(pf)
         start_day_nb(g, day, ts, i, equity)
     if needs & NEED_EQUITY:
         if equity != equity:
             equity = equity_nb(pf)
-        q = at_nb(ctx.quality, i)
-        cause = account_checks_nb(g, rp, equity, q, ts, i)
-        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, q)):
+        cause = account_checks_nb(g, rp, equity, quality, ts, i)
+        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, quality)):
             kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
     if needs & NEED_SHADOWS:
         update_shadows_nb(g, rp, s, high, low, ts, i)
     if needs & NEED_EXITS:
         role, reason = exit_rule_nb(
             g, rp, s, book.xpos[s], pf.avg[s], pf.mark[s], pf.rti[s, RTI_ENTRY_TS], ts,
-            at_nb(ctx.close_ns, i), high, low,
+            close_ns, high, low,
         )  # fmt: skip
         if role != 0:
             engine_exit_nb(book, pf, dec, g, rp, s, role, reason, ts, i)
@@ -325,32 +328,44 @@ def run_loop_nb(
     orders = book.orders
     work = book.work
     nwork = book.nwork
+    book_ctr = book.ctr
+    pf_ctr = pf.ctr
+    dec_ctr = dec.ctr
+    g_ai = g.ai
+    mark = pf.mark
+    mult = pf.mult
     mkt = Market(book.xpos, book.xpos[:0], pf.mark, pf.avg, tick, lot, pf.mult)
+    # the last counts at which one more bar still fits (the record buffers' sizes hold too)
+    orders_max = len(orders) - room
+    fills_max = len(book.fills) - room
+    trades_max = len(pf.trades) - room
+    verdicts_max = len(dec.verdicts) - n_sym - 1
+    guard_max = len(g.events) - guard_room
     for i in range(start, n):
         s = np.int64(sym[i])
         if not skip_bar:
             if (
-                book.ctr[N_ORDERS] + room > len(book.orders)
-                or book.ctr[N_FILLS] + room > len(book.fills)
-                or pf.ctr[N_TRADES] + room > len(pf.trades)
-                or dec.ctr[N_VERDICTS] + n_sym + 1 > len(dec.verdicts)
-                or g.ai[AI_N_EVENTS] + guard_room > len(g.events)
+                book_ctr[N_ORDERS] > orders_max
+                or book_ctr[N_FILLS] > fills_max
+                or pf_ctr[N_TRADES] > trades_max
+                or dec_ctr[N_VERDICTS] > verdicts_max
+                or g_ai[AI_N_EVENTS] > guard_max
             ):
                 return i, j, STATUS_NEED_ROOM
-            t0 = pf.ctr[N_TRADES]
+            t0 = pf_ctr[N_TRADES]
             touched = False
             for jw in range(nwork[s]):
                 if bar_may_change_nb(orders[work[s, jw]], i, high[i], low[i]):
                     touched = True
                     break
             if touched:
-                f0 = book.ctr[N_FILLS]
+                f0 = book_ctr[N_FILLS]
                 process_bar_nb(
                     book,
                     prm,
                     tick[s],
                     lot[s],
-                    pf.mult[s],
+                    mult[s],
                     s,
                     i,
                     ts[i],
@@ -360,16 +375,17 @@ def run_loop_nb(
                     volume[i],
                     session[i],
                 )
-                for f in range(f0, book.ctr[N_FILLS]):
+                for f in range(f0, book_ctr[N_FILLS]):
                     fl = book.fills[f]
                     apply_fill_nb(pf, fl)
-                if book.ctr[ERROR] != 0:
+                if book_ctr[ERROR] != 0:
                     return i, j, STATUS_ERROR
-            pf.mark[s] = close[i]
-            if needs != NEED_DAYS or pf.ctr[N_TRADES] != t0 or at_nb(ctx.day, i) > g.ai[AI_DAY]:
+            mark[s] = close[i]
+            day = at_nb(ctx.day, i)
+            if needs != NEED_DAYS or pf_ctr[N_TRADES] != t0 or day > g_ai[AI_DAY]:
                 supervise_bar_nb(
-                    book, pf, dec, g, rp, ctx, needs, s, i, ts[i], high[i],
-                    low[i], t0,
+                    book, pf, dec, g, rp, day, at_nb(ctx.quality, i), at_nb(ctx.close_ns, i),
+                    needs, s, i, ts[i], high[i], low[i], t0,
                 )  # fmt: skip
         skip_bar = False
         while j < n_ev and events[j].bar == i:
@@ -381,7 +397,9 @@ def run_loop_nb(
                 return i, j, STATUS_NEED_ROOM_EVENTS
             ev = events[j]
             if ev.kind == KIND_SIGNAL:
-                handle_signal_nb(book, pf, dec, g, rp, mkt, ctx, ev, j)
+                b = ev.bar
+                in_hours, quality = at_nb(ctx.in_hours, b), at_nb(ctx.quality, b)
+                handle_signal_nb(book, pf, dec, g, rp, mkt, in_hours, quality, ev, j)
             elif ev.kind == KIND_STOP_UPDATE:
                 handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, j)
             elif ev.kind == KIND_CONTROL:
