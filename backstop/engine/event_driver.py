@@ -125,6 +125,16 @@ class EventDriver:
         self.g = guard
         self.ctx = ctx
         self.pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
+        n = len(symbols)
+        self._mkt = Market(
+            np.zeros(n),
+            np.zeros(n),
+            np.full(n, np.nan),
+            self.pf.avg,
+            inst.tick,
+            inst.lot,
+            inst.mult,
+        )
         self.dec = new_decisions(256)
 
     # ---- state from the broker -----------------------------------------------------------
@@ -274,7 +284,7 @@ class EventDriver:
 
     def on_signal(self, ev: np.void, row: int) -> None:
         """Decide one signal and send what the verdict approves; journal the verdict."""
-        inst, pf = self.inst, self.pf
+        inst = self.inst
         equity = self._equity()
         s = int(ev["sym"])
         pos, entries, entry_side, exit_qty = 0.0, 0, 0, 0.0
@@ -282,10 +292,13 @@ class EventDriver:
         if s >= 0:
             pos = float(positions[s])  # broker truth, not our own book
             entries, entry_side, exit_qty = self._working(s)
-        pending = positions[:0]
+        # one Market over buffers refreshed in place: building a StructRef from Python costs
+        # more than the decision itself
+        mkt = self._mkt
+        mkt.pos[:] = positions
+        mkt.mark[:] = self._marks(ev)
         if int(ev["intent"]) != Intent.EXIT and book_wide_nb(self.rp):
-            pending = self._pending()
-        mkt = Market(positions, pending, self._marks(ev), pf.avg, inst.tick, inst.lot, inst.mult)
+            mkt.pending[:] = self._pending()
         b = int(ev["bar"])
         d = decide_signal_nb(
             self.g,

@@ -120,8 +120,8 @@ class Market(StateStruct):
     """What the decision may know of the account and market, from the book or a Broker.
 
     Fields (``MARKET_FIELDS``, float64 per symbol): ``pos``, positions held (broker truth);
-    ``pending``, the signed unfilled quantity of working entries, or empty when no book-wide
-    check is configured (see ``book_wide_nb``): a position being opened counts toward max
+    ``pending``, the signed unfilled quantity of working entries (zeros when no book-wide
+    check is configured, see ``book_wide_nb``): a position being opened counts toward max
     positions and exposure as if it were held; ``mark``, the last price (nan before the
     first); ``avg``, average entry prices; ``tick``, ``lot``, ``mult``. A StructRef, so a
     kernel call costs one reference count, not seven (``backstop.engine.core.state``).

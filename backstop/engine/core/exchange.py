@@ -258,15 +258,14 @@ def working_summary_nb(book, s: int) -> tuple[int, int, float]:
 
 
 @njit(cache=True)
-def pending_entries_nb(book) -> np.ndarray:
-    """Signed unfilled quantity of the working entry orders of every symbol."""
-    out = np.zeros(len(book.nwork))
+def pending_entries_nb(book, out) -> None:
+    """Write the signed unfilled quantity of every symbol's working entry orders to ``out``."""
     for s in range(len(book.nwork)):
+        out[s] = 0.0
         for j in range(book.nwork[s]):
             o = book.orders[book.work[s, j]]
             if o.role == ROLE_ENTRY and not is_terminal_nb(o.status):
                 out[s] += o.side * (o.qty - o.filled)
-    return out
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")

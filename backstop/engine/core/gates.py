@@ -213,9 +213,8 @@ def book_wide_nb(rp) -> bool:
 
 @njit(cache=True)
 def committed_nb(mkt, j: int) -> float:
-    """Position of symbol ``j`` once its working entries fill (held when none is known)."""
-    if len(mkt.pending) == 0:
-        return mkt.pos[j]
+    """Position of symbol ``j`` once its working entries fill (``pending`` is zero when no
+    book-wide check is configured: then the position held)."""
     return mkt.pos[j] + mkt.pending[j]
 
 

@@ -169,11 +169,9 @@ def handle_signal_nb(
         pos = book.xpos[s]
         entries, entry_side, exit_qty = working_summary_nb(book, s)
     # ``mkt`` is the run's one Market over the book and portfolio arrays; only the working
-    # entries are per signal
+    # entries are refreshed per signal, for the entry checks that read them
     if ev.intent != INTENT_EXIT and book_wide_nb(rp):
-        mkt.pending = pending_entries_nb(book)
-    else:
-        mkt.pending = mkt.pos[:0]
+        pending_entries_nb(book, mkt.pending)
     d = decide_signal_nb(
         g,
         rp,
@@ -334,7 +332,7 @@ def run_loop_nb(
     g_ai = g.ai
     mark = pf.mark
     mult = pf.mult
-    mkt = Market(book.xpos, book.xpos[:0], pf.mark, pf.avg, tick, lot, pf.mult)
+    mkt = Market(book.xpos, np.zeros(n_sym), pf.mark, pf.avg, tick, lot, pf.mult)
     # the last counts at which one more bar still fits (the record buffers' sizes hold too)
     orders_max = len(orders) - room
     fills_max = len(book.fills) - room
