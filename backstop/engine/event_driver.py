@@ -126,6 +126,7 @@ class EventDriver:
         self.ctx = ctx
         self.pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
         n = len(symbols)
+        self._guard_room = int(guard_event_room_nb(int(guard.si.shape[0]), n))
         self._mkt = Market(
             np.zeros(n),
             np.zeros(n),
@@ -168,7 +169,7 @@ class EventDriver:
         n_sym = len(self.symbols)
         grow_verdicts(self.dec, n_sym + 1)
         grow_trades(self.pf, n_sym + 2)
-        grow_guard_events(self.g, guard_event_room_nb(int(self.g.si.shape[0]), n_sym))
+        grow_guard_events(self.g, self._guard_room)
 
     # ---- events --------------------------------------------------------------------------
     def on_broker_events(self) -> dict[int, int]:

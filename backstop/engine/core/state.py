@@ -29,27 +29,49 @@ class StateType(types.StructRef):
 
 
 class StateStruct(structref.StructRefProxy):
-    """Python face of a state struct: its fields as read-only attributes (shared arrays).
+    """Python face of a state struct: its fields as attributes (shared arrays, not copies).
 
-    ``_read`` (set by ``expose``) is the jitted function returning every field in order.
+    ``_read`` (set by ``expose``) is the jitted function returning every field in order; the
+    first read of any field boxes them all, and each field is then a plain instance attribute
+    (the event driver reads them hundreds of thousands of times in a replay).
     """
 
     _read: Callable[[Any], tuple[np.ndarray, ...]]
+    _names: tuple[str, ...] = ()
 
     def _fields(self) -> tuple[np.ndarray, ...]:
         cached = self.__dict__.get("_cache")
         if cached is None:
             cached = type(self)._read(self)
             self.__dict__["_cache"] = cached
+            self.__dict__.update(zip(self._names, cached, strict=True))
         return cached
 
     def forget_fields(self) -> None:
         """Call after a kernel replaced a field's array (growth): the next read re-boxes."""
         self.__dict__.pop("_cache", None)
+        for name in self._names:
+            self.__dict__.pop(name, None)
+
+
+class _Field:
+    """A state field read through ``StateStruct._fields``. It defines no ``__set__``, so once
+    the fields are boxed the instance attribute answers without calling it."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __get__(self, obj: StateStruct | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._fields()[self.k]
 
 
 def expose(cls: type[StateStruct], fields: tuple[str, ...], read: Callable[..., Any]) -> None:
-    """Give ``cls`` a property per field, read through ``read`` (cached per instance)."""
+    """Give ``cls`` an attribute per field, read through ``read`` (cached per instance)."""
     cls._read = staticmethod(read)  # type: ignore[assignment]
+    cls._names = tuple(fields)
     for k, name in enumerate(fields):
-        setattr(cls, name, property(lambda self, k=k: self._fields()[k]))
+        setattr(cls, name, _Field(k))
