@@ -132,7 +132,7 @@ def _bar_rows(intents: pl.DataFrame, bars: pl.DataFrame) -> np.ndarray | None:
 
 def event_array(
     intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+) -> tuple[np.ndarray, tuple[str, ...], pl.Series]:
     """Attach each intent to its bar row; return (sorted events, strategy ids, event symbols).
 
     Strategy ids are listed in the numbering the events use; ``event symbols`` names the
@@ -178,7 +178,7 @@ def _events_from_rows(
     symbols: tuple[str, ...],
     strategies: tuple[str, ...],
     bars_ts: np.ndarray,
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+) -> tuple[np.ndarray, tuple[str, ...], pl.Series]:
     """Event records from intents and their bar rows (negative rows: refused, see
     ``_asof_rows``), sorted by (bar, priority, seq); ``seq`` is the stable order by ts."""
     n = intents.height
@@ -236,12 +236,11 @@ def _events_from_rows(
     for name in copied.columns:
         ev[name] = copied.get_column(name).to_numpy()
     perm = np.lexsort((ev["seq"], ev["priority"], ev["bar"]))
-    names = symbol_col.to_numpy()
     if (perm[1:] > perm[:-1]).all():  # already in decision order (a strategy's own table)
-        return ev, strategies, names
+        return ev, strategies, symbol_col
     # rows moved as raw bytes: numpy takes a structured array field by field, ~20x slower
     raw = ev.view(np.dtype((np.void, ev.dtype.itemsize)))
-    return raw[perm].view(EVENT_DTYPE), strategies, names[perm]
+    return raw[perm].view(EVENT_DTYPE), strategies, symbol_col.gather(perm)
 
 
 _CODE_FIELDS = ("side", "otype", "tif", "exit_role", "source_id", "advice", "control")

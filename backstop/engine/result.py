@@ -102,7 +102,7 @@ class BacktestResult:
     instruments: tuple[Instrument, ...]
     strategies: tuple[str, ...]
     records: RunRecords
-    event_symbols: np.ndarray  # the symbol each event (in decision order) named
+    event_symbols: pl.Series  # the symbol each event (in decision order) named
     final_cash: float
     run_seconds: float
     label: str = ""
@@ -220,7 +220,9 @@ class BacktestResult:
         """Every decision of the pipeline, approved or not, with the numbers it used."""
         v = self.records.verdicts
         from_signal = v["event"] >= 0
-        named = self.event_symbols[np.where(from_signal, v["event"], 0)] if len(v) else []
+        named = (
+            self.event_symbols.to_numpy()[np.where(from_signal, v["event"], 0)] if len(v) else []
+        )
         own = np.array((*self.arrays.symbols, "?", "?"), dtype=object)[v["sym"].astype(np.int64)]
         symbol = np.where(from_signal, named, own) if len(v) else own
         advice = np.array(["", "GO", "WAIT"], dtype=object)[v["advice"].astype(np.int64)]
