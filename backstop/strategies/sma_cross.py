@@ -41,45 +41,57 @@ def sma_cross_rows_nb(
     rows = np.empty(n, dtype=np.int64)
     dirs = np.empty(n, dtype=np.int8)
     m = 0
-    for i in range(n):
+    i = 0
+    while i < n:
+        # a run of rows of one symbol (all of them for single-symbol data): its state lives
+        # in locals, not in the per-symbol arrays, so no store waits for the previous one
         s = sym[i]
         c = count[s]
-        x = close[i]
-        slot = c % width
-        if c >= fast:
-            sum_f[s] -= ring[s, (c - fast) % width]
-        if c >= slow:
-            sum_s[s] -= ring[s, (c - slow) % width]
-        ring[s, slot] = x
-        sum_f[s] += x
-        sum_s[s] += x
-        c += 1
+        sf = sum_f[s]
+        ss = sum_s[s]
+        pf = prev_f[s]
+        ps = prev_s[s]
+        slot = c % width  # ring slot of the next close
+        while i < n and sym[i] == s:
+            x = close[i]
+            if c >= fast:
+                k = slot - fast
+                sf -= ring[s, k + width if k < 0 else k]
+            if c >= slow:
+                k = slot - slow
+                ss -= ring[s, k + width if k < 0 else k]
+            ring[s, slot] = x
+            slot = slot + 1 if slot + 1 < width else 0
+            sf += x
+            ss += x
+            c += 1
+            if c % RESUM_EVERY == 0:
+                sf = 0.0
+                for k in range(min(c, fast)):
+                    sf += ring[s, (c - 1 - k) % width]
+                ss = 0.0
+                for k in range(min(c, slow)):
+                    ss += ring[s, (c - 1 - k) % width]
+            if c >= fast and c >= slow:
+                f = sf / fast
+                sl = ss / slow
+                if not np.isnan(pf):
+                    if f > sl and pf <= ps:
+                        rows[m] = i
+                        dirs[m] = 1
+                        m += 1
+                    elif f < sl and pf >= ps:
+                        rows[m] = i
+                        dirs[m] = -1
+                        m += 1
+                pf = f
+                ps = sl
+            i += 1
         count[s] = c
-        if c % RESUM_EVERY == 0:
-            tf = 0.0
-            for k in range(min(c, fast)):
-                tf += ring[s, (c - 1 - k) % width]
-            ts_ = 0.0
-            for k in range(min(c, slow)):
-                ts_ += ring[s, (c - 1 - k) % width]
-            sum_f[s] = tf
-            sum_s[s] = ts_
-        if c >= fast and c >= slow:
-            f = sum_f[s] / fast
-            sl = sum_s[s] / slow
-            pf = prev_f[s]
-            ps = prev_s[s]
-            if not np.isnan(pf):
-                if f > sl and pf <= ps:
-                    rows[m] = i
-                    dirs[m] = 1
-                    m += 1
-                elif f < sl and pf >= ps:
-                    rows[m] = i
-                    dirs[m] = -1
-                    m += 1
-            prev_f[s] = f
-            prev_s[s] = sl
+        sum_f[s] = sf
+        sum_s[s] = ss
+        prev_f[s] = pf
+        prev_s[s] = ps
     return rows[:m], dirs[:m]
 
 
