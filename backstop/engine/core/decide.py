@@ -167,7 +167,7 @@ def stop_update_decision_nb(reasons: int, pos: float, level: float, leg_left: fl
     return reasons, side, qty, level, level, np.nan, 0.0, np.nan, np.nan
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def is_protected_nb(ev) -> bool:
     """The signal names both a protective stop (or trail) and a target."""
     has_stop = ev.stop_px == ev.stop_px or ev.stop_pct > 0 or ev.trail_pct > 0
@@ -202,7 +202,7 @@ def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, f
     return 0, derived, ev.qty
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def protection_nb(ev, ref: float, tick: float, rp) -> tuple[int, float, float, float]:
     """Entry guard on the protective levels: return (reasons, stop distance per unit,
     target price to use, target fraction to use). The target may come from ``target_r``."""
@@ -241,7 +241,7 @@ def protection_nb(ev, ref: float, tick: float, rp) -> tuple[int, float, float, f
     return reasons, dist, target_px, target_pct
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def size_entry_nb(
     g, rp, ev, price: float, dist: float, equity: float, lot: float, mult: float
 ) -> tuple[int, float]:

@@ -97,13 +97,13 @@ _T[ACCEPTED, REJECTED] = True
 TRANSITIONS = _T
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def is_terminal_nb(status: int) -> bool:
     """Filled, cancelled, rejected and expired orders never change again."""
     return status >= FILLED
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_status_nb(book, k: int, new: int) -> None:
     """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
     cur = book.orders[k].status
@@ -115,7 +115,7 @@ def set_status_nb(book, k: int, new: int) -> None:
     book.orders[k].status = new
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alloc_order_nb(
     book,
     cycle: int,
@@ -173,7 +173,7 @@ def alloc_order_nb(
     return k
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def accept_order_nb(book, k: int) -> bool:
     """Submit and accept order ``k`` into its symbol's working list (or reject it: full)."""
     s = np.int64(book.orders[k].sym)
@@ -203,7 +203,7 @@ def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
     book.orders[k].reasons |= reasons
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def working_stop_leg_nb(book, s: int) -> int:
     """Id of the symbol's working protective stop leg (the oldest), or -1 when none."""
     for j in range(book.nwork[s]):
@@ -223,7 +223,7 @@ def amend_stop_nb(book, k: int, stop_px: float, reasons: int) -> None:
     book.orders[k].reasons |= reasons
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def compact_working_nb(book, s: int) -> None:
     """Drop terminal orders from a symbol's working list, keeping id order."""
     n = book.nwork[s]
@@ -238,7 +238,7 @@ def compact_working_nb(book, s: int) -> None:
     book.nwork[s] = w
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def working_summary_nb(book, s: int) -> tuple[int, int, float]:
     """Return (working entry orders, side of the last of them (0: none), unfilled quantity of
     working plain exits) for a symbol."""
@@ -257,7 +257,7 @@ def working_summary_nb(book, s: int) -> tuple[int, int, float]:
     return entries, entry_side, exit_qty
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def pending_entries_nb(book, out) -> None:
     """Write the signed unfilled quantity of every symbol's working entry orders to ``out``."""
     for s in range(len(book.nwork)):
@@ -268,7 +268,7 @@ def pending_entries_nb(book, out) -> None:
                 out[s] += o.side * (o.qty - o.filled)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _record_fill_nb(
     book,
     k: int,
@@ -307,7 +307,7 @@ def _record_fill_nb(
     return f
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _make_legs_nb(
     book,
     prm,
@@ -403,7 +403,7 @@ def _make_legs_nb(
         accept_order_nb(book, tp)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
     """Shrink or cancel working reduce-only orders so they never exceed the position held."""
     held = abs(book.xpos[s])
@@ -420,7 +420,7 @@ def _sync_reduce_only_nb(book, s: int, ts: int) -> None:
             o.reasons |= R_LEG_RESIZED
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fill_order_nb(
     book,
     prm,
@@ -511,7 +511,7 @@ def fill_order_nb(
     return f
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _level_of_nb(o) -> float:
     """The price that triggers or fills an order (a trailing stop's current level is kept,
     tick-rounded, in its stop_px)."""
@@ -520,12 +520,12 @@ def _level_of_nb(o) -> float:
     return o.stop_px
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _is_stop_type_nb(otype: int) -> bool:
     return otype in (STOP, STOP_LIMIT, TRAILING_STOP)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_price_nb(o, open_: float) -> tuple[float, bool, bool]:
     """(price, slippage applies, stop-limit triggered beyond its limit) at the open print."""
     ot = o.otype
@@ -541,7 +541,7 @@ def _open_price_nb(o, open_: float) -> tuple[float, bool, bool]:
     return np.nan, False, False
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
     """(price, slippage applies, stop-limit triggered beyond its limit) inside the bar."""
     ot = o.otype
@@ -556,7 +556,7 @@ def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
     return np.nan, False, False
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -598,7 +598,7 @@ def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None
             )
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> None:
     j = 0
     while j < book.nwork[s]:
@@ -668,7 +668,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
             )
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
     for j in range(book.nwork[s]):
         k = book.work[s, j]
@@ -687,7 +687,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def bar_may_change_nb(o, i: int, high: float, low: float) -> bool:
     """Whether bar ``i`` can change working order ``o``: fill, expire or ratchet it.
 

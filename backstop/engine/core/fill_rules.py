@@ -26,7 +26,7 @@ from numba import njit
 NAN = np.nan
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def limit_at_open_nb(side: int, limit_px: float, open_: float) -> float:
     """A limit order fills at the open when the open is at or better than its limit."""
     if side > 0:
@@ -34,7 +34,7 @@ def limit_at_open_nb(side: int, limit_px: float, open_: float) -> float:
     return open_ if open_ >= limit_px else NAN
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def limit_intrabar_nb(side: int, limit_px: float, high: float, low: float) -> float:
     """A limit order touched inside the bar fills at its limit."""
     if side > 0:
@@ -42,7 +42,7 @@ def limit_intrabar_nb(side: int, limit_px: float, high: float, low: float) -> fl
     return limit_px if high >= limit_px else NAN
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stop_at_open_nb(side: int, stop_px: float, open_: float) -> float:
     """A stop gapped through at the open fills at the open (worse than its level)."""
     if side > 0:
@@ -50,7 +50,7 @@ def stop_at_open_nb(side: int, stop_px: float, open_: float) -> float:
     return open_ if open_ <= stop_px else NAN
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stop_intrabar_nb(side: int, stop_px: float, high: float, low: float) -> float:
     """A stop touched inside the bar fills at its level."""
     if side > 0:
@@ -58,7 +58,7 @@ def stop_intrabar_nb(side: int, stop_px: float, high: float, low: float) -> floa
     return stop_px if low <= stop_px else NAN
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stop_touched_nb(side: int, stop_px: float, high: float, low: float) -> bool:
     """Whether a stop level lies inside the bar's range on its trigger side."""
     if side > 0:
@@ -66,7 +66,7 @@ def stop_touched_nb(side: int, stop_px: float, high: float, low: float) -> bool:
     return low <= stop_px
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def limit_touched_nb(side: int, limit_px: float, high: float, low: float) -> bool:
     """Whether a limit level lies inside the bar's range on its fill side."""
     if side > 0:
@@ -74,7 +74,7 @@ def limit_touched_nb(side: int, limit_px: float, high: float, low: float) -> boo
     return high >= limit_px
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stop_limit_nb(
     side: int, stop_px: float, limit_px: float, open_: float, high: float, low: float
 ) -> tuple[bool, float]:
@@ -90,7 +90,7 @@ def stop_limit_nb(
     return True, trigger if trigger >= limit_px else NAN
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def trailing_level_nb(side: int, water: float, trail_amt: float, trail_pct: float) -> float:
     """The stop level of a trailing stop given the best price seen (its water mark).
 
@@ -103,7 +103,7 @@ def trailing_level_nb(side: int, water: float, trail_amt: float, trail_pct: floa
     return water + trail
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def trailing_water_nb(side: int, water: float, high: float, low: float) -> float:
     """Ratchet the water mark with a finished bar: highs for sell stops, lows for buy stops."""
     if side < 0:
@@ -111,7 +111,7 @@ def trailing_water_nb(side: int, water: float, high: float, low: float) -> float
     return low if low < water else water
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def round_to_tick_nb(price: float, tick: float) -> float:
     """Round a price to the nearest tick; a tick of 0 means unknown (left unrounded)."""
     if tick <= 0.0 or np.isnan(price):
@@ -119,7 +119,7 @@ def round_to_tick_nb(price: float, tick: float) -> float:
     return np.round(np.round(price / tick) * tick, 10)
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def slipped_nb(side: int, price: float, kind: int, value: float, tick: float) -> float:
     """Move a price against the taker by the slippage model (0 none, 1 ticks, 2 bps).
 
@@ -138,7 +138,7 @@ def slipped_nb(side: int, price: float, kind: int, value: float, tick: float) ->
     return price
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def commission_nb(
     kind: int, rate: float, minimum: float, qty: float, price: float, mult: float
 ) -> float:

@@ -92,7 +92,7 @@ from backstop.engine.core.riskslots import (
 NS_PER_S = 1_000_000_000
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
     """The advisory that applies to a signal: its own advisory fields, else the latest
     advisory of its symbol within the profile's ``ttl_seconds``. Returns (Advice, conf)."""
@@ -107,7 +107,7 @@ def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
     return ADVICE_NONE, np.nan
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def advisory_gate_nb(g, rp, ev) -> int:
     """WAIT blocks (ADVISORY_WAIT) unless the profile lets enough conviction override it."""
     advice, _ = fresh_advisory_nb(g, rp, ev)
@@ -121,7 +121,7 @@ def advisory_gate_nb(g, rp, ev) -> int:
     return R_ADVISORY_WAIT
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def state_gate_nb(g, ev) -> int:
     """Trading state: HALTED refuses everything new, REDUCING refuses entries."""
     reasons = 0
@@ -137,7 +137,7 @@ def state_gate_nb(g, ev) -> int:
     return reasons
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stale_gate_nb(g, rp, ev) -> int:
     """New signals only: a source id not above the strategy's cursor is stale. Every signal
     with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
@@ -150,13 +150,13 @@ def stale_gate_nb(g, rp, ev) -> int:
     return R_STALE_SIGNAL if stale else 0
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def day_loss_nb(g, equity: float) -> float:
     """Today's loss (realized + unrealized) against the day's starting equity; gains < 0."""
     return g.af[AF_DAY_START_EQUITY] - equity
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) -> int:
     """The ordered account/strategy checks of an entry, before it is sized."""
     reasons = 0
@@ -211,14 +211,14 @@ def book_wide_nb(rp) -> bool:
     return a == a or b == b or c == c or d == d
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def committed_nb(mkt, j: int) -> float:
     """Position of symbol ``j`` once its working entries fill (``pending`` is zero when no
     book-wide check is configured: then the position held)."""
     return mkt.pos[j] + mkt.pending[j]
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) -> tuple[int, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
@@ -258,7 +258,7 @@ def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) ->
     return reasons, gross
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def order_controls_nb(g, rp, ev, qty: float, price: float, mark: float, mult: float) -> int:
     """Erroneous-order controls on every order sent: size, notional, collar, rate."""
     reasons = 0

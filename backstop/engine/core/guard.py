@@ -242,7 +242,7 @@ NO_ID = np.int64(-1)
 NO_CAUSE = np.int64(0)
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def log_guard_nb(g, ts, bar, kind, strategy, sym, cause, value, cycle) -> None:
     """Journal one state change (dropped only if the buffer is full: drivers keep room).
 
@@ -263,7 +263,7 @@ def log_guard_nb(g, ts, bar, kind, strategy, sym, cause, value, cycle) -> None:
     e.cycle = cycle
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def kill_activate_nb(g, ts: int, bar: int, cause: int, value: float) -> bool:
     """Trip the kill switch (HALTED) unless already tripped; True when this call tripped it."""
     if g.ai[AI_STATE] == ST_HALTED:
@@ -276,7 +276,7 @@ def kill_activate_nb(g, ts: int, bar: int, cause: int, value: float) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def manual_reset_nb(g, ts: int, bar: int) -> None:
     """The only way out of HALTED, the drawdown halt, the circuit and today's lockouts."""
     g.ai[AI_STATE] = ST_ACTIVE
@@ -307,7 +307,7 @@ def start_day_nb(g, day: int, ts: int, bar: int, equity: float) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def note_equity_nb(g, equity: float) -> None:
     """Track the peak equity the drawdown halt measures from."""
     if equity > g.af[AF_PEAK_EQUITY]:
@@ -359,7 +359,7 @@ def on_trade_closed_nb(g, rp, strategy: int, sym: int, pnl: float, equity: float
     return cause
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _learn_nb(g, rp, k: int, sym: int, ts, bar, cycle) -> None:
     """Learning loop after a closed trade: quarantine, throttle or lift the throttle."""
     health = g.si[k, SI_HEALTH]
@@ -413,7 +413,7 @@ def _learn_nb(g, rp, k: int, sym: int, ts, bar, cycle) -> None:
             )
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def open_shadow_nb(g, k: int, s: int, side: int, entry: float, stop: float, target: float, ts, bar):
     """A quarantined strategy's entry becomes a shadow trade: tracked, never sent."""
     if g.shadow[k, s, SH_SIDE] != 0.0 or np.isnan(entry):
@@ -482,7 +482,7 @@ def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
             )
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def orders_last_minute_nb(g, ts: int) -> int:
     """Orders sent in the 60 s up to ``ts`` (the throttle's count)."""
     n = 0

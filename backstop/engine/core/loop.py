@@ -118,7 +118,7 @@ def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int)
     return ev
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int, bar: int):
     """Send the exit an exit rule or the kill switch asked for, through the same reduce-only
     guard as a signal exit, and journal its verdict (its code names the rule)."""
@@ -137,7 +137,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
     record_verdict_nb(dec, ev, NO_ROW, np.bool_(True), d, pos, np.nan, order, g, rp)
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> None:
     """Kill switch activation: cancel every working entry, then flatten per the policy."""
     for s in range(len(book.xpos)):
@@ -151,7 +151,7 @@ def kill_actions_nb(book, pf, dec, g, rp, flatten: bool, ts: int, bar: int) -> N
             )
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def handle_signal_nb(
     book, pf, dec, g, rp, mkt, in_hours: bool, quality: float, ev, row: int
 ) -> None:
@@ -203,7 +203,7 @@ def handle_signal_nb(
     record_verdict_nb(dec, ev, row, approved, d, pos, equity, order, g, rp)
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, row: int) -> None:
     """Move the stop leg of the symbol's position to the strategy's level when it tightens
     it; journal the verdict either way."""
@@ -229,7 +229,7 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, row: int) -> None:
     record_stop_update_nb(dec, ev, row, d, pos, equity, leg, g, rp)
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def handle_control_nb(book, pf, dec, g, rp, ev) -> None:
     """A control action changes the trading state; one that trips the kill switch acts."""
     cause = apply_control_nb(g, rp, ev)
@@ -239,13 +239,13 @@ def handle_control_nb(book, pf, dec, g, rp, ev) -> None:
             kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ev.ts, ev.bar)
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rp_flatten_nb(rp) -> bool:
     from_slot = rp[KL_FLATTEN]
     return from_slot != 0.0
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def supervise_bar_nb(
     book, pf, dec, g, rp, day: int, quality: float, close_ns: int, needs: int, s: int, i: int,
     ts: int, high: float, low: float, t0: int,

@@ -62,7 +62,7 @@ def equity_nb(pf) -> float:
     return total
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_round_trip_nb(
     pf, s: int, side: int, cycle: int, strategy: int, ts: int, bar: int
 ) -> None:
@@ -76,7 +76,7 @@ def _open_round_trip_nb(
     pf.rti[s, RTI_AMBIGUOUS] = 0
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_round_trip_nb(pf, s: int, ts: int, bar: int, role: int) -> None:
     t = pf.ctr[N_TRADES]
     pf.ctr[N_TRADES] = t + 1
