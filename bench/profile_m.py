@@ -44,11 +44,40 @@ StructRef change alone, alternating worktrees in one session (min of 15 M runs):
 s before, 0.086-0.091 s after. Over the whole change, M went from 0.154 s to about 0.09 s
 (this machine drifts by +-20% between sessions; compare within one run).
 
-Not done yet: a fresh perf still puts about half of the samples on the NRT atomics. What is
-left passes arrays separately or in small NamedTuples once or more per signal (`Market`: 7
-arrays into `decide_signal_nb`, `BarContext`: 4, the instrument arrays `tick`, `lot`, `mult`,
-`is_future` into most kernels, `rp`), and per fill (`apply_fill_nb`). Folding those into the
-StructRefs (or one per run) is the next step; confirm each with an A/B, not a single timing.
+Second session of 2026-12-02: the per-bar pre-check, although inlined at numba level,
+still copied the book's order arrays into its arguments on every bar a position was held:
+an incref/decref pair per array per bar (the optimized IR of `run_loop_nb` showed the
+`NRT_incref` calls in the loop body; IR inlining assigns each argument, and an assignment of
+an array is a reference). Fixed, then the same cause followed kernel by kernel. All figures
+are `run_backtest` on M with the intents precomputed, min of 11, one session:
+
+| step | M ms |
+| --- | --- |
+| start of the session | 80.9 |
+| pre-check reads order records (`bar_may_change_nb`), arrays bound once per call | 62.6 |
+| order-book kernels take the book struct, not 2-5 of its arrays | 52.3 |
+| portfolio carries multipliers; `equity_nb` / `apply_fill_nb` take the struct | 48.0 |
+| `Market` is one StructRef per run (was a 7-array tuple per signal) | 41.0 |
+| bar context passed as scalars to the signal and supervise kernels | 38.6 |
+| room limits, counters, marks bound once per call | 35.3 |
+
+`NRT_incref` / `NRT_decref` went from 46% of perf samples to about 26%. With the strategy
+kernel also faster (per-symbol state in locals for a run of rows: 7.7 ms -> 4.7 ms on M),
+`Backtest.run` on M measures 43-55 ms against the bare loop's 10-14 ms in the same minutes.
+
+How to find them: compile with an empty `NUMBA_CACHE_DIR`, take
+`run_loop_nb.inspect_llvm(sig)` and count `@NRT_incref` calls per defined function (48
+functions are not inlined into the loop); perf resolves `NRT_incref` / `NRT_decref` by name
+when the kernels were compiled in the profiled process, and the JIT addresses map to
+functions through `library.get_pointer_to_function(name)` of the loop's code library.
+
+What is left: the increfs of struct arguments at kernel entry that LLVM's refcount pruning
+does not remove (kernels with several exits: `handle_signal_nb` 7, `risk_gate_nb` 5,
+`accept_order_nb` 4, `decide_signal_nb` 4, ...), about 0.3-0.5 us per signal or fill. Two
+findings bound the options: numba-level `inline="always"` is no way out (it copies each
+argument, and it doubled the cold compile, 34 s -> 70 s, when tried on 53 helpers); kernels
+that take record pointers and scalars instead of arrays cost nothing to call, as
+`bar_may_change_nb` shows.
 """
 
 
