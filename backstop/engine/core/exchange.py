@@ -107,12 +107,11 @@ def is_terminal_nb(status: int) -> bool:
 def set_status_nb(book, k: int, new: int) -> None:
     """Move order ``k`` to ``new``; an illegal transition is recorded as a kernel error."""
     cur = book.orders[k].status
-    if not TRANSITIONS[cur, new]:
-        if book.ctr[ERROR] == 0:
-            book.ctr[ERROR] = ERR_ILLEGAL_TRANSITION
-            book.ctr[ERROR_ARG] = k
-        return
-    book.orders[k].status = new
+    if TRANSITIONS[cur, new]:
+        book.orders[k].status = new
+    elif book.ctr[ERROR] == 0:
+        book.ctr[ERROR] = ERR_ILLEGAL_TRANSITION
+        book.ctr[ERROR_ARG] = k
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -182,25 +181,25 @@ def accept_order_nb(book, k: int) -> bool:
     if n >= book.work.shape[1]:
         compact_working_nb(book, s)  # filled/cancelled orders free their slot
         n = book.nwork[s]
-    if n >= book.work.shape[1]:
+    accepted = n < book.work.shape[1]
+    if accepted:
+        set_status_nb(book, k, ACCEPTED)
+        book.work[s, n] = k
+        book.nwork[s] = n + 1
+    else:
         set_status_nb(book, k, REJECTED)
         book.orders[k].reasons |= R_TOO_MANY_WORKING
         book.orders[k].done_ts = book.orders[k].created_ts
-        return False
-    set_status_nb(book, k, ACCEPTED)
-    book.work[s, n] = k
-    book.nwork[s] = n + 1
-    return True
+    return accepted
 
 
 @njit(cache=True)
 def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
     """Cancel a working order with the reasons that caused it."""
-    if is_terminal_nb(book.orders[k].status):
-        return
-    set_status_nb(book, k, CANCELED)
-    book.orders[k].done_ts = ts
-    book.orders[k].reasons |= reasons
+    if not is_terminal_nb(book.orders[k].status):
+        set_status_nb(book, k, CANCELED)
+        book.orders[k].done_ts = ts
+        book.orders[k].reasons |= reasons
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -452,16 +451,44 @@ def fill_order_nb(
         reduces = (pos > 0 and o.side < 0) or (pos < 0 and o.side > 0)
         if not reduces:
             cancel_order_nb(book, k, ts, R_LEG_CANCELED_FLAT)
-            return -1
-        if want > abs(pos):
+            want = 0.0
+        elif want > abs(pos):
             want = abs(pos)
-    if prm.max_participation > 0.0:
+    if want > 0.0 and prm.max_participation > 0.0:
         room = prm.max_participation * volume - book.used_vol[s]
         room = np.floor(room / lot + 1e-9) * lot
         if room < want:
             want = room
-    if want <= 0.0:
-        return -1
+    f = -1
+    if want > 0.0:
+        f = _book_fill_nb(
+            book, prm, tick, mult, k, price, slip, want, ts, bar, at_open, ambiguous, alt_stop,
+            alt_target, alt_prox,
+        )  # fmt: skip
+    return f
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _book_fill_nb(
+    book,
+    prm,
+    tick: float,
+    mult: float,
+    k: int,
+    price: float,
+    slip: bool,
+    want: float,
+    ts: int,
+    bar: int,
+    at_open: bool,
+    ambiguous: bool,
+    alt_stop: float,
+    alt_target: float,
+    alt_prox: float,
+) -> int:
+    """Record the fill of ``want`` of order ``k`` and its consequences (``fill_order_nb``)."""
+    o = book.orders[k]
+    s = o.sym
     px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick) if slip else price
     fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult)
     f = _record_fill_nb(

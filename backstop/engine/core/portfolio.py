@@ -130,40 +130,40 @@ def apply_fill_nb(pf, fill) -> None:
             pf.rt[s, RT_MAX_QTY] = new
         if not fut:
             pf.acct[ACCT_CASH] -= side * qty * px * m
-        return
-    # reducing, closing or crossing zero
-    close_q = qty if qty < abs(pos) else abs(pos)
-    sign = 1.0 if pos > 0 else -1.0
-    realized = close_q * (px - pf.avg[s]) * sign * m
-    pf.acct[ACCT_REALIZED] += realized
-    if fut:
-        pf.acct[ACCT_CASH] += realized
     else:
-        pf.acct[ACCT_CASH] -= side * close_q * px * m
-    share = close_q / qty
-    pf.rt[s, RT_REALIZED] += realized
-    pf.rt[s, RT_EXIT_QTY] += close_q
-    pf.rt[s, RT_EXIT_VAL] += close_q * px
-    pf.rt[s, RT_FEES] += fill.fee * share
-    if fill.ambiguous:
-        pf.rti[s, RTI_AMBIGUOUS] = 1
-        pf.rt[s, RT_ALT_STOP] += close_q * (fill.alt_stop_first - px) * sign * m
-        pf.rt[s, RT_ALT_TARGET] += close_q * (fill.alt_target_first - px) * sign * m
-        pf.rt[s, RT_ALT_PROX] += close_q * (fill.alt_open_proximity - px) * sign * m
-    pf.pos[s] = pos + side * close_q
-    if abs(pf.pos[s]) < 1e-12:
-        pf.pos[s] = 0.0
-        _close_round_trip_nb(pf, s, fill.ts, fill.bar, fill.role)
-        pf.avg[s] = 0.0
-    rest = qty - close_q
-    if rest > 1e-12:
-        # crossed zero: the remainder opens a new round trip at this price
-        _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
-        pf.pos[s] = side * rest
-        pf.avg[s] = px
-        pf.rt[s, RT_ENTRY_QTY] = rest
-        pf.rt[s, RT_ENTRY_VAL] = rest * px
-        pf.rt[s, RT_MAX_QTY] = rest
-        pf.rt[s, RT_FEES] = fill.fee * (1.0 - share)
-        if not fut:
-            pf.acct[ACCT_CASH] -= side * rest * px * m
+        # reducing, closing or crossing zero
+        close_q = qty if qty < abs(pos) else abs(pos)
+        sign = 1.0 if pos > 0 else -1.0
+        realized = close_q * (px - pf.avg[s]) * sign * m
+        pf.acct[ACCT_REALIZED] += realized
+        if fut:
+            pf.acct[ACCT_CASH] += realized
+        else:
+            pf.acct[ACCT_CASH] -= side * close_q * px * m
+        share = close_q / qty
+        pf.rt[s, RT_REALIZED] += realized
+        pf.rt[s, RT_EXIT_QTY] += close_q
+        pf.rt[s, RT_EXIT_VAL] += close_q * px
+        pf.rt[s, RT_FEES] += fill.fee * share
+        if fill.ambiguous:
+            pf.rti[s, RTI_AMBIGUOUS] = 1
+            pf.rt[s, RT_ALT_STOP] += close_q * (fill.alt_stop_first - px) * sign * m
+            pf.rt[s, RT_ALT_TARGET] += close_q * (fill.alt_target_first - px) * sign * m
+            pf.rt[s, RT_ALT_PROX] += close_q * (fill.alt_open_proximity - px) * sign * m
+        pf.pos[s] = pos + side * close_q
+        if abs(pf.pos[s]) < 1e-12:
+            pf.pos[s] = 0.0
+            _close_round_trip_nb(pf, s, fill.ts, fill.bar, fill.role)
+            pf.avg[s] = 0.0
+        rest = qty - close_q
+        if rest > 1e-12:
+            # crossed zero: the remainder opens a new round trip at this price
+            _open_round_trip_nb(pf, s, side, fill.cycle, fill.strategy, fill.ts, fill.bar)
+            pf.pos[s] = side * rest
+            pf.avg[s] = px
+            pf.rt[s, RT_ENTRY_QTY] = rest
+            pf.rt[s, RT_ENTRY_VAL] = rest * px
+            pf.rt[s, RT_MAX_QTY] = rest
+            pf.rt[s, RT_FEES] = fill.fee * (1.0 - share)
+            if not fut:
+                pf.acct[ACCT_CASH] -= side * rest * px * m
