@@ -10,6 +10,13 @@ kernels only other kernels call are ``@njit(no_cpython_wrapper=True, no_cfunc_wr
 and not cached on their own. A cached caller's object code already holds them (numba links a
 callee's code into its caller), so a warm process compiles nothing, and a cold one skips
 emitting and writing ~60 objects that no process would load (a quarter of the cold compile).
+
+Reference counts: numba increfs a kernel's array and struct arguments on entry and decrefs
+them on exit (an atomic each). LLVM's refcount pruning removes such a pair only when no
+decref can run between them, so kernels on the per-signal and per-fill paths take structs
+or scalars rather than arrays, and have a single exit (an early ``return`` leaves the pair,
+and blocks the pruning in every caller the kernel is inlined into). bench/PROFILE.md has the
+measurements.
 """
 
 from __future__ import annotations

@@ -184,22 +184,28 @@ def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, f
     be); the signal's side must be the one that reduces; the quantity is clamped to what is
     held and not already being closed by working exits.
     """
+    reasons = np.int64(0)
+    side = np.int64(0)
+    qty = 0.0
+    derived = np.int64(-1 if pos > 0 else 1)
+    available = abs(pos) - exit_working
     if pos == 0.0:
         reasons = R_EXIT_NO_EXPOSURE
         if rp[ENT_REQUIRE_PROTECTION] != 0.0 and not is_protected_nb(ev):
             reasons |= R_MISSING_PROTECTION
-        return reasons, 0, 0.0
-    derived = -1 if pos > 0 else 1
-    if ev.side != 0 and ev.side != derived:
-        return R_EXIT_SIDE_MISMATCH, 0, 0.0
-    available = abs(pos) - exit_working
-    if available <= 1e-12:
-        return R_ALREADY_CLOSED, 0, 0.0
-    if np.isnan(ev.qty):
-        return 0, derived, available
-    if ev.qty > available + 1e-12:
-        return R_EXIT_CLAMPED, derived, available
-    return 0, derived, ev.qty
+    elif ev.side != 0 and ev.side != derived:
+        reasons = R_EXIT_SIDE_MISMATCH
+    elif available <= 1e-12:
+        reasons = R_ALREADY_CLOSED
+    else:
+        side = derived
+        qty = ev.qty
+        if np.isnan(ev.qty):
+            qty = available
+        elif ev.qty > available + 1e-12:
+            reasons = R_EXIT_CLAMPED
+            qty = available
+    return reasons, side, qty
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -247,13 +253,16 @@ def size_entry_nb(
 ) -> tuple[int, float]:
     """Sizer: the signal's target_dollars, else its qty, else the profile's sizer; then the
     conviction tier, the learning throttle, the cap and lot rounding. Never silently zero."""
-    reasons = 0
+    reasons = np.int64(0)
+    refused = np.int64(0)  # a refusal ends sizing: that code alone, quantity 0
     kind = rp[SZ_KIND]
     by_sizer = False
+    qty = 0.0
     if rp[SZ_TARGET_DOLLARS] != 0.0 and ev.target_dollars == ev.target_dollars:
         if price != price or price <= 0:
-            return R_SIZING_NO_PRICE, 0.0
-        qty = ev.target_dollars / (price * mult)
+            refused = R_SIZING_NO_PRICE
+        else:
+            qty = ev.target_dollars / (price * mult)
     elif ev.qty == ev.qty:
         qty = ev.qty
     elif kind == SIZER_FIXED:
@@ -261,35 +270,46 @@ def size_entry_nb(
         by_sizer = True
     elif kind == SIZER_PCT_EQUITY:
         if price != price or price <= 0:
-            return R_SIZING_NO_PRICE, 0.0
-        qty = equity * rp[SZ_PCT] / (price * mult)
-        by_sizer = True
+            refused = R_SIZING_NO_PRICE
+        else:
+            qty = equity * rp[SZ_PCT] / (price * mult)
+            by_sizer = True
+    elif dist != dist:
+        # risk sizing needs a stop distance: without a price there is none to derive
+        refused = R_SIZING_NO_PRICE if price != price else R_MISSING_PROTECTION
+    elif dist <= 0:
+        refused = R_SIZING_ZERO_QTY
     else:
-        if dist != dist:
-            # risk sizing needs a stop distance: without a price there is none to derive
-            return (R_SIZING_NO_PRICE if price != price else R_MISSING_PROTECTION), 0.0
-        if dist <= 0:
-            return R_SIZING_ZERO_QTY, 0.0
         qty = equity * rp[SZ_RISK_PCT] / (dist * mult)
         by_sizer = True
     full = rp[SZ_CONV_FULL]
-    if by_sizer and full == full and ev.conviction == ev.conviction and ev.conviction < full:
+    if (
+        refused == 0
+        and by_sizer
+        and full == full
+        and ev.conviction == ev.conviction
+        and ev.conviction < full
+    ):
         half = rp[SZ_CONV_HALF]
         if half == half and ev.conviction >= half:
             qty *= 0.5
         else:
-            return R_LOW_CONVICTION, 0.0
-    if g.si[ev.strategy, SI_HEALTH] == H_THROTTLED:
-        qty *= rp[LN_THROTTLE]
-        reasons |= R_SIZE_THROTTLED
-    cap = rp[SZ_MAX_QTY]
-    if cap == cap and qty > cap:
-        qty = cap
-        reasons |= R_SIZE_CAPPED
-    qty = np.floor(qty / lot + 1e-9) * lot
-    if qty <= 0:
-        reasons |= R_SIZING_ZERO_QTY
+            refused = R_LOW_CONVICTION
+    if refused != 0:
+        reasons = refused
         qty = 0.0
+    else:
+        if g.si[ev.strategy, SI_HEALTH] == H_THROTTLED:
+            qty *= rp[LN_THROTTLE]
+            reasons |= R_SIZE_THROTTLED
+        cap = rp[SZ_MAX_QTY]
+        if cap == cap and qty > cap:
+            qty = cap
+            reasons |= R_SIZE_CAPPED
+        qty = np.floor(qty / lot + 1e-9) * lot
+        if qty <= 0:
+            reasons |= R_SIZING_ZERO_QTY
+            qty = 0.0
     return reasons, qty
 
 

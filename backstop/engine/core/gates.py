@@ -96,29 +96,35 @@ NS_PER_S = 1_000_000_000
 def fresh_advisory_nb(g, rp, ev) -> tuple[int, float]:
     """The advisory that applies to a signal: its own advisory fields, else the latest
     advisory of its symbol within the profile's ``ttl_seconds``. Returns (Advice, conf)."""
-    if ev.advice != ADVICE_NONE:
-        return np.int64(ev.advice), ev.advice_conf
+    advice = np.int64(ADVICE_NONE)
+    conf = np.nan
     s = np.int64(ev.sym)
-    if s < 0:
-        return ADVICE_NONE, np.nan
-    at = g.yi[s, YI_ADVICE_TS]
-    if at >= 0 and ev.ts >= at and ev.ts - at <= rp[ADV_TTL_S] * NS_PER_S:
-        return g.yi[s, YI_ADVICE], g.yf[s, YF_ADVICE_CONF]
-    return ADVICE_NONE, np.nan
+    if ev.advice != ADVICE_NONE:
+        advice = np.int64(ev.advice)
+        conf = ev.advice_conf
+    elif s >= 0:
+        at = g.yi[s, YI_ADVICE_TS]
+        if at >= 0 and ev.ts >= at and ev.ts - at <= rp[ADV_TTL_S] * NS_PER_S:
+            advice = g.yi[s, YI_ADVICE]
+            conf = g.yf[s, YF_ADVICE_CONF]
+    return advice, conf
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def advisory_gate_nb(g, rp, ev) -> int:
     """WAIT blocks (ADVISORY_WAIT) unless the profile lets enough conviction override it."""
     advice, _ = fresh_advisory_nb(g, rp, ev)
-    if advice != ADVICE_WAIT or rp[ADV_BLOCK_ON_WAIT] == 0.0:
-        return 0
-    if ev.intent == INTENT_EXIT and rp[ADV_WAIT_BLOCKS_EXITS] == 0.0:
-        return 0
-    floor = rp[ADV_OVERRIDE_CONVICTION]
-    if floor == floor and ev.conviction == ev.conviction and ev.conviction >= floor:
-        return R_ADVISORY_OVERRIDDEN
-    return R_ADVISORY_WAIT
+    reasons = np.int64(0)
+    applies = advice == ADVICE_WAIT and rp[ADV_BLOCK_ON_WAIT] != 0.0
+    if applies and ev.intent == INTENT_EXIT and rp[ADV_WAIT_BLOCKS_EXITS] == 0.0:
+        applies = False
+    if applies:
+        floor = rp[ADV_OVERRIDE_CONVICTION]
+        if floor == floor and ev.conviction == ev.conviction and ev.conviction >= floor:
+            reasons = R_ADVISORY_OVERRIDDEN
+        else:
+            reasons = R_ADVISORY_WAIT
+    return reasons
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -141,13 +147,14 @@ def state_gate_nb(g, ev) -> int:
 def stale_gate_nb(g, rp, ev) -> int:
     """New signals only: a source id not above the strategy's cursor is stale. Every signal
     with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
-    if ev.source_id < 0:
-        return 0
-    k = ev.strategy
-    stale = rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]
-    if ev.source_id > g.si[k, SI_CURSOR]:
-        g.si[k, SI_CURSOR] = ev.source_id
-    return R_STALE_SIGNAL if stale else 0
+    reasons = np.int64(0)
+    if ev.source_id >= 0:
+        k = ev.strategy
+        if rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]:
+            reasons = R_STALE_SIGNAL
+        if ev.source_id > g.si[k, SI_CURSOR]:
+            g.si[k, SI_CURSOR] = ev.source_id
+    return reasons
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
