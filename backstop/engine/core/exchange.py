@@ -461,80 +461,52 @@ def fill_order_nb(
             want = room
     f = -1
     if want > 0.0:
-        f = _book_fill_nb(
-            book, prm, tick, mult, k, price, slip, want, ts, bar, at_open, ambiguous, alt_stop,
-            alt_target, alt_prox,
-        )  # fmt: skip
-    return f
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _book_fill_nb(
-    book,
-    prm,
-    tick: float,
-    mult: float,
-    k: int,
-    price: float,
-    slip: bool,
-    want: float,
-    ts: int,
-    bar: int,
-    at_open: bool,
-    ambiguous: bool,
-    alt_stop: float,
-    alt_target: float,
-    alt_prox: float,
-) -> int:
-    """Record the fill of ``want`` of order ``k`` and its consequences (``fill_order_nb``)."""
-    o = book.orders[k]
-    s = o.sym
-    px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick) if slip else price
-    fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult)
-    f = _record_fill_nb(
-        book,
-        k,
-        want,
-        px,
-        fee,
-        abs(px - price),
-        ts,
-        bar,
-        ambiguous,
-        alt_stop,
-        alt_target,
-        alt_prox,
-    )
-    prev = o.filled
-    o.filled = prev + want
-    o.avg_fill = px if prev == 0.0 else (o.avg_fill * prev + px * want) / o.filled
-    book.xpos[s] += o.side * want
-    book.used_vol[s] += want
-    if o.filled >= o.qty - 1e-12:
-        set_status_nb(book, k, FILLED)
-        o.done_ts = ts
-        if o.sibling >= 0:
-            cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
-    else:
-        set_status_nb(book, k, PARTIALLY_FILLED)
-    if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
-        # the bracket already exited: a later fill of the entry's remainder would be unprotected
-        cancel_order_nb(book, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
-    if o.parent >= 0 and book.xpos[s] == 0.0:
-        # a protective leg closed the position: the cycle's other entries (a scale-in add
-        # waiting for its pullback) must not reopen it
-        for j in range(book.nwork[s]):
-            w = book.work[s, j]
-            other = book.orders[w]
-            if (
-                other.role == ROLE_ENTRY
-                and other.cycle == o.cycle
-                and not is_terminal_nb(other.status)
-            ):
-                cancel_order_nb(book, w, ts, R_ENTRY_REMAINDER_CANCELED)
-    if o.role == ROLE_ENTRY:
-        _make_legs_nb(book, prm, tick, k, want, ts, bar, at_open)
-    _sync_reduce_only_nb(book, s, ts)
+        px = slipped_nb(o.side, price, prm.slip_kind, prm.slip_value, tick) if slip else price
+        fee = commission_nb(prm.fee_kind, prm.fee_rate, prm.fee_min, want, px, mult)
+        f = _record_fill_nb(
+            book,
+            k,
+            want,
+            px,
+            fee,
+            abs(px - price),
+            ts,
+            bar,
+            ambiguous,
+            alt_stop,
+            alt_target,
+            alt_prox,
+        )
+        prev = o.filled
+        o.filled = prev + want
+        o.avg_fill = px if prev == 0.0 else (o.avg_fill * prev + px * want) / o.filled
+        book.xpos[s] += o.side * want
+        book.used_vol[s] += want
+        if o.filled >= o.qty - 1e-12:
+            set_status_nb(book, k, FILLED)
+            o.done_ts = ts
+            if o.sibling >= 0:
+                cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
+        else:
+            set_status_nb(book, k, PARTIALLY_FILLED)
+        if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
+            # the bracket already exited: a later fill of the entry's remainder would be unprotected
+            cancel_order_nb(book, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
+        if o.parent >= 0 and book.xpos[s] == 0.0:
+            # a protective leg closed the position: the cycle's other entries (a scale-in add
+            # waiting for its pullback) must not reopen it
+            for j in range(book.nwork[s]):
+                w = book.work[s, j]
+                other = book.orders[w]
+                if (
+                    other.role == ROLE_ENTRY
+                    and other.cycle == o.cycle
+                    and not is_terminal_nb(other.status)
+                ):
+                    cancel_order_nb(book, w, ts, R_ENTRY_REMAINDER_CANCELED)
+        if o.role == ROLE_ENTRY:
+            _make_legs_nb(book, prm, tick, k, want, ts, bar, at_open)
+        _sync_reduce_only_nb(book, s, ts)
     return f
 
 
