@@ -134,9 +134,7 @@ def sma_cross_intents(
         {
             "bar": rows,
             "ts": bars.get_column("ts").to_numpy()[rows],
-            "symbol": pl.Series(np.array(symbols, dtype=object)[sym[rows]], dtype=pl.String)
-            if n
-            else pl.Series([], dtype=pl.String),
+            "symbol": pl.Series(symbols, dtype=pl.String).gather(sym[rows]),
             "side": dirs,
             "intent": np.where(up, 0, 1).astype(np.int8),
             "qty": np.where(up, float(qty), nan),
