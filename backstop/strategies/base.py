@@ -179,12 +179,12 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     for col in REQUIRED_INTENT_COLUMNS:
         nulls = df.get_column(col).null_count()
         check(nulls == 0, ConfigError(col, f"{nulls} intent rows have no value"))
-    codes = [
+    _check_codes(
+        df,
         ("side", (1, -1), "+1 (buy) or -1 (sell)"),
         ("intent", (0, 1), "0 (entry) or 1 (exit)"),
         ("otype", (0, 1, 2, 3, None), "0 (market), 1 (limit), 2 (stop) or 3 (stop-limit)"),
-    ]
-    _check_codes(df, *codes)
+    )
     if "otype" in df.columns:
         otype = df.get_column("otype")
         _require_price(df, otype.is_in([1, 3]), "limit_px", "a limit or stop-limit entry")

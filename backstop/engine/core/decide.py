@@ -438,17 +438,7 @@ def submit_entry_nb(
     if ev.otype == LIMIT or ev.otype == STOP or ev.otype == STOP_LIMIT:
         otype = np.int64(ev.otype)
     k = alloc_order_nb(
-        book,
-        ev.seq,
-        np.int64(ev.strategy),
-        np.int64(s),
-        np.int64(ev.side),
-        np.int64(otype),
-        np.int64(ev.tif),
-        np.int64(ROLE_ENTRY),
-        qty,
-        ev.ts,
-        ev.bar,
+        book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty, ev.ts, ev.bar
     )
     o = book.orders[k]
     if otype in (LIMIT, STOP_LIMIT):
@@ -464,8 +454,9 @@ def submit_entry_nb(
         first = np.floor(qty / 2.0 / lot + 1e-9) * lot
         if first > 0 and qty - first > 0:
             o.qty = first
-            add = alloc_order_nb(book, ev.seq, np.int64(ev.strategy), s, np.int64(ev.side),
-                np.int64(LIMIT), np.int64(GTC), np.int64(ROLE_ENTRY), qty - first, ev.ts, ev.bar
+            add = alloc_order_nb(
+                book, ev.seq, ev.strategy, s, ev.side, LIMIT, GTC, ROLE_ENTRY, qty - first, ev.ts,
+                ev.bar,
             )  # fmt: skip
             a = book.orders[add]
             a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick)
@@ -497,17 +488,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
         if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
             cancel_order_nb(book, w, ev.ts, R_ENTRY_REMAINDER_CANCELED | reasons)
     k = alloc_order_nb(
-        book,
-        ev.seq,
-        np.int64(ev.strategy),
-        np.int64(ev.sym),
-        np.int64(side),
-        np.int64(MARKET),
-        np.int64(GTC),
-        np.int64(role),
-        qty,
-        ev.ts,
-        ev.bar,
+        book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, role, qty, ev.ts, ev.bar
     )
     book.orders[k].reduce_only = True
     accept_order_nb(book, k)

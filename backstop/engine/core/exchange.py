@@ -114,7 +114,7 @@ def set_status_nb(book, k: int, new: int) -> None:
         book.ctr[ERROR_ARG] = k
 
 
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def alloc_order_nb(
     book,
     cycle: int,
@@ -130,8 +130,38 @@ def alloc_order_nb(
 ) -> int:
     """Create an order record in state CREATED with neutral defaults; return its id.
 
-    Callers pass every code as int64: numba compiles a kernel per argument-type signature,
-    and record fields (int8, int32) or literals would each add a compile (cold start)."""
+    Inlined where it is called, it only fixes the argument types: numba compiles a kernel once
+    per argument-type signature, and record fields (int8, int32) or literals would each be a
+    signature of ``_new_order_nb`` (it was compiled 4 times)."""
+    return _new_order_nb(
+        book,
+        np.int64(cycle),
+        np.int64(strategy),
+        np.int64(sym),
+        np.int64(side),
+        np.int64(otype),
+        np.int64(tif),
+        np.int64(role),
+        np.float64(qty),
+        np.int64(ts),
+        np.int64(bar),
+    )
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _new_order_nb(
+    book,
+    cycle: int,
+    strategy: int,
+    sym: int,
+    side: int,
+    otype: int,
+    tif: int,
+    role: int,
+    qty: float,
+    ts: int,
+    bar: int,
+) -> int:
     k = book.ctr[N_ORDERS]
     book.ctr[N_ORDERS] = k + 1
     o = book.orders[k]
@@ -349,12 +379,12 @@ def _make_legs_nb(
         sl = alloc_order_nb(
             book,
             o.cycle,
-            np.int64(o.strategy),
-            np.int64(s),
-            np.int64(-o.side),
-            np.int64(TRAILING_STOP if trailing else STOP),
-            np.int64(GTC),
-            np.int64(ROLE_TRAILING if trailing else ROLE_STOP_LOSS),
+            o.strategy,
+            s,
+            -o.side,
+            TRAILING_STOP if trailing else STOP,
+            GTC,
+            ROLE_TRAILING if trailing else ROLE_STOP_LOSS,
             qty,
             ts,
             bar,
@@ -373,17 +403,7 @@ def _make_legs_nb(
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
-            book,
-            o.cycle,
-            np.int64(o.strategy),
-            np.int64(s),
-            np.int64(-o.side),
-            np.int64(LIMIT),
-            np.int64(GTC),
-            np.int64(ROLE_TAKE_PROFIT),
-            qty,
-            ts,
-            bar,
+            book, o.cycle, o.strategy, s, -o.side, LIMIT, GTC, ROLE_TAKE_PROFIT, qty, ts, bar
         )
         leg = book.orders[tp]
         leg.limit_px = round_to_tick_nb(target, tick)

@@ -235,19 +235,28 @@ def guard_event_room_nb(n_strat: int, n_sym: int) -> int:
     return 16 + 2 * n_strat + n_sym
 
 
-# Typed (not literal) "none" ids of a guard event. numba compiles a kernel once per argument
-# type signature and a literal -1 or 0 is its own type: callers pass int64 ids and a float64
-# value so that ``log_guard_nb`` compiles once, not once per call site (cold compile).
-NO_ID = np.int64(-1)
-NO_CAUSE = np.int64(0)
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def log_guard_nb(g, ts, bar, kind, strategy, sym, cause, value, cycle) -> None:
     """Journal one state change (dropped only if the buffer is full: drivers keep room).
 
-    ``strategy``, ``sym``, ``cause`` and ``cycle`` are int64, ``value`` float64 (one
-    signature; see ``NO_ID``)."""
+    Inlined where it is called, it only fixes the argument types: numba compiles a kernel
+    once per argument-type signature, and a literal -1, an int32 record field or an int value
+    would each be a signature of ``_append_guard_event_nb`` (it was compiled 10 times)."""
+    _append_guard_event_nb(
+        g,
+        np.int64(ts),
+        np.int64(bar),
+        np.int64(kind),
+        np.int64(strategy),
+        np.int64(sym),
+        np.int64(cause),
+        np.float64(value),
+        np.int64(cycle),
+    )
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _append_guard_event_nb(g, ts, bar, kind, strategy, sym, cause, value, cycle) -> None:
     n = g.ai[AI_N_EVENTS]
     if n >= len(g.events):
         return
@@ -270,9 +279,7 @@ def kill_activate_nb(g, ts: int, bar: int, cause: int, value: float) -> bool:
         return False
     g.ai[AI_STATE] = ST_HALTED
     g.ai[AI_KILL_CAUSE] = cause
-    log_guard_nb(
-        g, ts, bar, K_KILL_ACTIVATED, NO_ID, NO_ID, np.int64(cause), np.float64(value), NO_ID
-    )
+    log_guard_nb(g, ts, bar, K_KILL_ACTIVATED, -1, -1, cause, value, -1)
     return True
 
 
@@ -288,7 +295,7 @@ def manual_reset_nb(g, ts: int, bar: int) -> None:
     for k in range(g.si.shape[0]):
         g.si[k, SI_LOCKOUT_DAY] = -1
         g.si[k, SI_CONSEC_LOSSES] = 0
-    log_guard_nb(g, ts, bar, K_MANUAL_RESET, NO_ID, NO_ID, NO_CAUSE, 0.0, NO_ID)
+    log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
 
 
 @njit(cache=True)
@@ -303,7 +310,7 @@ def start_day_nb(g, day: int, ts: int, bar: int, equity: float) -> bool:
     for k in range(g.si.shape[0]):
         g.si[k, SI_TRADES_TODAY] = 0
         g.sf[k, SF_ALLOC_TODAY] = 0.0
-    log_guard_nb(g, ts, bar, K_DAY_STARTED, NO_ID, NO_ID, NO_CAUSE, np.float64(equity), NO_ID)
+    log_guard_nb(g, ts, bar, K_DAY_STARTED, -1, -1, 0, equity, -1)
     return True
 
 
@@ -333,17 +340,7 @@ def on_trade_closed_nb(g, rp, strategy: int, sym: int, pnl: float, equity: float
     lim = rp[RK_MAX_CONSEC_LOSSES]
     if lim == lim and g.si[k, SI_CONSEC_LOSSES] >= lim and g.si[k, SI_LOCKOUT_DAY] != g.ai[AI_DAY]:
         g.si[k, SI_LOCKOUT_DAY] = g.ai[AI_DAY]
-        log_guard_nb(
-            g,
-            ts,
-            bar,
-            K_LOCKOUT,
-            np.int64(k),
-            np.int64(sym),
-            NO_CAUSE,
-            np.float64(g.si[k, SI_CONSEC_LOSSES]),
-            np.int64(cycle),
-        )
+        log_guard_nb(g, ts, bar, K_LOCKOUT, k, sym, 0, g.si[k, SI_CONSEC_LOSSES], cycle)
     if rp[LN_ENABLED] != 0.0:
         _learn_nb(g, rp, k, sym, ts, bar, cycle)
     cause = CAUSE_NONE
@@ -371,46 +368,16 @@ def _learn_nb(g, rp, k: int, sym: int, ts, bar, cycle) -> None:
     ):
         g.si[k, SI_HEALTH] = H_QUARANTINED
         g.si[k, SI_SHADOW_WINS] = 0
-        log_guard_nb(
-            g,
-            ts,
-            bar,
-            K_QUARANTINED,
-            np.int64(k),
-            np.int64(sym),
-            NO_CAUSE,
-            np.float64(g.sf[k, SF_SUM_PNL] / n),
-            np.int64(cycle),
-        )
+        log_guard_nb(g, ts, bar, K_QUARANTINED, k, sym, 0, g.sf[k, SF_SUM_PNL] / n, cycle)
         return
     if n >= rp[LN_MIN_TRADES]:
         rate = g.si[k, SI_N_WINS] / n
         if rate < rp[LN_WIN_FLOOR] and health == H_NORMAL:
             g.si[k, SI_HEALTH] = H_THROTTLED
-            log_guard_nb(
-                g,
-                ts,
-                bar,
-                K_THROTTLED,
-                np.int64(k),
-                np.int64(sym),
-                NO_CAUSE,
-                np.float64(rate),
-                np.int64(cycle),
-            )
+            log_guard_nb(g, ts, bar, K_THROTTLED, k, sym, 0, rate, cycle)
         elif rate >= rp[LN_WIN_FLOOR] and health == H_THROTTLED:
             g.si[k, SI_HEALTH] = H_NORMAL
-            log_guard_nb(
-                g,
-                ts,
-                bar,
-                K_UNTHROTTLED,
-                np.int64(k),
-                np.int64(sym),
-                NO_CAUSE,
-                np.float64(rate),
-                np.int64(cycle),
-            )
+            log_guard_nb(g, ts, bar, K_UNTHROTTLED, k, sym, 0, rate, cycle)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -422,9 +389,7 @@ def open_shadow_nb(g, k: int, s: int, side: int, entry: float, stop: float, targ
     g.shadow[k, s, SH_ENTRY] = entry
     g.shadow[k, s, SH_STOP] = stop
     g.shadow[k, s, SH_TARGET] = target
-    log_guard_nb(
-        g, ts, bar, K_SHADOW_OPENED, np.int64(k), np.int64(s), NO_CAUSE, np.float64(entry), NO_ID
-    )
+    log_guard_nb(g, ts, bar, K_SHADOW_OPENED, k, s, 0, entry, -1)
 
 
 @njit(cache=True)
@@ -448,17 +413,7 @@ def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
             continue
         win = hit_target and not hit_stop
         g.shadow[k, s, SH_SIDE] = 0.0
-        log_guard_nb(
-            g,
-            ts,
-            bar,
-            K_SHADOW_CLOSED,
-            np.int64(k),
-            np.int64(s),
-            NO_CAUSE,
-            np.float64(1.0 if win else -1.0),
-            NO_ID,
-        )
+        log_guard_nb(g, ts, bar, K_SHADOW_CLOSED, k, s, 0, 1.0 if win else -1.0, -1)
         if win:
             g.si[k, SI_SHADOW_WINS] += 1
         else:
@@ -469,17 +424,7 @@ def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
             g.si[k, SI_N_TRADES] = 0
             g.si[k, SI_N_WINS] = 0
             g.sf[k, SF_SUM_PNL] = 0.0
-            log_guard_nb(
-                g,
-                ts,
-                bar,
-                K_REENABLED,
-                np.int64(k),
-                np.int64(s),
-                NO_CAUSE,
-                np.float64(g.si[k, SI_SHADOW_WINS]),
-                NO_ID,
-            )
+            log_guard_nb(g, ts, bar, K_REENABLED, k, s, 0, g.si[k, SI_SHADOW_WINS], -1)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

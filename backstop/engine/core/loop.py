@@ -204,7 +204,7 @@ def handle_signal_nb(
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, row: int) -> None:
+def handle_stop_update_nb(book, pf, dec, g, rp, mkt, ev, row: int) -> None:
     """Move the stop leg of the symbol's position to the strategy's level when it tightens
     it; journal the verdict either way."""
     s = np.int64(ev.sym)
@@ -215,7 +215,7 @@ def handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, row: int) -> None:
     tick_s = 0.0
     if s >= 0:
         pos = book.xpos[s]
-        tick_s = tick[s]
+        tick_s = mkt.tick[s]
         leg = working_stop_leg_nb(book, s)
         if leg >= 0:
             stop_now = book.orders[leg].stop_px
@@ -332,7 +332,7 @@ def run_loop_nb(
     g_ai = g.ai
     mark = pf.mark
     mult = pf.mult
-    mkt = Market(book.xpos, np.zeros(n_sym), pf.mark, pf.avg, tick, lot, pf.mult)
+    mkt = Market(book.xpos, np.zeros(n_sym), mark, pf.avg, tick, lot, mult)
     # the last counts at which one more bar still fits (the record buffers' sizes hold too)
     orders_max = len(orders) - room
     fills_max = len(book.fills) - room
@@ -399,7 +399,7 @@ def run_loop_nb(
                 in_hours, quality = at_nb(ctx.in_hours, b), at_nb(ctx.quality, b)
                 handle_signal_nb(book, pf, dec, g, rp, mkt, in_hours, quality, ev, j)
             elif ev.kind == KIND_STOP_UPDATE:
-                handle_stop_update_nb(book, pf, dec, g, rp, tick, ev, j)
+                handle_stop_update_nb(book, pf, dec, g, rp, mkt, ev, j)
             elif ev.kind == KIND_CONTROL:
                 handle_control_nb(book, pf, dec, g, rp, ev)
             else:

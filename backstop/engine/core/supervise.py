@@ -51,8 +51,6 @@ from backstop.engine.core.guard import (
     K_DESYNC,
     K_DRAWDOWN_HALTED,
     K_STATE_CHANGED,
-    NO_CAUSE,
-    NO_ID,
     NO_TS,
     SI_STATE,
     YF_ADVICE_CONF,
@@ -125,13 +123,11 @@ def account_checks_nb(g, rp, equity: float, quality: float, ts: int, bar: int) -
     lim = rp[RK_DRAWDOWN_HALT]
     if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= g.af[AF_PEAK_EQUITY] * (1.0 - lim):
         g.ai[AI_DD_HALTED] = 1
-        log_guard_nb(
-            g, ts, bar, K_DRAWDOWN_HALTED, NO_ID, NO_ID, NO_CAUSE, np.float64(equity), NO_ID
-        )
+        log_guard_nb(g, ts, bar, K_DRAWDOWN_HALTED, -1, -1, 0, equity, -1)
     lim = rp[RK_CIRCUIT_PCT]
     if lim == lim and loss >= lim * start and ts >= g.ai[AI_CIRCUIT_UNTIL]:
         g.ai[AI_CIRCUIT_UNTIL] = ts + np.int64(rp[RK_CIRCUIT_HOURS] * 3600.0 * NS_PER_S)
-        log_guard_nb(g, ts, bar, K_CIRCUIT_PAUSED, NO_ID, NO_ID, NO_CAUSE, np.float64(loss), NO_ID)
+        log_guard_nb(g, ts, bar, K_CIRCUIT_PAUSED, -1, -1, 0, loss, -1)
     if g.ai[AI_STATE] == ST_HALTED:
         return CAUSE_NONE
     lim = rp[KL_DAILY_LOSS_PCT]
@@ -220,51 +216,27 @@ def apply_control_nb(g, rp, ev) -> int:
     if c == CTL_KILL:
         return CAUSE_MANUAL
     if c == CTL_DESYNC:
-        log_guard_nb(
-            g, ts, bar, K_DESYNC, NO_ID, np.int64(ev.sym), NO_CAUSE, np.float64(ev.qty), NO_ID
-        )
+        log_guard_nb(g, ts, bar, K_DESYNC, -1, ev.sym, 0, ev.qty, -1)
         return CAUSE_DESYNC
     if c == CTL_RESET:
         manual_reset_nb(g, ts, bar)
     elif c in (CTL_SET_REDUCING, CTL_SET_ACTIVE):
         if g.ai[AI_STATE] != ST_HALTED:  # only a RESET leaves HALTED
             g.ai[AI_STATE] = ST_REDUCING if c == CTL_SET_REDUCING else ST_ACTIVE
-            log_guard_nb(
-                g,
-                ts,
-                bar,
-                K_STATE_CHANGED,
-                NO_ID,
-                NO_ID,
-                NO_CAUSE,
-                np.float64(g.ai[AI_STATE]),
-                NO_ID,
-            )
+            log_guard_nb(g, ts, bar, K_STATE_CHANGED, -1, -1, 0, g.ai[AI_STATE], -1)
     elif c in (CTL_HALT_STRATEGY, CTL_RESUME_STRATEGY):
         g.si[ev.strategy, SI_STATE] = ST_HALTED if c == CTL_HALT_STRATEGY else ST_ACTIVE
-        log_guard_nb(
-            g,
-            ts,
-            bar,
-            K_STATE_CHANGED,
-            np.int64(ev.strategy),
-            NO_ID,
-            NO_CAUSE,
-            np.float64(g.si[ev.strategy, 0]),
-            NO_ID,
-        )
+        log_guard_nb(g, ts, bar, K_STATE_CHANGED, ev.strategy, -1, 0, g.si[ev.strategy, 0], -1)
     elif c == CTL_CONNECTION_LOST:
         if g.ai[AI_DISCONNECTED_SINCE] == NO_TS:
             g.ai[AI_DISCONNECTED_SINCE] = ts
-            log_guard_nb(g, ts, bar, K_CONNECTION_LOST, NO_ID, NO_ID, NO_CAUSE, 0.0, NO_ID)
+            log_guard_nb(g, ts, bar, K_CONNECTION_LOST, -1, -1, 0, 0.0, -1)
     elif c == CTL_CONNECTION_RESTORED:
         since = g.ai[AI_DISCONNECTED_SINCE]
         if since != NO_TS:
             g.ai[AI_DISCONNECTED_SINCE] = NO_TS
             secs = (ts - since) / NS_PER_S
-            log_guard_nb(
-                g, ts, bar, K_CONNECTION_RESTORED, NO_ID, NO_ID, NO_CAUSE, np.float64(secs), NO_ID
-            )
+            log_guard_nb(g, ts, bar, K_CONNECTION_RESTORED, -1, -1, 0, secs, -1)
             lim = rp[KL_DISCONNECT_S]
             if lim == lim and secs >= lim and g.ai[AI_STATE] != ST_HALTED:
                 return CAUSE_DISCONNECTED
