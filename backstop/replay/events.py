@@ -82,8 +82,8 @@ class Advisory(Event):
 class OrderIntent(Event):
     """What the bot decided to send, and which code path (``entry``/``exit``) it took.
 
-    ``qty`` is ``None`` when the bot logged a decision without a size (a stub that only said
-    it would place an order).
+    ``qty`` is ``None`` when the bot logged a decision without a size (seed 003: its order
+    function was a placeholder that only logged that it would place an order).
     """
 
     kind: ClassVar[str] = "order_intent"
