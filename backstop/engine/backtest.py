@@ -13,6 +13,7 @@ import polars as pl
 
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
+from backstop.engine.core.decide import new_market
 from backstop.engine.core.guard import Guard, grow_guard_events, guard_event_room_nb, new_guard
 from backstop.engine.core.loop import run_loop_nb
 from backstop.engine.core.records import (
@@ -134,6 +135,8 @@ def run_backtest(
     )
     dec = new_decisions(n_ev + 16)
     g = guard_for(specs, strategies, profile, config.initial_cash)
+    n_sym = len(arrays.symbols)
+    mkt = new_market(book.xpos, np.zeros(n_sym), pf.mark, pf.avg, inst.tick, inst.lot, pf.mult)
     i, j, skip = 0, 0, False
     while i < arrays.n or j < n_ev:
         stop = min(arrays.n, i + CHUNK_ROWS) if i < arrays.n else arrays.n
@@ -148,14 +151,13 @@ def run_backtest(
             arrays.session[:stop],
             ctx,
             events,
-            inst.tick,
-            inst.lot,
             prm,
             rp,
             book,
             pf,
             dec,
             g,
+            mkt,
             i,
             j,
             skip,
@@ -168,7 +170,6 @@ def run_backtest(
         skip = status == STATUS_NEED_ROOM_EVENTS
         if status != STATUS_DONE:
             # the room the loop's checks ask for, for one bar and its events
-            n_sym = len(arrays.symbols)
             room = bar_room_nb(int(book.work.shape[1]), n_sym)
             ensure_room(book, pf, dec, room, room, room, n_sym + 1)
             grow_guard_events(g, guard_event_room_nb(int(g.si.shape[0]), n_sym))

@@ -38,11 +38,11 @@ from backstop.engine.core.codes import (
     ROLE_KILL_SWITCH,
 )
 from backstop.engine.core.decide import (
-    Market,
     commit_entry_nb,
     decide_exit_nb,
     decide_signal_nb,
     decide_stop_move_nb,
+    new_market,
     record_stop_update_nb,
     record_verdict_nb,
     stop_update_decision_nb,
@@ -127,7 +127,7 @@ class EventDriver:
         self.pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
         n = len(symbols)
         self._guard_room = int(guard_event_room_nb(int(guard.si.shape[0]), n))
-        self._mkt = Market(
+        self._mkt = new_market(
             np.zeros(n),
             np.zeros(n),
             np.full(n, np.nan),

@@ -12,10 +12,12 @@ callee's code into its caller), so a warm process compiles nothing, and a cold o
 emitting and writing ~60 objects that no process would load (a quarter of the cold compile).
 
 Reference counts: numba increfs a kernel's array and struct arguments on entry and decrefs
-them on exit (an atomic each). LLVM's refcount pruning removes such a pair only when no
-decref can run between them, so kernels on the per-signal and per-fill paths take structs
-or scalars rather than arrays, and have a single exit (an early ``return`` leaves the pair,
-and blocks the pruning in every caller the kernel is inlined into). bench/PROFILE.md has the
+them on exit, and every array it reads from a struct (an atomic each). The state structs
+(book, portfolio, verdicts, guard, market) are borrowed instead: their type counts no
+references and their fields are views without an owner; Python's proxy owns both
+(``backstop.engine.core.state`` has the rules). Kernels on the per-signal and per-fill paths
+take those structs or scalars rather than arrays, and have a single exit (an early
+``return`` blocks LLVM's pruning of the pairs that remain). bench/PROFILE.md has the
 measurements.
 """
 

@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from numba.experimental import structref
 
 from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
     H_QUARANTINED,
@@ -99,7 +98,13 @@ from backstop.engine.core.riskslots import (
     SZ_RISK_PCT,
     SZ_TARGET_DOLLARS,
 )
-from backstop.engine.core.state import StateStruct, StateType, expose
+from backstop.engine.core.state import (
+    StateStruct,
+    StateType,
+    borrow_nb,
+    define_state_proxy,
+    state_type,
+)
 
 SYM_UNKNOWN = np.int64(-1)
 SYM_NO_BAR_AFTER = np.int64(-2)
@@ -111,7 +116,7 @@ SIZER_RISK = 2.0
 MARKET_FIELDS = ("pos", "pending", "mark", "avg", "tick", "lot", "mult")
 
 
-@structref.register
+@state_type
 class MarketType(StateType):
     pass
 
@@ -123,20 +128,43 @@ class Market(StateStruct):
     ``pending``, the signed unfilled quantity of working entries (zeros when no book-wide
     check is configured, see ``book_wide_nb``): a position being opened counts toward max
     positions and exposure as if it were held; ``mark``, the last price (nan before the
-    first); ``avg``, average entry prices; ``tick``, ``lot``, ``mult``. A StructRef, so a
-    kernel call costs one reference count, not seven (``backstop.engine.core.state``).
+    first); ``avg``, average entry prices; ``tick``, ``lot``, ``mult``. A state struct
+    (``backstop.engine.core.state``): kernels borrow it, ``new_market`` builds it.
     """
 
 
-structref.define_proxy(Market, MarketType, list(MARKET_FIELDS))
+define_state_proxy(Market, MarketType, MARKET_FIELDS)
 
 
 @njit(cache=True)
-def _read_market(m):
-    return (m.pos, m.pending, m.mark, m.avg, m.tick, m.lot, m.mult)
+def _make_market(pos, pending, mark, avg, tick, lot, mult):
+    return Market(
+        borrow_nb(pos),
+        borrow_nb(pending),
+        borrow_nb(mark),
+        borrow_nb(avg),
+        borrow_nb(tick),
+        borrow_nb(lot),
+        borrow_nb(mult),
+    )
 
 
-expose(Market, MARKET_FIELDS, _read_market)
+def new_market(
+    pos: np.ndarray,
+    pending: np.ndarray,
+    mark: np.ndarray,
+    avg: np.ndarray,
+    tick: np.ndarray,
+    lot: np.ndarray,
+    mult: np.ndarray,
+) -> Market:
+    """A market view over these float64 arrays (one element per symbol), shared, not copied:
+    a driver refreshes them in place or passes the book's and portfolio's own arrays."""
+    arrays = (pos, pending, mark, avg, tick, lot, mult)
+    for name, a in zip(MARKET_FIELDS, arrays, strict=True):
+        if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
+            raise TypeError(f"new_market: {name} must be a contiguous 1-D float64 array")
+    return Market.build(_make_market, arrays)
 
 
 @njit(cache=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.experimental import structref
 
 from backstop.engine.core.codes import (
     H_NORMAL,
@@ -33,7 +32,13 @@ from backstop.engine.core.riskslots import (
     LN_WIN_FLOOR,
     RK_MAX_CONSEC_LOSSES,
 )
-from backstop.engine.core.state import StateStruct, StateType, expose
+from backstop.engine.core.state import (
+    StateStruct,
+    StateType,
+    borrow_nb,
+    define_state_proxy,
+    state_type,
+)
 from backstop.engine.enums import GuardEventKind, KillCause
 
 GUARD_EVENT_DTYPE = np.dtype(
@@ -146,7 +151,7 @@ GUARD_FIELDS = (
 )
 
 
-@structref.register
+@state_type
 class GuardType(StateType):
     pass
 
@@ -157,25 +162,29 @@ class Guard(StateStruct):
     dozen kernels per signal, and a NamedTuple of its 11 arrays cost ~120 ns a call."""
 
 
-structref.define_proxy(Guard, GuardType, list(GUARD_FIELDS))
+define_state_proxy(Guard, GuardType, GUARD_FIELDS)
 
 
 @njit(cache=True)
 def _make_guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch):
-    return Guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch)
-
-
-@njit(cache=True)
-def _read_guard(g):
-    return (g.ai, g.af, g.si, g.sf, g.yi, g.yf, g.shadow, g.ring, g.sector, g.events, g.scratch)
-
-
-expose(Guard, GUARD_FIELDS, _read_guard)
+    return Guard(
+        borrow_nb(ai),
+        borrow_nb(af),
+        borrow_nb(si),
+        borrow_nb(sf),
+        borrow_nb(yi),
+        borrow_nb(yf),
+        borrow_nb(shadow),
+        borrow_nb(ring),
+        borrow_nb(sector),
+        borrow_nb(events),
+        borrow_nb(scratch),
+    )
 
 
 @njit(cache=True)
 def _set_guard_events(g, events) -> None:
-    g.events = events
+    g.events = borrow_nb(events)
 
 
 def new_guard(
@@ -202,7 +211,7 @@ def new_guard(
     yi[:, YI_ENTRY_CYCLE] = -1
     yf = np.zeros((max(n_sym, 1), YF_N), dtype=np.float64)
     yf[:, YF_RISK_PER_UNIT] = np.nan
-    return _make_guard(
+    arrays = (
         ai,
         af,
         si,
@@ -215,6 +224,7 @@ def new_guard(
         np.zeros(max(event_cap, 16), dtype=GUARD_EVENT_DTYPE),
         np.zeros(1, dtype=event_dtype),
     )
+    return Guard.build(_make_guard, arrays)
 
 
 def grow_guard_events(g: Guard, more: int) -> None:
@@ -225,7 +235,7 @@ def grow_guard_events(g: Guard, more: int) -> None:
     new = np.zeros(max(n + more, 2 * len(g.events)), dtype=GUARD_EVENT_DTYPE)
     new[:n] = g.events[:n]
     _set_guard_events(g, new)  # every holder of ``g`` sees the grown buffer
-    g.forget_fields()
+    g.replace_held(events=new)
 
 
 @njit(cache=True)

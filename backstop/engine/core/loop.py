@@ -25,7 +25,6 @@ from backstop.engine.core.codes import (
     ROLE_KILL_SWITCH,
 )
 from backstop.engine.core.decide import (
-    Market,
     commit_entry_nb,
     decide_exit_nb,
     decide_signal_nb,
@@ -75,6 +74,7 @@ from backstop.engine.core.records import (
     bar_room_nb,
 )
 from backstop.engine.core.riskslots import KL_FLATTEN
+from backstop.engine.core.state import borrow_nb
 from backstop.engine.core.supervise import (
     NEED_DAYS,
     NEED_EQUITY,
@@ -294,14 +294,13 @@ def run_loop_nb(
     session,
     ctx,
     events,
-    tick,
-    lot,
     prm,
     rp,
     book,
     pf,
     dec,
     g,
+    mkt,
     start: int,
     ev_start: int,
     skip_bar: bool,
@@ -312,17 +311,19 @@ def run_loop_nb(
     or event it has no room for), so the caller can grow the record arrays and resume with the
     returned cursors; ``skip_bar`` says the resumed bar's fills were already processed. The
     loop runs to the end of the bar arrays it is given: the caller bounds a chunk by slicing.
+    ``mkt`` is the market view over the book's positions and the portfolio's marks and
+    average prices (``new_market``), with the symbols' tick, lot and multiplier.
     """
     n = len(ts)
     n_ev = len(events)
     j = ev_start
     n_sym = len(book.xpos)
+    rp = borrow_nb(rp)  # passed to a kernel per signal: no reference count to keep
     needs = needs_nb(rp)
     room = bar_room_nb(book.work.shape[1], n_sym)
     guard_room = guard_event_room_nb(g.si.shape[0], n_sym)
     # Read once: these arrays keep their identity for the whole call (buffers grow between
-    # calls). Read from the struct per bar, or passed to a kernel, each costs an incref/decref
-    # pair (an atomic each) on every bar a position is held.
+    # calls), and the per-bar path then loads no struct field.
     orders = book.orders
     work = book.work
     nwork = book.nwork
@@ -332,7 +333,8 @@ def run_loop_nb(
     g_ai = g.ai
     mark = pf.mark
     mult = pf.mult
-    mkt = Market(book.xpos, np.zeros(n_sym), mark, pf.avg, tick, lot, mult)
+    tick = mkt.tick
+    lot = mkt.lot
     # the last counts at which one more bar still fits (the record buffers' sizes hold too)
     orders_max = len(orders) - room
     fills_max = len(book.fills) - room

@@ -17,9 +17,14 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from numba.experimental import structref
 
-from backstop.engine.core.state import StateStruct, StateType, expose
+from backstop.engine.core.state import (
+    StateStruct,
+    StateType,
+    borrow_nb,
+    define_state_proxy,
+    state_type,
+)
 
 ORDER_DTYPE = np.dtype(
     [
@@ -229,7 +234,7 @@ BOOK_FIELDS = (
 )
 
 
-@structref.register
+@state_type
 class BookType(StateType):
     pass
 
@@ -239,26 +244,26 @@ class Book(StateStruct):
     (fields ``BOOK_FIELDS``; a StructRef, see ``backstop.engine.core.state``)."""
 
 
-structref.define_proxy(Book, BookType, list(BOOK_FIELDS))
+define_state_proxy(Book, BookType, BOOK_FIELDS)
 
 
 @njit(cache=True)
 def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr):
-    return Book(orders, fills, work, nwork, xpos, used_vol, ctr)
-
-
-@njit(cache=True)
-def _read_book(b):
-    return (b.orders, b.fills, b.work, b.nwork, b.xpos, b.used_vol, b.ctr)
+    return Book(
+        borrow_nb(orders),
+        borrow_nb(fills),
+        borrow_nb(work),
+        borrow_nb(nwork),
+        borrow_nb(xpos),
+        borrow_nb(used_vol),
+        borrow_nb(ctr),
+    )
 
 
 @njit(cache=True)
 def _set_book_records(b, orders, fills) -> None:
-    b.orders = orders
-    b.fills = fills
-
-
-expose(Book, BOOK_FIELDS, _read_book)
+    b.orders = borrow_nb(orders)
+    b.fills = borrow_nb(fills)
 
 
 # Round-trip accumulator columns of Portfolio.rt (float64[n_sym, RT_N]).
@@ -303,7 +308,7 @@ PORTFOLIO_FIELDS = (
 )
 
 
-@structref.register
+@state_type
 class PortfolioType(StateType):
     pass
 
@@ -313,30 +318,34 @@ class Portfolio(StateStruct):
     ``PORTFOLIO_FIELDS``; a StructRef, see ``backstop.engine.core.state``)."""
 
 
-structref.define_proxy(Portfolio, PortfolioType, list(PORTFOLIO_FIELDS))
+define_state_proxy(Portfolio, PortfolioType, PORTFOLIO_FIELDS)
 
 
 @njit(cache=True)
 def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future):
-    return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future)
-
-
-@njit(cache=True)
-def _read_portfolio(p):
-    return (p.pos, p.avg, p.mark, p.acct, p.rt, p.rti, p.trades, p.ctr, p.mult, p.is_future)
+    return Portfolio(
+        borrow_nb(pos),
+        borrow_nb(avg),
+        borrow_nb(mark),
+        borrow_nb(acct),
+        borrow_nb(rt),
+        borrow_nb(rti),
+        borrow_nb(trades),
+        borrow_nb(ctr),
+        borrow_nb(mult),
+        borrow_nb(is_future),
+    )
 
 
 @njit(cache=True)
 def _set_portfolio_trades(p, trades) -> None:
-    p.trades = trades
+    p.trades = borrow_nb(trades)
 
-
-expose(Portfolio, PORTFOLIO_FIELDS, _read_portfolio)
 
 DECISIONS_FIELDS = ("verdicts", "ctr")  # ctr: int64[8], N_VERDICTS slot used
 
 
-@structref.register
+@state_type
 class DecisionsType(StateType):
     pass
 
@@ -345,30 +354,22 @@ class Decisions(StateStruct):
     """Every verdict of the pipeline, approved or not (fields ``DECISIONS_FIELDS``)."""
 
 
-structref.define_proxy(Decisions, DecisionsType, list(DECISIONS_FIELDS))
+define_state_proxy(Decisions, DecisionsType, DECISIONS_FIELDS)
 
 
 @njit(cache=True)
 def _make_decisions(verdicts, ctr):
-    return Decisions(verdicts, ctr)
-
-
-@njit(cache=True)
-def _read_decisions(d):
-    return (d.verdicts, d.ctr)
+    return Decisions(borrow_nb(verdicts), borrow_nb(ctr))
 
 
 @njit(cache=True)
 def _set_decisions_verdicts(d, verdicts) -> None:
-    d.verdicts = verdicts
-
-
-expose(Decisions, DECISIONS_FIELDS, _read_decisions)
+    d.verdicts = borrow_nb(verdicts)
 
 
 def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Book:
     """Allocate an empty exchange book."""
-    return _make_book(
+    arrays = (
         np.zeros(max(order_cap, 16), dtype=ORDER_DTYPE),
         np.zeros(max(fill_cap, 16), dtype=FILL_DTYPE),
         np.full((n_sym, max_working), -1, dtype=np.int64),
@@ -377,6 +378,7 @@ def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Boo
         np.zeros(n_sym, dtype=np.float64),
         np.zeros(8, dtype=np.int64),
     )
+    return Book.build(_make_book, arrays)
 
 
 def new_portfolio(
@@ -396,7 +398,7 @@ def new_portfolio(
     acct = np.zeros(4, dtype=np.float64)
     acct[ACCT_CASH] = initial_cash
     acct[ACCT_INITIAL] = initial_cash
-    return _make_portfolio(
+    arrays = (
         np.zeros(n_sym, dtype=np.float64),
         np.zeros(n_sym, dtype=np.float64),
         np.full(n_sym, np.nan, dtype=np.float64),
@@ -408,13 +410,13 @@ def new_portfolio(
         np.ascontiguousarray(mult, dtype=np.float64),
         np.ascontiguousarray(is_future, dtype=np.bool_),
     )
+    return Portfolio.build(_make_portfolio, arrays)
 
 
 def new_decisions(verdict_cap: int) -> Decisions:
     """Allocate room for the run's verdicts."""
-    return _make_decisions(
-        np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE), np.zeros(8, dtype=np.int64)
-    )
+    arrays = (np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE), np.zeros(8, dtype=np.int64))
+    return Decisions.build(_make_decisions, arrays)
 
 
 def _grown(arr: np.ndarray, need: int) -> np.ndarray | None:
@@ -440,12 +442,10 @@ def grow_book(book: Book, orders: int, fills: int) -> None:
     new_o = _grown(book.orders, int(book.ctr[N_ORDERS]) + orders)
     new_f = _grown(book.fills, int(book.ctr[N_FILLS]) + fills)
     if new_o is not None or new_f is not None:
-        _set_book_records(
-            book,
-            book.orders if new_o is None else new_o,
-            book.fills if new_f is None else new_f,
-        )
-        book.forget_fields()
+        orders_now = book.orders if new_o is None else new_o
+        fills_now = book.fills if new_f is None else new_f
+        _set_book_records(book, orders_now, fills_now)
+        book.replace_held(orders=orders_now, fills=fills_now)
 
 
 def grow_trades(pf: Portfolio, more: int) -> None:
@@ -453,7 +453,7 @@ def grow_trades(pf: Portfolio, more: int) -> None:
     new = _grown(pf.trades, int(pf.ctr[N_TRADES]) + more)
     if new is not None:
         _set_portfolio_trades(pf, new)
-        pf.forget_fields()
+        pf.replace_held(trades=new)
 
 
 def grow_verdicts(dec: Decisions, more: int) -> None:
@@ -461,7 +461,7 @@ def grow_verdicts(dec: Decisions, more: int) -> None:
     new = _grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + more)
     if new is not None:
         _set_decisions_verdicts(dec, new)
-        dec.forget_fields()
+        dec.replace_held(verdicts=new)
 
 
 def ensure_room(

@@ -1,14 +1,22 @@
-"""State containers of the compiled core as numba StructRefs.
+"""State containers of the compiled core: numba StructRefs that compiled code borrows.
 
-The book, the portfolio, the verdicts and the guardrail state are each a handful of arrays
-that a dozen kernels receive per signal. Passed as a NamedTuple, every array costs an
-atomic incref and decref on every kernel call (numba owns its arguments); half of a
-backtest's time went there (bench/PROFILE.md). A StructRef is one reference however many
-arrays it holds: ~10 ns a call instead of ~120 ns for eleven arrays.
+The book, the portfolio, the verdicts, the guardrail state and the market view are each a
+handful of arrays that a dozen kernels receive per signal. numba counts references on every
+array and struct it passes or reads: an atomic increment and decrement each time, which was
+half of a backtest's time as NamedTuples of arrays and still a fifth as plain StructRefs
+(bench/PROFILE.md). These structs take no part in reference counting:
 
-Kernels read and write the fields with the same attribute syntax as before. Python reads
-them through ``StateStruct`` properties, which cache the boxed arrays (they share memory with
-the struct); only the growth helpers replace an array, and they drop that cache.
+- A state struct is built by its Python helper (``new_book``, ``new_portfolio``,
+  ``new_decisions``, ``new_guard``, ``new_market``): a ``_make_*`` kernel allocates it and
+  hands it straight to Python, whose proxy object is its only owner. Compiled code borrows it
+  for the length of a call (``BorrowedStructModel``: the struct type carries no count).
+- Its array fields are borrowed views (``borrow_nb``: the data without its owner), and the
+  proxy holds the owning numpy arrays (``StateStruct.hold``). Python reads the fields from
+  there; a helper that grows a buffer replaces both (``StateStruct.replace_held``).
+
+So compiled code must never create a state struct (nothing would free it), return one (it
+would be freed twice) or hand one of its field arrays to Python (the view has no owner).
+``tests/test_state_structs.py`` checks the ownership rules.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from typing import Any
 
 import numpy as np
 from numba import types
+from numba.core import cgutils
+from numba.core.datamodel import default_manager, models
 from numba.experimental import structref
+from numba.extending import NativeValue, box, intrinsic, unbox
 
 
 class StateType(types.StructRef):
@@ -28,50 +39,105 @@ class StateType(types.StructRef):
         return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
+class BorrowedStructModel(models.StructRefModel):
+    """A StructRef's layout (a pointer to its meminfo) without reference counting: numba
+    emits no incref or decref for a value of this type."""
+
+    def traverse(self, builder):
+        return []
+
+    def has_nrt_meminfo(self) -> bool:
+        return False
+
+
+def state_type(cls: type[StateType]) -> type[StateType]:
+    """Register ``cls`` as a StructRef type whose values compiled code only borrows."""
+    structref.register(cls)
+    default_manager.register(cls, BorrowedStructModel)
+    return cls
+
+
+def define_state_proxy(
+    proxy: type[StateStruct], struct_type: type[StateType], fields: tuple[str, ...]
+) -> None:
+    """``structref.define_proxy`` for a borrowed state type, and the field names.
+
+    Boxing is structref's: it takes over the reference a ``_make_*`` kernel's new struct
+    holds. Unboxing differs: numba's acquires a reference that the call's clean-up would
+    release through the data model, which counts nothing here, so it is released at once
+    (the proxy keeps the struct alive for the call)."""
+    structref.define_constructor(proxy, struct_type, list(fields))
+    obj_ctor = proxy._numba_box_
+    mip_type = types.MemInfoPointer(types.voidptr)
+
+    @box(struct_type)
+    def box_state(typ, val, c):
+        meminfo = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val).meminfo
+        boxed_meminfo = c.box(mip_type, meminfo)
+        ctor = c.pyapi.unserialize(c.pyapi.serialize_object(obj_ctor))
+        ty_obj = c.pyapi.unserialize(c.pyapi.serialize_object(typ))
+        res = c.pyapi.call_function_objargs(ctor, [ty_obj, boxed_meminfo])
+        c.pyapi.decref(ctor)
+        c.pyapi.decref(ty_obj)
+        c.pyapi.decref(boxed_meminfo)
+        return res
+
+    @unbox(struct_type)
+    def unbox_state(typ, obj, c):
+        mi_obj = c.pyapi.object_getattr_string(obj, "_meminfo")
+        meminfo = c.unbox(mip_type, mi_obj).value  # acquired ...
+        c.context.nrt.decref(c.builder, mip_type, meminfo)  # ... and released: borrowed
+        c.pyapi.decref(mi_obj)
+        ref = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+        ref.meminfo = meminfo
+        return NativeValue(ref._getvalue())
+
+    proxy._names = tuple(fields)
+
+
+@intrinsic
+def borrow_nb(typingctx, arr):
+    """A view of ``arr`` without its owner: same data, shape and type, no reference count.
+
+    Valid while the owner lives; a state struct's proxy holds the owner of every field."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        view = context.make_array(sig.args[0])(context, builder, value=args[0])
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+
+    return arr(arr), codegen
+
+
 class StateStruct(structref.StructRefProxy):
-    """Python face of a state struct: its fields as attributes (shared arrays, not copies).
+    """Python face of a state struct: owner of its field arrays, which it exposes as
+    attributes (the arrays themselves, shared with compiled code, not copies)."""
 
-    ``_read`` (set by ``expose``) is the jitted function returning every field in order; the
-    first read of any field boxes them all, and each field is then a plain instance attribute
-    (the event driver reads them hundreds of thousands of times in a replay).
-    """
-
-    _read: Callable[[Any], tuple[np.ndarray, ...]]
     _names: tuple[str, ...] = ()
 
-    def _fields(self) -> tuple[np.ndarray, ...]:
-        cached = self.__dict__.get("_cache")
-        if cached is None:
-            cached = type(self)._read(self)
-            self.__dict__["_cache"] = cached
-            self.__dict__.update(zip(self._names, cached, strict=True))
-        return cached
+    def __new__(cls, *args: Any) -> StateStruct:
+        raise TypeError(f"build a {cls.__name__} with its new_* helper, which holds its arrays")
 
-    def forget_fields(self) -> None:
-        """Call after a kernel replaced a field's array (growth): the next read re-boxes."""
-        self.__dict__.pop("_cache", None)
-        for name in self._names:
-            self.__dict__.pop(name, None)
+    @classmethod
+    def build(cls, make: Callable[..., StateStruct], arrays: tuple[np.ndarray, ...]) -> Any:
+        """Call the ``_make_*`` kernel ``make`` on ``arrays`` and hold them."""
+        obj = make(*arrays)
+        obj.hold(arrays)
+        return obj
 
+    def hold(self, arrays: tuple[np.ndarray, ...]) -> None:
+        """Own ``arrays`` (one per field, in order): the struct's fields are views of them."""
+        arrays = tuple(arrays)
+        self.__dict__["_held"] = arrays
+        self.__dict__.update(zip(self._names, arrays, strict=True))
 
-class _Field:
-    """A state field read through ``StateStruct._fields``. It defines no ``__set__``, so once
-    the fields are boxed the instance attribute answers without calling it."""
-
-    __slots__ = ("k",)
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-
-    def __get__(self, obj: StateStruct | None, cls: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return obj._fields()[self.k]
-
-
-def expose(cls: type[StateStruct], fields: tuple[str, ...], read: Callable[..., Any]) -> None:
-    """Give ``cls`` an attribute per field, read through ``read`` (cached per instance)."""
-    cls._read = staticmethod(read)  # type: ignore[assignment]
-    cls._names = tuple(fields)
-    for k, name in enumerate(fields):
-        setattr(cls, name, _Field(k))
+    def replace_held(self, **new: np.ndarray) -> None:
+        """Own ``new`` in place of the named fields' arrays (after a kernel set them)."""
+        unknown = sorted(set(new) - set(self._names))
+        if unknown:
+            raise KeyError(f"{type(self).__name__} has no field {unknown[0]!r}")
+        held = self.__dict__["_held"]
+        self.hold(tuple(new.get(n, a) for n, a in zip(self._names, held, strict=True)))
