@@ -74,7 +74,7 @@ from backstop.engine.core.records import (
     bar_room_nb,
 )
 from backstop.engine.core.riskslots import KL_FLATTEN
-from backstop.engine.core.state import borrow_nb
+from backstop.engine.core.state import borrow_nb, prefetch_nb
 from backstop.engine.core.supervise import (
     NEED_DAYS,
     NEED_EQUITY,
@@ -91,6 +91,8 @@ from backstop.engine.core.supervise import (
 
 NO_ORDER = np.int64(-1)
 NO_ROW = np.int64(-1)
+
+PREFETCH_ROWS = 16  # how far ahead the loop asks for the rows only fill bars read
 
 
 @njit(cache=True)
@@ -353,6 +355,11 @@ def run_loop_nb(
             ):
                 return i, j, STATUS_NEED_ROOM
             t0 = pf_ctr[N_TRADES]
+            ahead = i + PREFETCH_ROWS
+            prefetch_nb(ts, ahead)
+            prefetch_nb(open_, ahead)
+            prefetch_nb(volume, ahead)
+            prefetch_nb(session, ahead)
             touched = False
             for jw in range(nwork[s]):
                 if bar_may_change_nb(orders[work[s, jw]], i, high[i], low[i]):
