@@ -33,11 +33,11 @@ def sma_cross_rows_nb(
     n = len(close)
     width = max(fast, slow)
     ring = np.zeros((n_sym, width), dtype=np.float64)
-    count = np.zeros(n_sym, dtype=np.int64)
-    sum_f = np.zeros(n_sym, dtype=np.float64)
-    sum_s = np.zeros(n_sym, dtype=np.float64)
-    prev_f = np.full(n_sym, np.nan)
-    prev_s = np.full(n_sym, np.nan)
+    # a symbol's state in one row (one cache line): closes seen, next ring slot; the running
+    # sums and the previous averages
+    counts = np.zeros((n_sym, 2), dtype=np.int64)
+    sums = np.zeros((n_sym, 4), dtype=np.float64)
+    sums[:, 2:] = np.nan
     rows = np.empty(n, dtype=np.int64)
     dirs = np.empty(n, dtype=np.int8)
     m = 0
@@ -46,12 +46,12 @@ def sma_cross_rows_nb(
         # a run of rows of one symbol (all of them for single-symbol data): its state lives
         # in locals, not in the per-symbol arrays, so no store waits for the previous one
         s = sym[i]
-        c = count[s]
-        sf = sum_f[s]
-        ss = sum_s[s]
-        pf = prev_f[s]
-        ps = prev_s[s]
-        slot = c % width  # ring slot of the next close
+        c = counts[s, 0]
+        slot = counts[s, 1]
+        sf = sums[s, 0]
+        ss = sums[s, 1]
+        pf = sums[s, 2]
+        ps = sums[s, 3]
         while i < n and sym[i] == s:
             x = close[i]
             if c >= fast:
@@ -87,11 +87,12 @@ def sma_cross_rows_nb(
                 pf = f
                 ps = sl
             i += 1
-        count[s] = c
-        sum_f[s] = sf
-        sum_s[s] = ss
-        prev_f[s] = pf
-        prev_s[s] = ps
+        counts[s, 0] = c
+        counts[s, 1] = slot
+        sums[s, 0] = sf
+        sums[s, 1] = ss
+        sums[s, 2] = pf
+        sums[s, 3] = ps
     return rows[:m], dirs[:m]
 
 
