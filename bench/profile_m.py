@@ -72,13 +72,46 @@ functions are not inlined into the loop); perf resolves `NRT_incref` / `NRT_decr
 when the kernels were compiled in the profiled process, and the JIT addresses map to
 functions through `library.get_pointer_to_function(name)` of the loop's code library.
 
-What is left: the increfs of struct arguments at kernel entry that LLVM's refcount pruning
-does not remove (kernels with several exits: `handle_signal_nb` 7, `risk_gate_nb` 5,
-`accept_order_nb` 4, `decide_signal_nb` 4, ...), about 0.3-0.5 us per signal or fill. Two
-findings bound the options: numba-level `inline="always"` is no way out (it copies each
-argument, and it doubled the cold compile, 34 s -> 70 s, when tried on 53 helpers); kernels
-that take record pointers and scalars instead of arrays cost nothing to call, as
-`bar_may_change_nb` shows.
+What was left then: the increfs of struct arguments at kernel entry that LLVM's refcount
+pruning does not remove (kernels with several exits: `handle_signal_nb` 7, `risk_gate_nb` 5,
+`accept_order_nb` 4, `decide_signal_nb` 4, ...), about 0.3-0.5 us per signal or fill.
+numba-level `inline="always"` was no way out (it copies each argument, and it doubled the
+cold compile, 34 s -> 70 s, when tried on 53 helpers).
+
+## No reference counting on the hot path (third session of 2026-12-02)
+
+perf still put 20-29% of the samples of a warm M run on `NRT_incref` / `NRT_decref`, almost
+all on the atomic instruction: the state structs passed to every kernel and the arrays read
+from them. The state structs are now borrowed by compiled code
+(`backstop/engine/core/state.py`): their numba type has a data model without a reference
+count, their array fields are views without an owner (`borrow_nb`), and the Python proxy owns
+the struct and its arrays; the market view is built in Python (`new_market`) and passed to the
+loop. perf afterwards: no `NRT_*` samples at all. A/B of `run_backtest` on M (intents
+precomputed, min of 15, four alternating rounds): 42.5-57.0 ms -> 32.5-41.7 ms. The cold
+compile fell with it (no refcount IR to emit and prune): `run_loop_nb` 23.4 s -> 15.5 s on
+the same VM hour. `tests/test_state_structs.py` checks the ownership rules, including that a
+run frees every numba allocation it makes (it caught a leak in the first version: numba's
+structref unboxing acquires a reference that the call's clean-up releases through the data
+model).
+
+Then, one at a time (perf and A/B in CPU time, the VM being too noisy for wall time):
+
+- The loop read `ts`, `open`, `volume` and `session` only on bars that may fill an order, so
+  each read was a DRAM miss (19% of the loop's samples sat on the first of them): it now
+  prefetches them 16 rows ahead (`prefetch_nb`). Loop share of samples 35% -> 27%.
+- Event records are packed by a kernel in one pass (`pack_events_nb`) instead of 28 strided
+  numpy field writes into a zeroed array; all-null intent columns are one shared array.
+  `event_array` on M 5.7 ms -> 1.7 ms (W ~75 ms -> ~31 ms).
+- The SMA kernel keeps a symbol's state in one row of two small arrays (interleaved symbols
+  touched seven arrays a row): W 144-168 ms -> 126-136 ms.
+
+Where a warm run's time goes now (perf, `Backtest.run` with the strategy): on M, the compiled
+loop and its kernels ~50% of samples, the OS ~29% (page faults and zeroing of the record
+buffers, ~9 MB of fresh memory a run, and polars' thread pool waking), polars, numpy and
+Python the rest. On W the page zeroing alone is 20% (about 250 MB of records a run: 550k
+orders of 216 bytes, 275k verdicts, fills, events), and two per-signal scans over all 100
+symbols show up: `equity_nb` 9% and `exposure_gate_nb` 6%. Those three are what remains
+between W and the bare loop (4.1x in the recorded run; M 2.4x).
 """
 
 
