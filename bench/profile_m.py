@@ -88,8 +88,9 @@ count, their array fields are views without an owner (`borrow_nb`), and the Pyth
 the struct and its arrays; the market view is built in Python (`new_market`) and passed to the
 loop. perf afterwards: no `NRT_*` samples at all. A/B of `run_backtest` on M (intents
 precomputed, min of 15, four alternating rounds): 42.5-57.0 ms -> 32.5-41.7 ms. The cold
-compile fell with it (no refcount IR to emit and prune): `run_loop_nb` 23.4 s -> 15.5 s on
-the same VM hour. `tests/test_state_structs.py` checks the ownership rules, including that a
+compile changed little (three alternating pairs: 24.4-29.6 s before, 23.6-24.6 s after; a
+single pair earlier had suggested 28 s -> 19 s, which the alternation did not bear out).
+`tests/test_state_structs.py` checks the ownership rules, including that a
 run frees every numba allocation it makes (it caught a leak in the first version: numba's
 structref unboxing acquires a reference that the call's clean-up releases through the data
 model).
