@@ -21,6 +21,7 @@ from backstop.engine.backtest import guard_for
 from backstop.engine.broker import EntryRequest, ExitRequest, FillEvent, fill_record
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
+from backstop.engine.core.portfolio import set_position_nb
 from backstop.engine.core.records import EVENT_DTYPE
 from backstop.engine.enums import Advice, EventKind, OrderRole
 from backstop.engine.event_driver import EventDriver
@@ -288,7 +289,7 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     guard = guard_for(spec_tuple, strategies, profile, equity)
     driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
     for s, qty in start.items():  # the book starts where the broker stood
-        driver.pf.pos[index[s]] = qty
+        set_position_nb(driver.pf, index[s], float(qty))
     events, owners = _events(incident, decisions, index, strategies, arrays.ts)
     j, n_ev = 0, len(events)
     rows = {}

@@ -21,6 +21,7 @@ from backstop.engine.core.records import (
     ACCT_CASH,
     ACCT_FEES,
     ACCT_REALIZED,
+    N_HELD,
     N_TRADES,
     RT_ALT_PROX,
     RT_ALT_STOP,
@@ -48,10 +49,10 @@ def equity_nb(pf) -> float:
     equities and futures are marked)."""
     total = pf.acct[ACCT_CASH]
     pos = pf.pos
-    for s in range(len(pos)):
+    held = pf.held
+    for k in range(pf.ctr[N_HELD]):  # ascending, as a scan of every symbol would add them
+        s = held[k]
         q = pos[s]
-        if q == 0.0:
-            continue
         m = pf.mark[s]
         if np.isnan(m):
             m = pf.avg[s]
@@ -167,3 +168,34 @@ def apply_fill_nb(pf, fill) -> None:
             pf.rt[s, RT_FEES] = fill.fee * (1.0 - share)
             if not fut:
                 pf.acct[ACCT_CASH] -= side * rest * px * m
+    _track_held_nb(pf, np.int64(s), pos != 0.0, pf.pos[s] != 0.0)
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _track_held_nb(pf, s: int, was: bool, now: bool) -> None:
+    """Keep ``pf.held`` (ascending) in step with a position that opened or closed, so that
+    ``equity_nb`` visits the symbols holding one instead of every symbol (a scan of 100
+    symbols per signal was 9% of a W run)."""
+    if was != now:
+        held = pf.held
+        n = pf.ctr[N_HELD]
+        k = 0
+        while k < n and held[k] < s:
+            k += 1
+        if now:
+            for j in range(n, k, -1):
+                held[j] = held[j - 1]
+            held[k] = s
+            pf.ctr[N_HELD] = n + 1
+        else:
+            for j in range(k, n - 1):
+                held[j] = held[j + 1]
+            pf.ctr[N_HELD] = n - 1
+
+
+@njit(cache=True)
+def set_position_nb(pf, s: int, qty: float) -> None:
+    """Seed symbol ``s`` with a position of ``qty`` (a replay starts where the broker stood)."""
+    was = pf.pos[s] != 0.0
+    pf.pos[s] = qty
+    _track_held_nb(pf, s, was, qty != 0.0)

@@ -180,6 +180,7 @@ N_TRADES = 2
 N_VERDICTS = 3
 ERROR = 4  # first illegal state transition or invariant breach (0 = none)
 ERROR_ARG = 5
+N_HELD = 6  # Portfolio.ctr: how many symbols hold a position (the head of Portfolio.held)
 
 STATUS_DONE = 0
 STATUS_NEED_ROOM = 1  # before the bar's fills: resume with the bar
@@ -305,6 +306,7 @@ PORTFOLIO_FIELDS = (
     "ctr",  # int64[8]: N_TRADES slot used
     "mult",  # float64[n_sym]: contract multiplier of each symbol (1 for equities)
     "is_future",  # bool[n_sym]: futures are marked by their P&L, equities by their value
+    "held",  # int64[n_sym]: the symbols holding a position, ascending (ctr[N_HELD] of them)
 )
 
 
@@ -322,7 +324,7 @@ define_state_proxy(Portfolio, PortfolioType, PORTFOLIO_FIELDS)
 
 
 @njit(cache=True)
-def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future):
+def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future, held):
     return Portfolio(
         borrow_nb(pos),
         borrow_nb(avg),
@@ -334,6 +336,7 @@ def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future)
         borrow_nb(ctr),
         borrow_nb(mult),
         borrow_nb(is_future),
+        borrow_nb(held),
     )
 
 
@@ -409,6 +412,7 @@ def new_portfolio(
         np.zeros(8, dtype=np.int64),
         np.ascontiguousarray(mult, dtype=np.float64),
         np.ascontiguousarray(is_future, dtype=np.bool_),
+        np.zeros(n_sym, dtype=np.int64),
     )
     return Portfolio.build(_make_portfolio, arrays)
 
