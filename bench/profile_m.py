@@ -105,14 +105,17 @@ Then, one at a time (perf and A/B in CPU time, the VM being too noisy for wall t
   `event_array` on M 5.7 ms -> 1.7 ms (W ~75 ms -> ~31 ms).
 - The SMA kernel keeps a symbol's state in one row of two small arrays (interleaved symbols
   touched seven arrays a row): W 144-168 ms -> 126-136 ms.
+- `equity_nb` walks the symbols holding a position (kept ascending by the fill booking, so
+  the sum is the same) instead of all 100: W `run_backtest` 439-517 ms -> 425-464 ms.
 
 Where a warm run's time goes now (perf, `Backtest.run` with the strategy): on M, the compiled
 loop and its kernels ~50% of samples, the OS ~29% (page faults and zeroing of the record
 buffers, ~9 MB of fresh memory a run, and polars' thread pool waking), polars, numpy and
 Python the rest. On W the page zeroing alone is 20% (about 250 MB of records a run: 550k
 orders of 216 bytes, 275k verdicts, fills, events), and two per-signal scans over all 100
-symbols show up: `equity_nb` 9% and `exposure_gate_nb` 6%. Those three are what remains
-between W and the bare loop (4.1x in the recorded run; M 2.4x).
+symbols showed up: `equity_nb` 9% (now about half of that) and `exposure_gate_nb` 6% (it
+reads the market view, broker truth, so it cannot use the portfolio's list). Those are what
+remains between W and the bare loop.
 """
 
 
