@@ -1,7 +1,7 @@
 """The portfolio's list of symbols holding a position, which ``equity_nb`` walks instead of
 every symbol: after any sequence of fills (opening, adding, reducing, closing, crossing zero)
-and seeded positions it names exactly the symbols with a position, ascending, and equity is
-what a scan of every symbol gives."""
+it names exactly the symbols with a position, ascending, and equity is what a scan of every
+symbol gives."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backstop.engine.core.portfolio import apply_fill_nb, equity_nb, set_position_nb
+from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import FILL_DTYPE, N_HELD, new_portfolio
 
 N_SYM = 5
@@ -40,7 +40,6 @@ steps = st.lists(
         st.sampled_from([1, -1]),  # side
         st.sampled_from([1.0, 2.0, 3.0, 5.0]),  # qty
         st.floats(10.0, 200.0),  # price
-        st.booleans(),  # seed a position instead of filling
     ),
     min_size=1,
     max_size=40,
@@ -52,14 +51,9 @@ steps = st.lists(
 def test_held_symbols_and_equity_follow_every_fill(steps) -> None:
     pf = new_portfolio(N_SYM, 100_000.0, 64, MULT, FUTURES)
     fill = np.zeros(1, dtype=FILL_DTYPE)
-    seeded: set[int] = set()  # a seeded position has no round trip for a fill to close
-    for s, side, qty, price, seed in steps:
-        if s in seeded or (seed and pf.pos[s] == 0.0):
-            set_position_nb(pf, s, 0.0 if s in seeded else side * qty)
-            seeded ^= {s}
-        else:
-            fill["sym"], fill["side"], fill["qty"], fill["price"] = s, side, qty, price
-            apply_fill_nb(pf, fill[0])
+    for s, side, qty, price in steps:
+        fill["sym"], fill["side"], fill["qty"], fill["price"] = s, side, qty, price
+        apply_fill_nb(pf, fill[0])
         pf.mark[s] = price * 1.01
         n = int(pf.ctr[N_HELD])
         assert pf.held[:n].tolist() == [k for k in range(N_SYM) if pf.pos[k] != 0.0]

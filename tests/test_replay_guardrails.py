@@ -140,3 +140,25 @@ def test_a_single_log_file_replays_without_a_scenario(tmp_path: Path) -> None:
     p = _cli(str(log))
     assert p.returncode == 0, p.stderr
     assert "order 14812: Guardrails would block trade: yes" in p.stdout
+
+
+def test_a_starting_broker_position_can_be_closed_by_the_replayed_pipeline(
+    tmp_path: Path,
+) -> None:
+    """The ES incident had the broker really been short at the start and no WAIT advisory
+    come: the exit-path BUY is then a true exit, the pipeline approves it and the replay's
+    broker fills it. The starting short closes in the pipeline's book (it used to raise
+    ZeroDivisionError: a seeded position had no round trip to close)."""
+    folder = tmp_path / "es-short-at-start"
+    shutil.copytree(ES, folder)
+    (folder / "expect.toml").unlink()
+    toml = (folder / "incident.toml").read_text()
+    (folder / "incident.toml").write_text(
+        toml.replace("broker = { ESZ5 = 0 }", "broker = { ESZ5 = -1 }")
+    )
+    log = (folder / "bot.log").read_text().splitlines()
+    (folder / "bot.log").write_text("\n".join(x for x in log if "WAIT" not in x) + "\n")
+    out = replay(folder, profile="post-incident").outcome
+    path = [p for p in out.paths["with_guardrails"] if p["symbol"] == "ESZ5"]
+    assert path[0] == {"ts": None, "symbol": "ESZ5", "qty": -1.0}
+    assert path[-1]["qty"] == 0.0  # the exit filled and the short closed

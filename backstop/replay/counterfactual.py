@@ -21,8 +21,8 @@ from backstop.engine.backtest import guard_for
 from backstop.engine.broker import EntryRequest, ExitRequest, FillEvent, fill_record
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
-from backstop.engine.core.portfolio import set_position_nb
-from backstop.engine.core.records import EVENT_DTYPE
+from backstop.engine.core.portfolio import apply_fill_nb
+from backstop.engine.core.records import EVENT_DTYPE, FILL_DTYPE, Portfolio
 from backstop.engine.enums import Advice, EventKind, OrderRole
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays, instrument_arrays
@@ -288,8 +288,7 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     )
     guard = guard_for(spec_tuple, strategies, profile, equity)
     driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
-    for s, qty in start.items():  # the book starts where the broker stood
-        set_position_nb(driver.pf, index[s], float(qty))
+    seed_positions(driver.pf, start, index, arrays)  # the book starts where the broker stood
     events, owners = _events(incident, decisions, index, strategies, arrays.ts)
     j, n_ev = 0, len(events)
     rows = {}
@@ -333,6 +332,30 @@ def _start_equity(incident: Incident) -> float:
 
     snaps = incident.of(AccountSnapshot)
     return float(snaps[0].equity) if snaps else 100_000.0
+
+
+def seed_positions(
+    pf: Portfolio, start: dict[str, float], index: dict[str, int], arrays: BarArrays
+) -> None:
+    """Book the broker's starting positions into the pipeline's portfolio.
+
+    Each is booked as if opened at the first price the replay sees for its symbol (that bar's
+    open, at that bar): cash pays for it as for any entry, so equity starts where the
+    account stood, and a fill that later closes it closes a round trip priced from there. A
+    position in a symbol without prices cannot be valued or filled, and is not booked (the
+    pipeline's decisions read positions from the broker, which holds it).
+    """
+    rows = {int(s): int(k) for s, k in zip(*np.unique(arrays.sym, return_index=True), strict=True)}
+    fill = np.zeros(1, dtype=FILL_DTYPE)
+    for symbol, qty in sorted(start.items()):
+        s = index[symbol]
+        if qty == 0.0 or s not in rows:
+            continue
+        k = rows[s]
+        fill["sym"], fill["side"], fill["qty"] = s, 1 if qty > 0 else -1, abs(qty)
+        fill["price"], fill["ts"], fill["bar"] = arrays.open[k], arrays.ts[k], k
+        fill["cycle"], fill["role"] = -1, int(OrderRole.ENTRY)
+        apply_fill_nb(pf, fill[0])
 
 
 def start_positions(incident: Incident, symbols: tuple[str, ...]) -> dict[str, float]:

@@ -191,11 +191,3 @@ def _track_held_nb(pf, s: int, was: bool, now: bool) -> None:
             for j in range(k, n - 1):
                 held[j] = held[j + 1]
             pf.ctr[N_HELD] = n - 1
-
-
-@njit(cache=True)
-def set_position_nb(pf, s: int, qty: float) -> None:
-    """Seed symbol ``s`` with a position of ``qty`` (a replay starts where the broker stood)."""
-    was = pf.pos[s] != 0.0
-    pf.pos[s] = qty
-    _track_held_nb(pf, s, was, qty != 0.0)
