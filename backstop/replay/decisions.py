@@ -9,8 +9,8 @@ A decision is what today's pipeline is asked to judge again:
   without an intent is not a decision (seed 004's HOLD/SELL scores the bot ignored).
 
 For each decision, ``bot_sent`` is what actually reached the broker for it: (side, qty) from
-the broker's own records, or ``None`` when nothing did (the bot's order function was a
-placeholder that sent nothing, or it dropped the order silently).
+the broker's own records, or ``None`` when nothing did (the bot's order function only
+logged and never called the broker, or it dropped the order silently).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class OrderIntent(Event):
     """What the bot decided to send, and which code path (``entry``/``exit``) it took.
 
     ``qty`` is ``None`` when the bot logged a decision without a size (seed 003: its order
-    function was a placeholder that only logged that it would place an order).
+    function only logged that it would place an order and never called the broker).
     """
 
     kind: ClassVar[str] = "order_intent"

@@ -101,7 +101,6 @@ from backstop.engine.core.riskslots import (
 from backstop.engine.core.state import (
     StateStruct,
     StateType,
-    borrow_nb,
     define_state_proxy,
     state_type,
 )
@@ -138,15 +137,7 @@ define_state_proxy(Market, MarketType, MARKET_FIELDS)
 
 @njit(cache=True)
 def _make_market(pos, pending, mark, avg, tick, lot, mult):
-    return Market(
-        borrow_nb(pos),
-        borrow_nb(pending),
-        borrow_nb(mark),
-        borrow_nb(avg),
-        borrow_nb(tick),
-        borrow_nb(lot),
-        borrow_nb(mult),
-    )
+    return Market(pos, pending, mark, avg, tick, lot, mult)
 
 
 def new_market(

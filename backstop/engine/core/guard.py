@@ -167,19 +167,7 @@ define_state_proxy(Guard, GuardType, GUARD_FIELDS)
 
 @njit(cache=True)
 def _make_guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch):
-    return Guard(
-        borrow_nb(ai),
-        borrow_nb(af),
-        borrow_nb(si),
-        borrow_nb(sf),
-        borrow_nb(yi),
-        borrow_nb(yf),
-        borrow_nb(shadow),
-        borrow_nb(ring),
-        borrow_nb(sector),
-        borrow_nb(events),
-        borrow_nb(scratch),
-    )
+    return Guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch)
 
 
 @njit(cache=True)

@@ -250,15 +250,7 @@ define_state_proxy(Book, BookType, BOOK_FIELDS)
 
 @njit(cache=True)
 def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr):
-    return Book(
-        borrow_nb(orders),
-        borrow_nb(fills),
-        borrow_nb(work),
-        borrow_nb(nwork),
-        borrow_nb(xpos),
-        borrow_nb(used_vol),
-        borrow_nb(ctr),
-    )
+    return Book(orders, fills, work, nwork, xpos, used_vol, ctr)
 
 
 @njit(cache=True)
@@ -325,19 +317,7 @@ define_state_proxy(Portfolio, PortfolioType, PORTFOLIO_FIELDS)
 
 @njit(cache=True)
 def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future, held):
-    return Portfolio(
-        borrow_nb(pos),
-        borrow_nb(avg),
-        borrow_nb(mark),
-        borrow_nb(acct),
-        borrow_nb(rt),
-        borrow_nb(rti),
-        borrow_nb(trades),
-        borrow_nb(ctr),
-        borrow_nb(mult),
-        borrow_nb(is_future),
-        borrow_nb(held),
-    )
+    return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future, held)
 
 
 @njit(cache=True)
@@ -362,7 +342,7 @@ define_state_proxy(Decisions, DecisionsType, DECISIONS_FIELDS)
 
 @njit(cache=True)
 def _make_decisions(verdicts, ctr):
-    return Decisions(borrow_nb(verdicts), borrow_nb(ctr))
+    return Decisions(verdicts, ctr)
 
 
 @njit(cache=True)

@@ -30,7 +30,7 @@ from numba import types
 from numba.core import cgutils
 from numba.core.datamodel import default_manager, models
 from numba.experimental import structref
-from numba.extending import NativeValue, box, intrinsic, unbox
+from numba.extending import NativeValue, box, intrinsic, overload, unbox
 
 
 class StateType(types.StructRef):
@@ -63,11 +63,12 @@ def define_state_proxy(
 ) -> None:
     """``structref.define_proxy`` for a borrowed state type, and the field names.
 
-    Boxing is structref's: it takes over the reference a ``_make_*`` kernel's new struct
-    holds. Unboxing differs: numba's acquires a reference that the call's clean-up would
-    release through the data model, which counts nothing here, so it is released at once
-    (the proxy keeps the struct alive for the call)."""
-    structref.define_constructor(proxy, struct_type, list(fields))
+    The jit constructor stores a borrowed view of each array it is given (structref's
+    stores the array and its owner). Boxing is structref's: it takes over the reference a
+    ``_make_*`` kernel's new struct holds. Unboxing differs: numba's acquires a reference
+    that the call's clean-up would release through the data model, which counts nothing
+    here, so it is released at once (the proxy keeps the struct alive for the call)."""
+    _define_borrowing_constructor(proxy, struct_type, fields)
     obj_ctor = proxy._numba_box_
     mip_type = types.MemInfoPointer(types.voidptr)
 
@@ -94,6 +95,27 @@ def define_state_proxy(
         return NativeValue(ref._getvalue())
 
     proxy._names = tuple(fields)
+
+
+def _define_borrowing_constructor(
+    proxy: type[StateStruct], struct_type: type[StateType], fields: tuple[str, ...]
+) -> None:
+    """``structref.define_constructor``, with every field stored through ``borrow_nb``
+    (generated the same way: an overload of ``proxy`` whose source names the fields)."""
+    params = ", ".join(fields)
+    stores = "\n        ".join(f"st.{name} = borrow_nb({name})" for name in fields)
+    source = f"""
+def ctor({params}):
+    struct_type = struct_typeclass(list(zip({list(fields)!r}, [{params}])))
+    def impl({params}):
+        st = new(struct_type)
+        {stores}
+        return st
+    return impl
+"""
+    scope = {"struct_typeclass": struct_type, "new": structref.new, "borrow_nb": borrow_nb}
+    exec(source, scope)
+    overload(proxy)(scope["ctor"])
 
 
 @intrinsic
