@@ -129,13 +129,13 @@ def run_backtest(
     prm = config.sim_params()
     rp = profile.array()
     n_ev = len(events)
-    book = new_book(len(arrays.symbols), prm.max_working, 2 * n_ev + 64, n_ev + 64)
-    pf = new_portfolio(
-        len(arrays.symbols), config.initial_cash, n_ev // 2 + 64, inst.mult, inst.is_future
-    )
-    dec = new_decisions(n_ev + 16)
-    g = guard_for(specs, strategies, profile, config.initial_cash)
     n_sym = len(arrays.symbols)
+    book = new_book(n_sym, prm.max_working, 2 * n_ev + 64, n_ev + 64)
+    pf = new_portfolio(n_sym, config.initial_cash, n_ev // 2 + 64, inst.mult, inst.is_future)
+    # one verdict per event, plus the headroom the loop keeps for a bar (an engine exit per
+    # symbol): without it the last bars of a many-symbol run doubled the buffer (W: 20 ms)
+    dec = new_decisions(n_ev + n_sym + 16)
+    g = guard_for(specs, strategies, profile, config.initial_cash)
     mkt = new_market(book.xpos, np.zeros(n_sym), pf.mark, pf.avg, inst.tick, inst.lot, pf.mult)
     i, j, skip = 0, 0, False
     while i < arrays.n or j < n_ev:
