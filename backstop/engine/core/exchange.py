@@ -216,6 +216,7 @@ def accept_order_nb(book, k: int) -> bool:
         set_status_nb(book, k, ACCEPTED)
         book.work[s, n] = k
         book.nwork[s] = n + 1
+        refresh_band_nb(book, s)
     else:
         set_status_nb(book, k, REJECTED)
         book.orders[k].reasons |= R_TOO_MANY_WORKING
@@ -250,6 +251,7 @@ def amend_stop_nb(book, k: int, stop_px: float, reasons: int) -> None:
         return
     book.orders[k].stop_px = stop_px
     book.orders[k].reasons |= reasons
+    refresh_band_nb(book, np.int64(book.orders[k].sym))
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -265,6 +267,48 @@ def compact_working_nb(book, s: int) -> None:
     for j in range(w, n):
         book.work[s, j] = -1
     book.nwork[s] = w
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def refresh_band_nb(book, s: int) -> None:
+    """Recompute symbol ``s``'s trigger band from its working orders.
+
+    The backtest loop's pre-check: most bars leave every working order alone (a bracket
+    resting far from the price), and a bar goes to the full matcher only if its low reaches
+    ``band[s, 0]`` or its high reaches ``band[s, 1]``. Checking the band costs two loads of one
+    small array and no branch on how many orders a symbol has; walking the orders instead
+    was a mispredicted branch and a scattered record load per bar held on many-symbol data.
+
+    The band may say yes for nothing (an order not live yet, one filled since): the matcher
+    then changes nothing, exactly as when the event driver runs it on every bar. It must
+    never say no where an order could change, so every change that can widen it (an order
+    accepted, a stop amended, anything inside ``process_bar_nb``) refreshes it. Market,
+    trailing-stop and non-GTC orders act on every bar: they open the band completely.
+    """
+    lo = -np.inf
+    hi = np.inf
+    for j in range(book.nwork[s]):
+        o = book.orders[book.work[s, j]]
+        if is_terminal_nb(o.status):
+            continue
+        ot = o.otype
+        if ot in (MARKET, TRAILING_STOP) or o.tif != GTC:
+            lo = np.inf
+            hi = -np.inf
+        elif ot == LIMIT:
+            # a buy limit fills on a low at or under it, a sell limit on a high at or over it
+            if o.side > 0:
+                if o.limit_px > lo:
+                    lo = o.limit_px
+            elif o.limit_px < hi:
+                hi = o.limit_px
+        elif o.side > 0:  # stops and stop-limits trigger on their stop level
+            if o.stop_px < hi:
+                hi = o.stop_px
+        elif o.stop_px > lo:
+            lo = o.stop_px
+    book.band[s, 0] = lo
+    book.band[s, 1] = hi
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -706,25 +750,6 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def bar_may_change_nb(o, i: int, high: float, low: float) -> bool:
-    """Whether bar ``i`` can change working order ``o``: fill, expire or ratchet it.
-
-    The loop's cheap pre-check: most bars leave every working order alone (a bracket resting
-    far from the price), and only bars this says yes to go to the full matcher. It takes one
-    order record (a pointer, no reference count); passed the order arrays, even inlined, the
-    check cost an incref/decref pair per array per bar held, more than the check itself.
-    """
-    if o.live_from > i:
-        return False
-    ot = o.otype
-    if ot in (MARKET, TRAILING_STOP) or o.tif != GTC:
-        return True
-    if ot == LIMIT:
-        return (low <= o.limit_px) if o.side > 0 else (high >= o.limit_px)
-    return (high >= o.stop_px) if o.side > 0 else (low <= o.stop_px)
-
-
 @njit(cache=True)
 def process_bar_nb(
     book,
@@ -751,3 +776,4 @@ def process_bar_nb(
     _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v)
     _close_phase_nb(book, tick, s, i, ts, h, l)
     compact_working_nb(book, s)
+    refresh_band_nb(book, s)

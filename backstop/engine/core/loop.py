@@ -38,7 +38,6 @@ from backstop.engine.core.decide import (
 from backstop.engine.core.exchange import (
     REJECTED,
     amend_stop_nb,
-    bar_may_change_nb,
     cancel_order_nb,
     is_terminal_nb,
     pending_entries_nb,
@@ -326,9 +325,7 @@ def run_loop_nb(
     guard_room = guard_event_room_nb(g.si.shape[0], n_sym)
     # Read once: these arrays keep their identity for the whole call (buffers grow between
     # calls), and the per-bar path then loads no struct field.
-    orders = book.orders
-    work = book.work
-    nwork = book.nwork
+    band = book.band
     book_ctr = book.ctr
     pf_ctr = pf.ctr
     dec_ctr = dec.ctr
@@ -338,7 +335,7 @@ def run_loop_nb(
     tick = mkt.tick
     lot = mkt.lot
     # the last counts at which one more bar still fits (the record buffers' sizes hold too)
-    orders_max = len(orders) - room
+    orders_max = len(book.orders) - room
     fills_max = len(book.fills) - room
     trades_max = len(pf.trades) - room
     verdicts_max = len(dec.verdicts) - n_sym - 1
@@ -360,12 +357,9 @@ def run_loop_nb(
             prefetch_nb(open_, ahead)
             prefetch_nb(volume, ahead)
             prefetch_nb(session, ahead)
-            touched = False
-            for jw in range(nwork[s]):
-                if bar_may_change_nb(orders[work[s, jw]], i, high[i], low[i]):
-                    touched = True
-                    break
-            if touched:
+            # the symbol's trigger band (exchange.refresh_band_nb); ``|`` rather than ``or``:
+            # one rarely taken branch instead of two
+            if (low[i] <= band[s, 0]) | (high[i] >= band[s, 1]):
                 f0 = book_ctr[N_FILLS]
                 process_bar_nb(
                     book,

@@ -232,6 +232,10 @@ BOOK_FIELDS = (
     "xpos",  # float64[n_sym]: position as the exchange knows it
     "used_vol",  # float64[n_sym]: volume consumed in the current bar
     "ctr",  # int64[8]
+    # float64[n_sym, 2]: the symbol's trigger band (low, high). A bar can change the
+    # symbol's working orders only if its low <= band[s, 0] or its high >= band[s, 1]
+    # (exchange.refresh_band_nb); no working order: (-inf, +inf)
+    "band",
 )
 
 
@@ -249,8 +253,8 @@ define_state_proxy(Book, BookType, BOOK_FIELDS)
 
 
 @njit(cache=True)
-def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr):
-    return Book(orders, fills, work, nwork, xpos, used_vol, ctr)
+def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr, band):
+    return Book(orders, fills, work, nwork, xpos, used_vol, ctr, band)
 
 
 @njit(cache=True)
@@ -360,6 +364,7 @@ def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Boo
         np.zeros(n_sym, dtype=np.float64),
         np.zeros(n_sym, dtype=np.float64),
         np.zeros(8, dtype=np.int64),
+        np.tile(np.array([-np.inf, np.inf]), (n_sym, 1)),
     )
     return Book.build(_make_book, arrays)
 
