@@ -3,6 +3,7 @@ against the simulated exchange) produce the same journal, row by row."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -11,10 +12,13 @@ from backstop.data import gbm_bars
 from backstop.engine.backtest import PreparedBars, run_backtest
 from backstop.engine.broker import Broker
 from backstop.engine.config import BacktestConfig
+from backstop.engine.context import bar_context
 from backstop.engine.event_driver import run_event_driven
+from backstop.engine.inputs import instrument_arrays
+from backstop.engine.profile import RiskProfile
 from backstop.strategies import get_strategy
 
-FRAMES = ("orders", "fills", "trades", "verdicts", "equity")
+FRAMES = ("orders", "fills", "trades", "verdicts", "equity", "guard_events")
 
 
 def _assert_same(a, b) -> None:
@@ -74,6 +78,28 @@ def test_parity_with_exits_limits_and_unknown_symbols() -> None:
     assert "STOP" in fast.orders.filter(pl.col("role") == "ENTRY").get_column("order_type")
     reasons = set(fast.verdicts.get_column("reason_codes").explode().drop_nulls().to_list())
     assert {"UNKNOWN_SYMBOL", "NO_BAR_AFTER_SIGNAL"} <= reasons
+
+
+def test_parity_when_days_roll_between_signals() -> None:
+    """A profile that counts trades per day makes the loop track session days. The loop
+    skips quiet bars (no event, no reachable order) in a tight inner loop; a day that starts
+    on such a bar must still roll there, at its first bar, as the event driver rolls it."""
+    bars = PreparedBars.of(gbm_bars(2_400, 2, seed=11, sigma=0.002))
+    intents = get_strategy("sma_cross").intents(
+        bars.bars, {"fast": 20, "slow": 120, "stop_pct": 0.01, "target_pct": 0.02}
+    )
+    profile = RiskProfile().with_settings({"risk.max_trades_per_day": 3})
+    fast = run_backtest(bars, intents, profile=profile)
+    slow = run_event_driven(bars, intents, profile=profile)
+    _assert_same(fast, slow)
+    _, specs = instrument_arrays(bars.arrays.symbols)
+    day = bar_context(bars.bars, bars.arrays, specs, profile).day
+    new_day = np.flatnonzero(day > np.maximum.accumulate(np.concatenate(([-1], day[:-1]))))
+    started = fast.guard_events.filter(pl.col("kind") == "DAY_STARTED").get_column("ts")
+    assert len(new_day) >= 3
+    assert started.to_list() == bars.arrays.ts[new_day].tolist()
+    signal_rows = set(intents.get_column("bar").to_list())
+    assert any(int(r) not in signal_rows for r in new_day[1:])  # a day began on a quiet bar
 
 
 def test_sim_exchange_implements_the_broker_protocol() -> None:

@@ -340,7 +340,32 @@ def run_loop_nb(
     trades_max = len(pf.trades) - room
     verdicts_max = len(dec.verdicts) - n_sym - 1
     guard_max = len(g.events) - guard_room
-    for i in range(start, n):
+    days = ctx.day
+    every_row_day = len(days) > 1
+    fast_forward = needs == NEED_DAYS
+    i = start
+    while i < n:
+        if fast_forward and not skip_bar:
+            # Quiet bars: no event, no working order the bar can reach, no new day. The full
+            # body below would only mark their close, so a tight loop does that up to the
+            # next bar that needs more (most bars of a backtest are quiet).
+            quiet_end = min(events[j].bar, n) if j < n_ev else n
+            today = g_ai[AI_DAY]
+            while i < quiet_end:
+                s = np.int64(sym[i])
+                day = days[i] if every_row_day else days[0]
+                if (low[i] <= band[s, 0]) | (high[i] >= band[s, 1]) | (day > today):
+                    break
+                mark[s] = close[i]
+                if (i & 7) == 0:
+                    ahead = i + PREFETCH_ROWS
+                    prefetch_nb(ts, ahead)
+                    prefetch_nb(open_, ahead)
+                    prefetch_nb(volume, ahead)
+                    prefetch_nb(session, ahead)
+                i += 1
+            if i >= n:
+                break
         s = np.int64(sym[i])
         if not skip_bar:
             if (
@@ -352,11 +377,12 @@ def run_loop_nb(
             ):
                 return i, j, STATUS_NEED_ROOM
             t0 = pf_ctr[N_TRADES]
-            ahead = i + PREFETCH_ROWS
-            prefetch_nb(ts, ahead)
-            prefetch_nb(open_, ahead)
-            prefetch_nb(volume, ahead)
-            prefetch_nb(session, ahead)
+            if (i & 7) == 0:  # once per cache line of float64 (session: half a line)
+                ahead = i + PREFETCH_ROWS
+                prefetch_nb(ts, ahead)
+                prefetch_nb(open_, ahead)
+                prefetch_nb(volume, ahead)
+                prefetch_nb(session, ahead)
             # the symbol's trigger band (exchange.refresh_band_nb); ``|`` rather than ``or``:
             # one rarely taken branch instead of two
             if (low[i] <= band[s, 0]) | (high[i] >= band[s, 1]):
@@ -408,6 +434,7 @@ def run_loop_nb(
             else:
                 apply_advisory_nb(g, ev)  # remembered for the signals it advises
             j += 1
+        i += 1
     return n, j, STATUS_DONE
 
 
