@@ -116,6 +116,40 @@ orders of 216 bytes, 275k verdicts, fills, events), and two per-signal scans ove
 symbols showed up: `equity_nb` 9% (now about half of that) and `exposure_gate_nb` 6% (it
 reads the market view, broker truth, so it cannot use the portfolio's list). Those are what
 remains between W and the bare loop.
+
+## Branches that interleaved symbols make random (fourth session of 2026-12-02)
+
+On W the rows cycle through 100 symbols, so a branch on a symbol's state is a coin flip from
+one row to the next. Two of them were most of the gap to the bare loop there:
+
+- The SMA kernel's cross test (`f > sl and pf <= ps`): dropping the test entirely took the
+  kernel from 114 to 60 ms. It now computes both directions with `&` and branches only on
+  "a cross happened" (2.7% of rows): 114 -> 72 ms, the same rows and directions; M unchanged.
+- The loop's pre-check walked the bar's symbol's working orders: a branch on how many there
+  are and a load of each order record (the hottest instructions of the loop in perf). The
+  book now keeps a trigger band per symbol (`Book.band`, `exchange.refresh_band_nb`): a bar
+  goes to the matcher only if its low reaches `band[s, 0]` or its high reaches `band[s, 1]`.
+  A/B in CPU time, alternating worktrees: W 476-486 -> 369-378 ms, M unchanged.
+- The verdict buffer was sized one per event while the loop keeps one per symbol spare, so
+  a 100-symbol run doubled it near the end (a 275k-record copy, ~20 ms); it is sized with
+  that headroom now.
+- Quiet bars (no event, no working order the bar's range can reach, no new session day)
+  go through a small inner loop that only marks the close, when the profile asks for no
+  per-bar work beyond the day count. The full body kept the loop's many live values on the
+  stack and reloaded them on every bar. M without intents: 5.9 -> 3.5 ms; M `run_backtest`
+  22.1-23.3 -> 18.6-19.9 ms; W (with the band) 343-345 -> 246-252 ms.
+
+Tried and left: the exposure gate's scan over all symbols (8.8% of W samples) costs the
+same in a microbenchmark when it walks a list of the held symbols instead (the exact sum is a
+chain of dependent adds either way); replacing the SMA's two divisions by multiplications
+with an exact fallback near ties was slower (the fallback test became the random branch).
+Where a warm M run goes now (perf over repeated `Backtest.run`): the SMA kernel 16% of
+samples (its running sums are a chain of dependent adds, as in the bare loop), the loop's
+quiet-bar path 14% (3.5 ms), the signal, order and fill kernels about 20% (roughly 9 ms for
+27.7k signals and 13.8k round trips: gates, sizing, verdict, orders, legs, fills,
+accounting, each journaled), the OS 25% (about 3,400 page faults a run on fresh record
+memory, 13 MB; orders alone are 12 MB at 216 bytes each), and Python, polars and numpy set-up
+the rest.
 """
 
 
