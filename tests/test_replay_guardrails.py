@@ -148,7 +148,8 @@ def test_a_starting_broker_position_can_be_closed_by_the_replayed_pipeline(
     """The ES incident had the broker really been short at the start and no WAIT advisory
     come: the exit-path BUY is then a true exit, the pipeline approves it and the replay's
     broker fills it. The starting short closes in the pipeline's book (it used to raise
-    ZeroDivisionError: a seeded position had no round trip to close)."""
+    ZeroDivisionError: a seeded position had no round trip to close), and the report's P&L
+    counts the short from where it stood."""
     folder = tmp_path / "es-short-at-start"
     shutil.copytree(ES, folder)
     (folder / "expect.toml").unlink()
@@ -162,3 +163,10 @@ def test_a_starting_broker_position_can_be_closed_by_the_replayed_pipeline(
     path = [p for p in out.paths["with_guardrails"] if p["symbol"] == "ESZ5"]
     assert path[0] == {"ts": None, "symbol": "ESZ5", "qty": -1.0}
     assert path[-1]["qty"] == 0.0  # the exit filled and the short closed
+    # The short is valued at the first price the replay sees (6889.75) in both worlds, so the
+    # BUY at 6890.50 closes it for -0.75 x 50. In the recorded world the SELL at 6856.50
+    # then opens a new short, marked where it was sold. (Counted from a flat start, as the
+    # report once did, the BUY opened a long and both lines read -1,700.)
+    assert out.actual["realized"] == -37.5 and out.actual["unrealized"] == 0.0
+    assert out.counterfactual["realized"] == -37.5 and out.counterfactual["unrealized"] == 0.0
+    assert (out.actual["fees"], out.counterfactual["fees"]) == (4.5, 2.25)

@@ -358,6 +358,18 @@ def seed_positions(
         apply_fill_nb(pf, fill[0])
 
 
+def start_prices(bars: pl.DataFrame) -> dict[str, float]:
+    """The first price the replay sees for each symbol: the open of its first bar.
+
+    A position the broker held at the start is valued at it, in the pipeline's book
+    (``seed_positions``) and in the report's P&L (``outcome.pnl_of``).
+    """
+    if bars.is_empty():
+        return {}
+    first = bars.group_by("symbol", maintain_order=True).first()
+    return dict(zip(first.get_column("symbol"), first.get_column("open"), strict=True))
+
+
 def start_positions(incident: Incident, symbols: tuple[str, ...]) -> dict[str, float]:
     """The broker's positions at the start of the incident (flat where nothing is known)."""
     start = incident.start_ns or 0
