@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backstop.data import gbm_bars
+from backstop.engine import journal
 from backstop.engine.backtest import Backtest
 from backstop.engine.journal import journal_digest, write_journal
 
@@ -21,3 +22,29 @@ def test_different_inputs_give_different_journals(tmp_path: Path) -> None:
     a = write_journal(Backtest(bars, "sma_cross").run(), tmp_path / "a" / "journal.duckdb")
     b = write_journal(Backtest(bars, "sma_cross", fast=12).run(), tmp_path / "b" / "journal.duckdb")
     assert journal_digest(a) != journal_digest(b)
+
+
+def test_journal_tables_are_the_result_frames_whatever_the_batch_size(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The journal writes records in batches and orders the timeline inside DuckDB; each
+    table must still be exactly the result's frame, and the events table exactly
+    ``events_frame``, however the batches fall (here: 7 records, so parts span batches)."""
+    result = Backtest(gbm_bars(3_000, 3, seed=2, sigma=0.004), "sma_cross", fast=5, slow=20).run()
+    big = write_journal(result, tmp_path / "big" / "journal.duckdb")
+    monkeypatch.setattr(journal, "BATCH_ROWS", 7)
+    small = write_journal(result, tmp_path / "small" / "journal.duckdb")
+    assert journal_digest(big) == journal_digest(small)
+    assert result.trades.height > 20
+    frames = {
+        "verdicts": result.verdicts,
+        "orders": result.orders,
+        "fills": result.fills,
+        "trades": result.trades,
+        "guard": result.guard_events,
+        "equity": result.equity,
+        "events": journal.events_frame(result),
+    }
+    for table, frame in frames.items():
+        stored = journal.read_table(small, table)
+        assert stored.equals(frame, null_equal=True), table

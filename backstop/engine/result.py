@@ -125,7 +125,10 @@ class BacktestResult:
     @cached_property
     def orders(self) -> pl.DataFrame:
         """Every order: ids, roles, prices, status, and why it was cancelled or changed."""
-        o = self.records.orders
+        return self.orders_of(self.records.orders)
+
+    def orders_of(self, o: np.ndarray) -> pl.DataFrame:
+        """``orders`` for some of the order records (the journal writes them in batches)."""
         cycle = self._cycle_col(o["cycle"])
         role = _enum_col(o["role"], OrderRole, "role")
         legs = np.array([ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))], dtype=object)
@@ -171,7 +174,10 @@ class BacktestResult:
     @cached_property
     def fills(self) -> pl.DataFrame:
         """Every fill with its order, cycle, fees, slippage and intrabar-ambiguity flag."""
-        f = self.records.fills
+        return self.fills_of(self.records.fills)
+
+    def fills_of(self, f: np.ndarray) -> pl.DataFrame:
+        """``fills`` for some of the fill records."""
         return pl.DataFrame(
             [
                 pl.Series("fill_id", f["id"]),
@@ -193,7 +199,10 @@ class BacktestResult:
     @cached_property
     def trades(self) -> pl.DataFrame:
         """Round trips: entry/exit, realized P&L, fees, exit reason, cycle and strategy."""
-        t = self.records.trades
+        return self.trades_of(self.records.trades)
+
+    def trades_of(self, t: np.ndarray) -> pl.DataFrame:
+        """``trades`` for some of the round-trip records."""
         return pl.DataFrame(
             [
                 pl.Series("trade_id", t["id"]),
@@ -218,7 +227,10 @@ class BacktestResult:
     @cached_property
     def verdicts(self) -> pl.DataFrame:
         """Every decision of the pipeline, approved or not, with the numbers it used."""
-        v = self.records.verdicts
+        return self.verdicts_of(self.records.verdicts)
+
+    def verdicts_of(self, v: np.ndarray) -> pl.DataFrame:
+        """``verdicts`` for some of the verdict records."""
         from_signal = v["event"] >= 0
         named = (
             self.event_symbols.to_numpy()[np.where(from_signal, v["event"], 0)] if len(v) else []
