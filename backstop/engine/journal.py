@@ -210,6 +210,8 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
         ("trades", "trades", rec.trades, result.trades_of),
     )
     try:
+        # one transaction: DuckDB then writes large inserts straight to the file, not the WAL
+        con.execute("BEGIN TRANSACTION")
         _insert(con, "run", run_frame(result), create=True)
         timeline = _Timeline(con)
         for source, table, records, build in batched:
@@ -231,6 +233,7 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
             "FROM _timeline JOIN k USING (part, idx) ORDER BY k.seq"
         )
         con.execute("DROP TABLE _timeline")
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
