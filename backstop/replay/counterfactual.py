@@ -217,6 +217,8 @@ class Rerun:
     specs: dict[str, Instrument]
     profile: RiskProfile
     prices: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # the broker's starting positions as the pipeline booked them: symbol -> (qty, price)
+    opening: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def instruments_of(incident: Incident, symbols: tuple[str, ...]) -> dict[str, Instrument]:
@@ -288,7 +290,7 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     )
     guard = guard_for(spec_tuple, strategies, profile, equity)
     driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
-    seed_positions(driver.pf, start, index, arrays)  # the book starts where the broker stood
+    opening = seed_positions(driver.pf, start, index, arrays)  # where the broker stood
     events, owners = _events(incident, decisions, index, strategies, arrays.ts)
     j, n_ev = 0, len(events)
     rows = {}
@@ -308,7 +310,16 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     verdicts = _verdict_frame(driver, decisions, rows)
     marks = {symbols[s]: float(c) for s, c in enumerate(driver.pf.mark) if c == c}
     return Rerun(
-        symbols, decisions, verdicts, broker.booked, broker.divergence, marks, specs, profile, bars
+        symbols,
+        decisions,
+        verdicts,
+        broker.booked,
+        broker.divergence,
+        marks,
+        specs,
+        profile,
+        bars,
+        opening,
     )
 
 
@@ -336,8 +347,9 @@ def _start_equity(incident: Incident) -> float:
 
 def seed_positions(
     pf: Portfolio, start: dict[str, float], index: dict[str, int], arrays: BarArrays
-) -> None:
-    """Book the broker's starting positions into the pipeline's portfolio.
+) -> dict[str, tuple[float, float]]:
+    """Book the broker's starting positions into the pipeline's portfolio; return what was
+    booked, symbol -> (signed qty, price), which the report's P&L starts from as well.
 
     Each is booked as if opened at the first price the replay sees for its symbol (that bar's
     open, at that bar): cash pays for it as for any entry, so equity starts where the
@@ -347,6 +359,7 @@ def seed_positions(
     """
     rows = {int(s): int(k) for s, k in zip(*np.unique(arrays.sym, return_index=True), strict=True)}
     fill = np.zeros(1, dtype=FILL_DTYPE)
+    booked = {}
     for symbol, qty in sorted(start.items()):
         s = index[symbol]
         if qty == 0.0 or s not in rows:
@@ -356,18 +369,8 @@ def seed_positions(
         fill["price"], fill["ts"], fill["bar"] = arrays.open[k], arrays.ts[k], k
         fill["cycle"], fill["role"] = -1, int(OrderRole.ENTRY)
         apply_fill_nb(pf, fill[0])
-
-
-def start_prices(bars: pl.DataFrame) -> dict[str, float]:
-    """The first price the replay sees for each symbol: the open of its first bar.
-
-    A position the broker held at the start is valued at it, in the pipeline's book
-    (``seed_positions``) and in the report's P&L (``outcome.pnl_of``).
-    """
-    if bars.is_empty():
-        return {}
-    first = bars.group_by("symbol", maintain_order=True).first()
-    return dict(zip(first.get_column("symbol"), first.get_column("open"), strict=True))
+        booked[symbol] = (qty, float(arrays.open[k]))
+    return booked
 
 
 def start_positions(incident: Incident, symbols: tuple[str, ...]) -> dict[str, float]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backstop.engine.enums import MODIFYING_CODES
-from backstop.replay.counterfactual import Rerun, start_positions, start_prices
+from backstop.replay.counterfactual import Rerun, start_positions
 from backstop.replay.decisions import Decision
 from backstop.replay.events import BotPosition, BrokerFill, OrderIntent
 from backstop.replay.timeline import Incident
@@ -123,9 +123,6 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
     """Judge every decision and compare the two worlds."""
     mult = {s: spec.multiplier for s, spec in rerun.specs.items()}
     start = start_positions(incident, rerun.symbols)
-    first = start_prices(rerun.prices)
-    # valued as the pipeline's book opens them (seed_positions); without a price, flat
-    opening = {s: (q, first[s]) for s, q in sorted(start.items()) if q != 0.0 and s in first}
     actual_fills = [Fill(f.ts, f.symbol, f.side, f.qty, f.price, f.fee or 0.0)
                     for f in incident.of(BrokerFill)]  # fmt: skip
     cf_fills = [Fill(b.ts, b.symbol, b.side, b.qty, b.price, b.fee) for b in rerun.booked]
@@ -150,8 +147,8 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
         incident=incident,
         rerun=rerun,
         orders=orders,
-        actual=pnl_of(actual_fills, mult, rerun.marks, opening),
-        counterfactual=pnl_of(cf_fills, mult, rerun.marks, opening),
+        actual=pnl_of(actual_fills, mult, rerun.marks, rerun.opening),
+        counterfactual=pnl_of(cf_fills, mult, rerun.marks, rerun.opening),
         paths={
             "actual": path_of(start, actual_fills),
             "with_guardrails": path_of(start, cf_fills),
