@@ -141,24 +141,6 @@ def timeline_parts(source: str, frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
         raise ValueError(f"no timeline rows come from {source!r}")
 
 
-def events_frame(result: BacktestResult) -> pl.DataFrame:
-    """The run's timeline from its records: signals, orders, fills, closed round trips,
-    guardrail changes, ordered by (ts, priority, then the order the records were made in).
-
-    Structured columns rather than formatted text: they are cheap to build and queryable, and
-    the plain-English journal is rendered from them. ``write_journal`` orders the same parts
-    inside DuckDB instead, a table at a time, so a large run's timeline never sits in memory
-    whole (the journal test checks the two agree).
-    """
-    parts = [p for name in _SOURCES for p in timeline_parts(name, getattr(result, name))]
-    return (
-        pl.concat(parts, how="vertical")
-        .sort(["ts", "priority", "part", "idx"], maintain_order=True)
-        .with_row_index("seq")
-        .select("ts", "priority", "seq", *list(_TIMELINE)[1:])
-    )
-
-
 def run_frame(result: BacktestResult) -> pl.DataFrame:
     """One row describing the run: ids, inputs and every config option."""
     return pl.DataFrame(
