@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from backstop.engine.core import recycle
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
 from backstop.engine.enums import EventKind, Intent
@@ -241,7 +242,7 @@ def _events_from_rows(
         return _read_only(out)
 
     perm = np.lexsort((seq, priority, bar))
-    ev = np.empty(n, dtype=EVENT_DTYPE)
+    ev = recycle.zeros(n, EVENT_DTYPE)
     pack_events_nb(
         ev,
         *(_read_only(a) for a in (perm, bar, ts, seq, priority, sym, strategy, intent, kind)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core import recycle
 from backstop.engine.core.codes import (
     H_NORMAL,
     H_QUARANTINED,
@@ -209,7 +210,7 @@ def new_guard(
         np.zeros((max(n_strat, 1), max(n_sym, 1), SH_N), dtype=np.float64),
         np.full(RING, NO_TS, dtype=np.int64),
         np.ascontiguousarray(sector, dtype=np.int64),
-        np.zeros(max(event_cap, 16), dtype=GUARD_EVENT_DTYPE),
+        recycle.zeros(max(event_cap, 16), GUARD_EVENT_DTYPE),
         np.zeros(1, dtype=event_dtype),
     )
     return Guard.build(_make_guard, arrays)
@@ -220,7 +221,7 @@ def grow_guard_events(g: Guard, more: int) -> None:
     n = int(g.ai[AI_N_EVENTS])
     if n + more <= len(g.events):
         return
-    new = np.zeros(max(n + more, 2 * len(g.events)), dtype=GUARD_EVENT_DTYPE)
+    new = recycle.zeros(max(n + more, 2 * len(g.events)), GUARD_EVENT_DTYPE)
     new[:n] = g.events[:n]
     _set_guard_events(g, new)  # every holder of ``g`` sees the grown buffer
     g.replace_held(events=new)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from backstop.engine.core import recycle
 from backstop.engine.core.state import (
     StateStruct,
     StateType,
@@ -357,8 +358,8 @@ def _set_decisions_verdicts(d, verdicts) -> None:
 def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Book:
     """Allocate an empty exchange book."""
     arrays = (
-        np.zeros(max(order_cap, 16), dtype=ORDER_DTYPE),
-        np.zeros(max(fill_cap, 16), dtype=FILL_DTYPE),
+        recycle.zeros(max(order_cap, 16), ORDER_DTYPE),
+        recycle.zeros(max(fill_cap, 16), FILL_DTYPE),
         np.full((n_sym, max_working), -1, dtype=np.int64),
         np.zeros(n_sym, dtype=np.int64),
         np.zeros(n_sym, dtype=np.float64),
@@ -393,7 +394,7 @@ def new_portfolio(
         acct,
         np.zeros((n_sym, RT_N), dtype=np.float64),
         np.zeros((n_sym, RTI_N), dtype=np.int64),
-        np.zeros(max(trade_cap, 16), dtype=TRADE_DTYPE),
+        recycle.zeros(max(trade_cap, 16), TRADE_DTYPE),
         np.zeros(8, dtype=np.int64),
         np.ascontiguousarray(mult, dtype=np.float64),
         np.ascontiguousarray(is_future, dtype=np.bool_),
@@ -404,7 +405,7 @@ def new_portfolio(
 
 def new_decisions(verdict_cap: int) -> Decisions:
     """Allocate room for the run's verdicts."""
-    arrays = (np.zeros(max(verdict_cap, 16), dtype=VERDICT_DTYPE), np.zeros(8, dtype=np.int64))
+    arrays = (recycle.zeros(max(verdict_cap, 16), VERDICT_DTYPE), np.zeros(8, dtype=np.int64))
     return Decisions.build(_make_decisions, arrays)
 
 
@@ -413,7 +414,7 @@ def _grown(arr: np.ndarray, need: int) -> np.ndarray | None:
     when it already has the room."""
     if need <= len(arr):
         return None
-    new = np.zeros(max(need, 2 * len(arr)), dtype=arr.dtype)
+    new = recycle.zeros(max(need, 2 * len(arr)), arr.dtype)
     new[: len(arr)] = arr
     return new
 
