@@ -241,17 +241,24 @@ def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) ->
     gross = 0.0
     sector_after = 0.0
     my_sector = g.sector[s]
-    for j in range(len(mkt.pos)):
-        q = committed_nb(mkt, j)
+    pos = mkt.pos
+    pending = mkt.pending
+    mark = mkt.mark
+    mult = mkt.mult
+    sector = g.sector
+    for j in range(len(pos)):
+        q = pos[j] + pending[j]  # committed_nb
+        m = mark[j]
         if j == s:
             q = q + ev.side * qty
-        m = mkt.mark[j] if j != s else price
-        if q == 0.0 or m != m:
-            continue
-        v = abs(q) * m * mkt.mult[j]
+            m = price
+        # without branches: which symbols are held is a coin flip per j, and a mispredicted
+        # branch per held symbol was most of this scan on W. A flat or unmarked symbol adds
+        # +0.0, which leaves the sums exactly as skipping it did.
+        v = abs(q) * m * mult[j]
+        v = v if (q != 0.0) & (m == m) else 0.0
         gross += v
-        if my_sector >= 0 and g.sector[j] == my_sector:
-            sector_after += v
+        sector_after += v if (sector[j] == my_sector) & (my_sector >= 0) else 0.0
     name_after = abs(committed_nb(mkt, s) + ev.side * qty) * price * mkt.mult[s]
     lim = rp[RK_SINGLE_NAME]
     if lim == lim and name_after > lim * equity:
