@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import bars, combine, intents, ts_of
+from kit import bars, combine, intents, ts_of, with_bar_rows
 
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE
@@ -133,6 +133,27 @@ def test_events_match_the_field_by_field_construction(table: pl.DataFrame) -> No
     # each event names its own symbol
     by_seq = table.get_column("symbol").to_list()
     assert event_symbols.to_list() == [by_seq[seq_to_row[s]] for s in events["seq"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=intent_tables(), data=st.data())
+def test_bar_rows_and_bar_codes_give_the_events_of_the_as_of_match(table, data) -> None:
+    """The shortcuts a strategy's own table takes (its bar rows, the bars' symbol codes,
+    no sort when already in decision order) change nothing, in row order or shuffled."""
+    on_bars = table.filter(pl.col("symbol") != "Z", pl.col("ts") <= ts_of(N_BARS - 1))
+    if on_bars.is_empty():
+        return
+    as_of, strategies, _ = event_array(on_bars, FRAME, SYMBOLS)
+    with_rows = with_bar_rows(on_bars, FRAME)
+    in_row_order = with_rows.sort("bar", "ts", maintain_order=True)
+    shuffled = with_rows.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
+    codes = bar_arrays(FRAME).sym
+    for variant in (with_rows, in_row_order, shuffled):
+        got, got_strategies, got_names = event_array(variant, FRAME, SYMBOLS, codes)
+        want, _, want_names = event_array(variant.with_columns(bar=None), FRAME, SYMBOLS)
+        _same_events(got, want)
+        assert got_strategies == strategies and got_names.to_list() == want_names.to_list()
+    assert len(as_of) == len(got)
 
 
 def test_packing_compiles_once_whatever_polars_shares_or_copies() -> None:

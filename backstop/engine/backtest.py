@@ -124,7 +124,9 @@ def run_backtest(
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
     profile = profile or RiskProfile()
     inst, specs = instrument_arrays(arrays.symbols, instruments)
-    events, strategies, event_symbols = event_array(intents, prepared.bars, arrays.symbols)
+    events, strategies, event_symbols = event_array(
+        intents, prepared.bars, arrays.symbols, arrays.sym
+    )
     ctx = bar_context(prepared.bars, arrays, specs, profile)
     prm = config.sim_params()
     rp = profile.array()

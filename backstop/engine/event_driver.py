@@ -436,7 +436,7 @@ def run_event_driven(
         session = session_days(prepared.bars, config.session_tz)
     profile = profile or RiskProfile()
     inst, specs = instrument_arrays(a.symbols, instruments)
-    events, strategies, event_symbols = event_array(intents, prepared.bars, a.symbols)
+    events, strategies, event_symbols = event_array(intents, prepared.bars, a.symbols, a.sym)
     ctx = bar_context(prepared.bars, a, specs, profile)
     prm = config.sim_params()
     broker = (

@@ -133,20 +133,31 @@ def _bar_rows(intents: pl.DataFrame, bars: pl.DataFrame) -> np.ndarray | None:
 
 
 def event_array(
-    intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]
+    intents: pl.DataFrame,
+    bars: pl.DataFrame,
+    symbols: tuple[str, ...],
+    bar_sym: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pl.Series]:
     """Attach each intent to its bar row; return (sorted events, strategy ids, event symbols).
 
     Strategy ids are listed in the numbering the events use; ``event symbols`` names the
     symbol each event (in sorted order) was for, including symbols that have no bars.
+    ``bar_sym`` (the bars' symbol codes, ``BarArrays.sym``) saves numbering the intents'
+    symbols again when the strategy named each intent's bar row.
     """
-    strategies = tuple(
-        sorted(intents.get_column("strategy_id").fill_null("default").unique().to_list())
-    )
+    ids = intents.get_column("strategy_id").fill_null("default")
+    if ids.len() and (ids == ids[0]).all():
+        strategies: tuple[str, ...] = (ids[0],)  # one strategy: no need to hash every id
+    else:
+        strategies = tuple(sorted(ids.unique().to_list()))
     rows = _bar_rows(intents, bars) if intents.height else np.zeros(0, dtype=np.int64)
+    sym = None
     if rows is None:
         rows = _asof_rows(intents, bars, symbols)
-    return _events_from_rows(intents, rows, symbols, strategies, bars.get_column("ts").to_numpy())
+    elif bar_sym is not None and len(symbols) > 1:
+        sym = bar_sym[rows].astype(np.int64)  # each row checked to be the intent's symbol
+    bars_ts = bars.get_column("ts").to_numpy()
+    return _events_from_rows(intents, rows, symbols, strategies, bars_ts, sym)
 
 
 def _asof_rows(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]) -> np.ndarray:
@@ -180,14 +191,19 @@ def _events_from_rows(
     symbols: tuple[str, ...],
     strategies: tuple[str, ...],
     bars_ts: np.ndarray,
+    sym: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pl.Series]:
     """Event records from intents and their bar rows (negative rows: refused, see
-    ``_asof_rows``), sorted by (bar, priority, seq); ``seq`` is the stable order by ts."""
+    ``_asof_rows``), sorted by (bar, priority, seq); ``seq`` is the stable order by ts.
+    ``sym``: the intents' symbol codes when the caller has them."""
     n = intents.height
     ts = intents.get_column("ts").to_numpy()
-    order = np.argsort(ts, kind="stable")
-    seq = np.empty(n, dtype=np.int64)
-    seq[order] = np.arange(n)
+    if n < 2 or bool((ts[1:] >= ts[:-1]).all()):
+        seq = np.arange(n, dtype=np.int64)  # a strategy's own table: already in ts order
+    else:
+        order = np.argsort(ts, kind="stable")
+        seq = np.empty(n, dtype=np.int64)
+        seq[order] = np.arange(n)
     refused = rows < 0
     bar = rows
     if refused.any():
@@ -210,7 +226,7 @@ def _events_from_rows(
         sym = np.where(refused, rows, known)
     elif len(symbols) == 1:
         sym = np.zeros(1, dtype=np.int64)
-    else:
+    elif sym is None:
         sym = symbol_col.cast(pl.Enum(list(symbols))).to_physical().cast(pl.Int64).to_numpy()
     if len(strategies) == 1:
         strategy = np.zeros(1, dtype=np.int64)
@@ -241,8 +257,8 @@ def _events_from_rows(
             out = col.fill_null(default).to_numpy()
         return _read_only(out)
 
-    perm = np.lexsort((seq, priority, bar))
-    ev = recycle.zeros(n, EVENT_DTYPE)
+    perm = _decision_order(bar, priority, seq)
+    ev = recycle.empty(n, EVENT_DTYPE)  # pack_events_nb writes every field
     pack_events_nb(
         ev,
         *(_read_only(a) for a in (perm, bar, ts, seq, priority, sym, strategy, intent, kind)),
@@ -253,6 +269,21 @@ def _events_from_rows(
     if (perm[1:] > perm[:-1]).all():  # already in decision order (a strategy's own table)
         return ev, strategies, symbol_col
     return ev, strategies, symbol_col.gather(perm)
+
+
+def _decision_order(bar: np.ndarray, priority: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """The permutation that sorts events by (bar, priority, seq): the identity, found without
+    sorting, when they already are (a strategy's table in row order)."""
+    n = len(bar)
+    if n > 1:
+        d_bar = bar[1:] - bar[:-1]
+        d_pri = priority[1:] - priority[:-1]
+        in_order = (d_bar > 0) | (
+            (d_bar == 0) & ((d_pri > 0) | ((d_pri == 0) & (seq[1:] > seq[:-1])))
+        )
+        if not in_order.all():
+            return np.lexsort((seq, priority, bar))
+    return np.arange(n, dtype=np.int64)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:

@@ -8,9 +8,10 @@ run pays again. On M that was about 3,400 page faults and a quarter of a warm ru
 run again in the same process.
 
 So the large record buffers come from here. ``zeros(n, dtype)`` returns an array that reads
-exactly like ``np.zeros``: its memory is a block this module keeps, wiped before reuse. The
-array's base is a lease on that block; when the last view of the array is gone (the run's
-result was dropped), the lease hands the block back for the next run. Nothing that holds an
+exactly like ``np.zeros`` (``empty`` skips the wipe, for a buffer its caller fills): its
+memory is a block this module keeps, wiped before reuse. The array's base is a lease on
+that block; when the last view of the array is gone (the run's result was dropped), the
+lease hands the block back for the next run. Nothing that holds an
 array ever sees it change, and a reused buffer reads the same as a fresh one, so results do
 not depend on what ran before.
 
@@ -75,12 +76,20 @@ _returned: deque[_Block] = deque()  # blocks handed back by leases, drained unde
 
 def zeros(n: int, dtype: Any) -> np.ndarray:
     """An array of ``n`` zero records of ``dtype``, on reused memory when a kept block fits."""
-    dtype = np.dtype(dtype)
+    return _lease(n, np.dtype(dtype), wipe=True)
+
+
+def empty(n: int, dtype: Any) -> np.ndarray:
+    """``zeros`` without the wipe, for a buffer its caller writes in full (``np.empty``)."""
+    return _lease(n, np.dtype(dtype), wipe=False)
+
+
+def _lease(n: int, dtype: np.dtype, wipe: bool) -> np.ndarray:
     nbytes = max(int(n), 0) * dtype.itemsize
     if nbytes < MIN_BYTES:
         return np.zeros(n, dtype=dtype)
     block = _take(nbytes)
-    if block.dirty:
+    if wipe and block.dirty:
         block.buf[: min(block.dirty, nbytes)] = 0  # a fresh block reads zero beyond ``dirty``
     block.dirty = max(block.dirty, nbytes)
     raw = np.asarray(_Lease(block, nbytes))
