@@ -9,7 +9,9 @@ is refused by the pipeline (DUPLICATE_POSITION) and an exit while flat is refuse
 A cross up at bar t: fast[t] > slow[t] and fast[t-1] <= slow[t-1]; a cross down mirrors it.
 The moving averages are computed in one pass over the rows (symbols interleaved), with a
 running sum per symbol that is recomputed from scratch every ``RESUM_EVERY`` bars so rounding
-drift stays far below any price difference that matters.
+drift stays far below any price difference that matters. Panel data (every symbol at every
+timestamp, rows in (ts, symbol) order) takes a second kernel that updates all symbols of a
+timestamp together: the same arithmetic per symbol, in the same order, so the same crosses.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from numba import njit
 from backstop.strategies.base import Param, Strategy, register
 
 RESUM_EVERY = 1024
+# fewest symbols for the panel kernel: below it the per-symbol runs of the general one win
+PANEL_MIN_SYMBOLS = 8
 
 
 @njit(cache=True)
@@ -30,6 +34,106 @@ def sma_cross_rows_nb(
     sym: np.ndarray, close: np.ndarray, n_sym: int, fast: int, slow: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows where SMA(fast) crosses SMA(slow), and the direction (+1 up, -1 down)."""
+    if n_sym >= PANEL_MIN_SYMBOLS and is_panel_nb(sym, n_sym):
+        return _panel_crosses_nb(close, n_sym, fast, slow)
+    return _row_crosses_nb(sym, close, n_sym, fast, slow)
+
+
+@njit(cache=True)
+def is_panel_nb(sym: np.ndarray, n_sym: int) -> bool:
+    """Whether the rows are a full panel: row ``t * n_sym + j`` is symbol ``j``."""
+    n = len(sym)
+    if n_sym < 1 or n % n_sym:
+        return False
+    for t in range(n // n_sym):
+        bad = 0
+        b = t * n_sym
+        for j in range(n_sym):
+            bad |= sym[b + j] ^ j
+        if bad:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _panel_crosses_nb(
+    close: np.ndarray, n_sym: int, fast: int, slow: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_row_crosses_nb`` on a full panel, one timestamp (all symbols) at a time.
+
+    Every symbol has seen as many closes as every other, so the window positions, the
+    warm-up tests and the periodic re-sum are shared, and the per-symbol updates are
+    independent loops the compiler turns into vector instructions (W: ~85 -> ~25 ms). Each
+    symbol's sums take exactly the operations of the row kernel, in the same order.
+    """
+    n = len(close)
+    width = max(fast, slow)
+    ring = np.zeros((width, n_sym), dtype=np.float64)  # one row per window slot
+    sf = np.zeros(n_sym, dtype=np.float64)
+    ss = np.zeros(n_sym, dtype=np.float64)
+    pf = np.full(n_sym, np.nan)
+    ps = np.full(n_sym, np.nan)
+    step = np.zeros(n_sym, dtype=np.int8)  # this timestamp's direction per symbol
+    rows = np.empty(n, dtype=np.int64)
+    dirs = np.empty(n, dtype=np.int8)
+    m = 0
+    slot = 0
+    for t in range(n // n_sym):
+        b = t * n_sym
+        c = t  # closes every symbol had before this timestamp
+        kf = slot - fast
+        kf = kf + width if kf < 0 else kf
+        ks = slot - slow
+        ks = ks + width if ks < 0 else ks
+        if c >= fast and c >= slow:
+            for j in range(n_sym):
+                x = close[b + j]
+                sf[j] = (sf[j] - ring[kf, j]) + x
+                ss[j] = (ss[j] - ring[ks, j]) + x
+                ring[slot, j] = x
+        else:
+            for j in range(n_sym):
+                x = close[b + j]
+                a = sf[j] - ring[kf, j] if c >= fast else sf[j]
+                e = ss[j] - ring[ks, j] if c >= slow else ss[j]
+                ring[slot, j] = x
+                sf[j] = a + x
+                ss[j] = e + x
+        slot = slot + 1 if slot + 1 < width else 0
+        c = t + 1
+        if c % RESUM_EVERY == 0:
+            for j in range(n_sym):
+                a = 0.0
+                for k in range(min(c, fast)):
+                    a += ring[(c - 1 - k) % width, j]
+                sf[j] = a
+                e = 0.0
+                for k in range(min(c, slow)):
+                    e += ring[(c - 1 - k) % width, j]
+                ss[j] = e
+        if c >= fast and c >= slow:
+            crossed = 0
+            for j in range(n_sym):
+                f = sf[j] / fast
+                sl = ss[j] / slow
+                d = np.int8((f > sl) & (pf[j] <= ps[j])) - np.int8((f < sl) & (pf[j] >= ps[j]))
+                step[j] = d
+                crossed |= d
+                pf[j] = f
+                ps[j] = sl
+            if crossed:
+                for j in range(n_sym):  # append the crossing symbols in row order
+                    rows[m] = b + j
+                    dirs[m] = step[j]
+                    m += step[j] != 0
+    return rows[:m], dirs[:m]
+
+
+@njit(cache=True)
+def _row_crosses_nb(
+    sym: np.ndarray, close: np.ndarray, n_sym: int, fast: int, slow: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crosses of rows in any symbol order, one row at a time."""
     n = len(close)
     width = max(fast, slow)
     ring = np.zeros((n_sym, width), dtype=np.float64)
