@@ -72,7 +72,7 @@ from backstop.engine.core.records import (
     at_nb,
     bar_room_nb,
 )
-from backstop.engine.core.riskslots import KL_FLATTEN
+from backstop.engine.core.riskslots import KL_CONSEC, KL_FLATTEN
 from backstop.engine.core.state import borrow_nb, prefetch_nb
 from backstop.engine.core.supervise import (
     NEED_DAYS,
@@ -256,9 +256,12 @@ def supervise_bar_nb(
     kill switch, shadow trades settle, and the exit manager may send an exit. ``day``,
     ``quality`` and ``close_ns`` are the bar's context (scalars, see ``handle_signal_nb``)."""
     equity = np.nan
+    # a closed trade reads equity only for the big-loss streak (and the kill it may trip):
+    # without that trigger, no equity per closed trade (one in three calls of a W run)
+    big_losses = rp[KL_CONSEC] == rp[KL_CONSEC]
     for t in range(t0, pf.ctr[N_TRADES]):
         tr = pf.trades[t]
-        if needs & NEED_EQUITY or equity != equity:
+        if needs & NEED_EQUITY or (big_losses and equity != equity):
             equity = equity_nb(pf)
         cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
         if trip_kill_nb(g, cause, ts, i, equity):
