@@ -21,6 +21,7 @@ process keeps for its next run is still memory).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from typing import Any
@@ -72,6 +73,16 @@ class _Lease:
 _lock = threading.Lock()
 _free: list[_Block] = []  # unused blocks, owned by ``zeros`` under ``_lock``
 _returned: deque[_Block] = deque()  # blocks handed back by leases, drained under ``_lock``
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets a fresh lock: another thread may have held this one at the fork."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def zeros(n: int, dtype: Any) -> np.ndarray:
