@@ -150,6 +150,40 @@ quiet-bar path 14% (3.5 ms), the signal, order and fill kernels about 20% (rough
 accounting, each journaled), the OS 25% (about 3,400 page faults a run on fresh record
 memory, 13 MB; orders alone are 12 MB at 216 bytes each), and Python, polars and numpy set-up
 the rest.
+
+## Memory the OS gives twice, and panel data (2026-12-02, on an AMD EPYC machine)
+
+This session's machine measured M at 2.98x and W at 3.04x the bare loop (bench_backstop
+against bare_loop.py, same minutes), against 2.74x / 2.82x on the earlier Intel one: at the
+target's edge. perf put a quarter of a warm M run in the kernel, mapping and zeroing pages.
+
+- Record buffers are recycled (`backstop/engine/core/recycle.py`). glibc hands a large freed
+  block back to the OS, so each run faulted its 13 MB of records in again (3,369 page faults
+  per M run). Buffers of 1 MB and more now come from blocks kept between runs, wiped before
+  reuse, returned when the last view of the array is gone (a result dropped). Faults per M
+  run 3,369 -> 0-5; M best of 15 28.6-29.9 -> 21.2-21.4 ms (alternating worktrees).
+  `GLIBC_TUNABLES` with fixed mmap/trim thresholds showed the same before anything was
+  written. W barely moved: its buffers are hugepage-backed already (numpy madvises arrays of
+  4 MB and more), so it paid for zeroing, not for faults.
+- The SMA kernel on panel data (every symbol at every timestamp, rows in (ts, symbol)
+  order) updates all symbols of a timestamp together: window slots, warm-up and re-sum are
+  shared, and the per-symbol loops vectorise. Same operations per symbol in the same order,
+  so the same crosses (property test against the row kernel). W kernel 78-105 -> 24-28 ms.
+  Two things tried first: the row kernel walking each symbol's rows with a stride (no gain:
+  every close its own cache line, 87-98 ms), and multiplying instead of dividing with an
+  exact fallback (slower again on this machine: 4.8 vs 4.2 ms on M).
+- The exposure gate's scan adds +0.0 for a flat symbol instead of branching on it (the
+  held/flat pattern is a coin flip per symbol on W): 8.7% -> 3.3% of W samples, same bits.
+- Equity: one call per closed trade only when the big-loss kill trigger reads it, and the
+  walk over held symbols with an unsigned index and selects (microbenchmark 58-64 -> 43 ns).
+- Event records: a strategy's own table is checked to be in decision order instead of
+  sorted, numbered by the bars' symbol codes instead of by hashing names, and its buffer is
+  not wiped before the kernel writes every field: `event_array` on W 34 -> 18.5 ms.
+
+After these, perf over warm W runs: the loop 20%, equity 8%, the panel SMA kernel 7%, the
+order/fill kernels ~20%, `_track_held_nb` 5.5%, numpy/polars set-up ~8%, the kernel 5%. On M
+the Python/polars set-up (intent validation, event table, frames) is now ~7 ms of ~24: a
+constant per run.
 """
 
 
