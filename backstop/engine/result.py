@@ -299,8 +299,9 @@ class BacktestResult:
         mult = np.array([i.multiplier for i in self.instruments], dtype=np.float64)
         signed = f["side"].astype(np.float64) * f["qty"]
         pos = positions_by_row_nb(a.sym, f["bar"], f["sym"], signed, len(a.symbols))
-        flows = np.zeros(a.n, dtype=np.float64)
-        np.add.at(flows, f["bar"], -signed * f["price"] * mult[f["sym"]] - f["fee"])
+        # per-row sums in fill order, as np.add.at adds them (W: 0.22 s -> a few ms)
+        flow = -signed * f["price"] * mult[f["sym"]] - f["fee"]
+        flows = np.bincount(f["bar"], weights=flow, minlength=a.n).astype(np.float64, copy=False)
         ts, eq, expo = equity_by_ts_nb(
             a.ts, a.sym, a.close, pos, mult, flows, self.config.initial_cash, len(a.symbols)
         )
