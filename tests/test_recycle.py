@@ -8,6 +8,8 @@ its buffers were fresh or left over from another run.
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -97,6 +99,18 @@ def test_the_pool_keeps_at_most_keep_bytes(monkeypatch: pytest.MonkeyPatch) -> N
     bufs = [recycle.zeros(N * k, ORDER_DTYPE) for k in (1, 2, 4)]
     del bufs
     assert recycle.kept_bytes() == 3 * N * ORDER_DTYPE.itemsize  # the largest dropped
+
+
+def test_a_buffer_alive_at_interpreter_exit_is_returned_without_error() -> None:
+    code = (
+        "import numpy as np\n"
+        "from backstop.engine.core import recycle\n"
+        f"keep = recycle.zeros({N}, np.float64)\n"
+        "view = keep[5:10]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr == ""  # no "Exception ignored in __del__" from a finaliser at exit
 
 
 def test_threads_never_share_a_buffer() -> None:

@@ -241,13 +241,11 @@ def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) ->
     gross = 0.0
     sector_after = 0.0
     my_sector = g.sector[s]
-    pos = mkt.pos
-    pending = mkt.pending
     mark = mkt.mark
     mult = mkt.mult
     sector = g.sector
-    for j in range(len(pos)):
-        q = pos[j] + pending[j]  # committed_nb
+    for j in range(len(mark)):
+        q = committed_nb(mkt, j)
         m = mark[j]
         if j == s:
             q = q + ev.side * qty

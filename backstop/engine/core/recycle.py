@@ -11,9 +11,9 @@ So the large record buffers come from here. ``zeros(n, dtype)`` returns an array
 exactly like ``np.zeros`` (``empty`` skips the wipe, for a buffer its caller fills): its
 memory is a block this module keeps, wiped before reuse. The array's base is a lease on
 that block; when the last view of the array is gone (the run's result was dropped), the
-lease hands the block back for the next run. Nothing that holds an
-array ever sees it change, and a reused buffer reads the same as a fresh one, so results do
-not depend on what ran before.
+lease hands the block back for the next run. Nothing that holds an array ever sees it
+change, and a reused buffer reads the same as a fresh one, so results do not depend on what
+ran before.
 
 At most ``KEEP_BYTES`` of unused blocks are kept; ``release()`` drops them all (memory the
 process keeps for its next run is still memory).
@@ -51,10 +51,13 @@ class _Lease:
     """The base object of a recycled array: exposes the block's first ``nbytes`` to numpy
     and returns the block when numpy lets go of it."""
 
-    __slots__ = ("__array_interface__", "_block")
+    __slots__ = ("__array_interface__", "_block", "_home")
 
     def __init__(self, block: _Block, nbytes: int) -> None:
         self._block = block
+        # the lease keeps the queue it returns to: a finaliser that runs at interpreter
+        # shutdown, after the module's globals are cleared, still finds it
+        self._home = _returned
         self.__array_interface__ = {
             "data": (block.buf.ctypes.data, False),
             "shape": (nbytes,),
@@ -63,11 +66,7 @@ class _Lease:
         }
 
     def __del__(self) -> None:
-        # a plain try: at interpreter shutdown even ``contextlib`` may be gone
-        try:  # noqa: SIM105
-            _returned.append(self._block)  # atomic: no lock taken inside a finaliser
-        except Exception:
-            pass
+        self._home.append(self._block)  # atomic: no lock taken inside a finaliser
 
 
 _lock = threading.Lock()
