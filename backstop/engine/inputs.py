@@ -46,6 +46,12 @@ class BarArrays:
     session: np.ndarray
     symbols: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # read-only views, however the arrays were made: numba compiles a kernel anew for
+        # each mix of writable and read-only arrays, and the engine never writes bars
+        for name in ("ts", "sym", "open", "high", "low", "close", "volume", "session"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
+
     @property
     def n(self) -> int:
         return len(self.ts)
