@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, intents, ts_of, with_bar_rows
 
+from backstop.engine import inputs
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE
 from backstop.engine.enums import EventKind, Intent
@@ -156,11 +157,20 @@ def test_bar_rows_and_bar_codes_give_the_events_of_the_as_of_match(table, data) 
     assert len(as_of) == len(got)
 
 
-def test_packing_compiles_once_whatever_polars_shares_or_copies() -> None:
+def test_packing_compiles_once_whatever_polars_shares_or_copies(monkeypatch) -> None:
+    """The packing kernel sees one set of argument types (numba compiles, and the install
+    builds ahead of time, one variant per set)."""
+    seen = set()
+
+    def recording(*args):
+        seen.add(tuple(pack_events_nb.typeof_pyval(a) for a in args))
+        return pack_events_nb(*args)
+
+    monkeypatch.setattr(inputs, "pack_events_nb", recording)
     full = conform_intents(
         intents([{"ts": ts_of(1), "symbol": "A", "side": 1, "intent": 0, "qty": 5.0}])
     )
     sparse = full.with_columns(pl.lit(None, dtype=pl.Float64).alias("qty"))
     for table in (full, sparse, pl.concat([full, sparse])):
         event_array(table, FRAME, SYMBOLS)
-    assert len(pack_events_nb.signatures) == 1
+    assert len(seen) == 1

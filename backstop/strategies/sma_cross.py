@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.strategies.base import Param, Strategy, register
 
 RESUM_EVERY = 1024
@@ -29,7 +29,7 @@ RESUM_EVERY = 1024
 PANEL_MIN_SYMBOLS = 8
 
 
-@njit(cache=True)
+@kernel
 def sma_cross_rows_nb(
     sym: np.ndarray, close: np.ndarray, n_sym: int, fast: int, slow: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def sma_cross_rows_nb(
     return _row_crosses_nb(sym, close, n_sym, fast, slow)
 
 
-@njit(cache=True)
+@kernel
 def is_panel_nb(sym: np.ndarray, n_sym: int) -> bool:
     """Whether the rows are a full panel: row ``t * n_sym + j`` is symbol ``j``."""
     n = len(sym)
@@ -55,7 +55,7 @@ def is_panel_nb(sym: np.ndarray, n_sym: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel
 def _panel_crosses_nb(
     close: np.ndarray, n_sym: int, fast: int, slow: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +129,7 @@ def _panel_crosses_nb(
     return rows[:m], dirs[:m]
 
 
-@njit(cache=True)
+@kernel
 def _row_crosses_nb(
     sym: np.ndarray, close: np.ndarray, n_sym: int, fast: int, slow: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,8 @@ a callee from another file would keep running the old callee after that file cha
 import, this package compares a hash of every core source with the stamp left by the last
 import and, when they differ, removes backstop's cached kernels before any is loaded.
 
-Caching policy: kernels that Python calls (the drivers' entry points) are ``cache=True``;
+Caching policy: kernels that Python calls (the drivers' entry points) are ``@kernel``
+(``ahead.py``: ``cache=True``, and compiled ahead of time at install);
 kernels only other kernels call are ``@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)``
 and not cached on their own. A cached caller's object code already holds them (numba links a
 callee's code into its caller), so a warm process compiles nothing, and a cold one skips
@@ -24,6 +25,7 @@ measurements.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -31,6 +33,7 @@ _PACKAGE = _HERE.parents[1]
 _KERNEL_DIRS = (_HERE, _PACKAGE / "strategies")
 
 
+@cache
 def _sources_digest() -> str:
     h = hashlib.sha256()
     for folder in _KERNEL_DIRS:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
     H_QUARANTINED,
     H_THROTTLED,
@@ -135,7 +136,7 @@ class Market(StateStruct):
 define_state_proxy(Market, MarketType, MARKET_FIELDS)
 
 
-@njit(cache=True)
+@kernel
 def _make_market(pos, pending, mark, avg, tick, lot, mult):
     return Market(pos, pending, mark, avg, tick, lot, mult)
 
@@ -158,7 +159,7 @@ def new_market(
     return Market.build(_make_market, arrays)
 
 
-@njit(cache=True)
+@kernel
 def decide_stop_move_nb(ev, pos: float, stop_now: float, tick: float):
     """Stop update (a strategy's trailing level): return (reasons, the level to set).
 
@@ -178,7 +179,7 @@ def decide_stop_move_nb(ev, pos: float, stop_now: float, tick: float):
     return R_STOP_MOVED, level
 
 
-@njit(cache=True)
+@kernel
 def stop_update_decision_nb(reasons: int, pos: float, level: float, leg_left: float):
     """The decision tuple of a stop update, in ``decide_signal_nb``'s layout."""
     side = np.int64(-1 if pos > 0 else 1)
@@ -194,7 +195,7 @@ def is_protected_nb(ev) -> bool:
     return has_stop and has_target
 
 
-@njit(cache=True)
+@kernel
 def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, float]:
     """Reduce-only exit guard: return (reasons, side to send, quantity to send).
 
@@ -346,7 +347,7 @@ class Decision(NamedTuple):
     exposure: float  # gross notional of the account after the order
 
 
-@njit(cache=True)
+@kernel
 def decide_signal_nb(
     g,
     rp,
@@ -425,7 +426,7 @@ def decide_signal_nb(
     return reasons, np.int64(ev.side), qty, price, ev.stop_px, target_px, target_pct, risk, exposure
 
 
-@njit(cache=True)
+@kernel
 def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -> None:
     """An entry went out: count it against today's limits and remember its risk unit."""
     s = np.int64(ev.sym)
@@ -440,7 +441,7 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
     note_order_nb(g, ev.ts)
 
 
-@njit(cache=True)
+@kernel
 def submit_entry_nb(
     book, tick: float, lot: float, ev, qty: float, ref: float, target_px: float, target_pct: float
 ) -> int:
@@ -493,7 +494,7 @@ def submit_entry_nb(
     return k
 
 
-@njit(cache=True)
+@kernel
 def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> int:
     """Order builder for an approved exit: a plain reduce-only market order.
 
@@ -514,7 +515,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
     return k
 
 
-@njit(cache=True)
+@kernel
 def record_verdict_nb(
     dec, ev, row: int, approved: bool, d, pos: float, equity: float, order: int, g, rp
 ) -> None:
@@ -551,7 +552,7 @@ def record_verdict_nb(
     v.advice_conf = conf
 
 
-@njit(cache=True)
+@kernel
 def record_stop_update_nb(dec, ev, row: int, d, pos: float, equity: float, leg: int, g, rp):
     """Journal a stop update's verdict, filed under the cycle of the position whose stop leg
     it judged (its own cycle when there is none)."""

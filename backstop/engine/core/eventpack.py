@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
+
 
 @njit(inline="always")
 def _nan_to_zero(x: float) -> float:
     return x if x == x else 0.0
 
 
-@njit(cache=True)
+@kernel
 def pack_events_nb(
     out, perm, bar, ts, seq, priority, sym, strategy, intent, kind, codes, values, fractions
 ) -> None:

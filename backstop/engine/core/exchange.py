@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     ACCEPTED,
     CANCELED,
@@ -224,7 +225,7 @@ def accept_order_nb(book, k: int) -> bool:
     return accepted
 
 
-@njit(cache=True)
+@kernel
 def cancel_order_nb(book, k: int, ts: int, reasons: int) -> None:
     """Cancel a working order with the reasons that caused it."""
     if not is_terminal_nb(book.orders[k].status):
@@ -244,7 +245,7 @@ def working_stop_leg_nb(book, s: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@kernel
 def amend_stop_nb(book, k: int, stop_px: float, reasons: int) -> None:
     """Move a working stop leg's trigger (the caller decided it only tightens)."""
     if is_terminal_nb(book.orders[k].status):
@@ -750,7 +751,7 @@ def _close_phase_nb(book, tick, s, i, ts, h, l) -> None:
             cancel_order_nb(book, k, ts, R_ORDER_EXPIRED)
 
 
-@njit(cache=True)
+@kernel
 def process_bar_nb(
     book,
     prm,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     ADVICE_NONE,
     ADVICE_WAIT,
@@ -210,7 +211,7 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     return reasons
 
 
-@njit(cache=True)
+@kernel
 def book_wide_nb(rp) -> bool:
     """Whether a check reads the whole book (positions and working entries of every symbol)."""
     a, b = rp[RK_MAX_POSITIONS], rp[RK_SINGLE_NAME]

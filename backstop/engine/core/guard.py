@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from backstop.engine.core import recycle
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     H_NORMAL,
     H_QUARANTINED,
@@ -166,12 +167,12 @@ class Guard(StateStruct):
 define_state_proxy(Guard, GuardType, GUARD_FIELDS)
 
 
-@njit(cache=True)
+@kernel
 def _make_guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch):
     return Guard(ai, af, si, sf, yi, yf, shadow, ring, sector, events, scratch)
 
 
-@njit(cache=True)
+@kernel
 def _set_guard_events(g, events) -> None:
     g.events = borrow_nb(events)
 
@@ -227,7 +228,7 @@ def grow_guard_events(g: Guard, more: int) -> None:
     g.replace_held(events=new)
 
 
-@njit(cache=True)
+@kernel
 def guard_event_room_nb(n_strat: int, n_sym: int) -> int:
     """Most guard events one bar or one event can log: a day roll and kill-switch changes,
     each strategy's learning state twice, and one per symbol."""
@@ -297,7 +298,7 @@ def manual_reset_nb(g, ts: int, bar: int) -> None:
     log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
 
 
-@njit(cache=True)
+@kernel
 def start_day_nb(g, day: int, ts: int, bar: int, equity: float) -> bool:
     """Roll the daily counters when a later session day starts; True on a new day (days only
     move forward: a row of another calendar still on the previous day never rolls back)."""
@@ -320,7 +321,7 @@ def note_equity_nb(g, equity: float) -> None:
         g.af[AF_PEAK_EQUITY] = equity
 
 
-@njit(cache=True)
+@kernel
 def on_trade_closed_nb(g, rp, strategy: int, sym: int, pnl: float, equity: float, ts, bar, cycle):
     """Book a closed round trip into the strategy's record and the loss-streak triggers.
 
@@ -391,7 +392,7 @@ def open_shadow_nb(g, k: int, s: int, side: int, entry: float, stop: float, targ
     log_guard_nb(g, ts, bar, K_SHADOW_OPENED, k, s, 0, entry, -1)
 
 
-@njit(cache=True)
+@kernel
 def update_shadows_nb(g, rp, s: int, high: float, low: float, ts, bar) -> None:
     """Settle shadow trades of symbol ``s`` against a bar (stop first, as the fill rules do).
 
@@ -436,7 +437,7 @@ def orders_last_minute_nb(g, ts: int) -> int:
     return n
 
 
-@njit(cache=True)
+@kernel
 def note_order_nb(g, ts: int) -> None:
     """Remember that an order went out at ``ts``."""
     h = g.ai[AI_RING_HEAD]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     INTENT_EXIT,
     KIND_CONTROL,
@@ -94,7 +95,7 @@ NO_ROW = np.int64(-1)
 PREFETCH_ROWS = 16  # how far ahead the loop asks for the rows only fill bars read
 
 
-@njit(cache=True)
+@kernel
 def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int):
     """The event record of an exit the engine itself sends (exit manager, kill switch): it
     belongs to the cycle and strategy of the position it closes."""
@@ -286,7 +287,7 @@ def supervise_bar_nb(
             engine_exit_nb(book, pf, dec, g, rp, s, role, reason, ts, i)
 
 
-@njit(cache=True)
+@kernel
 def run_loop_nb(
     ts,
     sym,
@@ -441,7 +442,7 @@ def run_loop_nb(
     return n, j, STATUS_DONE
 
 
-@njit(cache=True)
+@kernel
 def positions_by_row_nb(sym, fill_bar, fill_sym, fill_signed_qty, n_sym: int) -> np.ndarray:
     """Position of each row's symbol after that row's fills (fills sorted by bar row)."""
     n = len(sym)
@@ -457,7 +458,7 @@ def positions_by_row_nb(sym, fill_bar, fill_sym, fill_signed_qty, n_sym: int) ->
     return out
 
 
-@njit(cache=True)
+@kernel
 def equity_by_ts_nb(
     ts, sym, close, pos, mult, cash_flow_by_row, initial_cash: float, n_sym: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.records import (
     ACCT_CASH,
     ACCT_FEES,
@@ -43,7 +44,7 @@ from backstop.engine.core.records import (
 )
 
 
-@njit(cache=True)
+@kernel
 def equity_nb(pf) -> float:
     """Cash plus every position marked at its last price (see the module doc for how
     equities and futures are marked)."""
@@ -109,7 +110,7 @@ def _close_round_trip_nb(pf, s: int, ts: int, bar: int, role: int) -> None:
     r.pnl_open_proximity = rt[RT_REALIZED] + rt[RT_ALT_PROX]
 
 
-@njit(cache=True)
+@kernel
 def apply_fill_nb(pf, fill) -> None:
     """Book one fill record into the portfolio: position, average, cash, P&L, round trip."""
     s = fill.sym

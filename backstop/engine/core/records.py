@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from backstop.engine.core import recycle
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.state import (
     StateStruct,
     StateType,
@@ -219,7 +219,7 @@ def plain_context() -> BarContext:
     )
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def at_nb(arr, i: int):
     """Row ``i`` of a context array, or its only element when it stands for every row."""
     return arr[i] if len(arr) > 1 else arr[0]
@@ -253,12 +253,12 @@ class Book(StateStruct):
 define_state_proxy(Book, BookType, BOOK_FIELDS)
 
 
-@njit(cache=True)
+@kernel
 def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr, band):
     return Book(orders, fills, work, nwork, xpos, used_vol, ctr, band)
 
 
-@njit(cache=True)
+@kernel
 def _set_book_records(b, orders, fills) -> None:
     b.orders = borrow_nb(orders)
     b.fills = borrow_nb(fills)
@@ -320,12 +320,12 @@ class Portfolio(StateStruct):
 define_state_proxy(Portfolio, PortfolioType, PORTFOLIO_FIELDS)
 
 
-@njit(cache=True)
+@kernel
 def _make_portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future, held):
     return Portfolio(pos, avg, mark, acct, rt, rti, trades, ctr, mult, is_future, held)
 
 
-@njit(cache=True)
+@kernel
 def _set_portfolio_trades(p, trades) -> None:
     p.trades = borrow_nb(trades)
 
@@ -345,12 +345,12 @@ class Decisions(StateStruct):
 define_state_proxy(Decisions, DecisionsType, DECISIONS_FIELDS)
 
 
-@njit(cache=True)
+@kernel
 def _make_decisions(verdicts, ctr):
     return Decisions(verdicts, ctr)
 
 
-@njit(cache=True)
+@kernel
 def _set_decisions_verdicts(d, verdicts) -> None:
     d.verdicts = borrow_nb(verdicts)
 
@@ -419,7 +419,7 @@ def _grown(arr: np.ndarray, need: int) -> np.ndarray | None:
     return new
 
 
-@njit(cache=True)
+@kernel
 def bar_room_nb(max_working: int, n_sym: int) -> int:
     """Most orders, fills or round trips one bar row can add: every working order of its
     symbol filling or cancelling, a leg pair, and an engine exit per symbol."""

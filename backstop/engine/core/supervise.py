@@ -9,8 +9,8 @@ its own book or Broker, so the backtest loop and the event driver stay the same 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     CTL_CONNECTION_LOST,
     CTL_CONNECTION_RESTORED,
@@ -93,7 +93,7 @@ NEED_SHADOWS = 4  # shadow trades of quarantined strategies
 NEED_DAYS = 8  # daily counters
 
 
-@njit(cache=True)
+@kernel
 def needs_nb(rp) -> int:
     """Which per-bar work a profile asks for, so that a plain backtest pays nothing for it."""
     flags = 0
@@ -111,7 +111,7 @@ def needs_nb(rp) -> int:
     return flags | NEED_DAYS
 
 
-@njit(cache=True)
+@kernel
 def account_checks_nb(g, rp, equity: float, quality: float, ts: int, bar: int) -> int:
     """Per-bar account triggers; returns the KillCause that trips the switch now, else NONE.
 
@@ -149,7 +149,7 @@ def account_checks_nb(g, rp, equity: float, quality: float, ts: int, bar: int) -
     return CAUSE_NONE
 
 
-@njit(cache=True)
+@kernel
 def value_of_kill_nb(g, cause: int, equity: float, quality: float) -> float:
     """The number a kill event journals beside its cause."""
     if cause == CAUSE_DAILY_LOSS:
@@ -159,7 +159,7 @@ def value_of_kill_nb(g, cause: int, equity: float, quality: float) -> float:
     return equity
 
 
-@njit(cache=True)
+@kernel
 def exit_rule_nb(
     g, rp, s: int, pos: float, avg: float, mark: float, entry_ts: int, ts: int, close_ns: int,
     high: float, low: float,
@@ -196,7 +196,7 @@ def exit_rule_nb(
     return 0, 0
 
 
-@njit(cache=True)
+@kernel
 def apply_advisory_nb(g, ev) -> None:
     """Remember an advisory for the signals of its symbol that follow (within the ttl)."""
     s = np.int64(ev.sym)
@@ -207,7 +207,7 @@ def apply_advisory_nb(g, ev) -> None:
     g.yf[s, YF_ADVICE_CONF] = ev.advice_conf
 
 
-@njit(cache=True)
+@kernel
 def apply_control_nb(g, rp, ev) -> int:
     """Apply a manual or connection control; return a KillCause when it trips the switch."""
     c = ev.control
@@ -243,7 +243,7 @@ def apply_control_nb(g, rp, ev) -> int:
     return CAUSE_NONE
 
 
-@njit(cache=True)
+@kernel
 def trip_kill_nb(g, cause: int, ts: int, bar: int, value: float) -> bool:
     """Activate the kill switch for ``cause``; True when this call tripped it."""
     if cause == CAUSE_NONE:
