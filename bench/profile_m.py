@@ -71,6 +71,8 @@ How to find them: compile with an empty `NUMBA_CACHE_DIR`, take
 functions are not inlined into the loop); perf resolves `NRT_incref` / `NRT_decref` by name
 when the kernels were compiled in the profiled process, and the JIT addresses map to
 functions through `library.get_pointer_to_function(name)` of the loop's code library.
+Run it with `BACKSTOP_AOT=0`: by default the kernels are the ahead-of-time build's
+(`backstop/engine/core/ahead.py`), whose symbols perf reads from the extension module.
 
 What was left then: the increfs of struct arguments at kernel entry that LLVM's refcount
 pruning does not remove (kernels with several exits: `handle_signal_nb` 7, `risk_gate_nb` 5,
