@@ -97,12 +97,20 @@ def _load() -> None:
         why = FAILED.read_text().strip() if FAILED.exists() else "it was not built"
         _state.reason = f"no ahead-of-time core: {why}"
         return
-    manifest = pickle.loads(MANIFEST.read_bytes())
+    try:
+        manifest = pickle.loads(MANIFEST.read_bytes())
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        _state.reason = f"ahead-of-time core not used: unreadable {MANIFEST.name} ({exc})"
+        return
     misfit = _fit(manifest)
     if misfit is not None:
         _state.reason = f"ahead-of-time core not used: {misfit}"
         return
-    _state.module = importlib.import_module(f"{__package__}.{MODULE}")
+    try:
+        _state.module = importlib.import_module(f"{__package__}.{MODULE}")
+    except ImportError as exc:
+        _state.reason = f"ahead-of-time core not used: its extension does not load ({exc})"
+        return
     _state.entries = manifest["entries"]
     _state.loaded = True
     _state.reason = (
