@@ -143,7 +143,7 @@ def render(results: dict) -> str:
         "(`backstop/engine/core/ahead.py`); without that build (or with `BACKSTOP_AOT=0`) "
         "numba compiles every kernel just in time and caches it.",
         "",
-        f"- ahead-of-time core: {comp.get('ahead_of_time', 'n/a')}",
+        f"- {comp.get('ahead_of_time', 'ahead-of-time core: n/a')}",
         f"- cold numba cache (first ever run): {comp.get('cold_cache_seconds', 'n/a')} s",
         f"- warm numba cache (new process): {comp.get('warm_cache_seconds', 'n/a')} s",
         f"- just in time, cold cache: {comp.get('jit_cold_cache_seconds', 'n/a')} s",
