@@ -7,7 +7,6 @@ as before, and ``backstop.engine.core.ahead.status()`` says why.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +24,8 @@ class BuildAheadOfTimeCore(build_ext):
     def run(self) -> None:
         in_place = self.inplace or getattr(self, "editable_mode", False)
         target = ROOT / CORE if in_place else Path(self.build_lib) / CORE
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
         cmd = [sys.executable, "-m", "backstop.engine.core.build_ahead", "--target", str(target)]
-        if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # ``-m`` from ROOT: this checkout
             print("backstop: kernels will be compiled just in time on first use", file=sys.stderr)
 
     def get_outputs(self) -> list[str]:

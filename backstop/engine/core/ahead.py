@@ -2,8 +2,8 @@
 
 numba compiles a kernel the first time a process calls it; the whole core takes 20-25 s on
 a 2-core machine, once per machine and after every change to a kernel source (its on-disk
-cache then holds the object code). The install does that work instead: ``build`` runs a few
-small example backtests and replays (``_example_runs``), which record the argument types of
+cache then holds the object code). The install does that work instead: ``build_ahead`` runs a
+few small example backtests and replays, which record the argument types of
 every kernel declared with ``@kernel``, then compiles each of those kernels for those types
 with numba's ahead-of-time compiler (``numba.pycc``) into one extension module, ``_ahead``,
 next to this file, with a manifest of what it holds (``_ahead.manifest``).
@@ -41,8 +41,9 @@ ENV_SWITCH = "BACKSTOP_AOT"
 class _State:
     """What this process made of the ahead-of-time build (loaded once, on first use)."""
 
+    looked: bool = False
     loaded: bool = False
-    reason: str = "not looked for yet"
+    reason: str = ""
     module: Any = None
     entries: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
     attached: int = 0
@@ -73,9 +74,7 @@ def _fit(manifest: dict[str, Any]) -> str | None:
     import numba
 
     if manifest.get("digest") != _sources_digest():
-        return (
-            "it was built from other kernel sources (rebuild: python -m backstop.engine.core.ahead)"
-        )
+        return "it was built from other kernel sources (python -m backstop.engine.core.build_ahead)"
     if manifest.get("cpu") != host_cpu():
         return "it was built for another CPU"
     if manifest.get("numba") != numba.__version__:
@@ -86,10 +85,10 @@ def _fit(manifest: dict[str, Any]) -> str | None:
 
 
 def _load() -> None:
-    """Find the extension and its manifest; keep them when they fit this process."""
-    _state.loaded = False
-    _state.module = None
-    _state.entries = {}
+    """Find the extension and its manifest once; keep them when they fit this process."""
+    if _state.looked:
+        return
+    _state.looked = True
     if os.environ.get(ENV_SWITCH, "1") == "0":
         _state.reason = f"{ENV_SWITCH}=0: every kernel is compiled just in time"
         return
@@ -136,8 +135,7 @@ def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         dispatcher = njit(cache=True, **options)(f)
         key = _key(f)
         KERNELS[key] = dispatcher
-        if _state.reason == "not looked for yet":
-            _load()
+        _load()
         if _state.loaded:
             _attach(dispatcher, key)
         return dispatcher
@@ -147,8 +145,7 @@ def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 def status() -> str:
     """One line: whether this process runs the ahead-of-time core, and if not, why."""
-    if _state.reason == "not looked for yet":
-        _load()
+    _load()
     if _state.loaded:
         return f"{_state.reason}; {_state.attached} attached"
     return _state.reason
@@ -156,5 +153,5 @@ def status() -> str:
 
 def in_use() -> bool:
     """Whether this process runs the ahead-of-time core."""
-    status()
+    _load()
     return _state.loaded

@@ -98,13 +98,7 @@ def _compile(out_dir: Path) -> dict[str, Any]:
     }
 
 
-def _child(out_dir: Path) -> int:
-    manifest = _compile(out_dir)
-    (out_dir / MANIFEST.name).write_bytes(pickle.dumps(manifest))
-    return 0
-
-
-def build(target: Path = MANIFEST.parent, quiet: bool = False) -> bool:
+def build(target: Path = MANIFEST.parent) -> bool:
     """Build the extension and its manifest into ``target``; True on success.
 
     The old build is removed first, so a failed build leaves no stale extension behind."""
@@ -116,14 +110,11 @@ def build(target: Path = MANIFEST.parent, quiet: bool = False) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         out.mkdir()
-        env = dict(
-            os.environ,
-            NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"),
-            PYTHONPATH=os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH")))),
-        )
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"))
         env[ENV_SWITCH] = "0"
-        proc = subprocess.run(
+        proc = subprocess.run(  # from _ROOT: ``-m`` imports this checkout's backstop
             [sys.executable, "-m", __spec__.name, "--child", str(out)],
+            cwd=_ROOT,
             env=env,
             capture_output=True,
             text=True,
@@ -138,13 +129,12 @@ def build(target: Path = MANIFEST.parent, quiet: bool = False) -> bool:
         # the extension first, the manifest last: a manifest always names a complete build
         for path in sorted(built, key=lambda p: p.name == MANIFEST.name):
             shutil.copy2(path, target / path.name)
-    if not quiet:
-        manifest = pickle.loads((target / MANIFEST.name).read_bytes())
-        n = sum(map(len, manifest["entries"].values()))
-        print(
-            f"backstop: ahead-of-time core built: {n} kernel signatures in "
-            f"{manifest['build_seconds']:.1f} s"
-        )
+    manifest = pickle.loads((target / MANIFEST.name).read_bytes())
+    n = sum(map(len, manifest["entries"].values()))
+    print(
+        f"backstop: ahead-of-time core built: {n} kernel signatures in "
+        f"{manifest['build_seconds']:.1f} s"
+    )
     return True
 
 
@@ -154,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=Path, default=MANIFEST.parent)
     args = parser.parse_args(argv)
     if args.child:
-        return _child(Path(args.child))
+        out = Path(args.child)
+        (out / MANIFEST.name).write_bytes(pickle.dumps(_compile(out)))
+        return 0
     return 0 if build(args.target) else 1
 
 
