@@ -91,6 +91,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         profile = profile.with_settings(dict(parse_setting(item) for item in args.risk))
     if args.signals and args.param:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
+    journal_arg = _journal_arg(args.journal)
     t0 = time.perf_counter()
     bars = load_bars(data)
     load_seconds = time.perf_counter() - t0
@@ -98,9 +99,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         result = _run_signals(bars, Path(args.signals), config, profile)
     else:
         result = _run_strategy(bars, args, config, profile, params)
-    journal_dir = Path(args.journal) if args.journal else Path("runs") / result.run_id
+    journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
-    journal = write_journal(result, journal_dir / "journal.duckdb")
+    journal = write_journal(result, journal_file, force=args.force)
     journal_seconds = time.perf_counter() - t1
     summary = result.summary()
     stats = result.stats
@@ -123,6 +124,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if failed:
         sys.stderr.write(f"backstop: check failed: {', '.join(summary['findings'])}\n")
     return 1 if failed else 0
+
+
+def _journal_arg(value: str | None) -> Path | None:
+    """The journal file ``--journal`` names: a folder (journal.duckdb inside it) or a file
+    ending in .duckdb; anything else that exists already is refused before the run."""
+    if not value:
+        return None
+    path = Path(value)
+    if path.suffix == ".duckdb" and not path.is_dir():
+        return path
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            "--journal", f"{path} is a file, not a folder (give a folder or a .duckdb file)"
+        )
+    return path / "journal.duckdb"
 
 
 def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
@@ -256,7 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 on a finding (e.g. NO_ORDERS_FROM_SIGNALS: signals in, no orders out)",
     )
-    bt.add_argument("--journal", help="journal directory (default: runs/<run_id>)")
+    bt.add_argument(
+        "--journal",
+        help="journal folder, or a .duckdb file (default: runs/<run_id>/journal.duckdb)",
+    )
+    bt.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a journal that holds a different run (kept and refused otherwise)",
+    )
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(func=cmd_backtest)
     rp = sub.add_parser("replay", help="replay an incident through today's guardrails")

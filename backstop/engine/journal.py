@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -168,8 +170,15 @@ JOURNAL_MEMORY_LIMIT = "256MB"
 BATCH_ROWS = 100_000
 
 
-def write_journal(result: BacktestResult, path: str | Path) -> Path:
-    """Write every table of ``result`` to a new DuckDB file at ``path`` (replacing it).
+def write_journal(result: BacktestResult, path: str | Path, *, force: bool = False) -> Path:
+    """Write every table of ``result`` to a DuckDB file at ``path``, atomically.
+
+    The tables go to a temporary file beside ``path``, which is renamed into place only once
+    it is complete and on disk: a failed write (a full disk, a killed process) leaves an
+    earlier journal at ``path`` byte for byte as it was, and raises a ``BackstopError``
+    naming the path and the cause. An existing journal of the same run is replaced (same
+    inputs, same run id); one of a different run, or a file that is not a journal, is kept
+    and refused unless ``force``.
 
     Memory stays bounded whatever the run's size: the record tables go in batches of
     ``BATCH_ROWS`` records (built from the records, not from frames the result may cache),
@@ -177,13 +186,61 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
     ``JOURNAL_MEMORY_LIMIT``, spilling past it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
+    if path.is_dir():
+        raise BackstopError(f"{path}: is a directory, not a journal file")
+    if path.exists() and not force:
+        held = journal_run_id(path, missing_ok=True)
+        if held != result.run_id:
+            what = f"holds run {held}" if held else "is not a backstop journal"
+            raise BackstopError(
+                f"{path}: {what}, not this run ({result.run_id}); pass --force (force=True) "
+                "to replace it, or write the journal elsewhere"
+            )
     try:
-        con = duckdb.connect(str(path), config={"memory_limit": JOURNAL_MEMORY_LIMIT})
-    except duckdb.Error as exc:
-        raise BackstopError(f"{path}: cannot create the journal: {exc}") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackstopError(f"{path.parent}: cannot create the journal folder: {exc}") from None
+    partial = path.with_name(f".{path.name}.{result.run_id}.partial")
+    _remove_partial(partial)
+    try:
+        _write_tables(result, partial)
+        _sync(partial)
+        os.replace(partial, path)
+        _sync(path.parent)
+    except (duckdb.Error, OSError) as exc:
+        _remove_partial(partial)
+        kept = "; the earlier journal there is unchanged" if path.exists() else ""
+        cause = " ".join(str(exc).split())
+        raise BackstopError(f"{path}: journal not written ({cause}){kept}") from None
+    return path
+
+
+def _remove_partial(partial: Path) -> None:
+    """Remove a temporary journal and DuckDB's files beside it (WAL, spill folder)."""
+    for extra in (partial, partial.with_name(partial.name + ".wal")):
+        extra.unlink(missing_ok=True)
+    spill = partial.with_name(partial.name + ".tmp")
+    if spill.is_dir():
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _sync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a rename never outruns its data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_tables(result: BacktestResult, path: Path) -> None:
+    con = duckdb.connect(
+        str(path),
+        config={
+            "memory_limit": JOURNAL_MEMORY_LIMIT,
+            "temp_directory": str(path.with_name(path.name + ".tmp")),
+        },
+    )
     rec = result.records
     batched = (
         ("verdicts", "verdicts", rec.verdicts, result.verdicts_of),
@@ -219,7 +276,6 @@ def write_journal(result: BacktestResult, path: str | Path) -> Path:
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    return path
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, create: bool) -> None:
@@ -252,16 +308,58 @@ class _Timeline:
             del arrow
 
 
+def _connect_journal(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open a journal read-only; a missing file or one that is not DuckDB is a BackstopError."""
+    if path.is_dir():
+        path = path / "journal.duckdb"
+    if not path.exists():
+        raise BackstopError(f"{path}: no such journal")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        cause = " ".join(str(exc).split())
+        raise BackstopError(f"{path}: not a backstop journal ({cause})") from None
+
+
+def _select(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> pl.DataFrame:
+    try:
+        return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+    except duckdb.CatalogException:
+        raise BackstopError(f"{path}: not a backstop journal (no table {table!r})") from None
+
+
+def journal_run_id(path: str | Path, *, missing_ok: bool = False) -> str | None:
+    """The run id a journal holds; None (with ``missing_ok``) when it is not a journal."""
+    path = Path(path)
+    try:
+        con = _connect_journal(path)
+    except BackstopError:
+        if missing_ok:
+            return None
+        raise
+    try:
+        run = _select(con, path, "run")
+    except BackstopError:
+        if missing_ok:
+            return None
+        raise
+    finally:
+        con.close()
+    if run.height != 1 or "run_id" not in run.columns:
+        if missing_ok:
+            return None
+        raise BackstopError(f"{path}: not a backstop journal (its run table is not one row)")
+    return str(run.get_column("run_id")[0])
+
+
 def read_table(path: str | Path, table: str) -> pl.DataFrame:
-    """Read one journal table back as a polars frame."""
+    """Read one journal table back as a polars frame (``path``: the file or its run folder)."""
     if table not in TABLES:
         raise BackstopError(f"unknown journal table {table!r} (tables: {', '.join(TABLES)})")
     path = Path(path)
-    if not path.exists():
-        raise BackstopError(f"{path}: no such journal")
-    con = duckdb.connect(str(path), read_only=True)
+    con = _connect_journal(path)
     try:
-        return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+        return _select(con, path, table)
     finally:
         con.close()
 
@@ -269,10 +367,11 @@ def read_table(path: str | Path, table: str) -> pl.DataFrame:
 def journal_digest(path: str | Path) -> str:
     """Hash of every table's rows in stored order: equal digests, identical journals."""
     h = hashlib.sha256()
-    con = duckdb.connect(str(path), read_only=True)
+    path = Path(path)
+    con = _connect_journal(path)
     try:
         for table in TABLES:
-            frame = pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+            frame = _select(con, path, table)
             frame = frame.with_columns(
                 pl.col(c).list.join("|") for c, t in frame.schema.items() if t == pl.List
             )
