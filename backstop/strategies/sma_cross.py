@@ -8,8 +8,11 @@ is refused by the pipeline (DUPLICATE_POSITION) and an exit while flat is refuse
 
 A cross up at bar t: fast[t] > slow[t] and fast[t-1] <= slow[t-1]; a cross down mirrors it.
 The moving averages are computed in one pass over the rows (symbols interleaved), with a
-running sum per symbol that is recomputed from scratch every ``RESUM_EVERY`` bars so rounding
-drift stays far below any price difference that matters. Panel data (every symbol at every
+running sum per symbol. Closes on a decimal grid (cents, quarter points) are summed as integer
+ticks (``backstop.strategies.ticks``): the sums are exact, so an exact tie of the averages is a
+tie (no cross) whatever the summation order, platform or library version. Other closes are
+summed as floats, recomputed from scratch every ``RESUM_EVERY`` bars so rounding drift stays far
+below any price difference that matters. Panel data (every symbol at every
 timestamp, rows in (ts, symbol) order) takes a second kernel that updates all symbols of a
 timestamp together: the same arithmetic per symbol, in the same order, so the same crosses.
 """
@@ -23,6 +26,7 @@ import polars as pl
 
 from backstop.engine.core.ahead import kernel
 from backstop.strategies.base import Param, Strategy, register
+from backstop.strategies.ticks import grid_ticks
 
 RESUM_EVERY = 1024
 # fewest symbols for the panel kernel: below it the per-symbol runs of the general one win
@@ -68,9 +72,10 @@ def _panel_crosses_nb(
     """
     n = len(close)
     width = max(fast, slow)
-    ring = np.zeros((width, n_sym), dtype=np.float64)  # one row per window slot
-    sf = np.zeros(n_sym, dtype=np.float64)
-    ss = np.zeros(n_sym, dtype=np.float64)
+    ring = np.zeros((width, n_sym), dtype=close.dtype)  # one row per window slot
+    sf = np.zeros(n_sym, dtype=close.dtype)
+    ss = np.zeros(n_sym, dtype=close.dtype)
+    zero = sf[:0].sum()  # 0 of the closes' type: integer ticks sum exactly
     pf = np.full(n_sym, np.nan)
     ps = np.full(n_sym, np.nan)
     step = np.zeros(n_sym, dtype=np.int8)  # this timestamp's direction per symbol
@@ -103,11 +108,11 @@ def _panel_crosses_nb(
         c = t + 1
         if c % RESUM_EVERY == 0:
             for j in range(n_sym):
-                a = 0.0
+                a = zero
                 for k in range(min(c, fast)):
                     a += ring[(c - 1 - k) % width, j]
                 sf[j] = a
-                e = 0.0
+                e = zero
                 for k in range(min(c, slow)):
                     e += ring[(c - 1 - k) % width, j]
                 ss[j] = e
@@ -136,12 +141,13 @@ def _row_crosses_nb(
     """The crosses of rows in any symbol order, one row at a time."""
     n = len(close)
     width = max(fast, slow)
-    ring = np.zeros((n_sym, width), dtype=np.float64)
-    # a symbol's state in one row (one cache line): closes seen, next ring slot; the running
-    # sums and the previous averages
+    ring = np.zeros((n_sym, width), dtype=close.dtype)
+    # a symbol's state: closes seen, next ring slot; the running sums (in the closes' type:
+    # integer ticks sum exactly) and the previous averages
     counts = np.zeros((n_sym, 2), dtype=np.int64)
-    sums = np.zeros((n_sym, 4), dtype=np.float64)
-    sums[:, 2:] = np.nan
+    sums = np.zeros((n_sym, 2), dtype=close.dtype)
+    prev = np.full((n_sym, 2), np.nan)
+    zero = sums[0, :0].sum()
     rows = np.empty(n, dtype=np.int64)
     dirs = np.empty(n, dtype=np.int8)
     m = 0
@@ -154,8 +160,8 @@ def _row_crosses_nb(
         slot = counts[s, 1]
         sf = sums[s, 0]
         ss = sums[s, 1]
-        pf = sums[s, 2]
-        ps = sums[s, 3]
+        pf = prev[s, 0]
+        ps = prev[s, 1]
         while i < n and sym[i] == s:
             x = close[i]
             if c >= fast:
@@ -170,10 +176,10 @@ def _row_crosses_nb(
             ss += x
             c += 1
             if c % RESUM_EVERY == 0:
-                sf = 0.0
+                sf = zero
                 for k in range(min(c, fast)):
                     sf += ring[s, (c - 1 - k) % width]
-                ss = 0.0
+                ss = zero
                 for k in range(min(c, slow)):
                     ss += ring[s, (c - 1 - k) % width]
             if c >= fast and c >= slow:
@@ -195,8 +201,8 @@ def _row_crosses_nb(
         counts[s, 1] = slot
         sums[s, 0] = sf
         sums[s, 1] = ss
-        sums[s, 2] = pf
-        sums[s, 3] = ps
+        prev[s, 0] = pf
+        prev[s, 1] = ps
     return rows[:m], dirs[:m]
 
 
@@ -231,7 +237,9 @@ def sma_cross_intents(
                 .astype(np.int32)
             )
         close = np.ascontiguousarray(bars.get_column("close").to_numpy(), dtype=np.float64)
-    rows, dirs = sma_cross_rows_nb(sym, close, len(symbols), int(fast), int(slow))
+    ticks = grid_ticks(close, fast, slow)  # exact sums when the closes sit on a grid
+    values = close if ticks is None else ticks
+    rows, dirs = sma_cross_rows_nb(sym, values, len(symbols), int(fast), int(slow))
     up = dirs > 0
     n = len(rows)
     nan = np.full(n, np.nan)

@@ -37,7 +37,10 @@ def _example_runs() -> None:
     from backstop.strategies import get_strategy
 
     params = {"fast": 5, "slow": 20, "stop_pct": 0.01, "target_pct": 0.02, "qty": 10}
-    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars()):
+    # prices on a cent grid take the SMA kernels' exact integer path (strategies/ticks.py)
+    cents = [pl.col(c).round(2) for c in ("open", "high", "low", "close")]
+    on_grid = (gbm_bars(500, 1).with_columns(cents), gbm_bars(200, 8).with_columns(cents))
+    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars(), *on_grid):
         result = Backtest(bars, "sma_cross", **params).run()
         _ = result.equity, result.trades, result.stats
     bars = gbm_bars(600, 2)
