@@ -31,15 +31,24 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parents[1]
 _KERNEL_DIRS = (_HERE, _PACKAGE / "strategies")
+# Modules outside those folders that kernel sources import: their values (enum codes) are
+# compiled into the kernels, so a change to them must recompile too.
+# tests/test_ahead_guard.py checks that every module the kernel sources import is covered.
+_KERNEL_DEPENDENCIES = (_PACKAGE / "engine" / "enums.py", _PACKAGE / "errors.py")
+
+
+def kernel_sources() -> tuple[Path, ...]:
+    """Every file whose content the compiled kernels depend on, in a fixed order."""
+    files = [path for folder in _KERNEL_DIRS for path in sorted(folder.glob("*.py"))]
+    return (*files, *_KERNEL_DEPENDENCIES)
 
 
 @cache
 def _sources_digest() -> str:
     h = hashlib.sha256()
-    for folder in _KERNEL_DIRS:
-        for path in sorted(folder.glob("*.py")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+    for path in kernel_sources():
+        h.update(path.relative_to(_PACKAGE).as_posix().encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

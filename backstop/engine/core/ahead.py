@@ -35,6 +35,8 @@ MODULE = "_ahead"
 MANIFEST = _HERE / f"{MODULE}.manifest"
 FAILED = _HERE / f"{MODULE}.failed"
 ENV_SWITCH = "BACKSTOP_AOT"
+# the numba internals the attachment needs (checked before use)
+_NUMBA_API = ("_insert",)
 
 
 @dataclass(slots=True)
@@ -85,10 +87,26 @@ def _fit(manifest: dict[str, Any]) -> str | None:
 
 
 def _load() -> None:
-    """Find the extension and its manifest once; keep them when they fit this process."""
+    """Find the extension and its manifest once; keep them when they fit this process.
+
+    Nothing here may break ``import backstop``: any failure (a missing or changed numba
+    API, an unreadable manifest, an extension that does not load) leaves every kernel to the
+    just-in-time compiler, with the reason in ``status()``."""
     if _state.looked:
         return
     _state.looked = True
+    try:
+        _find()
+    except Exception as exc:  # the build is an optimisation: never a reason to fail
+        _give_up(f"its manifest or extension could not be used ({type(exc).__name__}: {exc})")
+
+
+def _give_up(why: str) -> None:
+    _state.loaded = False
+    _state.reason = f"ahead-of-time core not used: {why}; kernels compile just in time"
+
+
+def _find() -> None:
     if os.environ.get(ENV_SWITCH, "1") == "0":
         _state.reason = f"{ENV_SWITCH}=0: every kernel is compiled just in time"
         return
@@ -105,6 +123,12 @@ def _load() -> None:
     if misfit is not None:
         _state.reason = f"ahead-of-time core not used: {misfit}"
         return
+    from numba.core.dispatcher import Dispatcher
+
+    missing = [name for name in _NUMBA_API if not hasattr(Dispatcher, name)]
+    if missing:
+        _give_up(f"numba's Dispatcher has no {', '.join(missing)} (a numba API changed)")
+        return
     try:
         _state.module = importlib.import_module(f"{__package__}.{MODULE}")
     except ImportError as exc:
@@ -119,12 +143,18 @@ def _load() -> None:
 
 
 def _attach(dispatcher: Any, key: str) -> None:
-    """Give ``dispatcher`` the extension's functions for the argument types built for it."""
-    for symbol, argtypes in _state.entries.get(key, ()):
-        types = pickle.loads(argtypes)
-        _state.types.append(types)
-        dispatcher._insert([t._code for t in types], getattr(_state.module, symbol))
-        _state.attached += 1
+    """Give ``dispatcher`` the extension's functions for the argument types built for it.
+
+    Uses numba internals (``Dispatcher._insert``, a type's ``_code``): if they fail, the
+    kernels attached so far keep their correct overloads and the rest compile just in time."""
+    try:
+        for symbol, argtypes in _state.entries.get(key, ()):
+            types = pickle.loads(argtypes)
+            _state.types.append(types)
+            dispatcher._insert([t._code for t in types], getattr(_state.module, symbol))
+            _state.attached += 1
+    except Exception as exc:
+        _give_up(f"attaching {key} failed ({type(exc).__name__}: {exc})")
 
 
 def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
