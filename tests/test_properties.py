@@ -41,7 +41,7 @@ from kit import (
 
 from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
-from backstop.engine.event_driver import run_event_driven
+from backstop.runners.stepwise import run_event_driven
 from backstop.engine.instruments import Instrument
 
 SYMBOLS = ("A", "B")

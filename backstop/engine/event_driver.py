@@ -11,15 +11,10 @@ book, so the reduce-only exit guard works against what is really held.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
-import polars as pl
 
-from backstop.data import load_bars_frame
-from backstop.engine.backtest import PreparedBars, guard_for, make_run_id
 from backstop.engine.broker import (
     Broker,
     EntryRequest,
@@ -27,8 +22,7 @@ from backstop.engine.broker import (
     FillEvent,
     OrderStatusEvent,
 )
-from backstop.engine.config import BacktestConfig
-from backstop.engine.context import bar_context
+from backstop.engine.checkpoint import rebuild, struct_arrays
 from backstop.engine.core.codes import (
     INTENT_EXIT,
     R_KILL_SWITCH_ACTIVE,
@@ -50,6 +44,7 @@ from backstop.engine.core.decide import (
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     Guard,
+    _make_guard,
     grow_guard_events,
     guard_event_room_nb,
     note_order_nb,
@@ -64,7 +59,11 @@ from backstop.engine.core.records import (
     N_TRADES,
     RTI_ENTRY_TS,
     BarContext,
+    Decisions,
     Instruments,
+    Portfolio,
+    _make_decisions,
+    _make_portfolio,
     at_nb,
     grow_trades,
     grow_verdicts,
@@ -85,11 +84,8 @@ from backstop.engine.core.supervise import (
     value_of_kill_nb,
 )
 from backstop.engine.enums import EventKind, Intent, OrderRole, OrderStatus, OrderType, Side
-from backstop.engine.inputs import event_array, instrument_arrays, session_days
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
-from backstop.engine.result import BacktestResult, RunRecords
-from backstop.strategies.base import conform_intents
+from backstop.errors import BackstopError
 
 PLAIN_EXIT_ROLES = frozenset(
     role for role in OrderRole if role == OrderRole.SIGNAL_EXIT or role >= OrderRole.TIME_STOP
@@ -122,21 +118,48 @@ class EventDriver:
         self.rp = profile.array()
         self.flatten = bool(profile.get("kill.flatten"))
         self.needs = int(needs_nb(self.rp))
-        self.g = guard
         self.ctx = ctx
-        self.pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
-        n = len(symbols)
+        pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
+        self._hold(guard, pf, new_decisions(256))
+
+    def _hold(self, guard: Guard, pf: Portfolio, dec: Decisions) -> None:
+        """Take these state structs as the driver's state (new, or restored)."""
+        n = len(self.symbols)
+        self.g = guard
+        self.pf = pf
+        self.dec = dec
         self._guard_room = int(guard_event_room_nb(int(guard.si.shape[0]), n))
         self._mkt = new_market(
             np.zeros(n),
             np.zeros(n),
             np.full(n, np.nan),
             self.pf.avg,
-            inst.tick,
-            inst.lot,
-            inst.mult,
+            self.inst.tick,
+            self.inst.lot,
+            self.inst.mult,
         )
-        self.dec = new_decisions(256)
+
+    # ---- durable state -------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, np.ndarray]]:
+        """Copies of the driver's state (guardrails, portfolio, verdicts) for a Checkpoint.
+
+        Taken between events, after ``on_broker_events``: nothing is in flight."""
+        return {
+            "guard": struct_arrays(self.g),
+            "portfolio": struct_arrays(self.pf),
+            "decisions": struct_arrays(self.dec),
+        }
+
+    def restore(self, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Continue from a snapshot's state instead of the fresh state it was built with."""
+        for name in ("guard", "portfolio", "decisions"):
+            if name not in parts:
+                raise BackstopError(f"checkpoint has no {name!r} state for the event driver")
+        self._hold(
+            rebuild(Guard, _make_guard, parts["guard"]),
+            rebuild(Portfolio, _make_portfolio, parts["portfolio"]),
+            rebuild(Decisions, _make_decisions, parts["decisions"]),
+        )
 
     # ---- state from the broker -----------------------------------------------------------
     def _positions(self) -> np.ndarray:
@@ -403,80 +426,3 @@ class EventDriver:
                 price=float(d[3]),
             )
         )
-
-
-def run_event_driven(
-    bars: pl.DataFrame | PreparedBars,
-    intents: pl.DataFrame,
-    config: BacktestConfig | None = None,
-    *,
-    instruments: dict[str, Instrument] | None = None,
-    label: str = "intents",
-    profile: RiskProfile | None = None,
-    broker_factory: Callable[..., Any] | None = None,
-) -> BacktestResult:
-    """Step-by-step backtest: Python per bar through the Broker protocol (debugging mode).
-
-    Same inputs as ``run_backtest``, same journal; slower by design, since it is the path a
-    live runner takes one event at a time. ``broker_factory(symbols, inst, prm)`` swaps the
-    simulated exchange for another Broker that also simulates bars (``on_bar`` and ``book``).
-    """
-    from backstop.brokers.sim.exchange import SimExchange
-
-    t0 = time.perf_counter()
-    config = config or BacktestConfig()
-    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(load_bars_frame(bars))
-    intents = conform_intents(intents)
-    a = prepared.arrays
-    session = a.session
-    if (
-        config.max_participation > 0
-        or intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
-    ):
-        session = session_days(prepared.bars, config.session_tz)
-    profile = profile or RiskProfile()
-    inst, specs = instrument_arrays(a.symbols, instruments)
-    events, strategies, event_symbols = event_array(intents, prepared.bars, a.symbols, a.sym)
-    ctx = bar_context(prepared.bars, a, specs, profile)
-    prm = config.sim_params()
-    broker = (
-        broker_factory(a.symbols, inst, prm)
-        if broker_factory
-        else SimExchange(a.symbols, inst, prm)
-    )
-    guard = guard_for(specs, strategies, profile, config.initial_cash)
-    driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx)
-    j = 0
-    n_ev = len(events)
-    for i in range(a.n):
-        s = int(a.sym[i])
-        broker.on_bar(
-            i,
-            int(a.ts[i]),
-            a.symbols[s],
-            float(a.open[i]),
-            float(a.high[i]),
-            float(a.low[i]),
-            float(a.volume[i]),
-            int(session[i]),
-        )
-        driver.on_bar(i, s, int(a.ts[i]), float(a.high[i]), float(a.low[i]), float(a.close[i]))
-        while j < n_ev and int(events[j]["bar"]) == i:
-            driver.on_event(events[j], j)
-            j += 1
-    book = broker.book
-    records = RunRecords.take(book, driver.pf, driver.dec, driver.g)
-    return BacktestResult(
-        run_id=make_run_id(prepared.fingerprint, config, label, profile),
-        config=config,
-        profile=profile,
-        bars=prepared.bars,
-        arrays=a,
-        instruments=specs,
-        strategies=strategies,
-        event_symbols=event_symbols,
-        records=records,
-        final_cash=float(driver.pf.acct[0]),
-        run_seconds=time.perf_counter() - t0,
-        label=label,
-    )

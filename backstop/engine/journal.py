@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from backstop.engine.atomic import replacing
 from backstop.errors import BackstopError
 
 if TYPE_CHECKING:
@@ -200,37 +199,14 @@ def write_journal(result: BacktestResult, path: str | Path, *, force: bool = Fal
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackstopError(f"{path.parent}: cannot create the journal folder: {exc}") from None
-    partial = path.with_name(f".{path.name}.{result.run_id}.partial")
-    _remove_partial(partial)
     try:
-        _write_tables(result, partial)
-        _sync(partial)
-        os.replace(partial, path)
-        _sync(path.parent)
+        with replacing(path, result.run_id) as partial:
+            _write_tables(result, partial)
     except (duckdb.Error, OSError) as exc:
-        _remove_partial(partial)
         kept = "; the earlier journal there is unchanged" if path.exists() else ""
         cause = " ".join(str(exc).split())
         raise BackstopError(f"{path}: journal not written ({cause}){kept}") from None
     return path
-
-
-def _remove_partial(partial: Path) -> None:
-    """Remove a temporary journal and DuckDB's files beside it (WAL, spill folder)."""
-    for extra in (partial, partial.with_name(partial.name + ".wal")):
-        extra.unlink(missing_ok=True)
-    spill = partial.with_name(partial.name + ".tmp")
-    if spill.is_dir():
-        shutil.rmtree(spill, ignore_errors=True)
-
-
-def _sync(path: Path) -> None:
-    """Flush a file (or a folder's entries) to disk, so a rename never outruns its data."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_tables(result: BacktestResult, path: Path) -> None:

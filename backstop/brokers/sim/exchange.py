@@ -7,6 +7,8 @@ later, replay) uses it exactly as it would use a live adapter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from backstop.engine.broker import (
@@ -17,6 +19,7 @@ from backstop.engine.broker import (
     OpenOrder,
     OrderStatusEvent,
 )
+from backstop.engine.checkpoint import rebuild, struct_arrays
 from backstop.engine.core.decide import submit_entry_nb, submit_exit_nb
 from backstop.engine.core.exchange import amend_stop_nb, cancel_order_nb, process_bar_nb
 from backstop.engine.core.params import SimParams
@@ -26,10 +29,12 @@ from backstop.engine.core.records import (
     N_ORDERS,
     Book,
     Instruments,
+    _make_book,
     grow_book,
     new_book,
 )
 from backstop.engine.enums import OrderRole, OrderStatus, Side
+from backstop.errors import BackstopError
 
 _ROOM = 64
 
@@ -179,6 +184,25 @@ class SimExchange:
             session,
         )
         self._collect(ts)
+
+    # ---- durable state (a venue that lives in the runner's process) ----------------------
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of the book and of what was already reported, for a Checkpoint.
+
+        Taken when every event was drained: an event still queued would be lost."""
+        if self._events:
+            raise BackstopError(f"{len(self._events)} broker events not drained: no snapshot")
+        arrays = struct_arrays(self.book)
+        arrays["status_seen"] = self._status_seen.copy()
+        arrays["fills_seen"] = np.array([self._fills_seen], dtype=np.int64)
+        return arrays
+
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Continue from a snapshot's book instead of the empty one it was built with."""
+        self.book = rebuild(Book, _make_book, arrays)
+        self._status_seen = np.array(arrays["status_seen"], dtype=np.int8)
+        self._fills_seen = int(arrays["fills_seen"][0])
+        self._events = []
 
     def _room(self) -> None:
         grow_book(self.book, _ROOM, _ROOM)

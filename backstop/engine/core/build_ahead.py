@@ -33,7 +33,7 @@ def _example_runs() -> None:
     from backstop.data import gbm_bars, sample_bars
     from backstop.engine.backtest import Backtest, run_backtest
     from backstop.engine.config import BacktestConfig
-    from backstop.engine.event_driver import run_event_driven
+    from backstop.runners.stepwise import run_event_driven
     from backstop.strategies import get_strategy
 
     params = {"fast": 5, "slow": 20, "stop_pct": 0.01, "target_pct": 0.02, "qty": 10}

@@ -1,0 +1,1 @@
+"""Composition: the only layer that imports engine, brokers, strategies and replay together."""
