@@ -13,9 +13,9 @@ from backstop.engine.backtest import PreparedBars, run_backtest
 from backstop.engine.broker import Broker
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
-from backstop.runners.stepwise import run_event_driven
 from backstop.engine.inputs import instrument_arrays
 from backstop.engine.profile import RiskProfile
+from backstop.runners.stepwise import run_event_driven
 from backstop.strategies import get_strategy
 
 FRAMES = ("orders", "fills", "trades", "verdicts", "equity", "guard_events")

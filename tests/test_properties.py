@@ -41,8 +41,8 @@ from kit import (
 
 from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
-from backstop.runners.stepwise import run_event_driven
 from backstop.engine.instruments import Instrument
+from backstop.runners.stepwise import run_event_driven
 
 SYMBOLS = ("A", "B")
 INSTRUMENTS = {s: Instrument.equity(s) for s in SYMBOLS}
