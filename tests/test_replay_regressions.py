@@ -1,0 +1,489 @@
+"""Replays that once reached the opposite conclusion ("the guardrails would not have prevented
+the loss") with exit code 0, each rebuilt as an incident folder written here:
+
+1. a broker fill stamped in the same whole second as its order was placed before the order;
+2. executions without order ids (or with ids the bot never used) were counted twice, once
+   from the broker export and once from the bot's own fill lines;
+4. a broker export reaching back before the incident stopped the replay (``[start] ts``) or
+   counted the starting position twice.
+
+Every folder has an ``expect.toml`` stating the right conclusion, so ``backstop replay``
+exits 0 only when the replay reaches it; the tests also check the key numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backstop.cli import main
+
+DAY = "2025-12-12"
+MT = f"{DAY} {{t}} - mytrader.execution.{{who}} - INFO - {{msg}}"
+ES_SPEC = "[instruments.ESZ5]\ntick = 0.25\nmultiplier = 50\n"
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def exit_code(folder: Path, capsys: pytest.CaptureFixture[str], *args: str) -> int:
+    code = main(["replay", str(folder), *args])
+    capsys.readouterr()
+    return code
+
+
+def mytrader(*lines: tuple[str, str]) -> str:
+    """mytrader log lines at ``HH:MM:SS,mmm`` Chicago time; executor lines name the executor."""
+    out = []
+    for t, msg in lines:
+        who = "ib_executor" if " filled " in msg else "live_trading_manager"
+        out.append(MT.format(t=t, who=who, msg=msg))
+    return "\n".join(out) + "\n"
+
+
+def pylog(*lines: tuple[str, str]) -> str:
+    """pylogging_kv lines: (``HH:MM:SS,mmm`` naive time of the incident's day, message)."""
+    return "\n".join(f"{DAY} {t} INFO bot: {msg}" for t, msg in lines) + "\n"
+
+
+def jsonl(tz: str, *events: dict[str, object]) -> str:
+    head = {"schema": "backstop.events", "version": 1, "tz": tz}
+    return "\n".join(json.dumps(e) for e in (head, *events)) + "\n"
+
+
+def flex(*trades: tuple[str, int, float, str | None]) -> str:
+    """A Flex Query with one execution-level ``<Trade>`` per (yyyyMMdd;HHmmss ET, signed qty,
+    price, ibOrderID or None)."""
+    rows = []
+    for k, (stamp, qty, price, order) in enumerate(trades):
+        oid = f' ibOrderID="{order}"' if order else ""
+        rows.append(
+            f'<Trade symbol="ESZ5" dateTime="{stamp}" quantity="{qty}" tradePrice="{price}" '
+            f'ibCommission="-2.25" buySell="{"BUY" if qty > 0 else "SELL"}"{oid} '
+            f'ibExecID="e.{k}" levelOfDetail="EXECUTION" />'
+        )
+    body = "\n".join(rows)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<FlexQueryResponse><FlexStatements count="1">'
+        f"<FlexStatement><Trades>\n{body}\n</Trades></FlexStatement></FlexStatements>"
+        "</FlexQueryResponse>\n"
+    )
+
+
+def statement(*trades: tuple[str, int, float]) -> str:
+    """An IBKR Activity Statement's Trades section (no order ids): (``HH:MM:SS`` ET, signed
+    qty, price)."""
+    rows = [
+        "Statement,Header,Field Name,Field Value",
+        "Statement,Data,Period,December 12 2025",
+        "Trades,Header,DataDiscriminator,Asset Category,Currency,Symbol,Date/Time,Quantity,"
+        "T. Price,Comm/Fee,Code",
+    ]
+    for t, qty, price in trades:
+        rows.append(f'Trades,Data,Order,Futures,USD,ESZ5,"{DAY}, {t}",{qty},{price},-2.25,O')
+    return "\n".join(rows) + "\n"
+
+
+def flat_csv(header: str, *rows: str) -> str:
+    return "\n".join((header, *rows)) + "\n"
+
+
+def incident_toml(name: str, tz: str, start: str, *inputs: tuple[str, str]) -> str:
+    text = f'name = "{name}"\ntz = "{tz}"\n\n{ES_SPEC}\n{start}\n'
+    for path, fmt in inputs:
+        text += f'\n[[input]]\npath = "{path}"\nformat = "{fmt}"\n'
+        if fmt.startswith("dialect:"):
+            text += 'symbol = "ESZ5"\n'
+        elif fmt.startswith("ibkr"):
+            text += 'timezone = "America/New_York"\n'
+    return text
+
+
+def expect_toml(orders: dict[str, tuple[str, list[str]]], actual: float, guarded: float) -> str:
+    text = 'profile = "post-incident"\n'
+    for label, (verdict, reasons) in orders.items():
+        text += f'\n[orders."{label}"]\nverdict = "{verdict}"\nreasons = {json.dumps(reasons)}\n'
+    return text + f"\n[pnl]\nactual = {actual}\nwith_guardrails = {guarded}\n"
+
+
+def qty_path(out, name: str) -> list[float]:
+    return [p["qty"] for p in out.paths[name] if p["ts"] is not None]
+
+
+# --- 1. a fill stamped in its order's second goes after the order ---------------------------
+# The ES reversal, with the exit-path BUY sent and filled inside 08:53:20 (Chicago): the IBKR
+# export stamps the execution 09:53:20 ET, i.e. before the order the bot logged at .214. Read
+# that way the BUY met a position already +1 (EXIT_SIDE_MISMATCH), the closing SELL was
+# "allowed" and "with guardrails" equalled the loss.
+
+ES_START = '[start]\nts = "2025-12-12T08:30:00"\nbot = { ESZ5 = -1 }\nbroker = { ESZ5 = 0 }\n'
+ES_EXPECT = expect_toml(
+    {
+        "14812": ("BLOCKED", ["EXIT_NO_EXPOSURE", "MISSING_PROTECTION"]),
+        "15638": ("BLOCKED", ["EXIT_NO_EXPOSURE"]),
+    },
+    actual=-1700.0,
+    guarded=0.0,
+)
+ES_LOG = mytrader(
+    ("08:30:00,004", "Current position: -1 ESZ5"),
+    ("08:53:20,100", "Hybrid pipeline emitted SCALP_BUY @ 0.36 confidence (price=6889.75)"),
+    (
+        "08:53:20,214",
+        "_place_exit_order: placing BUY 1 ESZ5 (order_id=14812, stop_loss=None, take_profit=None)",
+    ),
+    ("08:53:20,402", "Exit order 14812 filled BUY 1 @ 6890.50"),
+    ("08:54:00,008", "Current position: 1 ESZ5"),
+    ("09:35:04,212", "Hybrid pipeline emitted SCALP_SELL @ 0.40 confidence (price=6857.25)"),
+    (
+        "09:35:10,102",
+        "_place_exit_order: placing SELL 1 ESZ5 (order_id=15638, stop_loss=None, take_profit=None)",
+    ),
+    ("09:35:22,518", "Exit order 15638 filled SELL 1 @ 6856.50"),
+    ("09:36:00,004", "Current position: 0 ESZ5"),
+)
+BUY_TS = 1_765_551_200_000_000_000  # 08:53:20 CST, the export's whole second
+INTENT_TS = BUY_TS + 214_000_000
+
+
+def assert_es_conclusion(folder: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    """The right conclusion: 14812 and 15638 blocked (nothing held), -1,700 vs 0."""
+    assert exit_code(folder, capsys) == 0
+    main(["replay", str(folder), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    orders = {o["order"]: o for o in report["orders"]}
+    assert orders["14812"]["verdict"] == "BLOCKED"
+    assert "EXIT_NO_EXPOSURE" in orders["14812"]["reason_codes"]
+    assert "EXIT_SIDE_MISMATCH" not in orders["14812"]["reason_codes"]
+    assert orders["14812"]["numbers"]["position"] == 0.0
+    assert orders["15638"]["verdict"] == "BLOCKED"
+    assert orders["15638"]["numbers"]["position"] == 0.0
+    assert report["pnl"]["actual"]["gross"] == -1700.0
+    assert report["pnl"]["with_guardrails"] == {
+        "gross": 0.0,
+        "realized": 0.0,
+        "unrealized": 0.0,
+        "fees": 0.0,
+        "net": 0.0,
+    }
+    assert [p["qty"] for p in report["paths"]["actual"] if p["ts"]] == [1.0, 0.0]
+    assert [p["qty"] for p in report["paths"]["with_guardrails"] if p["ts"]] == []
+    return report
+
+
+def test_same_second_flex_fill_follows_its_order_mytrader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-same-second",
+                "America/Chicago",
+                ES_START,
+                ("bot.log", "dialect:mytrader"),
+                ("ib.xml", "ibkr_flex"),
+            ),
+            "expect.toml": ES_EXPECT,
+            "bot.log": ES_LOG,
+            "ib.xml": flex(
+                ("20251212;095320", 1, 6890.5, "14812"), ("20251212;103522", -1, 6856.5, "15638")
+            ),
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    # the bot's own report of the fill (.402) lies inside the export's second: the fill goes
+    # there, after the order (.214); the SELL's fill was stamped after its order: untouched
+    buy = next(p for p in report["paths"]["actual"] if p["ts"])
+    assert buy["ts"] == BUY_TS + 402_000_000
+    (rec,) = report["reconciliation"]
+    assert (rec["kind"], rec["order"], rec["ts"]) == ("ORDERING_INFERRED", "14812", buy["ts"])
+    assert rec["source"] == f"{folder / 'ib.xml'}:3"  # the first <Trade>
+    assert "stamped 2025-12-12 08:53:20 to the whole second) placed after its order" in rec["text"]
+    assert f"({folder / 'bot.log'}:3 at 2025-12-12 08:53:20.214)" in rec["text"]
+    assert any(f.startswith("ORDERING_INFERRED: fill of order 14812") for f in report["findings"])
+    assert report["orders"][0]["notes"][0].startswith("fill time inferred: fill of order 14812")
+    main(["replay", str(folder)])
+    text = capsys.readouterr().out
+    assert "FINDING ORDERING_INFERRED: fill of order 14812" in text
+    assert "note: fill time inferred" in text
+    main(["replay", str(folder), "--format", "md"])
+    assert "- ORDERING_INFERRED: fill of order 14812" in capsys.readouterr().out
+
+
+def test_same_second_statement_fill_without_id_follows_the_order_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Activity Statement has no order ids and the bot logged no fills: each execution is
+    joined to the bot's order by symbol, side, quantity and time, then placed after it."""
+    log = pylog(
+        ("14:30:00,004", "position symbol=ESZ5 qty=-1"),
+        ("14:53:20,100", "signal symbol=ESZ5 side=buy price=6889.75"),
+        ("14:53:20,214", "order_intent symbol=ESZ5 side=buy qty=1 path=exit order_id=14812"),
+        ("15:35:04,212", "signal symbol=ESZ5 side=sell price=6857.25"),
+        ("15:35:10,102", "order_intent symbol=ESZ5 side=sell qty=1 path=exit order_id=15638"),
+    )
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-statement",
+                "America/Chicago",
+                ES_START,
+                ("bot.log", "dialect:pylogging_kv"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": ES_EXPECT,
+            "bot.log": log,
+            "trades.csv": statement(("09:53:20", 1, 6890.5), ("10:35:22", -1, 6856.5)),
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    buy = next(p for p in report["paths"]["actual"] if p["ts"])
+    assert buy["ts"] == INTENT_TS + 1  # 1 ns after the order: nothing finer is known
+    kinds = [(r["kind"], r["order"]) for r in report["reconciliation"]]
+    assert kinds == [
+        ("FILLS_MATCHED", "14812"),
+        ("FILLS_MATCHED", "15638"),
+        ("ORDERING_INFERRED", "14812"),
+    ]
+    assert "fills the bot's order 14812" in report["reconciliation"][0]["text"]
+    orders = {o["order"]: o for o in report["orders"]}
+    assert orders["14812"]["bot_sent"] == 1.0  # it did reach the broker
+    assert report["first_divergence"]["decision"] == "14812"
+
+
+def test_same_second_flat_csv_fill_follows_its_order_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = jsonl(
+        "America/Chicago",
+        {"ts": "2025-12-12T08:30:00.004-06:00", "kind": "bot_position", "symbol": "ESZ5",
+         "qty": -1},
+        {"ts": "2025-12-12T08:53:20.1-06:00", "kind": "signal", "symbol": "ESZ5", "side": 1,
+         "price": 6889.75},
+        {"ts": "2025-12-12T08:53:20.214-06:00", "kind": "order_intent", "symbol": "ESZ5",
+         "side": 1, "path": "exit", "qty": 1, "order_id": "14812"},
+        {"ts": "2025-12-12T09:35:04.212-06:00", "kind": "signal", "symbol": "ESZ5", "side": -1,
+         "price": 6857.25},
+        {"ts": "2025-12-12T09:35:10.102-06:00", "kind": "order_intent", "symbol": "ESZ5",
+         "side": -1, "path": "exit", "qty": 1, "order_id": "15638"},
+    )  # fmt: skip
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-flat",
+                "America/Chicago",
+                ES_START,
+                ("events.jsonl", "jsonl"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": ES_EXPECT,
+            "events.jsonl": events,
+            "trades.csv": flat_csv(
+                "Symbol,Date/Time,Quantity,T. Price,Comm/Fee,Order ID",
+                "ESZ5,20251212;095320,1,6890.5,-2.25,14812",
+                "ESZ5,20251212;103522,-1,6856.5,-2.25,15638",
+            ),
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    assert [(r["kind"], r["order"]) for r in report["reconciliation"]] == [
+        ("ORDERING_INFERRED", "14812")
+    ]
+
+
+# --- 2. executions without a shared order id are counted once -------------------------------
+# An ES long of 1 (order 301, protected), then an oversized exit SELL 2 (order 302): the
+# broker held 1, so today's reduce-only rule clamps the exit to 1. The bot's own fill lines
+# and the broker's executions used to both count: the broker "held 2" and the SELL 2 passed.
+
+LONG_START = '[start]\nts = "2025-12-12T08:30:00"\nbot = { ESZ5 = 0 }\nbroker = { ESZ5 = 0 }\n'
+LONG_EXPECT = expect_toml(
+    {"301": ("ALLOWED", []), "302": ("MODIFIED", ["EXIT_CLAMPED_REDUCE_ONLY"])},
+    actual=37.5,  # +1 @ 6890.25, -2 @ 6895: 237.50 realized, short 1 marked at 6899: -200
+    guarded=237.5,  # the clamped SELL 1 fills at 6895 and leaves the book flat
+)
+
+
+def long_log_mytrader(fill_price: str = "6890.25") -> str:
+    return mytrader(
+        ("08:30:00,004", "Current position: 0 ESZ5"),
+        ("08:40:01,100", "Hybrid pipeline emitted SCALP_BUY @ 0.80 confidence (price=6890.00)"),
+        (
+            "08:40:01,200",
+            "_place_entry_order: placing BUY 1 ESZ5 (order_id=301, stop_loss=6886.0, "
+            "take_profit=6898.0)",
+        ),
+        ("08:40:01,650", f"Entry order 301 filled BUY 1 @ {fill_price}"),
+        ("08:41:00,004", "Current position: 1 ESZ5"),
+        ("08:50:01,100", "Hybrid pipeline emitted SELL @ 0.70 confidence (price=6895.00)"),
+        (
+            "08:50:01,200",
+            "_place_exit_order: placing SELL 2 ESZ5 (order_id=302, stop_loss=None, "
+            "take_profit=None)",
+        ),
+        ("08:50:01,700", "Exit order 302 filled SELL 2 @ 6895.00"),
+        ("08:51:00,004", "Current position: -1 ESZ5"),
+        ("09:00:01,100", "Hybrid pipeline emitted SELL @ 0.55 confidence (price=6899.00)"),
+    )
+
+
+def assert_long_conclusion(folder: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    assert exit_code(folder, capsys) == 0
+    main(["replay", str(folder), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    orders = {o["order"]: o for o in report["orders"]}
+    assert orders["301"]["verdict"] == "ALLOWED"
+    assert orders["302"]["verdict"] == "MODIFIED"
+    assert orders["302"]["numbers"]["position"] == 1.0  # not 2: each execution counted once
+    assert orders["302"]["would_send"] == {"side": "SELL", "qty": 1.0}
+    assert [p["qty"] for p in report["paths"]["actual"] if p["ts"]] == [1.0, -1.0]
+    assert [p["qty"] for p in report["paths"]["with_guardrails"] if p["ts"]] == [1.0, 0.0]
+    actual, guarded = report["pnl"]["actual"], report["pnl"]["with_guardrails"]
+    assert (actual["realized"], actual["unrealized"], actual["gross"]) == (237.5, -200.0, 37.5)
+    assert (guarded["realized"], guarded["unrealized"], guarded["gross"]) == (237.5, 0.0, 237.5)
+    assert report["first_divergence"]["decision"] == "302"
+    return report
+
+
+def test_statement_executions_without_ids_match_the_bots_fills_mytrader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Activity Statement holds no order ids; the bot logged its fills (the entry at a
+    price a tick off the broker's): each pair is one execution, priced by the broker."""
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-statement",
+                "America/Chicago",
+                LONG_START,
+                ("bot.log", "dialect:mytrader"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "bot.log": long_log_mytrader(fill_price="6890.50"),
+            "trades.csv": statement(("09:40:01", 1, 6890.25), ("09:50:01", -2, 6895.0)),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys)
+    assert report["pnl"]["actual"]["fees"] == 4.5  # the statement's two commissions, once
+    recs = report["reconciliation"]
+    # equal prices match first, then the entry a tick off; both statement rows were stamped
+    # 08:40:01 / 08:50:01, before the orders of that second: placed at the bot's reports
+    assert [(r["kind"], r["order"]) for r in recs] == [
+        ("FILLS_MATCHED", "302"),
+        ("FILLS_MATCHED", "301"),
+        ("ORDERING_INFERRED", "301"),
+        ("ORDERING_INFERRED", "302"),
+    ]
+    entry = recs[1]
+    assert entry["source"] == f"{folder / 'trades.csv'}:4"
+    assert f"the fill the bot reported at {folder / 'bot.log'}:4 (order 301)" in entry["text"]
+    assert "prices differ, kept the broker's, not 6890.5" in entry["text"]
+    assert recs[2]["ts"] == 1_765_550_401_650_000_000  # 08:40:01.650 CST, the bot's report
+    assert "FILLS_MATCHED: 2 broker execution(s) without a shared order id" in " ".join(
+        report["findings"]
+    )
+
+
+def test_flex_executions_under_the_brokers_own_ids_match_the_bots_fills_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Flex export names IB's own order ids (90001, 90002), which the bot never logged."""
+    log = pylog(
+        ("14:30:00,004", "position symbol=ESZ5 qty=0"),
+        ("14:40:01,100", "signal symbol=ESZ5 side=buy price=6890.00"),
+        (
+            "14:40:01,200",
+            "order_intent symbol=ESZ5 side=buy qty=1 path=entry order_id=301 stop=6886.0 "
+            "target=6898.0",
+        ),
+        ("14:40:01,650", "fill symbol=ESZ5 side=buy qty=1 price=6890.25 order_id=301"),
+        ("14:41:00,004", "position symbol=ESZ5 qty=1"),
+        ("14:50:01,100", "signal symbol=ESZ5 side=sell price=6895.00"),
+        ("14:50:01,200", "order_intent symbol=ESZ5 side=sell qty=2 path=exit order_id=302"),
+        ("14:50:01,700", "fill symbol=ESZ5 side=sell qty=2 price=6895.00 order_id=302"),
+        ("14:51:00,004", "position symbol=ESZ5 qty=-1"),
+        ("15:00:01,100", "signal symbol=ESZ5 side=sell price=6899.00"),
+    )
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-flex",
+                "America/Chicago",
+                LONG_START,
+                ("bot.log", "dialect:pylogging_kv"),
+                ("ib.xml", "ibkr_flex"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "bot.log": log,
+            "ib.xml": flex(
+                ("20251212;094001", 1, 6890.25, "90001"), ("20251212;095001", -2, 6895.0, "90002")
+            ),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys)
+    recs = report["reconciliation"]
+    assert [(r["kind"], r["order"]) for r in recs] == [
+        ("FILLS_MATCHED", "301"),
+        ("FILLS_MATCHED", "302"),
+        ("ORDERING_INFERRED", "301"),
+        ("ORDERING_INFERRED", "302"),
+    ]
+    assert recs[1]["text"].endswith("counted once; the export names order 90002")
+
+
+def test_flat_csv_executions_without_ids_match_the_bots_fills_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def at(t: str) -> str:
+        return f"2025-12-12T{t}-06:00"
+
+    events = jsonl(
+        "America/Chicago",
+        {"ts": at("08:30:00.004"), "kind": "bot_position", "symbol": "ESZ5", "qty": 0},
+        {"ts": at("08:40:01.1"), "kind": "signal", "symbol": "ESZ5", "side": 1, "price": 6890.0},
+        {"ts": at("08:40:01.2"), "kind": "order_intent", "symbol": "ESZ5", "side": 1,
+         "path": "entry", "qty": 1, "order_id": "301", "stop": 6886.0, "target": 6898.0},
+        {"ts": at("08:40:01.65"), "kind": "broker_fill", "symbol": "ESZ5", "side": 1, "qty": 1,
+         "price": 6890.25, "order_id": "301"},
+        {"ts": at("08:50:01.1"), "kind": "signal", "symbol": "ESZ5", "side": -1, "price": 6895.0},
+        {"ts": at("08:50:01.2"), "kind": "order_intent", "symbol": "ESZ5", "side": -1,
+         "path": "exit", "qty": 2, "order_id": "302"},
+        {"ts": at("08:50:01.7"), "kind": "broker_fill", "symbol": "ESZ5", "side": -1, "qty": 2,
+         "price": 6895.0, "order_id": "302"},
+        {"ts": at("09:00:01.1"), "kind": "signal", "symbol": "ESZ5", "side": -1, "price": 6899.0},
+    )  # fmt: skip
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-flat",
+                "America/Chicago",
+                LONG_START,
+                ("events.jsonl", "jsonl"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "events.jsonl": events,
+            "trades.csv": flat_csv(
+                "Symbol,Date/Time,Quantity,T. Price,Comm/Fee",
+                "ESZ5,20251212;094001,1,6890.25,-2.25",
+                "ESZ5,20251212;095001,-2,6895,-4.5",
+            ),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys)
+    assert report["pnl"]["actual"]["fees"] == 6.75
+    kinds = [r["kind"] for r in report["reconciliation"]]
+    assert kinds == ["FILLS_MATCHED"] * 2 + ["ORDERING_INFERRED"] * 2
