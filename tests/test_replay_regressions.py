@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from backstop.cli import main
+from backstop.replay import BrokerFill, BrokerPosition, load_incident
 
 DAY = "2025-12-12"
 MT = f"{DAY} {{t}} - mytrader.execution.{{who}} - INFO - {{msg}}"
@@ -487,3 +488,169 @@ def test_flat_csv_executions_without_ids_match_the_bots_fills_jsonl(
     assert report["pnl"]["actual"]["fees"] == 6.75
     kinds = [r["kind"] for r in report["reconciliation"]]
     assert kinds == ["FILLS_MATCHED"] * 2 + ["ORDERING_INFERRED"] * 2
+
+
+# --- 4. broker exports that start before the incident ---------------------------------------
+# An Alpaca GET /v2/orders?status=all export holds yesterday's BUY 10 AAPL (the position the
+# account starts the day with) next to today's oversized exit SELL 20 (the bot believed 20).
+# With [start] ts the replay stopped; without it the start position was counted twice
+# (stated 10 + yesterday's fill 10 = 20) and the SELL 20 looked allowed.
+
+
+def alpaca_order(
+    oid: str, side: str, qty: int, submitted: str, filled_at: str | None, price: str | None
+) -> dict[str, object]:
+    return {
+        "id": oid,
+        "client_order_id": f"bot-{oid}",
+        "created_at": submitted,
+        "submitted_at": submitted,
+        "updated_at": filled_at or submitted,
+        "filled_at": filled_at,
+        "symbol": "AAPL",
+        "qty": str(qty),
+        "filled_qty": str(qty if filled_at else 0),
+        "filled_avg_price": price,
+        "order_class": "simple",
+        "type": "market",
+        "side": side,
+        "status": "filled" if filled_at else "canceled",
+        "legs": None,
+    }
+
+
+ALPACA_EXPORT = json.dumps(
+    [  # newest first, as the API returns them
+        alpaca_order("ord-2", "sell", 20, "2026-06-05T14:00:10.31Z", "2026-06-05T14:00:10.6Z",
+                     "205.00"),
+        alpaca_order("ord-0", "buy", 5, "2026-06-04T15:00:00Z", None, None),
+        alpaca_order("ord-1", "buy", 10, "2026-06-04T14:00:01Z", "2026-06-04T14:00:05.25Z",
+                     "200.00"),
+    ],
+    indent=1,
+)  # fmt: skip
+AAPL_LOG = (
+    "2026-06-05 14:00:00,000 INFO bot: position symbol=AAPL qty=20\n"
+    "2026-06-05 14:00:10,100 INFO bot: signal symbol=AAPL side=sell intent=exit price=205.00\n"
+    "2026-06-05 14:00:10,200 INFO bot: order_intent symbol=AAPL side=sell qty=20 path=exit "
+    "order_id=ord-2\n"
+    "2026-06-05 15:00:00,000 INFO bot: signal symbol=AAPL side=sell price=204.00\n"
+)
+AAPL_EXPECT = (
+    'profile = "equity-runner"\n\n[orders.ord-2]\nverdict = "MODIFIED"\n'
+    'reasons = ["EXIT_CLAMPED_REDUCE_ONLY"]\nqty = 10\n\n'
+    "[pnl]\nactual = 10.0\nwith_guardrails = 0.0\n"  # short 10 @ 205 marked 204 vs flat
+)
+
+
+def aapl_folder(tmp_path: Path, start: str, log: tuple[str, str] = ("bot.log", AAPL_LOG)) -> Path:
+    fmt = "jsonl" if log[0].endswith(".jsonl") else "dialect:pylogging_kv"
+    toml = (
+        'name = "aapl-window"\ntz = "UTC"\n\n[instruments.AAPL]\ntick = 0.01\nmultiplier = 1\n\n'
+        f'{start}\n[[input]]\npath = "{log[0]}"\nformat = "{fmt}"\n\n'
+        '[[input]]\npath = "orders.json"\nformat = "alpaca_orders"\n'
+    )
+    return write(
+        tmp_path / "aapl",
+        {
+            "incident.toml": toml,
+            "expect.toml": AAPL_EXPECT,
+            log[0]: log[1],
+            "orders.json": ALPACA_EXPORT,
+        },
+    )
+
+
+def assert_aapl_conclusion(folder: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    """The right conclusion: the broker held 10, the SELL 20 is clamped to 10."""
+    assert exit_code(folder, capsys) == 0
+    main(["replay", str(folder), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    (order,) = report["orders"]
+    assert (order["order"], order["verdict"]) == ("ord-2", "MODIFIED")
+    assert order["reason_codes"] == ["EXIT_CLAMPED_REDUCE_ONLY"]
+    assert order["numbers"]["position"] == 10.0
+    assert order["would_send"] == {"side": "SELL", "qty": 10.0}
+    assert report["paths"]["actual"] == [
+        {"ts": None, "symbol": "AAPL", "qty": 10.0},
+        {"ts": 1_780_668_010_600_000_000, "symbol": "AAPL", "qty": -10.0},
+    ]
+    assert [p["qty"] for p in report["paths"]["with_guardrails"]] == [10.0, 0.0]
+    assert report["pnl"]["actual"]["gross"] == 10.0
+    assert report["pnl"]["with_guardrails"]["gross"] == 0.0
+    return report
+
+
+def window_text(report: dict) -> str:
+    (finding,) = [f for f in report["findings"] if f.startswith("EXPORT_WINDOW")]
+    return finding
+
+
+def test_export_before_a_stated_start_ts_builds_the_start_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = '[start]\nts = "2026-06-05T13:30:00Z"\nbot = { AAPL = 20 }\nbroker = { AAPL = 10 }\n'
+    folder = aapl_folder(tmp_path, start)
+    report = assert_aapl_conclusion(folder, capsys)
+    assert window_text(report) == (
+        f"EXPORT_WINDOW: 1 fill(s) of {folder / 'orders.json'} before the incident's start "
+        "(2026-06-05 13:30:00.000) left out of the replay, from 2026-06-04 14:00:05.250 to "
+        "2026-06-04 14:00:05.250; they add up to AAPL +10"
+    )
+    # the fills before the window agree with [start] broker: nothing else to report
+    assert [r["kind"] for r in report["reconciliation"]] == ["EXPORT_WINDOW"]
+
+
+def test_export_before_the_logs_without_start_ts_counts_the_position_once_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = aapl_folder(tmp_path, "[start]\nbot = { AAPL = 20 }\nbroker = { AAPL = 10 }\n")
+    report = assert_aapl_conclusion(folder, capsys)
+    assert "before the incident's start (2026-06-05 14:00:00.000)" in window_text(report)
+    inc = load_incident(folder, "strict")
+    assert inc.start_ns == 1_780_668_000_000_000_000  # the log's first line, not yesterday
+    assert [e.order_id for e in inc.of(BrokerFill)] == ["ord-2"]
+    assert [o.order_id for o in inc.orders().values()] == ["ord-2"]  # yesterday's left out
+
+
+def test_export_before_the_start_builds_an_unstated_start_position_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = jsonl(
+        "UTC",
+        {"ts": "2026-06-05T14:00:00Z", "kind": "bot_position", "symbol": "AAPL", "qty": 20},
+        {"ts": "2026-06-05T14:00:10.1Z", "kind": "signal", "symbol": "AAPL", "side": -1,
+         "intent": "exit", "price": 205.0},
+        {"ts": "2026-06-05T14:00:10.2Z", "kind": "order_intent", "symbol": "AAPL", "side": -1,
+         "path": "exit", "qty": 20, "order_id": "ord-2"},
+        {"ts": "2026-06-05T15:00:00Z", "kind": "signal", "symbol": "AAPL", "side": -1,
+         "price": 204.0},
+    )  # fmt: skip
+    folder = aapl_folder(tmp_path, "", log=("events.jsonl", events))
+    report = assert_aapl_conclusion(folder, capsys)
+    assert "START_POSITION_FROM_FILLS: AAPL: the broker's starting position +10 is built " in (
+        " ".join(report["findings"])
+    )
+    inc = load_incident(folder, "strict")
+    (pos,) = inc.of(BrokerPosition)
+    assert (pos.ts, pos.qty, pos.source) == (inc.start_ns, 10.0, str(folder / "orders.json"))
+
+
+def test_a_start_position_the_exports_fills_contradict_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[start] says the broker held 15; yesterday's fills add up to 10: the stated position
+    is used (the SELL 20 is clamped to 15) and the difference is a finding."""
+    start = '[start]\nts = "2026-06-05T13:30:00Z"\nbroker = { AAPL = 15 }\n'
+    folder = aapl_folder(tmp_path, start)
+    (folder / "expect.toml").write_text(
+        AAPL_EXPECT.replace("qty = 10", "qty = 15").replace("actual = 10.0", "actual = 5.0")
+    )
+    assert exit_code(folder, capsys) == 0
+    main(["replay", str(folder), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["orders"][0]["numbers"]["position"] == 15.0
+    assert (
+        "START_POSITION_MISMATCH: AAPL: the export's fills before the start add up to +10, "
+        "[start] broker states +15; the replay starts from the stated +15"
+    ) in report["findings"]
