@@ -249,10 +249,10 @@ def test_same_second_statement_fill_without_id_follows_the_order_pylogging(
     buy = next(p for p in report["paths"]["actual"] if p["ts"])
     assert buy["ts"] == INTENT_TS + 1  # 1 ns after the order: nothing finer is known
     kinds = [(r["kind"], r["order"]) for r in report["reconciliation"]]
-    assert kinds == [
+    assert kinds == [  # in time order
         ("FILLS_MATCHED", "14812"),
-        ("FILLS_MATCHED", "15638"),
         ("ORDERING_INFERRED", "14812"),
+        ("FILLS_MATCHED", "15638"),
     ]
     assert "fills the bot's order 14812" in report["reconciliation"][0]["text"]
     orders = {o["order"]: o for o in report["orders"]}
@@ -378,19 +378,19 @@ def test_statement_executions_without_ids_match_the_bots_fills_mytrader(
     report = assert_long_conclusion(folder, capsys)
     assert report["pnl"]["actual"]["fees"] == 4.5  # the statement's two commissions, once
     recs = report["reconciliation"]
-    # equal prices match first, then the entry a tick off; both statement rows were stamped
-    # 08:40:01 / 08:50:01, before the orders of that second: placed at the bot's reports
+    # both statement rows were stamped 08:40:01 / 08:50:01, before the orders of that
+    # second: placed at the bot's reports (in time order: match, then placement)
     assert [(r["kind"], r["order"]) for r in recs] == [
-        ("FILLS_MATCHED", "302"),
         ("FILLS_MATCHED", "301"),
         ("ORDERING_INFERRED", "301"),
+        ("FILLS_MATCHED", "302"),
         ("ORDERING_INFERRED", "302"),
     ]
-    entry = recs[1]
+    entry = recs[0]
     assert entry["source"] == f"{folder / 'trades.csv'}:4"
     assert f"the fill the bot reported at {folder / 'bot.log'}:4 (order 301)" in entry["text"]
     assert "prices differ, kept the broker's, not 6890.5" in entry["text"]
-    assert recs[2]["ts"] == 1_765_550_401_650_000_000  # 08:40:01.650 CST, the bot's report
+    assert recs[1]["ts"] == 1_765_550_401_650_000_000  # 08:40:01.650 CST, the bot's report
     assert "FILLS_MATCHED: 2 broker execution(s) without a shared order id" in " ".join(
         report["findings"]
     )
@@ -437,11 +437,11 @@ def test_flex_executions_under_the_brokers_own_ids_match_the_bots_fills_pyloggin
     recs = report["reconciliation"]
     assert [(r["kind"], r["order"]) for r in recs] == [
         ("FILLS_MATCHED", "301"),
-        ("FILLS_MATCHED", "302"),
         ("ORDERING_INFERRED", "301"),
+        ("FILLS_MATCHED", "302"),
         ("ORDERING_INFERRED", "302"),
     ]
-    assert recs[1]["text"].endswith("counted once; the export names order 90002")
+    assert recs[2]["text"].endswith("counted once; the export names order 90002")
 
 
 def test_flat_csv_executions_without_ids_match_the_bots_fills_jsonl(
@@ -487,7 +487,7 @@ def test_flat_csv_executions_without_ids_match_the_bots_fills_jsonl(
     report = assert_long_conclusion(folder, capsys)
     assert report["pnl"]["actual"]["fees"] == 6.75
     kinds = [r["kind"] for r in report["reconciliation"]]
-    assert kinds == ["FILLS_MATCHED"] * 2 + ["ORDERING_INFERRED"] * 2
+    assert kinds == ["FILLS_MATCHED", "ORDERING_INFERRED"] * 2
 
 
 # --- 4. broker exports that start before the incident ---------------------------------------
@@ -654,3 +654,82 @@ def test_a_start_position_the_exports_fills_contradict_is_reported(
         "START_POSITION_MISMATCH: AAPL: the export's fills before the start add up to +10, "
         "[start] broker states +15; the replay starts from the stated +15"
     ) in report["findings"]
+
+
+# --- what could not be matched, and clocks that disagree ------------------------------------
+
+
+def test_unmatched_executions_and_fills_are_kept_and_reported(tmp_path: Path) -> None:
+    """The statement shows the entry, and a SELL 1 of no logged order in the second of the
+    bot's SELL 2 (which it lacks): nothing pairs them, so both are kept and both reported;
+    the broker's SELL 1 goes to the end of its second, after the bot's lines in it."""
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-unmatched",
+                "America/Chicago",
+                LONG_START,
+                ("bot.log", "dialect:mytrader"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "bot.log": long_log_mytrader(),
+            "trades.csv": statement(("09:40:01", 1, 6890.25), ("09:50:01", -1, 6894.0)),
+        },
+    )
+    inc = load_incident(folder, "strict")
+    second = 1_765_551_001_000_000_000  # 08:50:01 CST
+    fills = [
+        (f.order_id, f.side * f.qty, f.ts, f.source.rsplit("/", 1)[1]) for f in inc.of(BrokerFill)
+    ]
+    assert fills == [
+        ("301", 1.0, 1_765_550_401_650_000_000, "trades.csv:4"),
+        ("302", -2.0, second + 700_000_000, "bot.log:8"),
+        (None, -1.0, second + 999_999_999, "trades.csv:5"),
+    ]
+    kinds = [(i.kind, i.source.rsplit("/", 1)[1]) for i in inc.inferences]
+    assert kinds == [
+        ("FILLS_MATCHED", "trades.csv:4"),
+        ("ORDERING_INFERRED", "trades.csv:4"),
+        ("UNMATCHED_FILLS", "trades.csv:5"),
+        ("UNMATCHED_FILLS", "bot.log:8"),
+        ("ORDERING_INFERRED", "trades.csv:5"),
+    ]
+    texts = [i.text for i in inc.inferences]
+    assert "(SELL 1 ESZ5 @ 6894 at 2025-12-12 08:50:01.000) matches no order or fill" in texts[2]
+    assert texts[3].endswith("has no execution in the broker exports; kept")
+    assert texts[4].endswith(
+        f"shares its second with {folder / 'bot.log'}:8: placed at the end of that second"
+    )
+
+
+def test_a_fill_stamped_seconds_before_its_order_is_placed_after_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export's clock ran 3.2 s behind the bot's: the id still says which order the fill
+    belongs to, so it goes after that order and the report names the disagreement."""
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-skew",
+                "America/Chicago",
+                ES_START,
+                ("bot.log", "dialect:mytrader"),
+                ("ib.xml", "ibkr_flex"),
+            ),
+            "expect.toml": ES_EXPECT,
+            "bot.log": ES_LOG,
+            "ib.xml": flex(
+                ("20251212;095317", 1, 6890.5, "14812"), ("20251212;103522", -1, 6856.5, "15638")
+            ),
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    (rec,) = report["reconciliation"]
+    assert rec["ts"] == INTENT_TS + 1
+    assert rec["text"] == (
+        f"fill of order 14812 ({folder / 'ib.xml'}:3) is stamped 3.214 s before its order "
+        f"({folder / 'bot.log'}:3): the clocks disagree; placed after the order, at "
+        "2025-12-12 08:53:20.214"
+    )

@@ -157,7 +157,9 @@ def _load_folder(spec: ScenarioSpec, mode: Mode) -> Incident:
     if spec.start is not None or opening:
         start = _start_timeline(spec.start, spec.tz, body, start_ts, opening)
         body = merge(head, start, *timelines)
-    return dataclasses.replace(body, name=spec.name, tz=spec.tz)
+    # what was inferred, in time order (whole-file notes first) for the report to read
+    notes = sorted(body.inferences, key=lambda i: (i.ts is not None, i.ts or 0))
+    return dataclasses.replace(body, name=spec.name, tz=spec.tz, inferences=tuple(notes))
 
 
 def _window_start(spec: ScenarioSpec, parts: list[tuple[str, Incident]]) -> int | None:
