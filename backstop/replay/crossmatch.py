@@ -101,11 +101,12 @@ class _Reconcile:
         self.notes[key[0]].append(Inference(kind, f.ts, f.source, text, f.order_id))
 
     def run(self) -> list[Incident]:
-        if self.broker_fills:
-            self._by_order_id()
-            unmatched = self._by_fields()
-            unmatched = self._to_intents(unmatched)
-            self._report_unmatched(unmatched)
+        if not self.broker_fills:  # the logs alone: nothing to join or to place
+            return [s.part for s in self.sources]
+        self._by_order_id()
+        unmatched = self._by_fields()
+        unmatched = self._to_intents(unmatched)
+        self._report_unmatched(unmatched)
         self._order_in_time()
         out = []
         for p, s in enumerate(self.sources):
