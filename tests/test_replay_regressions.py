@@ -593,9 +593,9 @@ def test_export_before_a_stated_start_ts_builds_the_start_pylogging(
     folder = aapl_folder(tmp_path, start)
     report = assert_aapl_conclusion(folder, capsys)
     assert window_text(report) == (
-        f"EXPORT_WINDOW: 1 fill(s) of {folder / 'orders.json'} before the incident's start "
-        "(2026-06-05 13:30:00.000) left out of the replay, from 2026-06-04 14:00:05.250 to "
-        "2026-06-04 14:00:05.250; they add up to AAPL +10"
+        f"EXPORT_WINDOW: 3 record(s) of {folder / 'orders.json'} before the incident's start "
+        "(2026-06-05 13:30:00.000) left out of the replay; of them 1 fill(s), from "
+        "2026-06-04 14:00:05.250 to 2026-06-04 14:00:05.250, adding up to AAPL +10"
     )
     # the fills before the window agree with [start] broker: nothing else to report
     assert [r["kind"] for r in report["reconciliation"]] == ["EXPORT_WINDOW"]
@@ -733,3 +733,27 @@ def test_a_fill_stamped_seconds_before_its_order_is_placed_after_it(
         f"({folder / 'bot.log'}:3): the clocks disagree; placed after the order, at "
         "2025-12-12 08:53:20.214"
     )
+
+
+def test_export_orders_before_the_start_are_cut_or_kept_by_their_fills(tmp_path: Path) -> None:
+    """Yesterday's canceled order is left out (it used to put the start after the first
+    event and stop the replay); a limit order resting since yesterday that fills today is
+    kept, stamped at the start, and nothing before the start adds to the position."""
+    orders = [
+        alpaca_order("ord-5", "buy", 3, "2026-06-04T19:00:00Z", "2026-06-05T14:30:00Z", "199.00"),
+        alpaca_order("ord-0", "buy", 5, "2026-06-04T15:00:00Z", None, None),
+    ]
+    folder = aapl_folder(tmp_path, '[start]\nts = "2026-06-05T13:30:00Z"\nbroker = { AAPL = 0 }\n')
+    (folder / "orders.json").write_text(json.dumps(orders), encoding="utf-8")
+    inc = load_incident(folder, "strict")
+    start = 1_780_666_200_000_000_000  # 13:30Z
+    trails = inc.orders()
+    assert [b.ts for b in trails["ord-5"].broker_orders] == [start]
+    assert [f.ts for f in trails["ord-5"].fills] == [start + 3600 * 10**9]
+    assert "ord-0" not in trails
+    assert [(i.kind, i.text.split(" left out")[0].rsplit(" (", 1)[1]) for i in inc.inferences] == [
+        ("EXPORT_WINDOW", "2026-06-05 13:30:00.000)")
+    ]
+    assert inc.inferences[0].text.startswith(f"1 record(s) of {folder / 'orders.json'} before")
+    assert inc.inferences[0].text.endswith("left out of the replay")  # no fills among them
+    assert [p.qty for p in inc.of(BrokerPosition)] == [0.0]

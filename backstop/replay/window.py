@@ -4,7 +4,8 @@ A broker export often holds more than the incident: Alpaca's ``GET /v2/orders?st
 returns earlier days' orders, an IBKR statement covers its whole period. The incident starts
 at ``[start] ts`` (or, without one, at the first event of the bot's logs); a broker's fills
 before that are history, not part of the replay. They are left out of the timeline and build
-the starting position instead (the export is assumed to begin flat):
+the starting position instead (the export is assumed to begin flat); its other records
+before the start (orders, P&L lines) are left out too:
 
 - where ``[start] broker`` states the symbol's position, the stated one is used and the
   built one is checked against it: a difference is reported (``START_POSITION_MISMATCH``);
@@ -53,9 +54,9 @@ def window_export(
     events are ``BrokerPosition`` records at ``start_ts`` for symbols the stated positions do
     not name; the export's ``inferences`` say what was left out and how it compares.
     """
-    before = [e for e in part.events if isinstance(e, BrokerFill) and e.ts < start_ts]
-    if not before:
+    if not part.events or part.events[0].ts >= start_ts:
         return part, []
+    before = [e for e in part.events if isinstance(e, BrokerFill) and e.ts < start_ts]
     filled_inside = {
         e.order_id for e in part.events if isinstance(e, BrokerFill) and e.ts >= start_ts
     }
@@ -69,18 +70,17 @@ def window_export(
     for f in before:
         built[f.symbol] = built.get(f.symbol, 0.0) + f.side * f.qty
     name = part.inputs[0] if part.inputs else part.name
-    sums = ", ".join(f"{s} {signed(q)}" for s, q in sorted(built.items()))
-    notes = [
-        Inference(
-            "EXPORT_WINDOW",
-            None,
-            name,
-            f"{len(before)} fill(s) of {name} before the incident's start "
-            f"({local_time(start_ts, tz)}) left out of the replay, from "
-            f"{local_time(before[0].ts, tz)} to {local_time(before[-1].ts, tz)}; "
-            f"they add up to {sums}",
+    text = (
+        f"{len(part.events) - len(kept)} record(s) of {name} before the incident's start "
+        f"({local_time(start_ts, tz)}) left out of the replay"
+    )
+    if before:
+        sums = ", ".join(f"{s} {signed(q)}" for s, q in sorted(built.items()))
+        text += (
+            f"; of them {len(before)} fill(s), from {local_time(before[0].ts, tz)} to "
+            f"{local_time(before[-1].ts, tz)}, adding up to {sums}"
         )
-    ]
+    notes = [Inference("EXPORT_WINDOW", None, name, text)]
     positions: list[Event] = []
     for symbol, qty in sorted(built.items()):
         want = None if stated is None else stated.get(symbol)
