@@ -757,3 +757,40 @@ def test_export_orders_before_the_start_are_cut_or_kept_by_their_fills(tmp_path:
     assert inc.inferences[0].text.startswith(f"1 record(s) of {folder / 'orders.json'} before")
     assert inc.inferences[0].text.endswith("left out of the replay")  # no fills among them
     assert [p.qty for p in inc.of(BrokerPosition)] == [0.0]
+
+
+def test_two_exports_of_one_account_count_each_execution_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Flex query (with order ids) and the Activity Statement (without) of the same
+    account, next to a log that reports its own fills: three records of each execution."""
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-two-exports",
+                "America/Chicago",
+                ES_START,
+                ("bot.log", "dialect:mytrader"),
+                ("ib.xml", "ibkr_flex"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": ES_EXPECT,
+            "bot.log": ES_LOG,
+            "ib.xml": flex(
+                ("20251212;095320", 1, 6890.5, "14812"), ("20251212;103522", -1, 6856.5, "15638")
+            ),
+            "trades.csv": statement(("09:53:20", 1, 6890.5), ("10:35:22", -1, 6856.5)),
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    assert report["pnl"]["actual"]["fees"] == 4.5  # two executions, not four or six
+    recs = [(r["kind"], r["source"].rsplit("/", 1)[1]) for r in report["reconciliation"]]
+    assert recs == [
+        ("FILLS_MATCHED", "trades.csv:4"),
+        ("ORDERING_INFERRED", "ib.xml:3"),
+        ("FILLS_MATCHED", "trades.csv:5"),
+    ]
+    assert report["reconciliation"][0]["text"].endswith(
+        f"is {folder / 'ib.xml'}:3 of another export: counted once, from that"
+    )

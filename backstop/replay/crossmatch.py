@@ -10,7 +10,9 @@ broker export (the truth about fills). ``reconcile`` joins them in four steps:
    same symbol, side and quantity, the nearest in time within ``FILL_WINDOW_NS`` of the
    broker's stamp (the stamp covers its whole second for a whole-second export); an equal
    price first, then any price (the broker's is kept and the difference reported). The
-   bot's fill is dropped and the broker's takes the bot's order id.
+   bot's fill is dropped and the broker's takes the bot's order id. One still unmatched
+   that another export holds too (same symbol, side, quantity and price within the window:
+   two exports of one account) is dropped in favour of that one.
 3. **To the bot's orders.** A broker execution still unmatched is matched to an order the
    bot logged (``order_intent`` with an id and no fill yet): same symbol, side and quantity
    (or an intent without one), placed at most ``INTENT_WINDOW_NS`` before the execution;
@@ -105,6 +107,7 @@ class _Reconcile:
             return [s.part for s in self.sources]
         self._by_order_id()
         unmatched = self._by_fields()
+        unmatched = self._across_exports(unmatched)
         unmatched = self._to_intents(unmatched)
         self._report_unmatched(unmatched)
         self._order_in_time()
@@ -222,6 +225,45 @@ class _Reconcile:
             f"the fill the bot reported at {f.source}{order}: counted once{was}{price}",
         )
 
+    def _across_exports(self, candidates: list[Key]) -> list[Key]:
+        """Drop an execution another export already holds (two exports of one account)."""
+        unshared = set(candidates)
+        index: dict[tuple[str, int], list[tuple[int, Key]]] = {}
+        for k in self.broker_fills:
+            f = self.fill(k)
+            index.setdefault((f.symbol, f.side), []).append((f.ts, k))
+        for rows in index.values():
+            rows.sort()
+        widest = max(s.resolution for s in self.sources) + FILL_WINDOW_NS
+        left = []
+        for k in candidates:
+            b = self.fill(k)
+            rows = index.get((b.symbol, b.side), [])
+            lo = bisect_left(rows, (b.ts - widest,))
+            hi = bisect_right(rows, (b.ts + widest + 1,))
+            twin = next(
+                (
+                    other
+                    for _, other in rows[lo:hi]
+                    if other[0] != k[0]
+                    and other not in self.dropped
+                    and _same(self.fill(other), b)
+                    and (other not in unshared or other[0] < k[0])
+                ),
+                None,
+            )
+            if twin is None:
+                left.append(k)
+                continue
+            self.note(
+                k,
+                "FILLS_MATCHED",
+                f"broker execution {b.source} ({_fill_text(b)} at {local_time(b.ts, self.tz)}) "
+                f"is {self.fill(twin).source} of another export: counted once, from that",
+            )
+            self.dropped.add(k)
+        return left
+
     # ---- 3. to the bot's orders -----------------------------------------------------------
     def _to_intents(self, candidates: list[Key]) -> list[Key]:
         filled = {
@@ -304,6 +346,8 @@ class _Reconcile:
         for rows in logged.values():
             rows.sort()
         for k in self.broker_fills:
+            if k in self.dropped:
+                continue
             b = self.fill(k)
             res = self.sources[k[0]].resolution
             order = placed.get(b.order_id) if b.order_id is not None else None
