@@ -337,7 +337,9 @@ def long_log_mytrader(fill_price: str = "6890.25") -> str:
     )
 
 
-def assert_long_conclusion(folder: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+def assert_long_conclusion(
+    folder: Path, capsys: pytest.CaptureFixture[str], actual_path: tuple[float, ...] = (1.0, -1.0)
+) -> dict:
     assert exit_code(folder, capsys) == 0
     main(["replay", str(folder), "--format", "json"])
     report = json.loads(capsys.readouterr().out)
@@ -346,7 +348,7 @@ def assert_long_conclusion(folder: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert orders["302"]["verdict"] == "MODIFIED"
     assert orders["302"]["numbers"]["position"] == 1.0  # not 2: each execution counted once
     assert orders["302"]["would_send"] == {"side": "SELL", "qty": 1.0}
-    assert [p["qty"] for p in report["paths"]["actual"] if p["ts"]] == [1.0, -1.0]
+    assert [p["qty"] for p in report["paths"]["actual"] if p["ts"]] == list(actual_path)
     assert [p["qty"] for p in report["paths"]["with_guardrails"] if p["ts"]] == [1.0, 0.0]
     actual, guarded = report["pnl"]["actual"], report["pnl"]["with_guardrails"]
     assert (actual["realized"], actual["unrealized"], actual["gross"]) == (237.5, -200.0, 37.5)
@@ -794,3 +796,124 @@ def test_two_exports_of_one_account_count_each_execution_once(
     assert report["reconciliation"][0]["text"].endswith(
         f"is {folder / 'ib.xml'}:3 of another export: counted once, from that"
     )
+
+
+# --- executions split differently on the two sides ------------------------------------------
+
+
+def test_two_flex_executions_of_one_reported_fill_mytrader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IB filled the SELL 2 in two executions (under its own order id); the bot logged one
+    fill of 2: the two executions are that fill, counted once."""
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-split",
+                "America/Chicago",
+                LONG_START,
+                ("bot.log", "dialect:mytrader"),
+                ("ib.xml", "ibkr_flex"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "bot.log": long_log_mytrader(),
+            "ib.xml": flex(
+                ("20251212;094001", 1, 6890.25, "90001"),
+                ("20251212;095001", -1, 6895.0, "90002"),
+                ("20251212;095001", -1, 6895.0, "90002"),
+            ),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys, actual_path=(1.0, 0.0, -1.0))
+    texts = [r["text"] for r in report["reconciliation"] if r["kind"] == "FILLS_MATCHED"]
+    assert len(texts) == 3
+    assert (
+        f"is one of 2 executions of the fill the bot reported at {folder / 'bot.log'}:8"
+        in (texts[1])
+    )
+    assert report["pnl"]["actual"]["fees"] == 6.75  # three executions at 2.25
+
+
+def test_one_statement_row_of_two_reported_fills_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bot logged the SELL 2 as two fills of 1; the statement's Order row sums them."""
+    log = pylog(
+        ("14:30:00,004", "position symbol=ESZ5 qty=0"),
+        ("14:40:01,100", "signal symbol=ESZ5 side=buy price=6890.00"),
+        (
+            "14:40:01,200",
+            "order_intent symbol=ESZ5 side=buy qty=1 path=entry order_id=301 stop=6886.0 "
+            "target=6898.0",
+        ),
+        ("14:40:01,650", "fill symbol=ESZ5 side=buy qty=1 price=6890.25 order_id=301"),
+        ("14:50:01,100", "signal symbol=ESZ5 side=sell price=6895.00"),
+        ("14:50:01,200", "order_intent symbol=ESZ5 side=sell qty=2 path=exit order_id=302"),
+        ("14:50:01,700", "fill symbol=ESZ5 side=sell qty=1 price=6895.00 order_id=302"),
+        ("14:50:02,100", "fill symbol=ESZ5 side=sell qty=1 price=6895.00 order_id=302"),
+        ("15:00:01,100", "signal symbol=ESZ5 side=sell price=6899.00"),
+    )
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-summed",
+                "America/Chicago",
+                LONG_START,
+                ("bot.log", "dialect:pylogging_kv"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "bot.log": log,
+            "trades.csv": statement(("09:40:01", 1, 6890.25), ("09:50:01", -2, 6895.0)),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys)
+    sell = report["reconciliation"][-2]
+    assert sell["kind"] == "FILLS_MATCHED" and sell["order"] == "302"
+    assert f"is the 2 fills the bot reported, the first at {folder / 'bot.log'}:7" in sell["text"]
+    # placed at the first of the bot's two reports, after the order at .200
+    assert report["reconciliation"][-1]["ts"] == 1_765_551_001_700_000_000
+
+
+def test_partial_executions_fill_the_bots_order_without_fill_lines_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No fills in the log, none with ids in the statement: the two executions of 1 each
+    fill the bot's SELL 2 (quantity left to fill), not one order each or none."""
+
+    def at(t: str) -> str:
+        return f"2025-12-12T{t}-06:00"
+
+    events = jsonl(
+        "America/Chicago",
+        {"ts": at("08:40:01.1"), "kind": "signal", "symbol": "ESZ5", "side": 1, "price": 6890.0},
+        {"ts": at("08:40:01.2"), "kind": "order_intent", "symbol": "ESZ5", "side": 1,
+         "path": "entry", "qty": 1, "order_id": "301", "stop": 6886.0, "target": 6898.0},
+        {"ts": at("08:50:01.1"), "kind": "signal", "symbol": "ESZ5", "side": -1, "price": 6895.0},
+        {"ts": at("08:50:01.2"), "kind": "order_intent", "symbol": "ESZ5", "side": -1,
+         "path": "exit", "qty": 2, "order_id": "302"},
+        {"ts": at("09:00:01.1"), "kind": "signal", "symbol": "ESZ5", "side": -1, "price": 6899.0},
+    )  # fmt: skip
+    folder = write(
+        tmp_path / "long",
+        {
+            "incident.toml": incident_toml(
+                "long-partials",
+                "America/Chicago",
+                LONG_START,
+                ("events.jsonl", "jsonl"),
+                ("trades.csv", "ibkr_csv"),
+            ),
+            "expect.toml": LONG_EXPECT,
+            "events.jsonl": events,
+            "trades.csv": statement(
+                ("09:40:01", 1, 6890.25), ("09:50:01", -1, 6895.0), ("09:50:03", -1, 6895.0)
+            ),
+        },
+    )
+    report = assert_long_conclusion(folder, capsys, actual_path=(1.0, 0.0, -1.0))
+    matched = [r["order"] for r in report["reconciliation"] if r["kind"] == "FILLS_MATCHED"]
+    assert matched == ["301", "302", "302"]
+    assert not [f for f in report["findings"] if f.startswith("UNMATCHED_FILLS")]

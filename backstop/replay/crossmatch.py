@@ -1,30 +1,25 @@
 """Fills across sources: each execution counted once, and never before the order behind it.
 
-A scenario folder may hold the bot's log (which often reports its own fills) next to a
-broker export (the truth about fills). ``reconcile`` joins them in four steps:
+A scenario folder may hold the bot's log (which often reports its own fills) next to broker
+exports (the truth about fills). ``reconcile`` joins them in four steps:
 
 1. **By order id.** A fill the log reported for an order id that a broker export also fills
    is dropped from the log's side, with a warning naming both.
 2. **Without a shared id.** A broker execution without an order id (an IBKR Activity
-   Statement's trades), or with one no log names, is matched to a fill the bot reported:
-   same symbol, side and quantity, the nearest in time within ``FILL_WINDOW_NS`` of the
-   broker's stamp (the stamp covers its whole second for a whole-second export); an equal
-   price first, then any price (the broker's is kept and the difference reported). The
-   bot's fill is dropped and the broker's takes the bot's order id. One still unmatched
-   that another export holds too (same symbol, side, quantity and price within the window:
-   two exports of one account) is dropped in favour of that one.
-3. **To the bot's orders.** A broker execution still unmatched is matched to an order the
-   bot logged (``order_intent`` with an id and no fill yet): same symbol, side and quantity
-   (or an intent without one), placed at most ``INTENT_WINDOW_NS`` before the execution;
-   the latest such order. The execution takes its order id.
-4. **Order in time.** A fill can never precede the order that caused it. IBKR stamps
-   executions to the whole second, bot logs to the millisecond: a fill stamped at or before
-   its order's time (the bot's first ``order_intent`` of that id) is placed just after it
-   (at the bot's own report of the fill when that lies inside the stamp's second, else 1 ns
-   after the order); beyond the stamp's resolution the clocks disagree, and the report says
-   so too. A whole-second fill of no
-   order in the logs that shares its second with a log event of its symbol is placed at the
-   end of that second.
+   Statement), or with one no log names (IB's own ids), is matched to a fill the bot
+   reported: same symbol, side and quantity, the nearest in time within ``FILL_WINDOW_NS``
+   of the broker's stamp (a whole-second stamp covers its second); an equal price first,
+   then any price (the broker's is kept, the difference reported). Then records split
+   differently on the two sides: one broker row that is several bot fills, or several
+   executions that are one bot fill, the quantities adding up within the window. The bot's
+   fills are dropped and the broker's take the bot's order id. One still unmatched that
+   another export holds too (same symbol, side, quantity and price within the window: two
+   exports of one account) is dropped in favour of that one.
+3. **To the bot's orders.** A broker execution still unmatched fills an order the bot logged
+   (its first ``order_intent`` with an id) that has that much quantity left to fill (an
+   intent without a size: until anything fills it): same symbol and side, placed at most
+   ``INTENT_WINDOW_NS`` before the execution; the latest such order. It takes the order id.
+4. **Order in time** (placement.py): a fill never precedes the order that caused it.
 
 Everything inferred becomes an ``Inference`` the report shows: ``ORDERING_INFERRED``,
 ``FILLS_MATCHED`` and ``UNMATCHED_FILLS`` (broker executions of no logged order or fill, and
@@ -35,20 +30,19 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from backstop.replay.events import BrokerFill, BrokerOrder, Event, OrderIntent
+from backstop.replay.events import BrokerFill, BrokerOrder, OrderIntent
+from backstop.replay.placement import SECOND_NS, FillPlacement, Key, fill_text
 from backstop.replay.timeline import Incident, Inference, ParseWarning, sort_events
 from backstop.replay.window import local_time
 
-SECOND_NS = 1_000_000_000
 FILL_WINDOW_NS = 5 * SECOND_NS
 """A bot-reported fill and a broker execution without a shared id match within this window."""
 INTENT_WINDOW_NS = 60 * SECOND_NS
 """A broker execution without a shared id fills a bot order placed at most this long before."""
-
-Key = tuple[int, int]  # (source index, event index)
 
 
 @dataclass
@@ -70,11 +64,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
 
-def _fill_text(f: BrokerFill) -> str:
-    return f"{'BUY' if f.side > 0 else 'SELL'} {f.qty:g} {f.symbol} @ {f.price:g}"
-
-
-class _Reconcile:
+class _Reconcile(FillPlacement):
     def __init__(self, sources: list[Source], tz: str) -> None:
         self.sources = sources
         self.tz = tz
@@ -110,7 +100,7 @@ class _Reconcile:
         unmatched = self._across_exports(unmatched)
         unmatched = self._to_intents(unmatched)
         self._report_unmatched(unmatched)
-        self._order_in_time()
+        self.place_fills()
         out = []
         for p, s in enumerate(self.sources):
             kept = [e for i, e in enumerate(self.events[p]) if (p, i) not in self.dropped]
@@ -185,16 +175,75 @@ class _Reconcile:
                 if best is not None:
                     matched.add(k)
                     self._take(k, best)
-        return [k for k in candidates if k not in matched]
+        left = [k for k in candidates if k not in matched]
+        matched |= self._one_to_many(left, index)
+        left = [k for k in left if k not in matched]
+        matched |= self._many_to_one(left)
+        return [k for k in left if k not in matched]
+
+    def _gap(self, k: Key, ts: int) -> int:
+        """How far ``ts`` lies from broker fill ``k``'s stamp (0 inside its resolution)."""
+        b, res = self.fill(k), self.sources[k[0]].resolution
+        if b.ts <= ts < b.ts + max(res, 1):
+            return 0
+        return min(abs(ts - b.ts), abs(ts - b.ts - res))
+
+    def _one_to_many(
+        self, candidates: list[Key], index: dict[tuple[str, int], list[tuple[int, Key]]]
+    ) -> set[Key]:
+        """One broker row that is several fills the bot reported (an Activity Statement's
+        ``Order`` row sums its executions): same symbol and side, quantities adding up."""
+        matched = set()
+        for k in candidates:
+            b = self.fill(k)
+            rows = index.get((b.symbol, b.side), [])
+            lo = bisect_left(rows, (b.ts - FILL_WINDOW_NS,))
+            hi = bisect_right(rows, (b.ts + self.sources[k[0]].resolution + FILL_WINDOW_NS + 1,))
+            near = sorted(
+                (self._gap(k, ts), ts, log)
+                for ts, log in rows[lo:hi]
+                if log not in self.dropped and self._gap(k, ts) <= FILL_WINDOW_NS
+            )
+            group = _adding_up([log for _, _, log in near], self.fill, b.qty)
+            if group is None or len({self.fill(g).order_id for g in group}) > 1:
+                continue
+            matched.add(k)
+            first = min(group, key=lambda g: self.fill(g).ts)
+            self._take(k, first, parts=len(group))
+            for g in group:
+                self.dropped.add(g)
+        return matched
+
+    def _many_to_one(self, candidates: list[Key]) -> set[Key]:
+        """Several broker executions that are one fill the bot reported (the bot logged the
+        order's total): same symbol and side, quantities adding up, each within the window."""
+        matched: set[Key] = set()
+        for log in self.log_fills:
+            if log in self.dropped:
+                continue
+            f = self.fill(log)
+            near = sorted(
+                (self._gap(k, f.ts), self.fill(k).ts, k)
+                for k in candidates
+                if k not in matched
+                and (self.fill(k).symbol, self.fill(k).side) == (f.symbol, f.side)
+                and self._gap(k, f.ts) <= FILL_WINDOW_NS
+            )
+            group = _adding_up([k for _, _, k in near], self.fill, f.qty)
+            if group is None:
+                continue
+            for k in group:
+                self._take(k, log, parts=len(group))
+            matched.update(group)
+        return matched
 
     def _nearest_log_fill(
         self, k: Key, index: dict[tuple[str, int], list[tuple[int, Key]]], exact: bool
     ) -> Key | None:
         b = self.fill(k)
-        res = self.sources[k[0]].resolution
         rows = index.get((b.symbol, b.side), [])
         lo = bisect_left(rows, (b.ts - FILL_WINDOW_NS,))
-        hi = bisect_right(rows, (b.ts + res + FILL_WINDOW_NS + 1,))
+        hi = bisect_right(rows, (b.ts + self.sources[k[0]].resolution + FILL_WINDOW_NS + 1,))
         best: tuple[int, Key] | None = None
         for ts, log in rows[lo:hi]:
             f = self.fill(log)
@@ -202,13 +251,13 @@ class _Reconcile:
                 continue
             if exact and not _close(f.price, b.price):
                 continue
-            inside = b.ts <= ts < b.ts + max(res, 1)
-            gap = 0 if inside else min(abs(ts - b.ts), abs(ts - b.ts - res))
+            gap = self._gap(k, ts)
             if gap <= FILL_WINDOW_NS and (best is None or gap < best[0]):
                 best = (gap, log)
         return None if best is None else best[1]
 
-    def _take(self, k: Key, log: Key) -> None:
+    def _take(self, k: Key, log: Key, parts: int = 1) -> None:
+        """Broker fill ``k`` is (part of) the bot-reported fill ``log``: keep the broker's."""
         b, f = self.fill(k), self.fill(log)
         self.dropped.add(log)
         self.bot_ts[k] = f.ts
@@ -216,13 +265,18 @@ class _Reconcile:
         order = f" (order {f.order_id})" if f.order_id else ""
         was = f"; the export names order {b.order_id}" if b.order_id else ""
         price = ""
-        if not _close(f.price, b.price):
+        if parts == 1 and not _close(f.price, b.price):
             price = f"; prices differ, kept the broker's, not {f.price:g}"
+        what = "the fill the bot reported"
+        if parts > 1 and f.qty > b.qty:  # several executions, one bot fill
+            what = f"one of {parts} executions of the fill the bot reported"
+        elif parts > 1:  # one broker row, several bot fills
+            what = f"the {parts} fills the bot reported, the first"
         self.note(
             k,
             "FILLS_MATCHED",
-            f"broker execution {b.source} ({_fill_text(b)} at {local_time(b.ts, self.tz)}) is "
-            f"the fill the bot reported at {f.source}{order}: counted once{was}{price}",
+            f"broker execution {b.source} ({fill_text(b)} at {local_time(b.ts, self.tz)}) is "
+            f"{what} at {f.source}{order}: counted once{was}{price}",
         )
 
     def _across_exports(self, candidates: list[Key]) -> list[Key]:
@@ -258,7 +312,7 @@ class _Reconcile:
             self.note(
                 k,
                 "FILLS_MATCHED",
-                f"broker execution {b.source} ({_fill_text(b)} at {local_time(b.ts, self.tz)}) "
+                f"broker execution {b.source} ({fill_text(b)} at {local_time(b.ts, self.tz)}) "
                 f"is {self.fill(twin).source} of another export: counted once, from that",
             )
             self.dropped.add(k)
@@ -266,19 +320,25 @@ class _Reconcile:
 
     # ---- 3. to the bot's orders -----------------------------------------------------------
     def _to_intents(self, candidates: list[Key]) -> list[Key]:
-        filled = {
-            self.fill(k).order_id
-            for k in self.broker_fills + self.log_fills
-            if k not in self.dropped and self.fill(k).order_id is not None
-        }
-        intents: list[OrderIntent] = [
-            e
-            for p, s in enumerate(self.sources)
-            if not s.broker
-            for e in self.events[p]
-            if isinstance(e, OrderIntent) and e.order_id is not None and e.order_id not in filled
-        ]
-        intents.sort(key=lambda e: e.ts)
+        """Executions still unmatched -> the bot's orders with quantity left to fill."""
+        filled: dict[str, float] = {}
+        for k in self.broker_fills + self.log_fills:
+            oid = self.fill(k).order_id
+            if k not in self.dropped and oid is not None:
+                filled[oid] = filled.get(oid, 0.0) + self.fill(k).qty
+        first: dict[str, OrderIntent] = {}
+        for p, s in enumerate(self.sources):
+            for e in self.events[p] if not s.broker else ():
+                oid = e.order_id if isinstance(e, OrderIntent) else None
+                if oid is not None and (oid not in first or e.ts < first[oid].ts):
+                    first[oid] = cast(OrderIntent, e)
+        open_qty: dict[str, float] = {}
+        for oid, i in first.items():
+            if i.qty is None:  # no size logged: open until anything fills it
+                open_qty[oid] = 0.0 if oid in filled else float("inf")
+            else:
+                open_qty[oid] = i.qty - filled.get(oid, 0.0)
+        intents = sorted(first.values(), key=lambda e: e.ts)
         stamps = [i.ts for i in intents]
         left = []
         for k in candidates:
@@ -289,23 +349,21 @@ class _Reconcile:
                 if i.ts >= b.ts + max(res, 1):
                     break
                 if (
-                    i.order_id not in filled
-                    and i.symbol == b.symbol
+                    i.symbol == b.symbol
                     and i.side == b.side
-                    and (i.qty is None or _close(i.qty, b.qty))
-                    and b.ts - i.ts <= INTENT_WINDOW_NS
+                    and open_qty[i.order_id or ""] >= b.qty - 1e-9 * max(1.0, b.qty)
                 ):
                     best = i
-            if best is None:
+            if best is None or best.order_id is None:
                 left.append(k)
                 continue
-            filled.add(best.order_id)
+            open_qty[best.order_id] -= b.qty
             self.events[k[0]][k[1]] = dataclasses.replace(b, order_id=best.order_id)
             was = f"; the export names order {b.order_id}" if b.order_id else ""
             self.note(
                 k,
                 "FILLS_MATCHED",
-                f"broker execution {b.source} ({_fill_text(b)} at {local_time(b.ts, self.tz)}) "
+                f"broker execution {b.source} ({fill_text(b)} at {local_time(b.ts, self.tz)}) "
                 f"fills the bot's order {best.order_id} ({best.source}){was}",
             )
         return left
@@ -316,7 +374,7 @@ class _Reconcile:
             self.note(
                 k,
                 "UNMATCHED_FILLS",
-                f"broker execution {b.source} ({_fill_text(b)} at {local_time(b.ts, self.tz)}) "
+                f"broker execution {b.source} ({fill_text(b)} at {local_time(b.ts, self.tz)}) "
                 "matches no order or fill in the bot's logs; kept as the broker's",
             )
         for k in self.log_fills:
@@ -325,71 +383,22 @@ class _Reconcile:
                 self.note(
                     k,
                     "UNMATCHED_FILLS",
-                    f"bot-reported fill {f.source} ({_fill_text(f)} at "
+                    f"bot-reported fill {f.source} ({fill_text(f)} at "
                     f"{local_time(f.ts, self.tz)}) has no execution in the broker exports; kept",
                 )
 
-    # ---- 4. order in time -----------------------------------------------------------------
-    def _order_in_time(self) -> None:
-        placed: dict[str, Event] = {}  # order id -> the bot's first intent of it
-        logged: dict[str, list[tuple[int, str]]] = {}  # symbol -> (ts, source) of log events
-        for p, s in enumerate(self.sources):
-            if s.broker:
-                continue
-            for i, e in enumerate(self.events[p]):
-                oid = e.order_id if isinstance(e, OrderIntent) else None
-                if oid is not None and (oid not in placed or e.ts < placed[oid].ts):
-                    placed[oid] = e
-                symbol = getattr(e, "symbol", None)
-                if symbol is not None and (p, i) not in self.dropped:
-                    logged.setdefault(symbol, []).append((e.ts, e.source))
-        for rows in logged.values():
-            rows.sort()
-        for k in self.broker_fills:
-            if k in self.dropped:
-                continue
-            b = self.fill(k)
-            res = self.sources[k[0]].resolution
-            order = placed.get(b.order_id) if b.order_id is not None else None
-            if order is not None and b.ts <= order.ts:
-                self._after_order(k, order, res)
-            elif order is None and res > 0:
-                rows = logged.get(b.symbol, [])
-                lo, hi = bisect_left(rows, (b.ts,)), bisect_left(rows, (b.ts + res,))
-                if lo < hi:
-                    self._end_of_second(k, res, rows[hi - 1][1])
 
-    def _after_order(self, k: Key, order: Event, res: int) -> None:
-        b = self.fill(k)
-        mine = self.bot_ts.get(k)
-        ts = mine if mine is not None and order.ts < mine < b.ts + res else order.ts + 1
-        self.events[k[0]][k[1]] = dataclasses.replace(b, ts=ts)
-        at = local_time(ts, self.tz)
-        if order.ts < b.ts + res:
-            text = (
-                f"fill of order {b.order_id} ({b.source}, stamped "
-                f"{local_time(b.ts, self.tz, fraction=False)} to the whole second) placed after "
-                f"its order ({order.source} at {local_time(order.ts, self.tz)}): at {at}"
-            )
-        else:
-            text = (
-                f"fill of order {b.order_id} ({b.source}) is stamped "
-                f"{(order.ts - b.ts) / SECOND_NS:.3f} s before its order ({order.source}): the "
-                f"clocks disagree; placed after the order, at {at}"
-            )
-        self.note(k, "ORDERING_INFERRED", text)
-
-    def _end_of_second(self, k: Key, res: int, other: str) -> None:
-        b = self.fill(k)
-        ts = b.ts + res - 1
-        self.events[k[0]][k[1]] = dataclasses.replace(b, ts=ts)
-        self.note(
-            k,
-            "ORDERING_INFERRED",
-            f"broker execution {b.source} ({_fill_text(b)}, stamped "
-            f"{local_time(b.ts, self.tz, fraction=False)}, whole seconds) belongs to no logged "
-            f"order and shares its second with {other}: placed at the end of that second",
-        )
+def _adding_up(keys: list[Key], fill: Callable[[Key], BrokerFill], qty: float) -> list[Key] | None:
+    """The first keys (in the given order) whose quantities add up to ``qty``: two or more,
+    else ``None``."""
+    total = 0.0
+    for n, k in enumerate(keys, start=1):
+        total += fill(k).qty
+        if _close(total, qty):
+            return keys[:n] if n > 1 else None
+        if total > qty:
+            return None
+    return None
 
 
 def _same(a: BrokerFill, b: BrokerFill) -> bool:

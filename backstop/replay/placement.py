@@ -1,0 +1,110 @@
+"""Fills in time: a fill never precedes the order that caused it (crossmatch.py, step 4).
+
+Sources stamp at different resolutions: IBKR exports to the whole second, bot logs to the
+millisecond. A broker fill stamped at or before the time of the bot's first ``order_intent``
+of its order id is placed just after that order: at the bot's own report of the fill when
+that lies inside the stamp's resolution, else 1 ns after the order (stamped earlier than its
+resolution allows, the clocks disagree, and the note says so). A whole-second fill of no
+logged order that shares its second with a log event of its symbol is placed at the end of
+that second. Each placement is an ``ORDERING_INFERRED`` inference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_left
+from typing import TYPE_CHECKING
+
+from backstop.replay.events import BrokerFill, Event, OrderIntent
+from backstop.replay.window import local_time
+
+if TYPE_CHECKING:
+    from backstop.replay.crossmatch import Source
+
+SECOND_NS = 1_000_000_000
+Key = tuple[int, int]
+"""A fill of a scenario's sources: (source index, event index)."""
+
+
+def fill_text(f: BrokerFill) -> str:
+    """A fill as the report writes it: ``BUY 1 ESZ5 @ 6890.5``."""
+    return f"{'BUY' if f.side > 0 else 'SELL'} {f.qty:g} {f.symbol} @ {f.price:g}"
+
+
+class FillPlacement:
+    """Step 4 of the reconciliation, on the reconciler's state (crossmatch._Reconcile)."""
+
+    sources: list[Source]
+    events: list[list[Event]]
+    dropped: set[Key]
+    bot_ts: dict[Key, int]
+    broker_fills: list[Key]
+    tz: str
+
+    def fill(self, key: Key) -> BrokerFill:
+        raise NotImplementedError
+
+    def note(self, key: Key, kind: str, text: str) -> None:
+        raise NotImplementedError
+
+    def place_fills(self) -> None:
+        """Place each broker fill after its order, or at the end of a shared second."""
+        placed: dict[str, Event] = {}  # order id -> the bot's first intent of it
+        logged: dict[str, list[tuple[int, str]]] = {}  # symbol -> (ts, source) of log events
+        for p, s in enumerate(self.sources):
+            if s.broker:
+                continue
+            for i, e in enumerate(self.events[p]):
+                oid = e.order_id if isinstance(e, OrderIntent) else None
+                if oid is not None and (oid not in placed or e.ts < placed[oid].ts):
+                    placed[oid] = e
+                symbol = getattr(e, "symbol", None)
+                if symbol is not None and (p, i) not in self.dropped:
+                    logged.setdefault(symbol, []).append((e.ts, e.source))
+        for rows in logged.values():
+            rows.sort()
+        for k in self.broker_fills:
+            if k in self.dropped:
+                continue
+            b = self.fill(k)
+            res = self.sources[k[0]].resolution
+            order = placed.get(b.order_id) if b.order_id is not None else None
+            if order is not None and b.ts <= order.ts:
+                self._after_order(k, order, res)
+            elif order is None and res > 0:
+                rows = logged.get(b.symbol, [])
+                lo, hi = bisect_left(rows, (b.ts,)), bisect_left(rows, (b.ts + res,))
+                if lo < hi:
+                    self._end_of_second(k, res, rows[hi - 1][1])
+
+    def _after_order(self, k: Key, order: Event, res: int) -> None:
+        b = self.fill(k)
+        mine = self.bot_ts.get(k)
+        ts = mine if mine is not None and order.ts < mine < b.ts + res else order.ts + 1
+        self.events[k[0]][k[1]] = dataclasses.replace(b, ts=ts)
+        at = local_time(ts, self.tz)
+        if order.ts < b.ts + res:
+            text = (
+                f"fill of order {b.order_id} ({b.source}, stamped "
+                f"{local_time(b.ts, self.tz, fraction=False)} to the whole second) placed after "
+                f"its order ({order.source} at {local_time(order.ts, self.tz)}): at {at}"
+            )
+        else:
+            text = (
+                f"fill of order {b.order_id} ({b.source}) is stamped "
+                f"{(order.ts - b.ts) / SECOND_NS:.3f} s before its order ({order.source}): the "
+                f"clocks disagree; placed after the order, at {at}"
+            )
+        self.note(k, "ORDERING_INFERRED", text)
+
+    def _end_of_second(self, k: Key, res: int, other: str) -> None:
+        b = self.fill(k)
+        ts = b.ts + res - 1
+        self.events[k[0]][k[1]] = dataclasses.replace(b, ts=ts)
+        self.note(
+            k,
+            "ORDERING_INFERRED",
+            f"broker execution {b.source} ({fill_text(b)}, stamped "
+            f"{local_time(b.ts, self.tz, fraction=False)}, whole seconds) belongs to no logged "
+            f"order and shares its second with {other}: placed at the end of that second",
+        )
