@@ -917,3 +917,41 @@ def test_partial_executions_fill_the_bots_order_without_fill_lines_jsonl(
     matched = [r["order"] for r in report["reconciliation"] if r["kind"] == "FILLS_MATCHED"]
     assert matched == ["301", "302", "302"]
     assert not [f for f in report["findings"] if f.startswith("UNMATCHED_FILLS")]
+
+
+def test_a_whole_second_log_gives_an_order_and_its_fill_one_stamp_pylogging(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No export at all: the bot's own log stamps whole seconds, so the exit-path BUY and
+    its fill share 14:53:20 (UTC). The fill still comes after the order it fills."""
+    log = "".join(
+        f"2025-12-12 {t} INFO bot: {msg}\n"
+        for t, msg in (
+            ("14:30:00", "position symbol=ESZ5 qty=-1"),
+            ("14:53:20", "signal symbol=ESZ5 side=buy price=6889.75"),
+            ("14:53:20", "order_intent symbol=ESZ5 side=buy qty=1 path=exit order_id=14812"),
+            ("14:53:20", "fill symbol=ESZ5 side=buy qty=1 price=6890.50 order_id=14812"),
+            ("15:35:04", "signal symbol=ESZ5 side=sell price=6857.25"),
+            ("15:35:10", "order_intent symbol=ESZ5 side=sell qty=1 path=exit order_id=15638"),
+            ("15:35:10", "fill symbol=ESZ5 side=sell qty=1 price=6856.50 order_id=15638"),
+        )
+    )
+    folder = write(
+        tmp_path / "es",
+        {
+            "incident.toml": incident_toml(
+                "es-whole-seconds", "America/Chicago", ES_START, ("bot.log", "dialect:pylogging_kv")
+            ),
+            "expect.toml": ES_EXPECT,
+            "bot.log": log,
+        },
+    )
+    report = assert_es_conclusion(folder, capsys)
+    assert [(r["kind"], r["order"], r["ts"]) for r in report["reconciliation"]] == [
+        ("ORDERING_INFERRED", "14812", BUY_TS + 1),
+        ("ORDERING_INFERRED", "15638", 1_765_553_710_000_000_001),
+    ]
+    assert report["reconciliation"][0]["text"] == (
+        f"fill of order 14812 ({folder / 'bot.log'}:4) carries the time stamp of its order "
+        f"({folder / 'bot.log'}:3): placed just after it, at 2025-12-12 08:53:20.000"
+    )

@@ -93,14 +93,16 @@ class _Reconcile(FillPlacement):
         self.notes[key[0]].append(Inference(kind, f.ts, f.source, text, f.order_id))
 
     def run(self) -> list[Incident]:
-        if not self.broker_fills:  # the logs alone: nothing to join or to place
+        if self.broker_fills:
+            self._by_order_id()
+            unmatched = self._by_fields()
+            unmatched = self._across_exports(unmatched)
+            unmatched = self._to_intents(unmatched)
+            self._report_unmatched(unmatched)
+        if self.broker_fills or self.log_fills:
+            self.place_fills()
+        if not self.dropped and not any(self.notes):  # nothing joined, dropped or placed
             return [s.part for s in self.sources]
-        self._by_order_id()
-        unmatched = self._by_fields()
-        unmatched = self._across_exports(unmatched)
-        unmatched = self._to_intents(unmatched)
-        self._report_unmatched(unmatched)
-        self.place_fills()
         out = []
         for p, s in enumerate(self.sources):
             kept = [e for i, e in enumerate(self.events[p]) if (p, i) not in self.dropped]

@@ -1,10 +1,11 @@
 """Fills in time: a fill never precedes the order that caused it (crossmatch.py, step 4).
 
 Sources stamp at different resolutions: IBKR exports to the whole second, bot logs to the
-millisecond. A broker fill stamped at or before the time of the bot's first ``order_intent``
-of its order id is placed just after that order: at the bot's own report of the fill when
-that lies inside the stamp's resolution, else 1 ns after the order (stamped earlier than its
-resolution allows, the clocks disagree, and the note says so). A whole-second fill of no
+millisecond (some to the second). A fill (a broker's or one the log reports) stamped at or
+before the time of the bot's first ``order_intent`` of its order id is placed just after
+that order: at the bot's own report of the fill when that lies inside the stamp's
+resolution, else 1 ns after the order (a broker fill stamped earlier than its resolution
+allows means the clocks disagree, and the note says so). A whole-second fill of no
 logged order that shares its second with a log event of its symbol is placed at the end of
 that second. Each placement is an ``ORDERING_INFERRED`` inference.
 """
@@ -39,6 +40,7 @@ class FillPlacement:
     dropped: set[Key]
     bot_ts: dict[Key, int]
     broker_fills: list[Key]
+    log_fills: list[Key]
     tz: str
 
     def fill(self, key: Key) -> BrokerFill:
@@ -48,7 +50,9 @@ class FillPlacement:
         raise NotImplementedError
 
     def place_fills(self) -> None:
-        """Place each broker fill after its order, or at the end of a shared second."""
+        """Place each fill after its order, or a whole-second one at the end of a shared
+        second (module doc). Fills the logs report are placed too: a log that stamps whole
+        seconds can give an order and its fill one time stamp."""
         placed: dict[str, Event] = {}  # order id -> the bot's first intent of it
         logged: dict[str, list[tuple[int, str]]] = {}  # symbol -> (ts, source) of log events
         for p, s in enumerate(self.sources):
@@ -63,7 +67,7 @@ class FillPlacement:
                     logged.setdefault(symbol, []).append((e.ts, e.source))
         for rows in logged.values():
             rows.sort()
-        for k in self.broker_fills:
+        for k in self.broker_fills + self.log_fills:
             if k in self.dropped:
                 continue
             b = self.fill(k)
@@ -89,11 +93,17 @@ class FillPlacement:
                 f"{local_time(b.ts, self.tz, fraction=False)} to the whole second) placed after "
                 f"its order ({order.source} at {local_time(order.ts, self.tz)}): at {at}"
             )
+        elif b.ts == order.ts:
+            text = (
+                f"fill of order {b.order_id} ({b.source}) carries the time stamp of its order "
+                f"({order.source}): placed just after it, at {at}"
+            )
         else:
+            clocks = ": the clocks disagree" if self.sources[k[0]].broker else ""
             text = (
                 f"fill of order {b.order_id} ({b.source}) is stamped "
-                f"{(order.ts - b.ts) / SECOND_NS:.3f} s before its order ({order.source}): the "
-                f"clocks disagree; placed after the order, at {at}"
+                f"{(order.ts - b.ts) / SECOND_NS:.3f} s before its order ({order.source})"
+                f"{clocks}; placed after the order, at {at}"
             )
         self.note(k, "ORDERING_INFERRED", text)
 
