@@ -54,19 +54,13 @@ class FillPlacement:
         second (module doc). Fills the logs report are placed too: a log that stamps whole
         seconds can give an order and its fill one time stamp."""
         placed: dict[str, Event] = {}  # order id -> the bot's first intent of it
-        logged: dict[str, list[tuple[int, str]]] = {}  # symbol -> (ts, source) of log events
-        for p, s in enumerate(self.sources):
-            if s.broker:
-                continue
-            for i, e in enumerate(self.events[p]):
-                oid = e.order_id if isinstance(e, OrderIntent) else None
+        for s in self.sources:
+            for e in s.part.of(OrderIntent) if not s.broker else ():
+                oid = e.order_id
                 if oid is not None and (oid not in placed or e.ts < placed[oid].ts):
                     placed[oid] = e
-                symbol = getattr(e, "symbol", None)
-                if symbol is not None and (p, i) not in self.dropped:
-                    logged.setdefault(symbol, []).append((e.ts, e.source))
-        for rows in logged.values():
-            rows.sort()
+        coarse = any(self.sources[k[0]].resolution > 0 for k in self.broker_fills)
+        logged = self._logged_by_symbol() if coarse else {}
         for k in self.broker_fills + self.log_fills:
             if k in self.dropped:
                 continue
@@ -80,6 +74,20 @@ class FillPlacement:
                 lo, hi = bisect_left(rows, (b.ts,)), bisect_left(rows, (b.ts + res,))
                 if lo < hi:
                     self._end_of_second(k, res, rows[hi - 1][1])
+
+    def _logged_by_symbol(self) -> dict[str, list[tuple[int, str]]]:
+        """Symbol -> sorted (ts, source) of the logs' events still in the timeline."""
+        logged: dict[str, list[tuple[int, str]]] = {}
+        for p, s in enumerate(self.sources):
+            if s.broker:
+                continue
+            for i, e in enumerate(self.events[p]):
+                symbol = getattr(e, "symbol", None)
+                if symbol is not None and (p, i) not in self.dropped:
+                    logged.setdefault(symbol, []).append((e.ts, e.source))
+        for rows in logged.values():
+            rows.sort()
+        return logged
 
     def _after_order(self, k: Key, order: Event, res: int) -> None:
         b = self.fill(k)
