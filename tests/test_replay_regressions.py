@@ -521,13 +521,21 @@ def alpaca_order(
     }
 
 
+def bracket(order: dict[str, object], *legs: dict[str, object]) -> dict[str, object]:
+    return {**order, "order_class": "bracket", "legs": list(legs)}
+
+
 ALPACA_EXPORT = json.dumps(
-    [  # newest first, as the API returns them
+    [  # newest first, as the API returns them; yesterday's entry a bracket, legs nested
         alpaca_order("ord-2", "sell", 20, "2026-06-05T14:00:10.31Z", "2026-06-05T14:00:10.6Z",
                      "205.00"),
         alpaca_order("ord-0", "buy", 5, "2026-06-04T15:00:00Z", None, None),
-        alpaca_order("ord-1", "buy", 10, "2026-06-04T14:00:01Z", "2026-06-04T14:00:05.25Z",
-                     "200.00"),
+        bracket(
+            alpaca_order("ord-1", "buy", 10, "2026-06-04T14:00:01Z", "2026-06-04T14:00:05.25Z",
+                         "200.00"),
+            alpaca_order("ord-1-tp", "sell", 10, "2026-06-04T14:00:01Z", None, None),
+            alpaca_order("ord-1-sl", "sell", 10, "2026-06-04T14:00:01Z", None, None),
+        ),
     ],
     indent=1,
 )  # fmt: skip
@@ -595,7 +603,7 @@ def test_export_before_a_stated_start_ts_builds_the_start_pylogging(
     folder = aapl_folder(tmp_path, start)
     report = assert_aapl_conclusion(folder, capsys)
     assert window_text(report) == (
-        f"EXPORT_WINDOW: 3 record(s) of {folder / 'orders.json'} before the incident's start "
+        f"EXPORT_WINDOW: 5 record(s) of {folder / 'orders.json'} before the incident's start "
         "(2026-06-05 13:30:00.000) left out of the replay; of them 1 fill(s), from "
         "2026-06-04 14:00:05.250 to 2026-06-04 14:00:05.250, adding up to AAPL +10"
     )
