@@ -184,8 +184,8 @@ def _inference_findings(incident: Incident, orders: list[dict[str, Any]]) -> lis
     if matched:
         out.append(
             f"FILLS_MATCHED: {matched} broker execution(s) without a shared order id matched "
-            "to the bot's fills or orders by symbol, side, quantity, price and time; each "
-            "counted once"
+            "to the bot's fills or orders, or to another export's executions, by symbol, side, "
+            "quantity, price and time; each counted once"
         )
     return out
 
