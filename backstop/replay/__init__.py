@@ -33,6 +33,7 @@ from backstop.replay.scenario import InputSpec, ScenarioSpec, read_scenario
 from backstop.replay.textlog import parse_text_log
 from backstop.replay.timeline import (
     Incident,
+    Inference,
     OrderTrail,
     ParseWarning,
     SkippedLine,
@@ -54,6 +55,7 @@ __all__ = [
     "Dialect",
     "Event",
     "Incident",
+    "Inference",
     "InputSpec",
     "LogWarning",
     "Mode",

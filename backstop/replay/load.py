@@ -6,10 +6,12 @@ else is a text log, read with the dialect a first line ``# dialect: NAME`` names
 one, the shipped dialect that recognises most of its first lines.
 
 A folder holds ``incident.toml`` (see scenario.py) and its inputs. Each input is read on its
-own, the ``[start]`` positions become the first events, and everything is merged by
-(ts, input order). Broker exports are the truth about fills: a fill a log reported for an
-order id that a broker export also fills is dropped from the log's side, with a warning
-naming both, so no execution is counted twice.
+own; broker exports are cut to the incident's window (window.py: fills before the start
+build the starting position, checked against ``[start] broker``); fills are joined across
+sources, by order id or else by symbol, side, quantity, price and time, and placed after the
+orders that caused them (crossmatch.py: broker exports are the truth about fills, no
+execution is counted twice); the ``[start]`` positions become the first events, and
+everything is merged by (ts, input order).
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from pathlib import Path
 
 from backstop.errors import DataError
 from backstop.replay.alpaca import read_alpaca_orders
+from backstop.replay.crossmatch import SECOND_NS, Source, reconcile
 from backstop.replay.dialect import load_dialect, shipped_dialects
-from backstop.replay.events import AccountSnapshot, BotPosition, BrokerFill, BrokerPosition, Event
+from backstop.replay.events import AccountSnapshot, BotPosition, BrokerPosition, Event
 from backstop.replay.ibkr import DEFAULT_TZ, read_ibkr_csv, read_ibkr_flex
 from backstop.replay.issues import Mode, check_mode
 from backstop.replay.jsonl import SCHEMA, read_jsonl
 from backstop.replay.scenario import InputSpec, ScenarioSpec, StartSpec, read_scenario
 from backstop.replay.textlog import HINT, count_matches, parse_text_log
-from backstop.replay.timeline import Incident, ParseWarning, merge
+from backstop.replay.timeline import Incident, merge
+from backstop.replay.window import window_export
 
 BROKER_FORMATS = frozenset({"alpaca_orders", "ibkr_flex", "ibkr_csv"})
 """Formats whose fills are broker truth (logs only report them)."""
+COARSE_FORMATS = {"ibkr_flex": SECOND_NS, "ibkr_csv": SECOND_NS}
+"""Formats that stamp executions to the whole second (their resolution in ns)."""
 _SNIFF_LINES = 200
 
 
@@ -117,24 +123,29 @@ def read_input(spec: InputSpec, mode: Mode = "tolerant") -> Incident:
 
 
 def _load_folder(spec: ScenarioSpec, mode: Mode) -> Incident:
-    parts: list[tuple[InputSpec, Incident]] = []
+    parts: list[tuple[str, Incident]] = []
     bars: list[str] = []
     for item in spec.inputs:
         if item.format == "bars":
             bars.append(str(item.path))
         else:
-            parts.append((item, read_input(item, mode)))
-    broker_fills = [
-        e
-        for item, part in parts
-        if _is_broker(item)
-        for e in part.events
-        if isinstance(e, BrokerFill) and e.order_id is not None
+            fmt = item.format if item.format != "auto" else detect_format(item.path)
+            parts.append((fmt, read_input(item, mode)))
+    opening: list[Event] = []
+    start_ts = _window_start(spec, parts)
+    if start_ts is not None:
+        stated = spec.start.broker if spec.start is not None else None
+        windowed = []
+        for fmt, part in parts:
+            if fmt in BROKER_FORMATS:
+                part, positions = window_export(part, start_ts, stated, spec.tz)
+                opening += positions
+            windowed.append((fmt, part))
+        parts = windowed
+    sources = [
+        Source(part, fmt in BROKER_FORMATS, COARSE_FORMATS.get(fmt, 0)) for fmt, part in parts
     ]
-    timelines = [
-        part if _is_broker(item) else _drop_reported_fills(part, broker_fills)
-        for item, part in parts
-    ]
+    timelines = reconcile(sources, spec.tz)
     head = Incident(
         name=spec.name,
         tz=spec.tz,
@@ -143,52 +154,33 @@ def _load_folder(spec: ScenarioSpec, mode: Mode) -> Incident:
         bars=tuple(bars),
     )
     body = merge(head, *timelines)
-    if spec.start is not None:
-        body = merge(head, _start_timeline(spec.start, spec.tz, body), *timelines)
-    return dataclasses.replace(body, name=spec.name, tz=spec.tz)
+    if spec.start is not None or opening:
+        start = _start_timeline(spec.start, spec.tz, body, start_ts, opening)
+        body = merge(head, start, *timelines)
+    # what was inferred, in time order (whole-file notes first) for the report to read
+    notes = sorted(body.inferences, key=lambda i: (i.ts is not None, i.ts or 0))
+    return dataclasses.replace(body, name=spec.name, tz=spec.tz, inferences=tuple(notes))
 
 
-def _is_broker(item: InputSpec) -> bool:
-    fmt = item.format if item.format != "auto" else detect_format(item.path)
-    return fmt in BROKER_FORMATS
+def _window_start(spec: ScenarioSpec, parts: list[tuple[str, Incident]]) -> int | None:
+    """Where the incident starts: ``[start] ts``, else the first event of the bot's logs
+    (broker exports may reach further back: window.py); ``None`` with neither."""
+    if spec.start is not None and spec.start.ts is not None:
+        return spec.start.ts
+    firsts = [p.events[0].ts for fmt, p in parts if fmt not in BROKER_FORMATS and p.events]
+    return min(firsts, default=None)
 
 
-def _drop_reported_fills(part: Incident, broker: list[BrokerFill]) -> Incident:
-    by_order: dict[str, list[BrokerFill]] = {}
-    for fill in broker:
-        by_order.setdefault(fill.order_id or "", []).append(fill)
-    used: set[int] = set()
-    kept: list[Event] = []
-    warnings = list(part.warnings)
-    for e in part.events:
-        truth = by_order.get(e.order_id or "") if isinstance(e, BrokerFill) else None
-        if not isinstance(e, BrokerFill) or not truth:
-            kept.append(e)
-            continue
-        match = next((b for b in truth if id(b) not in used and _same_fill(b, e)), None)
-        if match is not None:
-            used.add(id(match))
-            reason = f"bot-reported fill of order {e.order_id} duplicates {match.source}; kept that"
-        else:
-            reason = (
-                f"bot-reported fill of order {e.order_id} ({e.qty:g} @ {e.price:g}) differs from "
-                f"the broker export ({', '.join(b.source for b in truth)}); kept the export"
-            )
-        warnings.append(ParseWarning(e.source, reason, ""))
-    return dataclasses.replace(part, events=tuple(kept), warnings=tuple(warnings))
-
-
-def _same_fill(a: BrokerFill, b: BrokerFill) -> bool:
-    return (
-        a.side == b.side
-        and abs(a.qty - b.qty) <= 1e-9 * max(1.0, a.qty)
-        and abs(a.price - b.price) <= 1e-9 * max(1.0, abs(a.price))
-    )
-
-
-def _start_timeline(start: StartSpec, tz: str, body: Incident) -> Incident:
+def _start_timeline(
+    start: StartSpec | None, tz: str, body: Incident, window: int | None, opening: list[Event]
+) -> Incident:
+    """The start's events: ``[start]`` positions and equity, and the broker positions built
+    from an export's fills before the window (``opening``, stamped at the window's start)."""
+    if start is None:
+        return Incident(name="start", tz=tz, events=tuple(opening))
     first = body.events[0] if body.events else None
-    ts = start.ts if start.ts is not None else (first.ts if first is not None else None)
+    ts = start.ts if start.ts is not None else window
+    ts = ts if ts is not None else (first.ts if first is not None else None)
     if ts is None:
         raise DataError("[start] has no ts and the inputs hold no events", source=start.source)
     if first is not None and ts > first.ts:
@@ -196,9 +188,8 @@ def _start_timeline(start: StartSpec, tz: str, body: Incident) -> Incident:
             f"[start] ts is after the first event ({first.source})", source=start.source
         )
     src = start.source
-    events: list[Event] = [
-        BotPosition(ts=ts, source=src, symbol=s, qty=q) for s, q in start.bot.items()
-    ]
+    events: list[Event] = list(opening)
+    events += [BotPosition(ts=ts, source=src, symbol=s, qty=q) for s, q in start.bot.items()]
     events += [BrokerPosition(ts=ts, source=src, symbol=s, qty=q) for s, q in start.broker.items()]
     if start.equity is not None:
         events.append(AccountSnapshot(ts=ts, source=src, equity=start.equity, cash=start.cash))

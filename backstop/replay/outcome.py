@@ -116,6 +116,10 @@ class Outcome:
             "findings": self.findings,
             "unbooked_fills": self.unbooked,
             "skipped_lines": len(self.incident.skipped),
+            "reconciliation": [
+                {"kind": i.kind, "ts": i.ts, "source": i.source, "order": i.order, "text": i.text}
+                for i in self.incident.inferences
+            ],
         }
 
 
@@ -137,6 +141,7 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
     silent = [d.label for d in rerun.decisions if d.bot_sent is None]
     if silent:
         findings.append(f"SIGNALS_WITHOUT_ORDERS: {len(silent)} of {len(rerun.decisions)}")
+    findings += _inference_findings(incident, orders)
     desyncs = _desyncs(incident, start, actual_fills)
     if desyncs:
         findings.append(f"POSITION_DESYNC: bot belief differed from the broker {len(desyncs)}x")
@@ -160,6 +165,29 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
         findings=findings,
         unbooked=unbooked,
     )
+
+
+def _inference_findings(incident: Incident, orders: list[dict[str, Any]]) -> list[str]:
+    """What loading inferred across sources (crossmatch.py, window.py), as findings; an
+    inferred ordering is also noted on the order it concerns."""
+    by_label = {o["order"]: o for o in orders}
+    out = []
+    matched = 0
+    for i in incident.inferences:
+        if i.kind == "FILLS_MATCHED":
+            matched += 1
+        else:
+            out.append(f"{i.kind}: {i.text}")
+        o = by_label.get(i.order or "")
+        if o is not None and i.kind == "ORDERING_INFERRED":
+            o["notes"].append(f"fill time inferred: {i.text}")
+    if matched:
+        out.append(
+            f"FILLS_MATCHED: {matched} broker execution(s) without a shared order id matched "
+            "to the bot's fills or orders, or to another export's executions, by symbol, side, "
+            "quantity, price and time; each counted once"
+        )
+    return out
 
 
 def _longest_silent_streak(decisions: tuple[Decision, ...]) -> int:

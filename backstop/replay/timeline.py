@@ -55,6 +55,24 @@ class ParseWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class Inference:
+    """Something the loader inferred across sources and the report must say.
+
+    ``kind`` is the finding it becomes (``ORDERING_INFERRED``, ``FILLS_MATCHED``,
+    ``UNMATCHED_FILLS``, ``EXPORT_WINDOW``, ``START_POSITION_FROM_FILLS``,
+    ``START_POSITION_MISMATCH``); ``ts`` the time of the event it is about (``None`` for a
+    whole file); ``source`` where that event was read; ``text`` the sentence the report shows;
+    ``order`` the order id it concerns, if any (the report notes it on that order).
+    """
+
+    kind: str
+    ts: int | None
+    source: str
+    text: str
+    order: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderTrail:
     """Everything the timeline says about one order id: intents, broker records, fills."""
 
@@ -79,7 +97,8 @@ class Incident:
     ``instruments`` maps a symbol to its spec (``tick``, ``multiplier``). ``ignored`` counts
     lines a dialect marked ignorable on purpose (DEBUG chatter). ``inputs`` lists the files
     read and ``bars`` the bar files a scenario names for pricing (read them with
-    ``backstop.data.load_bars``).
+    ``backstop.data.load_bars``). ``inferences`` lists what loading a scenario folder had to
+    infer across its sources (orderings, matched and unmatched fills, the export window).
     """
 
     name: str
@@ -91,6 +110,7 @@ class Incident:
     ignored: int = 0
     inputs: tuple[str, ...] = ()
     bars: tuple[str, ...] = ()
+    inferences: tuple[Inference, ...] = ()
     # events grouped by class on the first ``of`` (a replay asks for a dozen kinds, and each
     # scan of a 100,000-line timeline took ~10 ms)
     _by_kind: dict[type, tuple[Event, ...]] = field(
@@ -202,7 +222,8 @@ def merge(*timelines: Incident, name: str | None = None, tz: str | None = None) 
 
     Name and zone default to the first timeline's. Instruments are united; one symbol with
     two different specs is a ``ConfigError``, because replaying it would have to pick one.
-    Skipped lines, warnings, inputs and bar files are concatenated in timeline order.
+    Skipped lines, warnings, inputs, bar files and inferences are concatenated in timeline
+    order.
     """
     if not timelines:
         raise ValueError("merge needs at least one timeline")
@@ -227,6 +248,7 @@ def merge(*timelines: Incident, name: str | None = None, tz: str | None = None) 
         ignored=sum(t.ignored for t in timelines),
         inputs=tuple(i for t in timelines for i in t.inputs),
         bars=tuple(b for t in timelines for b in t.bars),
+        inferences=tuple(i for t in timelines for i in t.inferences),
     )
 
 
@@ -254,6 +276,7 @@ __all__ = [
     "BrokerPosition",
     "Event",
     "Incident",
+    "Inference",
     "InstrumentSpec",
     "LogWarning",
     "OrderIntent",
