@@ -42,10 +42,10 @@ class _Bad(ValueError):
         super().__init__(problem)
 
 
-def read_alpaca_orders(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+def read_alpaca_orders(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Read an Alpaca orders export (a JSON list, or ``{"orders": [...]}``) into a timeline."""
     source = os.fspath(path)
-    issues = LineIssues(source, mode)
+    issues = LineIssues(source, mode, truth=True)
     try:
         text = Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -35,7 +35,7 @@ BROKER_FORMATS = frozenset({"alpaca_orders", "ibkr_flex", "ibkr_csv"})
 _SNIFF_LINES = 200
 
 
-def load_incident(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+def load_incident(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Load a scenario folder (with ``incident.toml``) or a single log/export file."""
     check_mode(mode)
     target = Path(path)
@@ -95,7 +95,7 @@ def _best_dialect(path: Path, lines: list[str]) -> str:
     return best
 
 
-def read_input(spec: InputSpec, mode: Mode = "tolerant") -> Incident:
+def read_input(spec: InputSpec, mode: Mode = "safe") -> Incident:
     """Read one input file in its declared format (``bars`` files are not events: refused)."""
     path, fmt = spec.path, spec.format
     if fmt == "auto":

@@ -21,12 +21,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from backstop.errors import DataError
-from backstop.replay.dialect import Dialect, IgnoreRule, Pattern, load_dialect
-from backstop.replay.issues import LineIssues, Mode
+from backstop.replay.dialect import Dialect, IgnoreRule, Pattern, load_dialect, pattern_fields
+from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order
 from backstop.replay.regexes import leading_char
 from backstop.replay.timeline import Incident, sort_events
 from backstop.replay.times import LocalZone, TimeReader
-from backstop.replay.values import FieldError, build_event, field_names, is_none
+from backstop.replay.values import (
+    POSITION_KINDS,
+    FieldError,
+    apply_side_words,
+    build_event,
+    is_none,
+)
 
 HINT = re.compile(r"^\s*#\s*dialect\s*:\s*(?P<name>\S+)\s*$")
 """A first line ``# dialect: NAME`` names the dialect of the log it heads."""
@@ -37,7 +43,7 @@ _KV = re.compile(r"""(?P<key>\w+)=(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;]*)"
 def parse_text_log(
     path: str | os.PathLike[str],
     dialect: Dialect | str,
-    mode: Mode = "tolerant",
+    mode: Mode = "safe",
     *,
     symbol: str | None = None,
     timezone: str | None = None,
@@ -80,8 +86,10 @@ def _parse(
     level_ignores = [rule for rule in dialect.ignore if rule.levels is not None]
     always, by_char = _buckets(dialect)
     line_groups = set(dialect.line.groupindex)
-    line_keys = {p.name: tuple(line_groups & field_names(p.event)) for p in dialect.patterns}
-    fields_of = {p.name: field_names(p.event) for p in dialect.patterns}
+    line_keys = {p.name: tuple(line_groups & pattern_fields(p.event)) for p in dialect.patterns}
+    fields_of = {p.name: pattern_fields(p.event) for p in dialect.patterns}
+    sides = dialect.sides
+    prefixes = dialect.order_prefixes
     fallback = default_symbol or dialect.symbol
     sticky = dialect.sticky_symbol
     last_symbol: str | None = None
@@ -101,6 +109,7 @@ def _parse(
                 f"line does not match the {dialect.name} line format (truncated or foreign)",
                 row=row,
                 text=line,
+                holds_order=issues.mode == "safe" and mentions_order(line, prefixes),
             )
             continue
         groups = m.groupdict()
@@ -116,12 +125,23 @@ def _parse(
             if pm is not None:
                 break
         else:
-            issues.fail(f"unknown message: no {dialect.name} pattern matches", row=row, text=line)
+            issues.fail(
+                f"unknown message: no {dialect.name} pattern matches",
+                row=row,
+                text=line,
+                holds_order=issues.mode == "safe" and mentions_order(message, prefixes),
+            )
             continue
         try:
             ts = read_time(groups["time"], issues.last_ns)
         except ValueError as exc:
-            issues.fail(str(exc), row=row, text=line, column="time")
+            issues.fail(
+                str(exc),
+                row=row,
+                text=line,
+                column="time",
+                holds_order=pattern.event in ORDER_KINDS,
+            )
             continue
         values: dict[str, object] = {k: groups[k] for k in line_keys[pattern.name]}
         values.update(pattern.constants)
@@ -136,6 +156,8 @@ def _parse(
             if "symbol" in fields_of[pattern.name]:
                 values["symbol"] = (last_symbol if sticky else None) or fallback
         try:
+            if "side" in values and (sides or pattern.event in POSITION_KINDS):
+                values = apply_side_words(pattern.event, values, sides)
             event = build_event(pattern.event, ts, prefix + str(row), values)
         except FieldError as exc:
             problem = exc.problem
@@ -148,6 +170,7 @@ def _parse(
                 text=line,
                 column=exc.field,
                 symbol=sym if isinstance(sym, str) else None,
+                holds_order=pattern.event in ORDER_KINDS,
             )
             continue
         if named is not None:
