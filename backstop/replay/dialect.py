@@ -22,7 +22,7 @@ from typing import Any
 
 from backstop.errors import ConfigError
 from backstop.replay.events import KINDS
-from backstop.replay.issues import ORDER_KINDS
+from backstop.replay.issues import ORDER_KINDS, read_text
 from backstop.replay.regexes import literal_prefix
 from backstop.replay.times import LocalZone, check_time_regex, time_format_regex
 from backstop.replay.values import (
@@ -110,7 +110,11 @@ def load_dialect(name_or_path: str | os.PathLike[str]) -> Dialect:
         raise ConfigError(
             "dialect", f"no dialect {text!r}: shipped are {sorted(shipped)}, or give a .toml path"
         )
-    return parse_dialect(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = read_text(path)
+    except ValueError as exc:
+        raise ConfigError("dialect", str(exc), source=str(path)) from None
+    return parse_dialect(text, str(path))
 
 
 def parse_dialect(text: str, source: str) -> Dialect:

@@ -18,7 +18,9 @@ says so, because the event itself was readable.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Literal
 
 from backstop.errors import DataError
@@ -152,3 +154,21 @@ def mentions_order(text: str, prefixes: tuple[str, ...] = ()) -> bool:
     than let a truncated order vanish from the P&L.
     """
     return _ORDER_WORDS.search(text) is not None or any(p in text for p in prefixes)
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """Read a text input as UTF-8, a leading byte-order mark dropped (Windows editors write one).
+
+    Raises ``ValueError`` saying why it cannot be read (missing, a folder, not UTF-8 and where),
+    for the caller to turn into its ``DataError`` or ``ConfigError``.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise ValueError(
+            f"cannot read: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start}; save it as "
+            "UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"cannot read: {exc.strerror or exc}") from None

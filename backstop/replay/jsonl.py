@@ -19,7 +19,7 @@ from typing import Any
 
 from backstop.errors import DataError
 from backstop.replay.events import KINDS, Event
-from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order
+from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order, read_text
 from backstop.replay.timeline import Incident, InstrumentSpec, sort_events
 from backstop.replay.times import LocalZone, format_ns, parse_iso_ns
 from backstop.replay.values import (
@@ -41,9 +41,9 @@ def read_jsonl(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Read a JSONL event log into an ``Incident`` named by its header (or the file name)."""
     source = os.fspath(path)
     try:
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", source=source) from None
+        lines = read_text(source).splitlines()
+    except ValueError as exc:
+        raise DataError(str(exc), source=source) from None
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DataError("empty file: expected a backstop.events header line", source=source)

@@ -76,7 +76,7 @@ def detect_format(path: Path) -> str:
 
 def _head(path: Path) -> list[str]:
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             return [line.rstrip("\r\n") for _, line in zip(range(_SNIFF_LINES), f, strict=False)]
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read: {exc}", source=str(path)) from None

@@ -201,7 +201,7 @@ def render_markdown(out: Outcome, order_id: str | None = None) -> str:
         ]
     if d["skipped"]:
         md += ["", f"## Skipped: {len(d['skipped'])} unreadable lines or records", ""]
-        md += [f"- `{s['source']}`: {s['reason']}" for s in d["skipped"]]
+        md += [f"- {s['source']}: {s['reason']}" for s in d["skipped"]]
     return "\n".join(md) + "\n"
 
 

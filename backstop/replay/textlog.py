@@ -22,7 +22,7 @@ from pathlib import Path
 
 from backstop.errors import DataError
 from backstop.replay.dialect import Dialect, IgnoreRule, Pattern, load_dialect, pattern_fields
-from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order
+from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order, read_text
 from backstop.replay.regexes import leading_char
 from backstop.replay.timeline import Incident, sort_events
 from backstop.replay.times import LocalZone, TimeReader
@@ -57,9 +57,9 @@ def parse_text_log(
     if not isinstance(dialect, Dialect):
         dialect = load_dialect(dialect)
     try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", source=source) from None
+        text = read_text(source)
+    except ValueError as exc:
+        raise DataError(str(exc), source=source) from None
     tz = timezone or dialect.timezone
     try:
         zone = LocalZone(tz)
