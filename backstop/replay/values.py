@@ -101,8 +101,9 @@ def apply_side_words(
         raise FieldError("qty", str(exc)) from None
     if sign == 0 and number != 0:
         raise FieldError("qty", f"{raw} with quantity {number:g}: a flat position holds 0")
-    if number != 0 and sign != 0 and (number > 0) != (sign > 0):
-        raise FieldError("qty", f"{raw} disagrees with the signed quantity {number:g}")
+    plus = isinstance(qty, str) and qty.strip().startswith("+")
+    if (number < 0 and sign > 0) or (plus and sign < 0):
+        raise FieldError("qty", f"{raw} disagrees with the signed quantity {qty}")
     out["qty"] = sign * abs(number)
     return out
 
