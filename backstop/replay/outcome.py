@@ -164,7 +164,7 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
     desyncs = _desyncs(incident, start, actual_fills)
     if desyncs:
         findings.append(f"POSITION_DESYNC: bot belief differed from the broker {len(desyncs)}x")
-    unbooked = _unbooked(incident, mult)
+    unbooked = _unbooked(incident, mult, rerun.opening)
     if unbooked:
         findings.append(f"UNBOOKED_BROKER_FILLS: {len(unbooked)} booked by reconcile")
     return Outcome(
@@ -284,14 +284,17 @@ def _desyncs(incident: Incident, start: dict[str, float], fills: list[Fill]) -> 
     return out
 
 
-def _unbooked(incident: Incident, mult: dict[str, float]) -> list[dict[str, Any]]:
+def _unbooked(
+    incident: Incident, mult: dict[str, float], opening: dict[str, tuple[float, float]]
+) -> list[dict[str, Any]]:
     """Broker fills of orders the bot never logged deciding (bracket legs, broker closes):
-    the reconcile step books them, with the realized P&L they carry."""
+    the reconcile step books them, with the realized P&L they carry (against the starting
+    positions ``opening`` too, as the P&L lines count them)."""
     logged = {i.order_id for i in incident.of(OrderIntent) if i.order_id}
     trails = incident.orders()
     out = []
-    pos: dict[str, float] = {}
-    avg: dict[str, float] = {}
+    pos: dict[str, float] = {s: q for s, (q, _) in opening.items()}
+    avg: dict[str, float] = {s: p for s, (_, p) in opening.items()}
     for f in incident.of(BrokerFill):
         p = pos.get(f.symbol, 0.0)
         realized = 0.0

@@ -236,8 +236,23 @@ _PLOT_TYPES = frozenset({"png", "pdf", "svg", "jpg", "jpeg"})
 
 
 def plot_timeline(out: Outcome, path: str | os.PathLike[str]) -> None:
+    """Draw ``timeline_figure`` and save it to ``path`` (refused first by ``check_plot_path``)."""
+    import matplotlib.pyplot as plt
+
+    target = check_plot_path(path)
+    fig = timeline_figure(out)
+    try:
+        fig.savefig(target, dpi=110)
+    except OSError as exc:
+        raise ConfigError("--plot", f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def timeline_figure(out: Outcome) -> Any:
     """Price with the orders; bot belief, the broker's actual position and the position the
-    guardrails would have held: one figure, saved to ``path``, times in the incident's zone.
+    guardrails would have held: one matplotlib figure, times in the incident's zone (the
+    zone the text report uses), named under the time axis.
 
     Each position line starts at the figure's first time with the position held before the
     first fill (the broker's start position) and runs to its last time.
@@ -248,7 +263,6 @@ def plot_timeline(out: Outcome, path: str | os.PathLike[str]) -> None:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    target = check_plot_path(path)
     tz = out.incident.tz
     zone = ZoneInfo(tz)
     d = out.to_dict()
@@ -290,12 +304,7 @@ def plot_timeline(out: Outcome, path: str | os.PathLike[str]) -> None:
     ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
     ax2.set_xlabel(f"time ({tz})")
     fig.tight_layout()
-    try:
-        fig.savefig(target, dpi=110)
-    except OSError as exc:
-        raise ConfigError("--plot", f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _span(out: Outcome, d: dict[str, Any]) -> tuple[int, int]:
