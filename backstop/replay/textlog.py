@@ -4,9 +4,14 @@ Per line: blank lines, a ``# dialect: NAME`` hint on line 1 and lines an ``[[ign
 matches are ignored (and counted). Every other line must match the dialect's ``line`` regex
 (else it is truncated or foreign) and one ``[[pattern]]`` (else it is an unknown message);
 its time must read in the dialect's zone and its fields must convert. Any failure is a
-``DataError`` naming ``file:line`` in strict mode and a ``SkippedLine`` in tolerant mode.
-A timestamp earlier than an earlier line's is an error in strict mode; tolerant mode keeps
-the event, sorts it into place and records a ``ParseWarning``.
+``DataError`` naming ``file:line`` in strict mode and a ``SkippedLine`` in tolerant mode; in
+safe mode (the default) it is an error when the line holds an order or a fill (a pattern of
+that kind matched, or the unreadable line names one, see ``issues.mentions_order``), else a
+skip. A timestamp earlier than an earlier line's is an error in strict mode; the other modes
+keep the event, sort it into place and record a ``ParseWarning``.
+
+Sides: a position pattern may give its sign as a word (``SHORT 2`` is -2, ``FLAT`` is 0) and
+a dialect's ``[sides]`` words are read for orders too (``values.apply_side_words``).
 
 Symbols: an event without a symbol of its own takes, in order, the last symbol the log named
 (dialects with ``sticky_symbol``: one-instrument bots that name it only now and then), the
