@@ -522,7 +522,55 @@ REFUSED: list[tuple[str, dict[str, str | bytes | None], list[str], list[str]]] =
         [],
         ["trades.csv: no header row: expected IBKR trade columns"],
     ),
+    (
+        "jsonl-version-2",
+        {
+            "incident.toml": with_input("events.jsonl", "jsonl"),
+            "events.jsonl": log(JSONL_HEADER.replace('"version": 1', '"version": 2'), JSONL_FILL),
+        },
+        [],
+        ["events.jsonl:1, column version: header: unsupported version 2 (this backstop reads [1])"],
+    ),
+    (
+        "log-order-in-dst-gap",
+        {
+            "incident.toml": INCIDENT.replace(
+                'format = "dialect:pylogging_kv"',
+                'format = "dialect:pylogging_kv"\ntimezone = "America/New_York"',
+            ),
+            "bot.log": log(
+                LOG_LINES[0], LOG_LINES[3].replace("2026-06-05 14:30", "2026-03-08 02:30")
+            ),
+        },
+        [],
+        ["bot.log:2, column time: local time does not exist in America/New_York", "holds an order"],
+    ),
+    ("toml-empty", {"incident.toml": ""}, [], ["incident.toml: name: required"]),
+    (
+        "log-hints-a-missing-dialect",
+        {
+            "incident.toml": INCIDENT.replace('format = "dialect:pylogging_kv"', ""),
+            "bot.log": log("# dialect: mine.toml", *LOG_LINES),
+        },
+        [],
+        ["dialect: no dialect", "mine.toml"],
+    ),
+    (
+        "bars-missing-columns",
+        {
+            "incident.toml": INCIDENT + '\n[[input]]\npath = "bars.csv"\nformat = "bars"\n',
+            "bars.csv": "ts,symbol,open\n2026-06-05T14:00:00Z,AMD,150\n",
+        },
+        [],
+        ["bars.csv, column high: missing (and low, close, volume)"],
+    ),
     # the command line
+    (
+        "profile-file-missing",
+        {},
+        ["--profile", "{dir}/risk.toml"],
+        ["profile: no such profile file"],
+    ),
     ("plot-missing-folder", {}, ["--plot", "{dir}/nowhere/plot.png"], ["--plot: no such folder"]),
     ("plot-unknown-type", {}, ["--plot", "{dir}/plot.txt"], ["--plot: cannot draw a .txt"]),
     ("unknown-order-id", {}, ["--order-id", "o9"], ["--order-id: no order 'o9' in this incident"]),
