@@ -9,7 +9,8 @@ import pytest
 
 from backstop.errors import ConfigError
 from backstop.replay import load_dialect, parse_dialect, shipped_dialects
-from backstop.replay.regexes import leading_char
+from backstop.replay.issues import mentions_order
+from backstop.replay.regexes import leading_char, literal_prefix
 
 HEAD = """
 [dialect]
@@ -254,3 +255,36 @@ def test_position_side_constant_is_checked_at_load() -> None:
     assert error_of(text).startswith(
         "d.toml: pattern[0] (book).set.side: not a position side: 'up'"
     )
+
+
+@pytest.mark.parametrize(
+    ("regex", "prefix"),
+    [
+        ("^_place_exit_order: placing (?P<side>BUY|SELL)", "_place_exit_order: placing "),
+        ("^\\[STUB\\] Would place", "[STUB] Would place"),
+        ("^a\\.b?c", "a."),  # b is optional: the literal start ends before it
+        ("^ab+c", "ab"),
+        ("^(?:Exit|Entry) order", ""),
+        ("^a|b", ""),
+        ("^\\d+ shares", ""),
+    ],
+)
+def test_literal_prefix_is_what_every_match_starts_with(regex: str, prefix: str) -> None:
+    assert literal_prefix(re.compile(regex)) == prefix
+
+
+@pytest.mark.parametrize(
+    ("line", "holds"),
+    [
+        ("2026-06-05 14:30:00 INFO bot: order_inte", True),
+        ("BOT 2 ESZ5 fill", True),
+        ("we bought 3", True),
+        ('{"ts": 1, "kind": "broker_fill", "sym', True),
+        ("Fancy entry: go long", True),  # the dialect's own order pattern starts so
+        ("heartbeat ok", False),
+        ("New 1m candle: O=1 H=2", False),
+        ("recorder disabled", False),
+    ],
+)
+def test_mentions_order(line: str, holds: bool) -> None:
+    assert mentions_order(line, ("Fancy entry:",)) is holds
