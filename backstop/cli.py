@@ -1,7 +1,8 @@
 """The ``backstop`` command.
 
 Errors a user can fix (bad arguments, bad data, bad config) are one line on stderr and exit
-code 2; anything else is a bug and keeps its traceback.
+code 2; anything else is a bug and keeps its traceback. Output piped into a reader that stops
+early (``| head``) ends quietly with exit code 141, as a shell reports a SIGPIPE.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -175,10 +177,19 @@ def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Rebuild an incident from its logs and judge every order with today's guardrails."""
-    from backstop.replay.report import plot_timeline, render_json, render_markdown, render_text
+    from backstop.replay.report import (
+        check_plot_path,
+        plot_timeline,
+        render_json,
+        render_markdown,
+        render_text,
+    )
     from backstop.replay.run import replay
 
-    run = replay(args.path, profile=args.profile, mode="strict" if args.strict else "tolerant")
+    if args.plot:
+        check_plot_path(args.plot)
+    mode = "strict" if args.strict else "tolerant" if args.tolerant else "safe"
+    run = replay(args.path, profile=args.profile, mode=mode)
     out = run.outcome
     if args.order_id and args.order_id not in {o["order"] for o in out.orders}:
         raise ConfigError("--order-id", f"no order {args.order_id!r} in this incident")
@@ -289,7 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--profile", help="risk profile (default: the scenario's, else post-incident)")
     rp.add_argument("--format", choices=("text", "json", "md"), default="text")
     rp.add_argument("--plot", metavar="FILE.png", help="write the timeline figure")
-    rp.add_argument("--strict", action="store_true", help="fail on the first unreadable line")
+    how = rp.add_mutually_exclusive_group()
+    how.add_argument("--strict", action="store_true", help="fail on the first unreadable line")
+    how.add_argument(
+        "--tolerant",
+        action="store_true",
+        help="skip unreadable broker records and order lines too (each one listed in the report)",
+    )
     rp.set_defaults(func=cmd_replay)
     ex = sub.add_parser("explain", help="one trade cycle of a journal in plain English")
     ex.add_argument("journal", help="journal file (journal.duckdb) or its run directory")
@@ -302,10 +319,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except BackstopError as exc:
         sys.stderr.write(f"backstop: error: {exc}\n")
         return 2
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``backstop replay ... | head``): stop without a
+    traceback. stdout is pointed at devnull so Python's own flush at exit cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

@@ -260,7 +260,7 @@ def test_kv_bad_number_and_missing_field(tmp_path: Path) -> None:
         "symbol NVDA, column price: signal: not a number: '12.3.4'",
         "symbol NVDA, column side: signal: missing",
         "symbol NVDA, column side: signal: not a side: 'sideways' "
-        "(expected BUY/SELL/LONG/SHORT/1/-1)",
+        "(expected BUY/SELL/LONG/SHORT/1/-1/+/-)",
         "symbol NVDA, column price: signal: not a finite number: 'nan'",
     ]
     (signal,) = inc.of(Signal)

@@ -5,7 +5,8 @@
 orders and fills, positions, P&L, warnings) plus every line it could not read. The parsers
 underneath read backstop's JSONL event log, other bots' text logs through TOML dialects,
 Alpaca order exports and IBKR Flex/CSV executions; each reports ``file:line`` for what it
-cannot read, raising in strict mode and recording a ``SkippedLine`` in tolerant mode.
+cannot read, raising in strict mode and recording a ``SkippedLine`` in tolerant mode; safe
+mode, the default, raises for broker exports and order lines and skips the rest.
 """
 
 from backstop.replay.alpaca import read_alpaca_orders

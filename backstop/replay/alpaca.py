@@ -22,7 +22,7 @@ from typing import Any
 
 from backstop.errors import DataError
 from backstop.replay.events import BrokerFill, BrokerOrder, Event
-from backstop.replay.issues import LineIssues, Mode
+from backstop.replay.issues import LineIssues, Mode, read_text
 from backstop.replay.timeline import Incident, sort_events
 from backstop.replay.times import parse_iso_ns
 from backstop.replay.values import (
@@ -42,14 +42,14 @@ class _Bad(ValueError):
         super().__init__(problem)
 
 
-def read_alpaca_orders(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+def read_alpaca_orders(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Read an Alpaca orders export (a JSON list, or ``{"orders": [...]}``) into a timeline."""
     source = os.fspath(path)
-    issues = LineIssues(source, mode)
+    issues = LineIssues(source, mode, truth=True)
     try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", source=source) from None
+        text = read_text(source)
+    except ValueError as exc:
+        raise DataError(str(exc), source=source) from None
     orders = _document(text, issues)
     events: list[Event] = []
     for i, order in enumerate(orders):

@@ -11,6 +11,7 @@ any log is read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -21,8 +22,16 @@ from typing import Any
 
 from backstop.errors import ConfigError
 from backstop.replay.events import KINDS
+from backstop.replay.issues import ORDER_KINDS, read_text
+from backstop.replay.regexes import literal_prefix
 from backstop.replay.times import LocalZone, check_time_regex, time_format_regex
-from backstop.replay.values import SPECS, field_names
+from backstop.replay.values import (
+    POSITION_KINDS,
+    SPECS,
+    FieldError,
+    apply_side_words,
+    field_names,
+)
 
 ErrorFactory = Callable[[str, str], ConfigError]
 """Builds the ConfigError for a key and a problem, naming the file being validated."""
@@ -30,7 +39,8 @@ ErrorFactory = Callable[[str, str], ConfigError]
 DIALECT_DIR = Path(__file__).parent / "dialects"
 """Folder of the shipped dialects (``<name>.toml``)."""
 
-_TOP_KEYS = frozenset({"dialect", "pattern", "ignore"})
+_TOP_KEYS = frozenset({"dialect", "pattern", "ignore", "sides"})
+_MIN_PREFIX = 4  # shorter literal starts of an order pattern say too little to recognise it
 _DIALECT_KEYS = frozenset(
     {"name", "description", "timezone", "line", "time_format", "time_regex", "sticky_symbol"}
     | {"symbol"}
@@ -79,6 +89,8 @@ class Dialect:
     sticky_symbol: bool = False
     symbol: str | None = None
     description: str = ""
+    sides: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    order_prefixes: tuple[str, ...] = ()
 
 
 def shipped_dialects() -> dict[str, Path]:
@@ -98,7 +110,11 @@ def load_dialect(name_or_path: str | os.PathLike[str]) -> Dialect:
         raise ConfigError(
             "dialect", f"no dialect {text!r}: shipped are {sorted(shipped)}, or give a .toml path"
         )
-    return parse_dialect(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = read_text(path)
+    except ValueError as exc:
+        raise ConfigError("dialect", str(exc), source=str(path)) from None
+    return parse_dialect(text, str(path))
 
 
 def parse_dialect(text: str, source: str) -> Dialect:
@@ -137,13 +153,14 @@ def parse_dialect(text: str, source: str) -> Dialect:
     if symbol is not None and (not isinstance(symbol, str) or not symbol):
         raise err("dialect.symbol", "must be a non-empty string")
     ignore = _ignores(doc.get("ignore", []), "level" in line_groups, err)
+    sides = _sides(doc.get("sides", {}), err)
     raw_patterns = doc.get("pattern", [])
     if not isinstance(raw_patterns, list) or not raw_patterns:
         raise err("pattern", "needs at least one [[pattern]] table")
     patterns: list[Pattern] = []
     for i, raw in enumerate(raw_patterns):
         fallback_symbol = sticky or symbol is not None or "symbol" in line_groups
-        patterns.append(_pattern(raw, i, line_groups, fallback_symbol, err))
+        patterns.append(_pattern(raw, i, line_groups, fallback_symbol, sides, err))
     names = [p.name for p in patterns]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -159,7 +176,43 @@ def parse_dialect(text: str, source: str) -> Dialect:
         sticky_symbol=sticky,
         symbol=symbol,
         description=str(head.get("description", "")),
+        sides=sides,
+        order_prefixes=tuple(
+            sorted(
+                {
+                    prefix
+                    for p in patterns
+                    if p.event in ORDER_KINDS
+                    and len(prefix := literal_prefix(p.regex).strip()) >= _MIN_PREFIX
+                }
+            )
+        ),
     )
+
+
+def pattern_fields(event: str) -> frozenset[str]:
+    """The names a pattern of ``event`` may fill: the event's fields, plus ``side`` for a
+    position (its sign as a word, see ``[sides]``)."""
+    fields = field_names(event)
+    return fields | {"side"} if event in POSITION_KINDS else fields
+
+
+def _sides(raw: object, err: ErrorFactory) -> dict[str, int]:
+    """``[sides]``: a dialect's own side words, WORD = 1 (buy/long), -1 (sell/short), 0 (flat)."""
+    if not isinstance(raw, dict):
+        raise err("sides", "must be a table of WORD = 1, -1 or 0")
+    out: dict[str, int] = {}
+    for word, sign in raw.items():
+        key = f"sides.{word}"
+        if not word.strip():
+            raise err(key, "a side word must not be blank")
+        if isinstance(sign, bool) or sign not in (1, -1, 0) or not isinstance(sign, int):
+            raise err(key, f"must be 1 (buy/long), -1 (sell/short) or 0 (flat), got {sign!r}")
+        folded = word.strip().lower()
+        if folded in out:
+            raise err(key, f"repeats the side word {folded!r} (words are read case-blind)")
+        out[folded] = sign
+    return out
 
 
 def _no_unknown(
@@ -241,7 +294,12 @@ def _levels(
 
 
 def _pattern(
-    raw: object, i: int, line_groups: set[str], fallback_symbol: bool, err: ErrorFactory
+    raw: object,
+    i: int,
+    line_groups: set[str],
+    fallback_symbol: bool,
+    sides: Mapping[str, int],
+    err: ErrorFactory,
 ) -> Pattern:
     key = f"pattern[{i}]"
     if not isinstance(raw, dict):
@@ -253,7 +311,7 @@ def _pattern(
     event = _string(raw, "event", f"{key}.", err)
     if event not in KINDS:
         raise err(f"{key}.event", f"unknown event kind {event!r} (known: {', '.join(KINDS)})")
-    fields = field_names(event)
+    fields = pattern_fields(event)
     regex = _regex(_string(raw, "regex", f"{key}.", err), f"{key}.regex", err)
     stray = sorted(set(regex.groupindex) - fields)
     if stray:
@@ -264,7 +322,7 @@ def _pattern(
     for field, value in constants.items():
         if field not in fields:
             raise err(f"{key}.set.{field}", f"not a field of {event!r}: {sorted(fields)}")
-        _check_constant(event, field, value, f"{key}.set.{field}", err)
+        _check_constant(event, field, value, sides, f"{key}.set.{field}", err)
     levels = _levels(raw, key, "level" in line_groups, err)
     kv = raw.get("kv", False)
     if not isinstance(kv, bool):
@@ -273,6 +331,8 @@ def _pattern(
         provided = set(regex.groupindex) | set(constants) | (line_groups & fields)
         if fallback_symbol:
             provided.add("symbol")
+        if event in POSITION_KINDS and "side" in provided:
+            provided.add("qty")  # FLAT needs no quantity; LONG/SHORT without one is a line error
         missing = [s.name for s in SPECS[event] if s.required and s.name not in provided]
         if missing:
             raise err(f"{key}.regex", f"no group or [set] value for required fields {missing}")
@@ -286,9 +346,21 @@ def _pattern(
     )
 
 
-def _check_constant(event: str, field: str, value: object, key: str, err: ErrorFactory) -> None:
+def _check_constant(
+    event: str, field: str, value: object, sides: Mapping[str, int], key: str, err: ErrorFactory
+) -> None:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise err(key, f"must be a string or a number, got {value!r}")
+    if field == "side":
+        try:
+            probe = {"side": value, "qty": 0 if event in POSITION_KINDS else 1}
+            apply_side_words(event, probe, sides)
+        except FieldError as exc:
+            if exc.field == "side":
+                raise err(key, exc.problem) from None
+        if event in POSITION_KINDS:
+            return
+        value = sides.get(value.strip().lower(), value) if isinstance(value, str) else value
     spec = next(s for s in SPECS[event] if s.name == field)
     try:
         spec.convert(value)
@@ -303,5 +375,6 @@ __all__ = [
     "Pattern",
     "load_dialect",
     "parse_dialect",
+    "pattern_fields",
     "shipped_dialects",
 ]

@@ -28,6 +28,7 @@ from typing import Any
 
 from backstop.engine.enums import ReasonCode
 from backstop.errors import ConfigError, check
+from backstop.replay.issues import read_text
 from backstop.replay.outcome import ALLOWED, BLOCKED, MODIFIED, Outcome
 
 _TOP = {"profile", "first_divergence", "findings", "orders", "pnl", "description"}
@@ -48,14 +49,19 @@ class Expectations:
 
 
 def load_expectations(path: Path) -> Expectations:
-    """Read and validate an ``expect.toml`` (unknown keys and bad codes name the key)."""
+    """Read and validate an ``expect.toml`` (unknown keys, bad types and codes name the key)."""
     src = str(path)
     try:
-        data = tomllib.loads(path.read_text())
+        text = read_text(path)
+    except ValueError as exc:
+        raise ConfigError("expect", str(exc), source=src) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("expect", f"not valid TOML: {exc}", source=src) from None
     for key in data:
         check(key in _TOP, ConfigError(key, f"unknown key (known: {sorted(_TOP)})", source=src))
+    _types(data, src)
     for label, spec in data.get("orders", {}).items():
         for key in spec:
             check(key in _ORDER, ConfigError(f"orders.{label}.{key}", "unknown key", source=src))
@@ -70,9 +76,53 @@ def load_expectations(path: Path) -> Expectations:
                 code in ReasonCode.__members__,
                 ConfigError(f"orders.{label}.reasons", f"unknown reason code {code}", source=src),
             )
-    for key in data.get("pnl", {}):
+    for key, value in data.get("pnl", {}).items():
         check(key in _PNL, ConfigError(f"pnl.{key}", "unknown key", source=src))
+        check(
+            _is_number(value),
+            ConfigError(f"pnl.{key}", f"must be a number, got {value!r}", source=src),
+        )
     return Expectations(src, data)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _types(data: dict[str, Any], src: str) -> None:
+    """Refuse values of the wrong type before anything reads them."""
+
+    def need(ok: bool, key: str, what: str) -> None:
+        check(ok, ConfigError(key, what, source=src))
+
+    for key in ("profile", "first_divergence", "description"):
+        if key in data:
+            need(isinstance(data[key], str), key, f"must be a string, got {data[key]!r}")
+    findings = data.get("findings", [])
+    need(
+        isinstance(findings, list) and all(isinstance(f, str) for f in findings),
+        "findings",
+        "must be a list of finding names",
+    )
+    need(isinstance(data.get("pnl", {}), dict), "pnl", "must be a table [pnl]")
+    orders = data.get("orders", {})
+    need(isinstance(orders, dict), "orders", "must be a table of [orders.ID] tables")
+    for label, spec in orders.items():
+        need(isinstance(spec, dict), f"orders.{label}", "must be a table [orders.ID]")
+        reasons = spec.get("reasons", [])
+        need(
+            isinstance(reasons, list) and all(isinstance(r, str) for r in reasons),
+            f"orders.{label}.reasons",
+            "must be a list of reason codes",
+        )
+        if "qty" in spec:
+            need(
+                _is_number(spec["qty"]),
+                f"orders.{label}.qty",
+                f"must be a number, got {spec['qty']!r}",
+            )
+        if "note" in spec:
+            need(isinstance(spec["note"], str), f"orders.{label}.note", "must be a string")
 
 
 def check_expectations(out: Outcome, exp: Expectations) -> list[str]:

@@ -75,7 +75,7 @@ class _Reader:
             zone = LocalZone(timezone)
         except ValueError as exc:
             raise DataError(str(exc), source=source) from None
-        self.issues = LineIssues(source, mode, zone)
+        self.issues = LineIssues(source, mode, zone, truth=True)
         self.times = [TimeReader(p, zone) for p in _STAMPS]
         self.events: list[Event] = []
         self.ignored = 0
@@ -195,7 +195,7 @@ def _buy_sell(value: str, column: str) -> int:
 
 
 def read_ibkr_flex(
-    path: str | os.PathLike[str], mode: Mode = "tolerant", *, timezone: str = DEFAULT_TZ
+    path: str | os.PathLike[str], mode: Mode = "safe", *, timezone: str = DEFAULT_TZ
 ) -> Incident:
     """Read the ``<Trade>`` executions of an IBKR Flex Query XML into a timeline."""
     source = os.fspath(path)
@@ -253,7 +253,7 @@ def read_ibkr_flex(
 
 
 def read_ibkr_csv(
-    path: str | os.PathLike[str], mode: Mode = "tolerant", *, timezone: str = DEFAULT_TZ
+    path: str | os.PathLike[str], mode: Mode = "safe", *, timezone: str = DEFAULT_TZ
 ) -> Incident:
     """Read an IBKR trades CSV (Activity Statement or flat export) into a timeline."""
     source = os.fspath(path)

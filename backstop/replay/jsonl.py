@@ -4,7 +4,9 @@ Line 1 is a header naming the schema, its version, the logs' time zone and the i
 every further line is one event with ``ts`` and ``kind``. EVENTS.md beside this file is the
 schema's reference. The header decides how every other line reads, so a bad header (wrong
 schema, unsupported version) is an error in both modes; a bad event line is an error in
-strict mode and a counted skip in tolerant mode. Blank lines are ignored (and counted).
+strict mode and a counted skip in tolerant mode; in safe mode (the default) it is an error
+when it holds (or, unreadable, mentions) an order or a fill, else a skip. Blank lines are
+ignored (and counted).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from backstop.errors import DataError
 from backstop.replay.events import KINDS, Event
-from backstop.replay.issues import LineIssues, Mode
+from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order, read_text
 from backstop.replay.timeline import Incident, InstrumentSpec, sort_events
 from backstop.replay.times import LocalZone, format_ns, parse_iso_ns
 from backstop.replay.values import (
@@ -35,13 +37,13 @@ _HEADER_KEYS = frozenset({"schema", "version", "tz", "instruments", "name"})
 _SPEC_KEYS = frozenset({"tick", "multiplier"})
 
 
-def read_jsonl(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+def read_jsonl(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Read a JSONL event log into an ``Incident`` named by its header (or the file name)."""
     source = os.fspath(path)
     try:
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", source=source) from None
+        lines = read_text(source).splitlines()
+    except ValueError as exc:
+        raise DataError(str(exc), source=source) from None
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise DataError("empty file: expected a backstop.events header line", source=source)
@@ -128,10 +130,15 @@ def _event(line: str, row: int, issues: LineIssues) -> Event | None:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        issues.fail(f"not JSON ({exc.msg} at column {exc.colno})", row=row, text=line)
+        issues.fail(
+            f"not JSON ({exc.msg} at column {exc.colno})",
+            row=row,
+            text=line,
+            holds_order=mentions_order(line),
+        )
         return None
     if not isinstance(obj, dict):
-        issues.fail("expected a JSON object", row=row, text=line)
+        issues.fail("expected a JSON object", row=row, text=line, holds_order=mentions_order(line))
         return None
     symbol = obj.get("symbol") if isinstance(obj.get("symbol"), str) else None
     kind = obj.get("kind")
@@ -143,8 +150,10 @@ def _event(line: str, row: int, issues: LineIssues) -> Event | None:
             text=line,
             column="kind",
             symbol=symbol,
+            holds_order=mentions_order(line),
         )
         return None
+    order = kind in ORDER_KINDS
     allowed = field_names(kind)
     for key, value in obj.items():
         if key in ("ts", "kind"):
@@ -159,17 +168,19 @@ def _event(line: str, row: int, issues: LineIssues) -> Event | None:
         ):
             problem = f"must be a JSON number, got {value!r}"
         if problem is not None:
-            issues.fail(problem, row=row, text=line, column=key, symbol=symbol)
+            issues.fail(problem, row=row, text=line, column=key, symbol=symbol, holds_order=order)
             return None
     try:
         ts = _ts(obj.get("ts"))
     except ValueError as exc:
-        issues.fail(str(exc), row=row, text=line, column="ts", symbol=symbol)
+        issues.fail(str(exc), row=row, text=line, column="ts", symbol=symbol, holds_order=order)
         return None
     try:
         return build_event(kind, ts, issues.where(row), obj)
     except FieldError as exc:
-        issues.fail(exc.problem, row=row, text=line, column=exc.field, symbol=symbol)
+        issues.fail(
+            exc.problem, row=row, text=line, column=exc.field, symbol=symbol, holds_order=order
+        )
         return None
 
 

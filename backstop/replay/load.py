@@ -41,7 +41,7 @@ COARSE_FORMATS = {"ibkr_flex": SECOND_NS, "ibkr_csv": SECOND_NS}
 _SNIFF_LINES = 200
 
 
-def load_incident(path: str | os.PathLike[str], mode: Mode = "tolerant") -> Incident:
+def load_incident(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident:
     """Load a scenario folder (with ``incident.toml``) or a single log/export file."""
     check_mode(mode)
     target = Path(path)
@@ -82,7 +82,7 @@ def detect_format(path: Path) -> str:
 
 def _head(path: Path) -> list[str]:
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             return [line.rstrip("\r\n") for _, line in zip(range(_SNIFF_LINES), f, strict=False)]
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read: {exc}", source=str(path)) from None
@@ -101,7 +101,7 @@ def _best_dialect(path: Path, lines: list[str]) -> str:
     return best
 
 
-def read_input(spec: InputSpec, mode: Mode = "tolerant") -> Incident:
+def read_input(spec: InputSpec, mode: Mode = "safe") -> Incident:
     """Read one input file in its declared format (``bars`` files are not events: refused)."""
     path, fmt = spec.path, spec.format
     if fmt == "auto":

@@ -17,6 +17,9 @@ from backstop.replay.events import BotPosition, BrokerFill, OrderIntent
 from backstop.replay.timeline import Incident
 
 REPORT_VERSION = 1
+MONEY_KEYS = frozenset({"equity", "risk", "exposure"})
+"""Numbers of a decision in account currency: rounded to cents."""
+_QTY_DIGITS = 8  # quantities and prices: float noise (0.1 + 0.2) goes, any real tick stays
 SILENT_STREAK = 3  # this many signals of one strategy in a row with no order: the alarm
 ALLOWED, BLOCKED, MODIFIED = "ALLOWED", "BLOCKED", "MODIFIED"
 MODIFYING = {c.name for c in MODIFYING_CODES}
@@ -67,12 +70,29 @@ def pnl_of(
         if q != 0
     )
     return {
-        "gross": round(realized + unrealized, 6),
-        "realized": round(realized, 6),
-        "unrealized": round(unrealized, 6),
-        "fees": round(fees, 6),
-        "net": round(realized + unrealized - fees, 6),
+        "gross": cents(realized + unrealized),
+        "realized": cents(realized),
+        "unrealized": cents(unrealized),
+        "fees": cents(fees),
+        "net": cents(realized + unrealized - fees),
     }
+
+
+def cents(value: float) -> float:
+    """Round an amount of money to cents (and never print ``-0.0``)."""
+    return round(value, 2) + 0.0
+
+
+def tidy(value: float) -> float:
+    """Round a quantity or a price to 8 decimals: float noise out, every real tick kept."""
+    return round(value, _QTY_DIGITS) + 0.0
+
+
+def tidy_number(key: str, value: object) -> object:
+    """Round one of a decision's numbers by what it is: money to cents, the rest ``tidy``."""
+    if not isinstance(value, float):
+        return value
+    return cents(value) if key in MONEY_KEYS else tidy(value)
 
 
 def path_of(start: dict[str, float], fills: list[Fill]) -> list[dict[str, Any]]:
@@ -80,7 +100,7 @@ def path_of(start: dict[str, float], fills: list[Fill]) -> list[dict[str, Any]]:
     held = dict(start)
     out = [{"ts": None, "symbol": s, "qty": q} for s, q in sorted(start.items())]
     for f in sorted(fills, key=lambda x: x.ts):
-        held[f.symbol] = held.get(f.symbol, 0.0) + f.side * f.qty
+        held[f.symbol] = tidy(held.get(f.symbol, 0.0) + f.side * f.qty)
         out.append({"ts": f.ts, "symbol": f.symbol, "qty": held[f.symbol]})
     return out
 
@@ -120,6 +140,10 @@ class Outcome:
                 {"kind": i.kind, "ts": i.ts, "source": i.source, "order": i.order, "text": i.text}
                 for i in self.incident.inferences
             ],
+            "skipped": [
+                {"source": x.source, "reason": x.reason, "text": x.text}
+                for x in self.incident.skipped
+            ],
         }
 
 
@@ -145,7 +169,7 @@ def outcome_of(incident: Incident, rerun: Rerun) -> Outcome:
     desyncs = _desyncs(incident, start, actual_fills)
     if desyncs:
         findings.append(f"POSITION_DESYNC: bot belief differed from the broker {len(desyncs)}x")
-    unbooked = _unbooked(incident, mult)
+    unbooked = _unbooked(incident, mult, rerun.opening)
     if unbooked:
         findings.append(f"UNBOOKED_BROKER_FILLS: {len(unbooked)} booked by reconcile")
     return Outcome(
@@ -222,11 +246,11 @@ def _judge(rerun: Rerun) -> list[dict[str, Any]]:
                 "bot_sent": None if d.bot_sent is None else d.bot_sent[1],
                 "verdict": verdict,
                 "reason_codes": codes,
-                "would_send": {"side": "BUY" if v["side"] > 0 else "SELL", "qty": v["qty"]}
+                "would_send": {"side": "BUY" if v["side"] > 0 else "SELL", "qty": tidy(v["qty"])}
                 if v["approved"]
                 else None,
                 "numbers": {
-                    k: v[k]
+                    k: tidy_number(k, v[k])
                     for k in (
                         "price",
                         "position",
@@ -280,7 +304,7 @@ def _desyncs(incident: Incident, start: dict[str, float], fills: list[Fill]) -> 
             f = ordered[k]
             held[f.symbol] = held.get(f.symbol, 0.0) + f.side * f.qty
             k += 1
-        broker = held.get(e.symbol, 0.0)
+        broker = tidy(held.get(e.symbol, 0.0))
         if abs(broker - e.qty) > 1e-9:
             out.append(
                 {"ts": e.ts, "symbol": e.symbol, "bot": e.qty, "broker": broker, "source": e.source}
@@ -288,14 +312,17 @@ def _desyncs(incident: Incident, start: dict[str, float], fills: list[Fill]) -> 
     return out
 
 
-def _unbooked(incident: Incident, mult: dict[str, float]) -> list[dict[str, Any]]:
+def _unbooked(
+    incident: Incident, mult: dict[str, float], opening: dict[str, tuple[float, float]]
+) -> list[dict[str, Any]]:
     """Broker fills of orders the bot never logged deciding (bracket legs, broker closes):
-    the reconcile step books them, with the realized P&L they carry."""
+    the reconcile step books them, with the realized P&L they carry (against the starting
+    positions ``opening`` too, as the P&L lines count them)."""
     logged = {i.order_id for i in incident.of(OrderIntent) if i.order_id}
     trails = incident.orders()
     out = []
-    pos: dict[str, float] = {}
-    avg: dict[str, float] = {}
+    pos: dict[str, float] = {s: q for s, (q, _) in opening.items()}
+    avg: dict[str, float] = {s: p for s, (_, p) in opening.items()}
     for f in incident.of(BrokerFill):
         p = pos.get(f.symbol, 0.0)
         realized = 0.0
@@ -318,7 +345,7 @@ def _unbooked(incident: Incident, mult: dict[str, float]) -> list[dict[str, Any]
                 "side": "BUY" if f.side > 0 else "SELL",
                 "qty": f.qty,
                 "price": f.price,
-                "realized_pnl": round(realized, 6),
+                "realized_pnl": cents(realized),
             }
         )
     return [u for u in out if u["parent"] is not None or u["realized_pnl"] != 0.0]

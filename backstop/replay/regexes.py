@@ -60,3 +60,34 @@ def leading_char(pattern: re.Pattern[str]) -> str | None:
     if rest[:1] in _OPTIONAL:
         return None
     return ch
+
+
+def literal_prefix(pattern: re.Pattern[str]) -> str:
+    """The literal text every match of ``pattern`` starts with ("" when it has none).
+
+    Read from the start (after ``^``) up to the first regex construct; a character made
+    optional by the quantifier after it is left out. Safe mode uses it to recognise a
+    truncated line that began like an order pattern.
+    """
+    source = pattern.pattern
+    if pattern.flags & ~re.UNICODE or _top_level_alternation(source):
+        return ""
+    i = 1 if source.startswith("^") else 0
+    out: list[str] = []
+    while i < len(source):
+        ch = source[i]
+        step = 1
+        if ch == "\\":
+            if i + 1 >= len(source) or source[i + 1].isalnum():
+                break
+            ch, step = source[i + 1], 2
+        elif ch in _SPECIAL:
+            break
+        after = source[i + step : i + step + 1]
+        if after in _OPTIONAL:
+            break
+        out.append(ch)
+        if after == "+":
+            break
+        i += step
+    return "".join(out)

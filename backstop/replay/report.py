@@ -9,11 +9,31 @@ trade: yes (ADVISORY_WAIT, EXIT_NO_EXPOSURE, MISSING_PROTECTION)``, and the P&L 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backstop.replay.outcome import BLOCKED, Outcome
+from backstop.errors import ConfigError
+from backstop.replay.outcome import BLOCKED, MONEY_KEYS, Outcome
+
+DESYNC_LINES = 5
+"""Desyncs the text report lists one by one; the rest are counted ("... and N more")."""
+
+
+def qty_text(value: float | None) -> str:
+    """A quantity or a price as text: up to 8 decimals, no trailing zeros, no exponent."""
+    if value is None:
+        return "?"
+    text = f"{round(value, 8) + 0.0:.8f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _number_text(key: str, value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}" if key in MONEY_KEYS else qty_text(value)
+    return str(value)
 
 
 def _local(ts: int | None, tz: str) -> str:
@@ -32,12 +52,12 @@ def order_line(order: dict[str, Any]) -> str:
         sent = order["would_send"]
         return (
             f"order {order['order']}: Guardrails would block trade: no, modified to "
-            f"{sent['side']} {sent['qty']:g} ({codes})"
+            f"{sent['side']} {qty_text(sent['qty'])} ({codes})"
         )
     sent = order["would_send"]
     return (
         f"order {order['order']}: Guardrails would block trade: no "
-        f"(would send {sent['side']} {sent['qty']:g})"
+        f"(would send {sent['side']} {qty_text(sent['qty'])})"
     )
 
 
@@ -60,14 +80,14 @@ def render_text(out: Outcome, order_id: str | None = None) -> str:
     orders = _selected(d["orders"], order_id)
     for o in orders:
         n = o["numbers"]
-        what = f"{o['side']} {o['bot_qty'] if o['bot_qty'] is not None else '?'} {o['symbol']}"
+        what = f"{o['side']} {qty_text(o['bot_qty'])} {o['symbol']}"
         bot = "reached the broker" if o["bot_sent"] else "never reached the broker"
         lines.append(
             f"  {_local(o['ts'], tz)}  {o['order']}: {what} via the {o['path']} path, {bot}; "
             f"today {o['verdict']}"
             + (f" [{', '.join(o['reason_codes'])}]" if o["reason_codes"] else "")
         )
-        used = ", ".join(f"{k}={v}" for k, v in n.items() if v is not None)
+        used = ", ".join(f"{k}={_number_text(k, v)}" for k, v in n.items() if v is not None)
         lines.append(f"      numbers used: {used}")
         for note in o["notes"]:
             lines.append(f"      note: {note}")
@@ -82,22 +102,24 @@ def render_text(out: Outcome, order_id: str | None = None) -> str:
         )
     else:
         lines.append("Today's pipeline decides every order as the bot did: recorded fills kept.")
-    for desync in d["desyncs"][:5]:
+    for desync in d["desyncs"][:DESYNC_LINES]:
         lines.append(
-            f"Desync at {_local(desync['ts'], tz)}: bot believed {desync['bot']:g} "
-            f"{desync['symbol']}, the broker held {desync['broker']:g} ({desync['source']})"
+            f"Desync at {_local(desync['ts'], tz)}: bot believed {qty_text(desync['bot'])} "
+            f"{desync['symbol']}, the broker held {qty_text(desync['broker'])} "
+            f"({desync['source']})"
         )
+    if len(d["desyncs"]) > DESYNC_LINES:
+        lines.append(f"... and {len(d['desyncs']) - DESYNC_LINES} more desyncs (--format json)")
     for u in d["unbooked_fills"]:
         lines.append(
-            f"Broker fill the bot never booked: order {u['order']} (leg of {u['parent']}) "
-            f"{u['side']} {u['qty']:g} {u['symbol']} @ {u['price']:,.2f} at "
+            f"Broker fill the bot never booked: {unbooked_what(u)} "
+            f"{u['side']} {qty_text(u['qty'])} {u['symbol']} @ {qty_text(u['price'])} at "
             f"{_local(u['ts'], tz)}; reconcile books it with realized P&L "
             f"{u['realized_pnl']:,.2f}"
         )
     for f in d["findings"]:
         lines.append(f"FINDING {f}")
-    if d["skipped_lines"]:
-        lines.append(f"{d['skipped_lines']} log lines could not be read (tolerant mode)")
+    lines.extend(skipped_lines(d))
     a, c = d["pnl"]["actual"], d["pnl"]["with_guardrails"]
     lines.append(
         f"P&L gross (fees): actual {a['gross']:,.2f} ({a['fees']:,.2f}), "
@@ -107,6 +129,25 @@ def render_text(out: Outcome, order_id: str | None = None) -> str:
     lines.extend(order_line(o) for o in orders)
     lines.append(pnl_line(out))
     return "\n".join(lines)
+
+
+def unbooked_what(u: dict[str, Any]) -> str:
+    """Name an unbooked fill's order: its id (or that it had none) and, for a bracket leg,
+    its parent; an order with no parent the bot never logged (placed by hand, say)."""
+    order = f"order {u['order']}" if u["order"] is not None else "an order without an id"
+    if u["parent"] is not None:
+        return f"{order} (leg of {u['parent']})"
+    return f"{order} (not logged by the bot: manual or another client's)"
+
+
+def skipped_lines(d: dict[str, Any]) -> list[str]:
+    """One line per unreadable line or record that was left out, naming its file:line."""
+    skipped = d["skipped"]
+    if not skipped:
+        return []
+    out = [f"SKIPPED {len(skipped)} unreadable lines or records (left out of the replay):"]
+    out += [f"  {s['source']}: {s['reason']}" for s in skipped]
+    return out
 
 
 def render_markdown(out: Outcome, order_id: str | None = None) -> str:
@@ -122,7 +163,7 @@ def render_markdown(out: Outcome, order_id: str | None = None) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for o in _selected(d["orders"], order_id):
-        bot = f"{o['side']} {o['bot_sent']:g} sent" if o["bot_sent"] else "not sent"
+        bot = f"{o['side']} {qty_text(o['bot_sent'])} sent" if o["bot_sent"] else "not sent"
         md.append(
             f"| {_local(o['ts'], tz)} | {o['order']} | {bot} | {o['path']} | {o['verdict']} | "
             f"{', '.join(o['reason_codes']) or '-'} | {'; '.join(o['notes']) or '-'} |"
@@ -142,6 +183,25 @@ def render_markdown(out: Outcome, order_id: str | None = None) -> str:
             f"First divergent decision: **{div['decision']}** ({div['bot']} -> {div['today']})."
         )
     md += [f"- {f}" for f in d["findings"]]
+    if d["desyncs"]:
+        md += ["", "| time | symbol | bot believed | broker held | source |"]
+        md.append("| --- | --- | ---: | ---: | --- |")
+        md += [
+            f"| {_local(x['ts'], tz)} | {x['symbol']} | {qty_text(x['bot'])} | "
+            f"{qty_text(x['broker'])} | {x['source']} |"
+            for x in d["desyncs"]
+        ]
+    if d["unbooked_fills"]:
+        md.append("")
+        md += [
+            f"- Broker fill the bot never booked: {unbooked_what(u)} {u['side']} "
+            f"{qty_text(u['qty'])} {u['symbol']} @ {qty_text(u['price'])} at "
+            f"{_local(u['ts'], tz)}, realized P&L {u['realized_pnl']:,.2f}"
+            for u in d["unbooked_fills"]
+        ]
+    if d["skipped"]:
+        md += ["", f"## Skipped: {len(d['skipped'])} unreadable lines or records", ""]
+        md += [f"- {s['source']}: {s['reason']}" for s in d["skipped"]]
     return "\n".join(md) + "\n"
 
 
@@ -157,46 +217,117 @@ def _selected(orders: list[dict[str, Any]], order_id: str | None) -> list[dict[s
     return [o for o in orders if order_id is None or o["order"] == order_id]
 
 
-def plot_timeline(out: Outcome, path: str) -> None:
-    """Price with the orders, bot belief vs broker position, actual vs counterfactual
-    position: one figure, saved to ``path``."""
+def check_plot_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse a ``--plot`` file whose folder does not exist or whose type cannot be drawn,
+    before any work is done (``ConfigError`` naming ``--plot``)."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ConfigError("--plot", f"no such folder: {target.parent} (for {target})")
+    if target.is_dir():
+        raise ConfigError("--plot", f"{target} is a folder: give a file name such as plot.png")
+    kind = target.suffix.lower().lstrip(".")
+    if kind not in _PLOT_TYPES:
+        what = target.suffix or "file without a type"
+        raise ConfigError("--plot", f"cannot draw a {what}: use .png, .pdf or .svg")
+    return target
+
+
+_PLOT_TYPES = frozenset({"png", "pdf", "svg", "jpg", "jpeg"})
+
+
+def plot_timeline(out: Outcome, path: str | os.PathLike[str]) -> None:
+    """Draw ``timeline_figure`` and save it to ``path`` (refused first by ``check_plot_path``)."""
+    import matplotlib.pyplot as plt
+
+    target = check_plot_path(path)
+    fig = timeline_figure(out)
+    try:
+        fig.savefig(target, dpi=110)
+    except OSError as exc:
+        raise ConfigError("--plot", f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def timeline_figure(out: Outcome) -> Any:
+    """Price with the orders; bot belief, the broker's actual position and the position the
+    guardrails would have held: one matplotlib figure, times in the incident's zone (the
+    zone the text report uses), named under the time axis.
+
+    Each position line starts at the figure's first time with the position held before the
+    first fill (the broker's start position) and runs to its last time.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
+    tz = out.incident.tz
+    zone = ZoneInfo(tz)
     d = out.to_dict()
     prices = out.rerun.prices
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
     for symbol in prices["symbol"].unique(maintain_order=True).to_list():
         sub = prices.filter(prices["symbol"] == symbol)
-        ax1.plot(_dt(sub["ts"].to_list()), sub["close"].to_list(), label=symbol, lw=1)
+        ax1.plot(_dt(sub["ts"].to_list(), zone), sub["close"].to_list(), label=symbol, lw=1)
     for o in d["orders"]:
         colour = "red" if o["verdict"] == BLOCKED else "green"
         price = o["numbers"]["price"]
         if price is not None:
-            ax1.scatter(_dt([o["ts"]]), [price], color=colour, zorder=3)
-            ax1.annotate(f"{o['order']} {o['verdict']}", (_dt([o["ts"]])[0], price), fontsize=7)
+            at = _dt([o["ts"]], zone)[0]
+            ax1.scatter([at], [price], color=colour, zorder=3)
+            ax1.annotate(f"{o['order']} {o['verdict']}", (at, price), fontsize=7)
     ax1.set_title(f"{out.incident.name}: orders (red = blocked today)")
-    ax1.legend(loc="best", fontsize=7)
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(loc="best", fontsize=7)
+    first, last = _span(out, d)
     for name, style in (("bot_belief", ":"), ("actual", "-"), ("with_guardrails", "--")):
-        pts = [p for p in d["paths"][name] if p["ts"] is not None]
-        if pts:
+        for symbol, pts in _position_steps(d["paths"][name], first, last).items():
             ax2.step(
-                _dt([p["ts"] for p in pts]),
-                [p["qty"] for p in pts],
+                _dt([t for t, _ in pts], zone),
+                [q for _, q in pts],
                 style,
                 where="post",
-                label=name.replace("_", " "),
+                label=f"{name.replace('_', ' ')} {symbol}",
             )
     ax2.axhline(0, color="grey", lw=0.5)
     a, c = d["pnl"]["actual"]["gross"], d["pnl"]["with_guardrails"]["gross"]
-    ax2.set_title(f"position: bot belief vs broker; P&L actual {a:,.2f} vs guarded {c:,.2f}")
-    ax2.legend(loc="best", fontsize=7)
+    ax2.set_title(
+        f"position: bot belief, broker (actual), with guardrails; "
+        f"P&L actual {a:,.2f} vs guarded {c:,.2f}"
+    )
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(loc="best", fontsize=7)
+    locator = mdates.AutoDateLocator(tz=zone)
+    ax2.xaxis.set_major_locator(locator)
+    ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
+    ax2.set_xlabel(f"time ({tz})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def _dt(ts: list[int]) -> list[datetime]:
-    return [datetime.fromtimestamp(t / 1e9, tz=UTC) for t in ts]
+def _span(out: Outcome, d: dict[str, Any]) -> tuple[int, int]:
+    """The first and last time the figure shows: prices, decisions and fills together."""
+    times = [int(t) for t in out.rerun.prices["ts"].to_list()] if out.rerun.prices.height else []
+    times += [e.ts for e in out.incident.events]
+    times += [p["ts"] for path in d["paths"].values() for p in path if p["ts"] is not None]
+    return (min(times), max(times)) if times else (0, 0)
+
+
+def _position_steps(
+    path: list[dict[str, Any]], first: int, last: int
+) -> dict[str, list[tuple[int, float]]]:
+    """Per symbol, (ts, qty) steps from ``first`` (a start position, ``ts`` None) or from
+    the first known position, through every change, to ``last``."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for p in path:
+        steps = out.setdefault(p["symbol"], [])
+        steps.append((first if p["ts"] is None else p["ts"], p["qty"]))
+    for steps in out.values():
+        steps.append((max(last, steps[-1][0]), steps[-1][1]))
+    return out
+
+
+def _dt(ts: list[int], zone: ZoneInfo) -> list[datetime]:
+    return [datetime.fromtimestamp(t / 1e9, tz=UTC).astimezone(zone) for t in ts]

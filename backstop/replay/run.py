@@ -32,7 +32,7 @@ class ReplayRun:
     failures: list[str]
 
 
-def replay(path: str | Path, profile: str | None = None, mode: str = "tolerant") -> ReplayRun:
+def replay(path: str | Path, profile: str | None = None, mode: str = "safe") -> ReplayRun:
     """Replay PATH under ``profile`` (a preset or a TOML file) and check its expectations."""
     path = Path(path)
     exp = None

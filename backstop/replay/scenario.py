@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backstop.errors import ConfigError
+from backstop.replay.issues import read_text
 from backstop.replay.times import LocalZone, parse_iso_ns
 
 ErrorFactory = Callable[[str, str], ConfigError]
@@ -82,7 +83,10 @@ def read_scenario(folder: Path) -> ScenarioSpec:
 
     if not path.is_file():
         raise err(INCIDENT_FILE, f"no {INCIDENT_FILE} in {folder}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path)
+    except ValueError as exc:
+        raise err(INCIDENT_FILE, str(exc)) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

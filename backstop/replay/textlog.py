@@ -4,9 +4,14 @@ Per line: blank lines, a ``# dialect: NAME`` hint on line 1 and lines an ``[[ign
 matches are ignored (and counted). Every other line must match the dialect's ``line`` regex
 (else it is truncated or foreign) and one ``[[pattern]]`` (else it is an unknown message);
 its time must read in the dialect's zone and its fields must convert. Any failure is a
-``DataError`` naming ``file:line`` in strict mode and a ``SkippedLine`` in tolerant mode.
-A timestamp earlier than an earlier line's is an error in strict mode; tolerant mode keeps
-the event, sorts it into place and records a ``ParseWarning``.
+``DataError`` naming ``file:line`` in strict mode and a ``SkippedLine`` in tolerant mode; in
+safe mode (the default) it is an error when the line holds an order or a fill (a pattern of
+that kind matched, or the unreadable line names one, see ``issues.mentions_order``), else a
+skip. A timestamp earlier than an earlier line's is an error in strict mode; the other modes
+keep the event, sort it into place and record a ``ParseWarning``.
+
+Sides: a position pattern may give its sign as a word (``SHORT 2`` is -2, ``FLAT`` is 0) and
+a dialect's ``[sides]`` words are read for orders too (``values.apply_side_words``).
 
 Symbols: an event without a symbol of its own takes, in order, the last symbol the log named
 (dialects with ``sticky_symbol``: one-instrument bots that name it only now and then), the
@@ -21,12 +26,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from backstop.errors import DataError
-from backstop.replay.dialect import Dialect, IgnoreRule, Pattern, load_dialect
-from backstop.replay.issues import LineIssues, Mode
+from backstop.replay.dialect import Dialect, IgnoreRule, Pattern, load_dialect, pattern_fields
+from backstop.replay.issues import ORDER_KINDS, LineIssues, Mode, mentions_order, read_text
 from backstop.replay.regexes import leading_char
 from backstop.replay.timeline import Incident, sort_events
 from backstop.replay.times import LocalZone, TimeReader
-from backstop.replay.values import FieldError, build_event, field_names, is_none
+from backstop.replay.values import (
+    POSITION_KINDS,
+    FieldError,
+    apply_side_words,
+    build_event,
+    is_none,
+)
 
 HINT = re.compile(r"^\s*#\s*dialect\s*:\s*(?P<name>\S+)\s*$")
 """A first line ``# dialect: NAME`` names the dialect of the log it heads."""
@@ -37,7 +48,7 @@ _KV = re.compile(r"""(?P<key>\w+)=(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;]*)"
 def parse_text_log(
     path: str | os.PathLike[str],
     dialect: Dialect | str,
-    mode: Mode = "tolerant",
+    mode: Mode = "safe",
     *,
     symbol: str | None = None,
     timezone: str | None = None,
@@ -51,9 +62,9 @@ def parse_text_log(
     if not isinstance(dialect, Dialect):
         dialect = load_dialect(dialect)
     try:
-        text = Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", source=source) from None
+        text = read_text(source)
+    except ValueError as exc:
+        raise DataError(str(exc), source=source) from None
     tz = timezone or dialect.timezone
     try:
         zone = LocalZone(tz)
@@ -80,8 +91,10 @@ def _parse(
     level_ignores = [rule for rule in dialect.ignore if rule.levels is not None]
     always, by_char = _buckets(dialect)
     line_groups = set(dialect.line.groupindex)
-    line_keys = {p.name: tuple(line_groups & field_names(p.event)) for p in dialect.patterns}
-    fields_of = {p.name: field_names(p.event) for p in dialect.patterns}
+    line_keys = {p.name: tuple(line_groups & pattern_fields(p.event)) for p in dialect.patterns}
+    fields_of = {p.name: pattern_fields(p.event) for p in dialect.patterns}
+    sides = dialect.sides
+    prefixes = dialect.order_prefixes
     fallback = default_symbol or dialect.symbol
     sticky = dialect.sticky_symbol
     last_symbol: str | None = None
@@ -101,6 +114,7 @@ def _parse(
                 f"line does not match the {dialect.name} line format (truncated or foreign)",
                 row=row,
                 text=line,
+                holds_order=issues.mode == "safe" and mentions_order(line, prefixes),
             )
             continue
         groups = m.groupdict()
@@ -116,12 +130,23 @@ def _parse(
             if pm is not None:
                 break
         else:
-            issues.fail(f"unknown message: no {dialect.name} pattern matches", row=row, text=line)
+            issues.fail(
+                f"unknown message: no {dialect.name} pattern matches",
+                row=row,
+                text=line,
+                holds_order=issues.mode == "safe" and mentions_order(message, prefixes),
+            )
             continue
         try:
             ts = read_time(groups["time"], issues.last_ns)
         except ValueError as exc:
-            issues.fail(str(exc), row=row, text=line, column="time")
+            issues.fail(
+                str(exc),
+                row=row,
+                text=line,
+                column="time",
+                holds_order=pattern.event in ORDER_KINDS,
+            )
             continue
         values: dict[str, object] = {k: groups[k] for k in line_keys[pattern.name]}
         values.update(pattern.constants)
@@ -136,6 +161,8 @@ def _parse(
             if "symbol" in fields_of[pattern.name]:
                 values["symbol"] = (last_symbol if sticky else None) or fallback
         try:
+            if "side" in values and (sides or pattern.event in POSITION_KINDS):
+                values = apply_side_words(pattern.event, values, sides)
             event = build_event(pattern.event, ts, prefix + str(row), values)
         except FieldError as exc:
             problem = exc.problem
@@ -148,6 +175,7 @@ def _parse(
                 text=line,
                 column=exc.field,
                 symbol=sym if isinstance(sym, str) else None,
+                holds_order=pattern.event in ORDER_KINDS,
             )
             continue
         if named is not None:

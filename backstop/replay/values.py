@@ -32,7 +32,13 @@ _SIDES: Final[dict[str, int]] = {
     "s": -1,
     "sld": -1,
     "-1": -1,
+    "+": 1,
+    "-": -1,
 }
+POSITION_KINDS: Final = frozenset({"bot_position", "broker_position"})
+"""Event kinds whose ``qty`` is signed: a dialect may give the sign as a side word."""
+POSITION_WORDS: Final[dict[str, int]] = {**_SIDES, "flat": 0, "0": 0}
+"""Built-in side words of a position: long/buy/+ (+1), short/sell/- (-1), flat (0)."""
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _ORDER_TYPES: Final[dict[str, str]] = {
     "mkt": "market",
@@ -53,6 +59,63 @@ class FieldError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+def apply_side_words(
+    kind: str, values: dict[str, object], words: Mapping[str, int]
+) -> dict[str, object]:
+    """Turn a side word into the sign it stands for, for positions and for orders.
+
+    ``words`` are a dialect's own side words (lower-case word -> +1, -1 or 0), tried before
+    the built-in ones. For a position (``bot_position``/``broker_position``) the ``side``
+    value signs ``qty``: ``SHORT 2`` is -2, ``FLAT`` is 0 (a quantity, if any, must be 0),
+    and a signed quantity must agree with its word. For an order, signal or fill the word
+    becomes ``side`` (+1/-1); a word meaning flat is refused there. Raises ``FieldError``.
+    """
+    raw = values.get("side")
+    if kind not in POSITION_KINDS:
+        sign = _word(raw, words)
+        if sign is None:
+            return values
+        if sign == 0:
+            raise FieldError("side", f"{raw!r} means flat: a position, not an order side")
+        return {**values, "side": sign}
+    out = {k: v for k, v in values.items() if k != "side"}
+    if is_none(raw):
+        return out
+    sign = _word(raw, words)
+    if sign is None:
+        sign = _word(raw, POSITION_WORDS)
+    if sign is None:
+        known = sorted(set(words) | set(POSITION_WORDS))
+        raise FieldError("side", f"not a position side: {raw!r} (known: {', '.join(known)})")
+    qty = values.get("qty")
+    if is_none(qty):
+        if sign != 0:
+            raise FieldError("qty", f"missing: a {raw} position needs a quantity")
+        out["qty"] = 0.0
+        return out
+    try:
+        number = to_float(qty)
+    except ValueError as exc:
+        raise FieldError("qty", str(exc)) from None
+    if sign == 0 and number != 0:
+        raise FieldError("qty", f"{raw} with quantity {number:g}: a flat position holds 0")
+    plus = isinstance(qty, str) and qty.strip().startswith("+")
+    if (number < 0 and sign > 0) or (plus and sign < 0):
+        raise FieldError("qty", f"{raw} disagrees with the signed quantity {qty}")
+    out["qty"] = sign * abs(number)
+    return out
+
+
+def _word(value: object, words: Mapping[str, int]) -> int | None:
+    if not words:
+        return None
+    if isinstance(value, str):
+        return words.get(value.strip().lower())
+    if isinstance(value, int) and not isinstance(value, bool) and value in (1, -1, 0):
+        return value
+    return None
 
 
 def is_none(value: object) -> bool:
@@ -100,7 +163,7 @@ def to_side(value: object) -> int:
         return int(value)
     side = _SIDES.get(str(value).strip().lower()) if isinstance(value, str) else None
     if side is None:
-        raise ValueError(f"not a side: {value!r} (expected BUY/SELL/LONG/SHORT/1/-1)")
+        raise ValueError(f"not a side: {value!r} (expected BUY/SELL/LONG/SHORT/1/-1/+/-)")
     return side
 
 
@@ -260,9 +323,12 @@ def event_values(event: Event) -> dict[str, object]:
 
 __all__ = [
     "NUMERIC_FIELDS",
+    "POSITION_KINDS",
+    "POSITION_WORDS",
     "SPECS",
     "FieldError",
     "FieldSpec",
+    "apply_side_words",
     "build_event",
     "event_values",
     "field_names",
