@@ -32,3 +32,26 @@ def test_readme_profile_tables_match_the_key_table_and_presets() -> None:
     assert keys == [k.key for k in RISK_KEYS]
     presets = re.findall(r"^\| `([a-z-]+)` \| ", text, flags=re.M)
     assert presets == list(preset_names())
+
+
+def test_journal_md_names_every_column_the_journal_has(tmp_path: Path) -> None:
+    """JOURNAL.md documents the schema the code writes: its version, every table, and every
+    column of each table inside that table's section."""
+    import duckdb
+
+    from backstop import Backtest, sample_bars
+    from backstop.engine.journal import JOURNAL_SCHEMA_VERSION, TABLES, write_journal
+
+    text = (ROOT / "JOURNAL.md").read_text()
+    assert text.startswith(f"# Journal schema (version {JOURNAL_SCHEMA_VERSION})\n")
+    sections = dict(re.findall(r"^## (\w+)[^\n]*\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
+    assert sorted(sections) == sorted(TABLES)
+    path = write_journal(Backtest(sample_bars(), "sma_cross").run(), tmp_path / "j.duckdb")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for table in TABLES:
+            columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            documented = set(re.findall(r"`([a-z_]+)`", sections[table]))
+            assert set(columns) <= documented, (table, sorted(set(columns) - documented))
+    finally:
+        con.close()
