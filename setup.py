@@ -1,4 +1,4 @@
-"""Install hook: compile backstop's kernel core ahead of time (build_ahead.py says how).
+"""Install hook: compile the kernel core ahead of time (backstop/runners/build_ahead.py).
 
 Everything else about the package is in pyproject.toml. The build never fails the install:
 without a C compiler, or on any error, the kernels are compiled just in time on first use,
@@ -19,12 +19,12 @@ CORE = Path("backstop", "engine", "core")
 
 
 class BuildAheadOfTimeCore(build_ext):
-    """Runs ``python -m backstop.engine.core.build_ahead`` into the package being built."""
+    """Runs ``python -m backstop.runners.build_ahead`` into the package being built."""
 
     def run(self) -> None:
         in_place = self.inplace or getattr(self, "editable_mode", False)
         target = ROOT / CORE if in_place else Path(self.build_lib) / CORE
-        cmd = [sys.executable, "-m", "backstop.engine.core.build_ahead", "--target", str(target)]
+        cmd = [sys.executable, "-m", "backstop.runners.build_ahead", "--target", str(target)]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # ``-m`` from ROOT: this checkout
             print("backstop: kernels will be compiled just in time on first use", file=sys.stderr)
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backstop.engine.core import _sources_digest, ahead, build_ahead
+from backstop.engine.core import _sources_digest, ahead
 from backstop.engine.core.records import bar_room_nb
+from backstop.runners import build_ahead
 
 AOT_OFF = os.environ.get(ahead.ENV_SWITCH) == "0"
 
@@ -60,7 +61,7 @@ def _run(env: dict[str, str]) -> list[str]:
 @pytest.mark.skipif(AOT_OFF, reason=f"{ahead.ENV_SWITCH}=0 switches the build off")
 def test_this_checkout_runs_the_ahead_of_time_core() -> None:
     """The install built it from these sources; if not, the status says why (after editing
-    a kernel: python -m backstop.engine.core.build_ahead)."""
+    a kernel: python -m backstop.runners.build_ahead)."""
     assert ahead.in_use(), ahead.status()
     assert bar_room_nb.signatures == []  # served by the build: nothing compiled for it
 

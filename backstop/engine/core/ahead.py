@@ -14,7 +14,7 @@ other types compiles as before. Same source, same compiler, same results (a test
 the journals of the two). The extension is used only when its manifest says it was built
 from the kernel sources on disk now, for this CPU and with this numba; otherwise, or with
 ``BACKSTOP_AOT=0`` in the environment, every kernel is compiled just in time as before, and
-``status()`` says why. ``python -m backstop.engine.core.build_ahead`` rebuilds it in place.
+``status()`` says why. ``python -m backstop.runners.build_ahead`` rebuilds it in place.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _fit(manifest: dict[str, Any]) -> str | None:
     import numba
 
     if manifest.get("digest") != _sources_digest():
-        return "it was built from other kernel sources (python -m backstop.engine.core.build_ahead)"
+        return "it was built from other kernel sources (python -m backstop.runners.build_ahead)"
     if manifest.get("cpu") != host_cpu():
         return "it was built for another CPU"
     if manifest.get("numba") != numba.__version__:

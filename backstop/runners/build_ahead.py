@@ -23,7 +23,7 @@ from typing import Any
 
 from backstop.engine.core.ahead import ENV_SWITCH, FAILED, MANIFEST, MODULE
 
-_ROOT = Path(__file__).resolve().parents[3]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _example_runs() -> None:
