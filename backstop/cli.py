@@ -184,7 +184,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         render_markdown,
         render_text,
     )
-    from backstop.replay.run import replay
+    from backstop.runners.replay import replay
 
     if args.plot:
         check_plot_path(args.plot)

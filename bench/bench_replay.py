@@ -2,7 +2,7 @@
 
 Builds a scenario whose ``bot.log`` is the ES incident's log (seed 004's bot, mytrader
 dialect) repeated with shifted times and fresh order ids until it has 100,000 lines, then
-times ``backstop.replay.run.replay`` on it: parsing, the counterfactual re-run through the
+times ``backstop.runners.replay.replay`` on it: parsing, the counterfactual re-run through the
 compiled pipeline (one decision per logged order, one price bar per logged price) and the
 outcome, plus rendering the text report. Kernels are compiled (and cached) by a warm-up
 replay of the real scenario first, so the figure is the steady-state cost a user sees.
@@ -60,7 +60,7 @@ def build(folder: Path, n_lines: int = LINES) -> int:
 
 def main() -> int:
     from backstop.replay.report import render_text
-    from backstop.replay.run import replay
+    from backstop.runners.replay import replay
 
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     replay(SCENARIO)  # warm-up: compile or load the cached kernels

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backstop.replay.run import replay
+from backstop.runners.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p for p in (ROOT / "replays").iterdir() if (p / "expect.toml").exists())

@@ -14,7 +14,7 @@ import pytest
 from backstop.cli import main
 from backstop.replay.outcome import cents, tidy, tidy_number
 from backstop.replay.report import qty_text, timeline_figure
-from backstop.replay.run import replay
+from backstop.runners.replay import replay
 
 HEADER = {
     "schema": "backstop.events",

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backstop.engine.enums import MODIFYING_CODES
-from backstop.replay.counterfactual import Rerun, start_positions
 from backstop.replay.decisions import Decision
 from backstop.replay.events import BotPosition, BrokerFill, OrderIntent
+from backstop.replay.rerun import Rerun, start_positions
 from backstop.replay.timeline import Incident
 
 REPORT_VERSION = 1

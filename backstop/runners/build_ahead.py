@@ -51,7 +51,7 @@ def _example_runs() -> None:
         _ = run_event_driven(bars, intents, config).equity
     replays = _ROOT / "replays"
     if replays.is_dir():
-        from backstop.replay.run import replay
+        from backstop.runners.replay import replay
 
         for incident in sorted(p for p in replays.iterdir() if p.is_dir()):
             replay(incident)
