@@ -55,8 +55,8 @@ def data_fingerprint(arrays: BarArrays) -> str:
     SHA-256 of each column's bytes (hashlib releases the GIL on large buffers, so the
     columns hash on two threads: W's 520 MB in ~0.15 s), then of the symbols and digests.
     """
-    columns = (arrays.ts, arrays.sym, arrays.open, arrays.high, arrays.low, arrays.close)
-    columns += (arrays.volume,)
+    a = arrays
+    columns = (a.ts, a.sym, a.open, a.high, a.low, a.close, a.volume)
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = list(pool.map(_column_digest, columns))
     h = hashlib.sha256(f"{arrays.n}|".encode())

@@ -12,6 +12,7 @@ book, so the reduce-only exit guard works against what is really held.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -397,7 +398,7 @@ class EventDriver:
 
     def _send(self, ev: np.void, symbol: str, d: tuple) -> int:
         """Turn an approved decision into the Broker call for its intent."""
-        common = {
+        common: dict[str, Any] = {
             "trade_cycle": int(ev["seq"]),
             "strategy": int(ev["strategy"]),
             "symbol": symbol,

@@ -47,7 +47,7 @@ _PRIORITY = {
 
 
 # The timeline's columns after (ts, priority, seq), in order.
-_TIMELINE = {
+_TIMELINE: dict[str, pl.DataType | type[pl.DataType]] = {
     "ts": pl.Int64,
     "kind": pl.String,
     "trade_cycle_id": pl.String,
@@ -299,9 +299,12 @@ def _connect_journal(path: Path) -> duckdb.DuckDBPyConnection:
 
 def _select(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> pl.DataFrame:
     try:
-        return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+        frame = pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
     except duckdb.CatalogException:
         raise BackstopError(f"{path}: not a backstop journal (no table {table!r})") from None
+    if not isinstance(frame, pl.DataFrame):  # an Arrow table always gives a frame
+        raise BackstopError(f"{path}: table {table!r} did not read as a table")
+    return frame
 
 
 def journal_run_id(path: str | Path, *, missing_ok: bool = False) -> str | None:

@@ -22,7 +22,7 @@ would be freed twice) or hand one of its field arrays to Python (the view has no
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from llvmlite import ir
@@ -113,7 +113,11 @@ def ctor({params}):
         return st
     return impl
 """
-    scope = {"struct_typeclass": struct_type, "new": structref.new, "borrow_nb": borrow_nb}
+    scope: dict[str, Any] = {
+        "struct_typeclass": struct_type,
+        "new": structref.new,
+        "borrow_nb": borrow_nb,
+    }
     exec(source, scope)
     overload(proxy)(scope["ctor"])
 
@@ -140,6 +144,10 @@ class StateStruct(structref.StructRefProxy):
     attributes (the arrays themselves, shared with compiled code, not copies)."""
 
     _names: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:  # the fields are set per instance by ``hold``: each is an array
+
+        def __getattr__(self, name: str) -> np.ndarray: ...
 
     def __new__(cls, *args: Any) -> StateStruct:
         raise TypeError(f"build a {cls.__name__} with its new_* helper, which holds its arrays")
