@@ -232,7 +232,7 @@ class BacktestResult:
     def verdicts_of(self, v: np.ndarray) -> pl.DataFrame:
         """``verdicts`` for some of the verdict records."""
         from_signal = v["event"] >= 0
-        named = (
+        named: np.ndarray | list[str] = (
             self.event_symbols.to_numpy()[np.where(from_signal, v["event"], 0)] if len(v) else []
         )
         own = np.array((*self.arrays.symbols, "?", "?"), dtype=object)[v["sym"].astype(np.int64)]
