@@ -111,15 +111,63 @@ def _read_csv(file: Path, source: str) -> pl.DataFrame:
     overrides = {"symbol": pl.String, **dict.fromkeys(VALUE_COLUMNS, pl.Float64)}
     try:
         try:
-            return pl.read_csv(file, schema_overrides=overrides)
+            frame = pl.read_csv(file, schema_overrides=overrides)
         except pl.exceptions.ComputeError:
             # A bad value (``abc`` in a price, text after 100 integer ts rows): read every
             # column as text and let normalize_bars name the offending line.
-            return pl.read_csv(file, infer_schema=False)
+            frame = pl.read_csv(file, infer_schema=False)
     except pl.exceptions.NoDataError as exc:
         raise DataError("empty file", source=source) from exc
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read CSV: {_first_line(exc)}", source=source) from exc
+        raise _not_utf8(file, source) or DataError(
+            f"cannot read CSV: {_first_line(exc)}", source=source
+        ) from exc
+    check_delimiter(frame.columns, source)
+    return frame
+
+
+def check_delimiter(header: list[str], source: str) -> None:
+    """Refuse a header that is one column holding another separator (``ts;symbol;...``).
+
+    Read with commas, a semicolon- or tab-separated file is a single column, and the error
+    would be a confusing "missing column"; this names the real cause on line 1 instead.
+    """
+    if len(header) != 1:
+        return
+    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if sep in header[0]:
+            raise DataError(
+                f"the header {header[0]!r} is one column: the file looks {name}-separated; "
+                "backstop reads comma-separated CSV (save it with commas)",
+                source=source,
+                row=1,
+            )
+
+
+def _not_utf8(file: Path, source: str) -> DataError | None:
+    """The error naming the line and byte of the first non-UTF-8 byte, if the file has one."""
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return not_utf8_error(data, exc, source)
+    return None
+
+
+def not_utf8_error(data: bytes, exc: UnicodeDecodeError, source: str) -> DataError:
+    """Word a decoding failure: the line, the byte's position in it and its value."""
+    line_start = data.rfind(b"\n", 0, exc.start) + 1
+    line = data.count(b"\n", 0, exc.start) + 1
+    byte = data[exc.start]
+    return DataError(
+        f"byte 0x{byte:02x} at character {exc.start - line_start + 1} is not UTF-8 text "
+        "(save the file as UTF-8; e.g. it was written as Latin-1 or Windows-1252)",
+        source=source,
+        row=line,
+    )
 
 
 def _read_parquet(file: Path, source: str) -> pl.DataFrame:

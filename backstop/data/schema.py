@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from backstop.data._rows import row_error
+from backstop.data.units import INT64_MAX, UNITS, unit_of
 from backstop.errors import DataError, check
 
 BAR_SCHEMA: pl.Schema = pl.Schema(
@@ -184,12 +185,53 @@ def _ts_series(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
 
 
 def _int_ts(col: pl.Series, ctx: _Context) -> pl.Series:
-    """Take integer nanoseconds as they are, refusing values int64 cannot hold."""
+    """Read integer timestamps in the unit their magnitude gives (``backstop.data.units``)."""
     values = col.cast(pl.Int64, strict=False)
     bad = col.is_not_null() & values.is_null()
     if bad.any():
         raise ctx.fail(bad, f"{col.filter(bad)[0]} does not fit int64 nanoseconds", "ts")
-    return values.alias("ts")
+    return scale_int_ts(values, ctx).alias("ts")
+
+
+def scale_int_ts(values: pl.Series, ctx: _Context) -> pl.Series:
+    """Int64 epoch values -> ns by the magnitude rule; refuse mixed units and overflow.
+
+    The unit is that of the largest absolute value; any non-zero value smaller than that
+    unit's band (seconds among milliseconds) is refused, as is a value whose time lies
+    outside what int64 nanoseconds hold (a date past 2262 must not wrap into 1815).
+    """
+    mag = values.abs()
+    top = mag.max()
+    if top is None:
+        return values
+    name, factor = unit_of(int(top))  # type: ignore[arg-type]
+    lower = 0  # the band of ``name`` starts where the next smaller unit's band ends
+    for unit, _, below in UNITS:
+        if unit == name:
+            break
+        lower = below
+    span = f"(the column spans {values.min()} .. {values.max()})"
+    mixed = (mag > 0) & (mag < lower)
+    if mixed.any():
+        first = int(values.filter(mixed.fill_null(False))[0])
+        raise ctx.fail(
+            mixed,
+            f"{first} is in {unit_of(first)[0]} by its size, but the largest value {top} is in "
+            f"{name}: one column takes one unit {span}",
+            "ts",
+        )
+    if factor == 1:
+        return values
+    over = mag > INT64_MAX // factor
+    if over.any():
+        first = int(values.filter(over.fill_null(False))[0])
+        raise ctx.fail(
+            over,
+            f"{first} read as {name} is outside the int64-nanosecond range "
+            f"(1677-09-21 .. 2262-04-11) {span}",
+            "ts",
+        )
+    return values * factor
 
 
 def _datetime_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series:
@@ -257,7 +299,16 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         .then(pl.col("text"))
         .str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
         .dt.epoch("ns"),
+        # the same text in microseconds: a date past 2262 wraps around in ns, never in us
+        aware_us=pl.when("off")
+        .then(pl.col("text"))
+        .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        .dt.epoch("us"),
         naive=pl.when("naive").then(pl.col("text")).str.to_datetime(time_unit="ns", strict=False),
+        naive_us=pl.when("naive")
+        .then(pl.col("text"))
+        .str.to_datetime(time_unit="us", strict=False)
+        .dt.epoch("us"),
     )
     failed = (is_int & parsed["as_int"].is_null()) | (has_offset & parsed["aware"].is_null())
     failed = failed | (is_naive & parsed["naive"].is_null())
@@ -265,7 +316,19 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         first = col.filter(failed)[0]
         raise ctx.fail(failed, f"{first!r} cannot be read as a timestamp", "ts")
 
-    values = parsed["aware"].fill_null(parsed["as_int"])
+    us = parsed["aware_us"].fill_null(parsed["naive_us"])
+    wrapped = us.is_not_null() & (us.abs() > INT64_MAX // 1000)
+    if wrapped.any():
+        first = col.filter(wrapped.fill_null(False))[0]
+        raise ctx.fail(
+            wrapped,
+            f"{first!r} is outside the int64-nanosecond range (1677-09-21 .. 2262-04-11)",
+            "ts",
+        )
+    as_int = parsed["as_int"]
+    if is_int.any():
+        as_int = scale_int_ts(as_int, ctx)
+    values = parsed["aware"].fill_null(as_int)
     if is_naive.any():
         local = _epoch_ns(_localize(parsed["naive"], ctx, str(naive_tz)), ctx)
         values = values.fill_null(local)
