@@ -77,6 +77,7 @@ def _jsonable(value: Any) -> Any:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
+    from backstop.engine.backtest import check_enough_bars
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
     from backstop.engine.profile import RiskProfile, parse_setting
@@ -93,6 +94,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     t0 = time.perf_counter()
     bars = load_bars(data)
+    check_enough_bars(bars, str(data))
     load_seconds = time.perf_counter() - t0
     if args.signals:
         result = _run_signals(bars, Path(args.signals), config, profile)
@@ -223,8 +225,23 @@ def _print_summary(p: dict[str, Any]) -> None:
         table.add_row("kill switch trips", f"{p['kill_switch_trips']:,}")
     if p["unrounded_symbols"]:
         table.add_row("no tick size known (prices unrounded)", ", ".join(p["unrounded_symbols"]))
+    for name, s in p["order_share"].items():
+        table.add_row(
+            f"signals -> orders ({name})", f"{s['signals']:,} -> {s['orders']:,} ({s['share']:.0%})"
+        )
     console.print(table)
+    for warning in p["warnings"]:
+        console.print(f"[bold yellow]WARNING[/]: {warning}", soft_wrap=True)
     for finding in p["findings"]:
+        if finding == "LOW_ORDER_SHARE":
+            low = [f"{k} {v['share']:.0%}" for k, v in p["order_share"].items()]
+            console.print(
+                f"[bold red]FINDING {finding}[/]: share of signals that became orders "
+                f"({', '.join(low)}) is below checks.min_order_share {p['min_order_share']:.0%}; "
+                "see verdicts by reason.",
+                soft_wrap=True,
+            )
+            continue
         console.print(
             f"[bold red]FINDING {finding}[/]: {p['signals']:,} signals in, "
             f"{p['orders']:,} orders out. Nothing was traded; see verdicts by reason."

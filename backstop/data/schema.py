@@ -82,6 +82,19 @@ def normalize_bars(
     return pl.DataFrame(columns, schema=BAR_SCHEMA)
 
 
+def ts_to_ns(
+    col: pl.Series,
+    source: str,
+    symbol: pl.Series,
+    first_row: int = 1,
+    *,
+    naive_tz: str | None = None,
+) -> pl.Series:
+    """Convert any ``ts`` column by the bar rules (integers by magnitude, datetimes of any
+    unit, ISO-8601 text) to int64 ns UTC; errors name ``source``, the row and the symbol."""
+    return _ts_series(col, _Context(source, first_row, symbol), naive_tz).alias("ts")
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     """Where a column came from, so a conversion error can name source, row and symbol."""

@@ -31,6 +31,9 @@ from backstop.engine.profile import RiskProfile
 NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
 """Run finding: signals came in and not one order went out (the silent no-op of seeds 000
 and 003). The CLI's check mode exits non-zero on it."""
+LOW_ORDER_SHARE = "LOW_ORDER_SHARE"
+"""Run finding: a strategy's share of signals that became orders is below the profile's
+``checks.min_order_share`` (most signals refused is a quieter no-op). ``--check`` fails."""
 
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
@@ -108,6 +111,8 @@ class BacktestResult:
     label: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     strategy_name: str = ""
+    warnings: list[str] = field(default_factory=list)
+    source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
         s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)
@@ -262,8 +267,20 @@ class BacktestResult:
                 pl.Series("advisory", advice, dtype=pl.String).replace("", None),
                 pl.Series("advisory_confidence", v["advice_conf"]).fill_nan(None),
                 pl.Series("order_id", v["entry_order"]),
+                self._source_ref_col(v),
             ]
         )
+
+    def _source_ref_col(self, v: np.ndarray) -> pl.Series:
+        """The signal's source id as given: text ids through ``source_refs``, numbers as text."""
+        ids = pl.Series("source_id", v["source_id"]).cast(pl.Int64)
+        if self.source_refs is None:
+            return ids.replace(-1, None).cast(pl.String).alias("source_ref")
+        keys = pl.DataFrame([self._strategy_col(v["strategy"]), ids])
+        joined = keys.join(
+            self.source_refs, on=["strategy_id", "source_id"], how="left", maintain_order="left"
+        )
+        return joined.get_column("source_ref")
 
     @cached_property
     def guard_events(self) -> pl.DataFrame:
@@ -362,9 +379,14 @@ class BacktestResult:
         amb = self.ambiguity()
         is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
         signals = int(is_signal.sum())
+        share = self.order_share(is_signal)
         findings = []
         if signals > 0 and len(orders) == 0:
             findings.append(NO_ORDERS_FROM_SIGNALS)
+        else:
+            floor = float(self.profile.get("checks.min_order_share"))
+            if any(s["share"] < floor for s in share.values() if s["signals"]):
+                findings.append(LOW_ORDER_SHARE)
         kills = self.records.guard
         return {
             "run_id": self.run_id,
@@ -384,7 +406,30 @@ class BacktestResult:
             "ambiguous_round_trips": amb["ambiguous_round_trips"],
             "pnl_range_intrabar": [round(x, 6) for x in amb["pnl_range"]],
             "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
+            "order_share": share,
+            "min_order_share": float(self.profile.get("checks.min_order_share")),
+            "warnings": list(self.warnings),
         }
+
+    def order_share(self, is_signal: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+        """Per strategy: signals in, how many sent an order, and that share (sorted by id)."""
+        v = self.records.verdicts
+        if is_signal is None:
+            is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
+        strat = v["strategy"][is_signal].astype(np.int64)
+        sent = v["entry_order"][is_signal] >= 0
+        n_in = np.bincount(strat, minlength=len(self.strategies))
+        n_out = np.bincount(strat, weights=sent, minlength=len(self.strategies))
+        out = {}
+        for k, name in sorted(enumerate(self.strategies), key=lambda kv: kv[1]):
+            if k < len(n_in) and n_in[k]:
+                share = float(n_out[k]) / float(n_in[k])
+                out[name] = {
+                    "signals": int(n_in[k]),
+                    "orders": int(n_out[k]),
+                    "share": round(share, 6),
+                }
+        return out
 
     def plot(self, symbol: str | None = None) -> Any:
         """Price with entries/exits, and equity with drawdown (a matplotlib Figure)."""

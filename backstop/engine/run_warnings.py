@@ -1,0 +1,95 @@
+"""Stated warnings of a run: settings that are legal but probably not what was meant.
+
+"Never silently wrong": a value that is implausible rather than impossible does not stop the
+run, but it is said, in the summary and in ``--json``'s ``warnings`` list, so nobody reads a
+result without seeing it. Impossible values are errors (``BacktestConfig``, ``RiskProfile``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from backstop.engine.config import BacktestConfig
+from backstop.engine.profile import RiskProfile
+from backstop.errors import ConfigError, check
+
+PERCENT_WARN_ABOVE = 0.01
+"""``commission=percent`` rates above this (1% of notional per fill) are stated."""
+
+
+def config_warnings(config: BacktestConfig) -> list[str]:
+    """Warnings about a ``BacktestConfig`` (implausible but not impossible values)."""
+    out = []
+    if config.commission == "percent" and config.commission_rate > PERCENT_WARN_ABOVE:
+        out.append(
+            f"commission_rate {config.commission_rate} with commission=percent is "
+            f"{config.commission_rate:.2%} of notional per fill (the rate is a fraction: "
+            "0.002 = 0.2%)"
+        )
+    return out
+
+
+def sizer_warnings(intents: pl.DataFrame, profile: RiskProfile) -> list[str]:
+    """Say when the profile sets its sizer but the entries carry their own ``qty``.
+
+    The pipeline sizes an entry from its ``target_dollars``, else its ``qty``, else the
+    profile's sizer: a strategy that gives every entry a quantity makes ``sizer.*`` moot.
+    """
+    keys = [k for k, _ in profile.settings if k.startswith("sizer.") and k != "sizer.max_qty"]
+    keys = [k for k in keys if k != "sizer.honour_target_dollars"]
+    if not keys or intents.is_empty():
+        return []
+    entries = intents.filter(
+        (pl.col("kind") == 0)
+        & (pl.col("intent") == 0)
+        & pl.col("qty").is_not_null()
+        & pl.col("target_dollars").is_null()
+    )
+    if entries.is_empty():
+        return []
+    setting = ", ".join(f"{k}={profile.get(k)}" for k in keys)
+    return [
+        f"{entries.height} entries carry their own qty, which the pipeline uses instead of the "
+        f"profile's sizer ({setting}): drop qty from the strategy to size by the profile"
+    ]
+
+
+def text_id_refs(intents: pl.DataFrame, profile: RiskProfile) -> pl.DataFrame | None:
+    """(strategy_id, source_id, source_ref) of text source ids, or None when ids are numbers.
+
+    Text ids are numbered per strategy (``strategies/intake.py``); a cold-start cursor
+    (``risk.source_cursor``) is a number of the feed's own ids and means nothing for them.
+    """
+    if intents.is_empty():
+        return None
+    refs = intents.filter(pl.col("source_ref").is_not_null())
+    text = refs.filter(pl.col("source_ref") != pl.col("source_id").cast(pl.String))
+    if text.is_empty():
+        return None
+    check(
+        profile.get("risk.source_cursor") is None,
+        ConfigError(
+            "risk.source_cursor",
+            "applies to numeric source ids; this run's ids are text (e.g. "
+            f"{text.get_column('source_ref')[0]!r}), numbered in order of appearance",
+        ),
+    )
+    return (
+        refs.select(pl.col("strategy_id").fill_null("default"), "source_id", "source_ref")
+        .unique(maintain_order=True)
+        .sort("strategy_id", "source_id")
+    )
+
+
+def early_intent_warnings(intents: pl.DataFrame, first_bar_ts: int) -> list[str]:
+    """Say when several intents are stamped before the first bar: all of them are decided on
+    that bar, which is what seconds or milliseconds read as nanoseconds look like."""
+    if intents.height < 2:
+        return []
+    early = int((intents.get_column("ts") < first_bar_ts).sum())
+    if early < 2:
+        return []
+    return [
+        f"{early} of {intents.height} intents are stamped before the first bar and are all "
+        "decided on it (integer intent ts are nanoseconds since the epoch, UTC)"
+    ]
