@@ -51,10 +51,11 @@ def normalize_bars(
 ) -> pl.DataFrame:
     """Coerce a bar frame to ``BAR_SCHEMA``, refusing what cannot be converted unambiguously.
 
-    ``ts`` may be integer nanoseconds UTC, a ``pl.Datetime`` of any unit (tz-aware, or naive
+    ``ts`` may be integer epoch times (seconds, ms, us or ns by magnitude, see
+    ``backstop.data.units``), a ``pl.Datetime`` of any unit (tz-aware, or naive
     with ``naive_tz`` naming the IANA zone it is in), a ``pl.Date`` (naive, same rule), or
     strings: ISO-8601 with a UTC offset (``Z`` or ``+hh:mm``), ISO-8601 without offset only
-    when ``naive_tz`` is given, or a plain integer string of nanoseconds. A frame without a
+    when ``naive_tz`` is given, or a plain integer string (same unit rule). A frame without a
     ``symbol`` column takes ``default_symbol``. Price and volume columns may be any numeric
     type, or strings of numbers. Extra columns are dropped. Rows keep their order and count;
     ``first_row`` is the number the source gives its first data row, so errors point at it.
@@ -191,7 +192,7 @@ def _ts_series(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
     if dtype == pl.String:
         return _string_ts(col, ctx, naive_tz)
     raise DataError(
-        f"has type {dtype}, expected int64 ns UTC, a datetime or ISO-8601 text",
+        f"has type {dtype}, expected an integer epoch time, a datetime or ISO-8601 text",
         source=ctx.source,
         column="ts",
     )

@@ -248,7 +248,7 @@ def conform_intents(
     defaults = {"otype": 0, "tif": 1, "kind": 0, "exit_reason": 3, "source_id": -1, "advisory": 0}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
-        if name == "source_ref":
+        if name == "source_ref" and (text_ids is not None or name not in df.columns):
             exprs.append(pl.lit(None, dtype=dtype).alias(name))  # number_text_ids fills it
         elif name in defaults and name in df.columns:
             exprs.append(pl.col(name).cast(dtype).fill_null(defaults[name]))

@@ -116,20 +116,20 @@ def _source_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | None]:
 
 
 def _check_non_negative(ids: pl.Series) -> None:
-    bad = ids.is_not_null() & (ids < 0)
+    bad = ids.is_not_null() & (ids < -1)  # -1: no id (what conform_intents fills in)
     if bad.any():
         row = int(bad.arg_true()[0])
-        raise ConfigError("source_id", f"intent row {row}: must be >= 0, got {ids[row]}")
+        raise ConfigError(
+            "source_id", f"intent row {row}: must be >= 0 (or -1 for none), got {ids[row]}"
+        )
 
 
 def number_text_ids(out: pl.DataFrame, refs: pl.Series | None) -> pl.DataFrame:
     """Fill ``source_id`` with per-strategy ordinals of text ids, and ``source_ref`` with the
     ids as given (see the module docstring for the rule)."""
-    if refs is None:
-        ref = pl.col("source_id").cast(pl.String)
-        return out.with_columns(
-            source_ref=pl.when(pl.col("source_id") >= 0).then(ref).otherwise(None)
-        )
+    if refs is None:  # numeric ids, or a table conform_intents already numbered
+        ref = pl.when(pl.col("source_id") >= 0).then(pl.col("source_id").cast(pl.String))
+        return out.with_columns(source_ref=pl.coalesce("source_ref", ref))
     keyed = out.select("ts", pl.col("strategy_id").fill_null("default")).with_columns(
         source_ref=refs, _row=pl.int_range(pl.len(), dtype=pl.Int64)
     )
