@@ -1065,3 +1065,31 @@ def test_symbols_shorter_than_the_window_are_warned_about() -> None:
     assert result.summary()["warnings"] == [
         "1 symbols have fewer than the 21 bars slow=20 needs and cannot signal: MSFT"
     ]
+
+
+def test_text_source_ids_are_numbered_per_strategy_and_kept_by_both_drivers() -> None:
+    from backstop.engine.event_driver import run_event_driven
+
+    intents = pl.DataFrame(
+        {
+            "ts": [T0 + k * MINUTE for k in (2, 3, 4, 5)],
+            "symbol": ["AAPL"] * 4,
+            "side": ["buy", "sell", "buy", "sell"],
+            "intent": ["entry", "exit", "entry", "exit"],
+            "qty": [1.0, None, 1.0, None],
+            "strategy_id": ["a", "a", "b", "a"],
+            "source_id": ["x-9", "y-1", "x-9", "x-9"],
+        }
+    )
+    profile = RiskProfile().with_settings({"risk.new_signals_only": True})
+    expected = [
+        ("a", 0, "x-9", True),
+        ("a", 1, "y-1", True),
+        ("b", 0, "x-9", True),  # another strategy's numbering
+        ("a", 0, "x-9", False),  # a repeat: stale
+    ]
+    for run in (run_backtest, run_event_driven):
+        result = run(bars_frame(), intents, profile=profile)
+        rows = result.verdicts.select("strategy_id", "source_id", "source_ref", "approved").rows()
+        assert rows == expected, run.__name__
+        assert result.verdicts.get_column("reason_codes").to_list()[3] == ["STALE_SIGNAL"]

@@ -89,6 +89,7 @@ from backstop.engine.inputs import event_array, instrument_arrays, session_days
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
+from backstop.engine.run_warnings import text_id_refs
 from backstop.strategies.base import conform_intents
 
 PLAIN_EXIT_ROLES = frozenset(
@@ -435,6 +436,7 @@ def run_event_driven(
     ):
         session = session_days(prepared.bars, config.session_tz)
     profile = profile or RiskProfile()
+    refs = text_id_refs(intents, profile)
     inst, specs = instrument_arrays(a.symbols, instruments)
     events, strategies, event_symbols = event_array(intents, prepared.bars, a.symbols, a.sym)
     ctx = bar_context(prepared.bars, a, specs, profile)
@@ -479,4 +481,5 @@ def run_event_driven(
         final_cash=float(driver.pf.acct[0]),
         run_seconds=time.perf_counter() - t0,
         label=label,
+        source_refs=refs,
     )
