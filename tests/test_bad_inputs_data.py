@@ -22,6 +22,7 @@ import pytest
 from backstop import Backtest, BacktestConfig, ConfigError, DataError, run_backtest
 from backstop.cli import main
 from backstop.engine.profile import RiskProfile
+from backstop.strategies import get_strategy, latest_intents, stop_updates
 
 T0 = 1_577_975_400_000_000_000  # 2020-01-02T14:30:00Z
 MINUTE = 60_000_000_000
@@ -805,6 +806,18 @@ def _every(bars: pl.DataFrame, n: int = 5, qty: float = 1.0) -> pd.DataFrame:
 
 API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     (
+        "stop-updates-none",
+        lambda: stop_updates(None, "level"),
+        ConfigError,
+        r"^bars: expected bars \(a polars or pandas DataFrame\), got NoneType$",
+    ),
+    (
+        "latest-intents-none",
+        lambda: latest_intents(get_strategy("sma_cross"), None),
+        DataError,
+        r"^window: expected a polars or pandas DataFrame, got NoneType$",
+    ),
+    (
         "bars-none",
         lambda: Backtest(None),
         DataError,
@@ -1093,3 +1106,14 @@ def test_text_source_ids_are_numbered_per_strategy_and_kept_by_both_drivers() ->
         rows = result.verdicts.select("strategy_id", "source_id", "source_ref", "approved").rows()
         assert rows == expected, run.__name__
         assert result.verdicts.get_column("reason_codes").to_list()[3] == ["STALE_SIGNAL"]
+
+
+def test_pandas_windows_give_the_same_live_signals_and_stop_updates() -> None:
+    bars = bars_frame(200).with_columns(level=pl.col("low") - 1)
+    sma = get_strategy("sma_cross")
+    params = {"fast": 3, "slow": 8}
+    window = bars.head(55)  # ends on a cross (bar 54): the live signal is not empty
+    live = latest_intents(sma, window.drop("level"), params)
+    assert live.height == 1
+    assert latest_intents(sma, window.drop("level").to_pandas(), params).equals(live)
+    assert stop_updates(bars.to_pandas(), "level").equals(stop_updates(bars, "level"))

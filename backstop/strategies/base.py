@@ -177,6 +177,10 @@ class Strategy:
         ``prepared`` (a ``PreparedBars`` of the same bars) is passed on to strategies that
         declare a ``prepared`` keyword, so array-based strategies reuse the engine's arrays.
         """
+        if not isinstance(bars, pl.DataFrame):
+            from backstop.data import load_bars_frame
+
+            bars = load_bars_frame(bars, source="bars")  # pandas (validated), or refused
         resolved = self.resolve(params)
         if prepared is not None and "prepared" in inspect.signature(self.fn).parameters:
             out = self.fn(bars, prepared=prepared, **resolved)
@@ -328,6 +332,10 @@ def latest_intents(
     strategy: Strategy, window: pl.DataFrame, params: dict[str, Any] | None = None
 ) -> pl.DataFrame:
     """The live signal: the strategy on a rolling window, keeping only its newest bar's rows."""
+    if not isinstance(window, pl.DataFrame):
+        from backstop.data import load_bars_frame
+
+        window = load_bars_frame(window, source="window")  # pandas (validated), or refused
     intents = strategy.intents(window, params)
     if window.is_empty():
         return intents

@@ -31,9 +31,9 @@ INTENT_WORDS = {"entry": 0, "exit": 1}
 SOURCE = "intents"
 
 
-def intent_frame(df: Any, argument: str = "intents") -> pl.DataFrame:
+def intent_frame(df: Any, argument: str = "intents", what: str = "an intent table") -> pl.DataFrame:
     """A polars DataFrame of ``df`` (polars, lazy polars or pandas); anything else is refused
-    with an error naming ``argument``."""
+    with an error naming ``argument`` and saying ``what`` was expected."""
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     if isinstance(df, pl.DataFrame):
@@ -52,7 +52,7 @@ def intent_frame(df: Any, argument: str = "intents") -> pl.DataFrame:
             ) from exc
     raise ConfigError(
         argument,
-        f"expected an intent table (a polars or pandas DataFrame), got {type(df).__name__}",
+        f"expected {what} (a polars or pandas DataFrame), got {type(df).__name__}",
     )
 
 
