@@ -579,6 +579,11 @@ CLI_CASES = [
                 ["max_participation: must be in [0, 1], got 2.0"],
             ),
             (
+                "session-tz",
+                ["session_tz=Mars/Olympus"],
+                ["session_tz: 'Mars/Olympus' is not an IANA time zone"],
+            ),
+            (
                 "slippage-huge",
                 ["slippage=huge"],
                 ["slippage: must be one of ['bps', 'none', 'ticks'], got 'huge'"],
@@ -591,6 +596,18 @@ CLI_CASES = [
         ]
     ),
     # ---- profiles
+    Case(
+        "profile-directory",
+        {"bars.csv": GOOD, "p.toml/x": ""},
+        ["--data", "bars.csv", "--profile", "p.toml"],
+        ["p.toml: profile: is a directory, not a profile file"],
+    ),
+    Case(
+        "profile-latin1",
+        {"bars.csv": GOOD, "p.toml": '[profile]\nname = "caf\xe9"\n'.encode("latin-1")},
+        ["--data", "bars.csv", "--profile", "p.toml"],
+        ["p.toml: profile: not UTF-8 text (byte 0xe9 at offset 21)"],
+    ),
     Case(
         "profile-unknown-preset",
         {"bars.csv": GOOD},
@@ -805,6 +822,18 @@ def _every(bars: pl.DataFrame, n: int = 5, qty: float = 1.0) -> pd.DataFrame:
 
 
 API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    (
+        "instruments-not-a-dict",
+        lambda: run_backtest(bars_frame(), _intents(), instruments=["AAPL"]),
+        ConfigError,
+        r"^instruments: expected a dict of Instrument, got list$",
+    ),
+    (
+        "instrument-not-an-instrument",
+        lambda: run_backtest(bars_frame(), _intents(), instruments={"AAPL": 3}),
+        ConfigError,
+        r"^instruments\['AAPL'\]: expected an Instrument, got 3$",
+    ),
     (
         "stop-updates-none",
         lambda: stop_updates(None, "level"),
@@ -1117,3 +1146,15 @@ def test_pandas_windows_give_the_same_live_signals_and_stop_updates() -> None:
     assert live.height == 1
     assert latest_intents(sma, window.drop("level").to_pandas(), params).equals(live)
     assert stop_updates(bars.to_pandas(), "level").equals(stop_updates(bars, "level"))
+
+
+def test_a_byte_order_mark_is_no_part_of_a_column_name(tmp_path: Path, capsys) -> None:
+    (tmp_path / "bars.csv").write_text(GOOD)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    body = SIG_HEADER + "\n2020-01-02T14:31:00Z,AAPL,buy,entry\n"
+    (tmp_path / "s.csv").write_text(body)
+    (tmp_path / "sbom.csv").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    _, plain = _json_run(tmp_path, capsys, "--data", "bars.csv", "--signals", "s.csv")
+    _, bom = _json_run(tmp_path, capsys, "--data", "bom.csv", "--signals", "sbom.csv")
+    assert plain["signals"] == 1 and plain["orders"] == 1
+    assert {k: bom[k] for k in KEYS} == {k: plain[k] for k in KEYS}

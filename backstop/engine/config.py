@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zoneinfo
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -88,6 +89,13 @@ class BacktestConfig:
             ConfigError("max_participation", f"must be in [0, 1], got {self.max_participation}"),
         )
         check(
+            isinstance(self.session_tz, str) and _is_zone(self.session_tz),
+            ConfigError(
+                "session_tz",
+                f"{self.session_tz!r} is not an IANA time zone (e.g. 'America/New_York')",
+            ),
+        )
+        check(
             isinstance(self.max_working, int) and 2 <= self.max_working <= 256,
             ConfigError("max_working", f"must be an int in [2, 256], got {self.max_working}"),
         )
@@ -121,6 +129,15 @@ class BacktestConfig:
             legs_live_on_entry_bar=bool(self.legs_live_on_entry_bar),
             max_working=int(self.max_working),
         )
+
+
+def _is_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _choice(key: str, value: str, allowed: dict[str, int]) -> None:
