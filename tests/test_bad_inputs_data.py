@@ -823,6 +823,48 @@ def _every(bars: pl.DataFrame, n: int = 5, qty: float = 1.0) -> pd.DataFrame:
 
 API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     (
+        "intents-qty-text",
+        lambda: run_backtest(bars_frame(), _intents(qty=["abc"])),
+        ConfigError,
+        r"^qty: intent row 0: 'abc' is not a Float64 \(1 rows\)$",
+    ),
+    (
+        "intents-price-list",
+        lambda: run_backtest(bars_frame(), _intents(price=[[1.0]])),
+        ConfigError,
+        r"^price: has type List\(Float64\), expected Float64$",
+    ),
+    (
+        "intents-kind-word",
+        lambda: run_backtest(bars_frame(), _intents(kind=["advisory"])),
+        ConfigError,
+        r"^kind: intent row 0: 'advisory' is not a Int8",
+    ),
+    (
+        "intents-qty-inf",
+        lambda: run_backtest(bars_frame(), _intents(qty=[float("inf")])),
+        ConfigError,
+        r"^qty: intent row 0: must be finite, got inf \(1 rows\)$",
+    ),
+    (
+        "intents-conviction-500",
+        lambda: run_backtest(bars_frame(), _intents(conviction=[500.0])),
+        ConfigError,
+        r"^conviction: intent row 0: must be in \[0, 100\], got 500\.0",
+    ),
+    (
+        "intents-source-bool",
+        lambda: run_backtest(bars_frame(), _intents(source_id=[True])),
+        ConfigError,
+        r"^source_id: has type Boolean, expected integer or text ids$",
+    ),
+    (
+        "intents-source-fraction",
+        lambda: run_backtest(bars_frame(), _intents(source_id=[1.5])),
+        ConfigError,
+        r"^source_id: intent row 0: not a whole id$",
+    ),
+    (
         "instruments-not-a-dict",
         lambda: run_backtest(bars_frame(), _intents(), instruments=["AAPL"]),
         ConfigError,

@@ -73,7 +73,58 @@ def coerce_intent_columns(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | N
     refs = None
     if "source_id" in df.columns:
         df, refs = _source_ids(df)
-    return df, refs
+    return _cast_columns(df), refs
+
+
+# numbers that must be finite when given (NaN/null: not given), and their allowed ranges
+_RANGES = {"conviction": (0.0, 100.0), "advisory_confidence": (0.0, 1.0)}
+
+
+def _cast_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """Cast every schema column present to its type, naming the first row that will not go.
+
+    ``"10"`` becomes 10.0; ``"abc"``, a list or an infinite quantity is an error naming the
+    column and row rather than a polars traceback or an order for ``inf`` shares.
+    """
+    from backstop.strategies.base import INTENT_SCHEMA  # the schema lives with the interface
+
+    casts = {}
+    for name, dtype in INTENT_SCHEMA.items():
+        if name not in df.columns or name in ("ts", "source_id", "source_ref"):
+            continue
+        col = df.get_column(name)
+        if col.dtype == dtype:
+            continue
+        check(
+            not isinstance(col.dtype, pl.List | pl.Array | pl.Struct | pl.Object),
+            ConfigError(name, f"has type {col.dtype}, expected {dtype}"),
+        )
+        source = col.cast(pl.String).str.strip_chars() if col.dtype == pl.String else col
+        cast = source.cast(dtype, strict=False)
+        bad = col.is_not_null() & cast.is_null()
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            raise ConfigError(
+                name,
+                f"intent row {row}: {col[row]!r} is not a {dtype} ({int(bad.sum())} rows)",
+            )
+        casts[name] = cast.alias(name)
+    if casts:
+        df = df.with_columns(casts.values())
+    for name, dtype in INTENT_SCHEMA.items():
+        if name not in df.columns or dtype != pl.Float64():
+            continue
+        col = df.get_column(name)
+        lo, hi = _RANGES.get(name, (-float("inf"), float("inf")))
+        bad = col.is_infinite() | (col.is_finite() & ((col < lo) | (col > hi)))
+        bad = bad.fill_null(False)
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            limits = f"in [{lo:g}, {hi:g}]" if name in _RANGES else "finite"
+            raise ConfigError(
+                name, f"intent row {row}: must be {limits}, got {col[row]} ({int(bad.sum())} rows)"
+            )
+    return df
 
 
 def _words(col: pl.Series, column: str, words: dict[str, int]) -> pl.Series:
@@ -95,6 +146,12 @@ def _words(col: pl.Series, column: str, words: dict[str, int]) -> pl.Series:
 def _source_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | None]:
     """Integer ids stay integers (>= 0); any other text makes the whole column text ids."""
     col = df.get_column("source_id")
+    check(
+        col.dtype in (pl.String, pl.Categorical, pl.Null)
+        or col.dtype.is_integer()
+        or col.dtype.is_float(),
+        ConfigError("source_id", f"has type {col.dtype}, expected integer or text ids"),
+    )
     if col.dtype.is_integer() or col.dtype == pl.Null:
         _check_non_negative(col.cast(pl.Int64))
         return df, None
