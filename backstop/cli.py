@@ -29,8 +29,12 @@ def _key_values(items: list[str], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
+        if key.strip() in out:
+            raise ConfigError(
+                key.strip(), f"given twice in {what} ({out[key.strip()]!r} and {value.strip()!r})"
+            )
         out[key.strip()] = value.strip()
     return out
 

@@ -536,6 +536,8 @@ CLI_CASES = [
             ("qty-text", ["qty=lots"], ["qty: expected float, got 'lots'"]),
             ("no-equals", ["fast"], ["--param: expected KEY=VALUE, got 'fast'"]),
             ("unknown", ["speed=3"], ["speed: unknown parameter of strategy sma_cross"]),
+            ("twice", ["fast=3", "fast=5"], ["fast: given twice in --param ('3' and '5')"]),
+            ("empty-key", ["=5"], ["--param: expected KEY=VALUE, got '=5'"]),
         ]
     ),
     Case(
