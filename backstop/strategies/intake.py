@@ -111,20 +111,29 @@ def _cast_columns(df: pl.DataFrame) -> pl.DataFrame:
         casts[name] = cast.alias(name)
     if casts:
         df = df.with_columns(casts.values())
-    for name, dtype in INTENT_SCHEMA.items():
-        if name not in df.columns or dtype != pl.Float64():
-            continue
-        col = df.get_column(name)
-        lo, hi = _RANGES.get(name, (-float("inf"), float("inf")))
-        bad = col.is_infinite() | (col.is_finite() & ((col < lo) | (col > hi)))
-        bad = bad.fill_null(False)
-        if bad.any():
-            row = int(bad.arg_true()[0])
-            limits = f"in [{lo:g}, {hi:g}]" if name in _RANGES else "finite"
+    floats = [n for n, t in INTENT_SCHEMA.items() if n in df.columns and t == pl.Float64()]
+    if not floats or df.is_empty():
+        return df
+    counts = df.select(_out_of_range(name).sum() for name in floats).row(0)
+    for name, count in zip(floats, counts, strict=True):
+        if count:
+            col = df.get_column(name)
+            row = int(df.select(_out_of_range(name)).to_series().arg_true()[0])
+            limits = "in [{:g}, {:g}]".format(*_RANGES[name]) if name in _RANGES else "finite"
             raise ConfigError(
-                name, f"intent row {row}: must be {limits}, got {col[row]} ({int(bad.sum())} rows)"
+                name, f"intent row {row}: must be {limits}, got {col[row]} ({int(count)} rows)"
             )
     return df
+
+
+def _out_of_range(name: str) -> pl.Expr:
+    """True where a value column is infinite or outside its range (null/NaN: not given)."""
+    col = pl.col(name)
+    bad = col.is_infinite()
+    if name in _RANGES:
+        lo, hi = _RANGES[name]
+        bad = bad | (col.is_finite() & ((col < lo) | (col > hi)))
+    return bad.fill_null(False).alias(name)
 
 
 def _words(col: pl.Series, column: str, words: dict[str, int]) -> pl.Series:
