@@ -97,7 +97,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.signals and args.param:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     t0 = time.perf_counter()
-    bars = load_bars(data)
+    bars = load_bars(data, naive_tz=args.data_tz)
     check_enough_bars(bars, str(data))
     load_seconds = time.perf_counter() - t0
     if args.signals:
@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     bt = sub.add_parser("backtest", help="run a strategy over bars (bundled sample by default)")
     bt.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
+    bt.add_argument(
+        "--data-tz", metavar="ZONE", help="IANA zone of --data timestamps written without one"
+    )
     bt.add_argument("--strategy", default="sma_cross", help="registered strategy name")
     bt.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     bt.add_argument(

@@ -259,6 +259,12 @@ CLI_CASES = [
         ["--data", "bars.csv"],
         ["bars.csv:6, symbol AAPL: close is NaN"],
     ),
+    Case(
+        "data-tz-unknown",
+        {"bars.csv": GOOD},
+        ["--data", "bars.csv", "--data-tz", "Mars/Olympus"],
+        ["bars.csv: naive_tz 'Mars/Olympus' is not an IANA time zone"],
+    ),
     Case("bars-txt", {"bars.txt": GOOD}, ["--data", "bars.txt"], ["unknown file type '.txt'"]),
     Case("bars-missing", {}, ["--data", "nothere.csv"], ["nothere.csv: file not found"]),
     Case("bars-directory", {"dir.csv/x": ""}, ["--data", "dir.csv"], ["dir.csv: not a file"]),
@@ -1202,3 +1208,28 @@ def test_a_byte_order_mark_is_no_part_of_a_column_name(tmp_path: Path, capsys) -
     _, bom = _json_run(tmp_path, capsys, "--data", "bom.csv", "--signals", "sbom.csv")
     assert plain["signals"] == 1 and plain["orders"] == 1
     assert {k: bom[k] for k in KEYS} == {k: plain[k] for k in KEYS}
+
+
+def test_cli_naive_bars_with_data_tz_equal_the_same_bars_with_offsets(
+    tmp_path: Path, capsys
+) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    def local(line: str) -> str:
+        ts, rest = line.split(",", 1)
+        wall = datetime.fromtimestamp(int(ts) / 1e9, UTC).astimezone(ZoneInfo("America/New_York"))
+        return f"{wall.replace(tzinfo=None).isoformat()},{rest}"
+
+    lines = bar_lines(200)
+    (tmp_path / "ns.csv").write_text(csv_text(lines))
+    (tmp_path / "naive.csv").write_text(csv_text([local(line) for line in lines]))
+    args = ("--param", "fast=3", "--param", "slow=8")
+    _, ns = _json_run(tmp_path, capsys, "--data", "ns.csv", *args)
+    code, naive = _json_run(
+        tmp_path, capsys, "--data", "naive.csv", "--data-tz", "America/New_York", *args
+    )
+    assert code == 0 and ns["round_trips"] > 0
+    assert {k: naive[k] for k in KEYS} == {k: ns[k] for k in KEYS}
+    assert main(["backtest", "--data", "naive.csv", *args]) == 2
+    assert "or pass naive_tz (--data-tz)" in capsys.readouterr().err

@@ -257,7 +257,7 @@ def _datetime_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Seri
             naive_tz is not None,
             DataError(
                 "timestamps have no time zone: pass naive_tz='UTC' or the IANA zone they are "
-                "in (e.g. 'America/New_York')",
+                "in (e.g. 'America/New_York'; on the command line --data-tz)",
                 source=ctx.source,
                 column="ts",
             ),
@@ -302,7 +302,7 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         raise ctx.fail(
             is_naive,
             f"{first!r} has no UTC offset: write it with one (e.g. "
-            f"'2020-01-02T09:30:00-05:00' or '...Z') or pass naive_tz",
+            f"'2020-01-02T09:30:00-05:00' or '...Z') or pass naive_tz (--data-tz)",
             "ts",
         )
 
