@@ -50,13 +50,8 @@ def unit_of(value: int) -> tuple[str, int]:
     return UNITS[-1][0], UNITS[-1][1]
 
 
-def fits_ns(value: int, factor: int) -> bool:
-    """Whether ``value`` units of ``factor`` ns each fit int64 nanoseconds."""
-    return -INT64_MAX - 1 <= int(value) * factor <= INT64_MAX
-
-
 def to_ns(value: int) -> int | None:
     """One integer timestamp in nanoseconds by the magnitude rule; None when it overflows."""
     _, factor = unit_of(value)
     ns = int(value) * factor
-    return ns if fits_ns(value, 1) and -INT64_MAX - 1 <= ns <= INT64_MAX else None
+    return ns if -INT64_MAX - 1 <= ns <= INT64_MAX else None

@@ -273,14 +273,9 @@ class BacktestResult:
 
     def _source_ref_col(self, v: np.ndarray) -> pl.Series:
         """The signal's source id as given: text ids through ``source_refs``, numbers as text."""
-        ids = pl.Series("source_id", v["source_id"]).cast(pl.Int64)
-        if self.source_refs is None:
-            return ids.replace(-1, None).cast(pl.String).alias("source_ref")
-        keys = pl.DataFrame([self._strategy_col(v["strategy"]), ids])
-        joined = keys.join(
-            self.source_refs, on=["strategy_id", "source_id"], how="left", maintain_order="left"
-        )
-        return joined.get_column("source_ref")
+        from backstop.engine.run_warnings import source_ref_column
+
+        return source_ref_column(v, self._strategy_col(v["strategy"]), self.source_refs)
 
     @cached_property
     def guard_events(self) -> pl.DataFrame:
@@ -413,23 +408,9 @@ class BacktestResult:
 
     def order_share(self, is_signal: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
         """Per strategy: signals in, how many sent an order, and that share (sorted by id)."""
-        v = self.records.verdicts
-        if is_signal is None:
-            is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
-        strat = v["strategy"][is_signal].astype(np.int64)
-        sent = v["entry_order"][is_signal] >= 0
-        n_in = np.bincount(strat, minlength=len(self.strategies))
-        n_out = np.bincount(strat, weights=sent, minlength=len(self.strategies))
-        out = {}
-        for k, name in sorted(enumerate(self.strategies), key=lambda kv: kv[1]):
-            if k < len(n_in) and n_in[k]:
-                share = float(n_out[k]) / float(n_in[k])
-                out[name] = {
-                    "signals": int(n_in[k]),
-                    "orders": int(n_out[k]),
-                    "share": round(share, 6),
-                }
-        return out
+        from backstop.engine.run_warnings import order_share
+
+        return order_share(self.records.verdicts, self.strategies, is_signal)
 
     def plot(self, symbol: str | None = None) -> Any:
         """Price with entries/exits, and equity with drawdown (a matplotlib Figure)."""

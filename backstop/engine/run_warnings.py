@@ -1,4 +1,4 @@
-"""Stated warnings of a run: settings that are legal but probably not what was meant.
+"""Stated warnings and run checks: what is legal but probably not meant, said out loud.
 
 "Never silently wrong": a value that is implausible rather than impossible does not stop the
 run, but it is said, in the summary and in ``--json``'s ``warnings`` list, so nobody reads a
@@ -7,6 +7,9 @@ result without seeing it. Impossible values are errors (``BacktestConfig``, ``Ri
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import polars as pl
 
 from backstop.engine.config import BacktestConfig
@@ -93,3 +96,42 @@ def early_intent_warnings(intents: pl.DataFrame, first_bar_ts: int) -> list[str]
         f"{early} of {intents.height} intents are stamped before the first bar and are all "
         "decided on it (integer intent ts are nanoseconds since the epoch, UTC)"
     ]
+
+
+def order_share(
+    verdicts: np.ndarray, strategies: tuple[str, ...], is_signal: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per strategy (sorted by id): signals in, signals that sent an order, and their share.
+
+    A run where most signals were refused is a quieter no-op than one with no orders at all;
+    ``checks.min_order_share`` turns a low share into the ``LOW_ORDER_SHARE`` finding.
+    """
+    from backstop.engine.enums import Intent
+
+    v = verdicts
+    if is_signal is None:
+        is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
+    strat = v["strategy"][is_signal].astype(np.int64)
+    sent = v["entry_order"][is_signal] >= 0
+    n_in = np.bincount(strat, minlength=len(strategies))
+    n_out = np.bincount(strat, weights=sent, minlength=len(strategies))
+    out = {}
+    for k, name in sorted(enumerate(strategies), key=lambda kv: kv[1]):
+        if k < len(n_in) and n_in[k]:
+            out[name] = {
+                "signals": int(n_in[k]),
+                "orders": int(n_out[k]),
+                "share": round(float(n_out[k]) / float(n_in[k]), 6),
+            }
+    return out
+
+
+def source_ref_column(v: np.ndarray, strategy: pl.Series, refs: pl.DataFrame | None) -> pl.Series:
+    """Each verdict's source id as given: text ids looked up by (strategy, number), integer
+    ids as their decimal text, null without an id."""
+    ids = pl.Series("source_id", v["source_id"]).cast(pl.Int64)
+    if refs is None:
+        return ids.replace(-1, None).cast(pl.String).alias("source_ref")
+    keys = pl.DataFrame([strategy.alias("strategy_id"), ids])
+    joined = keys.join(refs, on=["strategy_id", "source_id"], how="left", maintain_order="left")
+    return joined.get_column("source_ref")
