@@ -260,6 +260,18 @@ CLI_CASES = [
         ["bars.csv:6, symbol AAPL: close is NaN"],
     ),
     Case(
+        "csv-ragged-row",
+        {"bars.csv": csv_text(replace_line(bar_lines(), 5, bar_lines()[5] + ",7"))},
+        ["--data", "bars.csv"],
+        ["bars.csv:7: expected 7 fields (as in the header), got 8"],
+    ),
+    Case(
+        "csv-column-twice",
+        {"bars.csv": csv_text(bar_lines(), HEADER.replace("volume", "close"))},
+        ["--data", "bars.csv"],
+        ["bars.csv:1, column close: the header names this column twice"],
+    ),
+    Case(
         "data-tz-unknown",
         {"bars.csv": GOOD},
         ["--data", "bars.csv", "--data-tz", "Mars/Olympus"],
@@ -420,6 +432,11 @@ CLI_CASES = [
                 ],
             ),
             ("latin1", SIG_LATIN, ["s.csv:3: byte 0xe9 at character 25 is not UTF-8 text"]),
+            (
+                "column-twice",
+                "ts,symbol,side,side,intent\n2020-01-02T14:31:00Z,AAPL,buy,sell,entry\n",
+                ["s.csv:1, column side: the header names this column twice"],
+            ),
             (
                 "field-count",
                 SIG_HEADER + "\n2020-01-02T14:31:00Z,AAPL,buy,entry,5\n",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from backstop.data.csvcheck import check_header, read_header, unreadable_csv
 from backstop.data.schema import VALUE_COLUMNS, normalize_bars
 from backstop.data.validate import validate_bars
 from backstop.errors import DataError, check
@@ -119,55 +120,11 @@ def _read_csv(file: Path, source: str) -> pl.DataFrame:
     except pl.exceptions.NoDataError as exc:
         raise DataError("empty file", source=source) from exc
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise _not_utf8(file, source) or DataError(
+        raise unreadable_csv(file, source) or DataError(
             f"cannot read CSV: {_first_line(exc)}", source=source
         ) from exc
-    check_delimiter(frame.columns, source)
+    check_header(read_header(file), source)
     return frame
-
-
-def check_delimiter(header: list[str], source: str) -> None:
-    """Refuse a header that is one column holding another separator (``ts;symbol;...``).
-
-    Read with commas, a semicolon- or tab-separated file is a single column, and the error
-    would be a confusing "missing column"; this names the real cause on line 1 instead.
-    """
-    if len(header) != 1:
-        return
-    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
-        if sep in header[0]:
-            raise DataError(
-                f"the header {header[0]!r} is one column: the file looks {name}-separated; "
-                "backstop reads comma-separated CSV (save it with commas)",
-                source=source,
-                row=1,
-            )
-
-
-def _not_utf8(file: Path, source: str) -> DataError | None:
-    """The error naming the line and byte of the first non-UTF-8 byte, if the file has one."""
-    try:
-        data = file.read_bytes()
-    except OSError:
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return not_utf8_error(data, exc, source)
-    return None
-
-
-def not_utf8_error(data: bytes, exc: UnicodeDecodeError, source: str) -> DataError:
-    """Word a decoding failure: the line, the byte's position in it and its value."""
-    line_start = data.rfind(b"\n", 0, exc.start) + 1
-    line = data.count(b"\n", 0, exc.start) + 1
-    byte = data[exc.start]
-    return DataError(
-        f"byte 0x{byte:02x} at character {exc.start - line_start + 1} is not UTF-8 text "
-        "(save the file as UTF-8; e.g. it was written as Latin-1 or Windows-1252)",
-        source=source,
-        row=line,
-    )
 
 
 def _read_parquet(file: Path, source: str) -> pl.DataFrame:

@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from backstop.data.loaders import check_delimiter, not_utf8_error
+from backstop.data.csvcheck import check_header, not_utf8_error
 from backstop.data.units import UNIT_RULE, to_ns, unit_of
 from backstop.engine.enums import SIGNAL_EXIT_REASONS, Advice
 from backstop.errors import DataError, check
@@ -123,7 +123,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 "empty signal file: expected a header line", source=str(path), row=1
             ) from None
         header = [h.strip() for h in header]
-        check_delimiter(header, str(path))
+        check_header(header, str(path))
         _check_columns(str(path), 1, header, header=True)
         for values in reader:
             line = reader.line_num
