@@ -1250,3 +1250,20 @@ def test_cli_naive_bars_with_data_tz_equal_the_same_bars_with_offsets(
     assert {k: naive[k] for k in KEYS} == {k: ns[k] for k in KEYS}
     assert main(["backtest", "--data", "naive.csv", *args]) == 2
     assert "or pass naive_tz (--data-tz)" in capsys.readouterr().err
+
+
+def test_equity_below_zero_is_warned_about_with_its_low_point() -> None:
+    config = BacktestConfig(initial_cash=1_000.0, commission="percent", commission_rate=0.03)
+    result = Backtest(bars_frame(200), fast=3, slow=8, config=config).run()
+    equity = result.equity
+    low = equity.get_column("equity").min()
+    at = equity.filter(pl.col("equity") == low).get_column("ts")[0]
+    assert low < 0
+    minutes = (at - T0) // MINUTE
+    assert result.summary()["warnings"][1:] == [
+        f"equity went below zero: lowest {low:,.2f} at 2020-01-02T"
+        f"{14 + (30 + minutes) // 60:02d}:{(30 + minutes) % 60:02d}:00Z "
+        "(no account could carry that: check commission, sizing and initial_cash)"
+    ]
+    clean = Backtest(bars_frame(200), fast=3, slow=8).run()
+    assert clean.summary()["warnings"] == []

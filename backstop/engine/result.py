@@ -27,6 +27,7 @@ from backstop.engine.enums import (
 )
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
+from backstop.engine.run_warnings import negative_equity_warnings
 
 NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
 """Run finding: signals came in and not one order went out (the silent no-op of seeds 000
@@ -403,7 +404,7 @@ class BacktestResult:
             "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
             "order_share": share,
             "min_order_share": float(self.profile.get("checks.min_order_share")),
-            "warnings": list(self.warnings),
+            "warnings": [*self.warnings, *negative_equity_warnings(self.equity)],
         }
 
     def order_share(self, is_signal: np.ndarray | None = None) -> dict[str, dict[str, Any]]:

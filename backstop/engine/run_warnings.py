@@ -135,3 +135,20 @@ def source_ref_column(v: np.ndarray, strategy: pl.Series, refs: pl.DataFrame | N
     keys = pl.DataFrame([strategy.alias("strategy_id"), ids])
     joined = keys.join(refs, on=["strategy_id", "source_id"], how="left", maintain_order="left")
     return joined.get_column("source_ref")
+
+
+def negative_equity_warnings(equity: pl.DataFrame) -> list[str]:
+    """Say when equity went below zero: no account carries that, so the run's sizing, fees or
+    cash are almost certainly not what was meant (a percent fee written as a percentage)."""
+    if equity.is_empty():
+        return []
+    row = int(equity.get_column("equity").arg_min())  # type: ignore[arg-type]
+    low = float(equity.get_column("equity")[row])
+    if not low < 0:
+        return []
+    from backstop.data._rows import format_ns
+
+    return [
+        f"equity went below zero: lowest {low:,.2f} at {format_ns(equity.get_column('ts')[row])}"
+        " (no account could carry that: check commission, sizing and initial_cash)"
+    ]
