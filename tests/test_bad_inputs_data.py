@@ -21,6 +21,7 @@ import pytest
 
 from backstop import Backtest, BacktestConfig, ConfigError, DataError, run_backtest
 from backstop.cli import main
+from backstop.data import normalize_bars
 from backstop.engine.profile import RiskProfile
 from backstop.strategies import get_strategy, latest_intents, stop_updates
 
@@ -902,6 +903,12 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         r"^instruments\['AAPL'\]: expected an Instrument, got 3$",
     ),
     (
+        "normalize-bars-list",
+        lambda: normalize_bars([1, 2], "mine"),
+        DataError,
+        r"^mine: expected a polars or pandas DataFrame, got list$",
+    ),
+    (
         "stop-updates-none",
         lambda: stop_updates(None, "level"),
         ConfigError,
@@ -1267,3 +1274,9 @@ def test_equity_below_zero_is_warned_about_with_its_low_point() -> None:
     ]
     clean = Backtest(bars_frame(200), fast=3, slow=8).run()
     assert clean.summary()["warnings"] == []
+
+
+def test_normalize_bars_takes_pandas_like_polars() -> None:
+    frame = bars_frame()
+    assert normalize_bars(frame.to_pandas(), "x").equals(normalize_bars(frame, "x"))
+    assert normalize_bars(frame.lazy(), "x").equals(normalize_bars(frame, "x"))

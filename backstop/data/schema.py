@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -42,7 +43,7 @@ _INTEGER = r"^[+-]?\d+$"
 
 
 def normalize_bars(
-    df: pl.DataFrame,
+    df: Any,
     source: str,
     *,
     default_symbol: str | None = None,
@@ -59,11 +60,12 @@ def normalize_bars(
     ``symbol`` column takes ``default_symbol``. Price and volume columns may be any numeric
     type, or strings of numbers. Extra columns are dropped. Rows keep their order and count;
     ``first_row`` is the number the source gives its first data row, so errors point at it.
+    ``df`` may be polars (lazy or not) or pandas; anything else is refused naming its type.
     """
-    check(
-        isinstance(df, pl.DataFrame),
-        DataError(f"expected a polars DataFrame, got {type(df).__name__}", source=source),
-    )
+    if isinstance(df, pl.LazyFrame):
+        df = df.collect()
+    elif not isinstance(df, pl.DataFrame):
+        df = from_pandas(df, source)  # pandas, or refused naming the type
     if naive_tz is not None:
         _check_zone(naive_tz, source)
     df = _with_symbol(df, source, default_symbol)
@@ -94,6 +96,27 @@ def ts_to_ns(
     """Convert any ``ts`` column by the bar rules (integers by magnitude, datetimes of any
     unit, ISO-8601 text) to int64 ns UTC; errors name ``source``, the row and the symbol."""
     return _ts_series(col, _Context(source, first_row, symbol), naive_tz).alias("ts")
+
+
+def from_pandas(df: Any, source: str) -> pl.DataFrame:
+    """Convert a pandas DataFrame, refusing any other type with its name."""
+    import pandas as pd
+
+    check(
+        isinstance(df, pd.DataFrame),
+        DataError(f"expected a polars or pandas DataFrame, got {type(df).__name__}", source=source),
+    )
+    with_index = "ts" not in df.columns and df.index.name == "ts"
+    try:
+        return pl.from_pandas(df, include_index=with_index, nan_to_null=False)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise DataError(f"cannot convert pandas frame: {_first_line(exc)}", source=source) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """Keep the first line of a library error: the rest is usually hints and context."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
