@@ -1035,7 +1035,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "intents-naive-datetime",
         lambda: run_backtest(bars_frame(), _intents(ts=pl.Series([T0]).cast(pl.Datetime("us")))),
         DataError,
-        r"^intents, column ts: timestamps have no time zone",
+        r"^intents, column ts: timestamps have no time zone: give them one \(polars: "
+        r"\.dt\.replace_time_zone\(.UTC.\); pandas: \.dt\.tz_localize",
     ),
     (
         "intents-ts-words",
@@ -1256,7 +1257,7 @@ def test_cli_naive_bars_with_data_tz_equal_the_same_bars_with_offsets(
     assert code == 0 and ns["round_trips"] > 0
     assert {k: naive[k] for k in KEYS} == {k: ns[k] for k in KEYS}
     assert main(["backtest", "--data", "naive.csv", *args]) == 2
-    assert "or pass naive_tz (--data-tz)" in capsys.readouterr().err
+    assert "on the command line --data-tz" in capsys.readouterr().err
 
 
 def test_equity_below_zero_is_warned_about_with_its_low_point() -> None:

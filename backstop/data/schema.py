@@ -92,10 +92,15 @@ def ts_to_ns(
     first_row: int = 1,
     *,
     naive_tz: str | None = None,
+    naive_hint: str | None = None,
 ) -> pl.Series:
     """Convert any ``ts`` column by the bar rules (integers by magnitude, datetimes of any
-    unit, ISO-8601 text) to int64 ns UTC; errors name ``source``, the row and the symbol."""
-    return _ts_series(col, _Context(source, first_row, symbol), naive_tz).alias("ts")
+    unit, ISO-8601 text) to int64 ns UTC; errors name ``source``, the row and the symbol.
+    ``naive_hint`` says how to fix timestamps without a zone where ``naive_tz`` is no option."""
+    ctx = _Context(source, first_row, symbol)
+    if naive_hint is not None:
+        ctx = _Context(source, first_row, symbol, naive_hint)
+    return _ts_series(col, ctx, naive_tz).alias("ts")
 
 
 def from_pandas(df: Any, source: str) -> pl.DataFrame:
@@ -126,6 +131,10 @@ class _Context:
     source: str
     first_row: int
     symbol: pl.Series
+    naive_hint: str = (
+        "pass naive_tz='UTC' or the IANA zone they are in (e.g. 'America/New_York'; on the "
+        "command line --data-tz)"
+    )
 
     def fail(self, bad: pl.Series, problem: str, column: str) -> DataError:
         """Build the error for the first True row of ``bad``, counting all its True rows."""
@@ -279,8 +288,7 @@ def _datetime_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Seri
         check(
             naive_tz is not None,
             DataError(
-                "timestamps have no time zone: pass naive_tz='UTC' or the IANA zone they are "
-                "in (e.g. 'America/New_York'; on the command line --data-tz)",
+                f"timestamps have no time zone: {ctx.naive_hint}",
                 source=ctx.source,
                 column="ts",
             ),
@@ -325,7 +333,7 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         raise ctx.fail(
             is_naive,
             f"{first!r} has no UTC offset: write it with one (e.g. "
-            f"'2020-01-02T09:30:00-05:00' or '...Z') or pass naive_tz (--data-tz)",
+            f"'2020-01-02T09:30:00-05:00' or '...Z') or {ctx.naive_hint}",
             "ts",
         )
 

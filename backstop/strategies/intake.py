@@ -29,6 +29,10 @@ from backstop.errors import ConfigError, check
 SIDE_WORDS = {"buy": 1, "sell": -1, "long": 1, "short": -1}
 INTENT_WORDS = {"entry": 0, "exit": 1}
 SOURCE = "intents"
+NAIVE = (
+    "give them one (polars: .dt.replace_time_zone('UTC'); pandas: .dt.tz_localize('UTC'); "
+    "ISO text: a Z or +hh:mm offset)"
+)
 
 
 def intent_frame(df: Any, argument: str = "intents", what: str = "an intent table") -> pl.DataFrame:
@@ -66,7 +70,8 @@ def coerce_intent_columns(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | N
         symbol = (
             df.get_column("symbol") if "symbol" in df.columns else pl.Series([None] * df.height)
         )
-        df = df.with_columns(ts_to_ns(df.get_column("ts"), SOURCE, symbol.cast(pl.String), 0))
+        ts = ts_to_ns(df.get_column("ts"), SOURCE, symbol.cast(pl.String), 0, naive_hint=NAIVE)
+        df = df.with_columns(ts)
     for column, words in (("side", SIDE_WORDS), ("intent", INTENT_WORDS)):
         if column in df.columns and df.schema[column] in (pl.String, pl.Categorical):
             df = df.with_columns(_words(df.get_column(column), column, words))
