@@ -87,11 +87,15 @@ class PreparedBars:
     bars: pl.DataFrame
     arrays: BarArrays
     fingerprint: str
+    counts: dict[str, int]  # bars per symbol: what a strategy's window is checked against
 
     @classmethod
     def of(cls, bars: pl.DataFrame) -> PreparedBars:
         bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
-        return cls(bars=bars, arrays=bar_arrays(bars), fingerprint=data_fingerprint(bars))
+        arrays = bar_arrays(bars)
+        per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
+        counts = {name: int(n) for name, n in zip(arrays.symbols, per_symbol, strict=True)}
+        return cls(bars=bars, arrays=arrays, fingerprint=data_fingerprint(bars), counts=counts)
 
 
 def prepare_bars(bars: Any, argument: str = "bars") -> PreparedBars:
@@ -313,7 +317,7 @@ class Backtest:
         self.bars = self.prepared.bars
         self.strategy = _strategy_of(strategy)
         self.params = self.strategy.resolve(params)
-        self.data_warnings = self.strategy.check_data(self.bars, self.params)
+        self.data_warnings = self.strategy.check_data(self.prepared.counts, self.params)
         self.config = config or BacktestConfig()
         check(
             isinstance(self.config, BacktestConfig),

@@ -141,18 +141,18 @@ class Strategy:
             self.validate(resolved)
         return resolved
 
-    def check_data(self, bars: pl.DataFrame, params: dict[str, Any]) -> list[str]:
+    def check_data(self, counts: dict[str, int], params: dict[str, Any]) -> list[str]:
         """Refuse parameters the data is too short for; warn about symbols that are.
 
-        A window longer than every symbol's history can never signal: that run would
-        "succeed" with no trades, so it is an error naming the parameter. Symbols shorter
-        than the window while others are long enough are listed in a warning.
+        ``counts`` is the number of bars of each symbol. A window longer than every symbol's
+        history can never signal: that run would "succeed" with no trades, so it is an error
+        naming the parameter. Symbols shorter than the window while others are long enough
+        are listed in a warning.
         """
-        if self.bars_needed is None or bars.is_empty():
+        if self.bars_needed is None or not counts:
             return []
         name, needed = self.bars_needed(params)
-        counts = bars.group_by("symbol").len().sort("symbol")
-        longest = int(counts.get_column("len").max())  # type: ignore[arg-type]
+        longest = max(counts.values())
         check(
             longest >= needed,
             ConfigError(
@@ -161,7 +161,7 @@ class Strategy:
                 f"longest symbol has {longest}: the run could not trade at all",
             ),
         )
-        short = counts.filter(pl.col("len") < needed).get_column("symbol").to_list()
+        short = sorted(symbol for symbol, n in counts.items() if n < needed)
         if not short:
             return []
         return [
