@@ -26,7 +26,7 @@ import polars as pl
 from backstop.data.schema import ts_to_ns
 from backstop.errors import ConfigError, check
 
-SIDE_WORDS = {"buy": 1, "sell": -1, "long": 1, "short": -1}
+SIDE_WORDS = {"buy": 1, "sell": -1}  # not long/short: "exit long" is a sell
 INTENT_WORDS = {"entry": 0, "exit": 1}
 SOURCE = "intents"
 NAIVE = (
