@@ -304,7 +304,7 @@ CLI_CASES = [
         "parquet-naive-datetime",
         {"b.parquet": _parquet(_frame_with(ts=pl.from_epoch("ts", time_unit="ns")))},
         ["--data", "b.parquet"],
-        ["b.parquet, column ts: timestamps have no time zone"],
+        ["b.parquet, column ts: timestamps have no time zone: pass naive_tz='UTC'", "--data-tz"],
     ),
     Case(
         "parquet-datetime-past-2262",

@@ -132,8 +132,8 @@ class _Context:
     first_row: int
     symbol: pl.Series
     naive_hint: str = (
-        "pass naive_tz='UTC' or the IANA zone they are in (e.g. 'America/New_York'; on the "
-        "command line --data-tz)"
+        "pass naive_tz='UTC' or the IANA zone they are in (e.g. 'America/New_York') to "
+        "load_bars or load_bars_frame; on the command line --data-tz"
     )
 
     def fail(self, bad: pl.Series, problem: str, column: str) -> DataError:
