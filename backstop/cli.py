@@ -93,7 +93,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     profile = RiskProfile.load(args.profile)
     if args.risk:
-        profile = profile.with_settings(dict(parse_setting(item) for item in args.risk))
+        settings = [parse_setting(item) for item in args.risk]
+        keys = [key for key, _ in settings]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ConfigError(twice[0], "given twice in --risk")
+        profile = profile.with_settings(dict(settings))
     if args.signals and args.param:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     t0 = time.perf_counter()

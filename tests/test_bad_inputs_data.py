@@ -677,6 +677,12 @@ CLI_CASES = [
         ["checks.min_order_share: expected a number, got 'abc'"],
     ),
     Case(
+        "risk-twice",
+        {"bars.csv": GOOD},
+        ["--data", "bars.csv", "--risk", "risk.max_positions=3", "--risk", "risk.max_positions=5"],
+        ["risk.max_positions: given twice in --risk"],
+    ),
+    Case(
         "risk-unknown-key",
         {"bars.csv": GOOD},
         ["--data", "bars.csv", "--risk", "risk.max_pos=3"],
