@@ -31,8 +31,12 @@ def _key_values(items: list[str], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
+        if key.strip() in out:
+            raise ConfigError(
+                key.strip(), f"given twice in {what} ({out[key.strip()]!r} and {value.strip()!r})"
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -79,6 +83,7 @@ def _jsonable(value: Any) -> Any:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
+    from backstop.engine.backtest import check_enough_bars
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
     from backstop.engine.profile import RiskProfile, parse_setting
@@ -90,12 +95,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     profile = RiskProfile.load(args.profile)
     if args.risk:
-        profile = profile.with_settings(dict(parse_setting(item) for item in args.risk))
+        settings = [parse_setting(item) for item in args.risk]
+        keys = [key for key, _ in settings]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ConfigError(twice[0], "given twice in --risk")
+        profile = profile.with_settings(dict(settings))
     if args.signals and args.param:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     journal_arg = _journal_arg(args.journal)
     t0 = time.perf_counter()
-    bars = load_bars(data)
+    bars = load_bars(data, naive_tz=args.data_tz)
+    check_enough_bars(bars, str(data))
     load_seconds = time.perf_counter() - t0
     if args.signals:
         result = _run_signals(bars, Path(args.signals), config, profile)
@@ -250,8 +261,23 @@ def _print_summary(p: dict[str, Any]) -> None:
         table.add_row("kill switch trips", f"{p['kill_switch_trips']:,}")
     if p["unrounded_symbols"]:
         table.add_row("no tick size known (prices unrounded)", ", ".join(p["unrounded_symbols"]))
+    for name, s in p["order_share"].items():
+        table.add_row(
+            f"signals -> orders ({name})", f"{s['signals']:,} -> {s['orders']:,} ({s['share']:.0%})"
+        )
     console.print(table)
+    for warning in p["warnings"]:
+        console.print(f"[bold yellow]WARNING[/]: {warning}", soft_wrap=True)
     for finding in p["findings"]:
+        if finding == "LOW_ORDER_SHARE":
+            low = [f"{k} {v['share']:.0%}" for k, v in p["order_share"].items()]
+            console.print(
+                f"[bold red]FINDING {finding}[/]: share of signals that became orders "
+                f"({', '.join(low)}) is below checks.min_order_share {p['min_order_share']:.0%}; "
+                "see verdicts by reason.",
+                soft_wrap=True,
+            )
+            continue
         console.print(
             f"[bold red]FINDING {finding}[/]: {p['signals']:,} signals in, "
             f"{p['orders']:,} orders out. Nothing was traded; see verdicts by reason."
@@ -263,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     bt = sub.add_parser("backtest", help="run a strategy over bars (bundled sample by default)")
     bt.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
+    bt.add_argument(
+        "--data-tz", metavar="ZONE", help="IANA zone of --data timestamps written without one"
+    )
     bt.add_argument("--strategy", default="sma_cross", help="registered strategy name")
     bt.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     bt.add_argument(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
-from backstop.data.schema import VALUE_COLUMNS, normalize_bars
+from backstop.data.csvcheck import check_header, read_header, unreadable_csv
+from backstop.data.schema import VALUE_COLUMNS, from_pandas, normalize_bars
 from backstop.data.validate import validate_bars
 from backstop.errors import DataError, check
 
@@ -86,24 +87,9 @@ def load_bars_frame(
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     elif not isinstance(df, pl.DataFrame):
-        df = _from_pandas(df, source)
+        df = from_pandas(df, source)
     bars = normalize_bars(df, source, default_symbol=symbol, naive_tz=naive_tz)
     return validate_bars(bars, source)
-
-
-def _from_pandas(df: Any, source: str) -> pl.DataFrame:
-    """Convert a pandas DataFrame, refusing any other type with its name."""
-    import pandas as pd
-
-    check(
-        isinstance(df, pd.DataFrame),
-        DataError(f"expected a polars or pandas DataFrame, got {type(df).__name__}", source=source),
-    )
-    with_index = "ts" not in df.columns and df.index.name == "ts"
-    try:
-        return pl.from_pandas(df, include_index=with_index, nan_to_null=False)
-    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-        raise DataError(f"cannot convert pandas frame: {_first_line(exc)}", source=source) from exc
 
 
 def _read_csv(file: Path, source: str) -> pl.DataFrame:
@@ -111,15 +97,19 @@ def _read_csv(file: Path, source: str) -> pl.DataFrame:
     overrides = {"symbol": pl.String, **dict.fromkeys(VALUE_COLUMNS, pl.Float64)}
     try:
         try:
-            return pl.read_csv(file, schema_overrides=overrides)
+            frame = pl.read_csv(file, schema_overrides=overrides)
         except pl.exceptions.ComputeError:
             # A bad value (``abc`` in a price, text after 100 integer ts rows): read every
             # column as text and let normalize_bars name the offending line.
-            return pl.read_csv(file, infer_schema=False)
+            frame = pl.read_csv(file, infer_schema=False)
     except pl.exceptions.NoDataError as exc:
         raise DataError("empty file", source=source) from exc
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read CSV: {_first_line(exc)}", source=source) from exc
+        raise unreadable_csv(file, source) or DataError(
+            f"cannot read CSV: {_first_line(exc)}", source=source
+        ) from exc
+    check_header(read_header(file), source)
+    return frame
 
 
 def _read_parquet(file: Path, source: str) -> pl.DataFrame:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from backstop.data._rows import row_error
+from backstop.data.units import INT64_MAX, UNITS, unit_of
 from backstop.errors import DataError, check
 
 BAR_SCHEMA: pl.Schema = pl.Schema(
@@ -41,7 +43,7 @@ _INTEGER = r"^[+-]?\d+$"
 
 
 def normalize_bars(
-    df: pl.DataFrame,
+    df: Any,
     source: str,
     *,
     default_symbol: str | None = None,
@@ -50,18 +52,20 @@ def normalize_bars(
 ) -> pl.DataFrame:
     """Coerce a bar frame to ``BAR_SCHEMA``, refusing what cannot be converted unambiguously.
 
-    ``ts`` may be integer nanoseconds UTC, a ``pl.Datetime`` of any unit (tz-aware, or naive
+    ``ts`` may be integer epoch times (seconds, ms, us or ns by magnitude, see
+    ``backstop.data.units``), a ``pl.Datetime`` of any unit (tz-aware, or naive
     with ``naive_tz`` naming the IANA zone it is in), a ``pl.Date`` (naive, same rule), or
     strings: ISO-8601 with a UTC offset (``Z`` or ``+hh:mm``), ISO-8601 without offset only
-    when ``naive_tz`` is given, or a plain integer string of nanoseconds. A frame without a
+    when ``naive_tz`` is given, or a plain integer string (same unit rule). A frame without a
     ``symbol`` column takes ``default_symbol``. Price and volume columns may be any numeric
     type, or strings of numbers. Extra columns are dropped. Rows keep their order and count;
     ``first_row`` is the number the source gives its first data row, so errors point at it.
+    ``df`` may be polars (lazy or not) or pandas; anything else is refused naming its type.
     """
-    check(
-        isinstance(df, pl.DataFrame),
-        DataError(f"expected a polars DataFrame, got {type(df).__name__}", source=source),
-    )
+    if isinstance(df, pl.LazyFrame):
+        df = df.collect()
+    elif not isinstance(df, pl.DataFrame):
+        df = from_pandas(df, source)  # pandas, or refused naming the type
     if naive_tz is not None:
         _check_zone(naive_tz, source)
     df = _with_symbol(df, source, default_symbol)
@@ -81,6 +85,45 @@ def normalize_bars(
     return pl.DataFrame(columns, schema=BAR_SCHEMA)
 
 
+def ts_to_ns(
+    col: pl.Series,
+    source: str,
+    symbol: pl.Series,
+    first_row: int = 1,
+    *,
+    naive_tz: str | None = None,
+    naive_hint: str | None = None,
+) -> pl.Series:
+    """Convert any ``ts`` column by the bar rules (integers by magnitude, datetimes of any
+    unit, ISO-8601 text) to int64 ns UTC; errors name ``source``, the row and the symbol.
+    ``naive_hint`` says how to fix timestamps without a zone where ``naive_tz`` is no option."""
+    ctx = _Context(source, first_row, symbol)
+    if naive_hint is not None:
+        ctx = _Context(source, first_row, symbol, naive_hint)
+    return _ts_series(col, ctx, naive_tz).alias("ts")
+
+
+def from_pandas(df: Any, source: str) -> pl.DataFrame:
+    """Convert a pandas DataFrame, refusing any other type with its name."""
+    import pandas as pd
+
+    check(
+        isinstance(df, pd.DataFrame),
+        DataError(f"expected a polars or pandas DataFrame, got {type(df).__name__}", source=source),
+    )
+    with_index = "ts" not in df.columns and df.index.name == "ts"
+    try:
+        return pl.from_pandas(df, include_index=with_index, nan_to_null=False)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise DataError(f"cannot convert pandas frame: {_first_line(exc)}", source=source) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """Keep the first line of a library error: the rest is usually hints and context."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     """Where a column came from, so a conversion error can name source, row and symbol."""
@@ -88,6 +131,10 @@ class _Context:
     source: str
     first_row: int
     symbol: pl.Series
+    naive_hint: str = (
+        "pass naive_tz='UTC' or the IANA zone they are in (e.g. 'America/New_York') to "
+        "load_bars or load_bars_frame; on the command line --data-tz"
+    )
 
     def fail(self, bad: pl.Series, problem: str, column: str) -> DataError:
         """Build the error for the first True row of ``bad``, counting all its True rows."""
@@ -177,19 +224,60 @@ def _ts_series(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
     if dtype == pl.String:
         return _string_ts(col, ctx, naive_tz)
     raise DataError(
-        f"has type {dtype}, expected int64 ns UTC, a datetime or ISO-8601 text",
+        f"has type {dtype}, expected an integer epoch time, a datetime or ISO-8601 text",
         source=ctx.source,
         column="ts",
     )
 
 
 def _int_ts(col: pl.Series, ctx: _Context) -> pl.Series:
-    """Take integer nanoseconds as they are, refusing values int64 cannot hold."""
+    """Read integer timestamps in the unit their magnitude gives (``backstop.data.units``)."""
     values = col.cast(pl.Int64, strict=False)
     bad = col.is_not_null() & values.is_null()
     if bad.any():
         raise ctx.fail(bad, f"{col.filter(bad)[0]} does not fit int64 nanoseconds", "ts")
-    return values.alias("ts")
+    return scale_int_ts(values, ctx).alias("ts")
+
+
+def scale_int_ts(values: pl.Series, ctx: _Context) -> pl.Series:
+    """Int64 epoch values -> ns by the magnitude rule; refuse mixed units and overflow.
+
+    The unit is that of the largest absolute value; any non-zero value smaller than that
+    unit's band (seconds among milliseconds) is refused, as is a value whose time lies
+    outside what int64 nanoseconds hold (a date past 2262 must not wrap into 1815).
+    """
+    mag = values.abs()
+    top = mag.max()
+    if top is None:
+        return values
+    name, factor = unit_of(int(top))  # type: ignore[arg-type]
+    lower = 0  # the band of ``name`` starts where the next smaller unit's band ends
+    for unit, _, below in UNITS:
+        if unit == name:
+            break
+        lower = below
+    span = f"(the column spans {values.min()} .. {values.max()})"
+    mixed = (mag > 0) & (mag < lower)
+    if mixed.any():
+        first = int(values.filter(mixed.fill_null(False))[0])
+        raise ctx.fail(
+            mixed,
+            f"{first} is in {unit_of(first)[0]} by its size, but the largest value {top} is in "
+            f"{name}: one column takes one unit {span}",
+            "ts",
+        )
+    if factor == 1:
+        return values
+    over = mag > INT64_MAX // factor
+    if over.any():
+        first = int(values.filter(over.fill_null(False))[0])
+        raise ctx.fail(
+            over,
+            f"{first} read as {name} is outside the int64-nanosecond range "
+            f"(1677-09-21 .. 2262-04-11) {span}",
+            "ts",
+        )
+    return values * factor
 
 
 def _datetime_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series:
@@ -200,8 +288,7 @@ def _datetime_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Seri
         check(
             naive_tz is not None,
             DataError(
-                "timestamps have no time zone: pass naive_tz='UTC' or the IANA zone they are "
-                "in (e.g. 'America/New_York')",
+                f"timestamps have no time zone: {ctx.naive_hint}",
                 source=ctx.source,
                 column="ts",
             ),
@@ -246,7 +333,7 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         raise ctx.fail(
             is_naive,
             f"{first!r} has no UTC offset: write it with one (e.g. "
-            f"'2020-01-02T09:30:00-05:00' or '...Z') or pass naive_tz",
+            f"'2020-01-02T09:30:00-05:00' or '...Z') or {ctx.naive_hint}",
             "ts",
         )
 
@@ -257,7 +344,16 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         .then(pl.col("text"))
         .str.to_datetime(time_unit="ns", time_zone="UTC", strict=False)
         .dt.epoch("ns"),
+        # the same text in microseconds: a date past 2262 wraps around in ns, never in us
+        aware_us=pl.when("off")
+        .then(pl.col("text"))
+        .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        .dt.epoch("us"),
         naive=pl.when("naive").then(pl.col("text")).str.to_datetime(time_unit="ns", strict=False),
+        naive_us=pl.when("naive")
+        .then(pl.col("text"))
+        .str.to_datetime(time_unit="us", strict=False)
+        .dt.epoch("us"),
     )
     failed = (is_int & parsed["as_int"].is_null()) | (has_offset & parsed["aware"].is_null())
     failed = failed | (is_naive & parsed["naive"].is_null())
@@ -265,7 +361,19 @@ def _string_ts(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
         first = col.filter(failed)[0]
         raise ctx.fail(failed, f"{first!r} cannot be read as a timestamp", "ts")
 
-    values = parsed["aware"].fill_null(parsed["as_int"])
+    us = parsed["aware_us"].fill_null(parsed["naive_us"])
+    wrapped = us.is_not_null() & (us.abs() > INT64_MAX // 1000)
+    if wrapped.any():
+        first = col.filter(wrapped.fill_null(False))[0]
+        raise ctx.fail(
+            wrapped,
+            f"{first!r} is outside the int64-nanosecond range (1677-09-21 .. 2262-04-11)",
+            "ts",
+        )
+    as_int = parsed["as_int"]
+    if is_int.any():
+        as_int = scale_int_ts(as_int, ctx)
+    values = parsed["aware"].fill_null(as_int)
     if is_naive.any():
         local = _epoch_ns(_localize(parsed["naive"], ctx, str(naive_tz)), ctx)
         values = values.fill_null(local)

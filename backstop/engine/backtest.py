@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,13 @@ from backstop.engine.inputs import (
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
-from backstop.errors import BackstopError
+from backstop.engine.run_warnings import (
+    config_warnings,
+    early_intent_warnings,
+    sizer_warnings,
+    text_id_refs,
+)
+from backstop.errors import BackstopError, ConfigError, DataError, check
 from backstop.strategies.base import Strategy, conform_intents, get_strategy
 
 ProgressFn = Callable[[int, int], None]
@@ -87,18 +94,59 @@ class PreparedBars:
     bars: pl.DataFrame
     arrays: BarArrays
     fingerprint: str
+    counts: dict[str, int]  # bars per symbol: what a strategy's window is checked against
 
     @classmethod
     def of(cls, bars: pl.DataFrame) -> PreparedBars:
         bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
         arrays = bar_arrays(bars)
-        return cls(bars=bars, arrays=arrays, fingerprint=data_fingerprint(arrays))
+        per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
+        counts = {name: int(n) for name, n in zip(arrays.symbols, per_symbol, strict=True)}
+        return cls(bars=bars, arrays=arrays, fingerprint=data_fingerprint(arrays), counts=counts)
 
 
-def _validated(bars: pl.DataFrame) -> pl.DataFrame:
-    from backstop.data import load_bars_frame
+def prepare_bars(bars: Any, argument: str = "bars") -> PreparedBars:
+    """Validated, prepared bars from a frame (polars or pandas), a path, or ``PreparedBars``.
 
-    return load_bars_frame(bars)
+    Anything else (``None``, a number, a list) is a ``DataError`` naming ``argument``; so
+    are fewer than two bars, on which no order could ever fill.
+    """
+    from backstop.data import load_bars, load_bars_frame
+
+    if isinstance(bars, PreparedBars):
+        return bars
+    if isinstance(bars, str | os.PathLike):
+        frame, source = load_bars(bars), os.fspath(bars)
+    elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or _is_pandas(bars):
+        frame, source = load_bars_frame(bars, source=argument), argument
+    else:
+        raise DataError(
+            "expected bars as a polars or pandas DataFrame or a path to a .csv, .parquet or "
+            f".duckdb file, got {type(bars).__name__}",
+            source=argument,
+        )
+    check_enough_bars(frame, source)
+    return PreparedBars.of(frame)
+
+
+def check_enough_bars(bars: pl.DataFrame, source: str) -> None:
+    """Refuse a single bar: a signal at a bar's close fills at the next bar's open at best."""
+    check(
+        bars.height >= 2,
+        DataError(
+            f"only {bars.height} bar: a backtest needs at least 2 (an order sent at a bar's "
+            "close fills at the next bar's open)",
+            source=source,
+        ),
+    )
+
+
+def _is_pandas(obj: Any) -> bool:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return False
+    return isinstance(obj, pd.DataFrame)
 
 
 def run_backtest(
@@ -121,16 +169,26 @@ def run_backtest(
     """
     t0 = time.perf_counter()
     config = config or BacktestConfig()
-    prepared = bars if isinstance(bars, PreparedBars) else PreparedBars.of(_validated(bars))
+    check(
+        isinstance(config, BacktestConfig),
+        ConfigError("config", f"expected a BacktestConfig, got {type(config).__name__}"),
+    )
+    prepared = prepare_bars(bars)
     if not conformed:
         intents = conform_intents(intents)
+    profile = _profile_of(profile)
+    refs = text_id_refs(intents, profile)
+    warnings = [
+        *config_warnings(config),
+        *sizer_warnings(intents, profile),
+        *early_intent_warnings(intents, int(prepared.arrays.ts[0])),
+    ]
     arrays = prepared.arrays
     need_sessions = bool(config.max_participation > 0) or bool(
         intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
     )
     if need_sessions:
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
-    profile = profile or RiskProfile()
     inst, specs = instrument_arrays(arrays.symbols, instruments)
     events, strategies, event_symbols = event_array(
         intents, prepared.bars, arrays.symbols, arrays.sym
@@ -203,7 +261,22 @@ def run_backtest(
         final_cash=float(pf.acct[0]),
         run_seconds=run_seconds,
         label=label,
+        warnings=warnings,
+        source_refs=refs,
     )
+
+
+def _profile_of(profile: Any) -> RiskProfile:
+    """A ``RiskProfile`` from one, a preset name or a TOML path (None: research defaults)."""
+    if isinstance(profile, RiskProfile):
+        return profile
+    check(
+        profile is None or isinstance(profile, str | os.PathLike),
+        ConfigError(
+            "profile", f"expected a RiskProfile, a preset name or a path, got {type(profile)}"
+        ),
+    )
+    return RiskProfile.load(profile)
 
 
 def guard_for(
@@ -233,32 +306,31 @@ class Backtest:
     """Notebook entry point: ``Backtest(bars, "sma_cross", fast=10).run()``.
 
     ``bars`` is a polars or pandas frame (validated on the way in) or a path to CSV, Parquet or
-    DuckDB; ``strategy`` a registered name or a ``Strategy``; extra keywords are its parameters.
+    DuckDB; ``strategy`` a registered name, a ``Strategy`` or a plain function
+    ``fn(bars, **params)`` returning an intent table; extra keywords are its parameters.
     """
 
     def __init__(
         self,
         bars: Any,
-        strategy: str | Strategy = "sma_cross",
+        strategy: str | Strategy | Callable[..., Any] = "sma_cross",
         *,
         config: BacktestConfig | None = None,
         instruments: dict[str, Instrument] | None = None,
         profile: RiskProfile | str | None = None,
         **params: Any,
     ) -> None:
-        from backstop.data import load_bars, load_bars_frame
-
-        if isinstance(bars, PreparedBars):
-            self.prepared = bars
-        elif isinstance(bars, pl.DataFrame) or hasattr(bars, "to_numpy"):
-            self.prepared = PreparedBars.of(load_bars_frame(bars))
-        else:
-            self.prepared = PreparedBars.of(load_bars(bars))
+        self.prepared = prepare_bars(bars)
         self.bars = self.prepared.bars
-        self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.strategy = _strategy_of(strategy)
         self.params = self.strategy.resolve(params)
+        self.data_warnings = self.strategy.check_data(self.prepared.counts, self.params)
         self.config = config or BacktestConfig()
-        self.profile = profile if isinstance(profile, RiskProfile) else RiskProfile.load(profile)
+        check(
+            isinstance(self.config, BacktestConfig),
+            ConfigError("config", f"expected a BacktestConfig, got {type(self.config).__name__}"),
+        )
+        self.profile = _profile_of(profile)
         self.instruments = instruments
 
     def intents(self) -> pl.DataFrame:
@@ -283,4 +355,22 @@ class Backtest:
         result.run_seconds = time.perf_counter() - t0
         result.params = dict(self.params)
         result.strategy_name = self.strategy.name
+        result.warnings = [*self.data_warnings, *result.warnings]
         return result
+
+
+def _strategy_of(strategy: Any) -> Strategy:
+    """A registered name, a ``Strategy``, or a plain function wrapped as one."""
+    if isinstance(strategy, str):
+        return get_strategy(strategy)
+    if isinstance(strategy, Strategy):
+        return strategy
+    if callable(strategy):
+        from backstop.strategies.function import strategy_from_function
+
+        return strategy_from_function(strategy)
+    raise ConfigError(
+        "strategy",
+        "expected a strategy name, a Strategy or a function of bars, got "
+        f"{type(strategy).__name__}",
+    )

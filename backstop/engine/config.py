@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zoneinfo
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -14,6 +15,9 @@ from backstop.errors import ConfigError, check
 SLIPPAGE_MODELS = {"none": 0, "ticks": 1, "bps": 2}
 COMMISSION_MODELS = {"zero": 0, "per_share": 1, "per_contract": 2, "percent": 3}
 INTRABAR_POLICIES = {"stop_first": 0, "target_first": 1, "open_proximity": 2}
+PERCENT_MAX = 0.05
+"""Largest ``commission_rate`` under ``commission=percent``: 5% of notional per fill. A
+larger one is a percentage written where the fraction belongs (0.2 meaning 0.2%)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +31,8 @@ class BacktestConfig:
       ``bps`` (value basis points). Applies to market and stop fills, never to limit fills.
     - ``commission`` / ``commission_rate`` / ``commission_min``: ``zero``; ``per_share`` (rate
       per share, at least ``commission_min`` per fill); ``per_contract``; ``percent`` (rate as
-      a fraction of notional).
+      a fraction of notional: 0.002 = 0.2%; above ``PERCENT_MAX`` it is refused, as a
+      percentage written where a fraction belongs; above 1% the run states a warning).
     - ``max_participation``: largest fraction of a bar's volume that one symbol's fills may
       take; the rest carries forward as a partial fill. 0 turns the cap off.
     - ``intrabar``: which leg fills when a bar touches both stop and target: ``stop_first``
@@ -62,12 +67,33 @@ class BacktestConfig:
         ):
             value = getattr(self, key)
             check(
-                isinstance(value, int | float) and math.isfinite(value) and value >= 0,
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value >= 0,
                 ConfigError(key, f"must be a finite number >= 0, got {value!r}"),
             )
         check(
-            0 <= self.max_participation <= 1,
+            self.commission != "percent" or self.commission_rate <= PERCENT_MAX,
+            ConfigError(
+                "commission_rate",
+                f"{self.commission_rate} with commission=percent would be "
+                f"{self.commission_rate:.0%} of notional per fill: the rate is a fraction "
+                f"(0.002 = 0.2%), at most {PERCENT_MAX}",
+            ),
+        )
+        check(
+            isinstance(self.max_participation, int | float)
+            and not isinstance(self.max_participation, bool)
+            and 0 <= self.max_participation <= 1,
             ConfigError("max_participation", f"must be in [0, 1], got {self.max_participation}"),
+        )
+        check(
+            isinstance(self.session_tz, str) and _is_zone(self.session_tz),
+            ConfigError(
+                "session_tz",
+                f"{self.session_tz!r} is not an IANA time zone (e.g. 'America/New_York')",
+            ),
         )
         check(
             isinstance(self.max_working, int) and 2 <= self.max_working <= 256,
@@ -103,6 +129,15 @@ class BacktestConfig:
             legs_live_on_entry_bar=bool(self.legs_live_on_entry_bar),
             max_working=int(self.max_working),
         )
+
+
+def _is_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _choice(key: str, value: str, allowed: dict[str, int]) -> None:

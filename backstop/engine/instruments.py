@@ -85,8 +85,20 @@ _FUTURE_MONTH_CODES = "FGHJKMNQUVXZ"
 
 def lookup(symbol: str, overrides: dict[str, Instrument] | None = None) -> Instrument:
     """Resolve a symbol: user overrides, then the registry (ESZ5 -> ES), else generic."""
+    if overrides is not None:
+        check(
+            isinstance(overrides, dict),
+            ConfigError(
+                "instruments", f"expected a dict of Instrument, got {type(overrides).__name__}"
+            ),
+        )
     if overrides and symbol in overrides:
-        return overrides[symbol]
+        spec = overrides[symbol]
+        check(
+            isinstance(spec, Instrument),
+            ConfigError(f"instruments[{symbol!r}]", f"expected an Instrument, got {spec!r}"),
+        )
+        return spec
     if symbol in REGISTRY:
         return REGISTRY[symbol]
     # Dated futures contracts: root + month code + 1-2 digit year (ESZ5, MNQH26).

@@ -106,9 +106,21 @@ class RiskProfile:
         """Load and validate a profile file."""
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError("profile", f"no such profile file: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(
+                "profile", "is a directory, not a profile file", source=str(path)
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                "profile",
+                f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                source=str(path),
+            ) from None
+        except OSError as exc:
+            raise ConfigError("profile", f"cannot read: {exc.strerror}", source=str(path)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("profile", f"not valid TOML: {exc}", source=str(path)) from None
         return cls.from_mapping(data, source=str(path))

@@ -27,10 +27,14 @@ from backstop.engine.enums import (
 )
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
+from backstop.engine.run_warnings import negative_equity_warnings
 
 NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
 """Run finding: signals came in and not one order went out (the silent no-op of seeds 000
 and 003). The CLI's check mode exits non-zero on it."""
+LOW_ORDER_SHARE = "LOW_ORDER_SHARE"
+"""Run finding: a strategy's share of signals that became orders is below the profile's
+``checks.min_order_share`` (most signals refused is a quieter no-op). ``--check`` fails."""
 
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
@@ -108,6 +112,8 @@ class BacktestResult:
     label: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     strategy_name: str = ""
+    warnings: list[str] = field(default_factory=list)
+    source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
         s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)
@@ -262,8 +268,15 @@ class BacktestResult:
                 pl.Series("advisory", advice, dtype=pl.String).replace("", None),
                 pl.Series("advisory_confidence", v["advice_conf"]).fill_nan(None),
                 pl.Series("order_id", v["entry_order"]),
+                self._source_ref_col(v),
             ]
         )
+
+    def _source_ref_col(self, v: np.ndarray) -> pl.Series:
+        """The signal's source id as given: text ids through ``source_refs``, numbers as text."""
+        from backstop.engine.run_warnings import source_ref_column
+
+        return source_ref_column(v, self._strategy_col(v["strategy"]), self.source_refs)
 
     @cached_property
     def guard_events(self) -> pl.DataFrame:
@@ -362,9 +375,14 @@ class BacktestResult:
         amb = self.ambiguity()
         is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
         signals = int(is_signal.sum())
+        share = self.order_share(is_signal)
         findings = []
         if signals > 0 and len(orders) == 0:
             findings.append(NO_ORDERS_FROM_SIGNALS)
+        else:
+            floor = float(self.profile.get("checks.min_order_share"))
+            if any(s["share"] < floor for s in share.values() if s["signals"]):
+                findings.append(LOW_ORDER_SHARE)
         kills = self.records.guard
         return {
             "run_id": self.run_id,
@@ -384,7 +402,16 @@ class BacktestResult:
             "ambiguous_round_trips": amb["ambiguous_round_trips"],
             "pnl_range_intrabar": [round(x, 6) for x in amb["pnl_range"]],
             "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
+            "order_share": share,
+            "min_order_share": float(self.profile.get("checks.min_order_share")),
+            "warnings": [*self.warnings, *negative_equity_warnings(self.equity)],
         }
+
+    def order_share(self, is_signal: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+        """Per strategy: signals in, how many sent an order, and that share (sorted by id)."""
+        from backstop.engine.run_warnings import order_share
+
+        return order_share(self.records.verdicts, self.strategies, is_signal)
 
     def plot(self, symbol: str | None = None) -> Any:
         """Price with entries/exits, and equity with drawdown (a matplotlib Figure)."""

@@ -30,6 +30,7 @@ from backstop.engine.inputs import event_array, instrument_arrays, session_days
 from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
+from backstop.engine.run_warnings import text_id_refs
 from backstop.errors import BackstopError
 from backstop.strategies.base import conform_intents
 
@@ -71,6 +72,7 @@ class Stepwise:
             a = replace(a, session=session_days(prepared.bars, self.config.session_tz))
         self.prepared, self.arrays, self.label = prepared, a, label
         self.profile = profile or RiskProfile()
+        self.source_refs = text_id_refs(intents, self.profile)
         self.inst, self.specs = instrument_arrays(a.symbols, instruments)
         self.events, self.strategies, self.event_symbols = event_array(
             intents, prepared.bars, a.symbols, a.sym
@@ -166,6 +168,7 @@ class Stepwise:
             final_cash=float(self.driver.pf.acct[0]),
             run_seconds=self.seconds,
             label=self.label,
+            source_refs=self.source_refs,
         )
 
 

@@ -37,6 +37,7 @@ import polars as pl
 
 from backstop.engine.enums import SIGNAL_EXIT_REASONS
 from backstop.errors import ConfigError, check
+from backstop.strategies.intake import coerce_intent_columns, intent_frame, number_text_ids
 
 EXIT_REASON_ROLES = tuple(sorted({int(role) for role in SIGNAL_EXIT_REASONS.values()}))
 
@@ -67,6 +68,7 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "advisory_confidence": pl.Float64(),
     "control": pl.Int8(),
     "scale_in_pct": pl.Float64(),
+    "source_ref": pl.String(),  # the source id as given (text ids: see strategies/intake.py)
 }
 REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
 
@@ -87,10 +89,12 @@ class Param:
     def parse(self, raw: Any) -> float | int:
         """Convert and range-check a value (e.g. from ``--param fast=10``); name it on error."""
         try:
+            if isinstance(raw, bool):
+                raise TypeError  # True is 1 to Python, never a window length or a price
             value = self.kind(raw) if not isinstance(raw, str) else self.kind(float(raw))
-            if self.kind is int and isinstance(raw, str) and float(raw) != int(float(raw)):
-                raise ValueError
-        except (TypeError, ValueError):
+            if self.kind is int and not float(raw).is_integer():
+                raise ValueError  # fast=10.7 must not run as 10
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(self.name, f"expected {self.kind.__name__}, got {raw!r}") from None
         check(math.isfinite(float(value)), ConfigError(self.name, f"must be finite, got {raw!r}"))
         if self.minimum is not None:
@@ -114,6 +118,10 @@ class Strategy:
     fn: IntentFn
     params: tuple[Param, ...]
     doc: str = ""
+    validate: Callable[[dict[str, Any]], None] | None = None
+    """Checks that span parameters (``fast < slow``); raises ``ConfigError`` naming one."""
+    bars_needed: Callable[[dict[str, Any]], tuple[str, int]] | None = None
+    """(parameter, bars): the fewest bars of one symbol the strategy can signal on at all."""
 
     def resolve(self, values: dict[str, Any] | None = None) -> dict[str, float | int]:
         """Defaults overlaid with ``values``; unknown or out-of-range parameters are errors."""
@@ -126,9 +134,40 @@ class Strategy:
                     key, f"unknown parameter of strategy {self.name} (known: {sorted(known)})"
                 ),
             )
-        return {
+        resolved = {
             p.name: p.parse(values[p.name]) if p.name in values else p.default for p in self.params
         }
+        if self.validate is not None:
+            self.validate(resolved)
+        return resolved
+
+    def check_data(self, counts: dict[str, int], params: dict[str, Any]) -> list[str]:
+        """Refuse parameters the data is too short for; warn about symbols that are.
+
+        ``counts`` is the number of bars of each symbol. A window longer than every symbol's
+        history can never signal: that run would "succeed" with no trades, so it is an error
+        naming the parameter. Symbols shorter than the window while others are long enough
+        are listed in a warning.
+        """
+        if self.bars_needed is None or not counts:
+            return []
+        name, needed = self.bars_needed(params)
+        longest = max(counts.values())
+        check(
+            longest >= needed,
+            ConfigError(
+                name,
+                f"{params[name]} needs at least {needed} bars of a symbol to signal, but the "
+                f"longest symbol has {longest}: the run could not trade at all",
+            ),
+        )
+        short = sorted(symbol for symbol, n in counts.items() if n < needed)
+        if not short:
+            return []
+        return [
+            f"{len(short)} symbols have fewer than the {needed} bars {name}={params[name]} needs "
+            f"and cannot signal: {', '.join(short[:5])}{' ...' if len(short) > 5 else ''}"
+        ]
 
     def intents(
         self, bars: pl.DataFrame, params: dict[str, Any] | None = None, prepared: Any = None
@@ -138,16 +177,31 @@ class Strategy:
         ``prepared`` (a ``PreparedBars`` of the same bars) is passed on to strategies that
         declare a ``prepared`` keyword, so array-based strategies reuse the engine's arrays.
         """
+        if not isinstance(bars, pl.DataFrame):
+            from backstop.data import load_bars_frame
+
+            bars = load_bars_frame(bars, source="bars")  # pandas (validated), or refused
         resolved = self.resolve(params)
         if prepared is not None and "prepared" in inspect.signature(self.fn).parameters:
             out = self.fn(bars, prepared=prepared, **resolved)
         else:
             out = self.fn(bars, **resolved)
-        return conform_intents(out, strategy_id=self.name)
+        return conform_intents(
+            out, strategy_id=self.name, argument=f"strategy {self.name}: its return value"
+        )
 
 
-def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFrame:
-    """Give an intent table every column of ``INTENT_SCHEMA`` in order, with its types."""
+def conform_intents(
+    df: Any, strategy_id: str = "default", argument: str = "intents"
+) -> pl.DataFrame:
+    """Give an intent table every column of ``INTENT_SCHEMA`` in order, with its types.
+
+    ``df`` may be polars or pandas; ``side``/``intent`` may be words, ``ts`` datetimes or
+    text, ``source_id`` text ids (``strategies/intake.py``). ``argument`` names the table in
+    the error when it is not a table at all.
+    """
+    df = intent_frame(df, argument)
+    df, text_ids = coerce_intent_columns(df)
     for col in REQUIRED_INTENT_COLUMNS:
         if col in ("side", "intent", "symbol") and "kind" in df.columns and col not in df.columns:
             df = df.with_columns(pl.lit({"side": 1, "intent": 0, "symbol": ""}[col]).alias(col))
@@ -198,7 +252,9 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
     defaults = {"otype": 0, "tif": 1, "kind": 0, "exit_reason": 3, "source_id": -1, "advisory": 0}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
-        if name in defaults and name in df.columns:
+        if name == "source_ref" and (text_ids is not None or name not in df.columns):
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))  # number_text_ids fills it
+        elif name in defaults and name in df.columns:
             exprs.append(pl.col(name).cast(dtype).fill_null(defaults[name]))
         elif name in df.columns:
             exprs.append(pl.col(name).cast(dtype))
@@ -208,7 +264,7 @@ def conform_intents(df: pl.DataFrame, strategy_id: str = "default") -> pl.DataFr
             exprs.append(pl.lit(defaults[name], dtype=dtype).alias(name))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return df.select(exprs)
+    return number_text_ids(df.select(exprs), text_ids)
 
 
 def _require_price(df: pl.DataFrame, needs: pl.Series, column: str, what: str) -> None:
@@ -276,6 +332,10 @@ def latest_intents(
     strategy: Strategy, window: pl.DataFrame, params: dict[str, Any] | None = None
 ) -> pl.DataFrame:
     """The live signal: the strategy on a rolling window, keeping only its newest bar's rows."""
+    if not isinstance(window, pl.DataFrame):
+        from backstop.data import load_bars_frame
+
+        window = load_bars_frame(window, source="window")  # pandas (validated), or refused
     intents = strategy.intents(window, params)
     if window.is_empty():
         return intents

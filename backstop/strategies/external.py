@@ -4,11 +4,13 @@ This is how a bot's own signal stream is put through backstop's pipeline in a ba
 (``backstop backtest --signals FILE``). Columns, by these exact names (README, "External
 signals"):
 
-- ``ts``: ISO-8601 with an offset (``2026-06-04T10:15:00-04:00``) or int ns UTC;
+- ``ts``: ISO-8601 with an offset (``2026-06-04T10:15:00-04:00``) or an integer epoch
+  time, its unit read from its magnitude as for bars (``backstop.data.units``);
 - ``symbol``; ``side``: ``buy`` | ``sell``; ``intent``: ``entry`` | ``exit``;
 - optional ``price``, ``stop``, ``target`` (absolute), ``stop_pct``, ``target_pct``
   (fractions, 0.02 = 2%), ``conviction`` (0..100), ``target_dollars``, ``qty``,
-  ``source_id`` (integer, e.g. a mention id), ``strategy_id``, ``advisory`` (``WAIT`` |
+  ``source_id`` (the feed's id: an integer, or text such as ``kevin-4411`` or a UUID,
+  numbered as ``strategies/intake.py`` says), ``strategy_id``, ``advisory`` (``WAIT`` |
   ``GO``) and ``advisory_confidence`` (0..1, or a percentage like ``50%``);
 - and backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
   ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``), ``limit_price``
@@ -16,7 +18,9 @@ signals"):
 
 A signal is acted on at the close of the first bar of its symbol at or after its ts. An
 unknown column or a bad value is a ``DataError`` naming the file, line and column: nothing is
-guessed. Parsing is Python per line on purpose (signal files are small and every error must
+guessed. A file with no signals at all (only a header, or only blank lines) is refused too: it
+is a wrong file far more often than a quiet day, and a run on it would pass ``--check``.
+Parsing is Python per line on purpose (signal files are small and every error must
 point at its line); the backtest itself stays compiled.
 """
 
@@ -32,6 +36,8 @@ from typing import Any
 
 import polars as pl
 
+from backstop.data.csvcheck import check_header, not_utf8_error
+from backstop.data.units import UNIT_RULE, to_ns, unit_of
 from backstop.engine.enums import SIGNAL_EXIT_REASONS, Advice
 from backstop.errors import DataError, check
 from backstop.strategies.base import conform_intents
@@ -65,8 +71,18 @@ def read_signals(path: str | Path) -> pl.DataFrame:
     """Read a CSV or JSONL signal file into an intent table (``INTENT_SCHEMA``)."""
     path = Path(path)
     check(path.exists(), DataError("no such signal file", source=str(path)))
-    rows = list(
-        _jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _csv_rows(path)
+    check(path.is_file(), DataError("not a file", source=str(path)))
+    try:
+        rows = list(
+            _jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _csv_rows(path)
+        )
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(path.read_bytes(), exc, str(path)) from None
+    check(
+        bool(rows),
+        DataError(
+            "no signals: the file has no rows (a wrong or truncated file?)", source=str(path)
+        ),
     )
     records = [_record(str(path), line, raw) for line, raw in rows]
     frame = pl.DataFrame(records, schema=_OUT_SCHEMA, orient="row")
@@ -86,7 +102,7 @@ _OUT_SCHEMA = {
     "conviction": pl.Float64,
     "target_dollars": pl.Float64,
     "qty": pl.Float64,
-    "source_id": pl.Int64,
+    "source_id": pl.String,
     "strategy_id": pl.String,
     "advisory": pl.Int8,
     "advisory_confidence": pl.Float64,
@@ -98,7 +114,7 @@ _OUT_SCHEMA = {
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is no part of a name
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -107,6 +123,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 "empty signal file: expected a header line", source=str(path), row=1
             ) from None
         header = [h.strip() for h in header]
+        check_header(header, str(path))
         _check_columns(str(path), 1, header, header=True)
         for values in reader:
             line = reader.line_num
@@ -123,7 +140,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open() as fh:
+    with path.open(encoding="utf-8-sig") as fh:
         for line, text in enumerate(fh, start=1):
             if not text.strip():
                 continue
@@ -194,11 +211,10 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
         num[name] = x
     source_id = raw.get("source_id")
     if source_id is not None:
-        try:
-            source_id = int(str(source_id))
-        except ValueError:
-            raise bad("source_id", f"expected an integer id, got {source_id!r}") from None
-        if source_id < 0:
+        if isinstance(source_id, bool | float | list | dict):
+            raise bad("source_id", f"expected an integer or text id, got {source_id!r}")
+        source_id = str(source_id).strip()
+        if source_id.lstrip("-").isdigit() and int(source_id) < 0:
             raise bad("source_id", f"must be >= 0, got {source_id}")
     advisory = None
     if "advisory" in raw:
@@ -240,13 +256,30 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
 
 
 def _ts(value: Any, bad: Any) -> int:
-    """int ns UTC, or ISO-8601 with an explicit offset (a naive time is ambiguous: refused)."""
+    """An integer epoch time (unit by magnitude), or ISO-8601 with an explicit offset (a
+    naive time is ambiguous: refused); a time int64 nanoseconds cannot hold is refused."""
+    if isinstance(value, bool | float):
+        raise bad("ts", f"expected ISO-8601 with an offset or an integer epoch time, got {value!r}")
     if isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit()):
-        return int(value)
+        ns = to_ns(int(value))
+        if ns is None:
+            raise bad(
+                "ts",
+                f"{value} read as {unit_of(int(value))[0]} ({UNIT_RULE}) is outside the "
+                "int64-nanosecond range (1677-09-21 .. 2262-04-11)",
+            )
+        return ns
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
-        raise bad("ts", f"expected ISO-8601 with an offset or int ns, got {value!r}") from None
+        raise bad(
+            "ts", f"expected ISO-8601 with an offset or an integer epoch time, got {value!r}"
+        ) from None
     if parsed.tzinfo is None:
         raise bad("ts", f"{value!r} has no UTC offset: the time zone would be a guess")
-    return ((parsed.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)) * 1_000
+    ns = ((parsed.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)) * 1_000
+    if not -(2**63) <= ns <= 2**63 - 1:
+        raise bad(
+            "ts", f"{value!r} is outside the int64-nanosecond range (1677-09-21 .. 2262-04-11)"
+        )
+    return ns

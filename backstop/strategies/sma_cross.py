@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from backstop.engine.core.ahead import kernel
+from backstop.errors import ConfigError, check
 from backstop.strategies.base import Param, Strategy, register
 from backstop.strategies.ticks import grid_ticks
 
@@ -257,6 +258,23 @@ def sma_cross_intents(
     )
 
 
+def _check_windows(params: dict[str, Any]) -> None:
+    """The fast average must be the shorter one: with fast >= slow "crosses" mean nothing."""
+    check(
+        params["fast"] < params["slow"],
+        ConfigError(
+            "fast",
+            f"must be shorter than slow (fast={params['fast']}, slow={params['slow']}): "
+            "the fast average is the shorter window",
+        ),
+    )
+
+
+def _bars_needed(params: dict[str, Any]) -> tuple[str, int]:
+    """A cross compares two full windows, so the first is possible on bar ``slow + 1``."""
+    return "slow", int(params["slow"]) + 1
+
+
 SMA_CROSS = register(
     Strategy(
         name="sma_cross",
@@ -269,5 +287,7 @@ SMA_CROSS = register(
             Param("qty", float, 100, minimum=0.0, help="units per entry"),
         ),
         doc=__doc__ or "",
+        validate=_check_windows,
+        bars_needed=_bars_needed,
     )
 )

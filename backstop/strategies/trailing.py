@@ -14,6 +14,7 @@ import polars as pl
 
 from backstop.engine.enums import EventKind
 from backstop.errors import ConfigError, check
+from backstop.strategies.intake import intent_frame
 
 
 def stop_updates(
@@ -21,9 +22,10 @@ def stop_updates(
 ) -> pl.DataFrame:
     """Stop-update intent rows from ``level`` (a column name or expression over ``bars``).
 
-    ``bars`` needs ``ts`` and ``symbol``; null levels (no line yet) send nothing. Concatenate
-    the result with the strategy's entries and exits.
+    ``bars`` (polars or pandas) needs ``ts`` and ``symbol``; null levels (no line yet) send
+    nothing. Concatenate the result with the strategy's entries and exits.
     """
+    bars = intent_frame(bars, "bars", "bars")
     for col in ("ts", "symbol"):
         check(col in bars.columns, ConfigError(col, "stop_updates needs this bars column"))
     expr = pl.col(level) if isinstance(level, str) else level

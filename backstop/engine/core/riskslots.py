@@ -336,6 +336,15 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         _INF,
         "shadow wins in a row that re-enable a quarantined strategy",
     ),
+    # run checks (read after the run, not by the kernels)
+    RiskKey(
+        "checks.min_order_share",
+        "float",
+        0.5,
+        0,
+        1,
+        "--check fails when a strategy's share of signals that became orders is below this",
+    ),
 )
 
 SLOT: dict[str, int] = {k.key: i for i, k in enumerate(RISK_KEYS)}
