@@ -1191,7 +1191,7 @@ def test_symbols_shorter_than_the_window_are_warned_about() -> None:
 
 
 def test_text_source_ids_are_numbered_per_strategy_and_kept_by_both_drivers() -> None:
-    from backstop.engine.event_driver import run_event_driven
+    from backstop.runners.stepwise import run_event_driven
 
     intents = pl.DataFrame(
         {
