@@ -122,23 +122,62 @@ def _module_file(name: str) -> Path | None:
     return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
 
 
+def _is_kernel(node: ast.AST) -> bool:
+    """A function compiled by numba: decorated with ``kernel`` or ``njit`` (called or not)."""
+    if not isinstance(node, ast.FunctionDef):
+        return False
+    for dec in node.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(target, ast.Name) and target.id in ("kernel", "njit"):
+            return True
+    return False
+
+
+def _imports(tree: ast.Module) -> dict[str, Path]:
+    """Module-level ``from backstop... import name``: name -> the file it comes from."""
+    out: dict[str, Path] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("backstop"):
+            for alias in node.names:
+                source = _module_file(f"{node.module}.{alias.name}") or _module_file(node.module)
+                if source is not None:
+                    out[alias.asname or alias.name] = source
+    return out
+
+
+def _compiled_in(path: Path, seen: set[Path]) -> None:
+    """Add ``path`` and every module whose values its kernels (or, for a module that
+    provides names to kernels, its module-level code) can compile in."""
+    if path in seen:
+        return
+    seen.add(path)
+    tree = ast.parse(path.read_text())
+    imported = _imports(tree)
+    kernels = [n for n in ast.walk(tree) if _is_kernel(n)]
+    used = {n.id for k in kernels for n in ast.walk(k) if isinstance(n, ast.Name)}
+    for name, source in imported.items():
+        if name in used and source != path:
+            _provider(source, seen)
+
+
+def _provider(path: Path, seen: set[Path]) -> None:
+    """A module some kernel takes a name from: its constants may be computed from anything
+    it imports at module level, so all of that counts too (transitively)."""
+    if path in seen:
+        return
+    _compiled_in(path, seen)
+    for source in set(_imports(ast.parse(path.read_text())).values()):
+        _provider(source, seen)
+
+
 def test_every_module_the_kernels_import_is_in_the_sources_digest() -> None:
-    """A changed enum (or any module a kernel source imports at module level, transitively)
-    changes the digest, which drops numba's cache and refuses a stale ahead-of-time build."""
+    """A changed enum (or any module whose values a kernel compiles in: the modules its
+    kernels take names from, and what those import) changes the digest, which drops
+    numba's cache and refuses a stale ahead-of-time build."""
     covered = set(kernel_sources())
-    todo = [p for p in covered if p.parent.name in ("core", "strategies")]
     seen: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for node in ast.parse(path.read_text()).body:
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("backstop"):
-                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names if a.name.startswith("backstop")]
-            todo += [f for f in map(_module_file, names) if f is not None]
+    for path in sorted(covered):
+        if path.parent.name in ("core", "strategies"):
+            _compiled_in(path, seen)
     assert _PACKAGE / "engine" / "enums.py" in seen
     assert seen <= covered, sorted(str(p.relative_to(ROOT)) for p in seen - covered)

@@ -733,7 +733,7 @@ def test_cli_refuses_with_one_line(case: Case, tmp_path: Path, monkeypatch, caps
 
 
 def _json_run(tmp_path: Path, capsys, *argv: str) -> tuple[int, dict[str, Any]]:
-    code = main(["backtest", *argv, "--json", "--journal", str(tmp_path / "j")])
+    code = main(["backtest", *argv, "--json", "--journal", str(tmp_path / "j"), "--force"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out)
 
