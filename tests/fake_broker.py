@@ -31,6 +31,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from backstop.domain.enums import (
+    TERMINAL_STATUSES,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    ReasonCode,
+    Side,
+    TimeInForce,
+)
 from backstop.engine.broker import (
     BrokerEvent,
     EntryRequest,
@@ -39,15 +48,6 @@ from backstop.engine.broker import (
     OpenOrder,
     OrderStatusEvent,
     fill_record,
-)
-from backstop.engine.enums import (
-    TERMINAL_STATUSES,
-    OrderRole,
-    OrderStatus,
-    OrderType,
-    ReasonCode,
-    Side,
-    TimeInForce,
 )
 
 NAN = float("nan")

@@ -22,12 +22,12 @@ import polars as pl
 from hypothesis import strategies as st
 
 from backstop.data import load_bars_frame
+from backstop.domain.instruments import Instrument
+from backstop.domain.intents import INTENT_SCHEMA
 from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
-from backstop.strategies.base import INTENT_SCHEMA
 
 START_NS = 1_704_205_800_000_000_000  # 2024-01-02T14:30:00Z = 09:30 America/New_York
 MINUTE_NS = 60_000_000_000
@@ -339,9 +339,9 @@ def run_exchange(
     ``SimExchange.on_bar``. Returns the exchange's (orders, fills) record arrays.
     """
     from backstop.brokers.sim.exchange import SimExchange
+    from backstop.domain.enums import OrderType, Side
     from backstop.engine.broker import EntryRequest
     from backstop.engine.core.records import N_FILLS, N_ORDERS
-    from backstop.engine.enums import OrderType, Side
     from backstop.engine.inputs import instrument_arrays
 
     inst, _ = instrument_arrays(("T",), {"T": Instrument(symbol="T", tick_size=tick)})

@@ -24,18 +24,18 @@ from hypothesis import strategies as st
 from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
 
 from backstop.brokers.sim.exchange import SimExchange
+from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
+from backstop.domain.instruments import Instrument
+from backstop.domain.intents import conform_intents
 from backstop.engine.backtest import guard_for
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
-from backstop.engine.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
-from backstop.strategies.base import conform_intents
 
 R = ReasonCode
 INSTRUMENTS = {s: Instrument.equity(s) for s in ("T", "A", "B")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from backstop.engine.enums import REASON_MEANINGS, ReasonCode
+from backstop.domain.enums import REASON_MEANINGS, ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
 

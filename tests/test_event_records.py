@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, intents, ts_of, with_bar_rows
 
+from backstop.domain.enums import EventKind, Intent
+from backstop.domain.intents import EXIT_REASON_ROLES, conform_intents
 from backstop.engine import inputs
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE
-from backstop.engine.enums import EventKind, Intent
 from backstop.engine.inputs import (
     _CODE_FIELDS,
     _FRACTION_FIELDS,
@@ -27,7 +28,6 @@ from backstop.engine.inputs import (
     bar_arrays,
     event_array,
 )
-from backstop.strategies.base import EXIT_REASON_ROLES, conform_intents
 
 N_BARS = 6
 FRAME = combine(

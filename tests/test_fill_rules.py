@@ -25,8 +25,8 @@ from kit import (
     ts_of,
 )
 
-from backstop.engine.enums import OrderStatus, OrderType
-from backstop.engine.instruments import Instrument, lookup
+from backstop.domain.enums import OrderStatus, OrderType
+from backstop.domain.instruments import Instrument, lookup
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 T = [ts_of(i) for i in range(5)]

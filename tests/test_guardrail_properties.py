@@ -40,7 +40,7 @@ from kit import (
     run,
 )
 
-from backstop.engine.instruments import Instrument
+from backstop.domain.instruments import Instrument
 
 SYMBOLS = ("A", "B")
 INSTRUMENTS = {s: Instrument.equity(s) for s in SYMBOLS}

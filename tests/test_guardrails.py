@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from kit import advisory, bars, combine, control, entry, exit_, run, ts_of
 
-from backstop.engine.enums import ControlAction, ReasonCode
-from backstop.engine.instruments import Instrument
+from backstop.domain.enums import ControlAction, ReasonCode
+from backstop.domain.instruments import Instrument
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 FIVE = [FLAT] * 5

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side
+from backstop.domain.instruments import REGISTRY, Instrument, lookup
+from backstop.domain.orders import ALLOWED_TRANSITIONS, Bracket, Order, build_order, client_order_id
 from backstop.engine.core.exchange import TRANSITIONS
-from backstop.engine.enums import OrderRole, OrderStatus, OrderType, Side
-from backstop.engine.instruments import REGISTRY, Instrument, lookup
-from backstop.engine.orders import ALLOWED_TRANSITIONS, Bracket, Order, build_order, client_order_id
 from backstop.errors import ConfigError, OrderStateError
 
 

@@ -39,9 +39,9 @@ from kit import (
     with_bar_rows,
 )
 
+from backstop.domain.instruments import Instrument
 from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
-from backstop.engine.instruments import Instrument
 from backstop.runners.stepwise import run_event_driven
 
 SYMBOLS = ("A", "B")

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from kit import bars, combine, control, entry, exit_, intents, split_settings
 from test_properties import INSTRUMENTS, Case, calm_or_wild_cases
 
+from backstop.domain.enums import ControlAction
 from backstop.engine.checkpoint import load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
-from backstop.engine.enums import ControlAction
 from backstop.engine.journal import journal_digest, write_journal
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError

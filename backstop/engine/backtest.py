@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backstop.domain.instruments import Instrument
+from backstop.domain.intents import conform_intents
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.core.decide import new_market
@@ -38,7 +40,6 @@ from backstop.engine.inputs import (
     instrument_arrays,
     session_days,
 )
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.engine.run_warnings import (
@@ -48,7 +49,7 @@ from backstop.engine.run_warnings import (
     text_id_refs,
 )
 from backstop.errors import BackstopError, ConfigError, DataError, check
-from backstop.strategies.base import Strategy, conform_intents, get_strategy
+from backstop.strategies.base import Strategy, get_strategy
 
 ProgressFn = Callable[[int, int], None]
 

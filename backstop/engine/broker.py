@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from backstop.engine.core.records import FILL_DTYPE
-from backstop.engine.enums import OrderRole, OrderStatus, OrderType, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ import polars as pl
 
 from backstop.data.calendars import bar_sessions, calendar_for
 from backstop.data.quality import quality_scores
+from backstop.domain.instruments import Instrument
 from backstop.engine.core.records import BarContext, plain_context
 from backstop.engine.inputs import BarArrays
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 
 CALENDAR_KEYS = ("risk.market_hours", "exits.eod_minutes_before_close")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from backstop.domain.enums import EventKind, Intent, OrderRole, OrderStatus, OrderType, Side
 from backstop.engine.broker import (
     Broker,
     EntryRequest,
@@ -84,7 +85,6 @@ from backstop.engine.core.supervise import (
     trip_kill_nb,
     value_of_kill_nb,
 )
-from backstop.engine.enums import EventKind, Intent, OrderRole, OrderStatus, OrderType, Side
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError
 

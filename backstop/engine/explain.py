@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from backstop.engine.enums import REASON_MEANINGS, ReasonCode
+from backstop.domain.enums import REASON_MEANINGS, ReasonCode
 from backstop.engine.journal import read_table
 from backstop.errors import BackstopError
 

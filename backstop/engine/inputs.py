@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from backstop.domain.enums import EventKind, Intent
+from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.core import recycle
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
-from backstop.engine.enums import EventKind, Intent
-from backstop.engine.instruments import Instrument, lookup
 
 # event field <- intent column, where the names differ; defaults for missing values
 INTENT_COLUMN_OF = {

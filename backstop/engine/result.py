@@ -9,11 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from backstop.engine.config import BacktestConfig
-from backstop.engine.core.guard import AI_N_EVENTS
-from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
-from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
-from backstop.engine.enums import (
+from backstop.domain.enums import (
     GuardEventKind,
     Intent,
     KillCause,
@@ -25,7 +21,11 @@ from backstop.engine.enums import (
     TimeInForce,
     reason_names,
 )
-from backstop.engine.instruments import Instrument
+from backstop.domain.instruments import Instrument
+from backstop.engine.config import BacktestConfig
+from backstop.engine.core.guard import AI_N_EVENTS
+from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
+from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
 from backstop.engine.profile import RiskProfile
 from backstop.engine.run_warnings import negative_equity_warnings
 

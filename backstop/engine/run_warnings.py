@@ -60,7 +60,7 @@ def sizer_warnings(intents: pl.DataFrame, profile: RiskProfile) -> list[str]:
 def text_id_refs(intents: pl.DataFrame, profile: RiskProfile) -> pl.DataFrame | None:
     """(strategy_id, source_id, source_ref) of text source ids, or None when ids are numbers.
 
-    Text ids are numbered per strategy (``strategies/intake.py``); a cold-start cursor
+    Text ids are numbered per strategy (``domain/intake.py``); a cold-start cursor
     (``risk.source_cursor``) is a number of the feed's own ids and means nothing for them.
     """
     if intents.is_empty():
@@ -106,7 +106,7 @@ def order_share(
     A run where most signals were refused is a quieter no-op than one with no orders at all;
     ``checks.min_order_share`` turns a low share into the ``LOW_ORDER_SHARE`` finding.
     """
-    from backstop.engine.enums import Intent
+    from backstop.domain.enums import Intent
 
     v = verdicts
     if is_signal is None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backstop.engine.enums import ReasonCode
+from backstop.domain.enums import ReasonCode
 from backstop.errors import ConfigError, check
 from backstop.replay.issues import read_text
 from backstop.replay.outcome import ALLOWED, BLOCKED, MODIFIED, Outcome

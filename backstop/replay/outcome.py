@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backstop.engine.enums import MODIFYING_CODES
+from backstop.domain.enums import MODIFYING_CODES
 from backstop.replay.decisions import Decision
 from backstop.replay.events import BotPosition, BrokerFill, OrderIntent
 from backstop.replay.rerun import Rerun, start_positions

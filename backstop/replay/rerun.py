@@ -18,12 +18,12 @@ import numpy as np
 import polars as pl
 
 from backstop.data import load_bars, load_bars_frame
+from backstop.domain.enums import Advice, EventKind, OrderRole
+from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.core.portfolio import apply_fill_nb
 from backstop.engine.core.records import EVENT_DTYPE, FILL_DTYPE, Portfolio
-from backstop.engine.enums import Advice, EventKind, OrderRole
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays
-from backstop.engine.instruments import Instrument, lookup
 from backstop.engine.profile import RiskProfile
 from backstop.errors import DataError
 from backstop.replay.decisions import Decision
@@ -216,7 +216,7 @@ def _f(x: float | None) -> float:
 
 
 def verdict_frame(driver: EventDriver, decisions, rows) -> pl.DataFrame:
-    from backstop.engine.enums import reason_names
+    from backstop.domain.enums import reason_names
 
     v = driver.dec.verdicts
     out = []

@@ -21,18 +21,18 @@ import polars as pl
 
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import load_bars_frame
+from backstop.domain.instruments import Instrument
+from backstop.domain.intents import conform_intents
 from backstop.engine.backtest import PreparedBars, guard_for, make_run_id
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import event_array, instrument_arrays, session_days
-from backstop.engine.instruments import Instrument
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.engine.run_warnings import text_id_refs
 from backstop.errors import BackstopError
-from backstop.strategies.base import conform_intents
 
 BrokerFactory = Callable[..., Any]
 

@@ -10,7 +10,7 @@ signals"):
 - optional ``price``, ``stop``, ``target`` (absolute), ``stop_pct``, ``target_pct``
   (fractions, 0.02 = 2%), ``conviction`` (0..100), ``target_dollars``, ``qty``,
   ``source_id`` (the feed's id: an integer, or text such as ``kevin-4411`` or a UUID,
-  numbered as ``strategies/intake.py`` says), ``strategy_id``, ``advisory`` (``WAIT`` |
+  numbered as ``domain/intake.py`` says), ``strategy_id``, ``advisory`` (``WAIT`` |
   ``GO``) and ``advisory_confidence`` (0..1, or a percentage like ``50%``);
 - and backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
   ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``), ``limit_price``
@@ -38,9 +38,9 @@ import polars as pl
 
 from backstop.data.csvcheck import check_header, not_utf8_error
 from backstop.data.units import UNIT_RULE, to_ns, unit_of
-from backstop.engine.enums import SIGNAL_EXIT_REASONS, Advice
+from backstop.domain.enums import SIGNAL_EXIT_REASONS, Advice
+from backstop.domain.intents import conform_intents
 from backstop.errors import DataError, check
-from backstop.strategies.base import conform_intents
 
 REQUIRED = ("ts", "symbol", "side", "intent")
 OPTIONAL = (

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from backstop.engine.enums import EventKind
+from backstop.domain.enums import EventKind
+from backstop.domain.intake import intent_frame
 from backstop.errors import ConfigError, check
-from backstop.strategies.intake import intent_frame
 
 
 def stop_updates(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from backstop.domain.enums import OrderRole, OrderStatus, Side
 from backstop.engine.broker import (
     BrokerEvent,
     EntryRequest,
@@ -33,7 +34,6 @@ from backstop.engine.core.records import (
     grow_book,
     new_book,
 )
-from backstop.engine.enums import OrderRole, OrderStatus, Side
 from backstop.errors import BackstopError
 
 _ROOM = 64

@@ -34,7 +34,7 @@ _KERNEL_DIRS = (_HERE, _PACKAGE / "strategies")
 # Modules outside those folders that kernel sources import: their values (enum codes) are
 # compiled into the kernels, so a change to them must recompile too.
 # tests/test_ahead_guard.py checks that every module the kernel sources import is covered.
-_KERNEL_DEPENDENCIES = (_PACKAGE / "engine" / "enums.py", _PACKAGE / "errors.py")
+_KERNEL_DEPENDENCIES = (_PACKAGE / "domain" / "enums.py", _PACKAGE / "errors.py")
 
 
 def kernel_sources() -> tuple[Path, ...]:

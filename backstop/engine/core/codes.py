@@ -1,6 +1,6 @@
 """The enums as the kernels see them: plain integer codes and reason-code bits.
 
-Derived from ``backstop.engine.enums`` so that kernels and the Python boundary cannot drift
+Derived from ``backstop.domain.enums`` so that kernels and the Python boundary cannot drift
 apart. They are numpy scalars, not Python ints, on purpose: numba types a Python int constant
 passed as an argument as a literal and compiles one copy of the callee per value.
 """
@@ -11,7 +11,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from backstop.engine.enums import (
+from backstop.domain.enums import (
     MODIFYING_CODES,
     Advice,
     ControlAction,

@@ -82,7 +82,7 @@ INTRABAR = np.bool_(False)
 NOT_AMBIGUOUS = np.bool_(False)
 
 # Allowed (from, to) status transitions: DESIGN.md's state machine. Mirrored by
-# backstop.engine.orders.ALLOWED_TRANSITIONS; a test checks the two agree.
+# backstop.domain.orders.ALLOWED_TRANSITIONS; a test checks the two agree.
 _T = np.zeros((8, 8), dtype=np.bool_)
 _T[CREATED, SUBMITTED] = True
 _T[CREATED, REJECTED] = True

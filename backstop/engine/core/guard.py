@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.domain.enums import GuardEventKind, KillCause
 from backstop.engine.core import recycle
 from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
@@ -41,7 +42,6 @@ from backstop.engine.core.state import (
     define_state_proxy,
     state_type,
 )
-from backstop.engine.enums import GuardEventKind, KillCause
 
 GUARD_EVENT_DTYPE = np.dtype(
     [

@@ -91,7 +91,7 @@ def _cast_columns(df: pl.DataFrame) -> pl.DataFrame:
     ``"10"`` becomes 10.0; ``"abc"``, a list or an infinite quantity is an error naming the
     column and row rather than a polars traceback or an order for ``inf`` shares.
     """
-    from backstop.strategies.base import INTENT_SCHEMA  # the schema lives with the interface
+    from backstop.domain.intents import INTENT_SCHEMA  # imported here: intents imports intake
 
     casts = {}
     for name, dtype in INTENT_SCHEMA.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from backstop.engine.enums import (
+from backstop.domain.enums import (
     TERMINAL_STATUSES,
     OrderRole,
     OrderStatus,
@@ -19,7 +19,7 @@ from backstop.engine.enums import (
     Side,
     TimeInForce,
 )
-from backstop.engine.instruments import Instrument
+from backstop.domain.instruments import Instrument
 from backstop.errors import ConfigError, OrderStateError, check
 
 S = OrderStatus
