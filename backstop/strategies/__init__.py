@@ -1,11 +1,10 @@
 """Strategies: vectorised intent generators, registered by name."""
 
+from backstop.domain.intents import INTENT_SCHEMA, conform_intents
 from backstop.strategies import sma_cross as _sma_cross  # noqa: F401  (registers itself)
 from backstop.strategies.base import (
-    INTENT_SCHEMA,
     Param,
     Strategy,
-    conform_intents,
     get_strategy,
     latest_intents,
     register,
