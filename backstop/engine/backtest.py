@@ -284,3 +284,34 @@ class Backtest:
         result.params = dict(self.params)
         result.strategy_name = self.strategy.name
         return result
+
+    # ---- research: thin doors to backstop.runners (imported lazily: runners build on the
+    # engine, so the engine only reaches them when a user asks for a sweep) --------------
+    def sweep(self, *, constraint: Any = None, processes: int | None = None, **params: Any):
+        """Every combination of ``params`` (values or iterables): a polars frame with one
+        row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
+        from backstop.runners.sweep import sweep
+
+        return sweep(self, constraint=constraint, processes=processes, **params)
+
+    def optimize(
+        self,
+        *,
+        maximize: Any = "sharpe",
+        constraint: Any = None,
+        processes: int | None = None,
+        **params: Any,
+    ) -> tuple[BacktestResult, pl.DataFrame]:
+        """Sweep and return (the best combination's result, the sweep table)."""
+        from backstop.runners.sweep import optimize
+
+        return optimize(
+            self, maximize=maximize, constraint=constraint, processes=processes, **params
+        )
+
+    def walk_forward(self, *, folds: int = 4, train_frac: float = 0.75, **kwargs: Any):
+        """Best parameters of each train window judged on the test window after it; see
+        ``backstop.runners.walkforward``."""
+        from backstop.runners.walkforward import walk_forward
+
+        return walk_forward(self, folds=folds, train_frac=train_frac, **kwargs)

@@ -1,0 +1,6 @@
+"""Composition over the engine: parameter sweeps, optimisation and walk-forward splits."""
+
+from backstop.runners.sweep import optimize, sweep
+from backstop.runners.walkforward import walk_forward
+
+__all__ = ["optimize", "sweep", "walk_forward"]
