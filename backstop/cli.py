@@ -265,6 +265,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a run's tearsheet (HTML and/or Markdown) from its journal."""
+    from backstop.report import write_tearsheet
+
+    for path in write_tearsheet(Path(args.run), html_path=args.html, md_path=args.md):
+        print(path)
+    return 0
+
+
 def _print_summary(p: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -383,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--force", action="store_true", help="replace an existing --out file")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
     sw.set_defaults(func=cmd_sweep)
+    rpt = sub.add_parser("report", help="a run's tearsheet (HTML, Markdown) from its journal")
+    rpt.add_argument("run", help="run folder (runs/<run_id>) or its journal.duckdb")
+    rpt.add_argument("--html", metavar="FILE", help="write the HTML page here")
+    rpt.add_argument("--md", metavar="FILE", help="write the Markdown version here")
+    rpt.set_defaults(func=cmd_report)
     return parser
 
 
