@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -166,3 +167,30 @@ def test_result_buy_hold_from_its_bars(tight) -> None:
         close = tight.bars.filter(pl.col("symbol") == sym).sort("ts")["close"].to_list()
         by_symbol.append(close[-1] / close[0] - 1)
     assert tight.stats["buy_hold_return"] == pytest.approx(sum(by_symbol) / len(by_symbol))
+
+
+def _periods_by_loop(ts, eq, cash):
+    """The obvious loop: walk the curve, open a period below the peak, close it on regaining."""
+    peak, peak_t, out, cur = cash, int(ts[0]), [], None
+    for t, e in zip(ts.tolist(), eq.tolist(), strict=True):
+        if e >= peak:
+            if cur is not None:
+                out.append((cur[0], t, cur[1]))
+                cur = None
+            peak, peak_t = e, t
+        else:
+            d = e / peak - 1.0
+            cur = (peak_t, d if cur is None else min(d, cur[1]))
+    if cur is not None:
+        out.append((cur[0], int(ts[-1]), cur[1]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_drawdown_periods_equal_the_obvious_loop(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    eq = 1000.0 + np.cumsum(rng.normal(0.02, 1.0, 3000))  # drifting up: many periods
+    ts = np.arange(3000, dtype=np.int64) * 60 * 10**9
+    got = drawdown_periods(ts, eq, 1000.0)
+    assert len(got) > 5
+    assert got == _periods_by_loop(ts, eq, 1000.0)

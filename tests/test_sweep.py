@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backstop import Backtest, ConfigError, sample_bars
+from backstop import BackstopError, Backtest, ConfigError, sample_bars
 from backstop.cli import main
 from backstop.engine.backtest import PreparedBars
 from backstop.engine.plot import plot_heatmap
@@ -190,3 +190,15 @@ def test_cli_sweep_writes_every_row_to_one_duckdb_file(
     )
     assert main([*args, "--constraint", "fast<slw"]) == 2
     assert "'slw' is not a swept parameter" in capsys.readouterr().err
+
+
+def test_worker_errors_name_the_combination(small, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweep_strategies import PICKY
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # workers import the module
+    bt = Backtest(small, PICKY)
+    with pytest.raises(BackstopError, match=r"\{'fast': 7\}: fast: seven is refused"):
+        bt.sweep(processes=2, fast=[5, 7, 10])
+    with pytest.raises(RuntimeError, match=r"(?s)failed on \{'fast': 9\}.*ZeroDivisionError"):
+        bt.sweep(processes=2, fast=[5, 9, 10])
+    assert bt.sweep(processes=2, fast=[5, 10]).height == 2

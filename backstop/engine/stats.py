@@ -111,13 +111,14 @@ def drawdown_periods(
     edges = np.diff(under)
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1  # last row of each run, inclusive
-    n = len(eq)
-    out = []
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        t0 = int(ts[a - 1]) if a > 0 else int(ts[0])
-        t1 = int(ts[b + 1]) if b + 1 < n else int(ts[-1])
-        out.append((t0, t1, float(dd[a : b + 1].min())))
-    return out
+    if len(starts) == 0:
+        return []
+    t0 = ts[np.maximum(starts - 1, 0)]  # the peak row (row 0 when the cash was the peak)
+    t1 = ts[np.minimum(ends + 1, len(eq) - 1)]  # the row regaining the peak, else the last
+    # the minimum from each run's start to the next run's start: the rows between runs are
+    # at their peak (0), so it is the run's own depth
+    depth = np.minimum.reduceat(dd, starts)
+    return list(zip(t0.tolist(), t1.tolist(), depth.tolist(), strict=True))
 
 
 def _drawdown_figures(ts: np.ndarray, eq: np.ndarray, initial_cash: float) -> dict[str, float]:
