@@ -287,12 +287,19 @@ class Backtest:
 
     # ---- research: thin doors to backstop.runners (imported lazily: runners build on the
     # engine, so the engine only reaches them when a user asks for a sweep) --------------
-    def sweep(self, *, constraint: Any = None, processes: int | None = None, **params: Any):
+    def sweep(
+        self,
+        *,
+        constraint: Any = None,
+        processes: int | None = None,
+        progress: bool | None = None,
+        **params: Any,
+    ) -> pl.DataFrame:
         """Every combination of ``params`` (values or iterables): a polars frame with one
         row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
         from backstop.runners.sweep import sweep
 
-        return sweep(self, constraint=constraint, processes=processes, **params)
+        return sweep(self, constraint=constraint, processes=processes, progress=progress, **params)
 
     def optimize(
         self,
@@ -300,16 +307,24 @@ class Backtest:
         maximize: Any = "sharpe",
         constraint: Any = None,
         processes: int | None = None,
+        progress: bool | None = None,
         **params: Any,
     ) -> tuple[BacktestResult, pl.DataFrame]:
         """Sweep and return (the best combination's result, the sweep table)."""
         from backstop.runners.sweep import optimize
 
         return optimize(
-            self, maximize=maximize, constraint=constraint, processes=processes, **params
+            self,
+            maximize=maximize,
+            constraint=constraint,
+            processes=processes,
+            progress=progress,
+            **params,
         )
 
-    def walk_forward(self, *, folds: int = 4, train_frac: float = 0.75, **kwargs: Any):
+    def walk_forward(
+        self, *, folds: int = 4, train_frac: float = 0.75, **kwargs: Any
+    ) -> pl.DataFrame:
         """Best parameters of each train window judged on the test window after it; see
         ``backstop.runners.walkforward``."""
         from backstop.runners.walkforward import walk_forward

@@ -100,7 +100,7 @@ def _draw_trades(ax: Any, trades: pl.DataFrame) -> None:
     win = trades.get_column("net_pnl").to_numpy() > 0
     segs = np.stack([np.column_stack([et, ep]), np.column_stack([xt, xp])], axis=1)
     colors = np.where(win, WIN_COLOR, LOSS_COLOR).tolist()
-    ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.6, label="trade"))
+    ax.add_collection(LineCollection(list(segs), colors=colors, linewidths=1.6, label="trade"))
     ax.scatter(et, ep, marker="^", s=14, color="tab:blue", label="entry", zorder=3)
     ax.scatter(xt, xp, marker="v", s=14, c=colors, zorder=3)
 

@@ -181,7 +181,8 @@ def buy_hold_return(bars: pl.DataFrame) -> float:
         .agg((pl.col("close").last() / pl.col("close").first() - 1.0).alias("r"))
         .sort("symbol")
     )
-    return float(per.get_column("r").mean())
+    mean = per.get_column("r").mean()
+    return float(mean) if isinstance(mean, int | float) else math.nan
 
 
 def verdicts_by_reason(verdicts: pl.DataFrame) -> dict[str, int]:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import backstop
 from backstop.errors import BackstopError
@@ -25,7 +25,7 @@ from backstop.errors import BackstopError
 Tick = Callable[[], None]
 
 
-def _spawn() -> subprocess.Popen:
+def _spawn() -> subprocess.Popen[bytes]:
     root = str(Path(backstop.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -37,9 +37,17 @@ def _spawn() -> subprocess.Popen:
     )
 
 
-def _send(proc: subprocess.Popen, message: Any) -> None:
-    pickle.dump(message, proc.stdin)  # type: ignore[arg-type]  (Popen(stdin=PIPE))
-    proc.stdin.flush()  # type: ignore[union-attr]
+def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+    """The worker's stdin and stdout (``_spawn`` always asks for both)."""
+    if proc.stdin is None or proc.stdout is None:
+        raise RuntimeError("sweep worker started without its pipes")
+    return proc.stdin, proc.stdout
+
+
+def _send(proc: subprocess.Popen[bytes], message: Any) -> None:
+    stdin, _ = _pipes(proc)
+    pickle.dump(message, stdin)
+    stdin.flush()
 
 
 def run_pool(
@@ -66,12 +74,12 @@ def run_pool(
                 if task is not None:
                     _send(proc, task)
                     busy += 1
-                    sel.register(proc.stdout, selectors.EVENT_READ, proc)
+                    sel.register(_pipes(proc)[1], selectors.EVENT_READ, proc)
             while busy:
                 for key, _ in sel.select():
                     proc = key.data
                     try:
-                        kind, index, payload = pickle.load(proc.stdout)
+                        kind, index, payload = pickle.load(_pipes(proc)[1])
                     except EOFError:
                         code = proc.wait()
                         raise RuntimeError(
@@ -86,7 +94,7 @@ def run_pool(
                     tick()
                     task = next(todo, None)
                     if task is None:
-                        sel.unregister(proc.stdout)
+                        sel.unregister(_pipes(proc)[1])
                     else:
                         _send(proc, task)
                         busy += 1
@@ -96,8 +104,8 @@ def run_pool(
             for proc in procs:
                 if not done:
                     proc.kill()  # a failed sweep does not wait for runs nobody will read
-                proc.stdin.close()  # type: ignore[union-attr]  (EOF: the worker exits)
+                _pipes(proc)[0].close()  # EOF: the worker exits
             for proc in procs:
                 proc.wait()
-                proc.stdout.close()  # type: ignore[union-attr]
+                _pipes(proc)[1].close()
     return results
