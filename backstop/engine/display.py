@@ -58,8 +58,8 @@ def result_text(result: BacktestResult) -> str:
         f"BacktestResult {result.run_id}: {run_title(result)}, profile {result.profile.name}",
         f"  {result.arrays.n:,} bars, {len(result.arrays.symbols)} symbols, {_period(s)}",
         f"  {summary['round_trips']:,} round trips, net P&L {summary['pnl']:,.2f}; {head}",
-        f"  {summary['signals']:,} signals, {summary['approved']:,} approved; "
-        f"{format_stat('verdicts_by_reason', summary['verdicts_by_reason'])} by reason; "
+        f"  {summary['signals']:,} signals, {summary['approved']:,} approved; verdicts by "
+        f"reason: {format_stat('verdicts_by_reason', summary['verdicts_by_reason'])}; "
         f"{summary['ambiguous_round_trips']:,} ambiguous exits",
         "  .stats .trades .orders .fills .verdicts .equity .ambiguity() .plot()",
     ]
