@@ -221,6 +221,81 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a strategy over every combination of a parameter grid; results in one DuckDB file."""
+    from backstop.data import SAMPLE_BARS_PATH, load_bars
+    from backstop.engine.backtest import Backtest
+    from backstop.engine.config import BacktestConfig
+    from backstop.engine.profile import RiskProfile
+    from backstop.runners.sweep import best_row, check_objective, sweep
+    from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
+
+    grid = parse_grid(args.param or [])
+    check_objective(args.maximize)
+    constraint = parse_constraints(args.constraint or [], list(grid))
+    config = BacktestConfig.from_dict(
+        _config_values(_key_values(args.set or [], "--set")), source="--set"
+    )
+    profile = RiskProfile.load(args.profile)
+    data = Path(args.data) if args.data else SAMPLE_BARS_PATH
+    bt = Backtest(load_bars(data), args.strategy, config=config, profile=profile)
+    table = sweep(bt, constraint=constraint, processes=args.processes, **grid)
+    best = best_row(table, list(grid), args.maximize)
+    extra = f"{config.content_hash()}|{profile.content_hash()}|{args.constraint}"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs")
+        / (f"sweep-{sweep_id(bt.prepared.fingerprint, bt.strategy.name, grid, extra)}.duckdb")
+    )
+    meta = {
+        "strategy": bt.strategy.name,
+        "data": str(data) if args.data else "bundled sample (synthetic)",
+        "grid": grid,
+        "constraints": args.constraint or [],
+        "maximize": args.maximize,
+        "base_params": bt.params,
+        "config": config.content_hash(),
+        "profile": profile.name,
+    }
+    write_results(out, table, best, meta, force=args.force or not args.out)
+    chosen = {k: best[k] for k in grid}
+    if args.json:
+        payload = {"results": str(out), "combinations": table.height, "best": best}
+        print(json.dumps(_jsonable(payload), sort_keys=True))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = ["run_id", *grid, args.maximize, "total_return", "max_drawdown", "trade_count"]
+    shown = list(dict.fromkeys(shown))
+    top = table.sort(args.maximize, descending=True, nulls_last=True, maintain_order=True)
+    view = Table(title=f"backstop sweep: {table.height} combinations of {bt.strategy.name}")
+    for col in shown:
+        view.add_column(col, justify="left" if col == "run_id" else "right")
+    for row in top.head(10).iter_rows(named=True):
+        view.add_row(*(_cell(row[c]) for c in shown))
+    console = Console()
+    console.print(view)
+    console.print(f"best by {args.maximize}: {chosen}; all rows in {out}")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a run's tearsheet (HTML and/or Markdown) from its journal."""
+    from backstop.report import write_tearsheet
+
+    for path in write_tearsheet(Path(args.run), html_path=args.html, md_path=args.md):
+        print(path)
+    return 0
+
+
 def _print_summary(p: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -341,6 +416,33 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("journal", help="journal file (journal.duckdb) or its run directory")
     ex.add_argument("cycle_id", help="trade_cycle_id (as in the verdicts table)")
     ex.set_defaults(func=cmd_explain)
+    sw = sub.add_parser("sweep", help="run a strategy over a parameter grid (every core)")
+    sw.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUES",
+        help="values to sweep: start:stop[:step] (stop excluded) or a,b,c",
+    )
+    sw.add_argument(
+        "--constraint", action="append", metavar="EXPR", help="e.g. 'fast<slow' (all must hold)"
+    )
+    sw.add_argument("--maximize", default="sharpe", help="statistic to rank by (default sharpe)")
+    sw.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
+    sw.add_argument("--strategy", default="sma_cross", help="registered strategy name")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="backtest option")
+    sw.add_argument("--profile", help="risk profile: a preset name or a .toml file")
+    sw.add_argument("--processes", type=int, help="worker processes (default: one per core)")
+    sw.add_argument(
+        "--out", help="results file (.duckdb; default runs/sweep-<id>.duckdb, named by inputs)"
+    )
+    sw.add_argument("--force", action="store_true", help="replace an existing --out file")
+    sw.add_argument("--json", action="store_true", help="print one JSON object")
+    sw.set_defaults(func=cmd_sweep)
+    rpt = sub.add_parser("report", help="a run's tearsheet (HTML, Markdown) from its journal")
+    rpt.add_argument("run", help="run folder (runs/<run_id>) or its journal.duckdb")
+    rpt.add_argument("--html", metavar="FILE", help="write the HTML page here")
+    rpt.add_argument("--md", metavar="FILE", help="write the Markdown version here")
+    rpt.set_defaults(func=cmd_report)
     return parser
 
 

@@ -359,6 +359,52 @@ class Backtest:
         result.warnings = [*self.data_warnings, *result.warnings]
         return result
 
+    # ---- research: thin doors to backstop.runners (imported lazily: runners build on the
+    # engine, so the engine only reaches them when a user asks for a sweep) --------------
+    def sweep(
+        self,
+        *,
+        constraint: Any = None,
+        processes: int | None = None,
+        progress: bool | None = None,
+        **params: Any,
+    ) -> pl.DataFrame:
+        """Every combination of ``params`` (values or iterables): a polars frame with one
+        row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
+        from backstop.runners.sweep import sweep
+
+        return sweep(self, constraint=constraint, processes=processes, progress=progress, **params)
+
+    def optimize(
+        self,
+        *,
+        maximize: Any = "sharpe",
+        constraint: Any = None,
+        processes: int | None = None,
+        progress: bool | None = None,
+        **params: Any,
+    ) -> tuple[BacktestResult, pl.DataFrame]:
+        """Sweep and return (the best combination's result, the sweep table)."""
+        from backstop.runners.sweep import optimize
+
+        return optimize(
+            self,
+            maximize=maximize,
+            constraint=constraint,
+            processes=processes,
+            progress=progress,
+            **params,
+        )
+
+    def walk_forward(
+        self, *, folds: int = 4, train_frac: float = 0.75, **kwargs: Any
+    ) -> pl.DataFrame:
+        """Best parameters of each train window judged on the test window after it; see
+        ``backstop.runners.walkforward``."""
+        from backstop.runners.walkforward import walk_forward
+
+        return walk_forward(self, folds=folds, train_frac=train_frac, **kwargs)
+
 
 def _strategy_of(strategy: Any) -> Strategy:
     """A registered name, a ``Strategy``, or a plain function wrapped as one."""

@@ -144,6 +144,8 @@ def timeline_parts(source: str, frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
 
 def run_frame(result: BacktestResult) -> pl.DataFrame:
     """One row describing the run: ids, inputs and every config option."""
+    from backstop.engine.stats import buy_hold_return
+
     return pl.DataFrame(
         {
             "run_id": [result.run_id],
@@ -158,6 +160,10 @@ def run_frame(result: BacktestResult) -> pl.DataFrame:
             "profile_hash": [result.profile.content_hash()],
             "bars": [result.arrays.n],
             "symbols": [",".join(result.arrays.symbols)],
+            # what the tearsheet needs and the other tables cannot give: the bars' buy & hold
+            # return and the closed trades' net P&L under each intrabar ordering
+            "buy_hold_return": [buy_hold_return(result.bars)],
+            "pnl_by_ordering": [json.dumps(result.ambiguity()["pnl_by_ordering"])],
         }
     )
 

@@ -94,9 +94,13 @@ def reason_lists(masks: np.ndarray) -> pl.Series:
     return lists.gather(inverse.astype(np.int64).ravel())
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestResult:
-    """Everything a run produced. Frames are polars; ``.to_pandas()`` on any of them works."""
+    """Everything a run produced. Frames are polars; ``.to_pandas()`` on any of them works.
+
+    It shows itself as a short summary (a few lines in a terminal, a table in Jupyter), never
+    its arrays: see ``backstop.engine.display``.
+    """
 
     run_id: str
     config: BacktestConfig
@@ -322,11 +326,25 @@ class BacktestResult:
 
     # ---- summaries ---------------------------------------------------------------------
     @cached_property
-    def stats(self) -> dict[str, float]:
-        """Total return, CAGR, max drawdown, Sharpe, Sortino, win rate, profit factor, ..."""
-        from backstop.engine.stats import compute_stats
+    def stats(self) -> dict[str, Any]:
+        """Every performance figure (``backstop.engine.stats`` defines each), plus backstop's
+        own: verdicts by reason code, ambiguous exits and the intrabar P&L band."""
+        from backstop.engine.stats import buy_hold_return, compute_stats
 
-        return compute_stats(self.equity, self.trades, self.config.initial_cash)
+        out = compute_stats(
+            self.equity,
+            self.trades,
+            self.config.initial_cash,
+            buy_hold_return=buy_hold_return(self.bars),
+        )
+        amb = self.ambiguity()
+        low, high = amb["pnl_range"]
+        return out | {
+            "ambiguous_exits": float(amb["ambiguous_round_trips"]),
+            "pnl_intrabar_low": float(low),
+            "pnl_intrabar_high": float(high),
+            "verdicts_by_reason": self.summary()["verdicts_by_reason"],
+        }
 
     @property
     def round_trips(self) -> int:
@@ -414,7 +432,18 @@ class BacktestResult:
         return order_share(self.records.verdicts, self.strategies, is_signal)
 
     def plot(self, symbol: str | None = None) -> Any:
-        """Price with entries/exits, and equity with drawdown (a matplotlib Figure)."""
+        """Price with entry-to-exit lines coloured by outcome, equity, and drawdown in % (one
+        matplotlib Figure, kept out of pyplot's registry: it shows once, where it is shown)."""
         from backstop.engine.plot import plot_result
 
         return plot_result(self, symbol)
+
+    def __repr__(self) -> str:
+        from backstop.engine.display import result_text
+
+        return result_text(self)
+
+    def _repr_html_(self) -> str:
+        from backstop.engine.display import result_html
+
+        return result_html(self)
