@@ -3,10 +3,11 @@
 from backstop.data import load_bars, sample_bars
 from backstop.domain.enums import ReasonCode
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import Backtest, run_backtest
+from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.result import BacktestResult
 from backstop.errors import BackstopError, ConfigError, DataError
+from backstop.runners.backtest import Backtest
 
 __all__ = [
     "BackstopError",

@@ -168,7 +168,7 @@ def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
 
 def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any, params: Any):
     """A registered strategy over the bars, with a progress bar on long runs."""
-    from backstop.engine.backtest import Backtest
+    from backstop.runners.backtest import Backtest
 
     bt = Backtest(bars, args.strategy, config=config, profile=profile, **params)
     if bars.height >= PROGRESS_MIN_BARS and not args.json:
@@ -224,9 +224,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a strategy over every combination of a parameter grid; results in one DuckDB file."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
-    from backstop.engine.backtest import Backtest
     from backstop.engine.config import BacktestConfig
     from backstop.engine.profile import RiskProfile
+    from backstop.runners.backtest import Backtest
     from backstop.runners.sweep import best_row, check_objective, sweep
     from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
 

@@ -48,8 +48,9 @@ def _proc_status_bytes(key: str) -> int:
 def child(path: Path, repeat: int) -> dict[str, object]:
     """Run inside a fresh process: time one size."""
     from backstop.data import load_bars
-    from backstop.engine.backtest import Backtest, PreparedBars
+    from backstop.engine.backtest import PreparedBars
     from backstop.engine.journal import write_journal
+    from backstop.runners.backtest import Backtest
 
     rss0 = _proc_status_bytes("VmRSS")  # interpreter + libraries, before any bars
     t = time.perf_counter()
@@ -113,7 +114,7 @@ def cold_compile() -> dict[str, object]:
     """
     code = (
         "import time; t=time.perf_counter();"
-        "from backstop.data import gbm_bars; from backstop.engine.backtest import Backtest;"
+        "from backstop.data import gbm_bars; from backstop.runners.backtest import Backtest;"
         "r=Backtest(gbm_bars(2000,1),'sma_cross').run(); r.equity;"
         "print(time.perf_counter()-t);"
         "from backstop.engine.core import ahead; print(ahead.status())"

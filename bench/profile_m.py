@@ -18,7 +18,8 @@ from pathlib import Path
 from bench_backstop import ensure_data
 
 from backstop.data import load_bars
-from backstop.engine.backtest import Backtest, PreparedBars
+from backstop.engine.backtest import PreparedBars
+from backstop.runners.backtest import Backtest
 
 # What cProfile cannot see: time inside the compiled loop, measured with Linux perf
 # (NUMBA_ENABLE_PROFILING=1 perf record on 60 warm M runs). Kept here so a rerun keeps it.

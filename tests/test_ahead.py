@@ -31,7 +31,7 @@ RUN = textwrap.dedent(
     import sys, tempfile
     from pathlib import Path
     from backstop.data import gbm_bars
-    from backstop.engine.backtest import Backtest
+    from backstop.runners.backtest import Backtest
     from backstop.engine.core import ahead
     from backstop.engine.journal import journal_digest, write_journal
     from backstop.engine.profile import RiskProfile

@@ -8,8 +8,8 @@ import polars as pl
 
 from backstop.data import gbm_bars
 from backstop.engine import journal
-from backstop.engine.backtest import Backtest
 from backstop.engine.journal import journal_digest, write_journal
+from backstop.runners.backtest import Backtest
 
 
 def test_two_runs_give_identical_journals(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from reference_workload import reference_trades, reference_trades_by_symbol
 
 from backstop.cli import main
 from backstop.data import gbm_bars, write_workload
-from backstop.engine.backtest import Backtest
+from backstop.runners.backtest import Backtest
 
 
 def _compare(result_trades: pl.DataFrame, ref: list) -> None:

@@ -1,4 +1,7 @@
-"""The backtest entry point: bars + strategy (or intents) -> compiled loop -> BacktestResult."""
+"""The backtest driver's entry point: bars + an intent table -> compiled loop -> BacktestResult.
+
+The notebook facade that runs a strategy (``Backtest``) composes this with the strategy
+registry and lives in ``backstop.runners.backtest``."""
 
 from __future__ import annotations
 
@@ -49,7 +52,6 @@ from backstop.engine.run_warnings import (
     text_id_refs,
 )
 from backstop.errors import BackstopError, ConfigError, DataError, check
-from backstop.strategies.base import Strategy, get_strategy
 
 ProgressFn = Callable[[int, int], None]
 
@@ -300,124 +302,4 @@ def guard_for(
         sector,
         EVENT_DTYPE,
         source_cursor=-1 if cursor is None else int(cursor),
-    )
-
-
-class Backtest:
-    """Notebook entry point: ``Backtest(bars, "sma_cross", fast=10).run()``.
-
-    ``bars`` is a polars or pandas frame (validated on the way in) or a path to CSV, Parquet or
-    DuckDB; ``strategy`` a registered name, a ``Strategy`` or a plain function
-    ``fn(bars, **params)`` returning an intent table; extra keywords are its parameters.
-    """
-
-    def __init__(
-        self,
-        bars: Any,
-        strategy: str | Strategy | Callable[..., Any] = "sma_cross",
-        *,
-        config: BacktestConfig | None = None,
-        instruments: dict[str, Instrument] | None = None,
-        profile: RiskProfile | str | None = None,
-        **params: Any,
-    ) -> None:
-        self.prepared = prepare_bars(bars)
-        self.bars = self.prepared.bars
-        self.strategy = _strategy_of(strategy)
-        self.params = self.strategy.resolve(params)
-        self.data_warnings = self.strategy.check_data(self.prepared.counts, self.params)
-        self.config = config or BacktestConfig()
-        check(
-            isinstance(self.config, BacktestConfig),
-            ConfigError("config", f"expected a BacktestConfig, got {type(self.config).__name__}"),
-        )
-        self.profile = _profile_of(profile)
-        self.instruments = instruments
-
-    def intents(self) -> pl.DataFrame:
-        """The strategy's intent table over the whole history."""
-        return self.strategy.intents(self.bars, self.params, prepared=self.prepared)
-
-    def run(self, progress: ProgressFn | None = None) -> BacktestResult:
-        """Run the strategy through the pipeline against the simulated exchange."""
-        t0 = time.perf_counter()
-        intents = self.intents()
-        label = f"{self.strategy.name}:{sorted(self.params.items())}"
-        result = run_backtest(
-            self.prepared,
-            intents,
-            self.config,
-            instruments=self.instruments,
-            label=label,
-            progress=progress,
-            profile=self.profile,
-            conformed=True,
-        )
-        result.run_seconds = time.perf_counter() - t0
-        result.params = dict(self.params)
-        result.strategy_name = self.strategy.name
-        result.warnings = [*self.data_warnings, *result.warnings]
-        return result
-
-    # ---- research: thin doors to backstop.runners (imported lazily: runners build on the
-    # engine, so the engine only reaches them when a user asks for a sweep) --------------
-    def sweep(
-        self,
-        *,
-        constraint: Any = None,
-        processes: int | None = None,
-        progress: bool | None = None,
-        **params: Any,
-    ) -> pl.DataFrame:
-        """Every combination of ``params`` (values or iterables): a polars frame with one
-        row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
-        from backstop.runners.sweep import sweep
-
-        return sweep(self, constraint=constraint, processes=processes, progress=progress, **params)
-
-    def optimize(
-        self,
-        *,
-        maximize: Any = "sharpe",
-        constraint: Any = None,
-        processes: int | None = None,
-        progress: bool | None = None,
-        **params: Any,
-    ) -> tuple[BacktestResult, pl.DataFrame]:
-        """Sweep and return (the best combination's result, the sweep table)."""
-        from backstop.runners.sweep import optimize
-
-        return optimize(
-            self,
-            maximize=maximize,
-            constraint=constraint,
-            processes=processes,
-            progress=progress,
-            **params,
-        )
-
-    def walk_forward(
-        self, *, folds: int = 4, train_frac: float = 0.75, **kwargs: Any
-    ) -> pl.DataFrame:
-        """Best parameters of each train window judged on the test window after it; see
-        ``backstop.runners.walkforward``."""
-        from backstop.runners.walkforward import walk_forward
-
-        return walk_forward(self, folds=folds, train_frac=train_frac, **kwargs)
-
-
-def _strategy_of(strategy: Any) -> Strategy:
-    """A registered name, a ``Strategy``, or a plain function wrapped as one."""
-    if isinstance(strategy, str):
-        return get_strategy(strategy)
-    if isinstance(strategy, Strategy):
-        return strategy
-    if callable(strategy):
-        from backstop.strategies.function import strategy_from_function
-
-        return strategy_from_function(strategy)
-    raise ConfigError(
-        "strategy",
-        "expected a strategy name, a Strategy or a function of bars, got "
-        f"{type(strategy).__name__}",
     )

@@ -31,8 +31,9 @@ def _example_runs() -> None:
     import polars as pl
 
     from backstop.data import gbm_bars, sample_bars
-    from backstop.engine.backtest import Backtest, run_backtest
+    from backstop.engine.backtest import run_backtest
     from backstop.engine.config import BacktestConfig
+    from backstop.runners.backtest import Backtest
     from backstop.runners.stepwise import run_event_driven
     from backstop.strategies import get_strategy
 

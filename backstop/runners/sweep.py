@@ -27,8 +27,8 @@ import polars as pl
 from backstop.errors import ConfigError
 
 if TYPE_CHECKING:
-    from backstop.engine.backtest import Backtest
     from backstop.engine.result import BacktestResult
+    from backstop.runners.backtest import Backtest
 
 Constraint = Callable[[dict[str, Any]], bool]
 Objective = str | Callable[[dict[str, Any]], float]
@@ -162,7 +162,7 @@ def backtest_for(job: dict[str, Any], prepared: Any, combo: dict[str, Any]) -> B
     types) the original backtest holds, so a sweep's run has the run id of the same run made
     directly with ``Backtest(...)``.
     """
-    from backstop.engine.backtest import Backtest
+    from backstop.runners.backtest import Backtest
 
     bt = Backtest(
         prepared,

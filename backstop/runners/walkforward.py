@@ -27,7 +27,7 @@ from backstop.runners.sweep import (
 )
 
 if TYPE_CHECKING:
-    from backstop.engine.backtest import Backtest
+    from backstop.runners.backtest import Backtest
 
 
 def windows(ts: np.ndarray, folds: int, train_frac: float) -> list[tuple[int, int, int, int]]:
