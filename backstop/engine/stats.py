@@ -187,7 +187,7 @@ def buy_hold_return(bars: pl.DataFrame) -> float:
 
 def verdicts_by_reason(verdicts: pl.DataFrame) -> dict[str, int]:
     """Verdicts carrying each reason code (a journal's ``verdicts`` table), in enum order."""
-    from backstop.engine.enums import ReasonCode
+    from backstop.domain.enums import ReasonCode
 
     if verdicts.height == 0:
         return {}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backstop.engine.enums import REASON_MEANINGS, ReasonCode
+from backstop.domain.enums import REASON_MEANINGS, ReasonCode
 from backstop.engine.journal import read_table
 from backstop.engine.plot import ResultFigure, drawdown_pct
 from backstop.engine.stats import STAT_LABELS, compute_stats, format_stat, verdicts_by_reason
