@@ -80,9 +80,10 @@ def test_progress_bar_path_runs_and_reports_every_chunk(monkeypatch, capsys, tmp
     """Runs over the threshold go through the progress bar: it must see the whole run."""
     import backstop.cli as cli
     import backstop.engine.backtest as bt
+    from backstop.runners.backtest import Backtest
 
     seen: list[tuple[int, int]] = []
-    real_run = bt.Backtest.run
+    real_run = Backtest.run
 
     def spying_run(self, progress=None):
         def spy(done: int, total: int) -> None:
@@ -94,7 +95,7 @@ def test_progress_bar_path_runs_and_reports_every_chunk(monkeypatch, capsys, tmp
 
     monkeypatch.setattr(cli, "PROGRESS_MIN_BARS", 1)
     monkeypatch.setattr(bt, "CHUNK_ROWS", 25_000)
-    monkeypatch.setattr(bt.Backtest, "run", spying_run)
+    monkeypatch.setattr(Backtest, "run", spying_run)
     assert cli.main(["backtest", "--journal", str(tmp_path / "j")]) == 0
     assert "round trips" in capsys.readouterr().out
     assert seen[-1] == (60_000, 60_000)
