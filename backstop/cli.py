@@ -83,7 +83,7 @@ def _jsonable(value: Any) -> Any:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
-    from backstop.engine.backtest import check_enough_bars
+    from backstop.engine.backtest import PreparedBars, check_enough_bars
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
     from backstop.engine.profile import RiskProfile, parse_setting
@@ -107,6 +107,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     bars = load_bars(data, naive_tz=args.data_tz)
     check_enough_bars(bars, str(data))
+    # validated once, here: the strategy and the run take the prepared bars as they are
+    bars = PreparedBars.of(bars)
     load_seconds = time.perf_counter() - t0
     if args.signals:
         result = _run_signals(bars, Path(args.signals), config, profile)
@@ -137,6 +139,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if failed:
         sys.stderr.write(f"backstop: check failed: {', '.join(summary['findings'])}\n")
     return 1 if failed else 0
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    """Name a few symbols, not a hundred: ``SYN000, SYN001, SYN002, ... (100 symbols)``."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, ... ({len(names)} symbols)"
 
 
 def _journal_arg(value: str | None) -> Path | None:
@@ -171,7 +180,7 @@ def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any
     from backstop.runners.backtest import Backtest
 
     bt = Backtest(bars, args.strategy, config=config, profile=profile, **params)
-    if bars.height >= PROGRESS_MIN_BARS and not args.json:
+    if bars.bars.height >= PROGRESS_MIN_BARS and not args.json:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(
@@ -181,7 +190,7 @@ def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any
             TimeElapsedColumn(),
             transient=True,
         ) as bar:
-            task = bar.add_task("run", total=bars.height)
+            task = bar.add_task("run", total=bars.bars.height)
             return bt.run(progress=lambda done, total: bar.update(task, completed=done))
     return bt.run()
 
@@ -335,7 +344,7 @@ def _print_summary(p: dict[str, Any]) -> None:
     if p["kill_switch_trips"]:
         table.add_row("kill switch trips", f"{p['kill_switch_trips']:,}")
     if p["unrounded_symbols"]:
-        table.add_row("no tick size known (prices unrounded)", ", ".join(p["unrounded_symbols"]))
+        table.add_row("no tick size known (prices unrounded)", _few(p["unrounded_symbols"]))
     for name, s in p["order_share"].items():
         table.add_row(
             f"signals -> orders ({name})", f"{s['signals']:,} -> {s['orders']:,} ({s['share']:.0%})"

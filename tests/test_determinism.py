@@ -51,6 +51,10 @@ def test_journal_tables_are_the_result_frames_whatever_the_batch_size(
     monkeypatch.setattr(journal, "BATCH_ROWS", 7)
     small = write_journal(result, tmp_path / "small" / "journal.duckdb")
     assert journal_digest(big) == journal_digest(small)
+    # a timeline too long for memory is staged and ordered inside DuckDB: the same journal
+    monkeypatch.setattr(journal, "TIMELINE_MEMORY_ROWS", 0)
+    spilled = write_journal(result, tmp_path / "spilled" / "journal.duckdb")
+    assert journal_digest(spilled) == journal_digest(small)
     assert result.trades.height > 20
     frames = {
         "verdicts": result.verdicts,

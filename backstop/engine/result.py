@@ -326,16 +326,24 @@ class BacktestResult:
 
     # ---- summaries ---------------------------------------------------------------------
     @cached_property
+    def buy_hold_return(self) -> float:
+        """The bars' equal-weighted buy & hold return (the stats and the journal both show it:
+        computed once)."""
+        from backstop.engine.stats import buy_hold_return
+
+        return buy_hold_return(self.bars)
+
+    @cached_property
     def stats(self) -> dict[str, Any]:
         """Every performance figure (``backstop.engine.stats`` defines each), plus backstop's
         own: verdicts by reason code, ambiguous exits and the intrabar P&L band."""
-        from backstop.engine.stats import buy_hold_return, compute_stats
+        from backstop.engine.stats import compute_stats
 
         out = compute_stats(
             self.equity,
             self.trades,
             self.config.initial_cash,
-            buy_hold_return=buy_hold_return(self.bars),
+            buy_hold_return=self.buy_hold_return,
         )
         amb = self.ambiguity()
         low, high = amb["pnl_range"]
