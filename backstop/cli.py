@@ -239,6 +239,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from backstop.runners.sweep import best_row, check_objective, sweep
     from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
 
+    if args.guardrails or args.risk_grid or args.incidents:
+        from backstop.cli_guardrails import cmd_guardrail_sweep
+
+        return cmd_guardrail_sweep(args)
     grid = parse_grid(args.param or [])
     check_objective(args.maximize)
     constraint = parse_constraints(args.constraint or [], list(grid))
@@ -446,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--force", action="store_true", help="replace an existing --out file")
     sw.add_argument("--json", action="store_true", help="print one JSON object")
+    from backstop.cli_guardrails import add_arguments
+
+    add_arguments(sw)
     sw.set_defaults(func=cmd_sweep)
     rpt = sub.add_parser("report", help="a run's tearsheet (HTML, Markdown) from its journal")
     rpt.add_argument("run", help="run folder (runs/<run_id>) or its journal.duckdb")
