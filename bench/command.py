@@ -9,8 +9,8 @@ fresh process (``python -m backstop.cli backtest --data FILE --journal DIR --jso
 seconds, interpreter start and imports included, and its own load/run/journal seconds), and
 ``Backtest(path).run()`` plus ``write_journal`` in a fresh process too. With ``--baseline``
 every round runs the baseline checkout's command right before this one's, so both see the
-same load on a shared machine; each figure is the best of ``--rounds``. Prints one JSON
-object.
+same load on a shared machine; each figure is the best of ``--rounds``, and the two
+journals are compared by ``journal_digest``. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -132,10 +132,16 @@ def main() -> None:
                 runs[name]["command"].append(_command(checkouts[name], data, out))
                 runs[name]["facade"].append(_facade(checkouts[name], data, Path(tmp) / "f.duckdb"))
             floors.append(floor(data, Path(tmp) / f"this{r}" / "journal.duckdb"))
+        if args.baseline:
+            from backstop.engine.journal import journal_digest
+
+            same = {journal_digest(Path(tmp) / f"{k}0" / "journal.duckdb") for k in checkouts}
     best_floor = min(floors, key=lambda f: sum(f.values()))
     floor_s = sum(best_floor.values())
     report: dict[str, object] = {"size": args.size, "rounds": args.rounds, "floor": best_floor}
     report["floor_s"] = floor_s
+    if args.baseline:
+        report["journals_identical"] = len(same) == 1  # journal_digest of both checkouts' W
     for name, kinds in runs.items():
         cmd, fac = _best(kinds["command"]), _best(kinds["facade"])
         inside = cmd["load_s"] + cmd["run_s"] + cmd["journal_s"]

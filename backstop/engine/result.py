@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -76,10 +77,16 @@ def _enum_col(values: np.ndarray, enum: Any, name: str) -> pl.Series:
     members = list(enum)
     lo = min(int(m) for m in members)
     hi = max(int(m) for m in members)
-    lookup = np.full(hi - lo + 1, "?", dtype=object)
+    lookup = ["?"] * (hi - lo + 1)
     for m in members:
         lookup[int(m) - lo] = m.name
-    return pl.Series(name, lookup[values.astype(np.int64) - lo], dtype=pl.String)
+    return _named(lookup, np.asarray(values).astype(np.int64) - lo, name)
+
+
+def _named(names: Sequence[str], index: np.ndarray, name: str) -> pl.Series:
+    """``names[index]`` as a polars string column, gathered natively (no Python string per
+    row: W's 548k orders build in a fraction of the time)."""
+    return pl.Series(name, list(names), dtype=pl.String).gather(index.astype(np.int64))
 
 
 def reason_lists(masks: np.ndarray) -> pl.Series:
@@ -124,12 +131,10 @@ class BacktestResult:
         return (f"{self.run_id}-" + s).alias("trade_cycle_id")
 
     def _symbol_col(self, sym: np.ndarray) -> pl.Series:
-        names = np.array((*self.arrays.symbols, "?", "?"), dtype=object)
-        return pl.Series("symbol", names[sym.astype(np.int64)], dtype=pl.String)
+        return _named((*self.arrays.symbols, "?", "?"), sym, "symbol")
 
     def _strategy_col(self, strat: np.ndarray) -> pl.Series:
-        names = np.array((*self.strategies, "default"), dtype=object)
-        return pl.Series("strategy_id", names[strat.astype(np.int64)], dtype=pl.String)
+        return _named((*self.strategies, "default"), strat, "strategy_id")
 
     # ---- frames ------------------------------------------------------------------------
     @cached_property
@@ -141,14 +146,14 @@ class BacktestResult:
         """``orders`` for some of the order records (the journal writes them in batches)."""
         cycle = self._cycle_col(o["cycle"])
         role = _enum_col(o["role"], OrderRole, "role")
-        legs = np.array([ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))], dtype=object)
+        legs = [ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))]
         client = pl.Series(
             "client_order_id",
             (
                 f"bs-{self.run_id}-"
                 + pl.Series(o["cycle"]).cast(pl.String)
                 + "-"
-                + pl.Series(legs[o["role"].astype(np.int64)], dtype=pl.String)
+                + _named(legs, o["role"], "leg")
                 + "-"
                 + pl.Series(o["leg_no"]).cast(pl.String)
             ),
