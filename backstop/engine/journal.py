@@ -173,8 +173,10 @@ JOURNAL_MEMORY_LIMIT = "256MB"
 # written once (W: 2.4 s against 4.8 s staged and ordered in DuckDB); longer ones are staged
 # batch by batch and ordered by DuckDB within JOURNAL_MEMORY_LIMIT, so memory stays bounded.
 TIMELINE_MEMORY_ROWS = 3_000_000
-# Records turned into a frame and written at a time (one Arrow batch).
-BATCH_ROWS = 100_000
+# Records turned into a frame and written at a time (one Arrow batch): two of DuckDB's row
+# groups (122,880 rows each), so no insert leaves a partial one behind (W: 4.1 s -> 3.6 s
+# against batches of 100,000).
+BATCH_ROWS = 245_760
 
 
 def write_journal(result: BacktestResult, path: str | Path, *, force: bool = False) -> Path:
@@ -188,8 +190,9 @@ def write_journal(result: BacktestResult, path: str | Path, *, force: bool = Fal
     and refused unless ``force``.
 
     Memory stays bounded whatever the run's size: the record tables go in batches of
-    ``BATCH_ROWS`` records (built from the records, not from frames the result may cache),
-    each batch's timeline rows are staged in DuckDB, and DuckDB orders the timeline within
+    ``BATCH_ROWS`` records (built from the records, not from frames the result may cache);
+    a timeline of up to ``TIMELINE_MEMORY_ROWS`` rows is ordered in memory by polars, a
+    longer one is staged batch by batch in DuckDB, which orders it within
     ``JOURNAL_MEMORY_LIMIT``, spilling past it.
     """
     path = Path(path)
