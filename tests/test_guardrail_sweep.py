@@ -34,8 +34,8 @@ def test_one_row_per_setting_with_every_incident_and_the_backtest(table) -> None
     assert table.get_column("incidents_total").to_list() == [3, 3, 3]
     for name in INCIDENTS:
         assert f"{name}:blocked" in table.columns and f"{name}:pnl" in table.columns
-    # reduce-only exits are always on: each incident's damaging orders are blocked whatever
-    # the loss cap, and only the priced Kevin entries' P&L depends on it
+    # the damaging orders are exits while flat (reduce-only, always on) and an entry with no
+    # price: blocked whatever the loss cap; only the priced Kevin entries' P&L depends on it
     assert table.get_column("blocks_all").to_list() == [True, True, True]
     assert table.get_column("silent-noop-signals:pnl").to_list() == [0.0, -104.48, -104.48]
     assert table.get_column("es-reversal-2025-12-12:pnl").to_list() == [0.0, 0.0, 0.0]
