@@ -1,8 +1,23 @@
 """Composition: the only layer that imports engine, brokers, strategies and replay together
-(backtest facade, step-by-step and replay runs, parameter sweeps, walk-forward splits)."""
+(backtest facade, step-by-step and replay runs, parameter sweeps, walk-forward splits).
 
-from backstop.engine.plot import plot_heatmap
-from backstop.runners.sweep import optimize, sweep
-from backstop.runners.walkforward import walk_forward
+``plot_heatmap`` is imported on first use, so importing one runner (the ahead-of-time build at
+install, the replay) never loads matplotlib or the sweep machinery; the sweeps themselves are
+``Backtest.sweep`` / ``.optimize`` / ``.walk_forward`` (``backstop.runners.sweep`` and
+``backstop.runners.walkforward`` underneath).
+"""
 
-__all__ = ["optimize", "plot_heatmap", "sweep", "walk_forward"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {"plot_heatmap": "backstop.engine.plot"}
+
+__all__ = ["plot_heatmap"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
