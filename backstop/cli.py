@@ -83,9 +83,9 @@ def _jsonable(value: Any) -> Any:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
     from backstop.data import SAMPLE_BARS_PATH, load_bars
-    from backstop.engine.backtest import check_enough_bars
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
+    from backstop.engine.prepare import check_enough_bars
     from backstop.engine.profile import RiskProfile, parse_setting
 
     data = Path(args.data) if args.data else SAMPLE_BARS_PATH

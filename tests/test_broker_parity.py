@@ -27,7 +27,6 @@ from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
-from backstop.engine.backtest import guard_for
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
@@ -35,6 +34,7 @@ from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 
 R = ReasonCode

@@ -15,8 +15,9 @@ from typing import Any
 import polars as pl
 
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import ProgressFn, _profile_of, prepare_bars, run_backtest
+from backstop.engine.backtest import ProgressFn, run_backtest
 from backstop.engine.config import BacktestConfig
+from backstop.engine.prepare import prepare_bars, profile_of
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
 from backstop.errors import ConfigError, check
@@ -51,7 +52,7 @@ class Backtest:
             isinstance(self.config, BacktestConfig),
             ConfigError("config", f"expected a BacktestConfig, got {type(self.config).__name__}"),
         )
-        self.profile = _profile_of(profile)
+        self.profile = profile_of(profile)
         self.instruments = instruments
 
     def intents(self) -> pl.DataFrame:

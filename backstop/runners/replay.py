@@ -27,12 +27,12 @@ import polars as pl
 
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole
-from backstop.engine.backtest import guard_for
 from backstop.engine.broker import EntryRequest, ExitRequest, FillEvent, fill_record
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays, instrument_arrays
+from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.replay.decisions import Decision, decisions_of
 from backstop.replay.events import BrokerFill, BrokerOrder
