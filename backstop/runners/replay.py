@@ -55,6 +55,7 @@ from backstop.replay.rerun import (
     verdict_frame,
 )
 from backstop.replay.timeline import Incident
+from backstop.runners.drive import Cursor, drive
 
 DEFAULT_PROFILE = "post-incident"
 
@@ -271,19 +272,14 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
     opening = seed_positions(driver.pf, start, index, arrays)  # where the broker stood
     events, owners = decision_events(incident, decisions, index, strategies, arrays.ts)
-    j, n_ev = 0, len(events)
-    rows = {}
-    for i in range(arrays.n):
-        s = int(arrays.sym[i])
-        ts = int(arrays.ts[i])
-        broker.on_bar(
-            i, ts, symbols[s], arrays.open[i], arrays.high[i], arrays.low[i], arrays.volume[i], 0
-        )
-        driver.on_bar(i, s, ts, float(arrays.high[i]), float(arrays.low[i]), float(arrays.close[i]))
-        while j < n_ev and int(events[j]["bar"]) <= i:
-            j = _decide(driver, broker, events, owners, j, rows)
-    while j < n_ev:  # decisions after the last price still get their verdicts
-        j = _decide(driver, broker, events, owners, j, rows)
+    rows: dict = {}
+
+    def decide(j: int) -> None:
+        _decide(driver, broker, events, owners, j, rows)
+
+    cursor = drive(broker, driver, arrays, events, Cursor(), decide=decide)
+    for j in range(cursor.events_done, len(events)):  # none: every event sits on a bar
+        decide(j)
     broker.advance(np.iinfo(np.int64).max)
     driver.on_broker_events()
     verdicts = verdict_frame(driver, decisions, rows)
@@ -302,7 +298,9 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     )
 
 
-def _decide(driver, broker, events, owners, j: int, rows: dict) -> int:
+def _decide(driver, broker, events, owners, j: int, rows: dict) -> None:
+    """Decide event ``j``: the broker learns which bot decision it judges (and settles after
+    it whether the bot sent an order today's pipeline did not)."""
     ev = events[j]
     decision = owners[j]
     if decision is not None:
@@ -314,4 +312,3 @@ def _decide(driver, broker, events, owners, j: int, rows: dict) -> int:
     else:
         broker.advance(int(ev["ts"]))
         driver.on_event(ev, j)
-    return j + 1

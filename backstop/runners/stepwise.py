@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,9 @@ from backstop.engine.prepare import PreparedBars, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError
+from backstop.runners.drive import Cursor, drive
 
 BrokerFactory = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """How far the input was driven: bars matched and booked, events decided."""
-
-    bars_done: int = 0
-    events_done: int = 0
 
 
 class Stepwise:
@@ -89,30 +81,23 @@ class Stepwise:
         """Drive bars and events in order, stopping before event ``until_event`` (None: to the
         end); return whether the input is exhausted."""
         t0 = time.perf_counter()
-        a, events, driver, venue = self.arrays, self.events, self.driver, self.venue
-        i, j = self.cursor.bars_done, self.cursor.events_done
-        if until_event is not None and until_event >= len(events):
-            until_event = None  # past the last event: the remaining bars still run
-        stop = len(events) if until_event is None else until_event
         try:
-            while True:
-                # the events of the last bar driven come after it was matched and booked
-                while j < stop and i > 0 and int(events[j]["bar"]) == i - 1:
-                    driver.on_event(events[j], j)
-                    j += 1
-                if (until_event is not None and j >= stop) or i >= a.n:
-                    break
-                s = int(a.sym[i])
-                ts = int(a.ts[i])
-                o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
-                venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
-                driver.on_bar(i, s, ts, h, lo, c)
-                i += 1
+            self.cursor = drive(
+                self.venue,
+                self.driver,
+                self.arrays,
+                self.events,
+                self.cursor,
+                until_event=until_event,
+            )
+        except BaseException as exc:
+            self.cursor = getattr(exc, "cursor", self.cursor)
+            raise
         finally:
-            self.cursor = Cursor(i, j)
             self.seconds += time.perf_counter() - t0
-        if until_event is None and j < len(events):
-            raise BackstopError(f"{len(events) - j} events were left unvisited after the last bar")
+        left = len(self.events) - self.cursor.events_done
+        if self.cursor.bars_done >= self.arrays.n and left > 0:
+            raise BackstopError(f"{left} events were left unvisited after the last bar")
         return self.done
 
     # ---- checkpoints ---------------------------------------------------------------------
