@@ -36,7 +36,8 @@ from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
-from backstop.runners.drive import Cursor, drive
+from backstop.runners.drive import Cursor
+from backstop.runners.drive import drive as drive_loop
 
 R = ReasonCode
 INSTRUMENTS = {s: Instrument.equity(s) for s in ("T", "A", "B")}
@@ -66,7 +67,7 @@ def drive(
     broker = make_broker(a.symbols, inst, prm)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
     driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx)
-    cursor = drive(broker, driver, a, events, Cursor())
+    cursor = drive_loop(broker, driver, a, events, Cursor())
     j = cursor.events_done
     assert j == len(events), "every event was decided"
     return driver, broker
