@@ -36,8 +36,10 @@ def load_function(spec: str) -> Callable[..., Any]:
     else:
         module, label = _from_module(where), where
     if not hasattr(module, name):
-        found = sorted(
-            n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
+        found = sorted(  # the functions it defines, not the ones it imports
+            n
+            for n, v in vars(module).items()
+            if inspect.isfunction(v) and v.__module__ == module.__name__ and n[:1] != "_"
         )
         raise ConfigError(
             KEY,
