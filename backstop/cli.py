@@ -232,6 +232,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from backstop.runners.sweep import best_row, check_objective, sweep
     from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
 
+    if ".py:" in args.strategy and args.processes != 1:
+        raise ConfigError(
+            "--processes",
+            f"strategy {args.strategy} is loaded from a file, which worker processes cannot "
+            "import: pass --processes 1 (or name it package.module:fn)",
+        )
     grid = parse_grid(args.param or [])
     check_objective(args.maximize)
     constraint = parse_constraints(args.constraint or [], list(grid))

@@ -168,3 +168,14 @@ def test_crossover_of_rolling_means_matches_sma_cross_on_the_sample() -> None:
     ref = ref.select("ts", "symbol", "side", "intent").sort("ts", "symbol", maintain_order=True)
     assert mine.height > 100
     assert mine.rows() == ref.rows()
+
+
+def test_sweep_of_a_file_strategy_needs_one_process(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path)
+    code = main(["sweep", "--strategy", f"{path}:sma_lines", "--param", "fast=5,8"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == (
+        f"backstop: error: --processes: strategy {path}:sma_lines is loaded from a file, which "
+        "worker processes cannot import: pass --processes 1 (or name it package.module:fn)"
+    )
