@@ -30,12 +30,13 @@ def signal_intents(
     stop_pct: float | None = None,
     target_pct: float | None = None,
     qty: float | None = None,
-    strategy_id: str = "default",
+    strategy_id: str | None = None,
 ) -> pl.DataFrame:
     """Long entries where ``entries`` is true and exits where ``exits`` is true.
 
     Entries carry ``qty`` (None: the profile sizes them) and the bracket percentages (None:
-    no leg). On a bar where both are true the exit row comes first.
+    no leg). On a bar where both are true the exit row comes first. ``strategy_id`` None
+    leaves the rows to the strategy running them (its name).
     """
     frame = _bars(bars)
     enter = _line(frame, entries, "entries").cast(pl.Boolean).fill_null(False)
@@ -69,8 +70,9 @@ def signal_intents(
             name: pl.when(pl.col("intent") == 0).then(pl.lit(value, dtype=pl.Float64))
             for name, value in bracket.items()
         },
-        strategy_id=pl.lit(strategy_id),
     )
+    if strategy_id is not None:
+        rows = rows.with_columns(strategy_id=pl.lit(strategy_id, dtype=pl.String))
     return rows.sort("ts", "symbol", "intent", descending=[False, False, True], maintain_order=True)
 
 
@@ -82,7 +84,7 @@ def crossover_intents(
     stop_pct: float | None = None,
     target_pct: float | None = None,
     qty: float | None = None,
-    strategy_id: str = "default",
+    strategy_id: str | None = None,
 ) -> pl.DataFrame:
     """Enter long where ``fast_line`` crosses above ``slow_line``, exit where it crosses below."""
     frame = _bars(bars)
