@@ -174,6 +174,16 @@ def test_pandas_index_column_beside_a_date_column_is_dropped(tmp_path: Path) -> 
     assert bars["ts"][0] == _midnight_ns(FIRST) and bars["symbol"][0] == "IDX"
 
 
+def test_unnamed_row_numbers_are_not_times(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(",Open,High,Low,Close,Volume\n0,1,2,0.5,1.5,10\n1,1,2,0.5,1.5,10\n")
+    line = _refusal(tmp_path, capsys, "--data", str(path))
+    assert line == (
+        f"backstop: error: {path}, column ts: missing (columns present: , open, high, low, "
+        "close, volume, symbol)"
+    )
+
+
 def test_parquet_with_date_type_and_no_symbol(tmp_path: Path) -> None:
     frame = pl.DataFrame(
         {

@@ -4,7 +4,8 @@
 strict conversion in ``backstop.data.schema`` runs:
 
 * the time: ``ts`` or (in any case) ``date``, ``datetime``, ``timestamp``, ``time``; else an
-  unnamed first column (a CSV written from a pandas index, an unnamed ``DatetimeIndex``).
+  unnamed first column (a CSV written from a pandas index, an unnamed ``DatetimeIndex``)
+  unless it holds integers (then it is a row number, and the time is missing).
   An exact ``ts`` column wins over the aliases (which are then extra columns, dropped); two
   aliases with no ``ts`` are refused, since which one is the time would be a guess;
 * ``open``, ``high``, ``low``, ``close``, ``volume`` and ``symbol`` in any case (``ticker``
@@ -75,7 +76,8 @@ def conform_columns(df: pl.DataFrame, source: str, report: ShapeReport | None) -
             wanted.setdefault(_CANONICAL[key], []).append(name)
         elif key in TS_ALIASES:
             wanted.setdefault("time", []).append(name)
-        elif key in UNNAMED and position == 0:
+        elif key in UNNAMED and position == 0 and not df.schema[name].is_integer():
+            # an unnamed column of integers is a row number (0, 1, 2...), not a time
             wanted.setdefault("unnamed", []).append(name)
     renames: dict[str, str] = {}
     for target in (*_CANONICAL.values(), "time"):
