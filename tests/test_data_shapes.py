@@ -216,6 +216,29 @@ def test_registered_future_defaults_to_chicago(tmp_path: Path, capsys) -> None:
     )
 
 
+def test_a_panel_of_a_future_and_an_equity_is_read_in_utc(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "Date,Symbol,Open,High,Low,Close,Volume\n"
+        "2024-01-02,ES,4800,4801,4799,4800.5,10\n2024-01-02,GOOG,140,141,139,140.5,10\n"
+    )
+    bars, info = load_data(path)
+    assert bars["ts"].to_list() == [_midnight_ns(date(2024, 1, 2))] * 2
+    assert info.symbol == "from the symbol column of mixed.csv"
+    assert info.timezone == (
+        "UTC (assumed: the times have no zone; no exchange known for GOOG; set tz)"
+    )
+
+
+def test_prepared_bars_take_no_symbol() -> None:
+    from backstop.data import sample_bars
+
+    bt = Backtest(sample_bars())
+    with pytest.raises(ConfigError) as info:
+        Backtest(bt.prepared, symbol="X")
+    assert str(info.value) == "symbol: applies to bars to load, not to bars already prepared"
+
+
 def test_tz_unused_when_times_carry_their_zone(tmp_path: Path) -> None:
     canon = write_canonical(tmp_path / "canon.csv", "GOOG")
     _, info = load_data(canon, tz="Asia/Tokyo", names=("--symbol", "--tz"))

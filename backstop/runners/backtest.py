@@ -145,6 +145,13 @@ class Backtest:
 def _prepared(bars: Any, symbol: str | None, tz: str | None) -> tuple[PreparedBars, Any]:
     """Prepared bars and what their load assumed (None for bars already prepared)."""
     if isinstance(bars, PreparedBars):
+        check(
+            symbol is None and tz is None,
+            ConfigError(
+                "symbol" if symbol is not None else "tz",
+                "applies to bars to load, not to bars already prepared",
+            ),
+        )
         return bars, None
     if isinstance(bars, str | os.PathLike | list | tuple):
         frame, info = load_data(bars, symbol=symbol, tz=tz)

@@ -156,7 +156,11 @@ class _ZoneRule:
             zone = str(zones.pop())
             self.why = f"the exchange of {', '.join(symbols)}"
             return zone
-        self.why = "no exchange known for " + ", ".join(symbols)
+        unknown = [s for s in symbols if exchange_zone(s) is None]
+        if unknown:
+            self.why = "no exchange known for " + ", ".join(unknown)
+        else:
+            self.why = "the symbols trade in different zones: " + ", ".join(symbols)
         return "UTC"
 
 
