@@ -15,7 +15,14 @@ from typing import Any
 import polars as pl
 
 from backstop.data._rows import row_error
-from backstop.data.shapes import ShapeReport, ZoneRule, conform_columns, resolve_zone
+from backstop.data.shapes import (
+    ShapeReport,
+    ZoneRule,
+    conform_columns,
+    resolve_zone,
+    why_missing,
+    with_datetime_index,
+)
 from backstop.data.units import INT64_MAX, UNITS, unit_of
 from backstop.errors import DataError, check
 
@@ -78,7 +85,7 @@ def normalize_bars(
     check(
         not missing,
         DataError(
-            f"missing{_also_missing(missing)}{_why_missing(missing)} (columns present: "
+            f"missing{_also_missing(missing)}{why_missing(missing)} (columns present: "
             f"{', '.join(df.columns) or 'none'})",
             source=source,
             column=missing[0] if missing else None,
@@ -122,28 +129,12 @@ def from_pandas(df: Any, source: str) -> pl.DataFrame:
     )
     with_index = "ts" not in df.columns and df.index.name == "ts"
     if "ts" not in df.columns and not with_index and isinstance(df.index, pd.DatetimeIndex):
-        df = _with_datetime_index(df, source)
+        df = with_datetime_index(df, source)
         with_index = True
     try:
         return pl.from_pandas(df, include_index=with_index, nan_to_null=False)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
         raise DataError(f"cannot convert pandas frame: {_first_line(exc)}", source=source) from exc
-
-
-def _with_datetime_index(df: Any, source: str) -> Any:
-    """Name a pandas ``DatetimeIndex`` so it becomes the ``ts`` column (``ts`` if unnamed);
-    refuse it next to a time column, where which one is meant would be a guess."""
-    from backstop.data.shapes import TS_ALIASES
-
-    times = [str(c) for c in df.columns if str(c).strip().lower() in TS_ALIASES]
-    if times:
-        raise DataError(
-            f"the frame has a DatetimeIndex and a time column {times[0]!r}: which one is the "
-            "time would be a guess (drop the column, or reset_index() the frame)",
-            source=source,
-            column="ts",
-        )
-    return df.rename_axis(df.index.name if df.index.name is not None else "ts")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -181,16 +172,6 @@ class _Context:
 def _also_missing(missing: list[str]) -> str:
     """Name the missing columns after the first, which the error already names."""
     return f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
-
-
-def _why_missing(missing: list[str]) -> str:
-    """Say why a missing volume is not filled in: a made-up volume would change fills."""
-    if "volume" not in missing:
-        return ""
-    return (
-        "; backstop needs each bar's volume (the max_participation cap reads it) and does "
-        "not invent one"
-    )
 
 
 def _check_zone(tz: str, source: str) -> None:

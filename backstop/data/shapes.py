@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -114,6 +115,30 @@ def _ambiguous(names: list[str], target: str, source: str) -> DataError:
         f"rename one{hint}",
         source=source,
         column=target,
+    )
+
+
+def with_datetime_index(df: Any, source: str) -> Any:
+    """Name a pandas ``DatetimeIndex`` so it becomes the ``ts`` column (``ts`` if unnamed);
+    refuse it next to a time column, where which one is meant would be a guess."""
+    times = [str(c) for c in df.columns if str(c).strip().lower() in TS_ALIASES]
+    if times:
+        raise DataError(
+            f"the frame has a DatetimeIndex and a time column {times[0]!r}: which one is the "
+            "time would be a guess (drop the column, or reset_index() the frame)",
+            source=source,
+            column="ts",
+        )
+    return df.rename_axis(df.index.name if df.index.name is not None else "ts")
+
+
+def why_missing(missing: list[str]) -> str:
+    """Say why a missing volume is not filled in: a made-up volume would change fills."""
+    if "volume" not in missing:
+        return ""
+    return (
+        "; backstop needs each bar's volume (the max_participation cap reads it) and does "
+        "not invent one"
     )
 
 
