@@ -81,7 +81,7 @@ def conform_columns(df: pl.DataFrame, source: str, report: ShapeReport | None) -
             # an unnamed column of integers is a row number (0, 1, 2...), not a time
             wanted.setdefault("unnamed", []).append(name)
     renames: dict[str, str] = {}
-    for target in (*_CANONICAL.values(), "time"):
+    for target in (*dict.fromkeys(_CANONICAL.values()), "time"):
         names = list(dict.fromkeys(wanted.get(target, [])))
         if target == "time":
             if "ts" in df.columns:
@@ -184,6 +184,8 @@ def resolve_zone(
     """The zone naive times of ``ts`` are read in; a ``ZoneRule`` is asked only if needed,
     and never for text mixing times with and without an offset (a zone given outright is
     used for the ones without, as before)."""
+    if report is None and not callable(naive_tz):
+        return naive_tz  # nothing to decide or record: skip the scan of the column
     naive = is_naive(ts)
     zone = naive_tz
     if callable(naive_tz):
