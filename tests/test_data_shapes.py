@@ -367,3 +367,22 @@ def test_unknown_tz_is_refused_even_when_unused(tmp_path: Path, capsys) -> None:
         "backstop: error: --tz: 'Mars/Olympus' is not an IANA time zone "
         "(e.g. 'UTC', 'America/New_York')"
     )
+
+
+def test_sweep_reads_the_same_shapes(tmp_path: Path, capsys) -> None:
+    import duckdb
+
+    goog = write_goog(tmp_path / "GOOG.csv", yahoo=True)
+    out = tmp_path / "s.duckdb"
+    argv = ["sweep", "--data", str(goog), "--tz", "America/New_York", "--processes", "1"]
+    code = main([*argv, "--param", "fast=5,8", "--param", "slow=20", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["combinations"] == 2
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        symbol, zone = con.execute("SELECT symbol, timezone FROM meta").fetchone()
+    finally:
+        con.close()
+    assert json.loads(symbol) == "GOOG (from the file name: GOOG.csv has no symbol column)"
+    assert json.loads(zone) == "America/New_York (given: --tz; the times have no zone)"
