@@ -113,6 +113,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         result = _run_signals(bars, Path(args.signals), config, profile)
     else:
         result = _run_strategy(bars, args, config, profile, params)
+    result.data_info = info.as_dict()  # as the file was read (the facade saw a frame)
     journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
     journal = write_journal(result, journal_file, force=args.force)
