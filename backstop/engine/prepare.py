@@ -189,7 +189,7 @@ def prepare_bars(bars: Any, argument: str = "bars") -> PreparedBars:
         return bars
     if isinstance(bars, str | os.PathLike):
         frame, source = load_bars(bars), os.fspath(bars)
-    elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or _is_pandas(bars):
+    elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or is_pandas(bars):
         frame, source = load_bars_frame(bars, source=argument), argument
     else:
         raise DataError(
@@ -213,7 +213,7 @@ def check_enough_bars(bars: pl.DataFrame, source: str) -> None:
     )
 
 
-def _is_pandas(obj: Any) -> bool:
+def is_pandas(obj: Any) -> bool:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency

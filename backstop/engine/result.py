@@ -117,6 +117,7 @@ class BacktestResult:
     params: dict[str, Any] = field(default_factory=dict)
     strategy_name: str = ""
     warnings: list[str] = field(default_factory=list)
+    data_info: dict[str, Any] = field(default_factory=dict)  # symbol, timezone: as assumed
     source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
