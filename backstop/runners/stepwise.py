@@ -96,7 +96,8 @@ class Stepwise:
         finally:
             self.seconds += time.perf_counter() - t0
         left = len(self.events) - self.cursor.events_done
-        if self.cursor.bars_done >= self.arrays.n and left > 0:
+        to_the_end = until_event is None or until_event >= len(self.events)
+        if to_the_end and left > 0:
             raise BackstopError(f"{left} events were left unvisited after the last bar")
         return self.done
 
