@@ -25,7 +25,12 @@ class BuildAheadOfTimeCore(build_ext):
         in_place = self.inplace or getattr(self, "editable_mode", False)
         target = ROOT / CORE if in_place else Path(self.build_lib) / CORE
         cmd = [sys.executable, "-m", "backstop.runners.build_ahead", "--target", str(target)]
-        if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # ``-m`` from ROOT: this checkout
+        code = subprocess.run(cmd, cwd=ROOT).returncode  # ``-m`` from ROOT: this checkout
+        if code != 0:
+            failed = target / "_ahead.failed"
+            if not failed.exists():  # the build did not even start: say so for status()
+                target.mkdir(parents=True, exist_ok=True)
+                failed.write_text(f"the build did not start (exit {code}); see the install log\n")
             print("backstop: kernels will be compiled just in time on first use", file=sys.stderr)
 
     def get_outputs(self) -> list[str]:

@@ -82,13 +82,14 @@ def _jsonable(value: Any) -> Any:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a strategy over bars, journal the run, print a summary (or one JSON object)."""
-    from backstop.data import SAMPLE_BARS_PATH, load_bars
-    from backstop.engine.backtest import PreparedBars, check_enough_bars
+    from backstop.data import SAMPLE_BARS_PATH
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
+    from backstop.engine.prepare import PreparedBars, check_enough_bars
     from backstop.engine.profile import RiskProfile, parse_setting
+    from backstop.runners.bars_in import load_data
 
-    data = Path(args.data) if args.data else SAMPLE_BARS_PATH
+    data = args.data or SAMPLE_BARS_PATH
     params = _key_values(args.param or [], "--param")
     config = BacktestConfig.from_dict(
         _config_values(_key_values(args.set or [], "--set")), source="--set"
@@ -105,7 +106,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     journal_arg = _journal_arg(args.journal)
     t0 = time.perf_counter()
-    bars = load_bars(data, naive_tz=args.data_tz)
+    bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
     check_enough_bars(bars, str(data))
     # validated once, here: the strategy and the run take the prepared bars as they are
     bars = PreparedBars.of(bars)
@@ -114,6 +115,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         result = _run_signals(bars, Path(args.signals), config, profile)
     else:
         result = _run_strategy(bars, args, config, profile, params)
+    result.data_info = info.as_dict()  # as the file was read (the facade saw a frame)
     journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
     journal = write_journal(result, journal_file, force=args.force)
@@ -123,6 +125,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     payload = {
         **summary,
         "data": "bundled sample (synthetic)" if not args.data else str(data),
+        **info.as_dict(),
         "strategy": result.strategy_name,
         "params": result.params,
         "run_seconds": round(result.run_seconds, 6),
@@ -232,7 +235,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a strategy over every combination of a parameter grid; results in one DuckDB file."""
-    from backstop.data import SAMPLE_BARS_PATH, load_bars
+    from backstop.data import SAMPLE_BARS_PATH
     from backstop.engine.config import BacktestConfig
     from backstop.engine.profile import RiskProfile
     from backstop.runners.backtest import Backtest
@@ -243,6 +246,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from backstop.cli_guardrails import cmd_guardrail_sweep
 
         return cmd_guardrail_sweep(args)
+    if ".py:" in args.strategy and args.processes != 1:
+        raise ConfigError(
+            "--processes",
+            f"strategy {args.strategy} is loaded from a file, which worker processes cannot "
+            "import: pass --processes 1 (or name it package.module:fn)",
+        )
     grid = parse_grid(args.param or [])
     check_objective(args.maximize)
     constraint = parse_constraints(args.constraint or [], list(grid))
@@ -250,8 +259,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _config_values(_key_values(args.set or [], "--set")), source="--set"
     )
     profile = RiskProfile.load(args.profile)
-    data = Path(args.data) if args.data else SAMPLE_BARS_PATH
-    bt = Backtest(load_bars(data), args.strategy, config=config, profile=profile)
+    from backstop.runners.bars_in import load_data
+
+    data = args.data or SAMPLE_BARS_PATH
+    bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
+    bt = Backtest(bars, args.strategy, config=config, profile=profile)
     table = sweep(bt, constraint=constraint, processes=args.processes, **grid)
     best = best_row(table, list(grid), args.maximize)
     extra = f"{config.content_hash()}|{profile.content_hash()}|{args.constraint}"
@@ -268,6 +280,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "constraints": args.constraint or [],
         "maximize": args.maximize,
         "base_params": bt.params,
+        **info.as_dict(),
         "config": config.content_hash(),
         "profile": profile.name,
     }
@@ -321,6 +334,9 @@ def _print_summary(p: dict[str, Any]) -> None:
     s = p["stats"]
     rows = [
         ("data", f"{p['data']} ({p['bars']:,} bars, {p['symbols']} symbols)"),
+        ("symbol", p["symbol"]),
+        ("timezone", p["timezone"]),
+        *(("data note", note) for note in p["data_notes"]),
         ("signals in / approved", f"{p['signals']:,} / {p['approved']:,}"),
         ("orders out / fills", f"{p['orders']:,} / {p['fills']:,}"),
         ("round trips", f"{p['round_trips']:,}"),
@@ -376,11 +392,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backstop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     bt = sub.add_parser("backtest", help="run a strategy over bars (bundled sample by default)")
-    bt.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
     bt.add_argument(
-        "--data-tz", metavar="ZONE", help="IANA zone of --data timestamps written without one"
+        "--data",
+        help="bars: a .csv, .parquet or .duckdb file, or a quoted glob of them "
+        "(default: bundled sample)",
     )
-    bt.add_argument("--strategy", default="sma_cross", help="registered strategy name")
+    bt.add_argument(
+        "--symbol", help="symbol of a --data file without a symbol column (default: its name)"
+    )
+    bt.add_argument(
+        "--tz",
+        "--data-tz",
+        dest="tz",
+        metavar="ZONE",
+        help="IANA zone of --data times written without one (default: the exchange's, else UTC)",
+    )
+    bt.add_argument(
+        "--strategy",
+        default="sma_cross",
+        help="registered strategy name, or a function: path/to/file.py:fn or package.module:fn",
+    )
     bt.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     bt.add_argument(
         "--set",
@@ -440,8 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--constraint", action="append", metavar="EXPR", help="e.g. 'fast<slow' (all must hold)"
     )
     sw.add_argument("--maximize", default="sharpe", help="statistic to rank by (default sharpe)")
-    sw.add_argument("--data", help="bars file: .csv, .parquet or .duckdb (default: bundled sample)")
-    sw.add_argument("--strategy", default="sma_cross", help="registered strategy name")
+    sw.add_argument("--data", help="bars file(s) as for backtest (default: bundled sample)")
+    sw.add_argument("--symbol", help="symbol of a --data file without a symbol column")
+    sw.add_argument("--tz", "--data-tz", dest="tz", metavar="ZONE", help="zone of naive times")
+    sw.add_argument("--strategy", default="sma_cross", help="strategy name or file.py:fn")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="backtest option")
     sw.add_argument("--profile", help="risk profile: a preset name or a .toml file")
     sw.add_argument("--processes", type=int, help="worker processes (default: one per core)")

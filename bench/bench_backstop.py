@@ -48,8 +48,8 @@ def _proc_status_bytes(key: str) -> int:
 def child(path: Path, repeat: int) -> dict[str, object]:
     """Run inside a fresh process: time one size."""
     from backstop.data import load_bars
-    from backstop.engine.backtest import PreparedBars
     from backstop.engine.journal import write_journal
+    from backstop.engine.prepare import PreparedBars
     from backstop.runners.backtest import Backtest
 
     rss0 = _proc_status_bytes("VmRSS")  # interpreter + libraries, before any bars

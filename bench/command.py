@@ -83,7 +83,7 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
     import duckdb
     import polars as pl
 
-    from backstop.engine.backtest import PreparedBars
+    from backstop.engine.prepare import PreparedBars
     from backstop.engine.journal import TABLES, read_table
     from backstop.runners.backtest import Backtest
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench_backstop import ensure_data
 
 from backstop.data import load_bars
-from backstop.engine.backtest import PreparedBars
+from backstop.engine.prepare import PreparedBars
 from backstop.runners.backtest import Backtest
 
 # What cProfile cannot see: time inside the compiled loop, measured with Linux perf

@@ -181,3 +181,14 @@ def test_every_module_the_kernels_import_is_in_the_sources_digest() -> None:
             _compiled_in(path, seen)
     assert _PACKAGE / "domain" / "enums.py" in seen
     assert seen <= covered, sorted(str(p.relative_to(ROOT)) for p in seen - covered)
+
+
+def test_every_module_that_defines_a_kernel_is_in_the_sources_digest() -> None:
+    defining = {
+        path
+        for path in _PACKAGE.rglob("*.py")
+        if any(_is_kernel(node) for node in ast.walk(ast.parse(path.read_text())))
+    }
+    assert _PACKAGE / "strategies" / "sma_cross.py" in defining
+    uncovered = defining - set(kernel_sources())
+    assert not uncovered, sorted(str(p.relative_to(ROOT)) for p in uncovered)

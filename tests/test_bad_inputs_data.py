@@ -276,7 +276,7 @@ CLI_CASES = [
         "data-tz-unknown",
         {"bars.csv": GOOD},
         ["--data", "bars.csv", "--data-tz", "Mars/Olympus"],
-        ["bars.csv: naive_tz 'Mars/Olympus' is not an IANA time zone"],
+        ["--tz: 'Mars/Olympus' is not an IANA time zone"],
     ),
     Case("bars-txt", {"bars.txt": GOOD}, ["--data", "bars.txt"], ["unknown file type '.txt'"]),
     Case("bars-missing", {}, ["--data", "nothere.csv"], ["nothere.csv: file not found"]),
@@ -289,22 +289,10 @@ CLI_CASES = [
         ["b.parquet: cannot read Parquet"],
     ),
     Case(
-        "parquet-no-symbol",
-        {"b.parquet": _parquet(bars_frame().drop("symbol"))},
-        ["--data", "b.parquet"],
-        ["b.parquet, column symbol: missing"],
-    ),
-    Case(
         "parquet-float-ts",
         {"b.parquet": _parquet(_frame_with(ts=pl.col("ts").cast(pl.Float64)))},
         ["--data", "b.parquet"],
         ["b.parquet, column ts: has type Float64, expected an integer epoch time"],
-    ),
-    Case(
-        "parquet-naive-datetime",
-        {"b.parquet": _parquet(_frame_with(ts=pl.from_epoch("ts", time_unit="ns")))},
-        ["--data", "b.parquet"],
-        ["b.parquet, column ts: timestamps have no time zone: pass naive_tz='UTC'", "--data-tz"],
     ),
     Case(
         "parquet-datetime-past-2262",
@@ -933,7 +921,7 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         r"^bars: expected bars as a polars or pandas DataFrame or a path .* got NoneType$",
     ),
     ("bars-int", lambda: Backtest(7), DataError, r"^bars: .* got int$"),
-    ("bars-list", lambda: Backtest([1, 2]), DataError, r"^bars: .* got list$"),
+    ("bars-list", lambda: Backtest([1, 2]), DataError, r"^bars: .* got int in a list$"),
     (
         "run-bars-none",
         lambda: run_backtest(None, _intents()),
@@ -947,10 +935,10 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         r"^bars: only 1 bar: a backtest needs at least 2",
     ),
     (
-        "bars-pandas-naive",
+        "bars-pandas-naive-past-2262",
         lambda: Backtest(bars_frame().with_columns(ts=pl.from_epoch("ts")).to_pandas()),
         DataError,
-        r"^bars, column ts: timestamps have no time zone",
+        r"^bars:1, symbol AAPL, column ts: \+\d+-\d\d-\d\d \S+ is outside the int64-nanosecond",
     ),
     (
         "fast-float",
@@ -1262,8 +1250,12 @@ def test_cli_naive_bars_with_data_tz_equal_the_same_bars_with_offsets(
     )
     assert code == 0 and ns["round_trips"] > 0
     assert {k: naive[k] for k in KEYS} == {k: ns[k] for k in KEYS}
-    assert main(["backtest", "--data", "naive.csv", *args]) == 2
-    assert "on the command line --data-tz" in capsys.readouterr().err
+    assert naive["timezone"] == "America/New_York (given: --tz; the times have no zone)"
+    assert ns["timezone"] == "UTC (the times carry their zone)"
+    code, assumed = _json_run(tmp_path, capsys, "--data", "naive.csv", *args)
+    assert code == 0 and assumed["timezone"] == (
+        "UTC (assumed: the times have no zone; no exchange known for AAPL; set --tz)"
+    )
 
 
 def test_equity_below_zero_is_warned_about_with_its_low_point() -> None:

@@ -27,7 +27,6 @@ from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
-from backstop.engine.backtest import guard_for
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
@@ -35,7 +34,10 @@ from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
+from backstop.runners.drive import Cursor
+from backstop.runners.drive import drive as drive_loop
 
 R = ReasonCode
 INSTRUMENTS = {s: Instrument.equity(s) for s in ("T", "A", "B")}
@@ -47,7 +49,7 @@ FLAT = (100.0, 100.5, 99.5, 100.0)  # a bar that touches no bracket of +-2% arou
 BrokerFactory = Callable[[tuple[str, ...], Instruments, SimParams], Any]
 
 
-# ---- the driver loop (run_event_driven's, with the broker handed in) -----------------------
+# ---- the drive loop (runners/drive.py, the one every Python run uses), broker handed in -----
 def drive(
     frame: pl.DataFrame,
     table: pl.DataFrame,
@@ -55,8 +57,8 @@ def drive(
     profile: RiskProfile,
     config: BacktestConfig,
 ) -> tuple[EventDriver, Any]:
-    """Run ``table`` over ``frame`` bar by bar: the broker matches the bar, the driver books
-    it and supervises, then the bar's events are decided (as ``run_event_driven`` does)."""
+    """Run ``table`` over ``frame`` bar by bar through ``backstop.runners.drive``: the broker
+    matches the bar, the driver books it and supervises, then the bar's events are decided."""
     a = bar_arrays(frame.rechunk())
     inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
     events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
@@ -65,16 +67,8 @@ def drive(
     broker = make_broker(a.symbols, inst, prm)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
     driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx)
-    j = 0
-    for i in range(a.n):
-        s = int(a.sym[i])
-        ts = int(a.ts[i])
-        o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
-        broker.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
-        driver.on_bar(i, s, ts, h, lo, c)
-        while j < len(events) and int(events[j]["bar"]) == i:
-            driver.on_event(events[j], j)
-            j += 1
+    cursor = drive_loop(broker, driver, a, events, Cursor())
+    j = cursor.events_done
     assert j == len(events), "every event was decided"
     return driver, broker
 

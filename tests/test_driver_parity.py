@@ -9,11 +9,12 @@ import pytest
 
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import gbm_bars
-from backstop.engine.backtest import PreparedBars, run_backtest
+from backstop.engine.backtest import run_backtest
 from backstop.engine.broker import Broker
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.inputs import instrument_arrays
+from backstop.engine.prepare import PreparedBars
 from backstop.engine.profile import RiskProfile
 from backstop.runners.stepwise import run_event_driven
 from backstop.strategies import get_strategy

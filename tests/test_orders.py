@@ -151,3 +151,26 @@ def test_bracket_legs_must_protect() -> None:
             ),
             tp,
         )
+
+
+def test_the_journal_builds_client_ids_with_the_one_formula() -> None:
+    """Every order of a run (entries, legs, signal and engine exits) carries the id that
+    ``client_order_id`` gives for its run, cycle, role and leg number; ids are unique and
+    fit Alpaca's 48 characters."""
+    from backstop import Backtest, sample_bars
+    from backstop.engine.profile import RiskProfile
+
+    profile = RiskProfile.preset("aggressive-executor")  # time stop and EOD exits too
+    result = Backtest(sample_bars(), "sma_cross", profile=profile).run()
+    records = result.records.orders
+    cycles = result.orders["trade_cycle_id"].to_list()
+    assert len(records) > 100
+    assert set(result.orders["role"].to_list()) >= {"ENTRY", "STOP_LOSS", "TAKE_PROFIT"}
+    expected = [
+        client_order_id(result.run_id, int(o["cycle"]), OrderRole(int(o["role"])), int(o["leg_no"]))
+        for o in records
+    ]
+    ids = result.orders["client_order_id"].to_list()
+    assert ids == expected
+    assert len(set(ids)) == len(ids) and max(map(len, ids)) <= 48
+    assert all(c.startswith(result.run_id) for c in cycles)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from backstop.data import gbm_bars
-from backstop.engine.backtest import PreparedBars
 from backstop.engine.core import recycle
 from backstop.engine.core.records import ORDER_DTYPE
+from backstop.engine.prepare import PreparedBars
 from backstop.runners.backtest import Backtest
 
 N = 20_000  # orders: 4.3 MB, above recycle.MIN_BYTES

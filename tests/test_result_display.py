@@ -46,10 +46,13 @@ def sample_result():
 def test_repr_is_a_few_lines_without_arrays(sample_result) -> None:
     text = repr(sample_result)
     lines = text.splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 6
     assert lines[0].startswith(f"BacktestResult {sample_result.run_id}: sma_cross(fast=10, ")
     assert "60,000 bars, 3 symbols" in lines[1]
-    assert f"{sample_result.round_trips:,} round trips" in lines[2]
+    assert lines[2] == (
+        "  symbol from the symbol column of the frame; times UTC (the times carry their zone)"
+    )
+    assert f"{sample_result.round_trips:,} round trips" in lines[3]
     assert "array(" not in text and "RunRecords" not in text and "dtype" not in text
 
 

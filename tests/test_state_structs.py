@@ -77,7 +77,7 @@ LEAK_CHECK = """
 import gc
 from numba.core.runtime import _nrt_python, rtsys
 from backstop.data import gbm_bars
-from backstop.engine.backtest import PreparedBars
+from backstop.engine.prepare import PreparedBars
 from backstop.runners.backtest import Backtest
 from backstop.engine.core import ahead
 

@@ -12,8 +12,8 @@ import pytest
 
 from backstop import BackstopError, Backtest, ConfigError, sample_bars
 from backstop.cli import main
-from backstop.engine.backtest import PreparedBars
 from backstop.engine.plot import plot_heatmap
+from backstop.engine.prepare import PreparedBars
 from backstop.runners.sweep import grid
 from backstop.runners.sweep_io import parse_values
 from backstop.runners.walkforward import windows

@@ -17,6 +17,7 @@ import polars as pl
 
 from backstop.data.csvcheck import check_header, read_header, unreadable_csv
 from backstop.data.schema import VALUE_COLUMNS, from_pandas, normalize_bars
+from backstop.data.shapes import ShapeReport, ZoneRule
 from backstop.data.validate import validate_bars
 from backstop.errors import DataError, check
 
@@ -34,14 +35,17 @@ def load_bars(
     *,
     table: str = "bars",
     symbol: str | None = None,
-    naive_tz: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
 ) -> pl.DataFrame:
     """Read, normalize and validate the bars in ``path``, chosen by its extension.
 
     ``.csv`` is read with polars, ``.parquet``/``.pq`` as Parquet, and ``.duckdb``/``.db``
     is opened read-only and ``table`` (a plain identifier) is read in full. ``symbol`` names
     the symbol of a source without a ``symbol`` column; ``naive_tz`` is the IANA zone of
-    timestamps that carry none. Returns ``BAR_SCHEMA`` rows sorted by (ts, symbol).
+    timestamps that carry none (or a ``ZoneRule`` choosing it from the symbols); ``report``
+    collects what the load assumed (``backstop.data.shapes``). Returns ``BAR_SCHEMA`` rows
+    sorted by (ts, symbol).
     """
     source = os.fspath(path)
     file = Path(source)
@@ -66,7 +70,7 @@ def load_bars(
         source = f"{source}[{table}]"
         raw = _read_duckdb(file, table, source)
     bars = normalize_bars(
-        raw, source, default_symbol=symbol, naive_tz=naive_tz, first_row=first_row
+        raw, source, default_symbol=symbol, naive_tz=naive_tz, first_row=first_row, report=report
     )
     return validate_bars(bars, source, first_row=first_row)
 
@@ -76,19 +80,20 @@ def load_bars_frame(
     source: str = "<frame>",
     *,
     symbol: str | None = None,
-    naive_tz: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
 ) -> pl.DataFrame:
     """Normalize and validate bars already in memory: a polars or pandas DataFrame.
 
     A pandas frame is converted with ``polars.from_pandas`` keeping NaN as NaN (so a NaN price
-    is reported as NaN, not as missing); a pandas index named ``ts`` is used as the ``ts``
-    column. Row 1 is the frame's first row.
+    is reported as NaN, not as missing); a pandas index named ``ts``, or a ``DatetimeIndex``,
+    is used as the ``ts`` column. Row 1 is the frame's first row.
     """
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     elif not isinstance(df, pl.DataFrame):
         df = from_pandas(df, source)
-    bars = normalize_bars(df, source, default_symbol=symbol, naive_tz=naive_tz)
+    bars = normalize_bars(df, source, default_symbol=symbol, naive_tz=naive_tz, report=report)
     return validate_bars(bars, source)
 
 

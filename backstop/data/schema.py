@@ -15,6 +15,14 @@ from typing import Any
 import polars as pl
 
 from backstop.data._rows import row_error
+from backstop.data.shapes import (
+    ShapeReport,
+    ZoneRule,
+    conform_columns,
+    resolve_zone,
+    why_missing,
+    with_datetime_index,
+)
 from backstop.data.units import INT64_MAX, UNITS, unit_of
 from backstop.errors import DataError, check
 
@@ -47,8 +55,9 @@ def normalize_bars(
     source: str,
     *,
     default_symbol: str | None = None,
-    naive_tz: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
     first_row: int = 1,
+    report: ShapeReport | None = None,
 ) -> pl.DataFrame:
     """Coerce a bar frame to ``BAR_SCHEMA``, refusing what cannot be converted unambiguously.
 
@@ -61,26 +70,33 @@ def normalize_bars(
     type, or strings of numbers. Extra columns are dropped. Rows keep their order and count;
     ``first_row`` is the number the source gives its first data row, so errors point at it.
     ``df`` may be polars (lazy or not) or pandas; anything else is refused naming its type.
+    Column names people use (``Date``, ``Close``, an unnamed first column...) are mapped
+    first (``backstop.data.shapes``); ``naive_tz`` may be a ``ZoneRule`` picking the zone from
+    the symbols, and ``report`` collects what the load assumed.
     """
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     elif not isinstance(df, pl.DataFrame):
         df = from_pandas(df, source)  # pandas, or refused naming the type
-    if naive_tz is not None:
+    if isinstance(naive_tz, str):
         _check_zone(naive_tz, source)
-    df = _with_symbol(df, source, default_symbol)
+    df = _with_symbol(conform_columns(df, source, report), source, default_symbol)
     missing = [name for name in BAR_COLUMNS if name not in df.columns]
     check(
         not missing,
         DataError(
-            f"missing{_also_missing(missing)} (columns present: {', '.join(df.columns) or 'none'})",
+            f"missing{_also_missing(missing)}{why_missing(missing)} (columns present: "
+            f"{', '.join(df.columns) or 'none'})",
             source=source,
             column=missing[0] if missing else None,
         ),
     )
     symbol = _symbol_series(df, source)
     ctx = _Context(source, first_row, symbol)
-    columns = [_ts_series(df["ts"], ctx, naive_tz), symbol]
+    zone = resolve_zone(df["ts"], symbol, naive_tz, report)
+    if zone is not None and zone is not naive_tz:
+        _check_zone(zone, source)
+    columns = [_ts_series(df["ts"], ctx, zone), symbol]
     columns += [_number_series(df[name], ctx) for name in VALUE_COLUMNS]
     return pl.DataFrame(columns, schema=BAR_SCHEMA)
 
@@ -112,6 +128,9 @@ def from_pandas(df: Any, source: str) -> pl.DataFrame:
         DataError(f"expected a polars or pandas DataFrame, got {type(df).__name__}", source=source),
     )
     with_index = "ts" not in df.columns and df.index.name == "ts"
+    if "ts" not in df.columns and not with_index and isinstance(df.index, pd.DatetimeIndex):
+        df = with_datetime_index(df, source)
+        with_index = True
     try:
         return pl.from_pandas(df, include_index=with_index, nan_to_null=False)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
@@ -133,7 +152,7 @@ class _Context:
     symbol: pl.Series
     naive_hint: str = (
         "pass naive_tz='UTC' or the IANA zone they are in (e.g. 'America/New_York') to "
-        "load_bars or load_bars_frame; on the command line --data-tz"
+        "load_bars or load_bars_frame; on the command line --tz"
     )
 
     def fail(self, bad: pl.Series, problem: str, column: str) -> DataError:
@@ -312,7 +331,11 @@ def _epoch_ns(col: pl.Series, ctx: _Context) -> pl.Series:
     values = col.cast(pl.Datetime("ns", getattr(col.dtype, "time_zone", None)), strict=False)
     bad = col.is_not_null() & values.is_null()
     if bad.any():
-        raise ctx.fail(bad, f"{col.filter(bad)[0]} is outside the int64-nanosecond range", "ts")
+        try:
+            first = str(col.filter(bad)[0])
+        except (OverflowError, ValueError):  # past 9999 Python has no datetime: polars' text
+            first = str(col.filter(bad).cast(pl.String)[0])
+        raise ctx.fail(bad, f"{first} is outside the int64-nanosecond range", "ts")
     return values.dt.epoch("ns").alias("ts")
 
 

@@ -120,3 +120,16 @@ def lookup(symbol: str, overrides: dict[str, Instrument] | None = None) -> Instr
                 is_future=True,
             )
     return Instrument.generic(symbol)
+
+
+CME_ZONE = "America/Chicago"
+
+
+def exchange_zone(symbol: str) -> str | None:
+    """The time zone of the exchange a registered symbol trades on, else None.
+
+    The registry holds CME equity index futures (and their dated contracts), which trade in
+    ``America/Chicago``. It records no exchange for any other symbol, so backstop does not
+    guess one (an equity may be listed in New York, Toronto or Frankfurt).
+    """
+    return CME_ZONE if lookup(symbol).is_future else None

@@ -48,13 +48,18 @@ LEG_CODES = {
     OrderRole.TAKE_PROFIT: "TP",
     OrderRole.SIGNAL_EXIT: "X",
     OrderRole.TRAILING: "TS",
+    # plain reduce-only exits of the exit manager, the kill switch or a strategy's reason
+    **{role: "X" for role in OrderRole if role >= OrderRole.TIME_STOP},
 }
+CLIENT_ID_PREFIX = "bs"
 
 
 def client_order_id(run_id: str, cycle: int, role: OrderRole, leg_no: int = 0) -> str:
-    """The deterministic client order id: a restart that re-sends an intent reuses it, so
-    the broker recognises it and never books a duplicate."""
-    return f"bs-{run_id}-{cycle}-{LEG_CODES[role]}-{leg_no}"
+    """The deterministic client order id, the one formula for every order (the journal's
+    ``orders`` table builds the same text column-wise from these parts): a restart that
+    re-sends an intent reuses it, so the broker recognises it and never books a duplicate.
+    With a 12-character run id it stays far below Alpaca's 48 characters."""
+    return f"{CLIENT_ID_PREFIX}-{run_id}-{cycle}-{LEG_CODES[role]}-{leg_no}"
 
 
 @dataclass(frozen=True, slots=True)

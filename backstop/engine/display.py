@@ -63,6 +63,9 @@ def result_text(result: BacktestResult) -> str:
         f"{summary['ambiguous_round_trips']:,} ambiguous exits",
         "  .stats .trades .orders .fills .verdicts .equity .ambiguity() .plot()",
     ]
+    info = result.data_info
+    if info:
+        lines.insert(2, f"  symbol {info['symbol']}; times {info['timezone']}")
     return "\n".join(lines)
 
 
@@ -77,6 +80,9 @@ def result_html(result: BacktestResult) -> str:
         ("Signals / approved", f"{summary['signals']:,} / {summary['approved']:,}"),
         ("Net P&L (closed trades)", f"{summary['pnl']:,.2f}"),
     ]
+    if result.data_info:
+        rows += [("Symbol", result.data_info["symbol"]), ("Times", result.data_info["timezone"])]
+        rows += [("Data note", note) for note in result.data_info["data_notes"]]
     rows += [(STAT_LABELS[k][0], format_stat(k, s[k])) for k in HEADLINE if k in s]
     rows += [
         (STAT_LABELS[k][0], format_stat(k, s[k]))

@@ -23,6 +23,7 @@ from backstop.domain.enums import (
     reason_names,
 )
 from backstop.domain.instruments import Instrument
+from backstop.domain.orders import CLIENT_ID_PREFIX, LEG_CODES
 from backstop.engine.config import BacktestConfig
 from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
@@ -39,15 +40,6 @@ LOW_ORDER_SHARE = "LOW_ORDER_SHARE"
 
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
-
-ROLE_LEG = {
-    OrderRole.ENTRY: "E",
-    OrderRole.STOP_LOSS: "SL",
-    OrderRole.TAKE_PROFIT: "TP",
-    OrderRole.SIGNAL_EXIT: "X",
-    OrderRole.TRAILING: "TS",
-    **{role: "X" for role in OrderRole if role >= OrderRole.TIME_STOP},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +116,7 @@ class BacktestResult:
     params: dict[str, Any] = field(default_factory=dict)
     strategy_name: str = ""
     warnings: list[str] = field(default_factory=list)
+    data_info: dict[str, Any] = field(default_factory=dict)  # symbol, timezone: as assumed
     source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
@@ -146,11 +139,11 @@ class BacktestResult:
         """``orders`` for some of the order records (the journal writes them in batches)."""
         cycle = self._cycle_col(o["cycle"])
         role = _enum_col(o["role"], OrderRole, "role")
-        legs = [ROLE_LEG[OrderRole(int(r))] for r in range(len(OrderRole))]
+        legs = [LEG_CODES[OrderRole(int(r))] for r in range(len(OrderRole))]
         client = pl.Series(
             "client_order_id",
             (
-                f"bs-{self.run_id}-"
+                f"{CLIENT_ID_PREFIX}-{self.run_id}-"
                 + pl.Series(o["cycle"]).cast(pl.String)
                 + "-"
                 + _named(legs, o["role"], "leg")

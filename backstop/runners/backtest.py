@@ -8,6 +8,7 @@ registry, so it lives in the composition layer: the engine never imports strateg
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,20 +16,32 @@ from typing import Any
 import polars as pl
 
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import ProgressFn, _profile_of, prepare_bars, run_backtest
+from backstop.engine.backtest import ProgressFn, run_backtest
 from backstop.engine.config import BacktestConfig
+from backstop.engine.prepare import (
+    PreparedBars,
+    check_enough_bars,
+    is_pandas,
+    prepare_bars,
+    profile_of,
+)
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
 from backstop.errors import ConfigError, check
+from backstop.runners.bars_in import load_data, load_frame
 from backstop.strategies.base import Strategy, get_strategy
 
 
 class Backtest:
     """Notebook entry point: ``Backtest(bars, "sma_cross", fast=10).run()``.
 
-    ``bars`` is a polars or pandas frame (validated on the way in) or a path to CSV, Parquet or
-    DuckDB; ``strategy`` a registered name, a ``Strategy`` or a plain function
-    ``fn(bars, **params)`` returning an intent table; extra keywords are its parameters.
+    ``bars`` is a polars or pandas frame (validated on the way in; a pandas ``DatetimeIndex``
+    is its time), a path to CSV, Parquet or DuckDB, a glob, or a list of paths (one panel);
+    ``symbol`` names the symbol of bars without a symbol column and ``tz`` the zone of times
+    written without one (``backstop.runners.bars_in``; ``data_info`` says what was assumed).
+    ``strategy`` is a registered name, ``"file.py:fn"`` or ``"package.module:fn"``, a
+    ``Strategy`` or a plain function ``fn(bars, **params)`` returning an intent table; extra
+    keywords are its parameters.
     """
 
     def __init__(
@@ -39,9 +52,11 @@ class Backtest:
         config: BacktestConfig | None = None,
         instruments: dict[str, Instrument] | None = None,
         profile: RiskProfile | str | None = None,
+        symbol: str | None = None,
+        tz: str | None = None,
         **params: Any,
     ) -> None:
-        self.prepared = prepare_bars(bars)
+        self.prepared, self.data_info = _prepared(bars, symbol, tz)
         self.bars = self.prepared.bars
         self.strategy = _strategy_of(strategy)
         self.params = self.strategy.resolve(params)
@@ -51,7 +66,7 @@ class Backtest:
             isinstance(self.config, BacktestConfig),
             ConfigError("config", f"expected a BacktestConfig, got {type(self.config).__name__}"),
         )
-        self.profile = _profile_of(profile)
+        self.profile = profile_of(profile)
         self.instruments = instruments
 
     def intents(self) -> pl.DataFrame:
@@ -77,6 +92,7 @@ class Backtest:
         result.params = dict(self.params)
         result.strategy_name = self.strategy.name
         result.warnings = [*self.data_warnings, *result.warnings]
+        result.data_info = self.data_info.as_dict() if self.data_info is not None else {}
         return result
 
     # ---- research: sweeps, optimisation and walk-forward splits over these bars -----------
@@ -125,8 +141,37 @@ class Backtest:
         return walk_forward(self, folds=folds, train_frac=train_frac, **kwargs)
 
 
+def _prepared(bars: Any, symbol: str | None, tz: str | None) -> tuple[PreparedBars, Any]:
+    """Prepared bars and what their load assumed (None for bars already prepared)."""
+    if isinstance(bars, PreparedBars):
+        check(
+            symbol is None and tz is None,
+            ConfigError(
+                "symbol" if symbol is not None else "tz",
+                "applies to bars to load, not to bars already prepared",
+            ),
+        )
+        return bars, None
+    if isinstance(bars, str | os.PathLike | list | tuple):
+        frame, info = load_data(bars, symbol=symbol, tz=tz)
+        source = os.fspath(bars) if isinstance(bars, str | os.PathLike) else "bars"
+    elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or is_pandas(bars):
+        frame, info = load_frame(bars, symbol=symbol, tz=tz)
+        source = "bars"
+    else:
+        return prepare_bars(bars), None  # refused there, naming the type
+    check_enough_bars(frame, source)
+    return PreparedBars.of(frame), info
+
+
 def _strategy_of(strategy: Any) -> Strategy:
-    """A registered name, a ``Strategy``, or a plain function wrapped as one."""
+    """A registered name, ``file.py:fn`` / ``module:fn``, a ``Strategy``, or a plain
+    function wrapped as one."""
+    if isinstance(strategy, str) and ":" in strategy:
+        from backstop.strategies.function import strategy_from_function
+        from backstop.strategies.loader import load_function
+
+        return strategy_from_function(load_function(strategy))
     if isinstance(strategy, str):
         return get_strategy(strategy)
     if isinstance(strategy, Strategy):

@@ -27,12 +27,12 @@ import polars as pl
 
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole
-from backstop.engine.backtest import guard_for
 from backstop.engine.broker import EntryRequest, ExitRequest, FillEvent, fill_record
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays, instrument_arrays
+from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.replay.decisions import Decision, decisions_of
 from backstop.replay.events import BrokerFill, BrokerOrder
@@ -55,6 +55,7 @@ from backstop.replay.rerun import (
     verdict_frame,
 )
 from backstop.replay.timeline import Incident
+from backstop.runners.drive import Cursor, drive
 
 DEFAULT_PROFILE = "post-incident"
 
@@ -271,19 +272,14 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
     opening = seed_positions(driver.pf, start, index, arrays)  # where the broker stood
     events, owners = decision_events(incident, decisions, index, strategies, arrays.ts)
-    j, n_ev = 0, len(events)
-    rows = {}
-    for i in range(arrays.n):
-        s = int(arrays.sym[i])
-        ts = int(arrays.ts[i])
-        broker.on_bar(
-            i, ts, symbols[s], arrays.open[i], arrays.high[i], arrays.low[i], arrays.volume[i], 0
-        )
-        driver.on_bar(i, s, ts, float(arrays.high[i]), float(arrays.low[i]), float(arrays.close[i]))
-        while j < n_ev and int(events[j]["bar"]) <= i:
-            j = _decide(driver, broker, events, owners, j, rows)
-    while j < n_ev:  # decisions after the last price still get their verdicts
-        j = _decide(driver, broker, events, owners, j, rows)
+    rows: dict = {}
+
+    def decide(j: int) -> None:
+        _decide(driver, broker, events, owners, j, rows)
+
+    cursor = drive(broker, driver, arrays, events, Cursor(), decide=decide)
+    for j in range(cursor.events_done, len(events)):  # none: every event sits on a bar
+        decide(j)
     broker.advance(np.iinfo(np.int64).max)
     driver.on_broker_events()
     verdicts = verdict_frame(driver, decisions, rows)
@@ -302,7 +298,9 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     )
 
 
-def _decide(driver, broker, events, owners, j: int, rows: dict) -> int:
+def _decide(driver, broker, events, owners, j: int, rows: dict) -> None:
+    """Decide event ``j``: the broker learns which bot decision it judges (and settles after
+    it whether the bot sent an order today's pipeline did not)."""
     ev = events[j]
     decision = owners[j]
     if decision is not None:
@@ -314,4 +312,3 @@ def _decide(driver, broker, events, owners, j: int, rows: dict) -> int:
     else:
         broker.advance(int(ev["ts"]))
         driver.on_event(ev, j)
-    return j + 1

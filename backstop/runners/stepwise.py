@@ -13,36 +13,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from backstop.brokers.sim.exchange import SimExchange
-from backstop.data import load_bars_frame
 from backstop.domain.instruments import Instrument
-from backstop.domain.intents import conform_intents
-from backstop.engine.backtest import PreparedBars, guard_for, make_run_id
+from backstop.engine.backtest import run_result
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
-from backstop.engine.context import bar_context
 from backstop.engine.event_driver import EventDriver
-from backstop.engine.inputs import event_array, instrument_arrays, session_days
+from backstop.engine.prepare import PreparedBars, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
-from backstop.engine.run_warnings import text_id_refs
 from backstop.errors import BackstopError
+from backstop.runners.drive import Cursor, drive
 
 BrokerFactory = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """How far the input was driven: bars matched and booked, events decided."""
-
-    bars_done: int = 0
-    events_done: int = 0
 
 
 class Stepwise:
@@ -59,34 +47,27 @@ class Stepwise:
         profile: RiskProfile | None = None,
         broker_factory: BrokerFactory | None = None,
     ) -> None:
-        self.config = config or BacktestConfig()
-        if not isinstance(bars, PreparedBars):
-            bars = PreparedBars.of(load_bars_frame(bars))
-        prepared = bars
-        intents = conform_intents(intents)
-        a = prepared.arrays
-        if (
-            self.config.max_participation > 0
-            or intents.filter((pl.col("tif") == 0) & (pl.col("otype") != 0)).height
-        ):
-            a = replace(a, session=session_days(prepared.bars, self.config.session_tz))
-        self.prepared, self.arrays, self.label = prepared, a, label
-        self.profile = profile or RiskProfile()
-        self.source_refs = text_id_refs(intents, self.profile)
-        self.inst, self.specs = instrument_arrays(a.symbols, instruments)
-        self.events, self.strategies, self.event_symbols = event_array(
-            intents, prepared.bars, a.symbols, a.sym
+        run = prepare_run(
+            bars, intents, config, instruments=instruments, label=label, profile=profile
         )
-        ctx = bar_context(prepared.bars, a, self.specs, self.profile)
-        prm = self.config.sim_params()
+        self.run = run
+        self.config = run.config
+        self.profile = run.profile
+        self.arrays = run.arrays
+        self.events = run.events
+        self.run_id = run.run_id
         make = broker_factory or SimExchange
-        self.venue = make(a.symbols, self.inst, prm)
-        guard = guard_for(self.specs, self.strategies, self.profile, self.config.initial_cash)
-        cash = self.config.initial_cash
+        self.venue = make(run.arrays.symbols, run.inst, run.prm)
         self.driver = EventDriver(
-            self.venue, a.symbols, self.inst, prm, cash, self.profile, guard, ctx
+            self.venue,
+            run.arrays.symbols,
+            run.inst,
+            run.prm,
+            run.config.initial_cash,
+            run.profile,
+            run.new_guard(),
+            run.ctx,
         )
-        self.run_id = make_run_id(prepared.fingerprint, self.config, label, self.profile)
         self.cursor = Cursor()
         self.seconds = 0.0
 
@@ -100,30 +81,24 @@ class Stepwise:
         """Drive bars and events in order, stopping before event ``until_event`` (None: to the
         end); return whether the input is exhausted."""
         t0 = time.perf_counter()
-        a, events, driver, venue = self.arrays, self.events, self.driver, self.venue
-        i, j = self.cursor.bars_done, self.cursor.events_done
-        if until_event is not None and until_event >= len(events):
-            until_event = None  # past the last event: the remaining bars still run
-        stop = len(events) if until_event is None else until_event
         try:
-            while True:
-                # the events of the last bar driven come after it was matched and booked
-                while j < stop and i > 0 and int(events[j]["bar"]) == i - 1:
-                    driver.on_event(events[j], j)
-                    j += 1
-                if (until_event is not None and j >= stop) or i >= a.n:
-                    break
-                s = int(a.sym[i])
-                ts = int(a.ts[i])
-                o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
-                venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
-                driver.on_bar(i, s, ts, h, lo, c)
-                i += 1
+            self.cursor = drive(
+                self.venue,
+                self.driver,
+                self.arrays,
+                self.events,
+                self.cursor,
+                until_event=until_event,
+            )
+        except BaseException as exc:
+            self.cursor = getattr(exc, "cursor", self.cursor)
+            raise
         finally:
-            self.cursor = Cursor(i, j)
             self.seconds += time.perf_counter() - t0
-        if until_event is None and j < len(events):
-            raise BackstopError(f"{len(events) - j} events were left unvisited after the last bar")
+        left = len(self.events) - self.cursor.events_done
+        to_the_end = until_event is None or until_event >= len(self.events)
+        if to_the_end and left > 0:
+            raise BackstopError(f"{left} events were left unvisited after the last bar")
         return self.done
 
     # ---- checkpoints ---------------------------------------------------------------------
@@ -155,21 +130,9 @@ class Stepwise:
     def result(self) -> BacktestResult:
         """The run's result and records (what the journal is written from)."""
         records = RunRecords.take(self.venue.book, self.driver.pf, self.driver.dec, self.driver.g)
-        return BacktestResult(
-            run_id=self.run_id,
-            config=self.config,
-            profile=self.profile,
-            bars=self.prepared.bars,
-            arrays=self.arrays,
-            instruments=self.specs,
-            strategies=self.strategies,
-            event_symbols=self.event_symbols,
-            records=records,
-            final_cash=float(self.driver.pf.acct[0]),
-            run_seconds=self.seconds,
-            label=self.label,
-            source_refs=self.source_refs,
-        )
+        result = run_result(self.run, records, float(self.driver.pf.acct[0]), 0.0)
+        result.run_seconds = self.seconds
+        return result
 
 
 def run_event_driven(

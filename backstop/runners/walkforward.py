@@ -65,7 +65,7 @@ def walk_forward(
 ) -> pl.DataFrame:
     """One row per fold: its windows, the best parameters on the train window, and the
     score, return and trade count of those parameters on train and on test."""
-    from backstop.engine.backtest import PreparedBars
+    from backstop.engine.prepare import PreparedBars
 
     check_objective(maximize)
     names = list(params)

@@ -21,7 +21,7 @@ def main() -> int:
     os.dup2(2, 1)  # stray prints go to stderr, never into the replies
     import polars as pl
 
-    from backstop.engine.backtest import PreparedBars
+    from backstop.engine.prepare import PreparedBars
     from backstop.errors import BackstopError
     from backstop.runners.sweep import run_one
 

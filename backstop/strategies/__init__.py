@@ -9,6 +9,7 @@ from backstop.strategies.base import (
     latest_intents,
     register,
 )
+from backstop.strategies.signals import crossover_intents, signal_intents
 from backstop.strategies.trailing import stop_updates
 
 __all__ = [
@@ -16,8 +17,10 @@ __all__ = [
     "Param",
     "Strategy",
     "conform_intents",
+    "crossover_intents",
     "get_strategy",
     "latest_intents",
     "register",
+    "signal_intents",
     "stop_updates",
 ]

@@ -30,7 +30,6 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parents[1]
-_KERNEL_DIRS = (_HERE, _PACKAGE / "strategies")
 # Modules outside those folders that kernel sources import: their values (enum codes) are
 # compiled into the kernels, so a change to them must recompile too.
 # tests/test_ahead_guard.py checks that every module the kernel sources import is covered.
@@ -38,9 +37,18 @@ _KERNEL_DEPENDENCIES = (_PACKAGE / "domain" / "enums.py", _PACKAGE / "errors.py"
 
 
 def kernel_sources() -> tuple[Path, ...]:
-    """Every file whose content the compiled kernels depend on, in a fixed order."""
-    files = [path for folder in _KERNEL_DIRS for path in sorted(folder.glob("*.py"))]
+    """Every file whose content the compiled kernels depend on, in a fixed order: all of
+    core/, the strategy modules that define kernels, and the modules they take values from
+    (a strategy's plumbing, a loader or a helper, compiles nothing and is left out, so
+    editing it keeps the caches and the ahead-of-time build)."""
+    files = sorted(_HERE.glob("*.py"))
+    files += [p for p in sorted((_PACKAGE / "strategies").glob("*.py")) if _defines_kernels(p)]
     return (*files, *_KERNEL_DEPENDENCIES)
+
+
+def _defines_kernels(path: Path) -> bool:
+    text = path.read_text()
+    return "@kernel" in text or "@njit" in text
 
 
 @cache
