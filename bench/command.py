@@ -83,8 +83,8 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
     import duckdb
     import polars as pl
 
-    from backstop.engine.prepare import PreparedBars
     from backstop.engine.journal import TABLES, read_table
+    from backstop.engine.prepare import PreparedBars
     from backstop.runners.backtest import Backtest
 
     t = time.perf_counter()
