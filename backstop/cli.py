@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from backstop.cli_args import config_values, jsonable, key_values
+from backstop.cli_research import cmd_report, cmd_sweep
+from backstop.cli_summary import print_summary
 from backstop.errors import BackstopError, ConfigError
 
 PROGRESS_MIN_BARS = 2_000_000  # runs this large take over a second: show a progress bar
@@ -25,59 +27,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"backstop: error: {message}\n")
         raise SystemExit(2)
-
-
-def _key_values(items: list[str], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
-        if key.strip() in out:
-            raise ConfigError(
-                key.strip(), f"given twice in {what} ({out[key.strip()]!r} and {value.strip()!r})"
-            )
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _config_values(raw: dict[str, str]) -> dict[str, Any]:
-    from dataclasses import fields
-
-    from backstop.engine.config import BacktestConfig
-
-    types = {f.name: f.type for f in fields(BacktestConfig)}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in types:
-            raise ConfigError(key, f"unknown option (known: {sorted(types)})")
-        kind = str(types[key])
-        try:
-            if kind == "bool":
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                out[key] = value.lower() in ("true", "1", "yes")
-            elif kind == "int":
-                out[key] = int(value)
-            elif kind == "float":
-                out[key] = float(value)
-            else:
-                out[key] = value
-        except ValueError:
-            raise ConfigError(key, f"expected {kind}, got {value!r}") from None
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -90,9 +39,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from backstop.runners.bars_in import load_data
 
     data = args.data or SAMPLE_BARS_PATH
-    params = _key_values(args.param or [], "--param")
+    params = key_values(args.param or [], "--param")
     config = BacktestConfig.from_dict(
-        _config_values(_key_values(args.set or [], "--set")), source="--set"
+        config_values(key_values(args.set or [], "--set")), source="--set"
     )
     profile = RiskProfile.load(args.profile)
     if args.risk:
@@ -136,19 +85,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     }
     failed = bool(args.check and summary["findings"])
     if args.json:
-        print(json.dumps(_jsonable(payload), sort_keys=True))
+        print(json.dumps(jsonable(payload), sort_keys=True))
     else:
-        _print_summary(payload)
+        print_summary(payload)
     if failed:
         sys.stderr.write(f"backstop: check failed: {', '.join(summary['findings'])}\n")
     return 1 if failed else 0
-
-
-def _few(names: list[str], shown: int = 3) -> str:
-    """Name a few symbols, not a hundred: ``SYN000, SYN001, SYN002, ... (100 symbols)``."""
-    if len(names) <= shown + 1:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])}, ... ({len(names)} symbols)"
 
 
 def _journal_arg(value: str | None) -> Path | None:
@@ -231,161 +173,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     print(explain_cycle(Path(args.journal), args.cycle_id))
     return 0
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run a strategy over every combination of a parameter grid; results in one DuckDB file."""
-    from backstop.data import SAMPLE_BARS_PATH
-    from backstop.engine.config import BacktestConfig
-    from backstop.engine.profile import RiskProfile
-    from backstop.runners.backtest import Backtest
-    from backstop.runners.sweep import best_row, check_objective, sweep
-    from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
-
-    if args.guardrails or args.risk_grid or args.incidents:
-        from backstop.cli_guardrails import cmd_guardrail_sweep
-
-        return cmd_guardrail_sweep(args)
-    if ".py:" in args.strategy and args.processes != 1:
-        raise ConfigError(
-            "--processes",
-            f"strategy {args.strategy} is loaded from a file, which worker processes cannot "
-            "import: pass --processes 1 (or name it package.module:fn)",
-        )
-    grid = parse_grid(args.param or [])
-    check_objective(args.maximize)
-    constraint = parse_constraints(args.constraint or [], list(grid))
-    config = BacktestConfig.from_dict(
-        _config_values(_key_values(args.set or [], "--set")), source="--set"
-    )
-    profile = RiskProfile.load(args.profile)
-    from backstop.runners.bars_in import load_data
-
-    data = args.data or SAMPLE_BARS_PATH
-    bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
-    bt = Backtest(bars, args.strategy, config=config, profile=profile)
-    table = sweep(bt, constraint=constraint, processes=args.processes, **grid)
-    best = best_row(table, list(grid), args.maximize)
-    extra = f"{config.content_hash()}|{profile.content_hash()}|{args.constraint}"
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("runs")
-        / (f"sweep-{sweep_id(bt.prepared.fingerprint, bt.strategy.name, grid, extra)}.duckdb")
-    )
-    meta = {
-        "strategy": bt.strategy.name,
-        "data": str(data) if args.data else "bundled sample (synthetic)",
-        "grid": grid,
-        "constraints": args.constraint or [],
-        "maximize": args.maximize,
-        "base_params": bt.params,
-        **info.as_dict(),
-        "config": config.content_hash(),
-        "profile": profile.name,
-    }
-    write_results(out, table, best, meta, force=args.force or not args.out)
-    chosen = {k: best[k] for k in grid}
-    if args.json:
-        payload = {"results": str(out), "combinations": table.height, "best": best}
-        print(json.dumps(_jsonable(payload), sort_keys=True))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    shown = ["run_id", *grid, args.maximize, "total_return", "max_drawdown", "trade_count"]
-    shown = list(dict.fromkeys(shown))
-    top = table.sort(args.maximize, descending=True, nulls_last=True, maintain_order=True)
-    view = Table(title=f"backstop sweep: {table.height} combinations of {bt.strategy.name}")
-    for col in shown:
-        view.add_column(col, justify="left" if col == "run_id" else "right")
-    for row in top.head(10).iter_rows(named=True):
-        view.add_row(*(_cell(row[c]) for c in shown))
-    console = Console()
-    console.print(view)
-    console.print(f"best by {args.maximize}: {chosen}; all rows in {out}")
-    return 0
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """Write a run's tearsheet (HTML and/or Markdown) from its journal."""
-    from backstop.report import write_tearsheet
-
-    for path in write_tearsheet(Path(args.run), html_path=args.html, md_path=args.md):
-        print(path)
-    return 0
-
-
-def _print_summary(p: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    title = f"backstop backtest {p['run_id']} ({p['strategy']}, profile {p['profile']})"
-    table = Table(title=title, show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    s = p["stats"]
-    rows = [
-        ("data", f"{p['data']} ({p['bars']:,} bars, {p['symbols']} symbols)"),
-        ("symbol", p["symbol"]),
-        ("timezone", p["timezone"]),
-        *(("data note", note) for note in p["data_notes"]),
-        ("signals in / approved", f"{p['signals']:,} / {p['approved']:,}"),
-        ("orders out / fills", f"{p['orders']:,} / {p['fills']:,}"),
-        ("round trips", f"{p['round_trips']:,}"),
-        ("realized P&L (net)", f"{p['pnl']:,.2f}"),
-        ("total return", f"{s.get('total_return', 0.0):.2%}"),
-        ("max drawdown", f"{s.get('max_drawdown', 0.0):.2%}"),
-        ("sharpe / sortino", f"{s.get('sharpe', math.nan):.2f} / {s.get('sortino', math.nan):.2f}"),
-        (
-            "win rate / profit factor",
-            f"{s.get('win_rate', math.nan):.1%} / {s.get('profit_factor', math.nan):.2f}",
-        ),
-        (
-            "ambiguous exits (stop & target in one bar)",
-            f"{p['ambiguous_round_trips']:,}  P&L range {p['pnl_range_intrabar'][0]:,.2f} .. "
-            f"{p['pnl_range_intrabar'][1]:,.2f}",
-        ),
-        ("run seconds", f"{p['run_seconds']:.3f}"),
-        ("journal", p["journal"]),
-    ]
-    for key, value in rows:
-        table.add_row(key, value)
-    refused = p["verdicts_by_reason"]
-    if refused:
-        table.add_row("verdicts by reason", ", ".join(f"{k} {v:,}" for k, v in refused.items()))
-    if p["kill_switch_trips"]:
-        table.add_row("kill switch trips", f"{p['kill_switch_trips']:,}")
-    if p["unrounded_symbols"]:
-        table.add_row("no tick size known (prices unrounded)", _few(p["unrounded_symbols"]))
-    for name, s in p["order_share"].items():
-        table.add_row(
-            f"signals -> orders ({name})", f"{s['signals']:,} -> {s['orders']:,} ({s['share']:.0%})"
-        )
-    console.print(table)
-    for warning in p["warnings"]:
-        console.print(f"[bold yellow]WARNING[/]: {warning}", soft_wrap=True)
-    for finding in p["findings"]:
-        if finding == "LOW_ORDER_SHARE":
-            low = [f"{k} {v['share']:.0%}" for k, v in p["order_share"].items()]
-            console.print(
-                f"[bold red]FINDING {finding}[/]: share of signals that became orders "
-                f"({', '.join(low)}) is below checks.min_order_share {p['min_order_share']:.0%}; "
-                "see verdicts by reason.",
-                soft_wrap=True,
-            )
-            continue
-        console.print(
-            f"[bold red]FINDING {finding}[/]: {p['signals']:,} signals in, "
-            f"{p['orders']:,} orders out. Nothing was traded; see verdicts by reason."
-        )
 
 
 def build_parser() -> argparse.ArgumentParser:

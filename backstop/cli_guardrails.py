@@ -38,7 +38,7 @@ def add_arguments(sw: argparse.ArgumentParser) -> None:
 
 def cmd_guardrail_sweep(args: argparse.Namespace) -> int:
     """Run the guardrail sweep, write one DuckDB file, print the table (or one JSON object)."""
-    from backstop.cli import _config_values, _jsonable, _key_values
+    from backstop.cli_args import config_values, jsonable, key_values
     from backstop.data import SAMPLE_BARS_PATH
     from backstop.engine.config import BacktestConfig
     from backstop.engine.profile import RiskProfile
@@ -56,7 +56,7 @@ def cmd_guardrail_sweep(args: argparse.Namespace) -> int:
     grid = parse_risk_grid(args.risk_grid or [])
     incidents = incident_paths(args.incidents or ["replays"])
     config = BacktestConfig.from_dict(
-        _config_values(_key_values(args.set or [], "--set")), source="--set"
+        config_values(key_values(args.set or [], "--set")), source="--set"
     )
     profile = RiskProfile.load(args.profile or "post-incident")
     data = Path(args.data) if args.data else SAMPLE_BARS_PATH
@@ -80,7 +80,7 @@ def cmd_guardrail_sweep(args: argparse.Namespace) -> int:
     write_results(out, table, best, meta, force=args.force or not args.out)
     if args.json:
         payload = {"results": str(out), "combinations": table.height, "best": best}
-        print(json.dumps(_jsonable(payload), sort_keys=True))
+        print(json.dumps(jsonable(payload), sort_keys=True))
         return 0
     _print_table(table, list(grid), best, out)
     return 0

@@ -106,9 +106,9 @@ def test_progress_bar_path_runs_and_reports_every_chunk(monkeypatch, capsys, tmp
 def test_summary_names_a_few_symbols_not_a_hundred() -> None:
     """The human summary names three symbols and counts the rest (W has 100 without a tick
     size); four or fewer are all named. The JSON keeps the whole list."""
-    from backstop.cli import _few
+    from backstop.cli_summary import few_symbols
 
     names = [f"SYN{k:03d}" for k in range(100)]
-    assert _few(names) == "SYN000, SYN001, SYN002, ... (100 symbols)"
-    assert _few(names[:4]) == "SYN000, SYN001, SYN002, SYN003"
-    assert _few([]) == ""
+    assert few_symbols(names) == "SYN000, SYN001, SYN002, ... (100 symbols)"
+    assert few_symbols(names[:4]) == "SYN000, SYN001, SYN002, SYN003"
+    assert few_symbols([]) == ""
