@@ -6,21 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from backstop.engine.profile import split_key_values
 from backstop.errors import ConfigError
 
 
 def key_values(items: list[str], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(what, f"expected KEY=VALUE, got {item!r}")
-        if key.strip() in out:
-            raise ConfigError(
-                key.strip(), f"given twice in {what} ({out[key.strip()]!r} and {value.strip()!r})"
-            )
-        out[key.strip()] = value.strip()
-    return out
+    """``KEY=VALUE`` items of option ``what`` (``--param``, ``--set``...)."""
+    return split_key_values(items, what)
 
 
 def config_values(raw: dict[str, str]) -> dict[str, Any]:

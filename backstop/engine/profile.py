@@ -188,6 +188,21 @@ class RiskProfile:
         return any(self.get(k) not in (None, False) for k in keys)
 
 
+def split_key_values(items: list[str], option: str, form: str = "KEY=VALUE") -> dict[str, str]:
+    """``KEY=TEXT`` command-line items -> ``{key: text}`` in the order given; an item
+    without ``=`` or key, or a key given twice, is a ConfigError naming it (one parser for
+    ``--param``, ``--set``, ``--risk-grid`` and the sweep's grid)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        check(bool(sep and key), ConfigError(option, f"expected {form}, got {item!r}"))
+        if key in out:
+            raise ConfigError(key, f"given twice in {option} ({out[key]!r} and {value.strip()!r})")
+        out[key] = value.strip()
+    return out
+
+
 def parse_setting(raw: str) -> tuple[str, Any]:
     """``section.key=value`` from the command line, typed by the key table."""
     check("=" in raw, ConfigError(raw, "expected section.key=value"))

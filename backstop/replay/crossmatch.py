@@ -85,13 +85,6 @@ class _Reconcile(FillPlacement):
             if isinstance(e, BrokerFill)
         ]
 
-    def fill(self, key: Key) -> BrokerFill:
-        return cast(BrokerFill, self.events[key[0]][key[1]])
-
-    def note(self, key: Key, kind: str, text: str) -> None:
-        f = self.fill(key)
-        self.notes[key[0]].append(Inference(kind, f.ts, f.source, text, f.order_id))
-
     def run(self) -> list[Incident]:
         if self.broker_fills:
             self._by_order_id()

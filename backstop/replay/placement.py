@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from backstop.replay.events import BrokerFill, Event, OrderIntent
+from backstop.replay.timeline import Inference
 from backstop.replay.window import local_time
 
 if TYPE_CHECKING:
@@ -41,13 +42,17 @@ class FillPlacement:
     bot_ts: dict[Key, int]
     broker_fills: list[Key]
     log_fills: list[Key]
+    notes: list[list[Inference]]
     tz: str
 
     def fill(self, key: Key) -> BrokerFill:
-        raise NotImplementedError
+        """The fill at ``key`` (source index, event index)."""
+        return cast(BrokerFill, self.events[key[0]][key[1]])
 
     def note(self, key: Key, kind: str, text: str) -> None:
-        raise NotImplementedError
+        """Report what was inferred about the fill at ``key``, under its source."""
+        f = self.fill(key)
+        self.notes[key[0]].append(Inference(kind, f.ts, f.source, text, f.order_id))
 
     def place_fills(self) -> None:
         """Place each fill after its order, or a whole-second one at the end of a shared

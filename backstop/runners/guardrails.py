@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from backstop.engine.core.riskslots import RISK_KEYS
-from backstop.engine.profile import RiskProfile, parse_setting
+from backstop.engine.profile import RiskProfile, parse_setting, split_key_values
 from backstop.errors import ConfigError, check
 from backstop.replay.expect import load_expectations
 from backstop.replay.load import load_incident
@@ -89,17 +89,11 @@ def risk_grid(risk: dict[str, Any]) -> dict[str, list[Any]]:
 
 def parse_risk_grid(items: list[str]) -> dict[str, list[Any]]:
     """``--risk-grid KEY=a,b,c`` items -> the grid, in the order given."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--risk-grid", f"expected KEY=a,b,c, got {item!r}")
-        if key in out:
-            raise ConfigError(key, "given twice in --risk-grid")
-        out[key] = [v.strip() for v in raw.split(",") if v.strip()]
-    check(bool(out), ConfigError("--risk-grid", "give at least one KEY=a,b,c"))
-    return risk_grid(out)
+    raw = split_key_values(items, "--risk-grid", "KEY=a,b,c")
+    check(bool(raw), ConfigError("--risk-grid", "give at least one KEY=a,b,c"))
+    return risk_grid(
+        {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in raw.items()}
+    )
 
 
 def profile_for(base: RiskProfile, combo: dict[str, Any]) -> RiskProfile:

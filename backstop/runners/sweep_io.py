@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from backstop.engine.profile import split_key_values
 from backstop.errors import BackstopError, ConfigError
 
 _OPS = {
@@ -68,18 +69,10 @@ def parse_values(key: str, raw: str) -> list[int | float]:
 
 def parse_grid(items: list[str]) -> dict[str, list[int | float]]:
     """``--param`` items (``KEY=VALUES``) -> the grid, in the order given."""
-    out: dict[str, list[int | float]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--param", f"expected KEY=VALUES, got {item!r}")
-        if key in out:
-            raise ConfigError(key, "given twice")
-        out[key] = parse_values(key, raw)
-    if not out:
+    raw = split_key_values(items, "--param", "KEY=VALUES")
+    if not raw:
         raise ConfigError("--param", "give at least one parameter to sweep, e.g. fast=5:50:5")
-    return out
+    return {key: parse_values(key, text) for key, text in raw.items()}
 
 
 def parse_constraints(items: list[str], names: list[str]) -> Any:
