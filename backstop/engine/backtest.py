@@ -117,11 +117,12 @@ def run_backtest(
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:
             progress(i, arrays.n)
-    return run_result(run, RunRecords.take(book, pf, dec, g), float(pf.acct[0]), t0)
+    records = RunRecords.take(book, pf, dec, g)
+    return run_result(run, records, float(pf.acct[0]), time.perf_counter() - t0)
 
 
 def run_result(
-    run: PreparedRun, records: RunRecords, final_cash: float, t0: float
+    run: PreparedRun, records: RunRecords, final_cash: float, run_seconds: float
 ) -> BacktestResult:
     """The result of a run prepared by ``prepare_run`` (either driver)."""
     return BacktestResult(
@@ -135,7 +136,7 @@ def run_result(
         event_symbols=run.event_symbols,
         records=records,
         final_cash=final_cash,
-        run_seconds=time.perf_counter() - t0,
+        run_seconds=run_seconds,
         label=run.label,
         warnings=list(run.warnings),
         source_refs=run.source_refs,

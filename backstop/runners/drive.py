@@ -21,9 +21,10 @@ from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cursor:
-    """How far the input was driven: bars matched and booked, events decided."""
+    """How far the input was driven: bars matched and booked, events decided. ``drive``
+    moves it forward in place, so it is right even when a step raised."""
 
     bars_done: int = 0
     events_done: int = 0
@@ -39,13 +40,12 @@ def drive(
     until_event: int | None = None,
     decide: Callable[[int], None] | None = None,
 ) -> Cursor:
-    """Drive from ``cursor`` and return where it stopped: before event ``until_event``, or
-    (None, or a number past the last event) after the last bar and its events.
+    """Drive from ``cursor`` until before event ``until_event`` or, with None (or a number
+    past the last event), through the last bar and its events; return ``cursor``, moved.
 
     ``venue`` is a broker that also simulates bars (``on_bar``); ``decide(j)`` decides event
     ``j`` (default: ``driver.on_event``). Each event's ``bar`` is the row after which it is
-    decided; rows are non-decreasing. The cursor is returned even when a step raises (its
-    position then is the step that raised), through the exception's ``cursor`` attribute.
+    decided; rows are non-decreasing.
     """
     a = bars
     if decide is None:
@@ -71,7 +71,6 @@ def drive(
             venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
             driver.on_bar(i, s, ts, h, lo, c)
             i += 1
-    except BaseException as exc:
-        exc.cursor = Cursor(i, j)  # type: ignore[attr-defined]
-        raise
-    return Cursor(i, j)
+    finally:
+        cursor.bars_done, cursor.events_done = i, j
+    return cursor

@@ -82,7 +82,7 @@ class Stepwise:
         end); return whether the input is exhausted."""
         t0 = time.perf_counter()
         try:
-            self.cursor = drive(
+            drive(
                 self.venue,
                 self.driver,
                 self.arrays,
@@ -90,9 +90,6 @@ class Stepwise:
                 self.cursor,
                 until_event=until_event,
             )
-        except BaseException as exc:
-            self.cursor = getattr(exc, "cursor", self.cursor)
-            raise
         finally:
             self.seconds += time.perf_counter() - t0
         left = len(self.events) - self.cursor.events_done
@@ -130,9 +127,7 @@ class Stepwise:
     def result(self) -> BacktestResult:
         """The run's result and records (what the journal is written from)."""
         records = RunRecords.take(self.venue.book, self.driver.pf, self.driver.dec, self.driver.g)
-        result = run_result(self.run, records, float(self.driver.pf.acct[0]), 0.0)
-        result.run_seconds = self.seconds
-        return result
+        return run_result(self.run, records, float(self.driver.pf.acct[0]), self.seconds)
 
 
 def run_event_driven(
