@@ -30,7 +30,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parents[1]
-# Modules outside those folders that kernel sources import: their values (enum codes) are
+# Modules outside core/ and strategies/ that kernels take values from (enum codes): they are
 # compiled into the kernels, so a change to them must recompile too.
 # tests/test_ahead_guard.py checks that every module the kernel sources import is covered.
 _KERNEL_DEPENDENCIES = (_PACKAGE / "domain" / "enums.py", _PACKAGE / "errors.py")
