@@ -52,14 +52,49 @@ LEG_CODES = {
     **{role: "X" for role in OrderRole if role >= OrderRole.TIME_STOP},
 }
 CLIENT_ID_PREFIX = "bs"
+MAX_CLIENT_ID = 48  # Alpaca's limit, the shortest of the brokers backstop speaks to
+_LEG_ROLES = {"E": OrderRole.ENTRY, "SL": OrderRole.STOP_LOSS, "TP": OrderRole.TAKE_PROFIT}
+_LEG_ROLES |= {"X": OrderRole.SIGNAL_EXIT, "TS": OrderRole.TRAILING}
 
 
 def client_order_id(run_id: str, cycle: int, role: OrderRole, leg_no: int = 0) -> str:
     """The deterministic client order id, the one formula for every order (the journal's
     ``orders`` table builds the same text column-wise from these parts): a restart that
     re-sends an intent reuses it, so the broker recognises it and never books a duplicate.
-    With a 12-character run id it stays far below Alpaca's 48 characters."""
-    return f"{CLIENT_ID_PREFIX}-{run_id}-{cycle}-{LEG_CODES[role]}-{leg_no}"
+    ``leg_no`` is the order's sequence within its cycle: an order that replaces a cancelled
+    one takes the next number, so no id is ever reused. With a 12-character run id it stays
+    far below Alpaca's 48 characters; a longer one is an error, not a truncated id."""
+    cid = f"{CLIENT_ID_PREFIX}-{run_id}-{cycle}-{LEG_CODES[role]}-{leg_no}"
+    check(
+        len(cid) <= MAX_CLIENT_ID and "-" not in run_id,
+        ConfigError(
+            "run_id",
+            f"client order id {cid!r} must be at most {MAX_CLIENT_ID} characters with a "
+            "run id without '-'",
+        ),
+    )
+    return cid
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdParts:
+    """What a client id says: whose it is, its cycle, its role family and its sequence."""
+
+    run_id: str
+    cycle: int
+    role: OrderRole  # ENTRY, STOP_LOSS, TAKE_PROFIT, TRAILING or SIGNAL_EXIT (any plain exit)
+    leg_no: int
+
+
+def parse_client_order_id(cid: str) -> ClientIdParts | None:
+    """The parts of one of backstop's client ids, or None for an id backstop did not make
+    (an order placed by hand or by another program): reconcile adopts only ours."""
+    parts = cid.split("-")
+    if len(parts) != 5 or parts[0] != CLIENT_ID_PREFIX or parts[3] not in _LEG_ROLES:
+        return None
+    if not (parts[2].isdigit() and parts[4].isdigit()):
+        return None
+    return ClientIdParts(parts[1], int(parts[2]), _LEG_ROLES[parts[3]], int(parts[4]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,10 @@
-"""The Broker protocol: the one port through which the pipeline reaches an exchange.
+"""The Broker ports: the one seam through which the pipeline reaches an exchange.
+
+``BrokerPort`` (v2) is the port live adapters implement: order commands out
+(``backstop.domain.commands``), broker events in (``backstop.domain.events``), snapshots of
+account, positions, open orders and recent fills for reconcile, and idempotent submission
+by client id. ``Broker`` (v1, below it) is the bar-stepped port the simulated exchange and
+the step-by-step backtest still use; it goes when the simulator speaks commands too.
 
 The engine owns this protocol; ``backstop.brokers`` implements it (the simulated exchange
 now, Alpaca and IBKR adapters later) and imports the engine, never the other way round. The
@@ -13,8 +19,68 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side
+from backstop.domain.events import Account, BrokerOrder, BrokerPosition, Execution
+from backstop.domain.events import BrokerEvent as BrokerEventV2
 from backstop.engine.core.records import FILL_DTYPE
+from backstop.errors import BackstopError
+
+
+class BrokerUnavailable(BackstopError):
+    """The broker could not be reached (connection refused, reset, timed out before the
+    request was sent). Nothing was placed; the caller may try again later."""
+
+
+@runtime_checkable
+class BrokerPort(Protocol):
+    """Broker port v2: what the pipeline needs from any live broker.
+
+    Submissions are idempotent by client id: when a submit's outcome is unknown (a timeout,
+    a retried request answered "duplicate client id"), the adapter resolves it by looking the
+    order up by client id and adopting it, never by sending again. Outcomes arrive as events
+    from ``drain_events`` in the order the broker reported them.
+    """
+
+    def submit(self, command: SubmitOrder) -> None:
+        """Place an order (with its ``legs`` as one native bracket when it has them)."""
+        ...
+
+    def cancel(self, command: CancelOrder) -> None:
+        """Ask the broker to cancel a working order."""
+        ...
+
+    def amend(self, command: AmendOrder) -> None:
+        """Change a working order's quantity or levels."""
+        ...
+
+    def account(self) -> Account:
+        """Equity, cash and buying power."""
+        ...
+
+    def positions(self) -> list[BrokerPosition]:
+        """Every open position, sorted by symbol."""
+        ...
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Every working order, legs included, oldest first."""
+        ...
+
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        """The order with this client id in any state, or None when the broker has none."""
+        ...
+
+    def recent_fills(self, since_ns: int) -> list[Execution]:
+        """Executions at or after ``since_ns``, oldest first (reconcile books the missed)."""
+        ...
+
+    def last_price(self, symbol: str) -> float:
+        """Latest trade or quote price (nan: none)."""
+        ...
+
+    def drain_events(self) -> list[BrokerEventV2]:
+        """Order events since the last call, in the order they happened."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +174,9 @@ class OrderStatusEvent:
 BrokerEvent = FillEvent | OrderStatusEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    equity: float
-    cash: float
-    buying_power: float
-
-
 @runtime_checkable
 class Broker(Protocol):
-    """What the pipeline needs from any broker, simulated or live."""
+    """Port v1: the bar-stepped simulated exchange and the step-by-step backtest."""
 
     def submit_entry(self, request: EntryRequest) -> int:
         """Send an entry (with its bracket when it has protective levels); return its id."""
