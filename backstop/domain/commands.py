@@ -24,8 +24,13 @@ PROTECTIVE_ROLES = frozenset({OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT, OrderR
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrder:
-    """Place a new order. ``legs`` (protective orders, ``parent_id`` = this order's client id)
-    go out with it as one native bracket / OTO request; they are held until it fills."""
+    """Place a new order.
+
+    ``legs`` (protective orders, ``parent_id`` = this order's client id) go out with it as one
+    native bracket / OTO request and are held until it fills. ``siblings`` are orders of this
+    order's ``oco_group`` placed in the same request (a stop-loss and take-profit pair as
+    Alpaca's ``oco`` order class or an IB OCA group); a broker without native OCO places them
+    one by one, and the core cancels the rest of a group when one fills either way."""
 
     client_order_id: str
     symbol: str
@@ -43,6 +48,7 @@ class SubmitOrder:
     parent_id: str | None = None
     oco_group: str | None = None
     legs: tuple[SubmitOrder, ...] = ()
+    siblings: tuple[SubmitOrder, ...] = ()  # placed in the same request, same ``oco_group``
     ts: int = 0  # decision time (ns): when the core sent it
     bar: int = -1
 
@@ -77,6 +83,11 @@ class SubmitOrder:
                     "side, with the entry as its parent",
                 ),
             )
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        """This order, then its siblings: what the request places, in order."""
+        yield self
+        yield from self.siblings
 
     @property
     def is_protective(self) -> bool:
