@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import pytest
 from fake_broker import FakeBroker, bit
+from fake_port_broker import PortFakeBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
@@ -27,11 +28,13 @@ from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
+from backstop.engine.brackets import Venue
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
+from backstop.engine.driver import PortDriver
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
 from backstop.engine.prepare import guard_for
@@ -71,6 +74,35 @@ def drive(
     j = cursor.events_done
     assert j == len(events), "every event was decided"
     return driver, broker
+
+
+def drive_port(
+    frame: pl.DataFrame, table: pl.DataFrame, profile: RiskProfile, config: BacktestConfig
+) -> tuple[PortDriver, PortFakeBroker]:
+    """The same run through the port driver (commands out, events in, brackets in the core)
+    over ``PortFakeBroker``, which implements only Broker port v2."""
+    a = bar_arrays(frame.rechunk())
+    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
+    events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
+    ctx = bar_context(frame, a, specs, profile)
+    prm = config.sim_params()
+    ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
+    broker = PortFakeBroker(a.symbols, max_working=prm.max_working, ticks=ticks)
+    guard = guard_for(specs, strategies, profile, config.initial_cash)
+    driver = PortDriver(
+        broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx,
+        run_id="parity", venue=Venue(reduce_only=True),
+    )  # fmt: skip
+    cursor = drive_loop(broker, driver, a, events, Cursor())
+    assert cursor.events_done == len(events), "every event was decided"
+    return driver, broker
+
+
+def _port_orders(driver: PortDriver) -> list[tuple[int, int, int, int, float, float, int]]:
+    return [
+        (o.order_no, o.role, o.side, o.status, o.qty, o.filled, o.reasons)
+        for o in driver.mirror.orders.values()
+    ]
 
 
 def sim_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> SimExchange:
@@ -145,6 +177,17 @@ def parity(
         [r[k].item() for k in FILL_FIELDS] for r in ff
     ]
     assert _sim_orders(sim) == _fake_orders(fake)
+    d_port, port = drive_port(frame, table, profile, config)
+    vp = _verdicts(d_port)
+    assert len(vs) == len(vp), (len(vs), len(vp))
+    for name in vs.dtype.names:
+        np.testing.assert_array_equal(vs[name], vp[name], err_msg=f"port verdicts.{name}")
+    assert _trades(d_port) == _trades(d_sim)
+    assert [[r[k].item() for k in FILL_FIELDS] for r in d_port.fill_records()] == [
+        [r[k].item() for k in FILL_FIELDS] for r in fs
+    ]
+    assert _port_orders(d_port) == _sim_orders(sim)
+    assert {s: port.held[s] for s in symbols} == positions
     return Outcome(vf, _trades(d_fake), positions, fake)
 
 

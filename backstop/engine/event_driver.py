@@ -163,6 +163,9 @@ class EventDriver:
         )
 
     # ---- state from the broker -----------------------------------------------------------
+    def _position(self, s: int) -> float:
+        return float(self.broker.position(self.symbols[s]))
+
     def _positions(self) -> np.ndarray:
         return np.array([self.broker.position(sym) for sym in self.symbols], dtype=np.float64)
 
@@ -243,7 +246,7 @@ class EventDriver:
                 g,
                 rp,
                 s,
-                self.broker.position(self.symbols[s]),
+                self._position(s),
                 pf.avg[s],
                 pf.mark[s],
                 pf.rti[s, RTI_ENTRY_TS],
@@ -293,19 +296,27 @@ class EventDriver:
         s = int(ev["sym"])
         pos, leg, stop_now, left, tick = 0.0, -1, np.nan, 0.0, 0.0
         if s >= 0:
-            symbol = self.symbols[s]
-            pos = self.broker.position(symbol)
+            pos = self._position(s)
             tick = float(self.inst.tick[s])
-            for o in self.broker.open_orders(symbol):  # the oldest stop leg, as the core picks
-                if o.role in (OrderRole.STOP_LOSS, OrderRole.TRAILING):
-                    leg, stop_now, left = o.order_id, o.stop_price, o.remaining
-                    break
+            leg, stop_now, left = self._stop_leg(s)
         reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick)
         approved = int(reasons) == int(R_STOP_MOVED)
         if approved:
-            self.broker.amend_stop(leg, float(level), int(ev["ts"]), int(R_STOP_MOVED))
+            self._move_stop(s, leg, float(level), int(ev["ts"]))
         d = stop_update_decision_nb(reasons, pos, level, left)
         record_stop_update_nb(self.dec, ev, row, d, pos, self._equity(), leg, self.g, self.rp)
+
+    def _stop_leg(self, s: int) -> tuple[int, float, float]:
+        """(id, level, unfilled quantity) of the symbol's oldest working stop leg, as the
+        core picks it; (-1, nan, 0) when it has none."""
+        for o in self.broker.open_orders(self.symbols[s]):
+            if o.role in (OrderRole.STOP_LOSS, OrderRole.TRAILING):
+                return o.order_id, o.stop_price, o.remaining
+        return -1, np.nan, 0.0
+
+    def _move_stop(self, s: int, leg: int, level: float, ts: int) -> None:
+        del s
+        self.broker.amend_stop(leg, level, ts, int(R_STOP_MOVED))
 
     def on_signal(self, ev: np.void, row: int) -> None:
         """Decide one signal and send what the verdict approves; journal the verdict."""
@@ -369,7 +380,7 @@ class EventDriver:
     def _engine_exit(self, s: int, role: int, reason: int, ts: int, bar: int) -> None:
         """An exit the exit manager or the kill switch asked for (``engine_exit_nb``)."""
         symbol = self.symbols[s]
-        pos = self.broker.position(symbol)
+        pos = self._position(s)
         if pos == 0.0:
             return
         _, _, exit_qty = self._working(s)

@@ -56,6 +56,7 @@ def drive(
     if until_event is not None and until_event >= len(events):
         until_event = None  # past the last event: the remaining bars still run
     stop = len(events) if until_event is None else until_event
+    reacts = hasattr(driver, "bar_started")
     i, j = cursor.bars_done, cursor.events_done
     try:
         while True:
@@ -68,7 +69,14 @@ def drive(
             s = int(a.sym[i])
             ts = int(a.ts[i])
             o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
-            venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
+            if reacts:  # a port driver answers each fill as the venue reports it
+                driver.bar_started(i)
+                venue.on_bar(
+                    i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]),
+                    react=driver.on_broker_events,
+                )  # fmt: skip
+            else:
+                venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
             driver.on_bar(i, s, ts, h, lo, c)
             i += 1
     finally:

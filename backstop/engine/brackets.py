@@ -1,0 +1,403 @@
+"""The bracket manager: approved decisions and broker fills in, order commands out.
+
+It is the one place that knows what a bracket is, for every broker: the simulator, a fake
+and the live adapters all receive the same commands and only match or translate them.
+
+- An approved entry becomes its entry order (two for a scale-in: half now, half as a limit
+  ``scale_in_pct`` back from the decision price). Its protective levels are remembered.
+- When an entry fills (in part or whole) its filled quantity gets protection at once: a stop
+  (or trailing stop) and a take-profit in one OCO group, priced from the entry's average
+  fill when the levels are fractions, rounded to the tick; a further fill grows the pair by
+  amend; a pair already gone is replaced by a fresh one with new client ids.
+- When a protective order fills, the rest of its OCO group is cancelled, the entry's
+  unfilled remainder is cancelled (a later fill would be unprotected) and, if the position
+  is closed, so are the cycle's other working entries (a scale-in add).
+- After every fill, working reduce-only orders are fitted to the position: cancelled when it
+  is flat or on their side, shrunk when they would close more than is held.
+- An approved exit cancels the symbol's working entries and sends a reduce-only market
+  order. At a broker that does not enforce reduce-only itself (``Venue.reduce_only`` False:
+  Alpaca, IB), the protective orders are first shrunk by the exit's quantity, so the exit
+  and the legs together never exceed the position even if all of them fill.
+- A strategy's stop line moves the oldest working stop leg (the caller decided it tightens).
+
+Client ids come from the one formula (``client_order_id``) with a per-cycle sequence: 0 for
+the entry, 1-2 its legs, 3 a scale-in add, 4-5 its legs, then 6, 7, ... for exits and
+replacement pairs, so no id is ever reused, not even after a cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from backstop.domain.commands import AmendOrder, CancelOrder, OrderCommand, SubmitOrder
+from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
+from backstop.domain.events import Execution
+from backstop.domain.orders import client_order_id
+from backstop.engine.core.codes import (
+    R_ENTRY_REMAINDER_CANCELED,
+    R_LEG_CANCELED_FLAT,
+    R_LEG_RESIZED,
+    R_OCO_SIBLING_FILLED,
+)
+from backstop.engine.mirror import EPS, BrokerMirror, MirrorOrder
+
+FIRST_FREE_SEQ = 6  # sequences 0-5 belong to the entry, its legs and a scale-in add's
+STOP_ROLES = (OrderRole.STOP_LOSS, OrderRole.TRAILING)
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """What the bracket manager must know about a broker: prices round to ``tick`` there,
+    quantities to ``lot``, and whether the broker itself enforces reduce-only."""
+
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPlan:
+    """An approved entry, as the decision core sized it (absolute prices not yet rounded)."""
+
+    cycle: int
+    strategy: int
+    symbol: str
+    side: Side
+    qty: float
+    order_type: OrderType = OrderType.MARKET
+    tif: TimeInForce = TimeInForce.GTC
+    limit_price: float = math.nan
+    entry_stop_price: float = math.nan
+    stop_price: float = math.nan
+    target_price: float = math.nan
+    stop_pct: float = 0.0
+    target_pct: float = 0.0
+    trail_pct: float = 0.0
+    scale_in_pct: float = 0.0
+    ref_price: float = math.nan  # the price the decision used (the scale-in reference)
+    ts: int = 0
+    bar: int = -1
+
+
+@dataclass(slots=True)
+class Protection:
+    """An entry's protective levels and its current legs (client ids, '' when none)."""
+
+    stop: float
+    target: float
+    stop_pct: float
+    target_pct: float
+    trail_pct: float
+    first_leg_seq: int
+    stop_leg: str = ""
+    target_leg: str = ""
+
+
+@dataclass(slots=True)
+class BracketManager:
+    """Commands for entries, exits, fills and stop moves (see the module doc)."""
+
+    run_id: str
+    ticks: dict[str, float]
+    lots: dict[str, float]
+    venue: Venue = field(default_factory=Venue)
+    plans: dict[str, Protection] = field(default_factory=dict)
+    next_seq: dict[int, int] = field(default_factory=dict)
+
+    # ---- decisions ---------------------------------------------------------------------
+    def entry(self, p: EntryPlan) -> list[SubmitOrder]:
+        """The entry order(s) of an approved entry; protection follows its fills."""
+        tick = self.ticks.get(p.symbol, 0.0)
+        qty, add_qty = p.qty, 0.0
+        lot = self.lots.get(p.symbol, 1.0) or 1.0
+        if p.scale_in_pct > 0 and p.ref_price == p.ref_price:
+            first = math.floor(p.qty / 2.0 / lot + 1e-9) * lot
+            if first > 0 and p.qty - first > 0:
+                qty, add_qty = first, p.qty - first
+        otype = p.order_type if p.order_type != OrderType.TRAILING_STOP else OrderType.MARKET
+        limit = p.limit_price if otype in (OrderType.LIMIT, OrderType.STOP_LIMIT) else math.nan
+        trigger = p.entry_stop_price if otype in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+        out = [
+            self._entry_order(p, 0, qty, otype, p.tif, _round(limit, tick), _round(trigger, tick))
+        ]
+        if add_qty > 0:
+            px = _round(p.ref_price * (1.0 - int(p.side) * p.scale_in_pct), tick)
+            out.append(self._entry_order(p, 3, add_qty, OrderType.LIMIT, TimeInForce.GTC, px, None))
+        for order, seq in zip(out, (0, 3), strict=False):
+            self.plans[order.client_order_id] = Protection(
+                _round(p.stop_price, tick) if p.stop_price == p.stop_price else math.nan,
+                _round(p.target_price, tick) if p.target_price == p.target_price else math.nan,
+                p.stop_pct,
+                p.target_pct,
+                p.trail_pct,
+                seq + 1,
+            )
+        self.next_seq[p.cycle] = max(self.next_seq.get(p.cycle, 0), FIRST_FREE_SEQ)
+        return out
+
+    def _entry_order(self, p, seq, qty, otype, tif, limit, stop) -> SubmitOrder:  # type: ignore[no-untyped-def]
+        return SubmitOrder(
+            client_order_id=client_order_id(self.run_id, p.cycle, OrderRole.ENTRY, seq),
+            symbol=p.symbol,
+            side=p.side,
+            qty=qty,
+            order_type=otype,
+            tif=TimeInForce(tif),
+            role=OrderRole.ENTRY,
+            trade_cycle_id=p.cycle,
+            strategy=p.strategy,
+            limit_price=None if limit != limit else limit,
+            stop_price=None if stop is None or stop != stop else stop,
+            ts=p.ts,
+            bar=p.bar,
+        )
+
+    def exit(
+        self,
+        mirror: BrokerMirror,
+        *,
+        cycle: int,
+        strategy: int,
+        symbol: str,
+        side: Side,
+        qty: float,
+        role: OrderRole,
+        ts: int,
+        bar: int,
+        reasons: int = 0,
+    ) -> list[OrderCommand]:
+        """An approved reduce-only market exit, after cancelling the symbol's working entries
+        (an entry still filling after it would rebuild the position it closes)."""
+        out: list[OrderCommand] = [
+            CancelOrder(o.client_order_id, ts, int(R_ENTRY_REMAINDER_CANCELED) | reasons)
+            for o in mirror.working(symbol)
+            if o.role == OrderRole.ENTRY
+        ]
+        if not self.venue.reduce_only:
+            # the broker will not stop legs and exits together from crossing zero: leave the
+            # legs only what the exits (working ones and this one) do not already close
+            closing = sum(
+                o.remaining for o in mirror.working(symbol) if o.reduce_only and not o.protective
+            )
+            left = max(abs(mirror.position(symbol)) - closing - qty, 0.0)
+            out += self._fit(mirror, symbol, left, ts, set(), protective_only=True)
+        seq = self._seq(cycle)
+        out.append(
+            SubmitOrder(
+                client_order_id=client_order_id(self.run_id, cycle, role, seq),
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                order_type=OrderType.MARKET,
+                tif=TimeInForce.GTC,
+                role=role,
+                trade_cycle_id=cycle,
+                strategy=strategy,
+                reduce_only=True,
+                ts=ts,
+                bar=bar,
+            )
+        )
+        return out
+
+    def stop_move(self, mirror: BrokerMirror, symbol: str, level: float, ts: int, reasons: int):  # type: ignore[no-untyped-def]
+        """Move the symbol's oldest working stop leg to ``level`` (rounded to the tick)."""
+        leg = self.stop_leg(mirror, symbol)
+        if leg is None:
+            return None
+        tick = self.ticks.get(symbol, 0.0)
+        return AmendOrder(
+            leg.client_order_id, stop_price=_round(level, tick), ts=ts, reasons=reasons
+        )
+
+    @staticmethod
+    def stop_leg(mirror: BrokerMirror, symbol: str) -> MirrorOrder | None:
+        for o in mirror.working(symbol):
+            if o.role in STOP_ROLES:
+                return o
+        return None
+
+    # ---- fills -------------------------------------------------------------------------
+    def on_execution(self, mirror: BrokerMirror, ex: Execution) -> list[OrderCommand]:
+        """Commands a fill calls for (call after ``mirror.apply(ex)`` booked it)."""
+        o = mirror.orders[ex.client_order_id]
+        ts = ex.ts_event
+        out: list[OrderCommand] = []
+        going: set[str] = set()
+
+        def cancel(target: MirrorOrder, why: int) -> None:
+            if target.working and target.client_order_id not in going:
+                going.add(target.client_order_id)
+                out.append(CancelOrder(target.client_order_id, ts, why))
+
+        if o.protective:
+            if o.filled >= o.qty - EPS and o.oco_group:
+                for other in mirror.working(o.symbol):
+                    if other.oco_group == o.oco_group:
+                        cancel(other, int(R_OCO_SIBLING_FILLED))
+            parent = mirror.orders.get(o.parent_id) if o.parent_id else None
+            if parent is not None:
+                cancel(parent, int(R_ENTRY_REMAINDER_CANCELED))
+            if mirror.position(o.symbol) == 0.0:
+                for other in mirror.working(o.symbol):
+                    if other.role == OrderRole.ENTRY and other.trade_cycle_id == o.trade_cycle_id:
+                        cancel(other, int(R_ENTRY_REMAINDER_CANCELED))
+        grown: dict[str, float] = {}
+        if o.role == OrderRole.ENTRY:
+            out += self._protect(mirror, o, ex.qty, ts, grown)
+        held = abs(mirror.position(o.symbol))
+        out += self._fit(mirror, o.symbol, held, ts, going, grown)
+        return _last_amend_wins(out)
+
+    def _protect(self, mirror, e, qty, ts, grown) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
+        """Cover ``qty`` just filled of entry ``e``: grow its live legs, or place a pair."""
+        plan = self.plans.get(e.client_order_id)
+        if plan is None:
+            return []
+        legs = [mirror.orders.get(c) for c in (plan.stop_leg, plan.target_leg) if c]
+        if legs and all(leg is not None and leg.working for leg in legs):
+            out: list[OrderCommand] = []
+            for leg in legs:
+                assert leg is not None
+                grown[leg.client_order_id] = leg.qty + qty
+                out.append(AmendOrder(leg.client_order_id, qty=leg.qty + qty, ts=ts))
+            return out
+        side = Side(-e.side)
+        tick = self.ticks.get(e.symbol, 0.0)
+        fill = e.avg_fill
+        stop = plan.stop
+        if stop != stop and plan.stop_pct > 0:
+            stop = fill * (1.0 - e.side * plan.stop_pct)
+        target = plan.target
+        if target != target and plan.target_pct > 0:
+            target = fill * (1.0 + e.side * plan.target_pct)
+        if legs:  # the first pair is gone: a fresh pair gets fresh ids
+            first = self._seq(e.trade_cycle_id)
+            self._seq(e.trade_cycle_id)
+        else:
+            first = plan.first_leg_seq
+        group = f"{e.client_order_id}.{first}"
+        orders: list[SubmitOrder] = []
+        if plan.trail_pct > 0 or stop == stop:
+            trailing = plan.trail_pct > 0
+            role = OrderRole.TRAILING if trailing else OrderRole.STOP_LOSS
+            level = fill * (1.0 + e.side * -plan.trail_pct) if trailing else stop
+            orders.append(
+                self._leg(e, side, qty, role, first, group, ts, stop=_round(level, tick),
+                          trail=plan.trail_pct if trailing else None)
+            )  # fmt: skip
+        if target == target:
+            orders.append(
+                self._leg(e, side, qty, OrderRole.TAKE_PROFIT, first + 1, group, ts,
+                          limit=_round(target, tick))
+            )  # fmt: skip
+        if not orders:
+            return []
+        plan.stop_leg = next((x.client_order_id for x in orders if x.role in STOP_ROLES), "")
+        plan.target_leg = next(
+            (x.client_order_id for x in orders if x.role == OrderRole.TAKE_PROFIT), ""
+        )
+        if len(orders) == 1:
+            return [_replace_group(orders[0], None)]
+        return [_with_siblings(orders[0], orders[1:])]
+
+    def _leg(self, e, side, qty, role, seq, group, ts, stop=None, limit=None, trail=None):  # type: ignore[no-untyped-def]
+        otype = {
+            OrderRole.STOP_LOSS: OrderType.STOP,
+            OrderRole.TRAILING: OrderType.TRAILING_STOP,
+            OrderRole.TAKE_PROFIT: OrderType.LIMIT,
+        }[role]
+        return SubmitOrder(
+            client_order_id=client_order_id(self.run_id, e.trade_cycle_id, role, seq),
+            symbol=e.symbol,
+            side=side,
+            qty=qty,
+            order_type=otype,
+            tif=TimeInForce.GTC,
+            role=role,
+            trade_cycle_id=e.trade_cycle_id,
+            strategy=e.strategy,
+            stop_price=stop,
+            limit_price=limit,
+            trail_percent=trail,
+            reduce_only=True,
+            parent_id=e.client_order_id,
+            oco_group=group,
+            ts=ts,
+        )
+
+    def _fit(self, mirror, symbol, held, ts, skip, grown=None, protective_only=False):  # type: ignore[no-untyped-def]
+        """Fit working reduce-only orders to ``held`` (the quantity that may still be closed):
+        cancel them at zero or on the position's side, shrink the ones that would close more.
+        ``grown`` holds quantities amended in this same reaction (not yet confirmed)."""
+        grown = grown or {}
+        pos = mirror.position(symbol)
+        sign = 0 if held <= EPS else (1 if pos > 0 else -1)
+        out: list[OrderCommand] = []
+        for o in mirror.working(symbol):
+            if not o.reduce_only or o.client_order_id in skip:
+                continue
+            if protective_only and not o.protective:
+                continue
+            qty = grown.get(o.client_order_id, o.qty)
+            if sign == 0 or o.side == sign:
+                skip.add(o.client_order_id)
+                out.append(CancelOrder(o.client_order_id, ts, int(R_LEG_CANCELED_FLAT)))
+            elif qty - o.filled > held + EPS:
+                resized = AmendOrder(
+                    o.client_order_id, qty=o.filled + held, ts=ts, reasons=int(R_LEG_RESIZED)
+                )
+                out.append(resized)
+        return out
+
+    def _seq(self, cycle: int) -> int:
+        seq = self.next_seq.get(cycle, FIRST_FREE_SEQ)
+        self.next_seq[cycle] = seq + 1
+        return seq
+
+    # ---- durability ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plans": {k: asdict(v) for k, v in self.plans.items()},
+            "next_seq": {str(k): v for k, v in sorted(self.next_seq.items())},
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.plans = {k: Protection(**v) for k, v in data["plans"].items()}
+        self.next_seq = {int(k): int(v) for k, v in data["next_seq"].items()}
+
+
+def _round(price: float | None, tick: float) -> float:
+    """Round a price to the tick (no tick or no price: unchanged); nan stays nan."""
+    if price is None:
+        return math.nan
+    if tick <= 0.0 or price != price:
+        return price
+    return round(round(price / tick) * tick, 10)
+
+
+def _last_amend_wins(commands: list[OrderCommand]) -> list[OrderCommand]:
+    """Collapse amends of one order into the last (its reasons joined), kept in its place:
+    a leg grown by a fill and then fitted to the position is amended once."""
+    last: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for k, c in enumerate(commands):
+        if isinstance(c, AmendOrder):
+            last[c.client_order_id] = k
+            reasons[c.client_order_id] = reasons.get(c.client_order_id, 0) | c.reasons
+    out: list[OrderCommand] = []
+    for k, c in enumerate(commands):
+        if isinstance(c, AmendOrder):
+            if last[c.client_order_id] != k:
+                continue
+            c = replace(c, reasons=reasons[c.client_order_id])
+        out.append(c)
+    return out
+
+
+def _replace_group(order: SubmitOrder, group: str | None) -> SubmitOrder:
+    return replace(order, oco_group=group)
+
+
+def _with_siblings(first: SubmitOrder, rest: list[SubmitOrder]) -> SubmitOrder:
+    return replace(first, siblings=tuple(rest))

@@ -1,0 +1,333 @@
+"""PortFakeBroker: an independent broker implementing only Broker port v2, in plain Python.
+
+It knows orders, not brackets: market, limit, stop, stop-limit and trailing-stop orders,
+OCO groups (when one member fills completely the others are cancelled, as at a broker with
+native OCO), and optionally reduce-only enforcement (``reduce_only=True``: a reduce-only
+order never trades against a flat position and shrinks to a smaller one, as the simulator
+does; ``False``: it trades whatever it is, as Alpaca and IB do). Every protective leg, OCO
+pairing, resize and cancel comes from backstop's bracket manager as commands.
+
+The market is DESIGN.md's fill rules, written again without the compiled kernels: market at
+the open; limit at min(open, L) / max(open, L) once touched; stop at max(open, S) /
+min(open, S) once touched; stop-limit triggers like a stop and fills at the trigger within
+its limit, else rests as a limit from the next bar; when two orders of one OCO group are
+both touched inside a bar the stop fills first; trailing stops ratchet with each finished
+bar. ``on_bar`` hands control to ``react`` after every event it emits, as a live broker's
+client would hear each fill as it happens: orders sent during the open print are live for the
+rest of that bar (a bracket leg of an entry filled at the open), orders sent later from the
+next bar. No slippage, no fees, no volume cap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
+from backstop.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType, ReasonCode, Side
+from backstop.domain.enums import TimeInForce as TIF
+from backstop.domain.events import (
+    Account,
+    BrokerEvent,
+    BrokerOrder,
+    BrokerPosition,
+    Execution,
+    OrderUpdate,
+    OrderUpdateKind,
+)
+
+NAN = float("nan")
+EPS = 1e-12
+STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+U = OrderUpdateKind
+
+
+def bit(code: ReasonCode) -> int:
+    return 1 << int(code)
+
+
+@dataclass(slots=True)
+class PortOrder:
+    cid: str
+    symbol: str
+    side: int
+    otype: OrderType
+    qty: float
+    live_from: int
+    reduce_only: bool
+    oco: str
+    tif: TIF
+    limit: float = NAN
+    stop: float = NAN
+    trail_pct: float = 0.0
+    water: float = NAN
+    status: OrderStatus = OrderStatus.ACCEPTED
+    filled: float = 0.0
+    avg: float = NAN
+
+    @property
+    def working(self) -> bool:
+        return self.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+    @property
+    def remaining(self) -> float:
+        return self.qty - self.filled
+
+
+class PortFakeBroker:
+    """An in-memory broker speaking Broker port v2 and nothing else (see the module doc)."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        reduce_only: bool = True,
+        max_working: int | None = None,
+        quotes: Mapping[str, float] | None = None,
+        ticks: Mapping[str, float] | None = None,
+        cash: float = 100_000.0,
+    ) -> None:
+        self.symbols = tuple(symbols)
+        self.ticks = dict(ticks or {})
+        self.enforce_reduce_only = reduce_only
+        self.max_working = max_working
+        self.quotes = dict(quotes or {})
+        self.cash = cash
+        self.orders: dict[str, PortOrder] = {}
+        self.held = dict.fromkeys(self.symbols, 0.0)
+        self.executions: list[Execution] = []
+        self.log: list[BrokerEvent] = []
+        self._pending: list[BrokerEvent] = []
+        self._bar = -1  # the bar being matched (or last matched)
+        self._phase = "between"
+        self._ts = 0
+        self._react: Callable[[], object] | None = None
+
+    # ---- the port -------------------------------------------------------------------------
+    def submit(self, command: SubmitOrder) -> None:
+        if command.legs:
+            raise NotImplementedError("PortFakeBroker: no native brackets (legs)")
+        for cmd in command:
+            if cmd.client_order_id in self.orders:
+                continue  # idempotent by client id: a resend changes nothing
+            if cmd.symbol not in self.held:
+                raise KeyError(f"PortFakeBroker has no symbol {cmd.symbol!r}")
+            live = self._bar if self._phase == "open" else self._bar + 1
+            o = PortOrder(
+                cmd.client_order_id, cmd.symbol, int(cmd.side), cmd.order_type, float(cmd.qty),
+                live, cmd.reduce_only, cmd.oco_group or "", cmd.tif,
+            )  # fmt: skip
+            o.limit = NAN if cmd.limit_price is None else cmd.limit_price
+            o.stop = NAN if cmd.stop_price is None else cmd.stop_price
+            if cmd.order_type == OrderType.TRAILING_STOP:
+                o.trail_pct = float(cmd.trail_percent or 0.0)
+                o.water = o.stop / (1.0 + o.side * o.trail_pct)  # the price it trails from
+            self.orders[o.cid] = o
+            working = [w for w in self.orders.values() if w.symbol == o.symbol and w.working]
+            if self.max_working is not None and len(working) > self.max_working:
+                o.status = OrderStatus.REJECTED
+                why = bit(ReasonCode.TOO_MANY_WORKING_ORDERS)
+                self._emit(OrderUpdate(U.REJECTED, o.cid, self._ts, self._ts, reasons=why))
+            else:
+                self._emit(OrderUpdate(U.ACCEPTED, o.cid, self._ts, self._ts))
+
+    def cancel(self, command: CancelOrder) -> None:
+        o = self.orders.get(command.client_order_id)
+        if o is not None and o.working:
+            self._end(o, OrderStatus.CANCELED, command.reasons)
+
+    def amend(self, command: AmendOrder) -> None:
+        o = self.orders.get(command.client_order_id)
+        if o is None or not o.working:
+            return
+        if command.qty is not None:
+            o.qty = max(command.qty, o.filled)
+        if command.stop_price is not None:
+            o.stop = command.stop_price
+        if command.limit_price is not None:
+            o.limit = command.limit_price
+        self._emit(
+            OrderUpdate(
+                U.REPLACED, o.cid, self._ts, self._ts, reasons=command.reasons, qty=o.qty,
+                stop_price=None if o.stop != o.stop else o.stop,
+                limit_price=None if o.limit != o.limit else o.limit,
+            )
+        )  # fmt: skip
+        if o.remaining <= EPS:
+            self._end(o, OrderStatus.FILLED, 0)
+
+    def account(self) -> Account:
+        return Account(self.cash, self.cash, self.cash)
+
+    def positions(self) -> list[BrokerPosition]:
+        return [BrokerPosition(s, q, NAN) for s, q in sorted(self.held.items()) if q]
+
+    def open_orders(self) -> list[BrokerOrder]:
+        return [self._report(o) for o in self.orders.values() if o.working]
+
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        o = self.orders.get(client_order_id)
+        return None if o is None else self._report(o)
+
+    def recent_fills(self, since_ns: int) -> list[Execution]:
+        return [e for e in self.executions if e.ts_event >= since_ns]
+
+    def last_price(self, symbol: str) -> float:
+        return self.quotes.get(symbol, math.nan)
+
+    def drain_events(self) -> list[BrokerEvent]:
+        out, self._pending = self._pending, []
+        return out
+
+    # ---- the market ---------------------------------------------------------------------------
+    def on_bar(
+        self,
+        i: int,
+        ts: int,
+        symbol: str,
+        open_: float,
+        high: float,
+        low: float,
+        volume: float,
+        session: int,
+        react: Callable[[], object] | None = None,
+    ) -> None:
+        """Match ``symbol``'s working orders against bar row ``i``."""
+        del volume, session
+        self._bar, self._ts, self._react = i, ts, react
+        self._phase = "open"
+        k = 0
+        while k < len(self.orders):  # orders sent at the open join this same pass
+            o = list(self.orders.values())[k]
+            k += 1
+            if self._live(o, symbol, i):
+                px = self._open_price(o, open_, i)
+                if px is not None:
+                    self._fill(o, px)
+        self._phase = "intrabar"
+        for o in list(self.orders.values()):
+            if not self._live(o, symbol, i) or o.otype == OrderType.MARKET:
+                continue
+            group = [
+                g
+                for g in self.orders.values()
+                if o.oco and g.oco == o.oco and g is not o and self._live(g, symbol, i)
+            ]
+            if group:
+                stops = [g for g in (o, *group) if g.otype in STOP_TYPES]
+                limits = [g for g in (o, *group) if g.otype == OrderType.LIMIT]
+                hit = next((g for g in stops if _stop_touched(g, high, low)), None)
+                if hit is not None:
+                    self._fill(hit, hit.stop)
+                else:
+                    hit = next((g for g in limits if _limit_touched(g, high, low)), None)
+                    if hit is not None:
+                        self._fill(hit, hit.limit)
+                continue
+            px = self._intrabar_price(o, high, low, i)
+            if px is not None:
+                self._fill(o, px)
+        for o in self.orders.values():
+            if o.otype == OrderType.TRAILING_STOP and self._live(o, symbol, i):
+                o.water = max(o.water, high) if o.side < 0 else min(o.water, low)
+                level = self._round(o.symbol, o.water * (1.0 + o.side * o.trail_pct))
+                if (level > o.stop) if o.side < 0 else (level < o.stop):
+                    o.stop = level
+        self._phase = "between"
+        self._react = None
+
+    def _open_price(self, o: PortOrder, open_: float, i: int) -> float | None:
+        if o.otype == OrderType.MARKET:
+            return open_
+        if o.otype == OrderType.LIMIT:
+            return open_ if _within_limit(o, open_) else None
+        gapped = open_ >= o.stop if o.side > 0 else open_ <= o.stop
+        if not gapped:
+            return None
+        if o.otype != OrderType.STOP_LIMIT or _within_limit(o, open_):
+            return open_
+        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        return None
+
+    def _intrabar_price(self, o: PortOrder, high: float, low: float, i: int) -> float | None:
+        if o.otype == OrderType.LIMIT:
+            return o.limit if _limit_touched(o, high, low) else None
+        if not _stop_touched(o, high, low):
+            return None
+        if o.otype != OrderType.STOP_LIMIT or _within_limit(o, o.stop):
+            return o.stop
+        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        return None
+
+    def _fill(self, o: PortOrder, px: float) -> None:
+        if not o.working:
+            return
+        qty = o.remaining
+        if o.reduce_only and self.enforce_reduce_only:
+            held = self.held[o.symbol]
+            if held == 0.0 or (held > 0) == (o.side > 0):
+                self._end(o, OrderStatus.CANCELED, bit(ReasonCode.LEG_CANCELED_POSITION_CLOSED))
+                return
+            qty = min(qty, abs(held))
+        prev = o.filled
+        o.filled += qty
+        o.avg = px if prev == 0 else (o.avg * prev + px * qty) / o.filled
+        self.held[o.symbol] += o.side * qty
+        self.cash -= o.side * qty * px
+        ex = Execution(
+            o.cid, f"X{len(self.executions)}", o.symbol, Side(o.side), qty, px, 0.0,
+            max(o.remaining, 0.0), self._ts, self._ts,
+        )  # fmt: skip
+        self.executions.append(ex)
+        if o.remaining <= EPS:
+            o.status = OrderStatus.FILLED
+        else:
+            o.status = OrderStatus.PARTIALLY_FILLED
+        self._emit(ex)
+        if o.status == OrderStatus.FILLED and o.oco:
+            for g in self.orders.values():
+                if g.oco == o.oco and g is not o and g.working:
+                    self._end(g, OrderStatus.CANCELED, bit(ReasonCode.OCO_SIBLING_FILLED))
+
+    def _end(self, o: PortOrder, status: OrderStatus, reasons: int) -> None:
+        if o.status in TERMINAL_STATUSES:
+            raise RuntimeError(f"order {o.cid}: {o.status.name} -> {status.name}")
+        o.status = status
+        kind = {OrderStatus.CANCELED: U.CANCELED, OrderStatus.EXPIRED: U.EXPIRED}.get(status)
+        if kind is not None:
+            self._emit(OrderUpdate(kind, o.cid, self._ts, self._ts, reasons=reasons))
+
+    def _emit(self, event: BrokerEvent) -> None:
+        self._pending.append(event)
+        self.log.append(event)
+        if self._react is not None:
+            self._react()
+
+    def _round(self, symbol: str, price: float) -> float:
+        tick = self.ticks.get(symbol, 0.0)
+        if tick <= 0.0 or math.isnan(price):
+            return price
+        return round(round(price / tick) * tick, 10)
+
+    def _live(self, o: PortOrder, symbol: str, i: int) -> bool:
+        return o.symbol == symbol and o.working and o.live_from <= i
+
+    def _report(self, o: PortOrder) -> BrokerOrder:
+        return BrokerOrder(
+            o.cid, o.cid, o.symbol, Side(o.side), o.qty, o.filled, o.status, o.otype, o.tif,
+            None if o.limit != o.limit else o.limit, None if o.stop != o.stop else o.stop,
+            avg_fill_price=None if o.avg != o.avg else o.avg,
+        )  # fmt: skip
+
+
+def _within_limit(o: PortOrder, px: float) -> bool:
+    return px <= o.limit if o.side > 0 else px >= o.limit
+
+
+def _stop_touched(o: PortOrder, high: float, low: float) -> bool:
+    return high >= o.stop if o.side > 0 else low <= o.stop
+
+
+def _limit_touched(o: PortOrder, high: float, low: float) -> bool:
+    return low <= o.limit if o.side > 0 else high >= o.limit
