@@ -15,7 +15,8 @@ both touched inside a bar the stop fills first; trailing stops ratchet with each
 bar. ``on_bar`` hands control to ``react`` after every event it emits, as a live broker's
 client would hear each fill as it happens: orders sent during the open print are live for the
 rest of that bar (a bracket leg of an entry filled at the open), orders sent later from the
-next bar. No slippage, no fees, no volume cap.
+next bar. No slippage, no fees; ``fill_cap`` limits each fill (partial fills, the rest
+working on).
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ class PortFakeBroker:
         quotes: Mapping[str, float] | None = None,
         ticks: Mapping[str, float] | None = None,
         cash: float = 100_000.0,
+        fill_cap: float | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.ticks = dict(ticks or {})
+        self.fill_cap = fill_cap  # most one fill may take (partial fills); None: no cap
         self.enforce_reduce_only = reduce_only
         self.max_working = max_working
         self.quotes = dict(quotes or {})
@@ -270,6 +273,8 @@ class PortFakeBroker:
                 self._end(o, OrderStatus.CANCELED, bit(ReasonCode.LEG_CANCELED_POSITION_CLOSED))
                 return
             qty = min(qty, abs(held))
+        if self.fill_cap is not None:
+            qty = min(qty, self.fill_cap)
         prev = o.filled
         o.filled += qty
         o.avg = px if prev == 0 else (o.avg * prev + px * qty) / o.filled
