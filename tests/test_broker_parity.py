@@ -28,6 +28,7 @@ from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
+from backstop.domain.orders import client_order_id
 from backstop.engine.brackets import Venue
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
@@ -187,6 +188,12 @@ def parity(
         [r[k].item() for k in FILL_FIELDS] for r in fs
     ]
     assert _port_orders(d_port) == _sim_orders(sim)
+    sim_ids = [
+        client_order_id("parity", int(o["cycle"]), OrderRole(int(o["role"])), int(o["leg_no"]))
+        for o in sim.book.orders[: int(sim.book.ctr[N_ORDERS])]
+    ]
+    assert list(d_port.mirror.orders) == sim_ids  # the same client ids, in the same order
+    assert len(set(sim_ids)) == len(sim_ids)  # never reused
     assert {s: port.held[s] for s in symbols} == positions
     return Outcome(vf, _trades(d_fake), positions, fake)
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 from enum import IntEnum
 from functools import lru_cache
 
+# Leg numbers, the last part of a client order id: 0 the entry, 1-2 its legs, 3 a scale-in
+# add, 4-5 its legs; every later order of a cycle (an exit, a replacement leg pair) takes
+# FIRST_FREE_LEG_NO + its number among the run's orders, so no id is ever reused.
+FIRST_FREE_LEG_NO = 6
+
 
 class Side(IntEnum):
     """Direction of an order or a signal: +1 buys, -1 sells."""

@@ -52,6 +52,7 @@ LEG_CODES = {
     **{role: "X" for role in OrderRole if role >= OrderRole.TIME_STOP},
 }
 CLIENT_ID_PREFIX = "bs"
+
 MAX_CLIENT_ID = 48  # Alpaca's limit, the shortest of the brokers backstop speaks to
 _LEG_ROLES = {"E": OrderRole.ENTRY, "SL": OrderRole.STOP_LOSS, "TP": OrderRole.TAKE_PROFIT}
 _LEG_ROLES |= {"X": OrderRole.SIGNAL_EXIT, "TS": OrderRole.TRAILING}

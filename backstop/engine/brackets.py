@@ -20,9 +20,10 @@ and the live adapters all receive the same commands and only match or translate 
   and the legs together never exceed the position even if all of them fill.
 - A strategy's stop line moves the oldest working stop leg (the caller decided it tightens).
 
-Client ids come from the one formula (``client_order_id``) with a per-cycle sequence: 0 for
-the entry, 1-2 its legs, 3 a scale-in add, 4-5 its legs, then 6, 7, ... for exits and
-replacement pairs, so no id is ever reused, not even after a cancel.
+Client ids come from the one formula (``client_order_id``): leg number 0 for the entry, 1-2
+its legs, 3 a scale-in add, 4-5 its legs; an exit or a replacement pair takes
+``FIRST_FREE_LEG_NO`` + its number among the run's orders (as the backtest loop numbers
+them), so no id is ever reused, not even after a cancel.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from backstop.domain.commands import AmendOrder, CancelOrder, OrderCommand, SubmitOrder
-from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
+from backstop.domain.enums import FIRST_FREE_LEG_NO, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution
 from backstop.domain.orders import client_order_id
 from backstop.engine.core.codes import (
@@ -43,7 +44,6 @@ from backstop.engine.core.codes import (
 )
 from backstop.engine.mirror import EPS, BrokerMirror, MirrorOrder
 
-FIRST_FREE_SEQ = 6  # sequences 0-5 belong to the entry, its legs and a scale-in add's
 STOP_ROLES = (OrderRole.STOP_LOSS, OrderRole.TRAILING)
 
 
@@ -102,7 +102,6 @@ class BracketManager:
     lots: dict[str, float]
     venue: Venue = field(default_factory=Venue)
     plans: dict[str, Protection] = field(default_factory=dict)
-    next_seq: dict[int, int] = field(default_factory=dict)
 
     # ---- decisions ---------------------------------------------------------------------
     def entry(self, p: EntryPlan) -> list[SubmitOrder]:
@@ -132,7 +131,6 @@ class BracketManager:
                 p.trail_pct,
                 seq + 1,
             )
-        self.next_seq[p.cycle] = max(self.next_seq.get(p.cycle, 0), FIRST_FREE_SEQ)
         return out
 
     def _entry_order(self, p, seq, qty, otype, tif, limit, stop) -> SubmitOrder:  # type: ignore[no-untyped-def]
@@ -181,7 +179,7 @@ class BracketManager:
             )
             left = max(abs(mirror.position(symbol)) - closing - qty, 0.0)
             out += self._fit(mirror, symbol, left, ts, set(), protective_only=True)
-        seq = self._seq(cycle)
+        seq = FIRST_FREE_LEG_NO + len(mirror.orders)
         out.append(
             SubmitOrder(
                 client_order_id=client_order_id(self.run_id, cycle, role, seq),
@@ -271,11 +269,8 @@ class BracketManager:
         target = plan.target
         if target != target and plan.target_pct > 0:
             target = fill * (1.0 + e.side * plan.target_pct)
-        if legs:  # the first pair is gone: a fresh pair gets fresh ids
-            first = self._seq(e.trade_cycle_id)
-            self._seq(e.trade_cycle_id)
-        else:
-            first = plan.first_leg_seq
+        fresh = bool(legs)  # the first pair is gone: the new one gets new numbers
+        first = FIRST_FREE_LEG_NO + len(mirror.orders) if fresh else plan.first_leg_seq
         group = f"{e.client_order_id}.{first}"
         orders: list[SubmitOrder] = []
         if plan.trail_pct > 0 or stop == stop:
@@ -287,8 +282,9 @@ class BracketManager:
                           trail=plan.trail_pct if trailing else None)
             )  # fmt: skip
         if target == target:
+            seq = first + len(orders) if fresh else first + 1
             orders.append(
-                self._leg(e, side, qty, OrderRole.TAKE_PROFIT, first + 1, group, ts,
+                self._leg(e, side, qty, OrderRole.TAKE_PROFIT, seq, group, ts,
                           limit=_round(target, tick))
             )  # fmt: skip
         if not orders:
@@ -350,21 +346,12 @@ class BracketManager:
                 out.append(resized)
         return out
 
-    def _seq(self, cycle: int) -> int:
-        seq = self.next_seq.get(cycle, FIRST_FREE_SEQ)
-        self.next_seq[cycle] = seq + 1
-        return seq
-
     # ---- durability ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "plans": {k: asdict(v) for k, v in self.plans.items()},
-            "next_seq": {str(k): v for k, v in sorted(self.next_seq.items())},
-        }
+        return {"plans": {k: asdict(v) for k, v in self.plans.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.plans = {k: Protection(**v) for k, v in data["plans"].items()}
-        self.next_seq = {int(k): int(v) for k, v in data["next_seq"].items()}
 
 
 def _round(price: float | None, tick: float) -> float:

@@ -12,6 +12,7 @@ from enum import IntEnum
 import numpy as np
 
 from backstop.domain.enums import (
+    FIRST_FREE_LEG_NO,
     MODIFYING_CODES,
     Advice,
     ControlAction,
@@ -34,6 +35,8 @@ def _code(member: IntEnum) -> np.int64:
 def _bit(code: ReasonCode) -> np.int64:
     return np.int64(1 << int(code))
 
+
+FIRST_FREE_LEG = np.int64(FIRST_FREE_LEG_NO)  # leg numbers of exits and replacement legs
 
 MARKET = _code(OrderType.MARKET)
 LIMIT = _code(OrderType.LIMIT)

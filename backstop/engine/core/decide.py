@@ -19,6 +19,7 @@ from numba import njit
 
 from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the drivers)
+    FIRST_FREE_LEG,
     H_QUARANTINED,
     H_THROTTLED,
     INTENT_ENTRY,
@@ -511,6 +512,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
         book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, role, qty, ev.ts, ev.bar
     )
     book.orders[k].reduce_only = True
+    book.orders[k].leg_no = FIRST_FREE_LEG + k  # unique among the cycle's orders
     accept_order_nb(book, k)
     return k
 

@@ -33,6 +33,7 @@ from backstop.engine.core.codes import (
     DAY,
     EXPIRED,
     FILLED,
+    FIRST_FREE_LEG,
     GTC,
     IOC,
     LIMIT,
@@ -398,7 +399,8 @@ def _make_legs_nb(
     gets a fresh OCO pair: a filled entry is never left unprotected.
     """
     o = book.orders[k]
-    if o.leg_sl >= 0 or o.leg_tp >= 0:
+    fresh = o.leg_sl >= 0 or o.leg_tp >= 0  # a pair existed: the new one takes new numbers
+    if fresh:
         alive = True
         for leg in (o.leg_sl, o.leg_tp):
             if leg >= 0 and is_terminal_nb(book.orders[leg].status):
@@ -444,7 +446,7 @@ def _make_legs_nb(
             )
         leg.reduce_only = True
         leg.parent = k
-        leg.leg_no = o.leg_no + 1
+        leg.leg_no = FIRST_FREE_LEG + sl if fresh else o.leg_no + 1
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
@@ -454,7 +456,7 @@ def _make_legs_nb(
         leg.limit_px = round_to_tick_nb(target, tick)
         leg.reduce_only = True
         leg.parent = k
-        leg.leg_no = o.leg_no + 2
+        leg.leg_no = FIRST_FREE_LEG + tp if fresh else o.leg_no + 2
         leg.live_from = live
     if sl >= 0 and tp >= 0:
         book.orders[sl].sibling = tp
