@@ -18,13 +18,14 @@ implements only the port: same inputs, same verdicts, fills and trades as the ba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
-from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
+from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
 from backstop.engine.core.codes import (
@@ -78,8 +79,12 @@ class PortDriver(EventDriver):
         )
         self.fills: list[np.void] = []
         self.bar = -1
+        # live: the bar row a fill belongs to, from its symbol and time (None: the current bar)
+        self.bar_of: Callable[[str, int], int] | None = None
         self._t0 = 0
         self._draining = False
+        self.route_symbol: str | None = None
+        self._held: list[BrokerEvent] = []
 
     # ---- state from the mirror -------------------------------------------------------------
     def _position(self, s: int) -> float:
@@ -211,7 +216,7 @@ class PortDriver(EventDriver):
 
     def _drain(self, rejected: dict[int, int]) -> dict[int, int]:
         for _ in range(MAX_ROUNDS):
-            events = self.port.drain_events()
+            events = self._routed(self._held + self.port.drain_events())
             if not events:
                 return rejected
             for event in events:
@@ -224,6 +229,20 @@ class PortDriver(EventDriver):
                 elif isinstance(event, OrderUpdate) and event.kind == OrderUpdateKind.REJECTED:
                     rejected[o.order_no] = event.reasons
         raise BackstopError(f"broker events did not settle after {MAX_ROUNDS} rounds")
+
+    def _routed(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        """The events to apply now: all of them, or only ``route_symbol``'s while it is set
+        (the rest wait in ``_held``, in order). A live runner that hears several symbols'
+        fills at one bar time books each at its own symbol's bar, as the backtest does."""
+        if self.route_symbol is None:
+            self._held = []
+            return events
+        now, self._held = [], []
+        for event in events:
+            o = self.mirror.orders.get(event.client_order_id)
+            symbol = event.symbol if isinstance(event, Execution) else (o and o.symbol)
+            (now if symbol in (None, self.route_symbol) else self._held).append(event)
+        return now
 
     def _book(self, o: Any, ex: Execution) -> None:
         """Book an execution into the portfolio (the core's fill record)."""
@@ -240,7 +259,7 @@ class PortDriver(EventDriver):
             price=ex.price,
             fee=ex.fee,
             ts=ex.ts_event,
-            bar=self.bar,
+            bar=self.bar if self.bar_of is None else self.bar_of(o.symbol, ex.ts_event),
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)

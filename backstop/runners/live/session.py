@@ -1,0 +1,264 @@
+"""LiveSession: the pipeline one bar at a time, as bars arrive, against a BrokerPort.
+
+The session holds the bars seen so far, the port driver (decisions, guardrails, portfolio,
+mirror, bracket manager) and the signal cursor. ``on_bars`` takes the bars of one new
+timestamp and does what the backtest loop does at a bar, in the same order: book what the
+broker reported (fills of orders sent earlier), mark and supervise each symbol's bar, then
+run the strategy on its rolling window and decide the newest intents, only those newer than
+the cursor (a cold start never acts on old signals).
+
+Its whole state is durable: ``checkpoint`` / ``restore`` carry the driver's state structs,
+the mirror, the bracket manager and the counters, so a restarted runner resumes with its
+halts, day counts and positions, and never re-decides a signal it already decided.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backstop.domain.instruments import Instrument
+from backstop.engine.brackets import Venue
+from backstop.engine.broker import BrokerPort
+from backstop.engine.checkpoint import Checkpoint
+from backstop.engine.config import BacktestConfig
+from backstop.engine.context import bar_context, plain_context
+from backstop.engine.core.records import N_TRADES, N_VERDICTS
+from backstop.engine.driver import PortDriver
+from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.mirror import BrokerMirror
+from backstop.engine.prepare import guard_for
+from backstop.engine.profile import RiskProfile
+from backstop.errors import BackstopError, ConfigError, DataError, check
+from backstop.strategies.base import Strategy
+
+BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class LiveSetup:
+    """What a live session runs: a strategy with its parameters over fixed symbols, under a
+    profile, with a namespace for its client order ids (stable across restarts)."""
+
+    strategy: Strategy
+    params: dict[str, Any]
+    symbols: tuple[str, ...]
+    profile: RiskProfile
+    namespace: str
+    config: BacktestConfig = field(default_factory=BacktestConfig)
+    instruments: Mapping[str, Instrument] | None = None
+    window: int = 0  # bars of each symbol the strategy sees (0: what it declares it needs)
+    venue: Venue = field(default_factory=Venue)
+
+    def window_bars(self) -> int:
+        if self.window > 0:
+            return self.window
+        if self.strategy.bars_needed is not None:
+            return int(self.strategy.bars_needed(self.strategy.resolve(self.params))[1]) + 1
+        return 500
+
+
+class LiveSession:
+    """One live session's pipeline and state (see the module doc)."""
+
+    def __init__(self, setup: LiveSetup, broker: BrokerPort, initial_cash: float) -> None:
+        check(
+            len(setup.symbols) > 0 and len(set(setup.symbols)) == len(setup.symbols),
+            ConfigError("symbols", f"need distinct symbols, got {list(setup.symbols)}"),
+        )
+        self.setup = setup
+        self.symbols = tuple(sorted(setup.symbols))
+        self.params = setup.strategy.resolve(setup.params)
+        self.broker = broker
+        self.inst, self.specs = instrument_arrays(
+            self.symbols, dict(setup.instruments) if setup.instruments else None
+        )
+        self.strategies = (setup.strategy.name,)
+        guard = guard_for(self.specs, self.strategies, setup.profile, initial_cash)
+        self.bars = pl.DataFrame(schema=_bar_schema())
+        self._rows: dict[str, tuple[list[int], list[int]]] = {}  # symbol: (stamps, rows)
+        prm = setup.config.sim_params()
+        ctx = plain_context()
+        self.driver = PortDriver(
+            broker, self.symbols, self.inst, prm, initial_cash, setup.profile, guard, ctx,
+            run_id=setup.namespace, venue=setup.venue,
+        )  # fmt: skip
+        self.driver.bar_of = self.row_of
+        self.initial_cash = initial_cash
+        self.events_done = 0
+        self.signal_cursor = -1  # ns: intents at or before it were decided (or predate us)
+        self.event_symbols: list[str] = []
+
+    # ---- bars in -----------------------------------------------------------------------------
+    def row_of(self, symbol: str, ts: int) -> int:
+        """Row of ``symbol``'s latest bar at or before ``ts`` (the bar a fill belongs to)."""
+        stamps, rows = self._rows.get(symbol, ([], []))
+        k = bisect.bisect_right(stamps, ts) - 1
+        return rows[k] if k >= 0 else max(self.bars.height - 1, 0)
+
+    def warm_up(self, history: pl.DataFrame) -> None:
+        """Bars from before the session: seen by the strategy, never decided on."""
+        if history.height:
+            self._append(history)
+            self.signal_cursor = int(self.bars.get_column("ts").max())  # type: ignore[arg-type]
+
+    def on_bars(self, new: pl.DataFrame) -> int:
+        """Process the bars of one new timestamp (every symbol's bar at it); return the
+        number of events decided."""
+        if new.is_empty():
+            return 0
+        stamps = new.get_column("ts").unique()
+        check(
+            stamps.len() == 1,
+            DataError(source="live bars", problem=f"one timestamp per step, got {stamps.len()}"),
+        )
+        ts = int(stamps[0])
+        if self.bars.height:
+            last = int(self.bars.get_column("ts").max())  # type: ignore[arg-type]
+            check(
+                ts > last,
+                DataError(
+                    source="live bars",
+                    problem=f"bar at {ts} is not after the last one seen ({last})",
+                ),
+            )
+        first = self.bars.height
+        self._append(new)
+        a = bar_arrays(self.bars)
+        self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
+        decided = 0
+        intents = self._latest_intents(ts)
+        events = self._events(intents, a)
+        e = 0
+        for i in range(first, self.bars.height):
+            s = int(a.sym[i])
+            self.driver.bar_started(i)
+            self.driver.route_symbol = self.symbols[s]  # this bar's fills, not the others'
+            h, lo, c = float(a.high[i]), float(a.low[i]), float(a.close[i])
+            try:
+                self.driver.on_bar(i, s, int(a.ts[i]), h, lo, c)
+                while e < len(events) and int(events[e]["bar"]) <= i:
+                    self.driver.on_event(events[e], self.events_done)
+                    self.events_done += 1
+                    decided += 1
+                    e += 1
+            finally:
+                self.driver.route_symbol = None
+        self.driver.on_broker_events()  # whatever is left (symbols without a bar now)
+        while e < len(events):  # intents for symbols without a bar at this timestamp
+            self.driver.on_event(events[e], self.events_done)
+            self.events_done += 1
+            decided += 1
+            e += 1
+        self.signal_cursor = ts
+        return decided
+
+    def settle(self) -> None:
+        """Book what the broker reported since the last bar (between bars, live)."""
+        self.driver.on_broker_events()
+
+    def _append(self, frame: pl.DataFrame) -> None:
+        frame = frame.select(BAR_COLUMNS).cast(_bar_schema()).sort("ts", "symbol")
+        unknown = sorted(set(frame.get_column("symbol").to_list()) - set(self.symbols))
+        check(
+            not unknown,
+            DataError(source="live bars", problem=f"bars for symbols not traded: {unknown}"),
+        )
+        start = self.bars.height
+        for k, (sym, t) in enumerate(zip(frame["symbol"], frame["ts"], strict=True)):
+            stamps, rows = self._rows.setdefault(sym, ([], []))
+            stamps.append(int(t))
+            rows.append(start + k)
+        self.bars = pl.concat([self.bars, frame])
+        missing = sorted(set(self.symbols) - set(self._rows))
+        check(
+            not missing,
+            DataError(
+                source="live bars",
+                problem=f"no bars yet for {missing}: every symbol needs its first bar",
+            ),
+        )
+
+    def _latest_intents(self, ts: int) -> pl.DataFrame:
+        """The strategy on each symbol's last ``window`` bars; its intents stamped ``ts``."""
+        n = self.setup.window_bars()
+        # bars arrive in time order: each symbol's last n bars lie in the frame's tail
+        recent = self.bars.tail(n * len(self.symbols))
+        keep = pl.int_range(pl.len()).over("symbol") >= pl.len().over("symbol") - n
+        window = recent.filter(keep)
+        table = self.setup.strategy.intents(window, self.params)
+        return table.filter((pl.col("ts") == ts) & (pl.col("ts") > self.signal_cursor))
+
+    def _events(self, intents: pl.DataFrame, a: Any) -> np.ndarray:
+        if intents.is_empty():
+            return np.zeros(0, dtype=self.driver.g.scratch.dtype)
+        intents = intents.with_columns(pl.lit(None, dtype=pl.Int64).alias("bar"))
+        events, strategies, symbols = event_array(intents, self.bars, a.symbols, a.sym)
+        check(
+            strategies == self.strategies,
+            BackstopError(f"strategy ids {strategies} are not the session's {self.strategies}"),
+        )
+        events = events.copy()
+        events["seq"] = self.events_done + np.arange(len(events))
+        self.event_symbols.extend(symbols.to_list())
+        return events
+
+    # ---- durable state -------------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        parts = self.driver.snapshot()
+        parts["fills"] = {"records": self.driver.fill_records()}
+        parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS}
+        state = {
+            "mirror": self.driver.mirror.to_dict(),
+            "brackets": self.driver.brackets.to_dict(),
+            "event_symbols": self.event_symbols,
+        }
+        parts["json"] = {"state": np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)}
+        counters = {
+            "bars_done": self.bars.height,
+            "events_done": self.events_done,
+            "signal_cursor": self.signal_cursor,
+            "verdicts": int(self.driver.dec.ctr[N_VERDICTS]),
+            "trades": int(self.driver.pf.ctr[N_TRADES]),
+        }
+        return Checkpoint(run_id=self.setup.namespace, counters=counters, parts=parts)
+
+    def restore(self, cp: Checkpoint) -> None:
+        check(
+            cp.run_id == self.setup.namespace,
+            BackstopError(f"state belongs to {cp.run_id}, not to {self.setup.namespace}"),
+        )
+        self.driver.restore(cp.parts)
+        fills = cp.part("fills")["records"]
+        self.driver.fills = [fills[k] for k in range(len(fills))]
+        bars = cp.part("bars")
+        frame = pl.DataFrame({c: bars[c] for c in BAR_COLUMNS}).cast(_bar_schema())
+        self.bars = pl.DataFrame(schema=_bar_schema())
+        self._rows = {}
+        self._append(frame)
+        state = json.loads(bytes(cp.part("json")["state"]).decode())
+        self.driver.mirror = BrokerMirror.from_dict(state["mirror"])
+        self.driver.brackets.restore(state["brackets"])
+        self.event_symbols = list(state["event_symbols"])
+        self.events_done = cp.counter("events_done")
+        self.signal_cursor = cp.counter("signal_cursor")
+        a = bar_arrays(self.bars)
+        self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
+
+
+def _bar_schema() -> dict[str, Any]:
+    return {
+        "ts": pl.Int64,
+        "symbol": pl.String,
+        "open": pl.Float64,
+        "high": pl.Float64,
+        "low": pl.Float64,
+        "close": pl.Float64,
+        "volume": pl.Float64,
+    }
