@@ -8,6 +8,7 @@ live commands live in one file.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import Any
 
@@ -42,7 +43,7 @@ def cmd_readiness(args: argparse.Namespace) -> int:
     """Print the pre-deployment checklist; exit 0 only if no check fails."""
     from backstop.runners.live.readiness import readiness, render
 
-    if not args.clock_tolerance > 0:
+    if not (math.isfinite(args.clock_tolerance) and args.clock_tolerance > 0):
         raise ConfigError("--clock-tolerance", f"must be > 0 seconds, got {args.clock_tolerance}")
     checks = readiness(
         args.profile,
