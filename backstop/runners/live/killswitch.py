@@ -14,7 +14,8 @@ Files in a run directory (each written whole or not at all, ``engine/atomic.py``
 
 The runner polls ``KillSwitch(run_dir).requested()`` and installs ``install_signal_handlers``
 (SIGUSR1 and SIGTERM set the same flag; the handler only sets it, and the next
-``requested()`` writes it to ``kill.json`` so it too survives a restart). When the runner has
+``requested()`` writes it to ``kill.json`` so it too survives a restart; SIGTERM then no longer
+ends the process by itself: the runner exits once it has acted). When the runner has
 cancelled, flattened and halted it calls ``acknowledge(request, action)``; journaling the
 kill is the runner's job. Reads and writes of ``kill.json`` hold an exclusive ``flock`` on
 ``.kill.lock``, so a request written while the runner acknowledges another is never lost.

@@ -57,10 +57,15 @@ def check_keys(env: Mapping[str, str], mode: str) -> Check:
 
 
 # ---- profile --------------------------------------------------------------------------------
-def check_profile(name_or_path: str | Path) -> tuple[Check, RiskProfile | None]:
-    """The profile loads and validates (a preset name or a TOML file)."""
+def check_profile(name_or_path: str | Path | RiskProfile) -> tuple[Check, RiskProfile | None]:
+    """The profile loads and validates (a preset name or a TOML file; a ``RiskProfile`` the
+    runner built, with its overrides, was validated when it was built)."""
     try:
-        profile = RiskProfile.load(name_or_path)
+        profile = (
+            name_or_path
+            if isinstance(name_or_path, RiskProfile)
+            else RiskProfile.load(name_or_path)
+        )
     except BackstopError as exc:
         return Check("profile", False, str(exc)), None
     where = profile.source or "defaults"
@@ -224,7 +229,7 @@ def check_calendar(now_ns: int, calendar: str = EXCHANGE, profile_calendar: str 
 
 # ---- the whole list -------------------------------------------------------------------------
 def readiness(
-    profile: str | Path,
+    profile: str | Path | RiskProfile,
     broker: str,
     mode: str = "paper",
     *,
