@@ -17,6 +17,7 @@ import pytest
 
 from backstop.engine.profile import RiskProfile
 from backstop.errors import ConfigError
+from backstop.runners.guardrails import incident_paths
 from backstop.runners.live.check import Check
 from backstop.runners.live.guards import guard_checks
 from backstop.runners.live.readiness import (
@@ -38,6 +39,8 @@ S = 1_000_000_000
 SAT = 1_796_482_800 * S  # Sat 2026-12-05 15:00 UTC
 WED = 1_796_828_400 * S  # Wed 2026-12-09 15:00 UTC (10:00 New York)
 BLACK_FRIDAY = 1_795_791_600 * S  # Fri 2026-11-27 15:00 UTC, the day after Thanksgiving
+INCIDENT_LINES = [f"replay {p.name}" for p in incident_paths(REPLAYS)]  # 3 shipped so far
+TOTAL = 18 + len(INCIDENT_LINES)  # keys, profile, 14 guards, the replays, clock, calendar
 
 
 # ---- keys -----------------------------------------------------------------------------------
@@ -153,11 +156,8 @@ def test_guard_checks_fail_a_kill_switch_that_does_not_flatten_and_added_entries
 # ---- replays --------------------------------------------------------------------------------
 def test_replays_check_one_line_per_shipped_incident() -> None:
     checks = check_replays(RiskProfile.load("alpaca-live"), REPLAYS)
-    assert [(c.name, c.passed) for c in checks] == [
-        ("replay es-reversal-2025-12-12", True),
-        ("replay silent-noop-signals", True),
-        ("replay stub-order-functions-2026-01-20", True),
-    ]
+    assert [(c.name, c.passed) for c in checks] == [(name, True) for name in INCIDENT_LINES]
+    assert checks[0].name == "replay es-reversal-2025-12-12"
     assert checks[0].detail == "blocked (14812, 15638)"
 
 
@@ -322,15 +322,13 @@ def test_readiness_is_ready_with_live_keys_a_full_profile_and_a_clock_in_step() 
         "keys",
         "profile",
         *GUARD_NAMES,
-        "replay es-reversal-2025-12-12",
-        "replay silent-noop-signals",
-        "replay stub-order-functions-2026-01-20",
+        *INCIDENT_LINES,
         "clock",
         "calendar XNYS",
     ]
     assert all(c.passed and not c.skipped for c in checks)
     text = render(checks, "hdr")
-    assert text.endswith("\nREADY: 21 of 21 checks passed")
+    assert text.endswith(f"\nREADY: {TOTAL} of {TOTAL} checks passed")
     assert LIVE_ID not in text and LIVE_SECRET not in text
 
 
@@ -341,7 +339,7 @@ def test_readiness_without_keys_fails_keys_and_does_not_ask_the_broker() -> None
         Check("keys", False, "APCA_API_KEY_ID and APCA_API_SECRET_KEY not set in the environment"),
         Check("clock", False, "not asked: the keys check failed"),
     ]
-    assert render(checks, "hdr").endswith("\nNOT READY: 2 of 21 checks failed: keys, clock")
+    assert render(checks, "hdr").endswith(f"\nNOT READY: 2 of {TOTAL} checks failed: keys, clock")
 
 
 def test_readiness_masks_a_key_an_error_echoes() -> None:
@@ -410,7 +408,7 @@ def test_cli_readiness_exit_0_only_when_nothing_fails() -> None:
     assert ready.returncode == 0, ready.stdout + ready.stderr
     lines = ready.stdout.splitlines()
     assert lines[0] == "readiness: profile alpaca-live, broker alpaca-fake, mode PAPER"
-    assert lines[-1] == "READY: 19 of 21 checks passed (2 skipped)"
+    assert lines[-1] == f"READY: {TOTAL - 2} of {TOTAL} checks passed (2 skipped)"
     not_ready = _cli("--profile", "signal-follower", "--broker", "alpaca-fake")
     assert not_ready.returncode == 1 and not_ready.stderr == ""
     assert (
@@ -418,7 +416,7 @@ def test_cli_readiness_exit_0_only_when_nothing_fails() -> None:
         in (not_ready.stdout.splitlines())
     )
     assert not_ready.stdout.splitlines()[-1] == (
-        "NOT READY: 6 of 21 checks failed (2 skipped): guard max loss per trade, guard "
+        f"NOT READY: 6 of {TOTAL} checks failed (2 skipped): guard max loss per trade, guard "
         "loss-streak lockout, guard max positions, guard data quality, guard order size limit, "
         "guard kill switch"
     )
