@@ -167,7 +167,9 @@ def alpaca_broker_now(
     def now() -> int:
         from alpaca.trading.client import TradingClient
 
-        client = TradingClient(env[KEY_ID], env[SECRET], paper=paper, url_override=url_override)
+        client = TradingClient(
+            env[KEY_ID].strip(), env[SECRET].strip(), paper=paper, url_override=url_override
+        )
         stamp = client.get_clock().timestamp  # type: ignore[union-attr]
         seconds = int(stamp.timestamp())
         return seconds * NS + stamp.microsecond * 1000
@@ -263,7 +265,7 @@ def readiness(
         checks.extend(guard_checks(loaded))
         checks.extend(check_replays(loaded, incidents))
     keys_ok = checks[0].passed
-    checks.append(_clock_check(broker, mode, keys_ok, env, broker_now, local, tolerance_s))
+    checks.append(_clock_check(broker, keys_ok, env, broker_now, local, tolerance_s))
     calendar = loaded.calendar if loaded is not None else "auto"
     checks.append(check_calendar(local(), EXCHANGE, calendar))
     return [_scrub(c, env) for c in checks]
@@ -271,7 +273,6 @@ def readiness(
 
 def _clock_check(
     broker: str,
-    mode: str,
     keys_ok: bool,
     env: Mapping[str, str],
     broker_now: Callable[[], int] | None,
@@ -287,7 +288,9 @@ def _clock_check(
         return skipped("clock", _fake_clock_reason())
     if not keys_ok:
         return Check("clock", False, "not asked: the keys check failed")
-    now = alpaca_broker_now(env, paper=mode != "live")
+    # the endpoint the keys belong to: a paper key id asks the paper API, a live one the live
+    # API (LIVE with paper keys never gets here: the keys check failed)
+    now = alpaca_broker_now(env, paper=env[KEY_ID].strip().startswith(PAPER_KEY_PREFIX))
     return check_clock(now, local_now=local, tolerance_s=tolerance_s)
 
 
