@@ -295,6 +295,17 @@ def test_silent_signals_alarm_raises_once_at_the_threshold_and_rearms_on_an_orde
     assert alarm.silent("other") == 1
 
 
+def test_numpy_integers_are_taken_as_ints() -> None:
+    import numpy as np
+
+    alert = Alert(AlertKind.ENTRY, np.int64(TS), "entry")
+    assert type(alert.ts) is int and alert.as_dict()["ts"] == TS
+    alarm = SignalsWithoutOrders(_Keep(), threshold=2)
+    fired = alarm.observe(TS, approved=np.int64(2), orders=np.int32(0))
+    assert fired is not None and fired.details["signals"] == 2
+    assert type(fired.details["signals"]) is int
+
+
 def test_silent_signals_alarm_matches_the_seed_000_replay() -> None:
     """Seed 000: four Kevin signals in a row, zero orders (replays/silent-noop-signals):
     the default threshold is the replay's streak of 3, so the third silent signal alarms."""

@@ -143,6 +143,23 @@ def test_a_signal_sets_the_flag_and_is_written_down(tmp_path: Path, signum: int)
     assert KillSwitch(run).requested() == got  # on disk: survives a restart
 
 
+def test_a_signal_that_cannot_be_written_yet_is_kept_for_the_next_poll(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    marker = (run / "runner.json").read_text()
+    (run / "runner.json").unlink()
+    switch = KillSwitch(run, SimClock(T0))
+    switch.install_signal_handlers((signal.SIGUSR1,))
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        with pytest.raises(ConfigError):
+            switch.requested()
+        (run / "runner.json").write_text(marker)
+        got = switch.requested()
+    finally:
+        switch.restore_signal_handlers()
+    assert got == KillRequest("signal SIGUSR1 received", T0, "SIGUSR1")
+
+
 _CHILD = textwrap.dedent(
     """
     import sys, time

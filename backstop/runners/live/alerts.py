@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import math
+import numbers
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -62,6 +63,11 @@ _LEVEL = {
 }
 
 
+def _is_count(value: Any) -> bool:
+    """An integer >= 0 (Python or numpy; never a bool or a float)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
 def iso_ns(ts: int) -> str:
     """``ts`` (ns UTC) as ISO-8601 text to the millisecond, e.g. ``2026-06-05T14:31:05.120Z``."""
     seconds, ns = divmod(int(ts), 1_000_000_000)
@@ -87,9 +93,10 @@ class Alert:
             ConfigError("alert.kind", f"must be an AlertKind, got {self.kind!r}"),
         )
         check(
-            isinstance(self.ts, int) and not isinstance(self.ts, bool) and self.ts >= 0,
+            _is_count(self.ts),
             ConfigError("alert.ts", f"must be int ns since the epoch, got {self.ts!r}"),
         )
+        object.__setattr__(self, "ts", int(self.ts))  # numpy ints too, stored as int
         check(
             isinstance(self.message, str) and bool(self.message.strip()),
             ConfigError("alert.message", "must be non-empty text"),
@@ -312,9 +319,10 @@ class SignalsWithoutOrders:
         """Count one window of ``strategy``: ``approved`` signals, ``orders`` sent."""
         for name, value in (("approved", approved), ("orders", orders)):
             check(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                _is_count(value),
                 ConfigError(f"alerts.{name}", f"must be an int >= 0, got {value!r}"),
             )
+        approved, orders = int(approved), int(orders)
         if orders > 0:
             self._silent[strategy] = 0
             self._raised.discard(strategy)

@@ -149,8 +149,9 @@ class KillSwitch:
         """The pending kill request, if any (a signal received since the last call is written
         down first). An unreadable ``kill.json`` counts as a request: failing safe."""
         if self._signalled is not None:
-            source, self._signalled = self._signalled, None
-            return self.request(f"signal {source} received", source=source)
+            got = self.request(f"signal {self._signalled} received", source=self._signalled)
+            self._signalled = None  # cleared only once written down
+            return got
         path = self.run_dir / REQUEST
         if not path.exists():
             return None

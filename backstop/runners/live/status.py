@@ -16,6 +16,7 @@ them, then ``+N more``; no position reads ``flat``.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -70,9 +71,12 @@ class StatusSnapshot:
     def __post_init__(self) -> None:
         object.__setattr__(self, "positions", tuple(self.positions))
         check(
-            isinstance(self.working_orders, int) and self.working_orders >= 0,
+            isinstance(self.working_orders, numbers.Integral)
+            and not isinstance(self.working_orders, bool)
+            and self.working_orders >= 0,
             ConfigError("status.working_orders", "must be an int >= 0"),
         )
+        object.__setattr__(self, "working_orders", int(self.working_orders))
         for name in ("realized_pnl", "unrealized_pnl"):
             check(
                 math.isfinite(getattr(self, name)),
