@@ -43,6 +43,7 @@ def test_marker_is_written_whole_and_read_back(tmp_path: Path) -> None:
     ("setup", "words"),
     [
         (lambda d: None, "no such directory"),
+        (lambda d: d.write_text("x"), "a file, not a run directory"),
         (lambda d: d.mkdir(), "is not a live run directory: it has no runner.json"),
         (
             lambda d: (d.mkdir(), (d / "runner.json").write_text("{not json")),

@@ -86,7 +86,8 @@ def write_run_marker(run_dir: str | Path, info: dict[str, Any]) -> Path:
 def read_run_marker(run_dir: str | Path) -> dict[str, Any]:
     """The marker of ``run_dir``; a ConfigError naming RUN_DIR when it is not a run directory."""
     run_dir = Path(run_dir)
-    check(run_dir.is_dir(), ConfigError("RUN_DIR", f"{run_dir}: no such directory"))
+    check(run_dir.exists(), ConfigError("RUN_DIR", f"{run_dir}: no such directory"))
+    check(run_dir.is_dir(), ConfigError("RUN_DIR", f"{run_dir}: a file, not a run directory"))
     path = run_dir / MARKER
     check(
         path.is_file(),
