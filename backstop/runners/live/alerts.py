@@ -65,7 +65,7 @@ _LEVEL = {
 
 def _is_count(value: Any) -> bool:
     """An integer >= 0 (Python or numpy; never a bool or a float)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0
 
 
 def iso_ns(ts: int) -> str:
