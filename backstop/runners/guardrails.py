@@ -129,11 +129,29 @@ def _case(path: Path) -> _Case:
 def _replay(case: _Case, profile: RiskProfile) -> tuple[bool, float]:
     """Whether ``profile`` blocks every order that must be blocked, and the with-guardrails
     net P&L."""
+    verdicts, net = _judged(case, profile)
+    blocked = all(verdicts.get(order) == BLOCKED for order in case.must_block)
+    return blocked, net
+
+
+def _judged(case: _Case, profile: RiskProfile) -> tuple[dict[str, str], float]:
+    """Each order's verdict under ``profile`` and the with-guardrails net P&L."""
     with gc_paused():
         out = outcome_of(case.incident, rerun(case.incident, profile))
-    verdicts = {o["order"]: o["verdict"] for o in out.orders}
-    blocked = all(verdicts.get(order) == BLOCKED for order in case.must_block)
-    return blocked, float(out.counterfactual["net"])
+    return {o["order"]: o["verdict"] for o in out.orders}, float(out.counterfactual["net"])
+
+
+def incident_let_through(path: str | Path, profile: RiskProfile) -> tuple[list[str], list[str]]:
+    """The orders of the incident at ``path`` that must be blocked (its ``expect.toml``), and
+    those of them ``profile`` does not block, as ``order (VERDICT)`` (the readiness check)."""
+    case = _case(Path(path))
+    verdicts, _ = _judged(case, profile)
+    missed = [
+        f"{order} ({verdicts.get(order, 'not decided')})"
+        for order in case.must_block
+        if verdicts.get(order) != BLOCKED
+    ]
+    return list(case.must_block), missed
 
 
 def _backtest(bt: Backtest, profile: RiskProfile) -> dict[str, Any]:

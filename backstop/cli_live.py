@@ -1,0 +1,85 @@
+"""The live runner's sub-commands: ``backstop kill`` and ``backstop readiness``.
+
+``register(sub)`` adds them to the ``backstop`` parser (``cli.py`` calls it once); the
+runner's own command (``backstop paper``) is registered here too when it lands, so the
+live commands live in one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import Any
+
+from backstop.errors import ConfigError
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    """Write a kill request into a run directory; the runner acts on its next poll."""
+    from backstop.runners.live.alerts import iso_ns
+    from backstop.runners.live.killswitch import DEFAULT_REASON, KillSwitch, read_run_marker
+
+    marker = read_run_marker(args.run_dir)
+    switch = KillSwitch(args.run_dir)
+    before = switch.last()
+    request = switch.request(args.reason if args.reason is not None else DEFAULT_REASON)
+    run = marker.get("run_id", args.run_dir)
+    when = iso_ns(request.requested_ns)
+    if before is not None and before.pending:
+        print(
+            f"kill already requested for run {run} at {when} ({request.reason}); "
+            "the runner has not acknowledged it yet"
+        )
+    else:
+        print(
+            f"kill requested for run {run} at {when} ({request.reason}); the runner cancels "
+            "working orders, flattens as its profile says and halts on its next poll"
+        )
+    return 0
+
+
+def cmd_readiness(args: argparse.Namespace) -> int:
+    """Print the pre-deployment checklist; exit 0 only if no check fails."""
+    from backstop.runners.live.readiness import readiness, render
+
+    if not (math.isfinite(args.clock_tolerance) and args.clock_tolerance > 0):
+        raise ConfigError("--clock-tolerance", f"must be > 0 seconds, got {args.clock_tolerance}")
+    checks = readiness(
+        args.profile,
+        args.broker,
+        args.mode,
+        env=os.environ,
+        incidents=args.incidents,
+        tolerance_s=args.clock_tolerance,
+    )
+    header = f"readiness: profile {args.profile}, broker {args.broker}, mode {args.mode.upper()}"
+    print(render(checks, header))
+    return 0 if all(c.passed for c in checks) else 1
+
+
+def register(sub: Any) -> None:
+    """Add ``kill`` and ``readiness`` to the sub-command parsers ``sub``."""
+    kill = sub.add_parser("kill", help="ask a live runner to kill-switch (cancel, flatten, halt)")
+    kill.add_argument("run_dir", metavar="RUN_DIR", help="the runner's run directory")
+    kill.add_argument("--reason", metavar="TEXT", help="why (one line; kept in the request)")
+    kill.set_defaults(func=cmd_kill)
+    ready = sub.add_parser("readiness", help="the pre-deployment checklist, one line per check")
+    ready.add_argument("--profile", required=True, help="risk profile: a preset name or a .toml")
+    ready.add_argument("--broker", required=True, choices=("alpaca", "alpaca-fake"))
+    ready.add_argument(
+        "--mode", choices=("observe", "paper", "live"), default="paper", help="default paper"
+    )
+    ready.add_argument(
+        "--incidents",
+        default="replays",
+        help="folder of incident folders the profile must block (default: replays)",
+    )
+    ready.add_argument(
+        "--clock-tolerance",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="largest broker-vs-local clock offset that passes (default 2)",
+    )
+    ready.set_defaults(func=cmd_readiness)
