@@ -26,6 +26,7 @@ import numpy as np
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
+from backstop.domain.orders import parse_client_order_id
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
 from backstop.engine.core.codes import (
@@ -40,7 +41,14 @@ from backstop.engine.core.guard import Guard, note_order_nb
 from backstop.engine.core.loop import engine_exit_event_nb
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.portfolio import apply_fill_nb
-from backstop.engine.core.records import FILL_DTYPE, N_TRADES, BarContext, Instruments, at_nb
+from backstop.engine.core.records import (
+    FILL_DTYPE,
+    N_TRADES,
+    ORDER_DTYPE,
+    BarContext,
+    Instruments,
+    at_nb,
+)
 from backstop.engine.core.supervise import NEED_DAYS
 from backstop.engine.event_driver import PLAIN_EXIT_ROLES, EventDriver
 from backstop.engine.mirror import BrokerMirror
@@ -279,6 +287,49 @@ class PortDriver(EventDriver):
             self._supervise(i, s, ts, high, low, t0, day)
 
     # ---- records -------------------------------------------------------------------------------
+    def order_records(self) -> np.ndarray:
+        """The mirror's orders as the core's order records (what the journal's ``orders``
+        table is written from), numbered in the order they were sent."""
+        orders = list(self.mirror.orders.values())
+        out = np.zeros(len(orders), dtype=ORDER_DTYPE)
+        number = {o.client_order_id: o.order_no for o in orders}
+        groups: dict[str, list[int]] = {}
+        for o in orders:
+            if o.oco_group:
+                groups.setdefault(o.oco_group, []).append(o.order_no)
+        for k, o in enumerate(orders):
+            r = out[k]
+            parts = parse_client_order_id(o.client_order_id)
+            r["id"] = o.order_no
+            r["cycle"] = o.trade_cycle_id
+            r["strategy"] = o.strategy
+            r["sym"] = self.index.get(o.symbol, -1)
+            r["side"] = o.side
+            r["otype"] = o.order_type
+            r["tif"] = o.tif
+            r["role"] = o.role
+            r["status"] = o.status
+            r["reduce_only"] = o.reduce_only
+            r["leg_no"] = parts.leg_no if parts is not None else 0
+            r["qty"] = o.qty
+            r["filled"] = o.filled
+            r["avg_fill"] = o.avg_fill
+            r["limit_px"] = o.limit_price
+            r["stop_px"] = o.stop_price
+            r["trail_pct"] = 0.0 if o.trail_percent != o.trail_percent else o.trail_percent
+            r["parent"] = number.get(o.parent_id, -1)
+            others = [n for n in groups.get(o.oco_group, []) if n != o.order_no]
+            r["sibling"] = others[0] if others else -1
+            r["created_ts"] = o.sent_ts
+            r["created_bar"] = o.sent_bar
+            r["done_ts"] = o.done_ts
+            r["reasons"] = o.reasons
+        for name in ("leg_stop", "leg_target", "leg_stop_pct", "leg_target_pct", "water"):
+            out[name] = np.nan
+        for name in ("leg_sl", "leg_tp", "live_from", "live_session", "seen_bar"):
+            out[name] = -1
+        return out
+
     def fill_records(self) -> np.ndarray:
         if not self.fills:
             return np.zeros(0, dtype=FILL_DTYPE)

@@ -22,7 +22,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from backstop.domain.commands import AmendOrder, SubmitOrder
-from backstop.domain.enums import TERMINAL_STATUSES, OrderRole, OrderStatus, OrderType, Side
+from backstop.domain.enums import (
+    TERMINAL_STATUSES,
+    OrderRole,
+    OrderStatus,
+    TimeInForce,
+)
 from backstop.domain.events import (
     UPDATE_STATUS,
     BrokerEvent,
@@ -53,6 +58,8 @@ class MirrorOrder:
     order_no: int  # the core's own number for it, in the order it was sent
     limit_price: float = math.nan
     stop_price: float = math.nan
+    trail_percent: float = math.nan
+    tif: int = int(TimeInForce.GTC)
     reduce_only: bool = False
     parent_id: str = ""
     oco_group: str = ""
@@ -61,6 +68,7 @@ class MirrorOrder:
     avg_fill: float = math.nan
     reasons: int = 0
     sent_ts: int = 0
+    sent_bar: int = -1
     done_ts: int = -1
     broker_order_id: str = ""
 
@@ -84,6 +92,7 @@ class BrokerMirror:
     orders: dict[str, MirrorOrder] = field(default_factory=dict)
     positions: dict[str, float] = field(default_factory=dict)
     exec_ids: set[str] = field(default_factory=set)
+    changes: int = 0  # bumped by every change (the runner saves its state when it moved)
 
     # ---- what the core sent ------------------------------------------------------------
     def sent(self, command: SubmitOrder) -> list[MirrorOrder]:
@@ -104,14 +113,18 @@ class BrokerMirror:
                 order_no=len(self.orders),
                 limit_price=_nan(cmd.limit_price),
                 stop_price=_nan(cmd.stop_price),
+                trail_percent=_nan(cmd.trail_percent),
+                tif=int(cmd.tif),
                 reduce_only=cmd.reduce_only,
                 parent_id=cmd.parent_id or "",
                 oco_group=cmd.oco_group or "",
                 sent_ts=cmd.ts,
+                sent_bar=cmd.bar,
             )
             self.orders[o.client_order_id] = o
             self.positions.setdefault(o.symbol, 0.0)
             out.append(o)
+        self.changes += 1
         return out
 
     def amended(self, command: AmendOrder) -> None:
@@ -127,9 +140,9 @@ class BrokerMirror:
         o = self.orders.get(event.client_order_id)
         if o is None:
             return False
-        if isinstance(event, Execution):
-            return self._fill(o, event)
-        return self._update(o, event)
+        changed = self._fill(o, event) if isinstance(event, Execution) else self._update(o, event)
+        self.changes += changed
+        return changed
 
     def _fill(self, o: MirrorOrder, ex: Execution) -> bool:
         if ex.exec_id in self.exec_ids:
@@ -202,6 +215,7 @@ class BrokerMirror:
         )
         self.orders[o.client_order_id] = o
         self.positions.setdefault(o.symbol, 0.0)
+        self.changes += 1
         return o
 
     # ---- views the decisions read ----------------------------------------------------------
@@ -240,11 +254,3 @@ class BrokerMirror:
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def side_of(o: MirrorOrder) -> Side:
-    return Side(o.side)
-
-
-def order_type_of(o: MirrorOrder) -> OrderType:
-    return OrderType(o.order_type)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,18 +24,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backstop.domain.enums import ControlAction, EventKind
 from backstop.domain.instruments import Instrument
 from backstop.engine.brackets import Venue
 from backstop.engine.broker import BrokerPort
 from backstop.engine.checkpoint import Checkpoint
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context, plain_context
-from backstop.engine.core.records import N_TRADES, N_VERDICTS
+from backstop.engine.core.guard import AI_N_EVENTS
+from backstop.engine.core.records import EVENT_DTYPE, N_TRADES, N_VERDICTS
 from backstop.engine.driver import PortDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
+from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError, ConfigError, DataError, check
 from backstop.strategies.base import Strategy
 
@@ -159,6 +163,28 @@ class LiveSession:
         self.signal_cursor = ts
         return decided
 
+    def control(self, action: ControlAction, qty: float = math.nan, symbol: str = "") -> None:
+        """Apply a control (a kill from outside, a desync found by reconcile, a connection
+        lost or restored) at the session's last bar, as a journaled event of the pipeline."""
+        ev = np.zeros(1, dtype=EVENT_DTYPE)[0]
+        last = self.bars.height - 1
+        ev["bar"] = max(last, 0)
+        ev["ts"] = int(self.bars.get_column("ts")[last]) if last >= 0 else 0
+        ev["priority"] = 0
+        ev["seq"] = self.events_done
+        ev["sym"] = self.symbols.index(symbol) if symbol in self.symbols else -1
+        ev["strategy"] = 0
+        ev["kind"] = int(EventKind.CONTROL)
+        ev["control"] = int(action)
+        ev["qty"] = qty
+        for name in ("price", "limit_px", "entry_stop_px", "stop_px", "target_px", "conviction"):
+            ev[name] = np.nan
+        ev["target_dollars"] = np.nan
+        ev["source_id"] = -1
+        self.driver.on_event(ev, self.events_done)
+        self.events_done += 1
+        self.event_symbols.append(symbol)
+
     def settle(self) -> None:
         """Book what the broker reported since the last bar (between bars, live)."""
         self.driver.on_broker_events()
@@ -208,6 +234,36 @@ class LiveSession:
         events["seq"] = self.events_done + np.arange(len(events))
         self.event_symbols.extend(symbols.to_list())
         return events
+
+    # ---- results -------------------------------------------------------------------------------
+    def result(self, label: str = "live", seconds: float = 0.0) -> BacktestResult:
+        """The session so far as a run result: the journal is written from it, with the same
+        tables and columns as a backtest's."""
+        d = self.driver
+        records = RunRecords(
+            orders=d.order_records(),
+            fills=d.fill_records(),
+            trades=d.pf.trades[: int(d.pf.ctr[N_TRADES])].copy(),
+            verdicts=d.dec.verdicts[: int(d.dec.ctr[N_VERDICTS])].copy(),
+            guard=d.g.events[: int(d.g.ai[AI_N_EVENTS])].copy(),
+        )
+        result = BacktestResult(
+            run_id=self.setup.namespace,
+            config=self.setup.config,
+            profile=self.setup.profile,
+            bars=self.bars,
+            arrays=bar_arrays(self.bars),
+            instruments=self.specs,
+            strategies=self.strategies,
+            records=records,
+            event_symbols=pl.Series("symbol", self.event_symbols, dtype=pl.String),
+            final_cash=float(d.pf.acct[0]),
+            run_seconds=seconds,
+            label=label,
+        )
+        result.params = dict(self.params)
+        result.strategy_name = self.setup.strategy.name
+        return result
 
     # ---- durable state -------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:

@@ -1,0 +1,146 @@
+"""Reconcile: broker truth against the session's mirror, at start-up and on a timer.
+
+What the broker says wins, and every difference is written down:
+
+- an order the broker has whose client id is ours (this namespace) but the mirror lost
+  (sent just before a crash) is adopted as the broker has it;
+- an order the mirror thinks is working but the broker has finished is brought up to date
+  (cancelled, expired, rejected), and its fills come in as below;
+- executions of our orders the mirror never booked (fills while the stream was down, or
+  while the runner was dead) are fed to the driver like any broker event, so the portfolio
+  books them and the bracket manager answers them (a filled entry gets its legs; a filled
+  leg cancels its sibling) - each once, by execution id;
+- a position the broker holds that the mirror, after all of that, does not explain is a
+  desync: a DESYNC control for the pipeline (the kill switch trips, the profile says how
+  hard), and an alert;
+- an open position not covered by working protective orders is reported (an alert).
+
+Nothing here decides trading: it only makes the mirror true and hands the pipeline the
+events and controls it would have had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backstop.domain.enums import TERMINAL_STATUSES, ControlAction, OrderStatus
+from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
+from backstop.domain.orders import parse_client_order_id
+from backstop.engine.broker import BrokerPort
+from backstop.runners.live.session import LiveSession
+
+EPS = 1e-9
+_FINISHED = {
+    OrderStatus.CANCELED: OrderUpdateKind.CANCELED,
+    OrderStatus.EXPIRED: OrderUpdateKind.EXPIRED,
+    OrderStatus.REJECTED: OrderUpdateKind.REJECTED,
+}
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconcile found and did (journaled and alerted by the runner)."""
+
+    adopted: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    booked: list[str] = field(default_factory=list)  # execution ids
+    foreign_orders: list[str] = field(default_factory=list)
+    desync: dict[str, tuple[float, float]] = field(default_factory=dict)  # broker, mirror
+    unprotected: dict[str, tuple[float, float]] = field(default_factory=dict)  # held, covered
+
+    @property
+    def clean(self) -> bool:
+        return not (self.adopted or self.finished or self.booked or self.desync)
+
+    def lines(self) -> list[str]:
+        out = [f"adopted order {c}" for c in self.adopted]
+        out += [f"order {c} finished at the broker" for c in self.finished]
+        out += [f"booked missed execution {x}" for x in self.booked]
+        out += [f"order {c} is not ours (left alone)" for c in self.foreign_orders]
+        out += [
+            f"{s}: broker holds {b:g}, the mirror {m:g} (desync)"
+            for s, (b, m) in sorted(self.desync.items())
+        ]
+        out += [
+            f"{s}: {h:g} held, only {c:g} covered by protective orders"
+            for s, (h, c) in sorted(self.unprotected.items())
+        ]
+        return out
+
+
+def reconcile(session: LiveSession, broker: BrokerPort, since_ns: int) -> ReconcileReport:
+    """Bring ``session``'s mirror in line with ``broker`` (see the module doc)."""
+    report = ReconcileReport()
+    driver = session.driver
+    mirror = driver.mirror
+    namespace = session.setup.namespace
+    ts = int(session.bars.get_column("ts").max()) if session.bars.height else 0  # type: ignore[arg-type]
+    driver.on_broker_events()  # first whatever the stream already said
+    events: list[BrokerEvent] = []
+    for order in broker.open_orders():
+        parts = parse_client_order_id(order.client_order_id)
+        if parts is None or parts.run_id != namespace:
+            report.foreign_orders.append(order.client_order_id)
+            continue
+        if order.client_order_id not in mirror.orders:
+            mirror.adopt(order, parts.role, parts.cycle, 0)
+            report.adopted.append(order.client_order_id)
+    for o in list(mirror.orders.values()):
+        if not o.working:
+            continue
+        seen = broker.order(o.client_order_id)
+        if seen is None or seen.status not in TERMINAL_STATUSES:
+            continue
+        if seen.status in _FINISHED:
+            kind = _FINISHED[seen.status]
+            events.append(OrderUpdate(kind, o.client_order_id, ts, ts, seen.broker_order_id))
+            report.finished.append(o.client_order_id)
+    fills = [
+        ex
+        for ex in broker.recent_fills(since_ns)
+        if ex.client_order_id in mirror.orders and ex.exec_id not in mirror.exec_ids
+    ]
+    report.booked = [ex.exec_id for ex in fills]
+    _feed(session, [*fills, *events])
+    held = {p.symbol: p.qty for p in broker.positions()}
+    for symbol in session.symbols:
+        b, m = held.get(symbol, 0.0), mirror.position(symbol)
+        if abs(b - m) > EPS:
+            report.desync[symbol] = (b, m)
+            session.control(ControlAction.DESYNC, qty=b - m, symbol=symbol)
+        elif m != 0.0:
+            covered = mirror.protective_qty(symbol) + sum(
+                o.remaining for o in mirror.working(symbol) if o.reduce_only and not o.protective
+            )
+            if covered + EPS < abs(m):
+                report.unprotected[symbol] = (m, covered)
+    return report
+
+
+class _Replay:
+    """A broker facade that hands the driver recovered events, then the real broker's."""
+
+    def __init__(self, broker: BrokerPort, events: list[BrokerEvent]) -> None:
+        self.broker = broker
+        self.events = events
+
+    def drain_events(self) -> list[BrokerEvent]:
+        out, self.events = self.events, []
+        return out + self.broker.drain_events()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.broker, name)
+
+
+def _feed(session: LiveSession, events: list[BrokerEvent]) -> None:
+    """Apply recovered events through the driver's normal path (booking, brackets)."""
+    if not events:
+        return
+    events.sort(key=lambda e: (e.ts_event, 0 if isinstance(e, Execution) else 1))
+    driver = session.driver
+    real = driver.port
+    driver.port = _Replay(real, events)  # type: ignore[assignment]
+    try:
+        driver.on_broker_events()
+    finally:
+        driver.port = real

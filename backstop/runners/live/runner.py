@@ -1,0 +1,239 @@
+"""LiveRunner: a live session driven by a bar feed, durable, journaled, killable.
+
+One step per new bar time: take the feed's bars, let the session decide (orders go to the
+broker through the port), then make it durable. The run directory holds
+
+- ``runner.json``: the marker ``backstop kill`` looks for;
+- ``state.ckpt``: the session's whole state, written atomically after every step that
+  changed anything (a verdict, an order, a fill, a guard event), so a runner killed at any
+  instant restarts where its last durable step left it: restored, reconciled with the broker
+  (what happened in between comes back as events, booked once), never re-deciding a signal;
+- ``journal.duckdb``: the backtest's tables, rewritten atomically from that state at most
+  once a second while running, at start-up and at the end, so ``backstop report``,
+  ``explain`` and ``replay`` read a live run like any other. Nothing the state holds is
+  lost with a killed journal write: the next one rewrites it whole.
+
+The runner stops when the feed ends, when ``max_steps`` is reached, or after a kill from
+outside (``backstop kill RUN_DIR``, SIGTERM/SIGUSR1) was acted on: entries cancelled,
+positions flattened as the profile says, HALTED, journaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import polars as pl
+
+from backstop.domain.enums import ControlAction, GuardEventKind, Intent
+from backstop.engine.broker import BrokerPort
+from backstop.engine.checkpoint import load_checkpoint, save_checkpoint
+from backstop.engine.clock import Clock, LiveClock
+from backstop.engine.core.guard import AI_N_EVENTS
+from backstop.engine.core.records import N_VERDICTS
+from backstop.engine.journal import write_journal
+from backstop.runners.live.alerts import Alert, AlertKind, LogSink, Notifier, SignalsWithoutOrders
+from backstop.runners.live.killswitch import KillSwitch, write_run_marker
+from backstop.runners.live.reconcile import ReconcileReport, reconcile
+from backstop.runners.live.session import LiveSession
+
+log = logging.getLogger("backstop.live")
+
+STATE = "state.ckpt"
+JOURNAL = "journal.duckdb"
+
+
+class Mode(StrEnum):
+    OBSERVE = "observe"  # decide and journal, send nothing
+    PAPER = "paper"  # orders to a paper account
+    LIVE = "live"  # orders to a real account
+
+
+class BarFeed(Protocol):
+    """Where bars come from: each call gives the bars of the next bar time (every symbol's
+    bar at it), or None when the feed has ended."""
+
+    def next_bars(self) -> pl.DataFrame | None: ...
+
+
+@dataclass
+class StepCounts:
+    verdicts: int = 0
+    fills: int = 0
+    orders: int = 0
+    guard: int = 0
+    broker_events: int = 0
+
+
+class LiveRunner:
+    """See the module doc."""
+
+    def __init__(
+        self,
+        session: LiveSession,
+        broker: BrokerPort,
+        feed: BarFeed,
+        run_dir: str | Path,
+        *,
+        mode: Mode = Mode.PAPER,
+        notifier: Notifier | None = None,
+        clock: Clock | None = None,
+        reconcile_every: int = 60,
+        journal_every_s: float = 1.0,
+        on_step: Callable[[LiveRunner], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.broker = broker
+        self.feed = feed
+        self.run_dir = Path(run_dir)
+        self.mode = mode
+        self.notifier = notifier or LogSink()
+        self.clock = clock or LiveClock()
+        self.reconcile_every = reconcile_every
+        self.journal_every_s = journal_every_s
+        self.on_step = on_step
+        self.kill = KillSwitch(self.run_dir, self.clock)
+        self.silent = SignalsWithoutOrders(self.notifier)
+        self.steps = 0
+        self.reports: list[ReconcileReport] = []
+        self._seen = self._counts()
+        self._journaled_at = 0.0
+        self._seconds = 0.0
+        self._fill_ids: set[str] = set()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Mark the run directory, restore its state if it has one, reconcile."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_marker(
+            self.run_dir,
+            {
+                "namespace": self.session.setup.namespace,
+                "strategy": self.session.setup.strategy.name,
+                "symbols": list(self.session.symbols),
+                "mode": self.mode.value,
+            },
+        )
+        state = self.run_dir / STATE
+        if state.exists():
+            self.session.restore(load_checkpoint(state))
+            log.info("restored state: %d bars, %d events", self.session.bars.height,
+                     self.session.events_done)  # fmt: skip
+        self.reconcile()
+        self._seen = self._counts()
+        self._durable(force=True)
+
+    def run(self, max_steps: int | None = None) -> int:
+        """Step until the feed ends, ``max_steps`` steps, or a kill; return steps taken."""
+        self.kill.install_signal_handlers()
+        try:
+            while max_steps is None or self.steps < max_steps:
+                if self._act_on_kill():
+                    break
+                bars = self.feed.next_bars()
+                if bars is None:
+                    break
+                self.step(bars)
+        finally:
+            self.kill.restore_signal_handlers()
+            self._durable(force=True)
+        return self.steps
+
+    def step(self, bars: pl.DataFrame) -> None:
+        t0 = time.perf_counter()
+        self.session.on_bars(bars)
+        self.steps += 1
+        if self.reconcile_every and self.steps % self.reconcile_every == 0:
+            self.reconcile()
+        self._alerts()
+        self._seconds += time.perf_counter() - t0
+        self._durable()
+        if self.on_step is not None:
+            self.on_step(self)
+
+    def reconcile(self) -> ReconcileReport:
+        since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
+        report = reconcile(self.session, self.broker, since)
+        self.reports.append(report)
+        ts = self._ts()
+        for line in report.lines():
+            log.warning("reconcile: %s", line)
+        for symbol, (b, m) in sorted(report.desync.items()):
+            self.notifier.notify(
+                Alert(AlertKind.DESYNC, ts, f"broker holds {b:g}, backstop thought {m:g}",
+                      symbol=symbol)
+            )  # fmt: skip
+        for symbol, (h, c) in sorted(report.unprotected.items()):
+            self.notifier.notify(
+                Alert(AlertKind.UNPROTECTED_POSITION, ts,
+                      f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
+            )  # fmt: skip
+        return report
+
+    # ---- kill switch -----------------------------------------------------------------------------
+    def _act_on_kill(self) -> bool:
+        request = self.kill.requested()
+        if request is None:
+            return False
+        self.session.control(ControlAction.KILL)
+        self.session.settle()
+        self.kill.acknowledge(request, "entries cancelled, flattened per profile, HALTED")
+        self.notifier.notify(
+            Alert(AlertKind.KILL_SWITCH, self._ts(), f"kill switch: {request.reason}")
+        )
+        self._durable(force=True)
+        return True
+
+    # ---- alerts --------------------------------------------------------------------------------
+    def _alerts(self) -> None:
+        d = self.session.driver
+        now = self._counts()
+        ts = self._ts()
+        verdicts = d.dec.verdicts[self._seen.verdicts : now.verdicts]
+        approved = int(np.sum(verdicts["approved"] & (verdicts["intent"] == Intent.ENTRY)))
+        sent = now.orders - self._seen.orders
+        self.silent.observe(ts, approved, sent, self.session.setup.strategy.name)
+        for rec in d.fills[self._seen.fills : now.fills]:
+            symbol = self.session.symbols[int(rec["sym"])]
+            self.notifier.notify(
+                Alert(AlertKind.FILL, ts, f"{float(rec['qty']):g} @ {float(rec['price']):g}",
+                      symbol=symbol, details={"order": int(rec["order"])})
+            )  # fmt: skip
+        for ev in d.g.events[self._seen.guard : now.guard]:
+            if int(ev["kind"]) == GuardEventKind.KILL_ACTIVATED:
+                self.notifier.notify(Alert(AlertKind.KILL_SWITCH, ts, "kill switch tripped"))
+
+    # ---- durability ------------------------------------------------------------------------------
+    def _counts(self) -> StepCounts:
+        d = self.session.driver
+        return StepCounts(
+            verdicts=int(d.dec.ctr[N_VERDICTS]),
+            fills=len(d.fills),
+            orders=len(d.mirror.orders),
+            guard=int(d.g.ai[AI_N_EVENTS]),
+            broker_events=d.mirror.changes,
+        )
+
+    def _durable(self, force: bool = False) -> None:
+        """Save the state when the step changed anything; rewrite the journal at most once a
+        second (and whenever an order went out), or when forced."""
+        now = self._counts()
+        changed = now != self._seen
+        if changed or force:
+            save_checkpoint(self.run_dir / STATE, self.session.checkpoint())
+        self._seen = now
+        due = time.monotonic() - self._journaled_at >= self.journal_every_s
+        if force or (changed and due):
+            result = self.session.result(label=f"live:{self.mode.value}", seconds=self._seconds)
+            write_journal(result, self.run_dir / JOURNAL, force=True)
+            self._journaled_at = time.monotonic()
+
+    def _ts(self) -> int:
+        bars = self.session.bars
+        return int(bars.get_column("ts").max()) if bars.height else self.clock.now_ns()  # type: ignore[arg-type]
