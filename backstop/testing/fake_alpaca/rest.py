@@ -73,7 +73,8 @@ def _list_orders(market: Market, params: dict[str, str]) -> Reply:
     for o in market.orders.values():
         if nested and o.parent_id is not None:
             continue
-        if wanted is not None and o.status not in wanted:
+        family = [o, *(market.orders[k] for k in o.legs)] if nested else [o]
+        if wanted is not None and all(x.status not in wanted for x in family):
             continue
         if symbols and o.symbol not in symbols:
             continue
