@@ -70,6 +70,7 @@ class StreamHub:
         """Close every stream connection (the client sees its socket drop and reconnects)."""
         with self._lock:
             conns = list(self._queues)
+            self._queues.clear()  # nothing more is queued to a connection being dropped
         server = self._server
         if server is not None:
             conns = list({*conns, *server.connections})
