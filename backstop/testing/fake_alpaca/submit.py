@@ -175,8 +175,7 @@ def submit(market: Market, body: dict[str, Any]) -> FakeOrder:
     cap = market.faults.max_fill(order.qty)
     for o in [order, *legs]:
         o.max_fill = cap
-        market.orders[o.id] = o
-        market.by_client[o.client_order_id] = o
+        market.add(o)
     response = snapshot(order, status="accepted")
     if how == "rejected":
         market.terminate(order, "rejected")
@@ -222,8 +221,7 @@ def replace(market: Market, order_id: str, body: dict[str, Any]) -> FakeOrder:
         _check_qty_available(market, old.symbol, old.side, new.qty - old.leaves_qty)
     now = market.now
     old.status, old.replaced_at, old.replaced_by, old.updated_at = "replaced", now, new.id, now
-    market.orders[new.id] = new
-    market.by_client[cid] = new
+    market.add(new)
     for other in market.orders.values():
         if other.sibling_id == old.id:
             other.sibling_id = new.id
