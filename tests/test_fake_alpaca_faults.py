@@ -10,7 +10,7 @@ import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.models import TradeActivity
@@ -192,3 +192,15 @@ def test_other_timeframes_are_refused_422():
             )
         assert err.value.status_code == 422
         assert err.value.message == "timeframe '5Min' is not served by the fake (its bars are 1Min)"
+
+
+def test_latest_bar_is_the_bar_at_now():
+    with FakeAlpaca(tape(A=[(100 + i, 101 + i, 99 + i, 100.5 + i) for i in range(4)])) as fake:
+        client = StockHistoricalDataClient(fake.key_id, fake.secret_key, url_override=fake.url)
+        fake.advance(2)
+        latest = client.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols="A"))["A"]
+        assert (latest.open, latest.close, int(latest.timestamp.timestamp() * 1e9)) == (
+            102.0,
+            102.5,
+            fake.now,
+        )

@@ -322,3 +322,45 @@ def test_get_orders_filters_status_nested_symbols_limit_and_direction():
         assert ids(status="all", symbols=["B"], limit=1) == ["b-lim"]
         nested = tc.get_orders(GetOrdersRequest(status="all", nested=True, symbols=["A"]))
         assert [len(o.legs) for o in nested] == [2]
+
+
+def test_clock_follows_the_tape_across_a_new_york_midnight():
+    midnight = 1_704_258_000_000_000_000  # 2024-01-03 05:00 UTC = 00:00 New York
+    stamps = [midnight - 120_000_000_000, midnight - 60_000_000_000, midnight]
+    with FakeAlpaca(bars(flat(3), symbol="A", ts=stamps)) as fake:
+        tc = trading(fake)
+        clock = tc.get_clock()
+        assert (clock.is_open, clock.timestamp.isoformat()) == (True, "2024-01-03T04:58:00+00:00")
+        assert clock.next_close.isoformat() == "2024-01-03T05:00:00+00:00"
+        fake.advance()
+        clock = tc.get_clock()  # the day's last bar is delivered: closed until the next day
+        assert (clock.is_open, clock.next_open.isoformat()) == (False, "2024-01-03T05:00:00+00:00")
+        assert clock.next_close.isoformat() == "2024-01-03T05:01:00+00:00"
+
+
+def test_assets_positions_404_close_position_and_cancel_all():
+    with FakeAlpaca(tape(A=flat(3), B=flat(3, 50.0))) as fake:
+        tc = trading(fake)
+        asset = tc.get_asset("B")
+        assert (asset.symbol, asset.exchange.value, asset.shortable) == ("B", "NASDAQ", True)
+        with pytest.raises(APIError) as err:
+            tc.get_open_position("A")
+        assert (err.value.status_code, err.value.code) == (404, 40410000)
+        tc.submit_order(market("A", 2, "buy"))
+        fake.advance()
+        closing = tc.close_position("A")
+        assert (closing.side.value, closing.qty, closing.type.value) == ("sell", "2", "market")
+        resting = [
+            tc.submit_order(
+                LimitOrderRequest(symbol=s, qty=1, side="buy", time_in_force="gtc", limit_price=10)
+            )
+            for s in ("A", "B")
+        ]
+        cancelled = tc.cancel_orders()
+        assert sorted(str(c.id) for c in cancelled) == sorted(
+            [str(closing.id)] + [str(o.id) for o in resting]
+        )
+        assert {c.status for c in cancelled} == {200}
+        assert tc.get_orders(GetOrdersRequest(status="open")) == []
+        fake.advance()
+        assert tc.get_open_position("A").qty == "2"  # the close was cancelled before a bar

@@ -9,10 +9,12 @@ import requests
 from alpaca.trading.requests import (
     LimitOrderRequest,
     MarketOrderRequest,
+    ReplaceOrderRequest,
     StopLossRequest,
     TakeProfitRequest,
 )
 from fake_alpaca_kit import StreamRunner, eventually, flat, tape, trading
+from kit import bars
 from websockets.sync.client import connect
 
 from backstop.testing.fake_alpaca import FakeAlpaca
@@ -136,3 +138,36 @@ def test_stream_answers_wrong_keys_unauthorized():
                 "stream": "listening",
                 "data": {"streams": ["trade_updates"]},
             }
+
+
+def test_replace_cancel_and_expiry_reach_the_stream():
+    midnight = 1_704_258_000_000_000_000  # 2024-01-03 05:00 UTC = 00:00 New York
+    stamps = [midnight - 120_000_000_000, midnight - 60_000_000_000, midnight]
+    with FakeAlpaca(bars(flat(3), symbol="A", ts=stamps)) as fake, StreamRunner(fake) as runner:
+        tc = trading(fake)
+        old = tc.submit_order(resting("first"))
+        tc.replace_order_by_id(
+            old.id, ReplaceOrderRequest(limit_price=91, client_order_id="second")
+        )
+        day = LimitOrderRequest(
+            symbol="A",
+            qty=1,
+            side="buy",
+            time_in_force="day",
+            limit_price=80,
+            client_order_id="day",
+        )
+        tc.submit_order(day)
+        tc.cancel_order_by_id(tc.get_order_by_client_id("second").id)
+        fake.advance(2)
+        want = [
+            ("new", "first"),
+            ("replaced", "first"),
+            ("new", "second"),
+            ("new", "day"),
+            ("canceled", "second"),
+            ("expired", "day"),
+        ]
+        eventually(lambda: runner.seen() == want, what="the six updates")
+        replaced = runner.updates[1].order
+        assert str(replaced.replaced_by) == str(tc.get_order_by_client_id("second").id)
