@@ -190,7 +190,7 @@ def make_handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeAlpaca/1"
-        timeout = 10  # seconds a connection may sit idle before the handler gives up
+        timeout = 5  # seconds a connection may sit idle before the handler gives up
 
         def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet: tests read ``FakeAlpaca.requests`` instead of stderr."""

@@ -31,7 +31,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads
+    daemon_threads = True  # a handler ends with its one request (HTTP/1.0), or its timeout
     allow_reuse_address = True  # a restart binds the same port again at once
 
 
