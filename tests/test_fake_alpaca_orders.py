@@ -364,3 +364,28 @@ def test_assets_positions_404_close_position_and_cancel_all():
         assert tc.get_orders(GetOrdersRequest(status="open")) == []
         fake.advance()
         assert tc.get_open_position("A").qty == "2"  # the close was cancelled before a bar
+
+
+def test_pandas_bars_with_datetimes_and_orders_filtered_by_submission_time():
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-02 14:30", periods=3, freq="min", tz="UTC"),
+            "symbol": "A",
+            "open": 100.0,
+            "high": 100.0,
+            "low": 100.0,
+            "close": 100.0,
+            "volume": 1000.0,
+        }
+    )
+    with FakeAlpaca(frame) as fake:
+        tc = trading(fake)
+        first = tc.submit_order(market("A", 1, "buy", cid="at-1430"))
+        fake.advance()
+        tc.submit_order(market("A", 1, "buy", cid="at-1431"))
+        after = tc.get_orders(GetOrdersRequest(status="all", after=first.submitted_at))
+        until = tc.get_orders(GetOrdersRequest(status="all", until="2024-01-02T14:31:00Z"))
+        assert [o.client_order_id for o in after] == ["at-1431"]
+        assert [o.client_order_id for o in until] == ["at-1430"]
