@@ -9,6 +9,7 @@ fill's timestamp.
 from __future__ import annotations
 
 import pytest
+import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
@@ -322,6 +323,15 @@ def test_get_orders_filters_status_nested_symbols_limit_and_direction():
         assert ids(status="all", symbols=["B"], limit=1) == ["b-lim"]
         nested = tc.get_orders(GetOrdersRequest(status="all", nested=True, symbols=["A"]))
         assert [len(o.legs) for o in nested] == [2]
+        headers = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}
+        bad = requests.patch(
+            f"{fake.url}/v2/orders/{nested[0].id}", json=[1], headers=headers, timeout=5
+        )
+        assert (bad.status_code, bad.json()["message"]) == (
+            422,
+            "request body must be a JSON object",
+        )
+        assert fake.bugs == []
 
 
 def test_clock_follows_the_tape_across_a_new_york_midnight():

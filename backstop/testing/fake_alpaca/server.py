@@ -163,6 +163,12 @@ class FakeAlpaca:
             return list(self.backend.log)
 
     @property
+    def bugs(self) -> list[str]:
+        """Exceptions the fake's own routes raised (each answered 500, traceback on stderr)."""
+        with self.backend.lock:
+            return list(self.backend.bugs)
+
+    @property
     def events(self) -> list[Event]:
         """Every trade update the market produced, in order (delivered or not)."""
         with self.backend.lock:
