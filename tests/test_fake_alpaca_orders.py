@@ -399,3 +399,25 @@ def test_pandas_bars_with_datetimes_and_orders_filtered_by_submission_time():
         until = tc.get_orders(GetOrdersRequest(status="all", until="2024-01-02T14:31:00Z"))
         assert [o.client_order_id for o in after] == ["at-1431"]
         assert [o.client_order_id for o in until] == ["at-1430"]
+
+
+def test_cancelling_an_oco_cancels_its_stop_leg_and_a_bracket_cancels_held_legs():
+    with FakeAlpaca(tape(A=flat(3))) as fake:
+        tc = trading(fake)
+        tc.submit_order(market("A", 10, "buy"))
+        fake.advance()
+        oco = tc.submit_order(
+            LimitOrderRequest(
+                symbol="A", qty=10, side="sell", time_in_force="gtc", order_class="oco",
+                take_profit=TakeProfitRequest(limit_price=105),
+                stop_loss=StopLossRequest(stop_price=95),
+            )
+        )  # fmt: skip
+        tc.cancel_order_by_id(oco.id)
+        got = tc.get_order_by_id(oco.id, NESTED)
+        assert (got.status.value, got.legs[0].status.value) == ("canceled", "canceled")
+        entry = tc.submit_order(bracket("to-cancel", tp=101, sl=99))
+        tc.cancel_order_by_id(entry.id)
+        legs = tc.get_order_by_id(entry.id, NESTED).legs
+        assert [leg.status.value for leg in legs] == ["canceled", "canceled"]
+        assert tc.get_open_position("A").qty_available == "10"

@@ -318,9 +318,9 @@ class Market:
         else:
             o.failed_at = ts
         self.emit(status, o)
-        if o.legs and o.filled_qty > 0:
+        if o.legs and o.filled_qty > 0 and o.order_class != "oco":
             self.activate_legs(o, live_from=self.index + 1)
-        for leg_id in o.legs:
+        for leg_id in o.legs:  # an OCO's stop goes with its parent; held legs with their entry
             leg = self.orders[leg_id]
-            if leg.status == "held":
+            if leg.status == "held" or (o.order_class == "oco" and leg.is_open):
                 self.terminate(leg, "canceled")
