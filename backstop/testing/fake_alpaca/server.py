@@ -16,6 +16,8 @@ The clock is the bar tape (``fake.now``), never the wall clock; orders fill only
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -31,8 +33,34 @@ STOP_TIMEOUT_S = 5.0
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """Threading HTTP server that can cut its open connections when it stops."""
+
     daemon_threads = True  # a handler ends with its one request (HTTP/1.0), or its timeout
     allow_reuse_address = True  # a restart binds the same port again at once
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        super().__init__(address, handler)
+        self._live: set[socket.socket] = set()
+        self._live_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        with self._live_lock:
+            self._live.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._live_lock:
+            self._live.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        """Shut down every accepted connection: a handler blocked reading one returns."""
+        with self._live_lock:
+            live = list(self._live)
+        for sock in live:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class FakeAlpaca:
@@ -95,6 +123,7 @@ class FakeAlpaca:
         if http is not None:
             http.shutdown()
             http.server_close()
+            http.cut_connections()
         if self._http_thread is not None:
             self._http_thread.join(timeout)
             self._http_thread = None

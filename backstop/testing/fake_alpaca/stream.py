@@ -31,7 +31,7 @@ from backstop.testing.fake_alpaca.market import Event
 
 POLL_S = 0.01  # how long a connection waits for an event before checking its socket
 AUTH_WAIT_S = 10.0  # how long a new connection may take to authenticate
-CLOSE_WAIT_S = 2.0  # handshake and closing-handshake limits, so stop() stays short
+CLOSE_WAIT_S = 1.0  # handshake and closing-handshake limits, so stop() stays short
 
 
 class StreamHub:
