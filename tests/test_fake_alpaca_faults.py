@@ -6,6 +6,7 @@ the requests the fake answered, so "exactly one order at the fake" is checked on
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
@@ -18,6 +19,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from fake_alpaca_kit import flat, tape, trading
 
 from backstop.data import sample_bars
+from backstop.errors import ConfigError, DataError
 from backstop.testing.fake_alpaca import FakeAlpaca
 
 
@@ -204,3 +206,24 @@ def test_latest_bar_is_the_bar_at_now():
             102.5,
             fake.now,
         )
+
+
+def test_bad_bars_and_bad_settings_are_backstop_errors_naming_the_cause():
+    rows = [(100, 99, 101, 100)]  # high below low
+    frame = pl.DataFrame(
+        {"ts": [1_704_205_800_000_000_000], "symbol": ["A"]}
+        | {k: [float(v)] for k, v in zip(("open", "high", "low", "close"), rows[0], strict=True)}
+        | {"volume": [1.0]}
+    )
+    with pytest.raises(DataError) as bad_bars:
+        FakeAlpaca(frame)
+    assert str(bad_bars.value) == (
+        "<fake alpaca bars>:1, symbol A: high 99.0 < low 101.0 (1 row with this problem)"
+    )
+    with pytest.raises(ConfigError) as bad_start:
+        FakeAlpaca(tape(A=flat(2)), start=3)
+    assert str(bad_start.value) == "start: must be within 1..2, the tape's timestamps (got 3)"
+    fake = FakeAlpaca(tape(A=flat(2)))
+    with pytest.raises(ConfigError) as bad_mode:
+        fake.stream_outage(mode="loud")
+    assert bad_mode.value.key == "mode"

@@ -24,9 +24,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from backstop.errors import ConfigError, check
 from backstop.testing.fake_alpaca import matching
 from backstop.testing.fake_alpaca.faults import Faults
-from backstop.testing.fake_alpaca.orders import FakeOrder, Refused, fake_uuid
+from backstop.testing.fake_alpaca.orders import FakeOrder, fake_uuid
 from backstop.testing.fake_alpaca.tape import Bar, Tape
 
 
@@ -85,8 +86,12 @@ class Market:
         multiplier: float = 2.0,
         faults: Faults | None = None,
     ) -> None:
-        if not 1 <= start <= len(tape):
-            raise Refused(422, 0, f"start must be within 1..{len(tape)} (got {start})")
+        check(
+            1 <= start <= len(tape),
+            ConfigError(
+                "start", f"must be within 1..{len(tape)}, the tape's timestamps (got {start})"
+            ),
+        )
         self.tape = tape
         self.index = start - 1  # tape index of the latest delivered bar: the clock
         self.cash = float(cash)

@@ -22,6 +22,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from backstop.errors import ConfigError, check
 from backstop.testing.fake_alpaca import wire
 from backstop.testing.fake_alpaca.faults import Faults, RefuseRule
 from backstop.testing.fake_alpaca.market import Event, Market
@@ -227,8 +228,10 @@ class FakeAlpaca:
         """Drop every stream connection and start an outage: events are lost until
         ``end_outage()``; new connections are refused (503) or, ``mode="silent"``, accepted
         and served nothing."""
-        if mode not in ("refuse", "silent"):
-            raise ValueError(f"mode must be 'refuse' or 'silent' (got {mode!r})")
+        check(
+            mode in ("refuse", "silent"),
+            ConfigError("mode", f"must be 'refuse' or 'silent' (got {mode!r})"),
+        )
         with self.backend.lock:
             self.faults.outage, self.faults.outage_mode = True, mode
         self.hub.drop_all()
@@ -258,8 +261,10 @@ class FakeAlpaca:
         """Refuse the next ``count`` orders (None: all) for ``symbol`` (None: any): ``how="403"``
         answers the submit 403 40310000; ``how="rejected"`` accepts it, then rejects it with
         a ``rejected`` stream event."""
-        if how not in ("403", "rejected"):
-            raise ValueError(f"how must be '403' or 'rejected' (got {how!r})")
+        check(
+            how in ("403", "rejected"),
+            ConfigError("how", f"must be '403' or 'rejected' (got {how!r})"),
+        )
         with self.backend.lock:
             rules = self.faults.refuse_rules or []
             rules.append(RefuseRule(symbol, count, how))
