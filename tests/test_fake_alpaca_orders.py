@@ -421,3 +421,25 @@ def test_cancelling_an_oco_cancels_its_stop_leg_and_a_bracket_cancels_held_legs(
         legs = tc.get_order_by_id(entry.id, NESTED).legs
         assert [leg.status.value for leg in legs] == ["canceled", "canceled"]
         assert tc.get_open_position("A").qty_available == "10"
+
+
+def test_tick_check_refuses_sub_penny_prices_422():
+    with FakeAlpaca(tape(A=flat(2), P=flat(2, 0.5)), tick_check=True) as fake:
+        tc = trading(fake)
+
+        def limit(symbol: str, price: float):
+            return LimitOrderRequest(
+                symbol=symbol, qty=1, side="buy", time_in_force="gtc", limit_price=price
+            )
+
+        with pytest.raises(APIError) as err:
+            tc.submit_order(limit("A", 99.125))
+        assert (err.value.status_code, err.value.code) == (422, 42210000)
+        assert err.value.message == (
+            "invalid limit_price 99.125. sub-penny increment does not fulfill minimum pricing "
+            "criteria"
+        )
+        assert tc.submit_order(limit("A", 99.12)).limit_price == "99.12"
+        assert tc.submit_order(limit("P", 0.4925)).limit_price == "0.4925"
+        with pytest.raises(APIError):
+            tc.submit_order(bracket("sub-penny-leg", tp=103.005))

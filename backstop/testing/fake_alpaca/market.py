@@ -84,6 +84,7 @@ class Market:
         cash: float = 100_000.0,
         start: int = 1,
         multiplier: float = 2.0,
+        tick_check: bool = False,
         faults: Faults | None = None,
     ) -> None:
         check(
@@ -98,6 +99,7 @@ class Market:
         self.initial_cash = float(cash)
         self.last_equity = float(cash)
         self.multiplier = float(multiplier)
+        self.tick_check = tick_check  # refuse sub-penny prices, as Alpaca does
         self.faults = faults if faults is not None else Faults()
         self.orders: dict[str, FakeOrder] = {}
         self.by_client: dict[str, FakeOrder] = {}

@@ -71,7 +71,9 @@ class FakeAlpaca:
     (default: the bundled sample). ``start``: how many timestamps are already delivered when
     it starts (at least 1, so ``now`` is always a bar's time). ``keys``: the only
     (key id, secret) accepted; by default any non-empty pair is. ``cash``: starting cash;
-    ``multiplier``: margin multiplier of the buying-power check.
+    ``multiplier``: margin multiplier of the buying-power check. ``tick_check``: refuse
+    sub-penny limit and stop prices as Alpaca does (off by default: scripted bars such as the
+    bundled sample are not on a cent grid).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class FakeAlpaca:
         start: int = 1,
         cash: float = 100_000.0,
         multiplier: float = 2.0,
+        tick_check: bool = False,
         keys: tuple[str, str] | None = None,
     ) -> None:
         if bars is None:
@@ -89,7 +92,12 @@ class FakeAlpaca:
             bars = sample_bars()
         self.faults = Faults()
         self.market = Market(
-            Tape(bars), cash=cash, start=start, multiplier=multiplier, faults=self.faults
+            Tape(bars),
+            cash=cash,
+            start=start,
+            multiplier=multiplier,
+            tick_check=tick_check,
+            faults=self.faults,
         )
         self.key_id, self.secret_key = keys if keys is not None else ("fake-key", "fake-secret")
         self.hub = StreamHub(self.faults, keys)
