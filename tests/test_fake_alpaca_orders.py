@@ -443,3 +443,24 @@ def test_tick_check_refuses_sub_penny_prices_422():
         assert tc.submit_order(limit("P", 0.4925)).limit_price == "0.4925"
         with pytest.raises(APIError):
             tc.submit_order(bracket("sub-penny-leg", tp=103.005))
+
+
+def test_close_all_positions_reports_each_symbol_and_can_cancel_orders_first():
+    with FakeAlpaca(tape(A=flat(3), B=flat(3, 50.0))) as fake:
+        tc = trading(fake)
+        tc.submit_order(market("A", 2, "buy"))
+        tc.submit_order(market("B", 3, "buy"))
+        fake.advance()
+        tc.submit_order(
+            LimitOrderRequest(symbol="B", qty=3, side="sell", time_in_force="gtc", limit_price=60)
+        )
+        results = tc.close_all_positions()
+        assert [(r.symbol, r.status) for r in results] == [("A", 200), ("B", 403)]
+        assert results[1].body.message == (
+            "insufficient qty available for order (requested: 3, available: 0)"
+        )
+        again = tc.close_all_positions(cancel_orders=True)  # A's unfilled close is cancelled too
+        assert [(r.symbol, r.status, r.body.side.value) for r in again] == [
+            ("A", 200, "sell"),
+            ("B", 200, "sell"),
+        ]

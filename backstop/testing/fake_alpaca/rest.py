@@ -129,6 +129,20 @@ def _close_position(market: Market, symbol: str) -> Reply:
     return 200, wire.order_json(order)
 
 
+def _close_all(market: Market, cancel_orders: bool) -> Reply:
+    """``DELETE /v2/positions``: one closing order per position (207, one result each)."""
+    if cancel_orders:
+        submit.cancel_all(market)
+    out = []
+    for symbol in sorted(market.positions):
+        try:
+            _, order = _close_position(market, symbol)
+            out.append({"symbol": symbol, "status": 200, "body": order})
+        except Refused as exc:
+            out.append({"symbol": symbol, "status": exc.status, "body": exc.body})
+    return 207, out
+
+
 def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any) -> Reply:
     """Answer one request (the lock is held by the caller)."""
     m = b.market
@@ -157,6 +171,8 @@ def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any)
             return 200, [wire.position_json(m, s) for s in sorted(m.positions)]
         if method == "DELETE" and rest:
             return _close_position(m, rest[0])
+        if method == "DELETE":
+            return _close_all(m, _flag(params, "cancel_orders"))
     if head == "orders:by_client_order_id" and method == "GET":
         order = m.by_client.get(params.get("client_order_id", ""))
         if order is None:
