@@ -227,3 +227,55 @@ def test_bad_bars_and_bad_settings_are_backstop_errors_naming_the_cause():
     with pytest.raises(ConfigError) as bad_mode:
         fake.stream_outage(mode="loud")
     assert bad_mode.value.key == "mode"
+
+
+def test_stock_bars_start_and_descending_sort():
+    rows = [(100 + i, 100 + i, 100 + i, 100 + i) for i in range(6)]
+    with FakeAlpaca(tape(A=rows, B=rows), start=5) as fake:
+        client = StockHistoricalDataClient(fake.key_id, fake.secret_key, url_override=fake.url)
+        got = client.get_stock_bars(
+            StockBarsRequest(
+                symbol_or_symbols=["B", "A"],
+                timeframe=TimeFrame.Minute,
+                start="2024-01-02T14:32:00Z",
+                sort="desc",
+            )
+        )
+        assert {s: [b.open for b in bars] for s, bars in got.data.items()} == {
+            "A": [104.0, 103.0, 102.0],
+            "B": [104.0, 103.0, 102.0],
+        }
+
+
+def test_concurrent_clients_and_advances_keep_ids_unique_and_events_in_order():
+    import threading
+    import time
+
+    with FakeAlpaca(tape(A=flat(60), B=flat(60, 50.0))) as fake:
+        errors: list[BaseException] = []
+
+        def client(n: int) -> None:
+            try:
+                tc = trading(fake)
+                for k in range(15):
+                    tc.submit_order(buy(1, cid=f"t{n}-{k}", symbol="AB"[k % 2]))
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            if fake.remaining() > 1:  # keep one bar for the orders still coming
+                fake.advance()
+            time.sleep(0.001)
+        for t in threads:
+            t.join(10)
+        fake.advance()
+        assert errors == []
+        orders = fake.orders()
+        assert len(orders) == len({o["id"] for o in orders}) == 60
+        assert all(o["status"] == "filled" for o in orders)
+        assert [e.seq for e in fake.events] == list(range(1, 121))
+        # each client buys 8 x A at 100 (k even) and 7 x B at 50 (k odd)
+        assert trading(fake).get_account().cash == str(100_000 - 4 * (8 * 100 + 7 * 50))
