@@ -464,3 +464,30 @@ def test_close_all_positions_reports_each_symbol_and_can_cancel_orders_first():
             ("A", 200, "sell"),
             ("B", 200, "sell"),
         ]
+
+
+def test_oto_has_one_held_leg_and_trail_percent_is_in_percent():
+    frame = tape(A=[(100, 100, 100, 100), (100, 100, 100, 100), (99, 99, 94, 94.5)])
+    with FakeAlpaca(frame) as fake:
+        tc = trading(fake)
+        oto = tc.submit_order(
+            MarketOrderRequest(
+                symbol="A", qty=4, side="buy", time_in_force="gtc", order_class="oto",
+                stop_loss=StopLossRequest(stop_price=90),
+            )
+        )  # fmt: skip
+        assert [(leg.type.value, leg.status.value, leg.stop_price) for leg in oto.legs] == [
+            ("stop", "held", "90")
+        ]
+        tc.submit_order(market("A", 4, "buy"))  # 8 held, the oto stop holds 4 of them
+        fake.advance()
+        assert tc.get_order_by_id(oto.id, NESTED).legs[0].status.value == "new"
+        assert tc.get_open_position("A").qty_available == "4"
+        trail = tc.submit_order(
+            TrailingStopOrderRequest(
+                symbol="A", qty=4, side="sell", time_in_force="gtc", trail_percent=5
+            )
+        )
+        assert (trail.trail_percent, trail.hwm, trail.stop_price) == ("5", "100", "95")
+        fake.advance()  # low 94 touches 95 first (the oto stop at 90 is not reached)
+        assert tc.get_order_by_id(trail.id).filled_avg_price == "95"
