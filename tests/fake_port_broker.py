@@ -113,7 +113,8 @@ class PortFakeBroker:
             raise NotImplementedError("PortFakeBroker: no native brackets (legs)")
         for cmd in command:
             if cmd.client_order_id in self.orders:
-                continue  # idempotent by client id: a resend changes nothing
+                self._report_again(self.orders[cmd.client_order_id])
+                continue  # idempotent by client id: a resend places nothing
             if cmd.symbol not in self.held:
                 raise KeyError(f"PortFakeBroker has no symbol {cmd.symbol!r}")
             live = self._bar if self._phase == "open" else self._bar + 1
@@ -294,6 +295,16 @@ class PortFakeBroker:
             for g in self.orders.values():
                 if g.oco == o.oco and g is not o and g.working:
                     self._end(g, OrderStatus.CANCELED, bit(ReasonCode.OCO_SIBLING_FILLED))
+
+    def _report_again(self, o: PortOrder) -> None:
+        """A known client id sent again: report the order as it stands (port contract)."""
+        self._emit(OrderUpdate(U.ACCEPTED, o.cid, self._ts, self._ts))
+        for ex in self.executions:
+            if ex.client_order_id == o.cid:
+                self._emit(ex)
+        kind = {OrderStatus.CANCELED: U.CANCELED, OrderStatus.EXPIRED: U.EXPIRED}.get(o.status)
+        if kind is not None:
+            self._emit(OrderUpdate(kind, o.cid, self._ts, self._ts))
 
     def _end(self, o: PortOrder, status: OrderStatus, reasons: int) -> None:
         if o.status in TERMINAL_STATUSES:

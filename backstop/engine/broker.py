@@ -38,8 +38,11 @@ class BrokerPort(Protocol):
 
     Submissions are idempotent by client id: when a submit's outcome is unknown (a timeout,
     a retried request answered "duplicate client id"), the adapter resolves it by looking the
-    order up by client id and adopting it, never by sending again. Outcomes arrive as events
-    from ``drain_events`` in the order the broker reported them.
+    order up by client id and adopting it, never by sending again. A submit of a client id
+    the broker already has places nothing and reports that order as it stands (its status and
+    every execution so far), so a restarted runner that sends a decision again learns what
+    became of it. Outcomes arrive as events from ``drain_events`` in the order the broker
+    reported them.
     """
 
     def submit(self, command: SubmitOrder) -> None:

@@ -68,8 +68,16 @@ class ReconcileReport:
         return out
 
 
-def reconcile(session: LiveSession, broker: BrokerPort, since_ns: int) -> ReconcileReport:
-    """Bring ``session``'s mirror in line with ``broker`` (see the module doc)."""
+def reconcile(
+    session: LiveSession, broker: BrokerPort, since_ns: int, *, adopt: bool = True
+) -> ReconcileReport:
+    """Bring ``session``'s mirror in line with ``broker`` (see the module doc).
+
+    At start-up (``adopt=False``) orders of ours the restored mirror does not know are left
+    for the session to send again: it re-decides the bars after its last durable step
+    exactly as before, and the broker answers the resent client ids with the orders it
+    already has (idempotent submission), so each comes back with its bracket plan. Orders
+    still unknown at a later reconcile are adopted."""
     report = ReconcileReport()
     driver = session.driver
     mirror = driver.mirror
@@ -82,7 +90,7 @@ def reconcile(session: LiveSession, broker: BrokerPort, since_ns: int) -> Reconc
         if parts is None or parts.run_id != namespace:
             report.foreign_orders.append(order.client_order_id)
             continue
-        if order.client_order_id not in mirror.orders:
+        if order.client_order_id not in mirror.orders and adopt:
             mirror.adopt(order, parts.role, parts.cycle, 0)
             report.adopted.append(order.client_order_id)
     for o in list(mirror.orders.values()):
@@ -103,6 +111,9 @@ def reconcile(session: LiveSession, broker: BrokerPort, since_ns: int) -> Reconc
     report.booked = [ex.exec_id for ex in fills]
     _feed(session, [*fills, *events])
     held = {p.symbol: p.qty for p in broker.positions()}
+    if not adopt:
+        pending = {o.symbol for o in broker.open_orders() if o.client_order_id not in mirror.orders}
+        held = {s: q for s, q in held.items() if s not in pending}  # settled once resent
     for symbol in session.symbols:
         b, m = held.get(symbol, 0.0), mirror.position(symbol)
         if abs(b - m) > EPS:

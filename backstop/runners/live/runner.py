@@ -56,10 +56,12 @@ class Mode(StrEnum):
 
 
 class BarFeed(Protocol):
-    """Where bars come from: each call gives the bars of the next bar time (every symbol's
-    bar at it), or None when the feed has ended."""
+    """Where bars come from: the bars of the first bar time after ``after_ns`` (every
+    symbol's bar at it), waiting for it if it has not closed yet; None when the feed has
+    ended. A restarted runner asks again from its last durable bar, so a feed re-delivers
+    bars it gave before."""
 
-    def next_bars(self) -> pl.DataFrame | None: ...
+    def next_bars(self, after_ns: int) -> pl.DataFrame | None: ...
 
 
 @dataclass
@@ -136,7 +138,10 @@ class LiveRunner:
             while max_steps is None or self.steps < max_steps:
                 if self._act_on_kill():
                     break
-                bars = self.feed.next_bars()
+                last = (
+                    self.session.bars.get_column("ts").max() if self.session.bars.height else None
+                )
+                bars = self.feed.next_bars(-1 if last is None else int(last))  # type: ignore[arg-type]
                 if bars is None:
                     break
                 self.step(bars)
@@ -159,7 +164,7 @@ class LiveRunner:
 
     def reconcile(self) -> ReconcileReport:
         since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
-        report = reconcile(self.session, self.broker, since)
+        report = reconcile(self.session, self.broker, since, adopt=self.steps > 0)
         self.reports.append(report)
         ts = self._ts()
         for line in report.lines():

@@ -185,6 +185,12 @@ class LiveSession:
         self.events_done += 1
         self.event_symbols.append(symbol)
 
+    def last_ts(self) -> int:
+        """Time of the last bar seen (-1: none yet)."""
+        if not self.bars.height:
+            return -1
+        return int(self.bars.get_column("ts")[-1])
+
     def settle(self) -> None:
         """Book what the broker reported since the last bar (between bars, live)."""
         self.driver.on_broker_events()
