@@ -28,6 +28,8 @@ from __future__ import annotations
 import queue
 from types import TracebackType
 
+import polars as pl
+
 from backstop.brokers.alpaca.client import (
     DUPLICATE_CLIENT_ID,
     AlpacaClient,
@@ -106,31 +108,35 @@ class AlpacaBroker:
         self._ids.expect(command)
         primary = _primary(command)
         try:
-            snap = self._client.submit(command)
+            snap: OrderSnapshot | None = self._client.submit(command)
         except AlpacaRefused as err:
-            if err.code != DUPLICATE_CLIENT_ID:
-                cids = [o.client_order_id for o in command] + [
-                    leg.client_order_id for leg in command.legs
-                ]
+            # 40010001 is also Alpaca's code for a malformed request: only an order found
+            # under the client id makes it "already placed"
+            snap = self._adopt(command, primary) if err.code == DUPLICATE_CLIENT_ID else None
+            if snap is None:
+                cids = [o.client_order_id for o in command]
+                cids += [leg.client_order_id for leg in command.legs]
                 now = self._clock.now_ns()
                 self._pending += self._tr.refused(cids, err.message, now, now)
                 return
-            snap = self._adopt(command, primary, err)
         except OutcomeUnknown as err:
-            snap = self._adopt(command, primary, err)
+            snap = self._adopt(command, primary)
+            if snap is None:
+                raise BrokerUnavailable(
+                    f"{err}; Alpaca holds no order {primary}: nothing placed (sending it "
+                    "again with the same client id is safe)"
+                ) from None
         if (command.legs or command.siblings) and not snap.legs:
             snap = self._client.by_id(snap.broker_order_id)  # the legs, nested
         self._ids.learn(snap)
         self._report_snapshot(snap)
 
-    def _adopt(self, command: SubmitOrder, primary: str, why: BackstopError) -> OrderSnapshot:
-        """The order a maybe-placed submit made, looked up by client id (never resent)."""
+    def _adopt(self, command: SubmitOrder, primary: str) -> OrderSnapshot | None:
+        """The order a maybe-placed submit made, looked up by client id (never resent);
+        None when Alpaca holds none."""
         snap = self._client.by_client_id(primary)
         if snap is None:
-            raise BrokerUnavailable(
-                f"submit {primary}: {why}; Alpaca holds no order {primary}: nothing placed "
-                "(sending it again with the same client id is safe)"
-            )
+            return None
         if snap.symbol != command.symbol or snap.side != command.side:
             raise BackstopError(
                 f"submit {primary}: Alpaca's order with this client id is a {snap.side.name} "
@@ -177,24 +183,21 @@ class AlpacaBroker:
         try:
             new = self._client.replace(snap.broker_order_id, command, new_cid)
         except OutcomeUnknown as err:
-            new = self._adopt_replacement(new_cid, err)
+            found = self._client.by_client_id(new_cid)
+            if found is None:
+                raise BrokerUnavailable(f"{err}; Alpaca holds no {new_cid}: not replaced") from None
+            new = found
         except AlpacaRefused as err:
-            if err.code == DUPLICATE_CLIENT_ID:
-                new = self._adopt_replacement(new_cid, err)
-            else:
+            found = self._client.by_client_id(new_cid) if err.code == DUPLICATE_CLIENT_ID else None
+            if found is None:
                 snap = self._client.by_id(snap.broker_order_id)
                 if snap.is_open:
-                    raise
-                self._report_snapshot(snap, nested=False)
+                    raise  # refused while the order works: the core hears it, nothing changed
+                self._report_snapshot(snap, nested=False)  # it ended meanwhile
                 return
+            new = found
         self._ids.learn(new)
         self._report_snapshot(new, nested=False)
-
-    def _adopt_replacement(self, new_cid: str, why: BackstopError) -> OrderSnapshot:
-        new = self._client.by_client_id(new_cid)
-        if new is None:
-            raise BrokerUnavailable(f"amend: {why}; Alpaca holds no order {new_cid}: not replaced")
-        return new
 
     # ------------------------------------------------------------ events
 
@@ -209,6 +212,8 @@ class AlpacaBroker:
                 update, ts_init = self._stream.queue.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(update, Exception):
+                raise BackstopError(f"an Alpaca trade update cannot be read: {update}") from update
             snap = update.order
             parent = self._ids.parent_of(snap.broker_order_id)
             if self._ids.known(snap.broker_order_id) is None and not _ours(snap):
@@ -249,7 +254,7 @@ class AlpacaBroker:
             self._ids.learn(top)
             for snap in top.flat():
                 seen[snap.broker_order_id] = snap
-        return sorted(seen.values(), key=lambda s: (s.created_ns, s.broker_order_id))
+        return sorted(seen.values(), key=lambda s: s.created_ns)
 
     def _report_snapshot(self, snap: OrderSnapshot, *, nested: bool = True) -> None:
         now = self._clock.now_ns()
@@ -321,7 +326,7 @@ class AlpacaBroker:
         if any(self._ids.known(oid) is None and not _ours(s) for oid, s in seen.items()):
             self._refresh()  # legs whose parent ended: the parent names them
         out = []
-        for snap in sorted(seen.values(), key=lambda s: (s.created_ns, s.broker_order_id)):
+        for snap in sorted(seen.values(), key=lambda s: s.created_ns):
             if snap.is_open:
                 parent = self._ids.parent_of(snap.broker_order_id)
                 out.append(broker_order(snap, self._ids.cid_for(snap, parent), parent))
@@ -349,6 +354,12 @@ class AlpacaBroker:
             snap = snaps[act.broker_order_id]
             out.append(_execution(act, snap, self._cid(snap), ts_init))
         return out
+
+    def bars(
+        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int | None = None
+    ) -> pl.DataFrame:
+        """Bars from Alpaca's market data in ``BAR_SCHEMA`` (``timeframe``: ``1Min``...)."""
+        return self._client.bars(symbols, timeframe, start_ns, end_ns)
 
     def last_price(self, symbol: str) -> float:
         """The latest trade's price, else the latest bar's close (nan: none)."""

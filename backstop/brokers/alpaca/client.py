@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
+import polars as pl
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -41,7 +42,6 @@ from alpaca.data.requests import (
 )
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.models import TradeUpdate
 from alpaca.trading.requests import GetOrderByIdRequest, GetOrdersRequest
 from alpaca.trading.stream import TradingStream
 from requests.adapters import HTTPAdapter
@@ -206,7 +206,7 @@ class AlpacaClient:
 
     def bars(
         self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int | None = None
-    ) -> Any:
+    ) -> pl.DataFrame:
         """Bars of ``symbols`` from ``start_ns`` (to ``end_ns``) as a polars frame in
         ``BAR_SCHEMA`` (alpaca-py follows Alpaca's pages itself)."""
         request = StockBarsRequest(
@@ -314,11 +314,16 @@ class TradeStream:
         self._config = config
         self._clock_ns = clock_ns
         self._stream = _Stream(
-            keys.key_id, keys.secret, paper=config.paper, url_override=config.stream_url
+            keys.key_id,
+            keys.secret,
+            paper=config.paper,
+            raw_data=True,
+            url_override=config.stream_url,
         )
         self._stream._reconnect_min_backoff = config.reconnect_min_s
+        self._stream._reconnect_max_backoff = max(config.reconnect_max_s, config.reconnect_min_s)
         self._stream.subscribe_trade_updates(self._on_update)
-        self.queue: queue.Queue[tuple[StreamUpdate, int]] = queue.Queue()
+        self.queue: queue.Queue[tuple[StreamUpdate | Exception, int]] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -329,8 +334,15 @@ class TradeStream:
         """Connections completed so far: each one after the first is a reconnect."""
         return self._stream.connects
 
-    async def _on_update(self, update: TradeUpdate) -> None:
-        self.queue.put((parsing.stream_update(update), self._clock_ns()))
+    async def _on_update(self, message: dict[str, Any]) -> None:
+        """Parse one raw message here (not in alpaca-py, which would only log a message
+        its model refuses): one that cannot be read is queued as the error it raised, and
+        ``AlpacaBroker.drain_events`` raises it."""
+        try:
+            item: StreamUpdate | Exception = parsing.stream_update_json(message.get("data") or {})
+        except (ValueError, TypeError, KeyError) as err:  # pydantic's errors are ValueErrors
+            item = err
+        self.queue.put((item, self._clock_ns()))
 
     def start(self) -> None:
         """Start the stream's thread (it connects, and reconnects by itself)."""

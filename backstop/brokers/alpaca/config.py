@@ -27,7 +27,7 @@ class AlpacaConfig:
     fake; None: Alpaca's own paper or live endpoints per ``paper``). ``request_timeout_s``
     bounds every HTTP request (alpaca-py sets none). ``retry_wait_s`` is alpaca-py's pause
     between its own retries of a 429/504 answer (3 s by default at alpaca-py).
-    ``reconnect_min_s`` is the stream's shortest back-off before a reconnect.
+    ``reconnect_min_s``/``reconnect_max_s`` bound the stream's back-off before a reconnect.
     ``resync_lookback_s`` is how far back a re-sync after a reconnect reads closed orders
     and fills. ``stop_timeout_s`` bounds how long stopping the stream thread may take."""
 
@@ -38,6 +38,7 @@ class AlpacaConfig:
     request_timeout_s: float = 10.0
     retry_wait_s: float = 1.0
     reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
     resync_lookback_s: float = 86_400.0
     stop_timeout_s: float = 8.0
 
@@ -45,6 +46,7 @@ class AlpacaConfig:
         for key in (
             "request_timeout_s",
             "reconnect_min_s",
+            "reconnect_max_s",
             "resync_lookback_s",
             "stop_timeout_s",
         ):

@@ -343,6 +343,11 @@ def stream_update(update: TradeUpdate) -> StreamUpdate:
     )
 
 
+def stream_update_json(data: Mapping[str, Any]) -> StreamUpdate:
+    """A ``trade_updates`` message's ``data`` (JSON), validated by alpaca-py's model."""
+    return stream_update(TradeUpdate(**data))
+
+
 def fill_activity(data: Mapping[str, Any]) -> FillActivity:
     """One entry of ``/v2/account/activities/FILL`` (JSON) as a ``FillActivity``."""
     act = TradeActivity(**data)
