@@ -3,15 +3,19 @@ a str or an error message."""
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
+from fake_alpaca_kit import flat, tape
 
 from backstop.brokers.alpaca import AlpacaBroker, AlpacaConfig, AlpacaKeys
+from backstop.brokers.alpaca.client import AlpacaRefused
 from backstop.domain.commands import SubmitOrder
 from backstop.domain.enums import Side
 from backstop.engine.broker import BrokerUnavailable
 from backstop.errors import ConfigError
+from backstop.testing.fake_alpaca import FakeAlpaca
 
 KEY = "PKTESTKEY1234567890"
 SECRET = "s3cr3t-Value-that-must-never-show"
@@ -65,3 +69,29 @@ def test_a_broker_nobody_listens_on_is_unavailable_and_the_error_holds_no_key() 
         broker.account()
     assert KEY not in str(err.value) and SECRET not in str(err.value)
     assert broker.drain_events() == []
+
+
+def test_keys_never_reach_a_log_line_or_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    long_key, long_secret = "PK" + "K" * 38, "S" * 20 + "ecretTail" * 2
+    fake = FakeAlpaca(tape(AAPL=flat(3)), keys=(long_key, long_secret))
+    with caplog.at_level(logging.DEBUG), fake:
+        with broker_with(fake, AlpacaKeys(long_key, long_secret)) as b:
+            assert b.wait_connected()
+            b.submit(SubmitOrder("bs-r1-1-E-0", "AAPL", Side.BUY, 1))
+            fake.advance()
+            b.drain_events()
+        wrong = broker_with(fake, AlpacaKeys(KEY, SECRET), stream=False)
+        with pytest.raises(AlpacaRefused) as err:
+            wrong.account()
+    assert err.value.status in (401, 403)
+    texts = [str(err.value), repr(wrong)]
+    # the fake's own server side logs what it receives; only backstop's and the client's count
+    texts += [r.getMessage() for r in caplog.records if not r.name.startswith("websockets.server")]
+    assert any("authentication frame (withheld" in t for t in texts)  # the client's DEBUG line
+    for secret in (long_key, long_secret, KEY, SECRET, long_secret[:20], "ecretTail"):
+        assert not [t for t in texts if secret in t], secret
+
+
+def broker_with(fake: FakeAlpaca, keys: AlpacaKeys, *, stream: bool = True) -> AlpacaBroker:
+    config = AlpacaConfig(rest_url=fake.url, stream_url=fake.stream_url, retry_wait_s=0.0)
+    return AlpacaBroker(config, keys, stream=stream)

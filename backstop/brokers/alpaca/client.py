@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import threading
 import time
@@ -295,6 +296,27 @@ def _why(err: Exception) -> str:
     return type(reason).__name__
 
 
+class _RedactKeys(logging.Filter):
+    """Blank the keys out of the websockets library's debug lines: at DEBUG it logs every
+    frame it sends, the authentication frame (with the secret) included."""
+
+    def __init__(self, keys: AlpacaKeys) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = self._keys.redact(text)
+        if "authenticate" in clean:  # long frames are logged cut: a secret's half is no match
+            clean = "authentication frame (withheld: it holds the keys)"
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+WEBSOCKETS_LOGGER = "websockets.client"
+
+
 class _Stream(TradingStream):
     """alpaca-py's stream, counting each connection it completes (auth and listen sent)."""
 
@@ -323,6 +345,7 @@ class TradeStream:
         self._stream._reconnect_min_backoff = config.reconnect_min_s
         self._stream._reconnect_max_backoff = max(config.reconnect_max_s, config.reconnect_min_s)
         self._stream.subscribe_trade_updates(self._on_update)
+        self._redact = _RedactKeys(keys)
         self.queue: queue.Queue[tuple[StreamUpdate | Exception, int]] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -347,6 +370,7 @@ class TradeStream:
     def start(self) -> None:
         """Start the stream's thread (it connects, and reconnects by itself)."""
         if self._thread is None:
+            logging.getLogger(WEBSOCKETS_LOGGER).addFilter(self._redact)
             self._thread = threading.Thread(
                 target=self._stream.run, name="alpaca-trade-updates", daemon=True
             )
@@ -380,7 +404,9 @@ class TradeStream:
                 except (TimeoutError, RuntimeError, futures.CancelledError):
                     future.cancel()  # the loop may end while we ask: the join decides
         thread.join(timeout=max(0.1, deadline - time.monotonic()))
-        if thread.is_alive():
+        if not thread.is_alive():
+            logging.getLogger(WEBSOCKETS_LOGGER).removeFilter(self._redact)
+        else:
             raise BackstopError(
                 f"the Alpaca trade-updates thread did not stop in {self._config.stop_timeout_s} s"
             )
