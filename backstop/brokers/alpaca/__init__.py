@@ -1,7 +1,9 @@
-"""The Alpaca adapter (alpaca-py): config, client (I/O), parsing (pure), ids, translate, adapter.
+"""The Alpaca adapter (alpaca-py): config, client and stream (I/O), parsing (pure), ids,
+translate, and the adapter.
 
-alpaca-py's types stay inside ``parsing`` and ``client``; everything else speaks backstop's
-commands, events and snapshots. ``AlpacaBroker`` implements the engine's ``BrokerPort``.
+alpaca-py's types stay inside ``parsing``, ``client`` and ``stream``; everything else speaks
+backstop's commands, events and snapshots. ``AlpacaBroker`` implements the engine's
+``BrokerPort``.
 """
 
 from backstop.brokers.alpaca.adapter import AlpacaBroker

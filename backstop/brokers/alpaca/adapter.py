@@ -35,11 +35,11 @@ from backstop.brokers.alpaca.client import (
     AlpacaClient,
     AlpacaRefused,
     OutcomeUnknown,
-    TradeStream,
 )
 from backstop.brokers.alpaca.config import AlpacaConfig, AlpacaKeys
 from backstop.brokers.alpaca.ids import IdBook, parent_candidates
 from backstop.brokers.alpaca.parsing import FillActivity, OrderSnapshot, broker_order
+from backstop.brokers.alpaca.stream import TradeStream
 from backstop.brokers.alpaca.translate import Translator
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderType
