@@ -390,6 +390,13 @@ def test_the_id_book_prefers_the_ids_the_command_gave_and_follows_replacements()
     assert book.live("bs-r1-3-SL-7") == new_id
     foreign = _snap(id="7a9f3b8e-0000-4000-8000-00000000000f", client_order_id="by-hand")
     assert book.learn(foreign) == "by-hand"
+    # a leg listed on its own (its entry filled) before its entry: named again with the entry
+    orphan_id = "7a9f3b8e-0000-4000-8000-0000000000aa"
+    orphan = order_json(id=orphan_id, client_order_id="x7", type="limit", order_type="limit")
+    assert book.learn(parsing.order_from_json(orphan)) == "x7"
+    entry = order_json(id="7a9f3b8e-0000-4000-8000-0000000000ab", client_order_id="bs-r1-4-E-0")
+    book.learn(parsing.order_from_json(entry | {"order_class": "oto", "legs": [orphan]}))
+    assert (book.known(orphan_id), book.parent_of(orphan_id)) == ("bs-r1-4-TP-2", "bs-r1-4-E-0")
 
 
 # ---------------------------------------------------------------- once-only events

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
-from alpaca_kit import Events, bracket, broker, cid
+from alpaca_kit import Events, bracket, broker, cid, entry
 from fake_alpaca_kit import flat, tape
 
-from backstop.domain.enums import Side
+from backstop.domain.enums import OrderType, Side
 from backstop.domain.events import Execution
+from backstop.engine.broker import BrokerUnavailable
 from backstop.testing.fake_alpaca import FakeAlpaca
 
 T0 = 1704205800 * 10**9
@@ -86,3 +88,61 @@ def test_the_stream_stops_within_its_bound() -> None:
         b.close()
         assert time.monotonic() - started < 2.0  # not alpaca-py's 5-second poll
         assert b._stream is not None and b._stream._thread is None
+
+
+def test_partial_fills_are_executions_with_what_is_left() -> None:
+    with FakeAlpaca(tape(AAPL=flat(6))) as fake, broker(fake) as b:
+        assert b.wait_connected()
+        ev = Events(b)
+        fake.partial_fills(qty=4)
+        b.submit(entry(1))
+        fake.advance(3)
+        ev.until(lambda evs: len(ev.fills()) == 3)
+        assert [(f.qty, f.leaves_qty, f.ts_event) for f in ev.fills()] == [
+            (4.0, 6.0, T0 + MIN),
+            (4.0, 2.0, T0 + 2 * MIN),
+            (2.0, 0.0, T0 + 3 * MIN),
+        ]
+        assert ev.updates() == [("ACCEPTED", cid(1, "E", 0))]
+
+
+def test_a_broker_restart_is_unavailable_then_resynced_after_the_reconnect() -> None:
+    with FakeAlpaca(tape(AAPL=flat(6))) as fake, broker(fake) as b:
+        assert b.wait_connected()
+        ev = Events(b)
+        b.submit(entry(1, order_type=OrderType.LIMIT, limit_price=100.0))
+        ev.drain()
+        fake.go_down()
+        with pytest.raises(BrokerUnavailable, match="submit bs-t1-2-E-0: Alpaca cannot be reached"):
+            b.submit(entry(2))
+        fake.advance()  # the limit fills while nobody can hear it
+        fake.come_up()
+        assert b.wait_connected(2, timeout_s=10.0)
+        ev.until(ev.has_fill(cid(1, "E", 0)))
+        assert [(f.client_order_id, f.price) for f in ev.fills()] == [(cid(1, "E", 0), 100.0)]
+        assert _orders_at(fake, cid(2, "E", 0)) == 0  # never placed: the core may send it again
+        b.submit(entry(2))
+        assert _orders_at(fake, cid(2, "E", 0)) == 1
+
+
+def test_a_silent_socket_is_caught_up_by_an_explicit_resync() -> None:
+    with FakeAlpaca(tape(AAPL=flat(6))) as fake, broker(fake) as b:
+        assert b.wait_connected()
+        ev = Events(b)
+        b.submit(entry(1))
+        ev.drain()
+        fake.stream_outage(mode="silent")  # connections accepted but served nothing
+        assert b.wait_connected(2, timeout_s=10.0)
+        assert ev.drain() == []  # the reconnect's re-sync: nothing happened meanwhile
+        fake.advance()
+        time.sleep(0.1)
+        assert ev.drain() == []  # the stream looks healthy and says nothing
+        caught = b.resync()  # what a runner's periodic reconcile calls
+        assert [(type(e).__name__, e.client_order_id) for e in caught] == [
+            ("Execution", cid(1, "E", 0))
+        ]
+        assert b.resync() == []
+
+
+def _orders_at(fake: FakeAlpaca, client_id: str) -> int:
+    return sum(o["client_order_id"] == client_id for o in fake.orders())

@@ -5,9 +5,12 @@ It translates and holds no trading logic: the core decides legs, OCO cancels and
 Submissions are idempotent by client id. A submit answered 422 40010001 ("client_order_id
 must be unique": alpaca-py's own retry of a 504 on an order Alpaca accepted ends so), a
 5xx, a timeout or a connection dropped mid-request means "maybe placed": the order is
-looked up by client id and adopted, never sent again. A 403/422 refusal of a new id is a
-REJECTED ``OrderUpdate`` carrying Alpaca's message (an exit crossing zero: 403 40310000).
-A broker that cannot be reached raises ``BrokerUnavailable``: nothing was placed.
+looked up by client id and adopted, never sent again. 40010001 is also Alpaca's code for a
+malformed request, so it is a refusal when no order holds the id. A 403/422 refusal of a
+new id is a REJECTED ``OrderUpdate`` carrying Alpaca's message (an exit crossing zero: 403
+40310000), for the order and each of its legs. A broker that cannot be reached, or an
+unknown outcome with no order found, raises ``BrokerUnavailable``: nothing was placed, and
+sending the command again with the same client id is safe.
 
 Alpaca's replace (PATCH) makes a new order; it takes the client id ``<cid>.<n>``, whose
 events are all reported under ``cid``, starting with one REPLACED carrying the new

@@ -102,8 +102,8 @@ class IdBook:
     def cid_for(self, snap: OrderSnapshot, parent_cid: str | None = None) -> str:
         """backstop's client id for ``snap`` (see the module docstring)."""
         known = self._cid.get(snap.broker_order_id)
-        if known is not None:
-            return known
+        if known is not None and (parent_cid is None or known != snap.client_order_id):
+            return known  # (a leg first seen without its parent is named again with it)
         parts = parse_client_order_id(snap.client_order_id)
         if parts is not None:
             return parts.base
