@@ -16,6 +16,7 @@ from backstop.domain.enums import OrderStatus, OrderType, Side
 from backstop.domain.events import (
     Account,
     BrokerPosition,
+    Execution,
     OrderUpdate,
     OrderUpdateKind,
 )
@@ -163,10 +164,16 @@ def test_cancel_reports_once_and_an_ended_order_is_no_error() -> None:
         assert order is not None and order.status == OrderStatus.CANCELED
         b.submit(entry(2))
         fake.advance()
-        b.cancel(CancelOrder(cid(2, "E", 0)))  # filled meanwhile: nothing to cancel
-        assert [(e.kind.name, e.client_order_id) for e in b.drain_events()] == [  # type: ignore[union-attr]
-            ("ACCEPTED", cid(2, "E", 0))
-        ]
+        b.cancel(CancelOrder(cid(2, "E", 0)))  # filled meanwhile: nothing to cancel...
+        accepted, fill = b.drain_events()  # ...but the fill nobody reported yet is read first
+        assert (accepted.kind, accepted.client_order_id) == (  # type: ignore[union-attr]
+            OrderUpdateKind.ACCEPTED,
+            cid(2, "E", 0),
+        )
+        assert isinstance(fill, Execution)
+        assert (fill.client_order_id, fill.qty, fill.price) == (cid(2, "E", 0), 10.0, 100.0)
+        b.cancel(CancelOrder(cid(2, "E", 0)))
+        assert b.drain_events() == []
         with pytest.raises(BackstopError, match="cancel bs-t1-9-E-0: Alpaca has no such order"):
             b.cancel(CancelOrder(cid(9, "E", 0)))
 

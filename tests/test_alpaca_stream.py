@@ -11,8 +11,9 @@ import requests
 from alpaca_kit import Events, bracket, broker, cid, entry
 from fake_alpaca_kit import flat, tape
 
+from backstop.domain.commands import CancelOrder
 from backstop.domain.enums import OrderType, Side
-from backstop.domain.events import Execution
+from backstop.domain.events import Execution, OrderUpdate
 from backstop.engine.broker import BrokerUnavailable
 from backstop.testing.fake_alpaca import FakeAlpaca
 
@@ -146,3 +147,20 @@ def test_a_silent_socket_is_caught_up_by_an_explicit_resync() -> None:
 
 def _orders_at(fake: FakeAlpaca, client_id: str) -> int:
     return sum(o["client_order_id"] == client_id for o in fake.orders())
+
+
+def test_a_fill_is_never_reported_after_its_orders_cancel() -> None:
+    with FakeAlpaca(tape(AAPL=flat(6))) as fake, broker(fake) as b:
+        assert b.wait_connected()
+        ev = Events(b)
+        fake.partial_fills(qty=4)
+        b.submit(entry(1))
+        fake.advance()  # 4 of 10 fill; the stream's message may or may not be here yet
+        b.cancel(CancelOrder(cid(1, "E", 0)))
+        ev.drain()
+        time.sleep(0.1)
+        ev.drain()  # the stream's late copy of the fill, if any, is not reported again
+        kinds = [e.kind.name if isinstance(e, OrderUpdate) else "FILL" for e in ev.all]
+        assert kinds == ["ACCEPTED", "FILL", "CANCELED"]
+        (fill,) = ev.fills()
+        assert (fill.qty, fill.leaves_qty) == (4.0, 6.0)

@@ -77,6 +77,7 @@ class AlpacaBroker:
         self._tr = Translator()
         self._pending: list[BrokerEvent] = []
         self._synced_connects = 0
+        self._stream_error: Exception | None = None
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(paper={self._config.paper}, {self._client!r})"
@@ -145,13 +146,6 @@ class AlpacaBroker:
                 f"submit {primary}: Alpaca's order with this client id is a {snap.side.name} "
                 f"of {snap.symbol}, not this {command.side.name} of {command.symbol}"
             )
-        if snap.filled_qty > 0:  # it filled while we did not know it existed
-            self._ids.learn(snap)
-            family = {s.broker_order_id for s in snap.flat()}
-            acts = self._client.fills(snap.created_ns - 1000)
-            self._pending += self._fills_events(
-                [a for a in acts if a.broker_order_id in family], snap.flat()
-            )
         return snap
 
     def cancel(self, command: CancelOrder) -> None:
@@ -180,7 +174,8 @@ class AlpacaBroker:
         if not snap.is_open:
             self._report_snapshot(snap, nested=False)
             return
-        base = self._ids.cid_for(snap, self._ids.parent_of(snap.broker_order_id))
+        own = parse_client_order_id(cid)
+        base = cid if own is None else own.base
         parts = parse_client_order_id(snap.client_order_id)
         new_cid = replacement_client_id(base, (parts.replacement if parts else 0) + 1)
         try:
@@ -205,30 +200,35 @@ class AlpacaBroker:
     # ------------------------------------------------------------ events
 
     def drain_events(self) -> list[BrokerEvent]:
-        """Events since the last call: answers to commands, the stream's in order, then
-        what a REST re-read finds the stream lost when it (re)connected meanwhile."""
+        """Events since the last call, in the order they were heard (the stream's, and the
+        answers to commands after what the stream had said before them), then what a REST
+        re-read finds the stream lost when it (re)connected meanwhile."""
+        self._pump()
         out, self._pending = self._pending, []
-        if self._stream is None:
-            return out
-        while True:
+        error, self._stream_error = self._stream_error, None
+        if error is not None:
+            raise BackstopError(f"an Alpaca trade update cannot be read: {error}") from error
+        if self._stream is not None and self._stream.connects > self._synced_connects:
+            self._synced_connects = self._stream.connects
+            out += self.resync()
+        return out
+
+    def _pump(self) -> None:
+        """Translate what the stream queued so far into pending events (a command's answer
+        is reported after what the stream said before it)."""
+        while self._stream is not None and self._stream_error is None:
             try:
                 update, ts_init = self._stream.queue.get_nowait()
             except queue.Empty:
-                break
+                return
             if isinstance(update, Exception):
-                raise BackstopError(f"an Alpaca trade update cannot be read: {update}") from update
+                self._stream_error = update  # raised by drain_events
+                return
             snap = update.order
-            parent = self._ids.parent_of(snap.broker_order_id)
             if self._ids.known(snap.broker_order_id) is None and not _ours(snap):
                 self._refresh()  # a leg Alpaca named: its parent says whose it is
-                parent = self._ids.parent_of(snap.broker_order_id)
-            cid = self._ids.learn(snap, parent)
-            out += self._tr.stream(update, cid, ts_init)
-        connects = self._stream.connects
-        if connects > self._synced_connects:
-            self._synced_connects = connects
-            out += self.resync()
-        return out
+            cid = self._ids.learn(snap, self._ids.parent_of(snap.broker_order_id))
+            self._pending += self._tr.stream(update, cid, ts_init)
 
     def resync(self) -> list[BrokerEvent]:
         """Re-read open and recently closed orders and the fills over REST; the events
@@ -260,8 +260,16 @@ class AlpacaBroker:
         return sorted(seen.values(), key=lambda s: s.created_ns)
 
     def _report_snapshot(self, snap: OrderSnapshot, *, nested: bool = True) -> None:
+        """Report what ``snap`` (and its legs) says beyond what was reported; fills it has
+        that were not reported yet (the stream is late or was down) are read first, so a
+        fill is never reported after its order's end."""
+        self._pump()
         now = self._clock.now_ns()
         for one in snap.flat() if nested else [snap]:
+            if one.filled_qty > self._tr.reported_qty(one.broker_order_id) + 1e-9:
+                acts = self._client.fills(one.created_ns - 1000)
+                mine = [a for a in acts if a.broker_order_id == one.broker_order_id]
+                self._pending += self._fills_events(mine, [one])
             if one.status != "replaced":
                 self._pending += self._tr.status(one, self._cid(one), one.updated_ns, now)
 

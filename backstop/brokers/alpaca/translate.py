@@ -45,6 +45,11 @@ class Translator:
         self._execs: set[str] = set()  # execution ids reported
         self._cums: set[tuple[str, float]] = set()  # (Alpaca order id, cumulative qty)
         self._rejected: set[str] = set()  # client ids refused at submit
+        self._filled: dict[str, float] = {}  # Alpaca order id -> largest cumulative qty reported
+
+    def reported_qty(self, broker_order_id: str) -> float:
+        """How much of an Alpaca order's filled quantity was reported as executions."""
+        return self._filled.get(broker_order_id, 0.0)
 
     def accepted(self, snap: OrderSnapshot, cid: str, ts: int, ts_init: int) -> list[BrokerEvent]:
         """ACCEPTED (REPLACED for a replacement, with its quantity and levels), once."""
@@ -154,6 +159,8 @@ class Translator:
             return []
         self._execs.add(exec_id)
         self._cums.add(key)
+        oid = snap.broker_order_id
+        self._filled[oid] = max(self._filled.get(oid, 0.0), cum_qty)
         out = self.accepted(snap, cid, ts, ts_init)
         out.append(
             Execution(
