@@ -5,6 +5,7 @@ account, bars and last price."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -248,7 +249,11 @@ def test_refused_orders_are_rejected_events_with_alpacas_words() -> None:
         fake.refuse("AAPL", how="rejected")  # accepted, then rejected on the stream
         b.submit(entry(3))
         ev.until(lambda evs: ("REJECTED", cid(3, "E", 0)) in ev.updates())
-        assert ev.updates()[-2:] == [("ACCEPTED", cid(3, "E", 0)), ("REJECTED", cid(3, "E", 0))]
+        time.sleep(0.1)
+        ev.drain()
+        third = [kind for kind, c in ev.updates() if c == cid(3, "E", 0)]
+        # the submit's answer already says rejected; the stream's "new" may come first or not
+        assert third in (["REJECTED"], ["ACCEPTED", "REJECTED"])
 
 
 def test_bars_and_the_last_price_come_from_the_data_client() -> None:

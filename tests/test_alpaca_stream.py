@@ -1,6 +1,8 @@
-"""The trade-updates stream behind AlpacaBroker: events lost in an outage come back from the
-REST re-sync after the reconnect, each fill once, with the execution id REST and the stream
-share; a fresh adapter's ``recent_fills`` reports the same ids; stopping is bounded."""
+"""The trade-updates stream behind AlpacaBroker and the faults around it: events lost in an
+outage come back from the REST re-sync after the reconnect, each fill once, with the execution
+id REST and the stream share (a fresh adapter's ``recent_fills`` reports the same ids); partial
+fills; a broker restart; a silent socket caught up by ``resync()``; a fill never reported after
+its order's cancel; stopping is bounded."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ them. After every (re)connection of the stream, the adapter re-reads open and re
 closed orders (legs nested) and the fill activities over REST and reports what the stream
 lost. What is reported once and what may repeat is said in ``translate``: within one
 adapter's life every status change and every fill is reported exactly once; across a
-restart a fill may come again with the same execution id.
+restart a fill may come again with the same execution id. A command's answer is reported
+after what the stream said before it, and an order's fills before its end. A socket that
+stays open but silent is not a reconnect: ``resync()`` on a timer catches up with it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ that within one adapter's life:
   the stream and once from the fill activities.
 
 Across a restart the memory is gone: a fill may then be reported again, always with the
-same execution id (the mirror books an execution id once).
+same execution id (the mirror books an execution id once). The stream's fill carries
+Alpaca's ``execution_id``; a fill activity's id is ``<time>::<execution id>`` and the part
+after ``::`` is taken, so both sources name a fill alike.
 """
 
 from __future__ import annotations
