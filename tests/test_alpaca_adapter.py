@@ -216,6 +216,11 @@ def test_a_504_after_accept_gives_exactly_one_order() -> None:
             cid(1, "TP", 2),
             cid(1, "SL", 1),
         ]
+        fake.fail_next(2, status=429)  # rate limited twice: alpaca-py's third try goes through
+        b.submit(entry(3))
+        assert len(_orders_with(fake, cid(3, "E", 0))) == 1
+        posts = [status for method, path, status in fake.requests if method == "POST"]
+        assert posts[2:] == [429, 429, 200]
         fake.fail_next(4, status=504)  # every try of alpaca-py refused before the market
         with pytest.raises(BrokerUnavailable, match=r"Alpaca holds no order bs-t1-2-E-0: nothing"):
             b.submit(entry(2))

@@ -25,7 +25,7 @@ from backstop.domain.events import (
     OrderUpdate,
     OrderUpdateKind,
 )
-from backstop.errors import ConfigError
+from backstop.errors import ConfigError, DataError
 
 T0 = "2024-01-02T14:30:00.123456Z"
 T0_NS = 1704205800_123456000
@@ -322,6 +322,11 @@ def test_positions_are_signed_and_the_account_is_exact() -> None:
         buying_power="197530.8",
     )
     assert parsing.account_snapshot(acct) == Account(100123.45, 98765.4, 197530.8)
+    partial = TradeAccount(
+        id="c8f1ef5d-edc0-4f23-9ee4-378f19cb92a4", account_number="PA1", status="ACTIVE", cash="1"
+    )
+    with pytest.raises(DataError, match="Alpaca: Alpaca's account has no equity"):
+        parsing.account_snapshot(partial)  # a missing number is an error, never a zero
 
 
 def test_bars_come_back_in_the_bar_schema_in_time_then_symbol_order() -> None:

@@ -152,16 +152,16 @@ class AlpacaClient:
 
     def orders(self, status: str, *, after_ns: int | None = None) -> list[OrderSnapshot]:
         """Orders (legs nested) with status ``open``, ``closed`` or ``all``, oldest first;
-        ``after_ns``: submitted after that time only. At most 500 (Alpaca's page)."""
+        ``after_ns``: submitted after that time only. The newest 500 (Alpaca's page)."""
         request = GetOrdersRequest(
             status=QueryOrderStatus(status),
             nested=True,
             limit=500,
-            direction="asc",
+            direction="desc",  # with a limit, the newest are the ones to keep
             after=None if after_ns is None else parsing.ns_datetime(after_ns),
         )
         rows = self._call(f"list {status} orders", self._trading.get_orders, request)
-        return [parsing.order_snapshot(o) for o in rows]
+        return [parsing.order_snapshot(o) for o in reversed(rows)]
 
     def fills(self, after_ns: int) -> list[FillActivity]:
         """Fill activities strictly after ``after_ns``, oldest first, every page."""

@@ -42,13 +42,15 @@ from backstop.data.schema import BAR_SCHEMA
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
 from backstop.domain.events import Account, BrokerOrder, BrokerPosition
-from backstop.errors import ConfigError, check
+from backstop.errors import ConfigError, DataError, check
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SIDES = {Side.BUY: AlpacaSide.BUY, Side.SELL: AlpacaSide.SELL}
 _TIFS = {TimeInForce.DAY: AlpacaTif.DAY, TimeInForce.GTC: AlpacaTif.GTC}
 _TIFS[TimeInForce.IOC] = AlpacaTif.IOC
 _TIF_BACK = {v.value: k for k, v in _TIFS.items()}
+# orders placed elsewhere: fill-or-kill is immediate like IOC; at-open / at-close live a day
+_TIF_BACK |= {"fok": TimeInForce.IOC, "opg": TimeInForce.DAY, "cls": TimeInForce.DAY}
 _TYPES_BACK = {
     "market": OrderType.MARKET,
     "limit": OrderType.LIMIT,
@@ -311,7 +313,7 @@ def order_snapshot(order: Order) -> OrderSnapshot:
         filled_qty=number(order.filled_qty) or 0.0,
         status=str(getattr(order.status, "value", order.status)),
         order_type=_TYPES_BACK[str(getattr(kind, "value", kind))],
-        tif=_TIF_BACK.get(str(getattr(order.time_in_force, "value", "")), TimeInForce.GTC),
+        tif=_TIF_BACK[str(getattr(order.time_in_force, "value", order.time_in_force))],
         order_class=str(getattr(order.order_class, "value", order.order_class) or "simple"),
         limit_price=number(order.limit_price),
         stop_price=number(order.stop_price),
@@ -400,12 +402,14 @@ def broker_position(pos: Position) -> BrokerPosition:
 
 
 def account_snapshot(acct: TradeAccount) -> Account:
-    """Equity, cash and buying power of the trading account."""
-    return Account(
-        equity=number(acct.equity) or 0.0,
-        cash=number(acct.cash) or 0.0,
-        buying_power=number(acct.buying_power) or 0.0,
-    )
+    """Equity, cash and buying power of the trading account (each required: a missing one
+    is an error, never a zero)."""
+    values = {}
+    for name in ("equity", "cash", "buying_power"):
+        value = number(getattr(acct, name))
+        check(value is not None, DataError(f"Alpaca's account has no {name}", source="Alpaca"))
+        values[name] = value
+    return Account(**values)  # type: ignore[arg-type]
 
 
 def leg_role(snap: OrderSnapshot) -> OrderRole:
