@@ -71,7 +71,10 @@ class StreamRunner:
     def seen(self) -> list[tuple[str, str]]:
         """(event, client_order_id) of every update received so far."""
         with self._lock:
-            return [(str(u.event.value), u.order.client_order_id) for u in self.updates]
+            return [
+                (str(getattr(u.event, "value", u.event)), u.order.client_order_id)
+                for u in self.updates
+            ]
 
     def __enter__(self) -> StreamRunner:
         self.thread.start()

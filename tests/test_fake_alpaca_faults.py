@@ -6,11 +6,12 @@ the requests the fake answered, so "exactly one order at the fake" is checked on
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.models import TradeActivity
@@ -18,6 +19,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from fake_alpaca_kit import flat, tape, trading
 
 from backstop.data import sample_bars
+from backstop.errors import ConfigError, DataError
 from backstop.testing.fake_alpaca import FakeAlpaca
 
 
@@ -192,3 +194,36 @@ def test_other_timeframes_are_refused_422():
             )
         assert err.value.status_code == 422
         assert err.value.message == "timeframe '5Min' is not served by the fake (its bars are 1Min)"
+
+
+def test_latest_bar_is_the_bar_at_now():
+    with FakeAlpaca(tape(A=[(100 + i, 101 + i, 99 + i, 100.5 + i) for i in range(4)])) as fake:
+        client = StockHistoricalDataClient(fake.key_id, fake.secret_key, url_override=fake.url)
+        fake.advance(2)
+        latest = client.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols="A"))["A"]
+        assert (latest.open, latest.close, int(latest.timestamp.timestamp() * 1e9)) == (
+            102.0,
+            102.5,
+            fake.now,
+        )
+
+
+def test_bad_bars_and_bad_settings_are_backstop_errors_naming_the_cause():
+    rows = [(100, 99, 101, 100)]  # high below low
+    frame = pl.DataFrame(
+        {"ts": [1_704_205_800_000_000_000], "symbol": ["A"]}
+        | {k: [float(v)] for k, v in zip(("open", "high", "low", "close"), rows[0], strict=True)}
+        | {"volume": [1.0]}
+    )
+    with pytest.raises(DataError) as bad_bars:
+        FakeAlpaca(frame)
+    assert str(bad_bars.value) == (
+        "<fake alpaca bars>:1, symbol A: high 99.0 < low 101.0 (1 row with this problem)"
+    )
+    with pytest.raises(ConfigError) as bad_start:
+        FakeAlpaca(tape(A=flat(2)), start=3)
+    assert str(bad_start.value) == "start: must be within 1..2, the tape's timestamps (got 3)"
+    fake = FakeAlpaca(tape(A=flat(2)))
+    with pytest.raises(ConfigError) as bad_mode:
+        fake.stream_outage(mode="loud")
+    assert bad_mode.value.key == "mode"

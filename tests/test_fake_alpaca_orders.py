@@ -9,6 +9,7 @@ fill's timestamp.
 from __future__ import annotations
 
 import pytest
+import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
@@ -322,3 +323,144 @@ def test_get_orders_filters_status_nested_symbols_limit_and_direction():
         assert ids(status="all", symbols=["B"], limit=1) == ["b-lim"]
         nested = tc.get_orders(GetOrdersRequest(status="all", nested=True, symbols=["A"]))
         assert [len(o.legs) for o in nested] == [2]
+        headers = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}
+        bad = requests.patch(
+            f"{fake.url}/v2/orders/{nested[0].id}", json=[1], headers=headers, timeout=5
+        )
+        assert (bad.status_code, bad.json()["message"]) == (
+            422,
+            "request body must be a JSON object",
+        )
+        assert fake.bugs == []
+
+
+def test_clock_follows_the_tape_across_a_new_york_midnight():
+    midnight = 1_704_258_000_000_000_000  # 2024-01-03 05:00 UTC = 00:00 New York
+    stamps = [midnight - 120_000_000_000, midnight - 60_000_000_000, midnight]
+    with FakeAlpaca(bars(flat(3), symbol="A", ts=stamps)) as fake:
+        tc = trading(fake)
+        clock = tc.get_clock()
+        assert (clock.is_open, clock.timestamp.isoformat()) == (True, "2024-01-03T04:58:00+00:00")
+        assert clock.next_close.isoformat() == "2024-01-03T05:00:00+00:00"
+        fake.advance()
+        clock = tc.get_clock()  # the day's last bar is delivered: closed until the next day
+        assert (clock.is_open, clock.next_open.isoformat()) == (False, "2024-01-03T05:00:00+00:00")
+        assert clock.next_close.isoformat() == "2024-01-03T05:01:00+00:00"
+
+
+def test_assets_positions_404_close_position_and_cancel_all():
+    with FakeAlpaca(tape(A=flat(3), B=flat(3, 50.0))) as fake:
+        tc = trading(fake)
+        asset = tc.get_asset("B")
+        assert (asset.symbol, asset.exchange.value, asset.shortable) == ("B", "NASDAQ", True)
+        with pytest.raises(APIError) as err:
+            tc.get_open_position("A")
+        assert (err.value.status_code, err.value.code) == (404, 40410000)
+        tc.submit_order(market("A", 2, "buy"))
+        fake.advance()
+        closing = tc.close_position("A")
+        assert (closing.side.value, closing.qty, closing.type.value) == ("sell", "2", "market")
+        resting = [
+            tc.submit_order(
+                LimitOrderRequest(symbol=s, qty=1, side="buy", time_in_force="gtc", limit_price=10)
+            )
+            for s in ("A", "B")
+        ]
+        cancelled = tc.cancel_orders()
+        assert sorted(str(c.id) for c in cancelled) == sorted(
+            [str(closing.id)] + [str(o.id) for o in resting]
+        )
+        assert {c.status for c in cancelled} == {200}
+        assert tc.get_orders(GetOrdersRequest(status="open")) == []
+        fake.advance()
+        assert tc.get_open_position("A").qty == "2"  # the close was cancelled before a bar
+
+
+def test_pandas_bars_with_datetimes_and_orders_filtered_by_submission_time():
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-02 14:30", periods=3, freq="min", tz="UTC"),
+            "symbol": "A",
+            "open": 100.0,
+            "high": 100.0,
+            "low": 100.0,
+            "close": 100.0,
+            "volume": 1000.0,
+        }
+    )
+    with FakeAlpaca(frame) as fake:
+        tc = trading(fake)
+        first = tc.submit_order(market("A", 1, "buy", cid="at-1430"))
+        fake.advance()
+        tc.submit_order(market("A", 1, "buy", cid="at-1431"))
+        after = tc.get_orders(GetOrdersRequest(status="all", after=first.submitted_at))
+        until = tc.get_orders(GetOrdersRequest(status="all", until="2024-01-02T14:31:00Z"))
+        assert [o.client_order_id for o in after] == ["at-1431"]
+        assert [o.client_order_id for o in until] == ["at-1430"]
+
+
+def test_cancelling_an_oco_cancels_its_stop_leg_and_a_bracket_cancels_held_legs():
+    with FakeAlpaca(tape(A=flat(3))) as fake:
+        tc = trading(fake)
+        tc.submit_order(market("A", 10, "buy"))
+        fake.advance()
+        oco = tc.submit_order(
+            LimitOrderRequest(
+                symbol="A", qty=10, side="sell", time_in_force="gtc", order_class="oco",
+                take_profit=TakeProfitRequest(limit_price=105),
+                stop_loss=StopLossRequest(stop_price=95),
+            )
+        )  # fmt: skip
+        tc.cancel_order_by_id(oco.id)
+        got = tc.get_order_by_id(oco.id, NESTED)
+        assert (got.status.value, got.legs[0].status.value) == ("canceled", "canceled")
+        entry = tc.submit_order(bracket("to-cancel", tp=101, sl=99))
+        tc.cancel_order_by_id(entry.id)
+        legs = tc.get_order_by_id(entry.id, NESTED).legs
+        assert [leg.status.value for leg in legs] == ["canceled", "canceled"]
+        assert tc.get_open_position("A").qty_available == "10"
+
+
+def test_tick_check_refuses_sub_penny_prices_422():
+    with FakeAlpaca(tape(A=flat(2), P=flat(2, 0.5)), tick_check=True) as fake:
+        tc = trading(fake)
+
+        def limit(symbol: str, price: float):
+            return LimitOrderRequest(
+                symbol=symbol, qty=1, side="buy", time_in_force="gtc", limit_price=price
+            )
+
+        with pytest.raises(APIError) as err:
+            tc.submit_order(limit("A", 99.125))
+        assert (err.value.status_code, err.value.code) == (422, 42210000)
+        assert err.value.message == (
+            "invalid limit_price 99.125. sub-penny increment does not fulfill minimum pricing "
+            "criteria"
+        )
+        assert tc.submit_order(limit("A", 99.12)).limit_price == "99.12"
+        assert tc.submit_order(limit("P", 0.4925)).limit_price == "0.4925"
+        with pytest.raises(APIError):
+            tc.submit_order(bracket("sub-penny-leg", tp=103.005))
+
+
+def test_close_all_positions_reports_each_symbol_and_can_cancel_orders_first():
+    with FakeAlpaca(tape(A=flat(3), B=flat(3, 50.0))) as fake:
+        tc = trading(fake)
+        tc.submit_order(market("A", 2, "buy"))
+        tc.submit_order(market("B", 3, "buy"))
+        fake.advance()
+        tc.submit_order(
+            LimitOrderRequest(symbol="B", qty=3, side="sell", time_in_force="gtc", limit_price=60)
+        )
+        results = tc.close_all_positions()
+        assert [(r.symbol, r.status) for r in results] == [("A", 200), ("B", 403)]
+        assert results[1].body.message == (
+            "insufficient qty available for order (requested: 3, available: 0)"
+        )
+        again = tc.close_all_positions(cancel_orders=True)  # A's unfilled close is cancelled too
+        assert [(r.symbol, r.status, r.body.side.value) for r in again] == [
+            ("A", 200, "sell"),
+            ("B", 200, "sell"),
+        ]

@@ -24,9 +24,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from backstop.errors import ConfigError, check
 from backstop.testing.fake_alpaca import matching
 from backstop.testing.fake_alpaca.faults import Faults
-from backstop.testing.fake_alpaca.orders import FakeOrder, Refused, fake_uuid
+from backstop.testing.fake_alpaca.orders import FakeOrder, fake_uuid
 from backstop.testing.fake_alpaca.tape import Bar, Tape
 
 
@@ -83,22 +84,29 @@ class Market:
         cash: float = 100_000.0,
         start: int = 1,
         multiplier: float = 2.0,
+        tick_check: bool = False,
         faults: Faults | None = None,
     ) -> None:
-        if not 1 <= start <= len(tape):
-            raise Refused(422, 0, f"start must be within 1..{len(tape)} (got {start})")
+        check(
+            1 <= start <= len(tape),
+            ConfigError(
+                "start", f"must be within 1..{len(tape)}, the tape's timestamps (got {start})"
+            ),
+        )
         self.tape = tape
         self.index = start - 1  # tape index of the latest delivered bar: the clock
         self.cash = float(cash)
         self.initial_cash = float(cash)
         self.last_equity = float(cash)
         self.multiplier = float(multiplier)
+        self.tick_check = tick_check  # refuse sub-penny prices, as Alpaca does
         self.faults = faults if faults is not None else Faults()
         self.orders: dict[str, FakeOrder] = {}
         self.by_client: dict[str, FakeOrder] = {}
         self.positions: dict[str, Position] = {}
         self.events: list[Event] = []
         self.fills: list[Fill] = []
+        self._open: dict[str, dict[str, FakeOrder]] = {}  # per symbol, in submission order
         self._n_orders = 0
         self._n_exec = 0
 
@@ -130,6 +138,19 @@ class Market:
         self._n_orders += 1
         return fake_uuid("order", self._n_orders), self._n_orders
 
+    def add(self, order: FakeOrder) -> None:
+        """Register a new order (by id, by client id, and among its symbol's open orders)."""
+        self.orders[order.id] = order
+        self.by_client[order.client_order_id] = order
+        self._open.setdefault(order.symbol, {})[order.id] = order
+
+    def open_orders(self, symbol: str) -> list[FakeOrder]:
+        """``symbol``'s orders that are still open, in submission order (prunes the rest)."""
+        book = self._open.get(symbol, {})
+        for oid in [k for k, o in book.items() if not o.is_open]:
+            del book[oid]
+        return list(book.values())
+
     def emit(self, kind: str, order: FakeOrder, **fields: Any) -> None:
         """Append a trade update for ``order`` at the current clock (or ``fields['ts']``)."""
         ts = fields.pop("ts", self.now)
@@ -138,12 +159,13 @@ class Market:
     def held_for_orders(self, symbol: str, side: str) -> tuple[float, list[str]]:
         """Quantity working ``side`` orders of ``symbol`` hold (an OCO pair counts once)."""
         groups: dict[str, float] = {}
-        for o in self.orders.values():
-            if o.symbol != symbol or o.side != side or o.status in ("held",) or not o.is_open:
+        working = self.open_orders(symbol)
+        for o in working:
+            if o.side != side or o.status == "held":
                 continue
             key = min(o.id, o.sibling_id) if o.sibling_id else o.id
             groups[key] = max(groups.get(key, 0.0), o.leaves_qty)
-        related = [o.id for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        related = [o.id for o in working]
         return sum(groups.values()), related
 
     def qty_available(self, symbol: str) -> float:
@@ -172,8 +194,8 @@ class Market:
     def _working(self, symbol: str, i: int) -> list[FakeOrder]:
         return [
             o
-            for o in self.orders.values()
-            if o.symbol == symbol and o.status in ("new", "partially_filled") and o.live_from <= i
+            for o in self.open_orders(symbol)
+            if o.status in ("new", "partially_filled") and o.live_from <= i
         ]
 
     def _match_bar(self, bar: Bar, i: int) -> None:
@@ -303,9 +325,9 @@ class Market:
         else:
             o.failed_at = ts
         self.emit(status, o)
-        if o.legs and o.filled_qty > 0:
+        if o.legs and o.filled_qty > 0 and o.order_class != "oco":
             self.activate_legs(o, live_from=self.index + 1)
-        for leg_id in o.legs:
+        for leg_id in o.legs:  # an OCO's stop goes with its parent; held legs with their entry
             leg = self.orders[leg_id]
-            if leg.status == "held":
+            if leg.status == "held" or (o.order_class == "oco" and leg.is_open):
                 self.terminate(leg, "canceled")

@@ -173,3 +173,17 @@ def check_bracket_levels(
                 f"stop_loss.stop_price must be {rel} base_price {sign} 0.01 "
                 f"(stop_price {stop!r}, base_price {base!r})",
             )
+
+
+def check_increment(key: str, value: float | None) -> None:
+    """Alpaca's minimum price increment: whole cents from $1.00, 1/100 cent below it."""
+    if value is None:
+        return
+    steps = value * (100 if value >= 1.0 else 10_000)
+    if abs(steps - round(steps)) > 1e-6:
+        raise Refused(
+            422,
+            CODE_PRICE,
+            f"invalid {key} {value!r}. sub-penny increment does not fulfill minimum pricing "
+            "criteria",
+        )

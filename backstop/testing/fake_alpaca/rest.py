@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -42,6 +43,7 @@ class Backend:
     publish: Callable[[], None]
     lock: threading.RLock = field(default_factory=threading.RLock)
     log: list[tuple[str, str, int]] = field(default_factory=list)
+    bugs: list[str] = field(default_factory=list)  # exceptions a route raised (HTTP 500)
 
 
 Reply = tuple[int, Any]
@@ -127,6 +129,20 @@ def _close_position(market: Market, symbol: str) -> Reply:
     return 200, wire.order_json(order)
 
 
+def _close_all(market: Market, cancel_orders: bool) -> Reply:
+    """``DELETE /v2/positions``: one closing order per position (207, one result each)."""
+    if cancel_orders:
+        submit.cancel_all(market)
+    out = []
+    for symbol in sorted(market.positions):
+        try:
+            _, order = _close_position(market, symbol)
+            out.append({"symbol": symbol, "status": 200, "body": order})
+        except Refused as exc:
+            out.append({"symbol": symbol, "status": exc.status, "body": exc.body})
+    return 207, out
+
+
 def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any) -> Reply:
     """Answer one request (the lock is held by the caller)."""
     m = b.market
@@ -155,15 +171,17 @@ def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any)
             return 200, [wire.position_json(m, s) for s in sorted(m.positions)]
         if method == "DELETE" and rest:
             return _close_position(m, rest[0])
+        if method == "DELETE":
+            return _close_all(m, _flag(params, "cancel_orders"))
     if head == "orders:by_client_order_id" and method == "GET":
         order = m.by_client.get(params.get("client_order_id", ""))
         if order is None:
             raise Refused(404, 40410000, "order not found")
         return 200, wire.order_json(order)
     if head == "orders":
+        if method in ("POST", "PATCH") and not isinstance(body, dict):
+            raise Refused(422, CODE_INVALID, "request body must be a JSON object")
         if method == "POST" and not rest:
-            if not isinstance(body, dict):
-                raise Refused(422, CODE_INVALID, "request body must be a JSON object")
             response = submit.submit(m, body)
             return 200, wire.order_json(response, m, nested=True)
         if method == "GET" and not rest:
@@ -174,7 +192,7 @@ def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any)
             order = submit.find(m, rest[0])
             return 200, wire.order_json(order, m, nested=_flag(params, "nested"))
         if method == "PATCH":
-            return 200, wire.order_json(submit.replace(m, rest[0], body or {}))
+            return 200, wire.order_json(submit.replace(m, rest[0], body))
         if method == "DELETE":
             submit.cancel(m, rest[0])
             return 204, None
@@ -190,7 +208,7 @@ def make_handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeAlpaca/1"
-        timeout = 10  # seconds a connection may sit idle before the handler gives up
+        timeout = 5  # seconds a connection may sit idle before the handler gives up
 
         def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet: tests read ``FakeAlpaca.requests`` instead of stderr."""
@@ -243,6 +261,10 @@ def make_handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
                     reply = route(backend, method, path, params, body)
                 except Refused as exc:
                     reply = exc.status, exc.body
+                except Exception as exc:  # a bug in the fake: loud, with its traceback
+                    traceback.print_exc()
+                    backend.bugs.append(f"{method} {path}: {exc!r}")
+                    reply = 500, {"code": 50010000, "message": f"fake alpaca bug: {exc!r}"}
                 backend.publish()
                 accepted = method == "POST" and path == "/v2/orders" and reply[0] == 200
                 if accepted and backend.faults.take_timeout():

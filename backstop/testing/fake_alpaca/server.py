@@ -16,10 +16,13 @@ The clock is the bar tape (``fake.now``), never the wall clock; orders fill only
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from backstop.errors import ConfigError, check
 from backstop.testing.fake_alpaca import wire
 from backstop.testing.fake_alpaca.faults import Faults, RefuseRule
 from backstop.testing.fake_alpaca.market import Event, Market
@@ -31,8 +34,34 @@ STOP_TIMEOUT_S = 5.0
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads
+    """Threading HTTP server that can cut its open connections when it stops."""
+
+    daemon_threads = True  # a handler ends with its one request (HTTP/1.0), or its timeout
     allow_reuse_address = True  # a restart binds the same port again at once
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        super().__init__(address, handler)
+        self._live: set[socket.socket] = set()
+        self._live_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        with self._live_lock:
+            self._live.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._live_lock:
+            self._live.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        """Shut down every accepted connection: a handler blocked reading one returns."""
+        with self._live_lock:
+            live = list(self._live)
+        for sock in live:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class FakeAlpaca:
@@ -42,7 +71,9 @@ class FakeAlpaca:
     (default: the bundled sample). ``start``: how many timestamps are already delivered when
     it starts (at least 1, so ``now`` is always a bar's time). ``keys``: the only
     (key id, secret) accepted; by default any non-empty pair is. ``cash``: starting cash;
-    ``multiplier``: margin multiplier of the buying-power check.
+    ``multiplier``: margin multiplier of the buying-power check. ``tick_check``: refuse
+    sub-penny limit and stop prices as Alpaca does (off by default: scripted bars such as the
+    bundled sample are not on a cent grid).
     """
 
     def __init__(
@@ -52,6 +83,7 @@ class FakeAlpaca:
         start: int = 1,
         cash: float = 100_000.0,
         multiplier: float = 2.0,
+        tick_check: bool = False,
         keys: tuple[str, str] | None = None,
     ) -> None:
         if bars is None:
@@ -60,7 +92,12 @@ class FakeAlpaca:
             bars = sample_bars()
         self.faults = Faults()
         self.market = Market(
-            Tape(bars), cash=cash, start=start, multiplier=multiplier, faults=self.faults
+            Tape(bars),
+            cash=cash,
+            start=start,
+            multiplier=multiplier,
+            tick_check=tick_check,
+            faults=self.faults,
         )
         self.key_id, self.secret_key = keys if keys is not None else ("fake-key", "fake-secret")
         self.hub = StreamHub(self.faults, keys)
@@ -95,6 +132,7 @@ class FakeAlpaca:
         if http is not None:
             http.shutdown()
             http.server_close()
+            http.cut_connections()
         if self._http_thread is not None:
             self._http_thread.join(timeout)
             self._http_thread = None
@@ -163,6 +201,12 @@ class FakeAlpaca:
             return list(self.backend.log)
 
     @property
+    def bugs(self) -> list[str]:
+        """Exceptions the fake's own routes raised (each answered 500, traceback on stderr)."""
+        with self.backend.lock:
+            return list(self.backend.bugs)
+
+    @property
     def events(self) -> list[Event]:
         """Every trade update the market produced, in order (delivered or not)."""
         with self.backend.lock:
@@ -192,8 +236,10 @@ class FakeAlpaca:
         """Drop every stream connection and start an outage: events are lost until
         ``end_outage()``; new connections are refused (503) or, ``mode="silent"``, accepted
         and served nothing."""
-        if mode not in ("refuse", "silent"):
-            raise ValueError(f"mode must be 'refuse' or 'silent' (got {mode!r})")
+        check(
+            mode in ("refuse", "silent"),
+            ConfigError("mode", f"must be 'refuse' or 'silent' (got {mode!r})"),
+        )
         with self.backend.lock:
             self.faults.outage, self.faults.outage_mode = True, mode
         self.hub.drop_all()
@@ -223,8 +269,10 @@ class FakeAlpaca:
         """Refuse the next ``count`` orders (None: all) for ``symbol`` (None: any): ``how="403"``
         answers the submit 403 40310000; ``how="rejected"`` accepts it, then rejects it with
         a ``rejected`` stream event."""
-        if how not in ("403", "rejected"):
-            raise ValueError(f"how must be '403' or 'rejected' (got {how!r})")
+        check(
+            how in ("403", "rejected"),
+            ConfigError("how", f"must be '403' or 'rejected' (got {how!r})"),
+        )
         with self.backend.lock:
             rules = self.faults.refuse_rules or []
             rules.append(RefuseRule(symbol, count, how))

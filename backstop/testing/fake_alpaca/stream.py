@@ -31,6 +31,7 @@ from backstop.testing.fake_alpaca.market import Event
 
 POLL_S = 0.01  # how long a connection waits for an event before checking its socket
 AUTH_WAIT_S = 10.0  # how long a new connection may take to authenticate
+CLOSE_WAIT_S = 1.0  # handshake and closing-handshake limits, so stop() stays short
 
 
 class StreamHub:
@@ -44,6 +45,7 @@ class StreamHub:
         self._lock = threading.Lock()
         self._queues: dict[ServerConnection, queue.SimpleQueue[str]] = {}
         self._server: Server | None = None
+        self._closing = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ---- delivery (called under the backend lock, in event order) ----------------------
@@ -70,6 +72,7 @@ class StreamHub:
         """Close every stream connection (the client sees its socket drop and reconnects)."""
         with self._lock:
             conns = list(self._queues)
+            self._queues.clear()  # nothing more is queued to a connection being dropped
         server = self._server
         if server is not None:
             conns = list({*conns, *server.connections})
@@ -81,7 +84,14 @@ class StreamHub:
     def start(self, port: int) -> int:
         """Listen on 127.0.0.1:``port`` (0: the OS picks); returns the bound port."""
         sock = socket.create_server(("127.0.0.1", port))
-        self._server = serve(self._handle, sock=sock, process_request=self._gate)
+        self._closing.clear()
+        self._server = serve(
+            self._handle,
+            sock=sock,
+            process_request=self._gate,
+            open_timeout=CLOSE_WAIT_S,
+            close_timeout=CLOSE_WAIT_S,
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="fake-alpaca-stream", daemon=True
         )
@@ -91,6 +101,7 @@ class StreamHub:
     def stop(self, timeout: float) -> None:
         """Close the listener and every connection; wait at most ``timeout`` for the thread."""
         server, self._server = self._server, None
+        self._closing.set()
         if server is not None:
             server.shutdown()
         if self._thread is not None:
@@ -133,7 +144,7 @@ class StreamHub:
                 self._queues.pop(conn, None)
 
     def _serve(self, conn: ServerConnection, q: queue.SimpleQueue[str]) -> None:
-        while True:  # ends when the connection closes (client, drop_all or stop)
+        while not self._closing.is_set():  # or when the connection closes (client, drop_all)
             try:
                 text = q.get(timeout=POLL_S)
                 conn.send(text)

@@ -29,6 +29,7 @@ from backstop.testing.fake_alpaca.orders import (
     FakeOrder,
     Refused,
     check_bracket_levels,
+    check_increment,
     check_prices,
     choice,
     fake_uuid,
@@ -164,6 +165,11 @@ def submit(market: Market, body: dict[str, Any]) -> FakeOrder:
         check_prices(order, body)
     legs = _legs(market, order, body) if klass != "simple" else []
     order.legs = [leg.id for leg in legs]
+    if market.tick_check:
+        for o in [order, *legs]:
+            check_increment("limit_price", o.limit_price)
+            check_increment("stop_price", o.stop_price)
+            check_increment("trail_price", o.trail_price)
     _check_qty_available(market, symbol, side, order.qty)
     _check_buying_power(market, order)
     how = market.faults.take_refusal(symbol)
@@ -175,8 +181,7 @@ def submit(market: Market, body: dict[str, Any]) -> FakeOrder:
     cap = market.faults.max_fill(order.qty)
     for o in [order, *legs]:
         o.max_fill = cap
-        market.orders[o.id] = o
-        market.by_client[o.client_order_id] = o
+        market.add(o)
     response = snapshot(order, status="accepted")
     if how == "rejected":
         market.terminate(order, "rejected")
@@ -218,12 +223,15 @@ def replace(market: Market, order_id: str, body: dict[str, Any]) -> FakeOrder:
         else:
             new.trail_percent = trail
         new.stop_price = trailing_level(new)
+    if market.tick_check:
+        for key in ("limit_price", "stop_price", "trail_price"):
+            if not (key == "stop_price" and new.type == "trailing_stop"):  # derived, not sent
+                check_increment(key, getattr(new, key))
     if new.qty > old.leaves_qty:
         _check_qty_available(market, old.symbol, old.side, new.qty - old.leaves_qty)
     now = market.now
     old.status, old.replaced_at, old.replaced_by, old.updated_at = "replaced", now, new.id, now
-    market.orders[new.id] = new
-    market.by_client[cid] = new
+    market.add(new)
     for other in market.orders.values():
         if other.sibling_id == old.id:
             other.sibling_id = new.id
