@@ -221,6 +221,11 @@ def test_a_504_after_accept_gives_exactly_one_order() -> None:
         assert len(_orders_with(fake, cid(3, "E", 0))) == 1
         posts = [status for method, path, status in fake.requests if method == "POST"]
         assert posts[2:] == [429, 429, 200]
+        assert [e.client_order_id for e in b.drain_events()] == [cid(3, "E", 0)]
+        fake.fail_next(4, status=429)  # still rate limited after alpaca-py's retries
+        with pytest.raises(BrokerUnavailable, match="submit bs-t1-4-E-0: Alpaca answered 429"):
+            b.submit(entry(4))
+        assert _orders_with(fake, cid(4, "E", 0)) == [] and b.drain_events() == []
         fake.fail_next(4, status=504)  # every try of alpaca-py refused before the market
         with pytest.raises(BrokerUnavailable, match=r"Alpaca holds no order bs-t1-2-E-0: nothing"):
             b.submit(entry(2))

@@ -4,7 +4,8 @@ Every method returns records of ``parsing`` (never an alpaca-py type) and raises
 backstop's errors:
 
 - ``BrokerUnavailable``: the request never reached the broker (connection refused, DNS,
-  connect timeout). Nothing was placed.
+  connect timeout) or was turned away unread (429 after alpaca-py's retries). Nothing
+  was placed.
 - ``OutcomeUnknown``: the request may have reached the broker but no answer came (read
   timeout, connection dropped mid-request, a 5xx after alpaca-py's own retries). A submit
   answered so may have been placed.
@@ -249,6 +250,8 @@ class AlpacaClient:
             message = self._keys.redact(message)
             if status >= 500:
                 raise OutcomeUnknown(f"{what}: Alpaca answered {status}: {message}") from None
+            if status == 429:  # still rate limited after alpaca-py's own retries: not taken
+                raise BrokerUnavailable(f"{what}: Alpaca answered 429: {message}") from None
             raise AlpacaRefused(what, status, code, message) from None
         except requests.exceptions.ConnectionError as err:
             if _never_sent(err):
