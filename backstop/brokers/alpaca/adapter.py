@@ -112,9 +112,19 @@ class AlpacaBroker:
     def submit(self, command: SubmitOrder) -> None:
         """Place ``command`` (legs as a native bracket / OTO, siblings as an OCO)."""
         self._ids.expect(command)
+        snap = self._place(command)
+        if snap is None:
+            return
+        if (command.legs or command.siblings) and not snap.legs:
+            snap = self._client.by_id(snap.broker_order_id)  # the legs, nested
+        self._ids.learn(snap)
+        self._report_snapshot(snap)
+
+    def _place(self, command: SubmitOrder) -> OrderSnapshot | None:
+        """Send once; the order placed or adopted (None: refused, REJECTED reported)."""
         primary = _primary(command)
         try:
-            snap: OrderSnapshot | None = self._client.submit(command)
+            return self._client.submit(command)
         except AlpacaRefused as err:
             # 40010001 is also Alpaca's code for a malformed request: only an order found
             # under the client id makes it "already placed"
@@ -124,7 +134,7 @@ class AlpacaBroker:
                 cids += [leg.client_order_id for leg in command.legs]
                 now = self._clock.now_ns()
                 self._pending += self._tr.refused(cids, err.message, now, now)
-                return
+            return snap
         except OutcomeUnknown as err:
             snap = self._adopt(command, primary)
             if snap is None:
@@ -132,10 +142,7 @@ class AlpacaBroker:
                     f"{err}; Alpaca holds no order {primary}: nothing placed (sending it "
                     "again with the same client id is safe)"
                 ) from None
-        if (command.legs or command.siblings) and not snap.legs:
-            snap = self._client.by_id(snap.broker_order_id)  # the legs, nested
-        self._ids.learn(snap)
-        self._report_snapshot(snap)
+            return snap
 
     def _adopt(self, command: SubmitOrder, primary: str) -> OrderSnapshot | None:
         """The order a maybe-placed submit made, looked up by client id (never resent);
@@ -350,6 +357,7 @@ class AlpacaBroker:
         return self._client.positions()
 
     def account(self) -> Account:
+        """Equity, cash and buying power as Alpaca reports them."""
         return self._client.account()
 
     def recent_fills(self, since_ns: int) -> list[Execution]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 import requests
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import (
@@ -158,7 +159,7 @@ class AlpacaClient:
             status=QueryOrderStatus(status),
             nested=True,
             limit=500,
-            direction="desc",  # with a limit, the newest are the ones to keep
+            direction=Sort.DESC,  # with a limit, the newest are the ones to keep
             after=None if after_ns is None else parsing.ns_datetime(after_ns),
         )
         rows = self._call(f"list {status} orders", self._trading.get_orders, request)

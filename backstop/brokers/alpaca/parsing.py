@@ -224,7 +224,7 @@ def _bracket_fields(cmd: SubmitOrder) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"order_class": OrderClass.BRACKET if tp and sl else OrderClass.OTO}
     if tp is not None:
-        out["take_profit"] = TakeProfitRequest(limit_price=tp.limit_price)
+        out["take_profit"] = TakeProfitRequest(limit_price=_price(tp.limit_price, tp))
     if sl is not None:
         out["stop_loss"] = _stop_loss(sl)
     return out
@@ -250,7 +250,7 @@ def _oco_request(cmd: SubmitOrder) -> OrderRequest:
         time_in_force=_TIFS[tp.tif],
         client_order_id=tp.client_order_id,  # the primary order at Alpaca
         order_class=OrderClass.OCO,
-        take_profit=TakeProfitRequest(limit_price=tp.limit_price),
+        take_profit=TakeProfitRequest(limit_price=_price(tp.limit_price, tp)),
         stop_loss=_stop_loss(sl),
     )
 
@@ -274,9 +274,17 @@ def _split_exits(
 
 
 def _stop_loss(sl: SubmitOrder) -> StopLossRequest:
+    stop = _price(sl.stop_price, sl)
     if sl.order_type == OrderType.STOP_LIMIT:
-        return StopLossRequest(stop_price=sl.stop_price, limit_price=sl.limit_price)
-    return StopLossRequest(stop_price=sl.stop_price)
+        return StopLossRequest(stop_price=stop, limit_price=_price(sl.limit_price, sl))
+    return StopLossRequest(stop_price=stop)
+
+
+def _price(value: float | None, cmd: SubmitOrder) -> float:
+    """A level ``SubmitOrder`` already checked is there (its type needs it)."""
+    if value is None:
+        raise ConfigError(cmd.client_order_id, f"{cmd.order_type.name} order without its price")
+    return value
 
 
 def replace_request(cmd: AmendOrder, new_client_id: str) -> ReplaceOrderRequest:

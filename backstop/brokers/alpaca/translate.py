@@ -27,7 +27,7 @@ from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpd
 from backstop.domain.orders import parse_client_order_id
 
 K = OrderUpdateKind
-_ACCEPT_EVENTS = frozenset({"new", "accepted", "pending_new", "held"})
+_ACCEPT_EVENTS = frozenset({"new", "accepted", "pending_new"})
 _TERMINAL = {"canceled": K.CANCELED, "expired": K.EXPIRED, "rejected": K.REJECTED}
 _FILL_EVENTS = frozenset({"fill", "partial_fill"})
 
