@@ -203,6 +203,24 @@ def test_a_duplicate_client_id_is_adopted_never_placed_twice() -> None:
             restarted.submit(other)
 
 
+def test_a_resend_after_a_restart_adopts_the_order_and_books_what_filled_meanwhile() -> None:
+    rows = [*flat(2), (101.0, 111.0, 100.5, 108.0), *flat(2, 108.0)]
+    with FakeAlpaca(tape(AAPL=rows)) as fake:
+        first = broker(fake, stream=False)
+        cmd = bracket(1, stop=95.0, target=110.0)
+        first.submit(cmd)
+        fake.advance(2)  # the entry fills, then its target; the process is gone by now
+        restarted = broker(fake, stream=False)
+        restarted.submit(cmd)  # the core re-sends the unconfirmed intent after its restart
+        assert len(fake.orders()) == 3
+        events = restarted.drain_events()
+        fills = [(e.client_order_id, e.qty, e.price) for e in events if isinstance(e, Execution)]
+        assert fills == [(cid(1, "E", 0), 10.0, 100.0), (cid(1, "TP", 2), 10.0, 110.0)]
+        ends = [(e.kind.name, e.client_order_id) for e in events if isinstance(e, OrderUpdate)]
+        assert ends[-1] == ("CANCELED", cid(1, "SL", 1))
+        assert restarted.recent_fills(T0) == [e for e in events if isinstance(e, Execution)]
+
+
 def test_a_504_after_accept_gives_exactly_one_order() -> None:
     with FakeAlpaca(tape(AAPL=flat(4))) as fake:
         b = broker(fake, stream=False)
