@@ -174,7 +174,9 @@ def test_cancel_reports_once_and_an_ended_order_is_no_error() -> None:
         assert isinstance(fill, Execution)
         assert (fill.client_order_id, fill.qty, fill.price) == (cid(2, "E", 0), 10.0, 100.0)
         b.cancel(CancelOrder(cid(2, "E", 0)))
+        b.amend(AmendOrder(cid(2, "E", 0), qty=5))  # ended: nothing to replace either
         assert b.drain_events() == []
+        assert [o["client_order_id"] for o in fake.orders()] == [cid(1, "E", 0), cid(2, "E", 0)]
         with pytest.raises(BackstopError, match="cancel bs-t1-9-E-0: Alpaca has no such order"):
             b.cancel(CancelOrder(cid(9, "E", 0)))
 
