@@ -9,7 +9,16 @@ import pytest
 
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from backstop.domain.instruments import REGISTRY, Instrument, lookup
-from backstop.domain.orders import ALLOWED_TRANSITIONS, Bracket, Order, build_order, client_order_id
+from backstop.domain.orders import (
+    ALLOWED_TRANSITIONS,
+    Bracket,
+    ClientIdParts,
+    Order,
+    build_order,
+    client_order_id,
+    parse_client_order_id,
+    replacement_client_id,
+)
 from backstop.engine.core.exchange import TRANSITIONS
 from backstop.errors import ConfigError, OrderStateError
 
@@ -174,3 +183,40 @@ def test_the_journal_builds_client_ids_with_the_one_formula() -> None:
     assert ids == expected
     assert len(set(ids)) == len(ids) and max(map(len, ids)) <= 48
     assert all(c.startswith(result.run_id) for c in cycles)
+
+
+def test_client_ids_parse_back_to_their_parts() -> None:
+    parts = parse_client_order_id("bs-run1-42-SL-1")
+    assert parts == ClientIdParts("run1", 42, OrderRole.STOP_LOSS, 1, 0)
+    assert parts is not None and parts.base == "bs-run1-42-SL-1"
+    assert parse_client_order_id("bs-run1-42-X-3") == ClientIdParts(
+        "run1", 42, OrderRole.SIGNAL_EXIT, 3, 0
+    )
+    for foreign in ("manual-1", "bs-run1-42-ZZ-1", "bs-run1-x-SL-1", "bs-run1-42-SL"):
+        assert parse_client_order_id(foreign) is None
+
+
+def test_a_replacement_id_parses_to_its_base_parts() -> None:
+    base = client_order_id("run1", 7, OrderRole.STOP_LOSS, 1)
+    second = replacement_client_id(base, 2)
+    assert second == "bs-run1-7-SL-1.2"
+    parts = parse_client_order_id(second)
+    assert parts == ClientIdParts("run1", 7, OrderRole.STOP_LOSS, 1, 2)
+    assert parts is not None and parts.base == base
+    # only a positive decimal suffix without leading zeros is a replacement of ours
+    for odd in (f"{base}.0", f"{base}.01", f"{base}.x", f"{base}.", f"{base}.1.2"):
+        assert parse_client_order_id(odd) is None
+
+
+def test_a_replacement_id_is_checked_against_the_length_limit() -> None:
+    long_base = "bs-" + "r" * 38 + "-1-SL-1"  # 48 characters: the limit itself
+    with pytest.raises(ConfigError, match="longer than 48"):
+        replacement_client_id(long_base, 1)
+    with pytest.raises(ConfigError, match="at least 1"):
+        replacement_client_id("bs-run1-7-SL-1", 0)
+
+
+def test_a_run_id_with_a_dot_is_not_read_as_a_replacement() -> None:
+    cid = client_order_id("r.1", 3, OrderRole.ENTRY, 0)
+    assert parse_client_order_id(cid) == ClientIdParts("r.1", 3, OrderRole.ENTRY, 0, 0)
+    assert parse_client_order_id(f"{cid}.4") == ClientIdParts("r.1", 3, OrderRole.ENTRY, 0, 4)

@@ -56,6 +56,7 @@ CLIENT_ID_PREFIX = "bs"
 MAX_CLIENT_ID = 48  # Alpaca's limit, the shortest of the brokers backstop speaks to
 _LEG_ROLES = {"E": OrderRole.ENTRY, "SL": OrderRole.STOP_LOSS, "TP": OrderRole.TAKE_PROFIT}
 _LEG_ROLES |= {"X": OrderRole.SIGNAL_EXIT, "TS": OrderRole.TRAILING}
+_ROLE_CODES = {role: code for code, role in _LEG_ROLES.items()}
 
 
 def client_order_id(run_id: str, cycle: int, role: OrderRole, leg_no: int = 0) -> str:
@@ -79,23 +80,55 @@ def client_order_id(run_id: str, cycle: int, role: OrderRole, leg_no: int = 0) -
 
 @dataclass(frozen=True, slots=True)
 class ClientIdParts:
-    """What a client id says: whose it is, its cycle, its role family and its sequence."""
+    """What a client id says: whose it is, its cycle, its role family and its sequence.
+
+    ``replacement`` is 0 for the id the core made and n for its n-th replacement at a
+    broker that replaces an order by a new one (Alpaca's PATCH): ``<cid>.<n>``. The other
+    parts are the base id's, so the replacement is still the same order to the core."""
 
     run_id: str
     cycle: int
     role: OrderRole  # ENTRY, STOP_LOSS, TAKE_PROFIT, TRAILING or SIGNAL_EXIT (any plain exit)
     leg_no: int
+    replacement: int = 0
+
+    @property
+    def base(self) -> str:
+        """The client id the core made (without a replacement suffix)."""
+        code = _ROLE_CODES[self.role]
+        return f"{CLIENT_ID_PREFIX}-{self.run_id}-{self.cycle}-{code}-{self.leg_no}"
 
 
 def parse_client_order_id(cid: str) -> ClientIdParts | None:
     """The parts of one of backstop's client ids, or None for an id backstop did not make
-    (an order placed by hand or by another program): reconcile adopts only ours."""
-    parts = cid.split("-")
+    (an order placed by hand or by another program): reconcile adopts only ours. A
+    replacement's id ``<cid>.<n>`` (``replacement_client_id``) parses to its base's parts
+    with ``replacement`` = n."""
+    base, dot, suffix = cid.rpartition(".")
+    if not (dot and suffix.isdigit()):
+        base, suffix = cid, ""  # no replacement suffix (a run id may hold a dot)
+    elif suffix[0] == "0":
+        return None  # ".0", ".01": never made by replacement_client_id
+    parts = base.split("-")
     if len(parts) != 5 or parts[0] != CLIENT_ID_PREFIX or parts[3] not in _LEG_ROLES:
         return None
     if not (parts[2].isdigit() and parts[4].isdigit()):
         return None
-    return ClientIdParts(parts[1], int(parts[2]), _LEG_ROLES[parts[3]], int(parts[4]))
+    replacement = int(suffix) if suffix else 0
+    return ClientIdParts(parts[1], int(parts[2]), _LEG_ROLES[parts[3]], int(parts[4]), replacement)
+
+
+def replacement_client_id(cid: str, n: int) -> str:
+    """The client id of the n-th replacement (n >= 1) of the order ``cid`` (a base id):
+    brokers that replace an order by a new one need a new client id for it, and this one
+    parses back to ``cid`` so every event of the replacement stays ``cid``'s."""
+    check(n >= 1, ConfigError(cid, f"replacement number must be at least 1, got {n}"))
+    new = f"{cid}.{n}"
+    check(
+        len(new) <= MAX_CLIENT_ID,
+        ConfigError(cid, f"replacement client id {new!r} is longer than {MAX_CLIENT_ID}"),
+    )
+    return new
 
 
 @dataclass(frozen=True, slots=True)
