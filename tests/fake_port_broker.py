@@ -66,6 +66,8 @@ class PortOrder:
     status: OrderStatus = OrderStatus.ACCEPTED
     filled: float = 0.0
     avg: float = NAN
+    accepted_ts: int = 0
+    updated_ts: int = 0
 
     @property
     def working(self) -> bool:
@@ -127,6 +129,7 @@ class PortFakeBroker:
             if cmd.order_type == OrderType.TRAILING_STOP:
                 o.trail_pct = float(cmd.trail_percent or 0.0)
                 o.water = o.stop / (1.0 + o.side * o.trail_pct)  # the price it trails from
+            o.accepted_ts = o.updated_ts = self._ts
             self.orders[o.cid] = o
             working = [w for w in self.orders.values() if w.symbol == o.symbol and w.working]
             if self.max_working is not None and len(working) > self.max_working:
@@ -286,6 +289,7 @@ class PortFakeBroker:
             max(o.remaining, 0.0), self._ts, self._ts,
         )  # fmt: skip
         self.executions.append(ex)
+        o.updated_ts = self._ts
         if o.remaining <= EPS:
             o.status = OrderStatus.FILLED
         else:
@@ -297,19 +301,21 @@ class PortFakeBroker:
                     self._end(g, OrderStatus.CANCELED, bit(ReasonCode.OCO_SIBLING_FILLED))
 
     def _report_again(self, o: PortOrder) -> None:
-        """A known client id sent again: report the order as it stands (port contract)."""
-        self._emit(OrderUpdate(U.ACCEPTED, o.cid, self._ts, self._ts))
+        """A known client id sent again: report the order as it stands (port contract),
+        each event stamped when it happened."""
+        self._emit(OrderUpdate(U.ACCEPTED, o.cid, o.accepted_ts, self._ts))
         for ex in self.executions:
             if ex.client_order_id == o.cid:
                 self._emit(ex)
         kind = {OrderStatus.CANCELED: U.CANCELED, OrderStatus.EXPIRED: U.EXPIRED}.get(o.status)
         if kind is not None:
-            self._emit(OrderUpdate(kind, o.cid, self._ts, self._ts))
+            self._emit(OrderUpdate(kind, o.cid, o.updated_ts, self._ts))
 
     def _end(self, o: PortOrder, status: OrderStatus, reasons: int) -> None:
         if o.status in TERMINAL_STATUSES:
             raise RuntimeError(f"order {o.cid}: {o.status.name} -> {status.name}")
         o.status = status
+        o.updated_ts = self._ts
         kind = {OrderStatus.CANCELED: U.CANCELED, OrderStatus.EXPIRED: U.EXPIRED}.get(status)
         if kind is not None:
             self._emit(OrderUpdate(kind, o.cid, self._ts, self._ts, reasons=reasons))
@@ -333,7 +339,7 @@ class PortFakeBroker:
         return BrokerOrder(
             o.cid, o.cid, o.symbol, Side(o.side), o.qty, o.filled, o.status, o.otype, o.tif,
             None if o.limit != o.limit else o.limit, None if o.stop != o.stop else o.stop,
-            avg_fill_price=None if o.avg != o.avg else o.avg,
+            avg_fill_price=None if o.avg != o.avg else o.avg, updated_ts=o.updated_ts,
         )  # fmt: skip
 
 

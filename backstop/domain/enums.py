@@ -11,8 +11,12 @@ from enum import IntEnum
 from functools import lru_cache
 
 # Leg numbers, the last part of a client order id: 0 the entry, 1-2 its legs, 3 a scale-in
-# add, 4-5 its legs; every later order of a cycle (an exit, a replacement leg pair) takes
-# FIRST_FREE_LEG_NO + its number among the run's orders, so no id is ever reused.
+# add, 4-5 its legs. An exit takes FIRST_FREE_LEG_NO + 2 x the bar row it was decided at; a
+# replacement leg pair FIRST_FREE_LEG_NO + 2 x the bar row of the fill it protects (+1 for a
+# scale-in add's). A cycle sends at most one exit per bar and its entries fill at most once
+# per bar each, so no id is ever reused; and the number depends only on the cycle and the
+# bar, never on what other cycles did, so a restarted runner that decides again sends the
+# very same ids.
 FIRST_FREE_LEG_NO = 6
 
 

@@ -85,6 +85,7 @@ class BrokerOrder:
     stop_price: float | None = None
     parent_id: str | None = None  # client id of the entry a bracket leg belongs to
     avg_fill_price: float | None = None
+    updated_ts: int | None = None  # ns of its last change at the broker (None: unknown)
 
     @property
     def remaining(self) -> float:

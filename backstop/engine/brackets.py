@@ -20,10 +20,10 @@ and the live adapters all receive the same commands and only match or translate 
   and the legs together never exceed the position even if all of them fill.
 - A strategy's stop line moves the oldest working stop leg (the caller decided it tightens).
 
-Client ids come from the one formula (``client_order_id``): leg number 0 for the entry, 1-2
-its legs, 3 a scale-in add, 4-5 its legs; an exit or a replacement pair takes
-``FIRST_FREE_LEG_NO`` + its number among the run's orders (as the backtest loop numbers
-them), so no id is ever reused, not even after a cancel.
+Client ids come from the one formula (``client_order_id``) and the leg-number rule beside
+``FIRST_FREE_LEG_NO``: 0 for the entry, 1-2 its legs, 3 a scale-in add, 4-5 its legs; an exit
+or a replacement pair is numbered from its cycle and bar alone, so no id is ever reused and a
+restarted runner that decides again sends the very same ids.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class BracketManager:
             )
             left = max(abs(mirror.position(symbol)) - closing - qty, 0.0)
             out += self._fit(mirror, symbol, left, ts, set(), protective_only=True)
-        seq = FIRST_FREE_LEG_NO + len(mirror.orders)
+        seq = FIRST_FREE_LEG_NO + 2 * bar
         out.append(
             SubmitOrder(
                 client_order_id=client_order_id(self.run_id, cycle, role, seq),
@@ -216,8 +216,9 @@ class BracketManager:
         return None
 
     # ---- fills -------------------------------------------------------------------------
-    def on_execution(self, mirror: BrokerMirror, ex: Execution) -> list[OrderCommand]:
-        """Commands a fill calls for (call after ``mirror.apply(ex)`` booked it)."""
+    def on_execution(self, mirror: BrokerMirror, ex: Execution, bar: int) -> list[OrderCommand]:
+        """Commands a fill calls for (call after ``mirror.apply(ex)`` booked it); ``bar`` is
+        the bar row the fill belongs to."""
         o = mirror.orders[ex.client_order_id]
         ts = ex.ts_event
         out: list[OrderCommand] = []
@@ -242,12 +243,22 @@ class BracketManager:
                         cancel(other, int(R_ENTRY_REMAINDER_CANCELED))
         grown: dict[str, float] = {}
         if o.role == OrderRole.ENTRY:
-            out += self._protect(mirror, o, ex.qty, ts, grown)
+            out += self._protect(mirror, o, ex.qty, ts, bar, grown)
         held = abs(mirror.position(o.symbol))
-        out += self._fit(mirror, o.symbol, held, ts, going, grown)
+        if self.venue.reduce_only:
+            out += self._fit(mirror, o.symbol, held, ts, going, grown)
+        else:  # the exits and the legs together, never more than is held
+            out += self._fit(mirror, o.symbol, held, ts, going, grown, exits_only=True)
+            closing = sum(
+                x.remaining
+                for x in mirror.working(o.symbol)
+                if x.reduce_only and not x.protective and x.client_order_id not in going
+            )
+            left = max(held - min(closing, held), 0.0)
+            out += self._fit(mirror, o.symbol, left, ts, going, grown, protective_only=True)
         return _last_amend_wins(out)
 
-    def _protect(self, mirror, e, qty, ts, grown) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
+    def _protect(self, mirror, e, qty, ts, bar, grown) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
         """Cover ``qty`` just filled of entry ``e``: grow its live legs, or place a pair."""
         plan = self.plans.get(e.client_order_id)
         if plan is None:
@@ -270,7 +281,8 @@ class BracketManager:
         if target != target and plan.target_pct > 0:
             target = fill * (1.0 + e.side * plan.target_pct)
         fresh = bool(legs)  # the first pair is gone: the new one gets new numbers
-        first = FIRST_FREE_LEG_NO + len(mirror.orders) if fresh else plan.first_leg_seq
+        add = plan.first_leg_seq == 4  # a scale-in add's pair
+        first = FIRST_FREE_LEG_NO + 2 * bar + add if fresh else plan.first_leg_seq
         group = f"{e.client_order_id}.{first}"
         orders: list[SubmitOrder] = []
         if plan.trail_pct > 0 or stop == stop:
@@ -282,7 +294,7 @@ class BracketManager:
                           trail=plan.trail_pct if trailing else None)
             )  # fmt: skip
         if target == target:
-            seq = first + len(orders) if fresh else first + 1
+            seq = first if fresh else first + 1
             orders.append(
                 self._leg(e, side, qty, OrderRole.TAKE_PROFIT, seq, group, ts,
                           limit=_round(target, tick))
@@ -322,7 +334,9 @@ class BracketManager:
             ts=ts,
         )
 
-    def _fit(self, mirror, symbol, held, ts, skip, grown=None, protective_only=False):  # type: ignore[no-untyped-def]
+    def _fit(
+        self, mirror, symbol, held, ts, skip, grown=None, protective_only=False, exits_only=False
+    ):  # type: ignore[no-untyped-def]
         """Fit working reduce-only orders to ``held`` (the quantity that may still be closed):
         cancel them at zero or on the position's side, shrink the ones that would close more.
         ``grown`` holds quantities amended in this same reaction (not yet confirmed)."""
@@ -333,7 +347,7 @@ class BracketManager:
         for o in mirror.working(symbol):
             if not o.reduce_only or o.client_order_id in skip:
                 continue
-            if protective_only and not o.protective:
+            if (protective_only and not o.protective) or (exits_only and o.protective):
                 continue
             qty = grown.get(o.client_order_id, o.qty)
             if sign == 0 or o.side == sign:

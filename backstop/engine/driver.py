@@ -92,6 +92,8 @@ class PortDriver(EventDriver):
         self._t0 = 0
         self._draining = False
         self.route_symbol: str | None = None
+        # recovery after a restart: events stamped after this time wait for their bar
+        self.hold_after: int | None = None
         self._held: list[BrokerEvent] = []
 
     # ---- state from the mirror -------------------------------------------------------------
@@ -137,8 +139,10 @@ class PortDriver(EventDriver):
                 self.mirror.sent(cmd)
                 self.port.submit(cmd)
             elif isinstance(cmd, CancelOrder):
+                self.mirror.asked(cmd.client_order_id, cmd.reasons)
                 self.port.cancel(cmd)
             else:
+                self.mirror.asked(cmd.client_order_id, cmd.reasons)
                 self.port.amend(cmd)
 
     def _send(self, ev: np.void, symbol: str, d: tuple) -> int:
@@ -232,8 +236,8 @@ class PortDriver(EventDriver):
                     continue
                 o = self.mirror.orders[event.client_order_id]
                 if isinstance(event, Execution):
-                    self._book(o, event)
-                    self._dispatch(self.brackets.on_execution(self.mirror, event))
+                    bar = self._book(o, event)
+                    self._dispatch(self.brackets.on_execution(self.mirror, event, bar))
                 elif isinstance(event, OrderUpdate) and event.kind == OrderUpdateKind.REJECTED:
                     rejected[o.order_no] = event.reasons
         raise BackstopError(f"broker events did not settle after {MAX_ROUNDS} rounds")
@@ -242,19 +246,32 @@ class PortDriver(EventDriver):
         """The events to apply now: all of them, or only ``route_symbol``'s while it is set
         (the rest wait in ``_held``, in order). A live runner that hears several symbols'
         fills at one bar time books each at its own symbol's bar, as the backtest does."""
-        if self.route_symbol is None:
+        if self.route_symbol is None and self.hold_after is None:
             self._held = []
             return events
         now, self._held = [], []
         for event in events:
             o = self.mirror.orders.get(event.client_order_id)
             symbol = event.symbol if isinstance(event, Execution) else (o and o.symbol)
-            (now if symbol in (None, self.route_symbol) else self._held).append(event)
+            later = self.hold_after is not None and event.ts_event > self.hold_after
+            other = self.route_symbol is not None and symbol not in (None, self.route_symbol)
+            (self._held if later or other else now).append(event)
         return now
 
-    def _book(self, o: Any, ex: Execution) -> None:
-        """Book an execution into the portfolio (the core's fill record)."""
+    def recover(self, events: list[BrokerEvent]) -> None:
+        """Events a reconcile recovered (missed while the runner was down): they join the
+        held events, in time order, and are applied when the session reaches their time."""
+        self._held = sorted([*self._held, *events], key=lambda e: e.ts_event)  # stable
+
+    @property
+    def holding(self) -> bool:
+        """Whether events wait for a later bar (a restarted session still catching up)."""
+        return bool(self._held)
+
+    def _book(self, o: Any, ex: Execution) -> int:
+        """Book an execution into the portfolio (the core's fill record); return its bar."""
         self._room()
+        bar = self.bar if self.bar_of is None else self.bar_of(o.symbol, ex.ts_event)
         rec = fill_record(
             fill_id=len(self.fills),
             order_id=o.order_no,
@@ -267,10 +284,11 @@ class PortDriver(EventDriver):
             price=ex.price,
             fee=ex.fee,
             ts=ex.ts_event,
-            bar=self.bar if self.bar_of is None else self.bar_of(o.symbol, ex.ts_event),
+            bar=bar,
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
+        return bar
 
     def bar_started(self, i: int) -> None:
         """The venue is about to match bar ``i``: fills it reports belong to it."""

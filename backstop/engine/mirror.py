@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backstop.domain.commands import AmendOrder, SubmitOrder
+from backstop.domain.commands import SubmitOrder
 from backstop.domain.enums import (
     TERMINAL_STATUSES,
     OrderRole,
@@ -67,6 +67,7 @@ class MirrorOrder:
     filled: float = 0.0
     avg_fill: float = math.nan
     reasons: int = 0
+    asked: int = 0  # reasons of a cancel or amend the core sent, kept until the broker answers
     sent_ts: int = 0
     sent_bar: int = -1
     done_ts: int = -1
@@ -127,10 +128,13 @@ class BrokerMirror:
         self.changes += 1
         return out
 
-    def amended(self, command: AmendOrder) -> None:
-        """An amend the core sent takes effect when the broker confirms it (REPLACED); until
-        then the mirror keeps the old quantity and levels (nothing to do here)."""
-        del command
+    def asked(self, client_order_id: str, reasons: int) -> None:
+        """The core sent a cancel or an amend for ``reasons``: they are the order's once the
+        broker answers (CANCELED, EXPIRED, REPLACED), whether or not the answer repeats
+        them (a broker never does; a native OCO cancel may beat ours)."""
+        o = self.orders.get(client_order_id)
+        if o is not None and o.working:
+            o.asked |= reasons
 
     # ---- what the broker said ----------------------------------------------------------
     def apply(self, event: BrokerEvent) -> bool:
@@ -163,6 +167,9 @@ class BrokerMirror:
 
     def _update(self, o: MirrorOrder, ev: OrderUpdate) -> bool:
         o.reasons |= ev.reasons
+        if ev.kind != OrderUpdateKind.ACCEPTED:
+            o.reasons |= o.asked
+            o.asked = 0
         if ev.broker_order_id:
             o.broker_order_id = ev.broker_order_id
         if ev.kind == OrderUpdateKind.REPLACED:

@@ -394,6 +394,7 @@ def broker_order(snap: OrderSnapshot, client_order_id: str, parent_id: str | Non
         stop_price=snap.stop_price,
         parent_id=parent_id,
         avg_fill_price=snap.avg_fill_price,
+        updated_ts=snap.updated_ns,
     )
 
 

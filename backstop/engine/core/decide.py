@@ -512,7 +512,7 @@ def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> 
         book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, role, qty, ev.ts, ev.bar
     )
     book.orders[k].reduce_only = True
-    book.orders[k].leg_no = FIRST_FREE_LEG + k  # unique among the cycle's orders
+    book.orders[k].leg_no = FIRST_FREE_LEG + 2 * ev.bar  # one exit per cycle and bar
     accept_order_nb(book, k)
     return k
 

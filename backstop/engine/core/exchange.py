@@ -446,7 +446,7 @@ def _make_legs_nb(
             )
         leg.reduce_only = True
         leg.parent = k
-        leg.leg_no = FIRST_FREE_LEG + sl if fresh else o.leg_no + 1
+        leg.leg_no = FIRST_FREE_LEG + 2 * bar + (o.leg_no == 3) if fresh else o.leg_no + 1
         leg.live_from = live
     if not np.isnan(target):
         tp = alloc_order_nb(
@@ -456,7 +456,7 @@ def _make_legs_nb(
         leg.limit_px = round_to_tick_nb(target, tick)
         leg.reduce_only = True
         leg.parent = k
-        leg.leg_no = FIRST_FREE_LEG + tp if fresh else o.leg_no + 2
+        leg.leg_no = FIRST_FREE_LEG + 2 * bar + (o.leg_no == 3) if fresh else o.leg_no + 2
         leg.live_from = live
     if sl >= 0 and tp >= 0:
         book.orders[sl].sibling = tp

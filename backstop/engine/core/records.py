@@ -39,7 +39,7 @@ ORDER_DTYPE = np.dtype(
         ("role", np.int8),  # OrderRole
         ("status", np.int8),  # OrderStatus
         ("reduce_only", np.bool_),
-        ("leg_no", np.int32),  # client-id suffix: its place in the cycle (domain.orders)
+        ("leg_no", np.int64),  # client-id suffix: its place in the cycle (domain.orders)
         ("qty", np.float64),
         ("filled", np.float64),
         ("avg_fill", np.float64),

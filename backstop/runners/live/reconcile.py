@@ -69,15 +69,17 @@ class ReconcileReport:
 
 
 def reconcile(
-    session: LiveSession, broker: BrokerPort, since_ns: int, *, adopt: bool = True
+    session: LiveSession, broker: BrokerPort, since_ns: int, *, recovering: bool = False
 ) -> ReconcileReport:
     """Bring ``session``'s mirror in line with ``broker`` (see the module doc).
 
-    At start-up (``adopt=False``) orders of ours the restored mirror does not know are left
-    for the session to send again: it re-decides the bars after its last durable step
-    exactly as before, and the broker answers the resent client ids with the orders it
-    already has (idempotent submission), so each comes back with its bracket plan. Orders
-    still unknown at a later reconcile are adopted."""
+    After a restart (``recovering``) the session is behind the broker: it will decide again
+    the bars after its last durable step. Then what was missed is not applied at once but
+    handed to the driver to apply at the bar it happened on (``PortDriver.recover``), so
+    every decision sees what it saw the first time; orders of ours the restored mirror does
+    not know are left to be sent again (the broker answers a resent client id with the order
+    it has, idempotently, and it comes back with its bracket plan); and positions are
+    compared only once the session has caught up (the next reconcile)."""
     report = ReconcileReport()
     driver = session.driver
     mirror = driver.mirror
@@ -90,7 +92,7 @@ def reconcile(
         if parts is None or parts.run_id != namespace:
             report.foreign_orders.append(order.client_order_id)
             continue
-        if order.client_order_id not in mirror.orders and adopt:
+        if order.client_order_id not in mirror.orders and not recovering:
             mirror.adopt(order, parts.role, parts.cycle, 0)
             report.adopted.append(order.client_order_id)
     for o in list(mirror.orders.values()):
@@ -101,7 +103,8 @@ def reconcile(
             continue
         if seen.status in _FINISHED:
             kind = _FINISHED[seen.status]
-            events.append(OrderUpdate(kind, o.client_order_id, ts, ts, seen.broker_order_id))
+            at = ts if seen.updated_ts is None else seen.updated_ts
+            events.append(OrderUpdate(kind, o.client_order_id, at, ts, seen.broker_order_id))
             report.finished.append(o.client_order_id)
     fills = [
         ex
@@ -109,15 +112,18 @@ def reconcile(
         if ex.client_order_id in mirror.orders and ex.exec_id not in mirror.exec_ids
     ]
     report.booked = [ex.exec_id for ex in fills]
+    if recovering:
+        driver.recover([*fills, *events])
+        return report
     _feed(session, [*fills, *events])
     held = {p.symbol: p.qty for p in broker.positions()}
-    if not adopt:
-        pending = {o.symbol for o in broker.open_orders() if o.client_order_id not in mirror.orders}
-        held = {s: q for s, q in held.items() if s not in pending}  # settled once resent
     for symbol in session.symbols:
         b, m = held.get(symbol, 0.0), mirror.position(symbol)
         if abs(b - m) > EPS:
             report.desync[symbol] = (b, m)
+            # the broker's word is taken before the pipeline reacts: a flatten must close
+            # what is held, never what the mirror believed (an exit while flat reverses)
+            mirror.positions[symbol] = b
             session.control(ControlAction.DESYNC, qty=b - m, symbol=symbol)
         elif m != 0.0:
             covered = mirror.protective_qty(symbol) + sum(

@@ -123,11 +123,12 @@ class LiveRunner:
             },
         )
         state = self.run_dir / STATE
-        if state.exists():
+        restored = state.exists()
+        if restored:
             self.session.restore(load_checkpoint(state))
             log.info("restored state: %d bars, %d events", self.session.bars.height,
                      self.session.events_done)  # fmt: skip
-        self.reconcile()
+        self.reconcile(recovering=restored)
         self._seen = self._counts()
         self._durable(force=True)
 
@@ -147,14 +148,20 @@ class LiveRunner:
                 self.step(bars)
         finally:
             self.kill.restore_signal_handlers()
-            self._durable(force=True)
+        # only a run that ended in order is saved here: after an error mid-step the last
+        # durable step stands, and a restart resumes from it (a half-done step never is)
+        self._durable(force=True)
         return self.steps
 
     def step(self, bars: pl.DataFrame) -> None:
         t0 = time.perf_counter()
+        was_recovering = self.session.driver.holding
         self.session.on_bars(bars)
         self.steps += 1
-        if self.reconcile_every and self.steps % self.reconcile_every == 0:
+        caught_up = was_recovering and not self.session.driver.holding
+        if caught_up:
+            self.session.driver.hold_after = None
+        if caught_up or (self.reconcile_every and self.steps % self.reconcile_every == 0):
             self.reconcile()
         self._alerts()
         self._seconds += time.perf_counter() - t0
@@ -162,9 +169,9 @@ class LiveRunner:
         if self.on_step is not None:
             self.on_step(self)
 
-    def reconcile(self) -> ReconcileReport:
+    def reconcile(self, recovering: bool = False) -> ReconcileReport:
         since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
-        report = reconcile(self.session, self.broker, since, adopt=self.steps > 0)
+        report = reconcile(self.session, self.broker, since, recovering=recovering)
         self.reports.append(report)
         ts = self._ts()
         for line in report.lines():

@@ -134,6 +134,8 @@ class LiveSession:
             )
         first = self.bars.height
         self._append(new)
+        recovering = self.driver.holding
+        self.driver.hold_after = ts if recovering else None
         a = bar_arrays(self.bars)
         self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
         decided = 0
@@ -275,7 +277,9 @@ class LiveSession:
     def checkpoint(self) -> Checkpoint:
         parts = self.driver.snapshot()
         parts["fills"] = {"records": self.driver.fill_records()}
-        parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS}
+        parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
+        parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
+        parts["bars"]["sym"] = bar_arrays(self.bars).sym if self.bars.height else np.zeros(0)
         state = {
             "mirror": self.driver.mirror.to_dict(),
             "brackets": self.driver.brackets.to_dict(),
@@ -300,7 +304,9 @@ class LiveSession:
         fills = cp.part("fills")["records"]
         self.driver.fills = [fills[k] for k in range(len(fills))]
         bars = cp.part("bars")
-        frame = pl.DataFrame({c: bars[c] for c in BAR_COLUMNS}).cast(_bar_schema())
+        names = np.array(self.symbols, dtype=object)[bars["sym"].astype(np.int64)]
+        columns = {c: bars[c] for c in BAR_COLUMNS if c != "symbol"}
+        frame = pl.DataFrame({**columns, "symbol": names.tolist()}).select(BAR_COLUMNS)
         self.bars = pl.DataFrame(schema=_bar_schema())
         self._rows = {}
         self._append(frame)
