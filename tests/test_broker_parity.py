@@ -29,12 +29,13 @@ from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode,
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.domain.orders import client_order_id
+from backstop.engine.backtest import run_backtest
 from backstop.engine.brackets import Venue
 from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.core.params import SimParams
-from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
+from backstop.engine.core.records import N_ORDERS, N_TRADES, N_VERDICTS, Instruments
 from backstop.engine.driver import PortDriver
 from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
@@ -78,17 +79,24 @@ def drive(
 
 
 def drive_port(
-    frame: pl.DataFrame, table: pl.DataFrame, profile: RiskProfile, config: BacktestConfig
-) -> tuple[PortDriver, PortFakeBroker]:
+    frame: pl.DataFrame,
+    table: pl.DataFrame,
+    profile: RiskProfile,
+    config: BacktestConfig,
+    make_broker: BrokerFactory | None = None,
+) -> tuple[PortDriver, Any]:
     """The same run through the port driver (commands out, events in, brackets in the core)
-    over ``PortFakeBroker``, which implements only Broker port v2."""
+    over ``make_broker`` (default ``PortFakeBroker``, which implements only Broker port v2)."""
     a = bar_arrays(frame.rechunk())
     inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
     events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
     ctx = bar_context(frame, a, specs, profile)
     prm = config.sim_params()
-    ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
-    broker = PortFakeBroker(a.symbols, max_working=prm.max_working, ticks=ticks)
+    if make_broker is None:
+        ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
+        broker = PortFakeBroker(a.symbols, max_working=prm.max_working, ticks=ticks)
+    else:
+        broker = make_broker(a.symbols, inst, prm)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
     driver = PortDriver(
         broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx,
@@ -159,42 +167,51 @@ def parity(
     profile: RiskProfile = PROFILE,
     config: BacktestConfig | None = None,
 ) -> Outcome:
-    """Run ``rows`` against both brokers; assert every record agrees; return the fake's run."""
+    """Run ``rows`` through the backtest loop, the port driver over ``SimExchange`` and over
+    ``PortFakeBroker`` (and the v1 ``FakeBroker``); assert every record agrees row by row
+    (verdicts, orders with client ids, fills, trades); return the v1 fake's run."""
     config = config or BacktestConfig()
     table = intents(rows)
-    d_sim, sim = drive(frame, table, sim_broker, profile, config)
+    loop = run_backtest(frame, table, config, instruments=INSTRUMENTS, profile=profile).records
+    vs = loop.verdicts
+    fs = loop.fills
+    loop_trades = [{f: r[f].item() for f in TRADE_FIELDS} for r in loop.trades]
+    loop_orders = [
+        tuple(o[k].item() for k in ("id", "role", "side", "status", "qty", "filled", "reasons"))
+        for o in loop.orders
+    ]
     d_fake, fake = drive(frame, table, fake_broker, profile, config)
-    vs, vf = _verdicts(d_sim), _verdicts(d_fake)
+    vf = _verdicts(d_fake)
     assert len(vs) == len(vf), (len(vs), len(vf))
     for name in vs.dtype.names:
         np.testing.assert_array_equal(vs[name], vf[name], err_msg=f"verdicts.{name}")
-    symbols = d_sim.symbols
+    symbols = d_fake.symbols
     positions = {s: fake.position(s) for s in symbols}
-    assert {s: sim.position(s) for s in symbols} == positions
-    assert _trades(d_sim) == _trades(d_fake)
-    fs = sim.book.fills[: int(sim.book.ctr[N_FILLS])]
+    assert _trades(d_fake) == loop_trades
     ff = [f.record for f in fake.fills]
     assert [[r[k].item() for k in FILL_FIELDS] for r in fs] == [
         [r[k].item() for k in FILL_FIELDS] for r in ff
     ]
-    assert _sim_orders(sim) == _fake_orders(fake)
-    d_port, port = drive_port(frame, table, profile, config)
-    vp = _verdicts(d_port)
-    assert len(vs) == len(vp), (len(vs), len(vp))
-    for name in vs.dtype.names:
-        np.testing.assert_array_equal(vs[name], vp[name], err_msg=f"port verdicts.{name}")
-    assert _trades(d_port) == _trades(d_sim)
-    assert [[r[k].item() for k in FILL_FIELDS] for r in d_port.fill_records()] == [
-        [r[k].item() for k in FILL_FIELDS] for r in fs
-    ]
-    assert _port_orders(d_port) == _sim_orders(sim)
-    sim_ids = [
+    assert loop_orders == _fake_orders(fake)
+    loop_ids = [
         client_order_id("parity", int(o["cycle"]), OrderRole(int(o["role"])), int(o["leg_no"]))
-        for o in sim.book.orders[: int(sim.book.ctr[N_ORDERS])]
+        for o in loop.orders
     ]
-    assert list(d_port.mirror.orders) == sim_ids  # the same client ids, in the same order
-    assert len(set(sim_ids)) == len(sim_ids)  # never reused
-    assert {s: port.held[s] for s in symbols} == positions
+    assert len(set(loop_ids)) == len(loop_ids)  # never reused
+    for make in (sim_broker, None):
+        d_port, port = drive_port(frame, table, profile, config, make)
+        where = type(port).__name__
+        vp = _verdicts(d_port)
+        assert len(vs) == len(vp), (where, len(vs), len(vp))
+        for name in vs.dtype.names:
+            np.testing.assert_array_equal(vs[name], vp[name], err_msg=f"{where} verdicts.{name}")
+        assert _trades(d_port) == loop_trades, where
+        assert [[r[k].item() for k in FILL_FIELDS] for r in d_port.fill_records()] == [
+            [r[k].item() for k in FILL_FIELDS] for r in fs
+        ], where
+        assert _port_orders(d_port) == loop_orders, where
+        assert list(d_port.mirror.orders) == loop_ids, where  # same client ids, same order
+        assert {s: d_port.mirror.position(s) for s in symbols} == positions, where
     return Outcome(vf, _trades(d_fake), positions, fake)
 
 

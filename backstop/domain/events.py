@@ -63,6 +63,7 @@ class Execution:
     ts_event: int
     ts_init: int
     broker_order_id: str = ""
+    slippage: float = 0.0  # price distance from the reference price the fill paid (0: none)
 
 
 BrokerEvent = OrderUpdate | Execution

@@ -226,6 +226,7 @@ def fill_record(
     fee: float,
     ts: int,
     bar: int,
+    slippage: float = 0.0,
 ) -> np.void:
     """The core's fill record for a fill a broker reported, so any adapter can hand the
     portfolio kernels the same record the simulated exchange does (``FillEvent.record``)."""
@@ -240,6 +241,7 @@ def fill_record(
     rec["qty"] = qty
     rec["price"] = price
     rec["fee"] = fee
+    rec["slippage"] = slippage
     rec["ts"] = ts
     rec["bar"] = bar
     for name in ("alt_stop_first", "alt_target_first", "alt_open_proximity"):

@@ -241,6 +241,7 @@ class PortDriver(EventDriver):
             fee=ex.fee,
             ts=ex.ts_event,
             bar=self.bar,
+            slippage=ex.slippage,
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
