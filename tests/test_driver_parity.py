@@ -10,7 +10,7 @@ import pytest
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import gbm_bars
 from backstop.engine.backtest import run_backtest
-from backstop.engine.broker import Broker
+from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.inputs import instrument_arrays
@@ -103,12 +103,12 @@ def test_parity_when_days_roll_between_signals() -> None:
     assert any(int(r) not in signal_rows for r in new_day[1:])  # a day began on a quiet bar
 
 
-def test_sim_exchange_implements_the_broker_protocol() -> None:
+def test_sim_exchange_implements_broker_port_v2() -> None:
     from backstop.engine.config import BacktestConfig as C
     from backstop.engine.inputs import instrument_arrays
 
     inst, _ = instrument_arrays(("A",))
-    assert isinstance(SimExchange(("A",), inst, C().sim_params()), Broker)
+    assert isinstance(SimExchange(("A",), inst, C().sim_params()), BrokerPort)
 
 
 def test_record_buffers_grow_mid_run_without_losing_a_record() -> None:

@@ -64,6 +64,9 @@ class Execution:
     ts_init: int
     broker_order_id: str = ""
     slippage: float = 0.0  # price distance from the reference price the fill paid (0: none)
+    # a simulated venue's fill in an ambiguous bar (its stop and target both touched): what
+    # the stop-first, target-first and open-proximity orderings would have paid; None: clear
+    alt_prices: tuple[float, float, float] | None = None
 
 
 BrokerEvent = OrderUpdate | Execution

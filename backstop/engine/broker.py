@@ -227,6 +227,7 @@ def fill_record(
     ts: int,
     bar: int,
     slippage: float = 0.0,
+    alt_prices: tuple[float, float, float] | None = None,
 ) -> np.void:
     """The core's fill record for a fill a broker reported, so any adapter can hand the
     portfolio kernels the same record the simulated exchange does (``FillEvent.record``)."""
@@ -244,6 +245,8 @@ def fill_record(
     rec["slippage"] = slippage
     rec["ts"] = ts
     rec["bar"] = bar
-    for name in ("alt_stop_first", "alt_target_first", "alt_open_proximity"):
-        rec[name] = price
+    rec["ambiguous"] = alt_prices is not None
+    alts = (price, price, price) if alt_prices is None else alt_prices
+    for name, alt in zip(("alt_stop_first", "alt_target_first", "alt_open_proximity"), alts):
+        rec[name] = alt
     return rec

@@ -18,6 +18,7 @@ implements only the port: same inputs, same verdicts, fills and trades as the ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from backstop.engine.core.params import SimParams
 from backstop.engine.core.portfolio import apply_fill_nb
 from backstop.engine.core.records import FILL_DTYPE, N_TRADES, BarContext, Instruments, at_nb
 from backstop.engine.core.supervise import NEED_DAYS
+from backstop.engine.driver_records import from_text_array, order_records, text_array
 from backstop.engine.event_driver import PLAIN_EXIT_ROLES, EventDriver
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
@@ -242,6 +244,7 @@ class PortDriver(EventDriver):
             ts=ex.ts_event,
             bar=self.bar,
             slippage=ex.slippage,
+            alt_prices=ex.alt_prices,
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
@@ -262,6 +265,34 @@ class PortDriver(EventDriver):
 
     # ---- records -------------------------------------------------------------------------------
     def fill_records(self) -> np.ndarray:
+        """Every execution the driver booked, as the core's fill records."""
         if not self.fills:
             return np.zeros(0, dtype=FILL_DTYPE)
         return np.array(self.fills, dtype=FILL_DTYPE)
+
+    def order_records(self) -> np.ndarray:
+        """Every order the driver sent, as ORDER_DTYPE rows (``driver_records``)."""
+        return order_records(self.mirror, self.index)
+
+    # ---- durable state ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, np.ndarray]]:
+        """The pipeline's state structs plus the mirror, the bracket plans and the booked
+        fills: everything this driver knows that the broker does not."""
+        parts = super().snapshot()
+        parts["port"] = {
+            "mirror": text_array(self.mirror.to_dict()),
+            "brackets": text_array(self.brackets.to_dict()),
+            "fills": self.fill_records(),
+            "bar": np.array([self.bar, self._t0], dtype=np.int64),
+        }
+        return parts
+
+    def restore(self, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        super().restore(parts)
+        if "port" not in parts:
+            raise BackstopError("checkpoint has no 'port' state (mirror, brackets) for the driver")
+        port = parts["port"]
+        self.mirror = BrokerMirror.from_dict(from_text_array(port["mirror"]))
+        self.brackets.restore(from_text_array(port["brackets"]))
+        self.fills = list(np.array(port["fills"], dtype=FILL_DTYPE))
+        self.bar, self._t0 = (int(x) for x in port["bar"])

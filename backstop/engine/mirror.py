@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from backstop.domain.commands import AmendOrder, SubmitOrder
-from backstop.domain.enums import TERMINAL_STATUSES, OrderRole, OrderStatus, OrderType, Side
+from backstop.domain.enums import (
+    TERMINAL_STATUSES,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from backstop.domain.events import (
     UPDATE_STATUS,
     BrokerEvent,
@@ -51,6 +58,7 @@ class MirrorOrder:
     trade_cycle_id: int
     strategy: int
     order_no: int  # the core's own number for it, in the order it was sent
+    tif: int = int(TimeInForce.GTC)
     limit_price: float = math.nan
     stop_price: float = math.nan
     reduce_only: bool = False
@@ -102,6 +110,7 @@ class BrokerMirror:
                 trade_cycle_id=int(cmd.trade_cycle_id),
                 strategy=int(cmd.strategy),
                 order_no=len(self.orders),
+                tif=int(cmd.tif),
                 limit_price=_nan(cmd.limit_price),
                 stop_price=_nan(cmd.stop_price),
                 reduce_only=cmd.reduce_only,
@@ -191,6 +200,7 @@ class BrokerMirror:
             trade_cycle_id=cycle,
             strategy=strategy,
             order_no=len(self.orders),
+            tif=int(order.tif),
             limit_price=_nan(order.limit_price),
             stop_price=_nan(order.stop_price),
             reduce_only=role != OrderRole.ENTRY,

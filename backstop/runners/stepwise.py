@@ -21,9 +21,10 @@ import polars as pl
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.instruments import Instrument
 from backstop.engine.backtest import run_result
+from backstop.engine.brackets import Venue
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
-from backstop.engine.event_driver import EventDriver
+from backstop.engine.driver import PortDriver
 from backstop.engine.prepare import PreparedBars, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
@@ -56,17 +57,22 @@ class Stepwise:
         self.arrays = run.arrays
         self.events = run.events
         self.run_id = run.run_id
-        make = broker_factory or SimExchange
-        self.venue = make(run.arrays.symbols, run.inst, run.prm)
-        self.driver = EventDriver(
+        symbols = run.arrays.symbols
+        if broker_factory is None:
+            self.venue = SimExchange(symbols, run.inst, run.prm, cash=run.config.initial_cash)
+        else:
+            self.venue = broker_factory(symbols, run.inst, run.prm)
+        self.driver = PortDriver(
             self.venue,
-            run.arrays.symbols,
+            symbols,
             run.inst,
             run.prm,
             run.config.initial_cash,
             run.profile,
             run.new_guard(),
             run.ctx,
+            run_id=run.run_id,
+            venue=Venue(reduce_only=True),
         )
         self.cursor = Cursor()
         self.seconds = 0.0
@@ -126,7 +132,8 @@ class Stepwise:
 
     def result(self) -> BacktestResult:
         """The run's result and records (what the journal is written from)."""
-        records = RunRecords.take(self.venue.book, self.driver.pf, self.driver.dec, self.driver.g)
+        d = self.driver
+        records = RunRecords.of_driver(d.order_records(), d.fill_records(), d.pf, d.dec, d.g)
         return run_result(self.run, records, float(self.driver.pf.acct[0]), self.seconds)
 
 

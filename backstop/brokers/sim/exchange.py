@@ -310,6 +310,7 @@ class SimExchange:
                     float(r["qty"]), float(r["price"]), float(r["fee"]),
                     max(float(book.orders["qty"][k]) - done[k], 0.0), int(r["ts"]), int(r["ts"]),
                     slippage=float(r["slippage"]),
+                    alt_prices=_alts(r),
                 )
             )  # fmt: skip
         return out
@@ -344,6 +345,16 @@ class SimExchange:
             TimeInForce(int(o["tif"])), _opt(float(o["limit_px"])), _opt(float(o["stop_px"])),
             avg_fill_price=_opt(float(o["avg_fill"])) if filled > 0 else None,
         )  # fmt: skip
+
+
+def _alts(r: np.void) -> tuple[float, float, float] | None:
+    if not bool(r["ambiguous"]):
+        return None
+    return (
+        float(r["alt_stop_first"]),
+        float(r["alt_target_first"]),
+        float(r["alt_open_proximity"]),
+    )
 
 
 def _num(value: float | None) -> float:
