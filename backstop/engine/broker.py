@@ -247,6 +247,7 @@ def fill_record(
     rec["bar"] = bar
     rec["ambiguous"] = alt_prices is not None
     alts = (price, price, price) if alt_prices is None else alt_prices
-    for name, alt in zip(("alt_stop_first", "alt_target_first", "alt_open_proximity"), alts):
+    names = ("alt_stop_first", "alt_target_first", "alt_open_proximity")
+    for name, alt in zip(names, alts, strict=True):
         rec[name] = alt
     return rec
