@@ -122,9 +122,7 @@ class SimExchange:
             placed.append((k, cmd.oco_group))
         pair = [k for k, group in placed if group and group == command.oco_group]
         if len(pair) == 2:
-            a, b = pair
-            self.book.orders["sibling"][a] = b
-            self.book.orders["sibling"][b] = a
+            self.link_oco(self.cids[pair[0]], self.cids[pair[1]])
         self._collect(command.ts)
 
     def cancel(self, command: CancelOrder) -> None:
@@ -192,6 +190,17 @@ class SimExchange:
     def drain_events(self) -> list[BrokerEvent]:
         out, self._events = self._events, []
         return out
+
+    # ---- set-up a replay or a test needs ---------------------------------------------------
+    def seed_position(self, symbol: str, qty: float) -> None:
+        """Hold ``qty`` of ``symbol`` from now on (a replay's recorded broker position)."""
+        self.book.xpos[self.index[symbol]] = qty
+
+    def link_oco(self, first: str, second: str) -> None:
+        """Make two working orders (by client id) one native OCO pair."""
+        a, b = self.by_cid[first], self.by_cid[second]
+        self.book.orders["sibling"][a] = b
+        self.book.orders["sibling"][b] = a
 
     # ---- the simulated market ----------------------------------------------------------
     def on_bar(
