@@ -1,19 +1,23 @@
-"""PortDriver: the event driver over Broker port v2, commands out and broker events in.
+"""PortDriver: the event driver, commands out and broker events in, against any BrokerPort.
 
-The decisions are the event driver's (the same compiled kernels as the backtest loop). What
-differs is the hands: instead of asking a broker for its positions and orders and handing it
-entry requests with bracket levels, this driver
+This is the driver the live runner, the step-by-step backtest and the replay re-run use. It
+calls the very same compiled decision and accounting kernels as the backtest loop
+(``core/loop.py``) in the same order; only the hands differ. It
 
 - reads positions and working orders from its ``BrokerMirror``, which it projects from its
-  own commands and the broker's events (through the order state machine);
+  own commands and the broker's events (through the order state machine), never from a
+  venue's book;
 - turns approved decisions into order commands through the ``BracketManager`` and sends
   them (``submit``/``cancel``/``amend``), recording each submit in the mirror first;
 - books every new execution into the portfolio and lets the bracket manager answer it
   (protection for entry fills, OCO and remainder cancels, reduce-only fitting), until the
-  broker has nothing more to say.
+  broker has nothing more to say;
+- keeps its own records (orders from the mirror, fills it booked, verdicts, trades), which
+  the journal is written from (``driver_records``).
 
-It is what the live runner drives, and what a parity test drives over a fake broker that
-implements only the port: same inputs, same verdicts, fills and trades as the backtest loop.
+Supervision after a bar (kill switch, exit rules) is ``driver_guard.Supervision``. A parity
+test runs it over the simulated exchange and over a fake that implements only the port, and
+holds both to the backtest loop's records row by row.
 """
 
 from __future__ import annotations
@@ -24,35 +28,68 @@ from typing import Any
 import numpy as np
 
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
-from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
+from backstop.domain.enums import EventKind, Intent, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
-from backstop.engine.core.codes import (
-    INTENT_EXIT,
-    R_KILL_SWITCH_ACTIVE,
-    R_KILL_SWITCH_FLATTEN,
-    R_STOP_MOVED,
-    ROLE_KILL_SWITCH,
+from backstop.engine.checkpoint import rebuild, struct_arrays
+from backstop.engine.core.codes import INTENT_EXIT, R_STOP_MOVED, REFUSING_MASK
+from backstop.engine.core.decide import (
+    commit_entry_nb,
+    decide_signal_nb,
+    decide_stop_move_nb,
+    new_market,
+    record_stop_update_nb,
+    record_verdict_nb,
+    stop_update_decision_nb,
 )
-from backstop.engine.core.decide import decide_exit_nb, record_verdict_nb
-from backstop.engine.core.guard import Guard, note_order_nb
-from backstop.engine.core.loop import engine_exit_event_nb
+from backstop.engine.core.gates import book_wide_nb
+from backstop.engine.core.guard import (
+    Guard,
+    _make_guard,
+    grow_guard_events,
+    guard_event_room_nb,
+    note_order_nb,
+)
 from backstop.engine.core.params import SimParams
-from backstop.engine.core.portfolio import apply_fill_nb
-from backstop.engine.core.records import FILL_DTYPE, N_TRADES, BarContext, Instruments, at_nb
-from backstop.engine.core.supervise import NEED_DAYS
+from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
+from backstop.engine.core.records import (
+    FILL_DTYPE,
+    N_TRADES,
+    BarContext,
+    Decisions,
+    Instruments,
+    Portfolio,
+    _make_decisions,
+    _make_portfolio,
+    at_nb,
+    grow_trades,
+    grow_verdicts,
+    new_decisions,
+    new_portfolio,
+)
+from backstop.engine.core.supervise import (
+    NEED_DAYS,
+    apply_advisory_nb,
+    apply_control_nb,
+    needs_nb,
+    trip_kill_nb,
+)
+from backstop.engine.driver_guard import Supervision
 from backstop.engine.driver_records import from_text_array, order_records, text_array
-from backstop.engine.event_driver import PLAIN_EXIT_ROLES, EventDriver
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError
 
 MAX_ROUNDS = 10_000  # event/command rounds one reaction may take: a loop is a bug, not a wait
+PLAIN_EXIT_ROLES = frozenset(
+    role for role in OrderRole if role == OrderRole.SIGNAL_EXIT or role >= OrderRole.TIME_STOP
+)
 
 
-class PortDriver(EventDriver):
-    """The event driver over a ``BrokerPort`` (see the module doc)."""
+class PortDriver(Supervision):
+    """Signal -> pipeline -> order commands, broker events -> mirror and portfolio, and the
+    guardrails between (see the module doc)."""
 
     def __init__(
         self,
@@ -68,8 +105,14 @@ class PortDriver(EventDriver):
         run_id: str,
         venue: Venue | None = None,
     ) -> None:
-        super().__init__(broker, symbols, inst, prm, initial_cash, profile, guard, ctx)  # type: ignore[arg-type]
         self.port = broker
+        self.symbols = symbols
+        self.inst = inst
+        self.prm = prm
+        self.rp = profile.array()
+        self.flatten = bool(profile.get("kill.flatten"))
+        self.needs = int(needs_nb(self.rp))
+        self.ctx = ctx
         self.index = {s: k for k, s in enumerate(symbols)}
         self.mirror = BrokerMirror()
         self.brackets = BracketManager(
@@ -82,6 +125,25 @@ class PortDriver(EventDriver):
         self.bar = -1
         self._t0 = 0
         self._draining = False
+        pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
+        self._hold(guard, pf, new_decisions(256))
+
+    def _hold(self, guard: Guard, pf: Portfolio, dec: Decisions) -> None:
+        """Take these state structs as the driver's state (new, or restored)."""
+        n = len(self.symbols)
+        self.g = guard
+        self.pf = pf
+        self.dec = dec
+        self._guard_room = int(guard_event_room_nb(int(guard.si.shape[0]), n))
+        self._mkt = new_market(
+            np.zeros(n),
+            np.zeros(n),
+            np.full(n, np.nan),
+            self.pf.avg,
+            self.inst.tick,
+            self.inst.lot,
+            self.inst.mult,
+        )
 
     # ---- state from the mirror -------------------------------------------------------------
     def _position(self, s: int) -> float:
@@ -118,6 +180,113 @@ class PortDriver(EventDriver):
         cmd = self.brackets.stop_move(self.mirror, self.symbols[s], level, ts, int(R_STOP_MOVED))
         if cmd is not None:
             self._dispatch([cmd])
+
+    def _equity(self) -> float:
+        return float(equity_nb(self.pf))
+
+    def _room(self) -> None:
+        n_sym = len(self.symbols)
+        grow_verdicts(self.dec, n_sym + 1)
+        grow_trades(self.pf, n_sym + 2)
+        grow_guard_events(self.g, self._guard_room)
+
+    # ---- events ----------------------------------------------------------------------------
+    def on_event(self, ev: np.void, row: int) -> None:
+        """One event: a control changes state, an advisory is remembered, a signal decided."""
+        self._room()
+        kind = int(ev["kind"])
+        if kind == EventKind.CONTROL:
+            cause = apply_control_nb(self.g, self.rp, ev)
+            if cause != 0 and trip_kill_nb(
+                self.g, cause, int(ev["ts"]), int(ev["bar"]), self._equity()
+            ):
+                self._kill_actions(int(ev["ts"]), int(ev["bar"]))
+        elif kind == EventKind.ADVISORY:
+            apply_advisory_nb(self.g, ev)
+        elif kind == EventKind.STOP_UPDATE:
+            self.on_stop_update(ev, row)
+        else:
+            self.on_signal(ev, row)
+        self.on_broker_events()
+
+    def _marks(self, ev: np.void) -> np.ndarray:
+        """Last prices for the decision: the bars' marks, with the broker's quote for a
+        symbol that has none yet when the signal names no price (the sizer's last resort)."""
+        marks = self.pf.mark
+        s = int(ev["sym"])
+        if s < 0 or marks[s] == marks[s] or ev["price"] == ev["price"]:
+            return marks
+        quote = float(self.port.last_price(self.symbols[s]))
+        if not (quote > 0.0 and np.isfinite(quote)):
+            return marks
+        marks = marks.copy()  # the portfolio keeps marking at bars only
+        marks[s] = quote
+        return marks
+
+    def on_stop_update(self, ev: np.void, row: int) -> None:
+        """Move the position's stop leg at the broker when the strategy's level tightens it
+        (``handle_stop_update_nb``); journal the verdict either way."""
+        s = int(ev["sym"])
+        pos, leg, stop_now, left, tick = 0.0, -1, np.nan, 0.0, 0.0
+        if s >= 0:
+            pos = self._position(s)
+            tick = float(self.inst.tick[s])
+            leg, stop_now, left = self._stop_leg(s)
+        reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick)
+        approved = int(reasons) == int(R_STOP_MOVED)
+        if approved:
+            self._move_stop(s, leg, float(level), int(ev["ts"]))
+        d = stop_update_decision_nb(reasons, pos, level, left)
+        record_stop_update_nb(self.dec, ev, row, d, pos, self._equity(), leg, self.g, self.rp)
+
+    def on_signal(self, ev: np.void, row: int) -> None:
+        """Decide one signal and send what the verdict approves; journal the verdict."""
+        inst = self.inst
+        equity = self._equity()
+        s = int(ev["sym"])
+        pos, entries, entry_side, exit_qty = 0.0, 0, 0, 0.0
+        positions = self._positions()
+        if s >= 0:
+            pos = float(positions[s])  # broker truth, not our own book
+            entries, entry_side, exit_qty = self._working(s)
+        # one Market over buffers refreshed in place: building a StructRef from Python costs
+        # more than the decision itself
+        mkt = self._mkt
+        mkt.pos[:] = positions
+        mkt.mark[:] = self._marks(ev)
+        if int(ev["intent"]) != Intent.EXIT and book_wide_nb(self.rp):
+            mkt.pending[:] = self._pending()
+        b = int(ev["bar"])
+        d = decide_signal_nb(
+            self.g,
+            self.rp,
+            ev,
+            mkt,
+            entries,
+            entry_side,
+            exit_qty,
+            equity,
+            at_nb(self.ctx.in_hours, b),
+            at_nb(self.ctx.quality, b),
+        )
+        reasons = int(d[0])
+        approved = (reasons & REFUSING_MASK) == 0
+        order = -1
+        if approved:
+            order = self._send(ev, self.symbols[s], d)
+            if int(ev["intent"]) == INTENT_EXIT:
+                note_order_nb(self.g, int(ev["ts"]))
+            else:
+                qty = float(d[2])
+                dist = float(d[7]) / (qty * inst.mult[s]) if qty > 0 else np.nan
+                commit_entry_nb(self.g, ev, qty, float(d[3]), float(inst.mult[s]), dist)
+            rejected = self.on_broker_events()
+            if order in rejected:
+                approved = False
+                reasons |= rejected[order]
+        d = (reasons, *d[1:])
+        g = self.g
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g, self.rp)
 
     # ---- commands out ------------------------------------------------------------------------
     def _dispatch(self, commands: list[OrderCommand]) -> None:
@@ -163,40 +332,6 @@ class PortDriver(EventDriver):
         first = next(c for c in cmds if isinstance(c, SubmitOrder))
         self._dispatch(cmds)
         return self.mirror.orders[first.client_order_id].order_no
-
-    def _kill_actions(self, ts: int, bar: int) -> None:
-        for s in range(len(self.symbols)):
-            cancels: list[OrderCommand] = [
-                CancelOrder(o.client_order_id, ts, int(R_KILL_SWITCH_ACTIVE))
-                for o in self.mirror.working(self.symbols[s])
-                if o.role == OrderRole.ENTRY
-            ]
-            self._dispatch(cancels)
-            if self.flatten:
-                self._engine_exit(s, int(ROLE_KILL_SWITCH), int(R_KILL_SWITCH_FLATTEN), ts, bar)
-        self.on_broker_events()
-
-    def _engine_exit(self, s: int, role: int, reason: int, ts: int, bar: int) -> None:
-        symbol = self.symbols[s]
-        pos = self._position(s)
-        if pos == 0.0:
-            return
-        _, _, exit_qty = self._working(s)
-        ev = engine_exit_event_nb(self.g, self.pf, s, -1 if pos > 0 else 1, role, ts, bar)
-        r, side, qty = decide_exit_nb(ev, pos, exit_qty, self.rp)
-        if side == 0:
-            return
-        cmds = self.brackets.exit(
-            self.mirror, cycle=int(ev["seq"]), strategy=int(ev["strategy"]), symbol=symbol,
-            side=Side(int(side)), qty=float(qty), role=OrderRole(role), ts=ts, bar=bar,
-            reasons=reason,
-        )  # fmt: skip
-        self._dispatch(cmds)
-        order = self.mirror.orders[cmds[-1].client_order_id].order_no
-        note_order_nb(self.g, ts)
-        self.on_broker_events()
-        d = (reason | int(r), side, qty, self.pf.mark[s], np.nan, np.nan, 0.0, np.nan, np.nan)
-        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, self.g, self.rp)
 
     # ---- events in ---------------------------------------------------------------------------
     def on_broker_events(self) -> dict[int, int]:
@@ -278,7 +413,11 @@ class PortDriver(EventDriver):
     def snapshot(self) -> dict[str, dict[str, np.ndarray]]:
         """The pipeline's state structs plus the mirror, the bracket plans and the booked
         fills: everything this driver knows that the broker does not."""
-        parts = super().snapshot()
+        parts: dict[str, dict[str, np.ndarray]] = {
+            "guard": struct_arrays(self.g),
+            "portfolio": struct_arrays(self.pf),
+            "decisions": struct_arrays(self.dec),
+        }
         parts["port"] = {
             "mirror": text_array(self.mirror.to_dict()),
             "brackets": text_array(self.brackets.to_dict()),
@@ -288,9 +427,15 @@ class PortDriver(EventDriver):
         return parts
 
     def restore(self, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-        super().restore(parts)
-        if "port" not in parts:
-            raise BackstopError("checkpoint has no 'port' state (mirror, brackets) for the driver")
+        """Continue from a snapshot's state instead of the fresh state it was built with."""
+        for name in ("guard", "portfolio", "decisions", "port"):
+            if name not in parts:
+                raise BackstopError(f"checkpoint has no {name!r} state for the event driver")
+        self._hold(
+            rebuild(Guard, _make_guard, parts["guard"]),
+            rebuild(Portfolio, _make_portfolio, parts["portfolio"]),
+            rebuild(Decisions, _make_decisions, parts["decisions"]),
+        )
         port = parts["port"]
         self.mirror = BrokerMirror.from_dict(from_text_array(port["mirror"]))
         self.brackets.restore(from_text_array(port["brackets"]))

@@ -3,10 +3,12 @@ time, resumable from a checkpoint.
 
 This is the Python drive loop a live runner takes (bars and events in order; the venue
 matches a bar, the driver books it and supervises, then the bar's events are decided), in
-its backtest form: the venue is the simulated exchange (or any broker that also simulates
-bars: ``on_bar`` and ``book``). A ``Stepwise`` run can stop after any event, hand over a
-``Checkpoint`` of everything it decided and of the venue, and a new one (in another process)
-continues from it to the same journal as a run that never stopped.
+its backtest form: the driver is ``PortDriver`` and the venue the simulated exchange (or any
+Broker port v2 that also simulates bars: ``on_bar(..., react=)``). The result comes from the
+driver's own records (orders it sent, executions it booked), never from the venue's book.
+A ``Stepwise`` run can stop after any event, hand over a ``Checkpoint`` of everything it
+decided and of the venue, and a new one (in another process) continues from it to the same
+journal as a run that never stopped.
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ class Stepwise:
 
     # ---- checkpoints ---------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
-        """Everything needed to continue this run elsewhere (the venue's book included)."""
+        """Everything needed to continue this run elsewhere: the driver's state (guardrails,
+        portfolio, verdicts, mirror, bracket plans, booked fills) and the venue's snapshot."""
         parts = self.driver.snapshot()
         parts["venue"] = self.venue.snapshot()
         counters = {"bars_done": self.cursor.bars_done, "events_done": self.cursor.events_done}
@@ -147,11 +150,12 @@ def run_event_driven(
     profile: RiskProfile | None = None,
     broker_factory: BrokerFactory | None = None,
 ) -> BacktestResult:
-    """Step-by-step backtest: Python per bar through the Broker protocol (debugging mode).
+    """Step-by-step backtest: Python per bar through Broker port v2 (debugging mode).
 
     Same inputs as ``run_backtest``, same journal; slower by design, since it is the path a
     live runner takes one event at a time. ``broker_factory(symbols, inst, prm)`` swaps the
-    simulated exchange for another Broker that also simulates bars (``on_bar`` and ``book``).
+    simulated exchange for another Broker port v2 that also simulates bars (``on_bar`` with
+    ``react``).
     """
     run = Stepwise(
         bars,
