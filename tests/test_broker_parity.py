@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from fake_port_broker import PortFakeBroker, PortOrder, bit
+from fake_port_broker import Costs, PortFakeBroker, PortOrder, bit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
@@ -39,7 +39,7 @@ from backstop.engine.context import bar_context
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import N_TRADES, N_VERDICTS, Instruments
 from backstop.engine.driver import PortDriver
-from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays, session_days
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.runners.drive import Cursor
@@ -62,17 +62,26 @@ def drive_port(
     profile: RiskProfile,
     config: BacktestConfig,
     make_broker: BrokerFactory | None = None,
+    instruments: dict[str, Instrument] = INSTRUMENTS,
 ) -> tuple[PortDriver, Any]:
     """The same run through the port driver (commands out, events in, brackets in the core)
-    over ``make_broker`` (default ``PortFakeBroker``, which implements only Broker port v2)."""
+    over ``make_broker`` (default ``PortFakeBroker``, which implements only Broker port v2,
+    with the config's costs and fill options). Bars carry their session days (DAY orders
+    expire at a new session, as ``prepare_run`` gives the loop)."""
     a = bar_arrays(frame.rechunk())
-    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
+    a = replace(a, session=session_days(frame.rechunk(), config.session_tz))
+    inst, specs = instrument_arrays(a.symbols, instruments)
     events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
     ctx = bar_context(frame, a, specs, profile)
     prm = config.sim_params()
     if make_broker is None:
         ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
-        broker = PortFakeBroker(a.symbols, max_working=prm.max_working, ticks=ticks)
+        broker = PortFakeBroker(
+            a.symbols,
+            max_working=prm.max_working,
+            ticks=ticks,
+            costs=costs_of(config, a.symbols, inst),
+        )
     else:
         broker = make_broker(a.symbols, inst, prm)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
@@ -90,6 +99,22 @@ def _port_orders(driver: PortDriver) -> list[tuple[int, int, int, int, float, fl
         (o.order_no, o.role, o.side, o.status, o.qty, o.filled, o.reasons)
         for o in driver.mirror.orders.values()
     ]
+
+
+def costs_of(config: BacktestConfig, symbols: tuple[str, ...], inst: Instruments) -> Costs:
+    """The fake's costs and fill options: the config's, by name."""
+    return Costs(
+        slippage=config.slippage,
+        slippage_value=config.slippage_value,
+        commission=config.commission,
+        commission_rate=config.commission_rate,
+        commission_min=config.commission_min,
+        max_participation=config.max_participation,
+        intrabar=config.intrabar,
+        legs_live_on_entry_bar=config.legs_live_on_entry_bar,
+        mults=dict(zip(symbols, inst.mult.tolist(), strict=True)),
+        lots=dict(zip(symbols, inst.lot.tolist(), strict=True)),
+    )
 
 
 def sim_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> SimExchange:
@@ -170,13 +195,14 @@ def parity(
     rows: list[dict[str, Any]],
     profile: RiskProfile = PROFILE,
     config: BacktestConfig | None = None,
+    instruments: dict[str, Instrument] = INSTRUMENTS,
 ) -> Outcome:
     """Run ``rows`` through the backtest loop, the port driver over ``SimExchange`` and over
     ``PortFakeBroker``; assert every record agrees row by row (verdicts, orders with client
     ids, fills, trades, positions); return the fake's run."""
     config = config or BacktestConfig()
     table = intents(rows)
-    loop = run_backtest(frame, table, config, instruments=INSTRUMENTS, profile=profile).records
+    loop = run_backtest(frame, table, config, instruments=instruments, profile=profile).records
     vs = loop.verdicts
     fs = loop.fills
     loop_trades = [{f: r[f].item() for f in TRADE_FIELDS} for r in loop.trades]
@@ -194,7 +220,7 @@ def parity(
         held[str(r["sym"])] = held.get(str(r["sym"]), 0.0) + int(r["side"]) * float(r["qty"])
     out = None
     for make in (sim_broker, None):
-        d_port, port = drive_port(frame, table, profile, config, make)
+        d_port, port = drive_port(frame, table, profile, config, make, instruments)
         where = type(port).__name__
         vp = _verdicts(d_port)
         assert len(vs) == len(vp), (where, len(vs), len(vp))
