@@ -15,7 +15,7 @@ calls the very same compiled decision and accounting kernels as the backtest loo
 - keeps its own records (orders from the mirror, fills it booked, verdicts, trades), which
   the journal is written from (``driver_records``).
 
-Supervision after a bar (kill switch, exit rules) is ``driver_guard.Supervision``. A parity
+Supervision after a bar (kill switch, exit rules) is ``driver_guard``. A parity
 test runs it over the simulated exchange and over a fake that implements only the port, and
 holds both to the backtest loop's records row by row.
 """
@@ -30,6 +30,7 @@ import numpy as np
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
 from backstop.domain.enums import EventKind, Intent, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
+from backstop.engine import driver_guard
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
 from backstop.engine.checkpoint import rebuild, struct_arrays
@@ -75,7 +76,6 @@ from backstop.engine.core.supervise import (
     needs_nb,
     trip_kill_nb,
 )
-from backstop.engine.driver_guard import Supervision
 from backstop.engine.driver_records import from_text_array, order_records, text_array
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
@@ -87,7 +87,7 @@ PLAIN_EXIT_ROLES = frozenset(
 )
 
 
-class PortDriver(Supervision):
+class PortDriver:
     """Signal -> pipeline -> order commands, broker events -> mirror and portfolio, and the
     guardrails between (see the module doc)."""
 
@@ -189,6 +189,18 @@ class PortDriver(Supervision):
         grow_verdicts(self.dec, n_sym + 1)
         grow_trades(self.pf, n_sym + 2)
         grow_guard_events(self.g, self._guard_room)
+
+    # ---- supervision (driver_guard) ---------------------------------------------------------
+    def _supervise(
+        self, i: int, s: int, ts: int, high: float, low: float, t0: int, day: int
+    ) -> None:
+        driver_guard.supervise(self, i, s, ts, high, low, t0, day)
+
+    def _kill_actions(self, ts: int, bar: int) -> None:
+        driver_guard.kill_actions(self, ts, bar)
+
+    def _engine_exit(self, s: int, role: int, reason: int, ts: int, bar: int) -> None:
+        driver_guard.engine_exit(self, s, role, reason, ts, bar)
 
     # ---- events ----------------------------------------------------------------------------
     def on_event(self, ev: np.void, row: int) -> None:
