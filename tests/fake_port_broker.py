@@ -304,7 +304,7 @@ class PortFakeBroker:
             return open_, True
         if _within_limit(o, open_):
             return open_, False
-        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        self._rest_as_limit(o, i)
         return None
 
     def _intrabar_price(
@@ -319,7 +319,7 @@ class PortFakeBroker:
             return o.stop, True
         if _within_limit(o, o.stop):
             return o.stop, False
-        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        self._rest_as_limit(o, i)
         return None
 
     def _fill(self, o: PortOrder, px: float, slip: bool) -> None:
@@ -380,6 +380,16 @@ class PortFakeBroker:
         self.log.append(event)
         if self._react is not None:
             self._react()
+
+    def _rest_as_limit(self, o: PortOrder, i: int) -> None:
+        """A stop-limit triggered beyond its limit rests as a limit from the next bar."""
+        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        self._emit(
+            OrderUpdate(
+                U.REPLACED, o.cid, self._ts, self._ts, limit_price=o.limit,
+                order_type=OrderType.LIMIT,
+            )
+        )  # fmt: skip
 
     def _slipped(self, symbol: str, side: int, price: float) -> float:
         """The price moved against the taker: whole ticks, or bps landed on the tick grid

@@ -46,6 +46,8 @@ class OrderUpdate:
     qty: float | None = None  # REPLACED: the new total quantity
     stop_price: float | None = None  # REPLACED: the new stop level
     limit_price: float | None = None  # REPLACED: the new limit level
+    # REPLACED by the venue itself: a stop-limit triggered beyond its limit rests as a limit
+    order_type: OrderType | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,8 @@ class BrokerMirror:
                 o.stop_price = float(ev.stop_price)
             if ev.limit_price is not None:
                 o.limit_price = float(ev.limit_price)
+            if ev.order_type is not None:
+                o.order_type = int(ev.order_type)
             return True
         new = UPDATE_STATUS[ev.kind]
         if o.status == new or (o.status in TERMINAL_STATUSES and new == OrderStatus.ACCEPTED):

@@ -87,6 +87,7 @@ class SimExchange:
         self.by_cid: dict[str, int] = {}
         self.marks = np.full(len(symbols), np.nan)
         self._status_seen = np.zeros(0, dtype=np.int8)
+        self._types_seen = np.zeros(0, dtype=np.int8)
         self._fills_seen = 0
         self._done: dict[int, float] = {}  # quantity reported filled, by order id
         self._events: list[BrokerEvent] = []
@@ -283,6 +284,7 @@ class SimExchange:
             raise BackstopError(f"{len(self._events)} broker events not drained: no snapshot")
         arrays = struct_arrays(self.book)
         arrays["status_seen"] = self._status_seen.copy()
+        arrays["types_seen"] = self._types_seen.copy()
         arrays["fills_seen"] = np.array([self._fills_seen, self._bar, self._ts], dtype=np.int64)
         arrays["client_ids"] = np.array(self.cids, dtype=np.str_)
         arrays["marks"] = self.marks.copy()
@@ -292,6 +294,7 @@ class SimExchange:
         """Continue from a snapshot's book instead of the empty one it was built with."""
         self.book = rebuild(Book, _make_book, arrays)
         self._status_seen = np.array(arrays["status_seen"], dtype=np.int8)
+        self._types_seen = np.array(arrays["types_seen"], dtype=np.int8)
         self._fills_seen, self._bar, self._ts = (int(x) for x in arrays["fills_seen"])
         self.cids = [str(c) for c in arrays["client_ids"]]
         self.by_cid = {c: k for k, c in enumerate(self.cids)}
@@ -344,6 +347,16 @@ class SimExchange:
                 OrderUpdate(kind, self.cids[k], at, at, reasons=int(book.orders["reasons"][k]))
             )
         self._status_seen = status.copy()
+        otype = book.orders["otype"][:n]
+        known = min(len(self._types_seen), n)
+        for k in np.flatnonzero(otype[:known] != self._types_seen[:known]):
+            self._events.append(  # a stop-limit triggered beyond its limit rests as a limit
+                OrderUpdate(
+                    U.REPLACED, self.cids[k], ts, ts, order_type=OrderType(int(otype[k])),
+                    limit_price=_opt(float(book.orders["limit_px"][k])),
+                )
+            )  # fmt: skip
+        self._types_seen = otype.copy()
 
     def _report(self, k: int) -> BrokerOrder:
         o = self.book.orders[k]
