@@ -30,10 +30,9 @@ import numpy as np
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
 from backstop.domain.enums import EventKind, Intent, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
-from backstop.engine import driver_guard
+from backstop.engine import driver_guard, driver_records
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
-from backstop.engine.checkpoint import rebuild, struct_arrays
 from backstop.engine.core.codes import INTENT_EXIT, R_STOP_MOVED, REFUSING_MASK
 from backstop.engine.core.decide import (
     commit_entry_nb,
@@ -47,7 +46,6 @@ from backstop.engine.core.decide import (
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     Guard,
-    _make_guard,
     grow_guard_events,
     guard_event_room_nb,
     note_order_nb,
@@ -61,8 +59,6 @@ from backstop.engine.core.records import (
     Decisions,
     Instruments,
     Portfolio,
-    _make_decisions,
-    _make_portfolio,
     at_nb,
     grow_trades,
     grow_verdicts,
@@ -76,7 +72,6 @@ from backstop.engine.core.supervise import (
     needs_nb,
     trip_kill_nb,
 )
-from backstop.engine.driver_records import from_text_array, order_records, text_array
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError
@@ -147,12 +142,15 @@ class PortDriver:
 
     # ---- state from the mirror -------------------------------------------------------------
     def _position(self, s: int) -> float:
+        """Signed quantity held of symbol ``s``, as the mirror knows it."""
         return self.mirror.position(self.symbols[s])
 
     def _positions(self) -> np.ndarray:
+        """Every symbol's signed quantity held, as the mirror knows it."""
         return np.array([self.mirror.position(s) for s in self.symbols], dtype=np.float64)
 
     def _pending(self) -> np.ndarray:
+        """Signed unfilled quantity of the working entries of every symbol."""
         out = np.zeros(len(self.symbols))
         for o in self.mirror.working():
             if o.role == OrderRole.ENTRY:
@@ -160,6 +158,7 @@ class PortDriver:
         return out
 
     def _working(self, s: int) -> tuple[int, int, float]:
+        """(working entries, side of the last one, unfilled plain exits) of symbol ``s``."""
         entries, side, exits = 0, 0, 0.0
         for o in self.mirror.working(self.symbols[s]):
             if o.role == OrderRole.ENTRY:
@@ -170,12 +169,15 @@ class PortDriver:
         return entries, side, exits
 
     def _stop_leg(self, s: int) -> tuple[int, float, float]:
+        """(order number, level, unfilled quantity) of the symbol's oldest working stop leg;
+        (-1, nan, 0) when it has none."""
         leg = self.brackets.stop_leg(self.mirror, self.symbols[s])
         if leg is None:
             return -1, np.nan, 0.0
         return leg.order_no, leg.stop_price, leg.remaining
 
     def _move_stop(self, s: int, leg: int, level: float, ts: int) -> None:
+        """Amend the symbol's oldest working stop leg to ``level``."""
         del leg
         cmd = self.brackets.stop_move(self.mirror, self.symbols[s], level, ts, int(R_STOP_MOVED))
         if cmd is not None:
@@ -419,37 +421,14 @@ class PortDriver:
 
     def order_records(self) -> np.ndarray:
         """Every order the driver sent, as ORDER_DTYPE rows (``driver_records``)."""
-        return order_records(self.mirror, self.index)
+        return driver_records.order_records(self.mirror, self.index)
 
     # ---- durable state ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, dict[str, np.ndarray]]:
         """The pipeline's state structs plus the mirror, the bracket plans and the booked
         fills: everything this driver knows that the broker does not."""
-        parts: dict[str, dict[str, np.ndarray]] = {
-            "guard": struct_arrays(self.g),
-            "portfolio": struct_arrays(self.pf),
-            "decisions": struct_arrays(self.dec),
-        }
-        parts["port"] = {
-            "mirror": text_array(self.mirror.to_dict()),
-            "brackets": text_array(self.brackets.to_dict()),
-            "fills": self.fill_records(),
-            "bar": np.array([self.bar, self._t0], dtype=np.int64),
-        }
-        return parts
+        return driver_records.snapshot(self)
 
     def restore(self, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
         """Continue from a snapshot's state instead of the fresh state it was built with."""
-        for name in ("guard", "portfolio", "decisions", "port"):
-            if name not in parts:
-                raise BackstopError(f"checkpoint has no {name!r} state for the event driver")
-        self._hold(
-            rebuild(Guard, _make_guard, parts["guard"]),
-            rebuild(Portfolio, _make_portfolio, parts["portfolio"]),
-            rebuild(Decisions, _make_decisions, parts["decisions"]),
-        )
-        port = parts["port"]
-        self.mirror = BrokerMirror.from_dict(from_text_array(port["mirror"]))
-        self.brackets.restore(from_text_array(port["brackets"]))
-        self.fills = list(np.array(port["fills"], dtype=FILL_DTYPE))
-        self.bar, self._t0 = (int(x) for x in port["bar"])
+        driver_records.restore(self, parts)

@@ -1,5 +1,6 @@
 """The event driver's own records: its orders as ORDER_DTYPE rows, projected from the mirror,
-and its durable state (mirror and bracket plans) as checkpoint arrays.
+and its durable state (state structs, mirror, bracket plans, booked fills) as checkpoint
+parts.
 
 A run through the driver is journaled from what the driver itself saw (the commands it sent
 and the broker events it applied), never from a venue's order book: the same journal comes
@@ -10,13 +11,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backstop.domain.orders import parse_client_order_id
-from backstop.engine.core.records import ORDER_DTYPE
+from backstop.engine.checkpoint import rebuild, struct_arrays
+from backstop.engine.core.guard import Guard, _make_guard
+from backstop.engine.core.records import (
+    FILL_DTYPE,
+    ORDER_DTYPE,
+    Decisions,
+    Portfolio,
+    _make_decisions,
+    _make_portfolio,
+)
 from backstop.engine.mirror import BrokerMirror
+from backstop.errors import BackstopError
+
+if TYPE_CHECKING:
+    from backstop.engine.driver import PortDriver
 
 
 def order_records(mirror: BrokerMirror, index: Mapping[str, int]) -> np.ndarray:
@@ -64,3 +78,36 @@ def text_array(data: Any) -> np.ndarray:
 
 def from_text_array(array: np.ndarray) -> Any:
     return json.loads(str(array[0]))
+
+
+def snapshot(driver: PortDriver) -> dict[str, dict[str, np.ndarray]]:
+    """A driver's checkpoint parts: its state structs, and as ``port`` its mirror, bracket
+    plans, booked fills and the bar it was booking."""
+    return {
+        "guard": struct_arrays(driver.g),
+        "portfolio": struct_arrays(driver.pf),
+        "decisions": struct_arrays(driver.dec),
+        "port": {
+            "mirror": text_array(driver.mirror.to_dict()),
+            "brackets": text_array(driver.brackets.to_dict()),
+            "fills": driver.fill_records(),
+            "bar": np.array([driver.bar, driver._t0], dtype=np.int64),
+        },
+    }
+
+
+def restore(driver: PortDriver, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Put ``snapshot``'s parts back into ``driver``; a missing part is refused by name."""
+    for name in ("guard", "portfolio", "decisions", "port"):
+        if name not in parts:
+            raise BackstopError(f"checkpoint has no {name!r} state for the event driver")
+    driver._hold(
+        rebuild(Guard, _make_guard, parts["guard"]),
+        rebuild(Portfolio, _make_portfolio, parts["portfolio"]),
+        rebuild(Decisions, _make_decisions, parts["decisions"]),
+    )
+    port = parts["port"]
+    driver.mirror = BrokerMirror.from_dict(from_text_array(port["mirror"]))
+    driver.brackets.restore(from_text_array(port["brackets"]))
+    driver.fills = list(np.array(port["fills"], dtype=FILL_DTYPE))
+    driver.bar, driver._t0 = (int(x) for x in port["bar"])
