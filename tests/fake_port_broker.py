@@ -14,16 +14,24 @@ its limit, else rests as a limit from the next bar; when two orders of one OCO g
 both touched inside a bar the stop fills first; trailing stops ratchet with each finished
 bar. ``on_bar`` hands control to ``react`` after every event it emits, as a live broker's
 client would hear each fill as it happens: orders sent during the open print are live for the
-rest of that bar (a bracket leg of an entry filled at the open), orders sent later from the
-next bar. No slippage, no fees; ``fill_cap`` limits each fill (partial fills, the rest
-working on).
+rest of that bar (a bracket leg of an entry filled at the open; from the next bar with
+``legs_live_on_entry_bar=False``), orders sent later from the next bar.
+
+The costs and limits are DESIGN.md's rules too, given as ``Costs``: slippage (ticks, or bps
+rounded onto the tick grid against the taker) on market and stop fills, never on limits and
+stop-limits; a commission per share with a minimum, per contract or as a fraction of the
+notional (times the contract multiplier); a volume-participation cap (each symbol's fills in
+one bar take at most that fraction of its volume, in whole lots; the rest keeps working); the
+intrabar policy when both orders of an OCO pair are touched (stop first, target first, or the
+level nearer the open). DAY orders expire at the first open of a later session; IOC orders are
+cancelled at the end of their first live bar. ``fill_cap`` limits each fill as well.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import TERMINAL_STATUSES, OrderStatus, OrderType, ReasonCode, Side
@@ -48,6 +56,22 @@ def bit(code: ReasonCode) -> int:
     return 1 << int(code)
 
 
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """The venue's cost and fill options (names as in ``BacktestConfig``)."""
+
+    slippage: str = "none"  # none, ticks, bps
+    slippage_value: float = 0.0
+    commission: str = "zero"  # zero, per_share, per_contract, percent
+    commission_rate: float = 0.0
+    commission_min: float = 0.0
+    max_participation: float = 0.0
+    intrabar: str = "stop_first"  # stop_first, target_first, open_proximity
+    legs_live_on_entry_bar: bool = True
+    mults: dict[str, float] = field(default_factory=dict)
+    lots: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class PortOrder:
     cid: str
@@ -68,6 +92,7 @@ class PortOrder:
     avg: float = NAN
     accepted_ts: int = 0
     updated_ts: int = 0
+    session: int = -1  # DAY orders: the session of their first live bar
 
     @property
     def working(self) -> bool:
@@ -91,10 +116,13 @@ class PortFakeBroker:
         ticks: Mapping[str, float] | None = None,
         cash: float = 100_000.0,
         fill_cap: float | None = None,
+        costs: Costs | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.ticks = dict(ticks or {})
         self.fill_cap = fill_cap  # most one fill may take (partial fills); None: no cap
+        self.costs = costs or Costs()
+        self.used = dict.fromkeys(self.symbols, 0.0)  # volume filled this bar, per symbol
         self.enforce_reduce_only = reduce_only
         self.max_working = max_working
         self.quotes = dict(quotes or {})
@@ -108,6 +136,7 @@ class PortFakeBroker:
         self._phase = "between"
         self._ts = 0
         self._react: Callable[[], object] | None = None
+        self._volume = 0.0
 
     # ---- the port -------------------------------------------------------------------------
     def submit(self, command: SubmitOrder) -> None:
@@ -119,7 +148,8 @@ class PortFakeBroker:
                 continue  # idempotent by client id: a resend places nothing
             if cmd.symbol not in self.held:
                 raise KeyError(f"PortFakeBroker has no symbol {cmd.symbol!r}")
-            live = self._bar if self._phase == "open" else self._bar + 1
+            at_open = self._phase == "open" and self.costs.legs_live_on_entry_bar
+            live = self._bar if at_open else self._bar + 1
             o = PortOrder(
                 cmd.client_order_id, cmd.symbol, int(cmd.side), cmd.order_type, float(cmd.qty),
                 live, cmd.reduce_only, cmd.oco_group or "", cmd.tif,
@@ -201,73 +231,102 @@ class PortFakeBroker:
         react: Callable[[], object] | None = None,
     ) -> None:
         """Match ``symbol``'s working orders against bar row ``i``."""
-        del volume, session
-        self._bar, self._ts, self._react = i, ts, react
+        self._bar, self._ts, self._react, self._volume = i, ts, react, volume
+        self.used[symbol] = 0.0
         self._phase = "open"
         k = 0
         while k < len(self.orders):  # orders sent at the open join this same pass
             o = list(self.orders.values())[k]
             k += 1
-            if self._live(o, symbol, i):
-                px = self._open_price(o, open_, i)
-                if px is not None:
-                    self._fill(o, px)
-        self._phase = "intrabar"
-        for o in list(self.orders.values()):
-            if not self._live(o, symbol, i) or o.otype == OrderType.MARKET:
+            if not self._live(o, symbol, i):
                 continue
+            if o.tif == TIF.DAY:
+                if o.session < 0:
+                    o.session = session
+                elif o.session != session:
+                    self._end(o, OrderStatus.EXPIRED, bit(ReasonCode.ORDER_EXPIRED))
+                    continue
+            px = self._open_price(o, open_, i)
+            if px is not None:
+                self._fill(o, *px)
+        self._phase = "intrabar"
+        seen: set[str] = set()
+        for o in list(self.orders.values()):
+            if not self._live(o, symbol, i) or o.otype == OrderType.MARKET or o.cid in seen:
+                continue
+            seen.add(o.cid)
             group = [
                 g
                 for g in self.orders.values()
                 if o.oco and g.oco == o.oco and g is not o and self._live(g, symbol, i)
             ]
             if group:
-                stops = [g for g in (o, *group) if g.otype in STOP_TYPES]
-                limits = [g for g in (o, *group) if g.otype == OrderType.LIMIT]
-                hit = next((g for g in stops if _stop_touched(g, high, low)), None)
-                if hit is not None:
-                    self._fill(hit, hit.stop)
-                else:
-                    hit = next((g for g in limits if _limit_touched(g, high, low)), None)
-                    if hit is not None:
-                        self._fill(hit, hit.limit)
+                seen.update(g.cid for g in group)
+                self._pair(o, group[0], open_, high, low)
                 continue
             px = self._intrabar_price(o, high, low, i)
             if px is not None:
-                self._fill(o, px)
+                self._fill(o, *px)
         for o in self.orders.values():
-            if o.otype == OrderType.TRAILING_STOP and self._live(o, symbol, i):
+            if not self._live(o, symbol, i):
+                continue
+            if o.otype == OrderType.TRAILING_STOP:
                 o.water = max(o.water, high) if o.side < 0 else min(o.water, low)
                 level = self._round(o.symbol, o.water * (1.0 + o.side * o.trail_pct))
                 if (level > o.stop) if o.side < 0 else (level < o.stop):
                     o.stop = level
+            if o.tif == TIF.IOC:
+                self._end(o, OrderStatus.CANCELED, bit(ReasonCode.ORDER_EXPIRED))
         self._phase = "between"
         self._react = None
 
-    def _open_price(self, o: PortOrder, open_: float, i: int) -> float | None:
+    def _pair(self, a: PortOrder, b: PortOrder, open_: float, high: float, low: float) -> None:
+        """An OCO pair (a stop and a limit) inside the bar: the intrabar policy picks the fill
+        when both levels are touched."""
+        stop, target = (a, b) if a.otype in STOP_TYPES else (b, a)
+        hit_stop, hit_target = _stop_touched(stop, high, low), _limit_touched(target, high, low)
+        stop_wins = hit_stop
+        if hit_stop and hit_target:
+            nearer = abs(open_ - stop.stop) <= abs(target.limit - open_)
+            policy = self.costs.intrabar
+            stop_wins = policy == "stop_first" or (policy == "open_proximity" and nearer)
+        if stop_wins:
+            self._fill(stop, stop.stop, True)
+        elif hit_target:
+            self._fill(target, target.limit, False)
+
+    def _open_price(self, o: PortOrder, open_: float, i: int) -> tuple[float, bool] | None:
+        """(price, slippage applies) at the open print, or None."""
         if o.otype == OrderType.MARKET:
-            return open_
+            return open_, True
         if o.otype == OrderType.LIMIT:
-            return open_ if _within_limit(o, open_) else None
+            return (open_, False) if _within_limit(o, open_) else None
         gapped = open_ >= o.stop if o.side > 0 else open_ <= o.stop
         if not gapped:
             return None
-        if o.otype != OrderType.STOP_LIMIT or _within_limit(o, open_):
-            return open_
-        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        if o.otype != OrderType.STOP_LIMIT:
+            return open_, True
+        if _within_limit(o, open_):
+            return open_, False
+        self._rest_as_limit(o, i)
         return None
 
-    def _intrabar_price(self, o: PortOrder, high: float, low: float, i: int) -> float | None:
+    def _intrabar_price(
+        self, o: PortOrder, high: float, low: float, i: int
+    ) -> tuple[float, bool] | None:
+        """(price, slippage applies) at the order's level inside the bar, or None."""
         if o.otype == OrderType.LIMIT:
-            return o.limit if _limit_touched(o, high, low) else None
+            return (o.limit, False) if _limit_touched(o, high, low) else None
         if not _stop_touched(o, high, low):
             return None
-        if o.otype != OrderType.STOP_LIMIT or _within_limit(o, o.stop):
-            return o.stop
-        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        if o.otype != OrderType.STOP_LIMIT:
+            return o.stop, True
+        if _within_limit(o, o.stop):
+            return o.stop, False
+        self._rest_as_limit(o, i)
         return None
 
-    def _fill(self, o: PortOrder, px: float) -> None:
+    def _fill(self, o: PortOrder, px: float, slip: bool) -> None:
         if not o.working:
             return
         qty = o.remaining
@@ -277,16 +336,29 @@ class PortFakeBroker:
                 self._end(o, OrderStatus.CANCELED, bit(ReasonCode.LEG_CANCELED_POSITION_CLOSED))
                 return
             qty = min(qty, abs(held))
+        c = self.costs
+        if c.max_participation > 0.0:
+            lot = c.lots.get(o.symbol, 1.0)
+            room = c.max_participation * self._volume - self.used[o.symbol]
+            qty = min(qty, math.floor(room / lot + 1e-9) * lot)
+            if qty <= 0.0:
+                return  # nothing left of the bar's volume: it keeps working
         if self.fill_cap is not None:
             qty = min(qty, self.fill_cap)
+        reference = px
+        if slip:
+            px = self._slipped(o.symbol, o.side, px)
+        mult = c.mults.get(o.symbol, 1.0)
+        fee = self._commission(qty, px, mult)
+        self.used[o.symbol] += qty
         prev = o.filled
         o.filled += qty
         o.avg = px if prev == 0 else (o.avg * prev + px * qty) / o.filled
         self.held[o.symbol] += o.side * qty
-        self.cash -= o.side * qty * px
+        self.cash -= o.side * qty * px * mult + fee
         ex = Execution(
-            o.cid, f"X{len(self.executions)}", o.symbol, Side(o.side), qty, px, 0.0,
-            max(o.remaining, 0.0), self._ts, self._ts,
+            o.cid, f"X{len(self.executions)}", o.symbol, Side(o.side), qty, px, fee,
+            max(o.remaining, 0.0), self._ts, self._ts, slippage=abs(px - reference),
         )  # fmt: skip
         self.executions.append(ex)
         o.updated_ts = self._ts
@@ -325,6 +397,41 @@ class PortFakeBroker:
         self.log.append(event)
         if self._react is not None:
             self._react()
+
+    def _rest_as_limit(self, o: PortOrder, i: int) -> None:
+        """A stop-limit triggered beyond its limit rests as a limit from the next bar."""
+        o.otype, o.live_from = OrderType.LIMIT, i + 1
+        self._emit(
+            OrderUpdate(
+                U.REPLACED, o.cid, self._ts, self._ts, limit_price=o.limit,
+                order_type=OrderType.LIMIT,
+            )
+        )  # fmt: skip
+
+    def _slipped(self, symbol: str, side: int, price: float) -> float:
+        """The price moved against the taker: whole ticks, or bps landed on the tick grid
+        (up for buys, down for sells)."""
+        c, tick = self.costs, self.ticks.get(symbol, 0.0)
+        if c.slippage == "ticks":
+            return price + side * c.slippage_value * tick
+        if c.slippage != "bps":
+            return price
+        moved = price * (1.0 + side * c.slippage_value * 1e-4)
+        if tick > 0.0:
+            steps = moved / tick
+            steps = math.ceil(steps - 1e-9) if side > 0 else math.floor(steps + 1e-9)
+            moved = round(steps * tick, 10)
+        return moved
+
+    def _commission(self, qty: float, price: float, mult: float) -> float:
+        c = self.costs
+        if c.commission == "per_share":
+            return max(c.commission_rate * qty, c.commission_min)
+        if c.commission == "per_contract":
+            return c.commission_rate * qty
+        if c.commission == "percent":
+            return c.commission_rate * qty * price * mult
+        return 0.0
 
     def _round(self, symbol: str, price: float) -> float:
         tick = self.ticks.get(symbol, 0.0)

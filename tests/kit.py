@@ -333,37 +333,36 @@ def run_exchange(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Match one order, placed at bar 0's close, against ``rows`` on the simulated exchange.
 
-    For order kinds the intent table cannot express (stop-limit): the order goes in through
-    ``SimExchange.submit_entry`` as a limit (live from bar 1, as the order builder makes it),
-    its type and stop level are then set on its record, and every bar goes through
-    ``SimExchange.on_bar``. Returns the exchange's (orders, fills) record arrays.
+    For order kinds the intent table cannot express (stop-limit): the order goes in as a
+    Broker port v2 command (``SimExchange.submit``) after bar 0 was matched, so it is live from
+    bar 1 as the order builder makes it, and every bar goes through ``SimExchange.on_bar``.
+    Returns the exchange's (orders, fills) record arrays.
     """
     from backstop.brokers.sim.exchange import SimExchange
-    from backstop.domain.enums import OrderType, Side
-    from backstop.engine.broker import EntryRequest
+    from backstop.domain.commands import SubmitOrder
+    from backstop.domain.enums import OrderType, Side, TimeInForce
     from backstop.engine.core.records import N_FILLS, N_ORDERS
     from backstop.engine.inputs import instrument_arrays
 
     inst, _ = instrument_arrays(("T",), {"T": Instrument(symbol="T", tick_size=tick)})
     ex = SimExchange(("T",), inst, BacktestConfig(**split_settings(config)[0]).sim_params())
-    request = EntryRequest(
-        trade_cycle=0,
-        strategy=0,
-        symbol="T",
-        side=Side(side),
-        qty=qty,
+    order = SubmitOrder(
+        "kit-0",
+        "T",
+        Side(side),
+        qty,
+        order_type=OrderType(otype),
+        tif=TimeInForce(tif),
+        limit_price=None if limit_px != limit_px else limit_px,
+        stop_price=None if stop_px != stop_px else stop_px,
         ts=START_NS,
         bar=0,
-        order_type=OrderType.LIMIT,
-        tif=tif,
-        limit_price=limit_px,
     )
-    k = ex.submit_entry(request)
-    ex.book.orders[k]["otype"] = otype
-    ex.book.orders[k]["stop_px"] = stop_px
     for i, r in enumerate(rows):
         vol = float(r[4]) if len(r) == 5 else DEFAULT_VOLUME
         ex.on_bar(i, ts_of(i), "T", float(r[0]), float(r[1]), float(r[2]), vol, 0)
+        if i == 0:
+            ex.submit(order)
     book = ex.book
     return book.orders[: book.ctr[N_ORDERS]].copy(), book.fills[: book.ctr[N_FILLS]].copy()
 

@@ -1,43 +1,45 @@
-"""Broker parity: the same signals through the event driver against the simulated exchange
-(compiled kernels) and against ``FakeBroker`` (plain Python, tests/fake_broker.py) give the
-same verdicts, positions, round trips, fills and order states.
+"""Broker parity: the same signals through the backtest loop, through the event driver over
+the simulated exchange (compiled kernels behind Broker port v2) and through the event driver
+over ``PortFakeBroker`` (plain Python, tests/fake_port_broker.py, which implements only the
+port) give the same verdicts, orders with client ids, fills, trades and positions.
 
-The two brokers share no matching code, so agreement checks the kernels against DESIGN.md's
-fill rules as written, and checks that the pipeline reads only what the Broker protocol says
+The fake shares no matching code with the kernels, so agreement checks the kernels against
+DESIGN.md's fill rules as written, and checks that the pipeline reads only what the port says
 (a live adapter will be just as foreign to it as the fake). Each scenario also asserts the
-values the rules give by hand, so a bug common to both brokers cannot pass unnoticed.
+values the rules give by hand, so a bug common to all three cannot pass unnoticed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from fake_broker import FakeBroker, bit
-from fake_port_broker import PortFakeBroker
+from fake_port_broker import Costs, PortFakeBroker, PortOrder, bit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
 
 from backstop.brokers.sim.exchange import SimExchange
+from backstop.domain.commands import CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
+from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.domain.orders import client_order_id
+from backstop.engine.backtest import run_backtest
 from backstop.engine.brackets import Venue
-from backstop.engine.broker import Broker, EntryRequest, FillEvent, OrderStatusEvent
+from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.core.params import SimParams
-from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS, Instruments
+from backstop.engine.core.records import N_TRADES, N_VERDICTS, Instruments
 from backstop.engine.driver import PortDriver
-from backstop.engine.event_driver import EventDriver
-from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
+from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays, session_days
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.runners.drive import Cursor
@@ -54,41 +56,34 @@ BrokerFactory = Callable[[tuple[str, ...], Instruments, SimParams], Any]
 
 
 # ---- the drive loop (runners/drive.py, the one every Python run uses), broker handed in -----
-def drive(
+def drive_port(
     frame: pl.DataFrame,
     table: pl.DataFrame,
-    make_broker: BrokerFactory,
     profile: RiskProfile,
     config: BacktestConfig,
-) -> tuple[EventDriver, Any]:
-    """Run ``table`` over ``frame`` bar by bar through ``backstop.runners.drive``: the broker
-    matches the bar, the driver books it and supervises, then the bar's events are decided."""
-    a = bar_arrays(frame.rechunk())
-    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
-    events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
-    ctx = bar_context(frame, a, specs, profile)
-    prm = config.sim_params()
-    broker = make_broker(a.symbols, inst, prm)
-    guard = guard_for(specs, strategies, profile, config.initial_cash)
-    driver = EventDriver(broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx)
-    cursor = drive_loop(broker, driver, a, events, Cursor())
-    j = cursor.events_done
-    assert j == len(events), "every event was decided"
-    return driver, broker
-
-
-def drive_port(
-    frame: pl.DataFrame, table: pl.DataFrame, profile: RiskProfile, config: BacktestConfig
-) -> tuple[PortDriver, PortFakeBroker]:
+    make_broker: BrokerFactory | None = None,
+    instruments: dict[str, Instrument] = INSTRUMENTS,
+) -> tuple[PortDriver, Any]:
     """The same run through the port driver (commands out, events in, brackets in the core)
-    over ``PortFakeBroker``, which implements only Broker port v2."""
+    over ``make_broker`` (default ``PortFakeBroker``, which implements only Broker port v2,
+    with the config's costs and fill options). Bars carry their session days (DAY orders
+    expire at a new session, as ``prepare_run`` gives the loop)."""
     a = bar_arrays(frame.rechunk())
-    inst, specs = instrument_arrays(a.symbols, INSTRUMENTS)
+    a = replace(a, session=session_days(frame.rechunk(), config.session_tz))
+    inst, specs = instrument_arrays(a.symbols, instruments)
     events, strategies, _ = event_array(conform_intents(table), frame, a.symbols)
     ctx = bar_context(frame, a, specs, profile)
     prm = config.sim_params()
-    ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
-    broker = PortFakeBroker(a.symbols, max_working=prm.max_working, ticks=ticks)
+    if make_broker is None:
+        ticks = dict(zip(a.symbols, inst.tick.tolist(), strict=True))
+        broker = PortFakeBroker(
+            a.symbols,
+            max_working=prm.max_working,
+            ticks=ticks,
+            costs=costs_of(config, a.symbols, inst),
+        )
+    else:
+        broker = make_broker(a.symbols, inst, prm)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
     driver = PortDriver(
         broker, a.symbols, inst, prm, config.initial_cash, profile, guard, ctx,
@@ -106,51 +101,93 @@ def _port_orders(driver: PortDriver) -> list[tuple[int, int, int, int, float, fl
     ]
 
 
+def costs_of(config: BacktestConfig, symbols: tuple[str, ...], inst: Instruments) -> Costs:
+    """The fake's costs and fill options: the config's, by name."""
+    return Costs(
+        slippage=config.slippage,
+        slippage_value=config.slippage_value,
+        commission=config.commission,
+        commission_rate=config.commission_rate,
+        commission_min=config.commission_min,
+        max_participation=config.max_participation,
+        intrabar=config.intrabar,
+        legs_live_on_entry_bar=config.legs_live_on_entry_bar,
+        mults=dict(zip(symbols, inst.mult.tolist(), strict=True)),
+        lots=dict(zip(symbols, inst.lot.tolist(), strict=True)),
+    )
+
+
 def sim_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> SimExchange:
     return SimExchange(symbols, inst, prm)
 
 
-def fake_broker(symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> FakeBroker:
-    ticks = dict(zip(symbols, inst.tick.tolist(), strict=True))
-    return FakeBroker(symbols, ticks=ticks, max_working=prm.max_working)
+@dataclass(frozen=True)
+class OrderView:
+    """One order as the core knows it (mirror: role, status, reasons) joined with what the
+    fake broker holds for it (its levels, when it went live, a trailing stop's water)."""
+
+    order_id: int
+    symbol: str
+    side: int
+    role: OrderRole
+    status: OrderStatus
+    reasons: int
+    qty: float
+    filled: float
+    reduce_only: bool
+    otype: OrderType
+    stop: float
+    limit: float
+    live_from: int
+    water: float
+
+    @property
+    def working(self) -> bool:
+        return self.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+class PortView:
+    """The port driver's run over ``PortFakeBroker``, by the core's order numbers."""
+
+    def __init__(self, driver: PortDriver, fake: PortFakeBroker) -> None:
+        self.fake = fake
+        self.number = {cid: o.order_no for cid, o in driver.mirror.orders.items()}
+        self.orders = [_view(o, fake.orders[cid]) for cid, o in driver.mirror.orders.items()]
+        self.fills = list(fake.executions)
+        self.log = list(fake.log)
+
+    def open_orders(self, symbol: str) -> list[OrderView]:
+        return [o for o in self.orders if o.symbol == symbol and o.working]
+
+
+def _view(o: Any, p: PortOrder) -> OrderView:
+    return OrderView(
+        o.order_no, o.symbol, o.side, OrderRole(o.role), OrderStatus(o.status), o.reasons,
+        o.qty, o.filled, o.reduce_only, p.otype, p.stop, p.limit, p.live_from, p.water,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a run decided and what happened, from the FakeBroker side of a parity pair."""
+    """What a run decided and what happened, from the PortFakeBroker side of the parity."""
 
     verdicts: np.ndarray
     trades: list[dict[str, Any]]
     positions: dict[str, float]
-    broker: FakeBroker
+    broker: PortView
 
     def verdict(self, k: int) -> dict[str, Any]:
         v = self.verdicts[k]
         return {name: v[name].item() for name in self.verdicts.dtype.names}
 
 
-def _verdicts(driver: EventDriver) -> np.ndarray:
+def _verdicts(driver: PortDriver) -> np.ndarray:
     return driver.dec.verdicts[: int(driver.dec.ctr[N_VERDICTS])].copy()
 
 
-def _trades(driver: EventDriver) -> list[dict[str, Any]]:
+def _trades(driver: PortDriver) -> list[dict[str, Any]]:
     rows = driver.pf.trades[: int(driver.pf.ctr[N_TRADES])]
     return [{f: r[f].item() for f in TRADE_FIELDS} for r in rows]
-
-
-def _fake_orders(fake: FakeBroker) -> list[tuple[int, int, int, int, float, float, int]]:
-    return [
-        (o.order_id, int(o.role), o.side, int(o.status), o.qty, o.filled, o.reasons)
-        for o in fake.orders
-    ]
-
-
-def _sim_orders(sim: SimExchange) -> list[tuple[int, int, int, int, float, float, int]]:
-    rows = sim.book.orders[: int(sim.book.ctr[N_ORDERS])]
-    return [
-        tuple(o[k].item() for k in ("id", "role", "side", "status", "qty", "filled", "reasons"))
-        for o in rows
-    ]
 
 
 def parity(
@@ -158,44 +195,57 @@ def parity(
     rows: list[dict[str, Any]],
     profile: RiskProfile = PROFILE,
     config: BacktestConfig | None = None,
+    instruments: dict[str, Instrument] = INSTRUMENTS,
 ) -> Outcome:
-    """Run ``rows`` against both brokers; assert every record agrees; return the fake's run."""
+    """Run ``rows`` through the backtest loop, the port driver over ``SimExchange`` and over
+    ``PortFakeBroker``; assert every record agrees row by row (verdicts, orders with client
+    ids, fills, trades, positions); return the fake's run."""
     config = config or BacktestConfig()
     table = intents(rows)
-    d_sim, sim = drive(frame, table, sim_broker, profile, config)
-    d_fake, fake = drive(frame, table, fake_broker, profile, config)
-    vs, vf = _verdicts(d_sim), _verdicts(d_fake)
-    assert len(vs) == len(vf), (len(vs), len(vf))
-    for name in vs.dtype.names:
-        np.testing.assert_array_equal(vs[name], vf[name], err_msg=f"verdicts.{name}")
-    symbols = d_sim.symbols
-    positions = {s: fake.position(s) for s in symbols}
-    assert {s: sim.position(s) for s in symbols} == positions
-    assert _trades(d_sim) == _trades(d_fake)
-    fs = sim.book.fills[: int(sim.book.ctr[N_FILLS])]
-    ff = [f.record for f in fake.fills]
-    assert [[r[k].item() for k in FILL_FIELDS] for r in fs] == [
-        [r[k].item() for k in FILL_FIELDS] for r in ff
+    loop = run_backtest(frame, table, config, instruments=instruments, profile=profile).records
+    vs = loop.verdicts
+    fs = loop.fills
+    loop_trades = [{f: r[f].item() for f in TRADE_FIELDS} for r in loop.trades]
+    loop_orders = [
+        tuple(o[k].item() for k in ("id", "role", "side", "status", "qty", "filled", "reasons"))
+        for o in loop.orders
     ]
-    assert _sim_orders(sim) == _fake_orders(fake)
-    d_port, port = drive_port(frame, table, profile, config)
-    vp = _verdicts(d_port)
-    assert len(vs) == len(vp), (len(vs), len(vp))
-    for name in vs.dtype.names:
-        np.testing.assert_array_equal(vs[name], vp[name], err_msg=f"port verdicts.{name}")
-    assert _trades(d_port) == _trades(d_sim)
-    assert [[r[k].item() for k in FILL_FIELDS] for r in d_port.fill_records()] == [
-        [r[k].item() for k in FILL_FIELDS] for r in fs
-    ]
-    assert _port_orders(d_port) == _sim_orders(sim)
-    sim_ids = [
+    loop_ids = [
         client_order_id("parity", int(o["cycle"]), OrderRole(int(o["role"])), int(o["leg_no"]))
-        for o in sim.book.orders[: int(sim.book.ctr[N_ORDERS])]
+        for o in loop.orders
     ]
-    assert list(d_port.mirror.orders) == sim_ids  # the same client ids, in the same order
-    assert len(set(sim_ids)) == len(sim_ids)  # never reused
-    assert {s: port.held[s] for s in symbols} == positions
-    return Outcome(vf, _trades(d_fake), positions, fake)
+    assert len(set(loop_ids)) == len(loop_ids)  # never reused
+    held: dict[str, float] = {}
+    for r in loop.fills:
+        held[str(r["sym"])] = held.get(str(r["sym"]), 0.0) + int(r["side"]) * float(r["qty"])
+    out = None
+    for make in (sim_broker, None):
+        d_port, port = drive_port(frame, table, profile, config, make, instruments)
+        where = type(port).__name__
+        vp = _verdicts(d_port)
+        assert len(vs) == len(vp), (where, len(vs), len(vp))
+        for name in vs.dtype.names:
+            np.testing.assert_array_equal(vs[name], vp[name], err_msg=f"{where} verdicts.{name}")
+        assert _trades(d_port) == loop_trades, where
+        assert [[r[k].item() for k in FILL_FIELDS] for r in d_port.fill_records()] == [
+            [r[k].item() for k in FILL_FIELDS] for r in fs
+        ], where
+        assert _port_orders(d_port) == loop_orders, where
+        assert list(d_port.mirror.orders) == loop_ids, where  # same client ids, same order
+        positions = {s: d_port.mirror.position(s) for s in d_port.symbols}
+        by_index = {str(k): positions[s] for k, s in enumerate(d_port.symbols)}
+        assert {k: v for k, v in by_index.items() if k in held} == {
+            k: pytest.approx(v) for k, v in held.items()
+        }, where
+        if isinstance(port, PortFakeBroker):
+            assert {s: port.held[s] for s in d_port.symbols} == positions
+            out = Outcome(vp, _trades(d_port), positions, PortView(d_port, port))
+        else:
+            assert {p.symbol: p.qty for p in port.positions()} == {
+                s: q for s, q in positions.items() if q
+            }
+    assert out is not None
+    return out
 
 
 def trade(
@@ -215,8 +265,8 @@ def trade(
     }
 
 
-def statuses(fake: FakeBroker) -> list[tuple[OrderRole, OrderStatus]]:
-    return [(o.role, o.status) for o in fake.orders]
+def statuses(view: PortView) -> list[tuple[OrderRole, OrderStatus]]:
+    return [(o.role, o.status) for o in view.orders]
 
 
 # ---- brackets ------------------------------------------------------------------------------
@@ -247,18 +297,22 @@ def test_bracketed_market_entry_exits_by_its_legs(
     winner, loser = (stop, target) if role == OrderRole.STOP_LOSS else (target, stop)
     assert winner.status == OrderStatus.FILLED
     assert (loser.status, loser.reasons) == (OrderStatus.CANCELED, bit(R.OCO_SIBLING_FILLED))
-    kinds = [(type(e).__name__, e.order_id, getattr(e, "status", None)) for e in out.broker.log]
-    assert kinds == [
-        ("OrderStatusEvent", 0, OrderStatus.ACCEPTED),
-        ("FillEvent", 0, None),
-        ("OrderStatusEvent", 0, OrderStatus.FILLED),
-        ("OrderStatusEvent", 1, OrderStatus.ACCEPTED),
-        ("OrderStatusEvent", 2, OrderStatus.ACCEPTED),
-        ("FillEvent", winner.order_id, None),
-        ("OrderStatusEvent", winner.order_id, OrderStatus.FILLED),
-        ("OrderStatusEvent", loser.order_id, OrderStatus.CANCELED),
+    number = out.broker.number
+    kinds = [
+        (type(e).__name__, number[e.client_order_id], getattr(e, "kind", None))
+        for e in out.broker.log
     ]
-    fill_ts = [e.ts_event for e in out.broker.log if isinstance(e, FillEvent)]
+    assert kinds == [  # a fill with nothing left is the order's FILLED (leaves_qty 0)
+        ("OrderUpdate", 0, OrderUpdateKind.ACCEPTED),
+        ("Execution", 0, None),
+        ("OrderUpdate", 1, OrderUpdateKind.ACCEPTED),
+        ("OrderUpdate", 2, OrderUpdateKind.ACCEPTED),
+        ("Execution", winner.order_id, None),
+        ("OrderUpdate", loser.order_id, OrderUpdateKind.CANCELED),
+    ]
+    fills = [e for e in out.broker.log if isinstance(e, Execution)]
+    assert [e.leaves_qty for e in fills] == [0.0, 0.0]
+    fill_ts = [e.ts_event for e in fills]
     assert fill_ts == [ts_of(1), ts_of(2)]
     assert out.broker.log[-1].ts_event == ts_of(2)  # OCO sibling cancelled at the fill's ts
 
@@ -509,27 +563,30 @@ def test_stop_updates_move_the_leg_at_either_broker() -> None:
     assert out.trades == [trade(0, 1, 100.0, 100.0, 100.1, OrderRole.STOP_LOSS)]
 
 
-def test_fake_broker_is_a_broker_and_refuses_what_it_does_not_model() -> None:
-    fake = FakeBroker(("T",))
-    assert isinstance(fake, Broker)
-    for tif in (0, 2):
-        with pytest.raises(NotImplementedError, match="GTC"):
-            fake.submit_entry(EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0, tif=tif))
-    trailing = EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0, OrderType.TRAILING_STOP)
-    with pytest.raises(NotImplementedError):
-        fake.submit_entry(trailing)
-    assert fake.orders == [] and fake.drain_events() == []
-    k = fake.submit_entry(EntryRequest(0, 0, "T", Side.BUY, 1.0, ts_of(0), 0))
+def test_port_fake_broker_is_a_broker_port_and_refuses_native_brackets() -> None:
+    fake = PortFakeBroker(("T",))
+    assert isinstance(fake, BrokerPort)
+    entry_cmd = SubmitOrder("c-0", "T", Side.BUY, 1.0, ts=ts_of(0))
+    leg = SubmitOrder(
+        "c-1", "T", Side.SELL, 1.0, OrderType.STOP, role=OrderRole.STOP_LOSS, stop_price=99.0,
+        reduce_only=True, parent_id="c-0",
+    )  # fmt: skip
+    with pytest.raises(NotImplementedError, match="native brackets"):
+        fake.submit(SubmitOrder("c-0", "T", Side.BUY, 1.0, legs=(leg,)))
+    assert fake.orders == {} and fake.drain_events() == []
+    fake.submit(entry_cmd)
     (accepted,) = fake.drain_events()
-    assert isinstance(accepted, OrderStatusEvent) and accepted.status == OrderStatus.ACCEPTED
-    fake.cancel(k, ts_of(0), bit(R.KILL_SWITCH_ACTIVE))
+    assert isinstance(accepted, OrderUpdate) and accepted.kind == OrderUpdateKind.ACCEPTED
+    fake.submit(entry_cmd)  # idempotent by client id: a resend places nothing ...
+    assert fake.drain_events() == [accepted] and len(fake.orders) == 1  # ... and reports it
+    fake.cancel(CancelOrder("c-0", ts_of(0), bit(R.KILL_SWITCH_ACTIVE)))
     fake.on_bar(1, ts_of(1), "T", 100.0, 101.0, 99.0, 1e6, 0)  # a cancelled order never fills
     (cancelled,) = fake.drain_events()
-    assert (cancelled.status, cancelled.reasons) == (
-        OrderStatus.CANCELED,
+    assert (cancelled.kind, cancelled.reasons) == (
+        OrderUpdateKind.CANCELED,
         bit(R.KILL_SWITCH_ACTIVE),
     )
-    assert fake.position("T") == 0.0 and fake.fills == []
+    assert fake.held["T"] == 0.0 and fake.executions == []
 
 
 # ---- property: random signals on random bars ----------------------------------------------
@@ -627,16 +684,17 @@ def test_sizer_falls_back_to_the_broker_quote(quotes: dict, price: float | None)
     profile = PROFILE.with_settings({"sizer.kind": "pct_equity", "sizer.pct_equity": 0.1})
     ctx = bar_context(frame, a, specs, profile)
     config = BacktestConfig()
-    broker = FakeBroker(a.symbols, quotes=quotes)
+    broker = PortFakeBroker(a.symbols, quotes=quotes)
     guard = guard_for(specs, strategies, profile, config.initial_cash)
-    driver = EventDriver(
-        broker, a.symbols, inst, config.sim_params(), config.initial_cash, profile, guard, ctx
-    )
+    driver = PortDriver(
+        broker, a.symbols, inst, config.sim_params(), config.initial_cash, profile, guard, ctx,
+        run_id="quote",
+    )  # fmt: skip
     driver.on_event(events[0], 0)  # before any bar: no mark for T
     v = _verdicts(driver)[0]
     if price is None:
         assert (bool(v["approved"]), int(v["reasons"])) == (False, bit(R.SIZING_NO_PRICE))
-        assert broker.orders == []
+        assert broker.orders == {}
     else:
         assert (bool(v["approved"]), int(v["reasons"]), float(v["price"])) == (True, 0, price)
         assert float(v["qty"]) == 200.0  # 10% of 100,000 at the quote of 50

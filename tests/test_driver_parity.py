@@ -10,7 +10,7 @@ import pytest
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import gbm_bars
 from backstop.engine.backtest import run_backtest
-from backstop.engine.broker import Broker
+from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
 from backstop.engine.inputs import instrument_arrays
@@ -103,12 +103,12 @@ def test_parity_when_days_roll_between_signals() -> None:
     assert any(int(r) not in signal_rows for r in new_day[1:])  # a day began on a quiet bar
 
 
-def test_sim_exchange_implements_the_broker_protocol() -> None:
+def test_sim_exchange_implements_broker_port_v2() -> None:
     from backstop.engine.config import BacktestConfig as C
     from backstop.engine.inputs import instrument_arrays
 
     inst, _ = instrument_arrays(("A",))
-    assert isinstance(SimExchange(("A",), inst, C().sim_params()), Broker)
+    assert isinstance(SimExchange(("A",), inst, C().sim_params()), BrokerPort)
 
 
 def test_record_buffers_grow_mid_run_without_losing_a_record() -> None:
@@ -179,3 +179,22 @@ def test_parity_with_a_strategy_trailing_line() -> None:
     codes = fast.verdicts.filter(pl.col("intent") == "STOP_UPDATE").get_column("reason_codes")
     seen = set(codes.explode().to_list())
     assert {"STOP_MOVED", "STOP_NOT_TIGHTER", "STOP_UPDATE_NO_STOP"} <= seen
+
+
+def test_a_stop_limit_that_rests_as_a_limit_is_journaled_as_one() -> None:
+    """Gapped past its limit at the open, a stop-limit rests as a limit from the next bar:
+    the venue reports it (REPLACED with the new type) and the event driver's orders say so,
+    as the backtest loop's book does."""
+    from kit import bars, entry
+    from kit import intents as table_of
+
+    flat = (100.0, 100.5, 99.5, 100.0)
+    frame = bars(
+        [(100, 101, 99, 100), (102, 102.2, 101.2, 101.8), (100.5, 101.6, 100.2, 101.2), flat]
+    )
+    row = entry(0, otype=3, entry_stop_px=101.0, limit_px=101.5, stop_pct=0.02)
+    table = table_of([{**row, "target_px": 110.0}])
+    fast, slow = run_backtest(frame, table), run_event_driven(frame, table)
+    _assert_same(fast, slow)
+    assert slow.orders.get_column("order_type").to_list() == ["LIMIT", "STOP", "LIMIT"]
+    assert slow.fills.get_column("price").to_list()[0] == 100.5

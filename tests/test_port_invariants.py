@@ -18,10 +18,11 @@ from typing import Any
 from fake_port_broker import PortFakeBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import bars, combine, intents, price_paths
+from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
 from test_broker_parity import INSTRUMENTS, PROFILES, signal_rows
 
-from backstop.domain.enums import OrderRole
+from backstop.domain.enums import OrderRole, OrderStatus
+from backstop.domain.events import OrderUpdate
 from backstop.domain.intents import conform_intents
 from backstop.engine.brackets import Venue
 from backstop.engine.config import BacktestConfig
@@ -117,4 +118,30 @@ def test_protection_covers_every_position_at_a_broker_without_reduce_only(
     cap = data.draw(st.sampled_from([None, 30.0, 70.0]), label="fill_cap")
     driver, broker = run(frame, rows, profile, cap)
     assert driver.checks > 0
+    reduce_only_fills_never_cross(driver, broker)
+
+
+def test_a_leg_fill_leaves_the_other_legs_only_what_the_working_exits_do_not_close() -> None:
+    """Found by the property above: a short of 60 (a limit entry filled 30 + 30), an exit of
+    10 working, and the stop moved through the price. At the next open the stop fills 30 (the
+    broker's cap): 30 are held, the exit still closes 10, so the take-profit may close only
+    20 more. Fitting the legs to the position alone left it at 30: 40 would close 30."""
+    frame = bars([(50.0, 50.0, 50.0, 50.0)] * 6, symbol="A")
+    short = entry(0, side=-1, otype=1, limit_px=49.0, stop_px=51.5, target_px=48.5, symbol="A")
+    rows = [
+        short,
+        {"ts": ts_of(1), "symbol": "A", "kind": 3, "stop_px": 49.0},
+        exit_(1, side=1, qty=10.0, symbol="A"),
+    ]
+    driver, broker = run(frame, rows, PROFILES[0], 30.0)
+    assert driver.checks > 0
+    stop, target = (broker.orders[c] for c in list(driver.mirror.orders)[1:3])
+    assert (stop.filled, stop.status) == (50.0, OrderStatus.FILLED)
+    assert target.status == OrderStatus.CANCELED
+    resized = [
+        e.qty
+        for e in broker.log
+        if isinstance(e, OrderUpdate) and e.client_order_id == target.cid and e.qty is not None
+    ]
+    assert resized[-1] == 20.0 and 30.0 not in resized  # the exit's rest, never the 30 held
     reduce_only_fills_never_cross(driver, broker)

@@ -1,6 +1,7 @@
 """Broker-side invariants of the pipeline, checked at every step of random runs.
 
-At every event and after every bar, at the simulated exchange (broker truth):
+At every event and after every bar, at the simulated exchange (broker truth, read through
+Broker port v2: its positions and open orders):
 
 - no working reduce-only order (a bracket leg or an exit) could increase exposure if the
   broker filled all of it: it is on the side that reduces the position, and its unfilled
@@ -20,10 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from kit import intents, split_settings
 from test_properties import INSTRUMENTS, Case, calm_or_wild_cases
 
-from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.enums import OrderRole
 from backstop.engine.config import BacktestConfig
-from backstop.engine.core.records import N_ORDERS
 from backstop.runners.stepwise import Stepwise
 
 EPS = 1e-9
@@ -31,23 +30,25 @@ STOPS = (int(OrderRole.STOP_LOSS), int(OrderRole.TRAILING))
 TARGETS = (int(OrderRole.TAKE_PROFIT),)
 
 
-def check_book(venue: SimExchange, where: str) -> None:
-    book = venue.book
-    orders = book.orders[: int(book.ctr[N_ORDERS])]
-    for s, symbol in enumerate(venue.symbols):
-        pos = float(book.xpos[s])
+def check_venue(run: Stepwise, where: str) -> None:
+    """The invariants at the venue, through the port (its positions and open orders), with
+    each order's role and reduce-only flag from the driver's mirror."""
+    venue, mirror = run.venue, run.driver.mirror
+    held = {p.symbol: p.qty for p in venue.positions()}
+    orders = venue.open_orders()
+    for symbol in venue.symbols:
+        pos = held.get(symbol, 0.0)
         working = [
-            o
+            (o, mirror.orders[o.client_order_id])
             for o in orders
-            if int(o["sym"]) == s and 0 < int(o["status"]) < 4 and o["reduce_only"]
-        ]  # ACCEPTED (2) or PARTIALLY_FILLED (3)
-        for o in working:
-            left = float(o["qty"] - o["filled"])
-            assert pos != 0.0, f"{where}: {symbol} flat with reduce-only order {int(o['id'])}"
-            assert int(o["side"]) * pos < 0, f"{where}: order {int(o['id'])} adds to {pos}"
-            assert left <= abs(pos) + EPS, f"{where}: order {int(o['id'])} {left} > {pos}"
+            if o.symbol == symbol and mirror.orders[o.client_order_id].reduce_only
+        ]
+        for o, m in working:
+            assert pos != 0.0, f"{where}: {symbol} flat with reduce-only order {m.order_no}"
+            assert int(o.side) * pos < 0, f"{where}: order {m.order_no} adds to {pos}"
+            assert o.remaining <= abs(pos) + EPS, f"{where}: order {m.order_no} {o.remaining}"
         for roles in (STOPS, TARGETS):
-            legs = sum(float(o["qty"] - o["filled"]) for o in working if int(o["role"]) in roles)
+            legs = sum(o.remaining for o, m in working if m.role in roles)
             assert legs == 0.0 or abs(legs - abs(pos)) <= EPS, (
                 f"{where}: {symbol} legs {roles} cover {legs} of {pos}"
             )
@@ -68,11 +69,11 @@ def test_exits_never_add_exposure_and_legs_cover_the_position(case: Case) -> Non
     venue = run.venue
     real_on_bar = venue.on_bar
 
-    def on_bar(i, *args):  # the venue matched bar i: check what it left working
-        real_on_bar(i, *args)
-        check_book(venue, f"after bar {i}")
+    def on_bar(i, *args, **kwargs):  # the venue matched bar i: check what it left working
+        real_on_bar(i, *args, **kwargs)
+        check_venue(run, f"after bar {i}")
 
     venue.on_bar = on_bar  # type: ignore[method-assign]
     for k in range(len(run.events) + 1):
         run.drive(until_event=k + 1)
-        check_book(venue, f"after event {k}")
+        check_venue(run, f"after event {k}")

@@ -9,6 +9,7 @@ and no signal is decided twice.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -114,6 +115,26 @@ def test_a_restart_keeps_the_day_count_and_the_halt(tmp_path: Path) -> None:
         _assert_same(whole, again.result())
 
 
+def test_a_checkpoint_holds_the_mirror_and_the_bracket_plans(tmp_path: Path) -> None:
+    """The driver's picture of the broker travels with the checkpoint: the restored mirror
+    and bracket plans are the saved ones, and a checkpoint without them is refused."""
+    frame, table = _scenario()
+    run = Stepwise(frame, table, instruments=INSTRUMENTS, profile=STRICT)
+    run.drive(until_event=4)
+    assert run.driver.mirror.orders and run.driver.brackets.plans  # legs were placed
+    again = Stepwise(frame, table, instruments=INSTRUMENTS, profile=STRICT)
+    again.resume(run.save(tmp_path / "state.duckdb"))
+    for part in ("mirror", "brackets"):  # as text: nan levels compare equal there
+        saved, restored = (json.dumps(getattr(r.driver, part).to_dict()) for r in (run, again))
+        assert restored == saved, part
+    assert again.driver.fill_records().tolist() == run.driver.fill_records().tolist()
+    checkpoint = run.checkpoint()
+    parts = {k: v for k, v in checkpoint.parts.items() if k != "port"}
+    bare = type(checkpoint)(checkpoint.run_id, checkpoint.counters, parts)
+    with pytest.raises(BackstopError, match="checkpoint has no 'port' state"):
+        Stepwise(frame, table, instruments=INSTRUMENTS, profile=STRICT).restore(bare)
+
+
 def test_a_checkpoint_of_other_inputs_is_refused(tmp_path: Path) -> None:
     frame, table = _scenario()
     run = Stepwise(frame, table, instruments=INSTRUMENTS, profile=STRICT)
@@ -149,7 +170,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{root!r}, {tests!r}]  # this checkout's backstop, not an installed one
     from test_restart import _scenario, STRICT
     from test_properties import INSTRUMENTS
     from backstop.engine.journal import journal_digest, write_journal
@@ -177,7 +198,8 @@ def test_sigkill_at_random_points_and_restart(tmp_path: Path) -> None:
     whole = run_event_driven(frame, table, instruments=INSTRUMENTS, profile=STRICT)
     expected = journal_digest(write_journal(whole, tmp_path / "whole.duckdb"))
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
+    here = Path(__file__).parent
+    script.write_text(CHILD.format(root=str(here.parent), tests=str(here)))
     folder = tmp_path / "run"
     folder.mkdir()
     rng = random.Random(20261205)

@@ -46,6 +46,8 @@ class OrderUpdate:
     qty: float | None = None  # REPLACED: the new total quantity
     stop_price: float | None = None  # REPLACED: the new stop level
     limit_price: float | None = None  # REPLACED: the new limit level
+    # REPLACED by the venue itself: a stop-limit triggered beyond its limit rests as a limit
+    order_type: OrderType | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,10 @@ class Execution:
     ts_event: int
     ts_init: int
     broker_order_id: str = ""
+    slippage: float = 0.0  # price distance from the reference price the fill paid (0: none)
+    # a simulated venue's fill in an ambiguous bar (its stop and target both touched): what
+    # the stop-first, target-first and open-proximity orderings would have paid; None: clear
+    alt_prices: tuple[float, float, float] | None = None
 
 
 BrokerEvent = OrderUpdate | Execution

@@ -13,7 +13,9 @@ and the live adapters all receive the same commands and only match or translate 
   unfilled remainder is cancelled (a later fill would be unprotected) and, if the position
   is closed, so are the cycle's other working entries (a scale-in add).
 - After every fill, working reduce-only orders are fitted to the position: cancelled when it
-  is flat or on their side, shrunk when they would close more than is held.
+  is flat or on their side, shrunk when they would close more than is held. At a broker
+  that does not enforce reduce-only, the protective orders are fitted to what the working
+  exits leave, as when an exit is sent.
 - An approved exit cancels the symbol's working entries and sends a reduce-only market
   order. At a broker that does not enforce reduce-only itself (``Venue.reduce_only`` False:
   Alpaca, IB), the protective orders are first shrunk by the exit's quantity, so the exit

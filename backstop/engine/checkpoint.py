@@ -9,9 +9,10 @@ included) with a few named integers, in one DuckDB file replaced atomically
 (``backstop.engine.atomic``). So a restart resumes HALTED as HALTED, keeps the day's limits,
 and never decides a signal twice: the checkpoint after an event records that event as done.
 
-The checkpoint knows nothing of brokers. A simulated venue that lives in the same process
-saves its book as one more part (``SimExchange.snapshot``); a live broker keeps its own state,
-and the runner reconciles with it after a restart.
+The checkpoint knows nothing of brokers. The event driver adds its mirror of the broker, its
+bracket plans and its booked fills (``PortDriver.snapshot``); a simulated venue that lives in
+the same process saves its book as one more part (``SimExchange.snapshot``); a live broker
+keeps its own state, and the runner reconciles with it after a restart.
 """
 
 from __future__ import annotations

@@ -1,65 +1,90 @@
-"""PortDriver: the event driver over Broker port v2, commands out and broker events in.
+"""PortDriver: the event driver, commands out and broker events in, against any BrokerPort.
 
-The decisions are the event driver's (the same compiled kernels as the backtest loop). What
-differs is the hands: instead of asking a broker for its positions and orders and handing it
-entry requests with bracket levels, this driver
+This is the driver the live runner, the step-by-step backtest and the replay re-run use. It
+calls the very same compiled decision and accounting kernels as the backtest loop
+(``core/loop.py``) in the same order; only the hands differ. It
 
 - reads positions and working orders from its ``BrokerMirror``, which it projects from its
-  own commands and the broker's events (through the order state machine);
+  own commands and the broker's events (through the order state machine), never from a
+  venue's book;
 - turns approved decisions into order commands through the ``BracketManager`` and sends
   them (``submit``/``cancel``/``amend``), recording each submit in the mirror first;
 - books every new execution into the portfolio and lets the bracket manager answer it
   (protection for entry fills, OCO and remainder cancels, reduce-only fitting), until the
-  broker has nothing more to say.
+  broker has nothing more to say;
+- keeps its own records (orders from the mirror, fills it booked, verdicts, trades), which
+  the journal is written from (``driver_records``).
 
-It is what the live runner drives, and what a parity test drives over a fake broker that
-implements only the port: same inputs, same verdicts, fills and trades as the backtest loop.
+Supervision after a bar (kill switch, exit rules) is ``driver_guard``. A parity
+test runs it over the simulated exchange and over a fake that implements only the port, and
+holds both to the backtest loop's records row by row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
-from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
+from backstop.domain.enums import EventKind, Intent, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
-from backstop.domain.orders import parse_client_order_id
+from backstop.engine import driver_guard, driver_records
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
 from backstop.engine.broker import BrokerPort, fill_record
-from backstop.engine.core.codes import (
-    INTENT_EXIT,
-    R_KILL_SWITCH_ACTIVE,
-    R_KILL_SWITCH_FLATTEN,
-    R_STOP_MOVED,
-    ROLE_KILL_SWITCH,
+from backstop.engine.core.codes import INTENT_EXIT, R_STOP_MOVED, REFUSING_MASK
+from backstop.engine.core.decide import (
+    commit_entry_nb,
+    decide_signal_nb,
+    decide_stop_move_nb,
+    new_market,
+    record_stop_update_nb,
+    record_verdict_nb,
+    stop_update_decision_nb,
 )
-from backstop.engine.core.decide import decide_exit_nb, record_verdict_nb
-from backstop.engine.core.guard import Guard, note_order_nb
-from backstop.engine.core.loop import engine_exit_event_nb
+from backstop.engine.core.gates import book_wide_nb
+from backstop.engine.core.guard import (
+    Guard,
+    grow_guard_events,
+    guard_event_room_nb,
+    note_order_nb,
+)
 from backstop.engine.core.params import SimParams
-from backstop.engine.core.portfolio import apply_fill_nb
+from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
     FILL_DTYPE,
     N_TRADES,
-    ORDER_DTYPE,
     BarContext,
+    Decisions,
     Instruments,
+    Portfolio,
     at_nb,
+    grow_trades,
+    grow_verdicts,
+    new_decisions,
+    new_portfolio,
 )
-from backstop.engine.core.supervise import NEED_DAYS
-from backstop.engine.event_driver import PLAIN_EXIT_ROLES, EventDriver
+from backstop.engine.core.supervise import (
+    NEED_DAYS,
+    apply_advisory_nb,
+    apply_control_nb,
+    needs_nb,
+    trip_kill_nb,
+)
 from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError
 
 MAX_ROUNDS = 10_000  # event/command rounds one reaction may take: a loop is a bug, not a wait
+PLAIN_EXIT_ROLES = frozenset(
+    role for role in OrderRole if role == OrderRole.SIGNAL_EXIT or role >= OrderRole.TIME_STOP
+)
 
 
-class PortDriver(EventDriver):
-    """The event driver over a ``BrokerPort`` (see the module doc)."""
+class PortDriver:
+    """Signal -> pipeline -> order commands, broker events -> mirror and portfolio, and the
+    guardrails between (see the module doc)."""
 
     def __init__(
         self,
@@ -75,8 +100,14 @@ class PortDriver(EventDriver):
         run_id: str,
         venue: Venue | None = None,
     ) -> None:
-        super().__init__(broker, symbols, inst, prm, initial_cash, profile, guard, ctx)  # type: ignore[arg-type]
         self.port = broker
+        self.symbols = symbols
+        self.inst = inst
+        self.prm = prm
+        self.rp = profile.array()
+        self.flatten = bool(profile.get("kill.flatten"))
+        self.needs = int(needs_nb(self.rp))
+        self.ctx = ctx
         self.index = {s: k for k, s in enumerate(symbols)}
         self.mirror = BrokerMirror()
         self.brackets = BracketManager(
@@ -95,15 +126,37 @@ class PortDriver(EventDriver):
         # recovery after a restart: events stamped after this time wait for their bar
         self.hold_after: int | None = None
         self._held: list[BrokerEvent] = []
+        pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
+        self._hold(guard, pf, new_decisions(256))
+
+    def _hold(self, guard: Guard, pf: Portfolio, dec: Decisions) -> None:
+        """Take these state structs as the driver's state (new, or restored)."""
+        n = len(self.symbols)
+        self.g = guard
+        self.pf = pf
+        self.dec = dec
+        self._guard_room = int(guard_event_room_nb(int(guard.si.shape[0]), n))
+        self._mkt = new_market(
+            np.zeros(n),
+            np.zeros(n),
+            np.full(n, np.nan),
+            self.pf.avg,
+            self.inst.tick,
+            self.inst.lot,
+            self.inst.mult,
+        )
 
     # ---- state from the mirror -------------------------------------------------------------
     def _position(self, s: int) -> float:
+        """Signed quantity held of symbol ``s``, as the mirror knows it."""
         return self.mirror.position(self.symbols[s])
 
     def _positions(self) -> np.ndarray:
+        """Every symbol's signed quantity held, as the mirror knows it."""
         return np.array([self.mirror.position(s) for s in self.symbols], dtype=np.float64)
 
     def _pending(self) -> np.ndarray:
+        """Signed unfilled quantity of the working entries of every symbol."""
         out = np.zeros(len(self.symbols))
         for o in self.mirror.working():
             if o.role == OrderRole.ENTRY:
@@ -111,6 +164,7 @@ class PortDriver(EventDriver):
         return out
 
     def _working(self, s: int) -> tuple[int, int, float]:
+        """(working entries, side of the last one, unfilled plain exits) of symbol ``s``."""
         entries, side, exits = 0, 0, 0.0
         for o in self.mirror.working(self.symbols[s]):
             if o.role == OrderRole.ENTRY:
@@ -121,16 +175,138 @@ class PortDriver(EventDriver):
         return entries, side, exits
 
     def _stop_leg(self, s: int) -> tuple[int, float, float]:
+        """(order number, level, unfilled quantity) of the symbol's oldest working stop leg;
+        (-1, nan, 0) when it has none."""
         leg = self.brackets.stop_leg(self.mirror, self.symbols[s])
         if leg is None:
             return -1, np.nan, 0.0
         return leg.order_no, leg.stop_price, leg.remaining
 
     def _move_stop(self, s: int, leg: int, level: float, ts: int) -> None:
+        """Amend the symbol's oldest working stop leg to ``level``."""
         del leg
         cmd = self.brackets.stop_move(self.mirror, self.symbols[s], level, ts, int(R_STOP_MOVED))
         if cmd is not None:
             self._dispatch([cmd])
+
+    def _equity(self) -> float:
+        return float(equity_nb(self.pf))
+
+    def _room(self) -> None:
+        n_sym = len(self.symbols)
+        grow_verdicts(self.dec, n_sym + 1)
+        grow_trades(self.pf, n_sym + 2)
+        grow_guard_events(self.g, self._guard_room)
+
+    # ---- supervision (driver_guard) ---------------------------------------------------------
+    def _supervise(
+        self, i: int, s: int, ts: int, high: float, low: float, t0: int, day: int
+    ) -> None:
+        driver_guard.supervise(self, i, s, ts, high, low, t0, day)
+
+    def _kill_actions(self, ts: int, bar: int) -> None:
+        driver_guard.kill_actions(self, ts, bar)
+
+    def _engine_exit(self, s: int, role: int, reason: int, ts: int, bar: int) -> None:
+        driver_guard.engine_exit(self, s, role, reason, ts, bar)
+
+    # ---- events ----------------------------------------------------------------------------
+    def on_event(self, ev: np.void, row: int) -> None:
+        """One event: a control changes state, an advisory is remembered, a signal decided."""
+        self._room()
+        kind = int(ev["kind"])
+        if kind == EventKind.CONTROL:
+            cause = apply_control_nb(self.g, self.rp, ev)
+            if cause != 0 and trip_kill_nb(
+                self.g, cause, int(ev["ts"]), int(ev["bar"]), self._equity()
+            ):
+                self._kill_actions(int(ev["ts"]), int(ev["bar"]))
+        elif kind == EventKind.ADVISORY:
+            apply_advisory_nb(self.g, ev)
+        elif kind == EventKind.STOP_UPDATE:
+            self.on_stop_update(ev, row)
+        else:
+            self.on_signal(ev, row)
+        self.on_broker_events()
+
+    def _marks(self, ev: np.void) -> np.ndarray:
+        """Last prices for the decision: the bars' marks, with the broker's quote for a
+        symbol that has none yet when the signal names no price (the sizer's last resort)."""
+        marks = self.pf.mark
+        s = int(ev["sym"])
+        if s < 0 or marks[s] == marks[s] or ev["price"] == ev["price"]:
+            return marks
+        quote = float(self.port.last_price(self.symbols[s]))
+        if not (quote > 0.0 and np.isfinite(quote)):
+            return marks
+        marks = marks.copy()  # the portfolio keeps marking at bars only
+        marks[s] = quote
+        return marks
+
+    def on_stop_update(self, ev: np.void, row: int) -> None:
+        """Move the position's stop leg at the broker when the strategy's level tightens it
+        (``handle_stop_update_nb``); journal the verdict either way."""
+        s = int(ev["sym"])
+        pos, leg, stop_now, left, tick = 0.0, -1, np.nan, 0.0, 0.0
+        if s >= 0:
+            pos = self._position(s)
+            tick = float(self.inst.tick[s])
+            leg, stop_now, left = self._stop_leg(s)
+        reasons, level = decide_stop_move_nb(ev, pos, stop_now, tick)
+        approved = int(reasons) == int(R_STOP_MOVED)
+        if approved:
+            self._move_stop(s, leg, float(level), int(ev["ts"]))
+        d = stop_update_decision_nb(reasons, pos, level, left)
+        record_stop_update_nb(self.dec, ev, row, d, pos, self._equity(), leg, self.g, self.rp)
+
+    def on_signal(self, ev: np.void, row: int) -> None:
+        """Decide one signal and send what the verdict approves; journal the verdict."""
+        inst = self.inst
+        equity = self._equity()
+        s = int(ev["sym"])
+        pos, entries, entry_side, exit_qty = 0.0, 0, 0, 0.0
+        positions = self._positions()
+        if s >= 0:
+            pos = float(positions[s])  # broker truth, not our own book
+            entries, entry_side, exit_qty = self._working(s)
+        # one Market over buffers refreshed in place: building a StructRef from Python costs
+        # more than the decision itself
+        mkt = self._mkt
+        mkt.pos[:] = positions
+        mkt.mark[:] = self._marks(ev)
+        if int(ev["intent"]) != Intent.EXIT and book_wide_nb(self.rp):
+            mkt.pending[:] = self._pending()
+        b = int(ev["bar"])
+        d = decide_signal_nb(
+            self.g,
+            self.rp,
+            ev,
+            mkt,
+            entries,
+            entry_side,
+            exit_qty,
+            equity,
+            at_nb(self.ctx.in_hours, b),
+            at_nb(self.ctx.quality, b),
+        )
+        reasons = int(d[0])
+        approved = (reasons & REFUSING_MASK) == 0
+        order = -1
+        if approved:
+            order = self._send(ev, self.symbols[s], d)
+            if int(ev["intent"]) == INTENT_EXIT:
+                note_order_nb(self.g, int(ev["ts"]))
+            else:
+                qty = float(d[2])
+                dist = float(d[7]) / (qty * inst.mult[s]) if qty > 0 else np.nan
+                commit_entry_nb(self.g, ev, qty, float(d[3]), float(inst.mult[s]), dist)
+            rejected = self.on_broker_events()
+            if order in rejected:
+                approved = False
+                reasons |= rejected[order]
+        d = (reasons, *d[1:])
+        g = self.g
+        record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g, self.rp)
 
     # ---- commands out ------------------------------------------------------------------------
     def _dispatch(self, commands: list[OrderCommand]) -> None:
@@ -178,40 +354,6 @@ class PortDriver(EventDriver):
         first = next(c for c in cmds if isinstance(c, SubmitOrder))
         self._dispatch(cmds)
         return self.mirror.orders[first.client_order_id].order_no
-
-    def _kill_actions(self, ts: int, bar: int) -> None:
-        for s in range(len(self.symbols)):
-            cancels: list[OrderCommand] = [
-                CancelOrder(o.client_order_id, ts, int(R_KILL_SWITCH_ACTIVE))
-                for o in self.mirror.working(self.symbols[s])
-                if o.role == OrderRole.ENTRY
-            ]
-            self._dispatch(cancels)
-            if self.flatten:
-                self._engine_exit(s, int(ROLE_KILL_SWITCH), int(R_KILL_SWITCH_FLATTEN), ts, bar)
-        self.on_broker_events()
-
-    def _engine_exit(self, s: int, role: int, reason: int, ts: int, bar: int) -> None:
-        symbol = self.symbols[s]
-        pos = self._position(s)
-        if pos == 0.0:
-            return
-        _, _, exit_qty = self._working(s)
-        ev = engine_exit_event_nb(self.g, self.pf, s, -1 if pos > 0 else 1, role, ts, bar)
-        r, side, qty = decide_exit_nb(ev, pos, exit_qty, self.rp)
-        if side == 0:
-            return
-        cmds = self.brackets.exit(
-            self.mirror, cycle=int(ev["seq"]), strategy=int(ev["strategy"]), symbol=symbol,
-            side=Side(int(side)), qty=float(qty), role=OrderRole(role), ts=ts, bar=bar,
-            reasons=reason,
-        )  # fmt: skip
-        self._dispatch(cmds)
-        order = self.mirror.orders[cmds[-1].client_order_id].order_no
-        note_order_nb(self.g, ts)
-        self.on_broker_events()
-        d = (reason | int(r), side, qty, self.pf.mark[s], np.nan, np.nan, 0.0, np.nan, np.nan)
-        record_verdict_nb(self.dec, ev, -1, True, d, pos, np.nan, order, self.g, self.rp)
 
     # ---- events in ---------------------------------------------------------------------------
     def on_broker_events(self) -> dict[int, int]:
@@ -285,6 +427,8 @@ class PortDriver(EventDriver):
             fee=ex.fee,
             ts=ex.ts_event,
             bar=bar,
+            slippage=ex.slippage,
+            alt_prices=ex.alt_prices,
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
@@ -305,50 +449,22 @@ class PortDriver(EventDriver):
             self._supervise(i, s, ts, high, low, t0, day)
 
     # ---- records -------------------------------------------------------------------------------
-    def order_records(self) -> np.ndarray:
-        """The mirror's orders as the core's order records (what the journal's ``orders``
-        table is written from), numbered in the order they were sent."""
-        orders = list(self.mirror.orders.values())
-        out = np.zeros(len(orders), dtype=ORDER_DTYPE)
-        number = {o.client_order_id: o.order_no for o in orders}
-        groups: dict[str, list[int]] = {}
-        for o in orders:
-            if o.oco_group:
-                groups.setdefault(o.oco_group, []).append(o.order_no)
-        for k, o in enumerate(orders):
-            r = out[k]
-            parts = parse_client_order_id(o.client_order_id)
-            r["id"] = o.order_no
-            r["cycle"] = o.trade_cycle_id
-            r["strategy"] = o.strategy
-            r["sym"] = self.index.get(o.symbol, -1)
-            r["side"] = o.side
-            r["otype"] = o.order_type
-            r["tif"] = o.tif
-            r["role"] = o.role
-            r["status"] = o.status
-            r["reduce_only"] = o.reduce_only
-            r["leg_no"] = parts.leg_no if parts is not None else 0
-            r["qty"] = o.qty
-            r["filled"] = o.filled
-            r["avg_fill"] = o.avg_fill
-            r["limit_px"] = o.limit_price
-            r["stop_px"] = o.stop_price
-            r["trail_pct"] = 0.0 if o.trail_percent != o.trail_percent else o.trail_percent
-            r["parent"] = number.get(o.parent_id, -1)
-            others = [n for n in groups.get(o.oco_group, []) if n != o.order_no]
-            r["sibling"] = others[0] if others else -1
-            r["created_ts"] = o.sent_ts
-            r["created_bar"] = o.sent_bar
-            r["done_ts"] = o.done_ts
-            r["reasons"] = o.reasons
-        for name in ("leg_stop", "leg_target", "leg_stop_pct", "leg_target_pct", "water"):
-            out[name] = np.nan
-        for name in ("leg_sl", "leg_tp", "live_from", "live_session", "seen_bar"):
-            out[name] = -1
-        return out
-
     def fill_records(self) -> np.ndarray:
+        """Every execution the driver booked, as the core's fill records."""
         if not self.fills:
             return np.zeros(0, dtype=FILL_DTYPE)
         return np.array(self.fills, dtype=FILL_DTYPE)
+
+    def order_records(self) -> np.ndarray:
+        """Every order the driver sent, as ORDER_DTYPE rows (``driver_records``)."""
+        return driver_records.order_records(self.mirror, self.index)
+
+    # ---- durable state ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, np.ndarray]]:
+        """The pipeline's state structs plus the mirror, the bracket plans and the booked
+        fills: everything this driver knows that the broker does not."""
+        return driver_records.snapshot(self)
+
+    def restore(self, parts: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Continue from a snapshot's state instead of the fresh state it was built with."""
+        driver_records.restore(self, parts)

@@ -56,10 +56,10 @@ class MirrorOrder:
     trade_cycle_id: int
     strategy: int
     order_no: int  # the core's own number for it, in the order it was sent
+    tif: int = int(TimeInForce.GTC)
     limit_price: float = math.nan
     stop_price: float = math.nan
     trail_percent: float = math.nan
-    tif: int = int(TimeInForce.GTC)
     reduce_only: bool = False
     parent_id: str = ""
     oco_group: str = ""
@@ -112,10 +112,10 @@ class BrokerMirror:
                 trade_cycle_id=int(cmd.trade_cycle_id),
                 strategy=int(cmd.strategy),
                 order_no=len(self.orders),
+                tif=int(cmd.tif),
                 limit_price=_nan(cmd.limit_price),
                 stop_price=_nan(cmd.stop_price),
                 trail_percent=_nan(cmd.trail_percent),
-                tif=int(cmd.tif),
                 reduce_only=cmd.reduce_only,
                 parent_id=cmd.parent_id or "",
                 oco_group=cmd.oco_group or "",
@@ -179,6 +179,8 @@ class BrokerMirror:
                 o.stop_price = float(ev.stop_price)
             if ev.limit_price is not None:
                 o.limit_price = float(ev.limit_price)
+            if ev.order_type is not None:
+                o.order_type = int(ev.order_type)
             return True
         new = UPDATE_STATUS[ev.kind]
         if o.status == new or (o.status in TERMINAL_STATUSES and new == OrderStatus.ACCEPTED):
@@ -211,6 +213,7 @@ class BrokerMirror:
             trade_cycle_id=cycle,
             strategy=strategy,
             order_no=len(self.orders),
+            tif=int(order.tif),
             limit_price=_nan(order.limit_price),
             stop_price=_nan(order.stop_price),
             reduce_only=role != OrderRole.ENTRY,

@@ -63,6 +63,17 @@ class RunRecords:
             guard=g.events[: g.ai[AI_N_EVENTS]],
         )
 
+    @classmethod
+    def of_driver(cls, orders: np.ndarray, fills: np.ndarray, pf: Any, dec: Any, g: Any):  # type: ignore[no-untyped-def]
+        """An event driver's records: its own orders and fills (not a venue's book)."""
+        return cls(
+            orders=orders,
+            fills=fills,
+            trades=pf.trades[: pf.ctr[N_TRADES]],
+            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
+            guard=g.events[: g.ai[AI_N_EVENTS]],
+        )
+
 
 def _enum_col(values: np.ndarray, enum: Any, name: str) -> pl.Series:
     """Map kernel ints to enum member names (vectorised, deterministic)."""

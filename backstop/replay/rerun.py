@@ -22,7 +22,6 @@ from backstop.domain.enums import Advice, EventKind, OrderRole
 from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.core.portfolio import apply_fill_nb
 from backstop.engine.core.records import EVENT_DTYPE, FILL_DTYPE, Portfolio
-from backstop.engine.event_driver import EventDriver
 from backstop.engine.inputs import BarArrays
 from backstop.engine.profile import RiskProfile
 from backstop.errors import DataError
@@ -215,7 +214,7 @@ def _f(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
-def verdict_frame(driver: EventDriver, decisions, rows) -> pl.DataFrame:
+def verdict_frame(driver, decisions, rows) -> pl.DataFrame:
     from backstop.domain.enums import reason_names
 
     v = driver.dec.verdicts

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backstop.engine.event_driver import EventDriver
+from backstop.engine.driver import PortDriver
 from backstop.engine.inputs import BarArrays
 
 
@@ -32,7 +32,7 @@ class Cursor:
 
 def drive(
     venue: Any,
-    driver: EventDriver,
+    driver: PortDriver,
     bars: BarArrays,
     events: np.ndarray,
     cursor: Cursor,
@@ -56,7 +56,6 @@ def drive(
     if until_event is not None and until_event >= len(events):
         until_event = None  # past the last event: the remaining bars still run
     stop = len(events) if until_event is None else until_event
-    reacts = hasattr(driver, "bar_started")
     i, j = cursor.bars_done, cursor.events_done
     try:
         while True:
@@ -69,14 +68,11 @@ def drive(
             s = int(a.sym[i])
             ts = int(a.ts[i])
             o, h, lo, c = (float(x[i]) for x in (a.open, a.high, a.low, a.close))
-            if reacts:  # a port driver answers each fill as the venue reports it
-                driver.bar_started(i)
-                venue.on_bar(
-                    i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]),
-                    react=driver.on_broker_events,
-                )  # fmt: skip
-            else:
-                venue.on_bar(i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]))
+            driver.bar_started(i)  # the driver answers each fill as the venue reports it
+            venue.on_bar(
+                i, ts, a.symbols[s], o, h, lo, float(a.volume[i]), int(a.session[i]),
+                react=driver.on_broker_events,
+            )  # fmt: skip
             driver.on_bar(i, s, ts, h, lo, c)
             i += 1
     finally:

@@ -6,10 +6,11 @@ else ``post-incident``. Exit codes: 0 when every expectation holds (or there are
 1 when one fails, 2 on bad input.
 
 The re-run feeds the incident's decisions (``backstop.replay.decisions``) and advisories
-through the same ``EventDriver`` and compiled kernels as a backtest or a live run, against a
-``ReplayBroker`` seeded with the broker's position at the start. While today's pipeline
-decides what the bot decided, the broker keeps the recorded fills (the world stays the one
-that happened); at the first decision that differs it switches to the simulated exchange.
+through the same ``PortDriver`` and compiled kernels as a backtest or a live run, against a
+``ReplayBroker`` (``replay_broker.py``) seeded with the broker's position at the start.
+While today's pipeline decides what the bot decided, the broker keeps the recorded fills
+(the world stays the one that happened); at the first decision that differs it switches to
+the simulated exchange.
 This is composition (the replay's records, the event driver and the simulated exchange), so
 it lives here, above all three.
 """
@@ -25,37 +26,31 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from backstop.brokers.sim.exchange import SimExchange
-from backstop.domain.enums import OrderRole
-from backstop.engine.broker import EntryRequest, ExitRequest, FillEvent, fill_record
+from backstop.engine.brackets import Venue
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
-from backstop.engine.event_driver import EventDriver
+from backstop.engine.driver import PortDriver
 from backstop.engine.inputs import BarArrays, instrument_arrays
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
-from backstop.replay.decisions import Decision, decisions_of
+from backstop.replay.decisions import decisions_of
 from backstop.replay.events import BrokerFill, BrokerOrder
 from backstop.replay.expect import Expectations, check_expectations, load_expectations
 from backstop.replay.load import load_incident
 from backstop.replay.outcome import Outcome, outcome_of
 from backstop.replay.rerun import (
-    RECORDED,
-    SIMULATED,
-    BookedFill,
-    Divergence,
     Rerun,
     decision_events,
     instruments_of,
     price_bars,
     seed_positions,
-    sent_text,
     start_equity,
     start_positions,
     verdict_frame,
 )
 from backstop.replay.timeline import Incident
 from backstop.runners.drive import Cursor, drive
+from backstop.runners.replay_broker import ReplayBroker
 
 DEFAULT_PROFILE = "post-incident"
 
@@ -101,145 +96,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class ReplayBroker(SimExchange):
-    """A Broker that follows the recorded broker until today's decisions differ, then
-    simulates. ``position``/``open_orders`` answer from whichever world is current."""
-
-    def __init__(self, symbols, inst, prm, fills, orders, start_pos) -> None:
-        super().__init__(symbols, inst, prm)
-        self.following = True
-        self.recorded = sorted(fills, key=lambda f: f.ts)
-        self.order_types = {o.order_id: (o.order_type or "", o.parent_id) for o in orders}
-        self.next_fill = 0
-        self.actual = dict(start_pos)
-        self.booked: list[BookedFill] = []
-        self.expected: Decision | None = None
-        self.sent_for_expected = False
-        self.divergence: Divergence | None = None
-        self.cycle_of_order: dict[str, int] = {}
-        self._pseudo = 0
-        self._fill_seen = 0
-        for s, qty in start_pos.items():
-            self.book.xpos[self.index[s]] = qty
-
-    # ---- the recorded world ---------------------------------------------------------------
-    def advance(self, ts: int) -> None:
-        """Deliver the recorded fills up to ``ts`` while following the recorded broker."""
-        while self.following and self.next_fill < len(self.recorded):
-            f = self.recorded[self.next_fill]
-            if f.ts > ts:
-                break
-            self.next_fill += 1
-            self._book_recorded(f)
-
-    def _book_recorded(self, f: BrokerFill) -> None:
-        s = self.index[f.symbol]
-        before = self.actual.get(f.symbol, 0.0)
-        after = before + f.side * f.qty
-        self.actual[f.symbol] = after
-        self.book.xpos[s] = after
-        kind, parent = self.order_types.get(f.order_id or "", ("", None))
-        role = OrderRole.ENTRY
-        if abs(after) < abs(before) or before * after < 0:
-            role = OrderRole.SIGNAL_EXIT
-            if parent is not None:
-                role = OrderRole.STOP_LOSS if "stop" in kind else OrderRole.TAKE_PROFIT
-        rec = fill_record(
-            fill_id=-1,
-            order_id=-1,
-            trade_cycle=self.cycle_of_order.get(f.order_id or "", -1),
-            strategy=0,
-            sym=s,
-            side=f.side,
-            role=int(role),
-            qty=f.qty,
-            price=f.price,
-            fee=f.fee or 0.0,
-            ts=f.ts,
-            bar=-1,
-        )
-        self._events.append(
-            FillEvent(f.ts, f.ts, -1, f.symbol, f.side, f.qty, f.price, f.fee or 0.0, rec)
-        )
-        self.booked.append(
-            BookedFill(
-                f.ts, f.symbol, f.side, f.qty, f.price, f.fee or 0.0, RECORDED, f.order_id or "?"
-            )
-        )
-
-    def expect(self, decision: Decision, ts: int) -> None:
-        """The next decision to judge: what the bot did about it decides "the same"."""
-        self.advance(ts)
-        self.expected = decision
-        self.sent_for_expected = False
-
-    def settle(self, ts: int) -> None:
-        """After the decision: the bot sent an order today's pipeline did not -> diverge."""
-        d = self.expected
-        if self.following and d is not None and d.bot_sent and not self.sent_for_expected:
-            self._diverge(ts, "refused")
-        self.expected = None
-
-    def _diverge(self, ts: int, today: str) -> None:
-        d = self.expected
-        bot = "nothing sent" if d is None or d.bot_sent is None else sent_text(d.bot_sent)
-        self.divergence = Divergence(d.label if d else "?", ts, bot, today)
-        self.following = False
-        self._fill_seen = int(self.book.ctr[1])
-
-    def _same(self, side: int, qty: float) -> bool:
-        d = self.expected
-        return bool(d and d.bot_sent and d.bot_sent[0] == side and abs(d.bot_sent[1] - qty) < 1e-9)
-
-    # ---- Broker protocol -----------------------------------------------------------------
-    def position(self, symbol: str) -> float:
-        return self.actual.get(symbol, 0.0) if self.following else super().position(symbol)
-
-    def open_orders(self, symbol: str):
-        return [] if self.following else super().open_orders(symbol)
-
-    def submit_entry(self, request: EntryRequest) -> int:
-        return self._submit(request, super().submit_entry)
-
-    def submit_exit(self, request: ExitRequest) -> int:
-        return self._submit(request, super().submit_exit)
-
-    def _submit(self, request, send) -> int:
-        if self.expected is not None:
-            self.sent_for_expected = True
-            if self.expected.order_id:
-                self.cycle_of_order[self.expected.order_id] = request.trade_cycle
-        if self.following and self._same(int(request.side), request.qty):
-            self._pseudo -= 1
-            return self._pseudo - 1  # the bot's own recorded order stands for it
-        if self.following:
-            self._diverge(request.ts, sent_text((int(request.side), request.qty)))
-        return send(request)
-
-    def on_bar(self, i, ts, symbol, open_, high, low, volume, session) -> None:
-        self.advance(ts)
-        if not self.following:
-            super().on_bar(i, ts, symbol, open_, high, low, volume, session)
-
-    def drain_events(self):
-        events = super().drain_events()
-        for e in events:
-            if isinstance(e, FillEvent) and e.order_id >= 0:
-                self.booked.append(
-                    BookedFill(
-                        e.ts_event,
-                        e.symbol,
-                        int(e.side),
-                        e.qty,
-                        e.price,
-                        e.fee,
-                        SIMULATED,
-                        str(e.order_id),
-                    )
-                )
-        return events
-
-
 def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     """Feed the incident's decisions through today's pipeline (see the module doc)."""
     decisions = decisions_of(incident)
@@ -266,11 +122,22 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     strategies = tuple(sorted({d.strategy_id for d in decisions} or {"bot"}))
     start = start_positions(incident, symbols)
     broker = ReplayBroker(
-        symbols, inst, prm, incident.of(BrokerFill), incident.of(BrokerOrder), start
+        symbols, inst, prm, incident.of(BrokerFill), incident.of(BrokerOrder), start, equity
     )
     guard = guard_for(spec_tuple, strategies, profile, equity)
-    driver = EventDriver(broker, symbols, inst, prm, equity, profile, guard, ctx)
+    driver = PortDriver(
+        broker, symbols, inst, prm, equity, profile, guard, ctx,
+        run_id="replay", venue=Venue(reduce_only=True),
+    )  # fmt: skip
     opening = seed_positions(driver.pf, start, index, arrays)  # where the broker stood
+    for symbol, qty in sorted(start.items()):  # the core's picture of the broker starts there
+        if qty:
+            driver.mirror.positions[symbol] = qty
+
+    def adopt(order, role, cycle) -> None:  # type: ignore[no-untyped-def]
+        driver.mirror.adopt(order, role, cycle, 0)
+
+    broker.adopt = adopt
     events, owners = decision_events(incident, decisions, index, strategies, arrays.ts)
     rows: dict = {}
 
@@ -303,6 +170,8 @@ def _decide(driver, broker, events, owners, j: int, rows: dict) -> None:
     it whether the bot sent an order today's pipeline did not)."""
     ev = events[j]
     decision = owners[j]
+    broker.advance(int(ev["ts"]))
+    driver.on_broker_events()  # the recorded fills so far are booked before it is decided
     if decision is not None:
         broker.expect(decision, int(ev["ts"]))
         before = int(driver.dec.ctr[3])

@@ -3,10 +3,12 @@ time, resumable from a checkpoint.
 
 This is the Python drive loop a live runner takes (bars and events in order; the venue
 matches a bar, the driver books it and supervises, then the bar's events are decided), in
-its backtest form: the venue is the simulated exchange (or any broker that also simulates
-bars: ``on_bar`` and ``book``). A ``Stepwise`` run can stop after any event, hand over a
-``Checkpoint`` of everything it decided and of the venue, and a new one (in another process)
-continues from it to the same journal as a run that never stopped.
+its backtest form: the driver is ``PortDriver`` and the venue the simulated exchange (or any
+Broker port v2 that also simulates bars: ``on_bar(..., react=)``). The result comes from the
+driver's own records (orders it sent, executions it booked), never from the venue's book.
+A ``Stepwise`` run can stop after any event, hand over a ``Checkpoint`` of everything it
+decided and of the venue, and a new one (in another process) continues from it to the same
+journal as a run that never stopped.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import polars as pl
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.instruments import Instrument
 from backstop.engine.backtest import run_result
+from backstop.engine.brackets import Venue
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
-from backstop.engine.event_driver import EventDriver
+from backstop.engine.driver import PortDriver
 from backstop.engine.prepare import PreparedBars, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
@@ -56,17 +59,22 @@ class Stepwise:
         self.arrays = run.arrays
         self.events = run.events
         self.run_id = run.run_id
-        make = broker_factory or SimExchange
-        self.venue = make(run.arrays.symbols, run.inst, run.prm)
-        self.driver = EventDriver(
+        symbols = run.arrays.symbols
+        if broker_factory is None:
+            self.venue = SimExchange(symbols, run.inst, run.prm, cash=run.config.initial_cash)
+        else:
+            self.venue = broker_factory(symbols, run.inst, run.prm)
+        self.driver = PortDriver(
             self.venue,
-            run.arrays.symbols,
+            symbols,
             run.inst,
             run.prm,
             run.config.initial_cash,
             run.profile,
             run.new_guard(),
             run.ctx,
+            run_id=run.run_id,
+            venue=Venue(reduce_only=True),
         )
         self.cursor = Cursor()
         self.seconds = 0.0
@@ -100,7 +108,8 @@ class Stepwise:
 
     # ---- checkpoints ---------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
-        """Everything needed to continue this run elsewhere (the venue's book included)."""
+        """Everything needed to continue this run elsewhere: the driver's state (guardrails,
+        portfolio, verdicts, mirror, bracket plans, booked fills) and the venue's snapshot."""
         parts = self.driver.snapshot()
         parts["venue"] = self.venue.snapshot()
         counters = {"bars_done": self.cursor.bars_done, "events_done": self.cursor.events_done}
@@ -126,7 +135,8 @@ class Stepwise:
 
     def result(self) -> BacktestResult:
         """The run's result and records (what the journal is written from)."""
-        records = RunRecords.take(self.venue.book, self.driver.pf, self.driver.dec, self.driver.g)
+        d = self.driver
+        records = RunRecords.of_driver(d.order_records(), d.fill_records(), d.pf, d.dec, d.g)
         return run_result(self.run, records, float(self.driver.pf.acct[0]), self.seconds)
 
 
@@ -140,11 +150,12 @@ def run_event_driven(
     profile: RiskProfile | None = None,
     broker_factory: BrokerFactory | None = None,
 ) -> BacktestResult:
-    """Step-by-step backtest: Python per bar through the Broker protocol (debugging mode).
+    """Step-by-step backtest: Python per bar through Broker port v2 (debugging mode).
 
     Same inputs as ``run_backtest``, same journal; slower by design, since it is the path a
     live runner takes one event at a time. ``broker_factory(symbols, inst, prm)`` swaps the
-    simulated exchange for another Broker that also simulates bars (``on_bar`` and ``book``).
+    simulated exchange for another Broker port v2 that also simulates bars (``on_bar`` with
+    ``react``).
     """
     run = Stepwise(
         bars,

@@ -1,155 +1,207 @@
-"""SimExchange: the simulated exchange behind the Broker protocol.
+"""SimExchange: the simulated exchange behind Broker port v2.
 
-It keeps the same book the backtest loop uses and matches it with the same compiled kernels,
-one bar at a time; fills and status changes come out as Broker events. The event driver (and,
-later, replay) uses it exactly as it would use a live adapter.
+It keeps the same order book the backtest loop uses and matches it with the same compiled
+kernels, one bar at a time. It only matches: orders arrive as commands (entries carry no leg
+levels; protective legs come as orders of their own, an OCO pair as the book's native sibling
+link), and what happened leaves as ``OrderUpdate`` and ``Execution`` events with the core's
+client ids, fees and slippage from the fill records. Reduce-only is the venue's own feature
+(a reduce-only order never trades against a flat position and shrinks to a smaller one);
+legs, remainder cancels and leg resizing are the core's bracket manager's commands.
+
+With ``react`` (the driver's event handler), ``on_bar`` hands control back after every fill,
+as a live broker's stream would: orders sent during the open print are live for the rest of
+that bar and join the open pass, as the backtest loop places an entry's legs there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from backstop.domain.enums import OrderRole, OrderStatus, Side
-from backstop.engine.broker import (
+from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
+from backstop.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from backstop.domain.events import (
+    Account,
     BrokerEvent,
-    EntryRequest,
-    ExitRequest,
-    FillEvent,
-    OpenOrder,
-    OrderStatusEvent,
+    BrokerOrder,
+    BrokerPosition,
+    Execution,
+    OrderUpdate,
+    OrderUpdateKind,
 )
 from backstop.engine.checkpoint import rebuild, struct_arrays
-from backstop.engine.core.decide import submit_entry_nb, submit_exit_nb
-from backstop.engine.core.exchange import amend_stop_nb, cancel_order_nb, process_bar_nb
+from backstop.engine.core.exchange import cancel_order_nb, process_bar_nb
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import (
-    EVENT_DTYPE,
     N_FILLS,
     N_ORDERS,
+    VENUE_ONLY,
     Book,
     Instruments,
     _make_book,
     grow_book,
     new_book,
 )
+from backstop.engine.core.steps import (
+    amend_order_nb,
+    close_step_nb,
+    intrabar_step_nb,
+    open_step_nb,
+    place_order_nb,
+)
 from backstop.errors import BackstopError
 
 _ROOM = 64
+NAN = math.nan
+U = OrderUpdateKind
+_UPDATE = {
+    int(OrderStatus.ACCEPTED): U.ACCEPTED,
+    int(OrderStatus.REJECTED): U.REJECTED,
+    int(OrderStatus.CANCELED): U.CANCELED,
+    int(OrderStatus.EXPIRED): U.EXPIRED,
+}
+React = Callable[[], object]
 
 
 class SimExchange:
-    """A Broker whose matching engine is the compiled core's simulated exchange."""
+    """A ``BrokerPort`` whose matching engine is the compiled core's simulated exchange."""
 
-    def __init__(self, symbols: tuple[str, ...], inst: Instruments, prm: SimParams) -> None:
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        inst: Instruments,
+        prm: SimParams,
+        *,
+        cash: float = 0.0,
+    ) -> None:
         self.symbols = symbols
         self.index = {s: i for i, s in enumerate(symbols)}
         self.inst = inst
         self.prm = prm
+        self.initial_cash = cash
         self.book: Book = new_book(len(symbols), prm.max_working, 256, 256)
+        self.book.ctr[VENUE_ONLY] = 1
+        self.cids: list[str] = []  # client id of every book order, by order id
+        self.by_cid: dict[str, int] = {}
+        self.marks = np.full(len(symbols), np.nan)
         self._status_seen = np.zeros(0, dtype=np.int8)
+        self._types_seen = np.zeros(0, dtype=np.int8)
         self._fills_seen = 0
+        self._done: dict[int, float] = {}  # quantity reported filled, by order id
         self._events: list[BrokerEvent] = []
+        self._bar = -1  # the bar being matched (or the last one matched)
+        self._ts = 0
+        self._at_open = False
 
-    # ---- Broker protocol ---------------------------------------------------------------
-    def submit_entry(self, request: EntryRequest) -> int:
-        self._room()
-        ev = np.zeros(1, dtype=EVENT_DTYPE)[0]
-        ev["seq"] = request.trade_cycle
-        ev["strategy"] = request.strategy
-        sym = self.index[request.symbol]
-        ev["sym"] = sym
-        ev["side"] = int(request.side)
-        ev["otype"] = int(request.order_type)
-        ev["tif"] = request.tif
-        ev["ts"] = request.ts
-        ev["bar"] = request.bar
-        ev["limit_px"] = request.limit_price
-        ev["entry_stop_px"] = request.entry_stop_price
-        ev["stop_px"] = request.stop_price
-        ev["target_px"] = request.target_price
-        ev["stop_pct"] = request.stop_pct
-        ev["target_pct"] = request.target_pct
-        ev["trail_pct"] = request.trail_pct
-        ev["scale_in_pct"] = request.scale_in_pct
-        k = int(
-            submit_entry_nb(
-                self.book,
-                float(self.inst.tick[sym]),
-                float(self.inst.lot[sym]),
-                ev,
-                request.qty,
-                request.price,
-                request.target_price,
-                request.target_pct,
+    # ---- Broker port v2: commands --------------------------------------------------------
+    def submit(self, command: SubmitOrder) -> None:
+        """Place the order and its OCO siblings (linked natively when they are a pair)."""
+        if command.legs:
+            raise NotImplementedError("SimExchange: protective legs arrive as their own orders")
+        placed = []
+        for cmd in command:
+            if cmd.client_order_id in self.by_cid:
+                continue  # idempotent by client id: a resend changes nothing
+            if cmd.symbol not in self.index:
+                raise BackstopError(f"SimExchange has no symbol {cmd.symbol!r}")
+            self._room()
+            live = self._bar + 1
+            if self._at_open and self.prm.legs_live_on_entry_bar:
+                live = self._bar  # sent during the open print: joins this bar's open pass
+            k = int(
+                place_order_nb(
+                    self.book, cmd.trade_cycle_id, cmd.strategy, self.index[cmd.symbol],
+                    int(cmd.side), int(cmd.order_type), int(cmd.tif), int(cmd.role),
+                    float(cmd.qty), cmd.ts, live, _num(cmd.limit_price), _num(cmd.stop_price),
+                    float(cmd.trail_percent or 0.0), bool(cmd.reduce_only),
+                )
+            )  # fmt: skip
+            self.cids.append(cmd.client_order_id)
+            self.by_cid[cmd.client_order_id] = k
+            placed.append((k, cmd.oco_group))
+        pair = [k for k, group in placed if group and group == command.oco_group]
+        if len(pair) == 2:
+            self.link_oco(self.cids[pair[0]], self.cids[pair[1]])
+        self._collect(command.ts)
+
+    def cancel(self, command: CancelOrder) -> None:
+        k = self.by_cid.get(command.client_order_id)
+        if k is None:
+            return
+        cancel_order_nb(self.book, k, command.ts, command.reasons)
+        self._collect(command.ts)
+
+    def amend(self, command: AmendOrder) -> None:
+        k = self.by_cid.get(command.client_order_id)
+        if k is None or int(self.book.orders["status"][k]) >= OrderStatus.FILLED:
+            return
+        amend_order_nb(
+            self.book, k, _num(command.qty), _num(command.stop_price),
+            _num(command.limit_price), command.reasons,
+        )  # fmt: skip
+        o = self.book.orders[k]
+        self._events.append(
+            OrderUpdate(
+                U.REPLACED, command.client_order_id, command.ts, command.ts,
+                reasons=command.reasons, qty=float(o["qty"]),
+                stop_price=_opt(float(o["stop_px"])), limit_price=_opt(float(o["limit_px"])),
             )
-        )
-        self._collect(request.ts)
-        return k
+        )  # fmt: skip
+        self._collect(command.ts)
 
-    def submit_exit(self, request: ExitRequest) -> int:
-        self._room()
-        ev = np.zeros(1, dtype=EVENT_DTYPE)[0]
-        ev["seq"] = request.trade_cycle
-        ev["strategy"] = request.strategy
-        ev["sym"] = self.index[request.symbol]
-        ev["ts"] = request.ts
-        ev["bar"] = request.bar
-        k = int(
-            submit_exit_nb(
-                self.book,
-                ev,
-                int(request.side),
-                request.qty,
-                int(request.role),
-                request.cancel_reasons,
-            )
-        )
-        self._collect(request.ts)
-        return k
+    # ---- Broker port v2: what the broker knows -----------------------------------------
+    def account(self) -> Account:
+        """Cash from the fills (fees paid), equity marked at the last bar of each symbol."""
+        f = self.book.fills[: int(self.book.ctr[N_FILLS])]
+        mult = self.inst.mult[f["sym"]]
+        cash = self.initial_cash - float(np.sum(f["side"] * f["qty"] * f["price"] * mult))
+        cash -= float(np.sum(f["fee"]))
+        held = self.book.xpos * self.inst.mult
+        value = float(np.sum(np.where(held != 0.0, held * self.marks, 0.0)))
+        return Account(cash + value, cash, cash + value)
 
-    def cancel(self, order_id: int, ts: int, reasons: int = 0) -> None:
-        cancel_order_nb(self.book, order_id, ts, reasons)
-        self._collect(ts)
+    def positions(self) -> list[BrokerPosition]:
+        return [
+            BrokerPosition(s, float(self.book.xpos[k]), NAN)
+            for s, k in sorted(self.index.items())
+            if self.book.xpos[k] != 0.0
+        ]
 
-    def amend_stop(self, order_id: int, stop_price: float, ts: int, reasons: int = 0) -> None:
-        del ts  # an amendment changes no status: nothing to report
-        amend_stop_nb(self.book, order_id, stop_price, reasons)
+    def open_orders(self) -> list[BrokerOrder]:
+        n = int(self.book.ctr[N_ORDERS])
+        status = self.book.orders["status"][:n]
+        working = (status == OrderStatus.ACCEPTED) | (status == OrderStatus.PARTIALLY_FILLED)
+        return [self._report(int(k)) for k in np.flatnonzero(working)]
 
-    def position(self, symbol: str) -> float:
-        return float(self.book.xpos[self.index[symbol]])
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        k = self.by_cid.get(client_order_id)
+        return None if k is None else self._report(k)
+
+    def recent_fills(self, since_ns: int) -> list[Execution]:
+        every = self._executions(0, int(self.book.ctr[N_FILLS]), {})
+        return [e for e in every if e.ts_event >= since_ns]
 
     def last_price(self, symbol: str) -> float:
         """No quotes here: the simulator's only prices are the bars the driver marks."""
         del symbol
-        return float("nan")
-
-    def open_orders(self, symbol: str) -> list[OpenOrder]:
-        s = self.index[symbol]
-        out = []
-        for j in range(int(self.book.nwork[s])):
-            o = self.book.orders[int(self.book.work[s, j])]
-            status = OrderStatus(int(o["status"]))
-            if status.value >= OrderStatus.FILLED:
-                continue
-            out.append(
-                OpenOrder(
-                    order_id=int(o["id"]),
-                    symbol=symbol,
-                    side=Side(int(o["side"])),
-                    role=OrderRole(int(o["role"])),
-                    status=status,
-                    qty=float(o["qty"]),
-                    filled_qty=float(o["filled"]),
-                    stop_price=float(o["stop_px"]),
-                )
-            )
-        return out
+        return NAN
 
     def drain_events(self) -> list[BrokerEvent]:
         out, self._events = self._events, []
         return out
+
+    # ---- set-up a replay or a test needs ---------------------------------------------------
+    def seed_position(self, symbol: str, qty: float) -> None:
+        """Hold ``qty`` of ``symbol`` from now on (a replay's recorded broker position)."""
+        self.book.xpos[self.index[symbol]] = qty
+
+    def link_oco(self, first: str, second: str) -> None:
+        """Make two working orders (by client id) one native OCO pair."""
+        a, b = self.by_cid[first], self.by_cid[second]
+        self.book.orders["sibling"][a] = b
+        self.book.orders["sibling"][b] = a
 
     # ---- the simulated market ----------------------------------------------------------
     def on_bar(
@@ -162,83 +214,174 @@ class SimExchange:
         low: float,
         volume: float,
         session: int,
+        react: React | None = None,
     ) -> None:
-        """Let the market move: match the symbol's working orders against this bar."""
+        """Match the symbol's working orders against bar row ``i``; with ``react``, hand
+        control back after every fill (see the module doc)."""
         s = self.index[symbol]
+        self._bar, self._ts = i, ts
         if int(self.book.nwork[s]) == 0:
+            self.marks[s] = open_
             return
+        tick, lot, mult = (float(x[s]) for x in (self.inst.tick, self.inst.lot, self.inst.mult))
+        book, prm = self.book, self.prm
         self._room()
-        process_bar_nb(
-            self.book,
-            self.prm,
-            float(self.inst.tick[s]),
-            float(self.inst.lot[s]),
-            float(self.inst.mult[s]),
-            s,
-            i,
-            ts,
-            open_,
-            high,
-            low,
-            volume,
-            session,
-        )
+        if react is None:
+            process_bar_nb(book, prm, tick, lot, mult, s, i, ts, open_, high, low, volume, session)
+            self._collect(ts)
+            self.marks[s] = open_
+            return
+        self._at_open = True
+        try:
+            k = -1
+            while True:
+                self._room()
+                k = int(
+                    open_step_nb(book, prm, tick, lot, mult, s, i, ts, open_, volume, session, k)
+                )
+                self._collect(ts)
+                react()
+                if k < 0:
+                    break
+        finally:
+            self._at_open = False
+        k = -1
+        while True:
+            self._room()
+            k = int(
+                intrabar_step_nb(book, prm, tick, lot, mult, s, i, ts, open_, high, low, volume, k)
+            )
+            self._collect(ts)
+            react()
+            if k < 0:
+                break
+        stops = self._trailing(s)
+        close_step_nb(book, tick, s, i, ts, high, low)
+        for k, before in stops.items():
+            level = float(book.orders["stop_px"][k])
+            if level != before and int(book.orders["status"][k]) < OrderStatus.FILLED:
+                self._events.append(OrderUpdate(U.REPLACED, self.cids[k], ts, ts, stop_price=level))
         self._collect(ts)
+        react()
+        self.marks[s] = open_
+
+    def _trailing(self, s: int) -> dict[int, float]:
+        """Levels of the symbol's working trailing stops (they ratchet at the bar's end)."""
+        out = {}
+        for j in range(int(self.book.nwork[s])):
+            k = int(self.book.work[s, j])
+            o = self.book.orders[k]
+            if int(o["otype"]) == OrderType.TRAILING_STOP and int(o["status"]) < OrderStatus.FILLED:
+                out[k] = float(o["stop_px"])
+        return out
 
     # ---- durable state (a venue that lives in the runner's process) ----------------------
     def snapshot(self) -> dict[str, np.ndarray]:
-        """Copies of the book and of what was already reported, for a Checkpoint.
+        """Copies of the book, the client ids and what was already reported, for a Checkpoint.
 
         Taken when every event was drained: an event still queued would be lost."""
         if self._events:
             raise BackstopError(f"{len(self._events)} broker events not drained: no snapshot")
         arrays = struct_arrays(self.book)
         arrays["status_seen"] = self._status_seen.copy()
-        arrays["fills_seen"] = np.array([self._fills_seen], dtype=np.int64)
+        arrays["types_seen"] = self._types_seen.copy()
+        arrays["fills_seen"] = np.array([self._fills_seen, self._bar, self._ts], dtype=np.int64)
+        arrays["client_ids"] = np.array(self.cids, dtype=np.str_)
+        arrays["marks"] = self.marks.copy()
         return arrays
 
     def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Continue from a snapshot's book instead of the empty one it was built with."""
         self.book = rebuild(Book, _make_book, arrays)
         self._status_seen = np.array(arrays["status_seen"], dtype=np.int8)
-        self._fills_seen = int(arrays["fills_seen"][0])
+        self._types_seen = np.array(arrays["types_seen"], dtype=np.int8)
+        self._fills_seen, self._bar, self._ts = (int(x) for x in arrays["fills_seen"])
+        self.cids = [str(c) for c in arrays["client_ids"]]
+        self.by_cid = {c: k for k, c in enumerate(self.cids)}
+        self.marks = np.array(arrays["marks"], dtype=np.float64)
+        self._done = {}
+        self._executions(0, self._fills_seen, self._done)
         self._events = []
 
+    # ---- events out ------------------------------------------------------------------------
     def _room(self) -> None:
         grow_book(self.book, _ROOM, _ROOM)
+
+    def _executions(self, start: int, stop: int, done: dict[int, float]) -> list[Execution]:
+        """Executions of fill records ``start:stop``; ``done`` holds each order's quantity
+        filled before ``start`` and is moved on (``leaves_qty`` is what is left after each)."""
+        out = []
+        book = self.book
+        for f in range(start, stop):
+            r = book.fills[f]
+            k = int(r["order"])
+            done[k] = done.get(k, 0.0) + float(r["qty"])
+            out.append(
+                Execution(
+                    self.cids[k], f"S{f}", self.symbols[int(r["sym"])], Side(int(r["side"])),
+                    float(r["qty"]), float(r["price"]), float(r["fee"]),
+                    max(float(book.orders["qty"][k]) - done[k], 0.0), int(r["ts"]), int(r["ts"]),
+                    slippage=float(r["slippage"]),
+                    alt_prices=_alts(r),
+                )
+            )  # fmt: skip
+        return out
 
     def _collect(self, ts: int) -> None:
         """Turn what the kernels changed into events: new fills, then status changes."""
         book = self.book
         n_fills = int(book.ctr[N_FILLS])
-        for f in range(self._fills_seen, n_fills):
-            r = book.fills[f]
-            self._events.append(
-                FillEvent(
-                    ts_event=int(r["ts"]),
-                    ts_init=ts,
-                    order_id=int(r["order"]),
-                    symbol=self.symbols[int(r["sym"])],
-                    side=Side(int(r["side"])),
-                    qty=float(r["qty"]),
-                    price=float(r["price"]),
-                    fee=float(r["fee"]),
-                    record=r.copy(),
-                )
-            )
+        self._events.extend(self._executions(self._fills_seen, n_fills, self._done))
         self._fills_seen = n_fills
         n = int(book.ctr[N_ORDERS])
         status = book.orders["status"][:n]
         seen = np.full(n, -1, dtype=np.int8)
         seen[: len(self._status_seen)] = self._status_seen[:n]
         for k in np.flatnonzero(status != seen):
+            kind = _UPDATE.get(int(status[k]))
+            if kind is None:
+                continue  # filled / partially filled: the executions said so
+            done = int(book.orders["done_ts"][k])
+            at = done if done >= 0 and kind != U.ACCEPTED else ts
             self._events.append(
-                OrderStatusEvent(
-                    ts_event=ts,
-                    ts_init=ts,
-                    order_id=int(k),
-                    status=OrderStatus(int(status[k])),
-                    reasons=int(book.orders["reasons"][k]),
-                )
+                OrderUpdate(kind, self.cids[k], at, at, reasons=int(book.orders["reasons"][k]))
             )
         self._status_seen = status.copy()
+        otype = book.orders["otype"][:n]
+        known = min(len(self._types_seen), n)
+        for k in np.flatnonzero(otype[:known] != self._types_seen[:known]):
+            self._events.append(  # a stop-limit triggered beyond its limit rests as a limit
+                OrderUpdate(
+                    U.REPLACED, self.cids[k], ts, ts, order_type=OrderType(int(otype[k])),
+                    limit_price=_opt(float(book.orders["limit_px"][k])),
+                )
+            )  # fmt: skip
+        self._types_seen = otype.copy()
+
+    def _report(self, k: int) -> BrokerOrder:
+        o = self.book.orders[k]
+        filled = float(o["filled"])
+        return BrokerOrder(
+            self.cids[k], str(k), self.symbols[int(o["sym"])], Side(int(o["side"])),
+            float(o["qty"]), filled, OrderStatus(int(o["status"])), OrderType(int(o["otype"])),
+            TimeInForce(int(o["tif"])), _opt(float(o["limit_px"])), _opt(float(o["stop_px"])),
+            avg_fill_price=_opt(float(o["avg_fill"])) if filled > 0 else None,
+        )  # fmt: skip
+
+
+def _alts(r: np.void) -> tuple[float, float, float] | None:
+    if not bool(r["ambiguous"]):
+        return None
+    return (
+        float(r["alt_stop_first"]),
+        float(r["alt_target_first"]),
+        float(r["alt_open_proximity"]),
+    )
+
+
+def _num(value: float | None) -> float:
+    return NAN if value is None else float(value)
+
+
+def _opt(value: float) -> float | None:
+    return None if value != value else value

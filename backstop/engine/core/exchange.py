@@ -72,7 +72,7 @@ from backstop.engine.core.fill_rules import (
     trailing_water_nb,
 )
 from backstop.engine.core.params import INTRABAR_OPEN_PROXIMITY, INTRABAR_STOP_FIRST
-from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS
+from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS, VENUE_ONLY
 
 ERR_ILLEGAL_TRANSITION = np.int64(1)
 
@@ -556,6 +556,9 @@ def fill_order_nb(
                 cancel_order_nb(book, o.sibling, ts, R_OCO_SIBLING_FILLED)
         else:
             set_status_nb(book, k, PARTIALLY_FILLED)
+        if book.ctr[VENUE_ONLY] != 0:
+            return f  # port orders: legs, remainder cancels and reduce-only fitting come
+            # from the core's bracket manager as commands
         if o.parent >= 0 and not is_terminal_nb(book.orders[o.parent].status):
             # the bracket already exited: a later fill of the entry's remainder would be unprotected
             cancel_order_nb(book, o.parent, ts, R_ENTRY_REMAINDER_CANCELED)
@@ -623,45 +626,124 @@ def _intrabar_price_nb(o, high: float, low: float) -> tuple[float, bool, bool]:
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+def _open_order_nb(book, prm, tick, lot, mult, k, i, ts, o_, v, session) -> bool:
+    """Order ``k`` at bar ``i``'s open print; return whether it was filled (or tried to be:
+    a reduce-only order with nothing to reduce is cancelled instead)."""
+    o = book.orders[k]
+    if is_terminal_nb(o.status) or o.live_from > i:
+        return False
+    if o.tif == DAY:
+        if o.live_session < 0:
+            o.live_session = session
+        elif o.live_session != session:
+            set_status_nb(book, k, EXPIRED)
+            o.done_ts = ts
+            o.reasons |= R_ORDER_EXPIRED
+            return False
+    px, slip, rest_as_limit = _open_price_nb(o, o_)
+    if rest_as_limit:
+        o.otype = LIMIT  # triggered beyond its limit: rests as a limit from the next bar
+        o.live_from = i + 1
+        return False
+    if np.isnan(px):
+        return False
+    fill_order_nb(
+        book,
+        prm,
+        tick,
+        lot,
+        mult,
+        k,
+        px,
+        slip,
+        v,
+        ts,
+        i,
+        AT_OPEN,
+        NOT_AMBIGUOUS,
+        np.nan,
+        np.nan,
+        np.nan,
+    )
+    return True
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
 def _open_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, v, session) -> None:
     j = 0
     while j < book.nwork[s]:
         k = book.work[s, j]
         j += 1
-        o = book.orders[k]
-        if is_terminal_nb(o.status) or o.live_from > i:
-            continue
-        if o.tif == DAY:
-            if o.live_session < 0:
-                o.live_session = session
-            elif o.live_session != session:
-                set_status_nb(book, k, EXPIRED)
-                o.done_ts = ts
-                o.reasons |= R_ORDER_EXPIRED
-                continue
-        px, slip, rest_as_limit = _open_price_nb(o, o_)
+        _open_order_nb(book, prm, tick, lot, mult, k, i, ts, o_, v, session)
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
+def _intrabar_order_nb(book, prm, tick, lot, mult, k, i, ts, o_, h, l, v) -> bool:
+    """Order ``k`` (and its OCO sibling) inside bar ``i``; return whether one was filled."""
+    o = book.orders[k]
+    if is_terminal_nb(o.status) or o.live_from > i or o.otype == MARKET or o.seen_bar == i:
+        return False
+    o.seen_bar = i
+    sib = o.sibling
+    amb = False
+    alt_s = np.nan
+    alt_t = np.nan
+    alt_p = np.nan
+    fill_k = k
+    if sib < 0 or is_terminal_nb(book.orders[sib].status) or book.orders[sib].live_from > i:
+        px, slip, rest_as_limit = _intrabar_price_nb(o, h, l)
         if rest_as_limit:
-            o.otype = LIMIT  # triggered beyond its limit: rests as a limit from the next bar
+            o.otype = LIMIT
             o.live_from = i + 1
-        elif not np.isnan(px):
-            fill_order_nb(
-                book,
-                prm,
-                tick,
-                lot,
-                mult,
-                k,
-                px,
-                slip,
-                v,
-                ts,
-                i,
-                AT_OPEN,
-                NOT_AMBIGUOUS,
-                np.nan,
-                np.nan,
-                np.nan,
+            return False
+    else:
+        book.orders[sib].seen_bar = i
+        ks = k if _is_stop_type_nb(o.otype) else sib
+        kt = sib if ks == k else k
+        st = book.orders[ks]
+        tg = book.orders[kt]
+        stop_lvl = _level_of_nb(st)
+        hit_stop = stop_touched_nb(st.side, stop_lvl, h, l)
+        hit_target = limit_touched_nb(tg.side, tg.limit_px, h, l)
+        stop_wins = hit_stop
+        if hit_stop and hit_target:
+            amb = True
+            alt_s = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick)
+            alt_t = tg.limit_px
+            stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
+            alt_p = alt_s if stop_nearer else alt_t
+            stop_wins = prm.intrabar == INTRABAR_STOP_FIRST or (
+                prm.intrabar == INTRABAR_OPEN_PROXIMITY and stop_nearer
             )
+        if stop_wins:
+            fill_k = ks
+            px, slip = stop_lvl, True
+        elif hit_target:
+            fill_k = kt
+            px, slip = tg.limit_px, False
+        else:
+            px, slip = np.nan, False
+    if np.isnan(px):
+        return False
+    fill_order_nb(
+        book,
+        prm,
+        tick,
+        lot,
+        mult,
+        fill_k,
+        px,
+        slip,
+        v,
+        ts,
+        i,
+        INTRABAR,
+        amb,
+        alt_s,
+        alt_t,
+        alt_p,
+    )
+    return True
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")
@@ -670,68 +752,7 @@ def _intrabar_phase_nb(book, prm, tick, lot, mult, s, i, ts, o_, h, l, v) -> Non
     while j < book.nwork[s]:
         k = book.work[s, j]
         j += 1
-        o = book.orders[k]
-        if is_terminal_nb(o.status) or o.live_from > i or o.otype == MARKET or o.seen_bar == i:
-            continue
-        o.seen_bar = i
-        sib = o.sibling
-        amb = False
-        alt_s = np.nan
-        alt_t = np.nan
-        alt_p = np.nan
-        fill_k = k
-        if sib < 0 or is_terminal_nb(book.orders[sib].status) or book.orders[sib].live_from > i:
-            px, slip, rest_as_limit = _intrabar_price_nb(o, h, l)
-            if rest_as_limit:
-                o.otype = LIMIT
-                o.live_from = i + 1
-                continue
-        else:
-            book.orders[sib].seen_bar = i
-            ks = k if _is_stop_type_nb(o.otype) else sib
-            kt = sib if ks == k else k
-            st = book.orders[ks]
-            tg = book.orders[kt]
-            stop_lvl = _level_of_nb(st)
-            hit_stop = stop_touched_nb(st.side, stop_lvl, h, l)
-            hit_target = limit_touched_nb(tg.side, tg.limit_px, h, l)
-            stop_wins = hit_stop
-            if hit_stop and hit_target:
-                amb = True
-                alt_s = slipped_nb(st.side, stop_lvl, prm.slip_kind, prm.slip_value, tick)
-                alt_t = tg.limit_px
-                stop_nearer = abs(o_ - stop_lvl) <= abs(tg.limit_px - o_)
-                alt_p = alt_s if stop_nearer else alt_t
-                stop_wins = prm.intrabar == INTRABAR_STOP_FIRST or (
-                    prm.intrabar == INTRABAR_OPEN_PROXIMITY and stop_nearer
-                )
-            if stop_wins:
-                fill_k = ks
-                px, slip = stop_lvl, True
-            elif hit_target:
-                fill_k = kt
-                px, slip = tg.limit_px, False
-            else:
-                px, slip = np.nan, False
-        if not np.isnan(px):
-            fill_order_nb(
-                book,
-                prm,
-                tick,
-                lot,
-                mult,
-                fill_k,
-                px,
-                slip,
-                v,
-                ts,
-                i,
-                INTRABAR,
-                amb,
-                alt_s,
-                alt_t,
-                alt_p,
-            )
+        _intrabar_order_nb(book, prm, tick, lot, mult, k, i, ts, o_, h, l, v)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True, inline="always")

@@ -181,6 +181,7 @@ N_TRADES = 2
 N_VERDICTS = 3
 ERROR = 4  # first illegal state transition or invariant breach (0 = none)
 ERROR_ARG = 5
+VENUE_ONLY = 7  # Book.ctr: 1 when the core sends every order (port v2): no bracket acts here
 N_HELD = 6  # Portfolio.ctr: how many symbols hold a position (the head of Portfolio.held)
 
 STATUS_DONE = 0

@@ -15,7 +15,6 @@ halts, day counts and positions, and never re-decides a signal it already decide
 from __future__ import annotations
 
 import bisect
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,8 +33,8 @@ from backstop.engine.context import bar_context, plain_context
 from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.core.records import EVENT_DTYPE, N_TRADES, N_VERDICTS
 from backstop.engine.driver import PortDriver
+from backstop.engine.driver_records import from_text_array, text_array
 from backstop.engine.inputs import bar_arrays, event_array, instrument_arrays
-from backstop.engine.mirror import BrokerMirror
 from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
@@ -275,17 +274,11 @@ class LiveSession:
 
     # ---- durable state -------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
-        parts = self.driver.snapshot()
-        parts["fills"] = {"records": self.driver.fill_records()}
+        parts = self.driver.snapshot()  # state structs, mirror, bracket plans, fills
         parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
         parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
         parts["bars"]["sym"] = bar_arrays(self.bars).sym if self.bars.height else np.zeros(0)
-        state = {
-            "mirror": self.driver.mirror.to_dict(),
-            "brackets": self.driver.brackets.to_dict(),
-            "event_symbols": self.event_symbols,
-        }
-        parts["json"] = {"state": np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)}
+        parts["session"] = {"event_symbols": text_array(self.event_symbols)}
         counters = {
             "bars_done": self.bars.height,
             "events_done": self.events_done,
@@ -301,8 +294,6 @@ class LiveSession:
             BackstopError(f"state belongs to {cp.run_id}, not to {self.setup.namespace}"),
         )
         self.driver.restore(cp.parts)
-        fills = cp.part("fills")["records"]
-        self.driver.fills = [fills[k] for k in range(len(fills))]
         bars = cp.part("bars")
         names = np.array(self.symbols, dtype=object)[bars["sym"].astype(np.int64)]
         columns = {c: bars[c] for c in BAR_COLUMNS if c != "symbol"}
@@ -310,10 +301,7 @@ class LiveSession:
         self.bars = pl.DataFrame(schema=_bar_schema())
         self._rows = {}
         self._append(frame)
-        state = json.loads(bytes(cp.part("json")["state"]).decode())
-        self.driver.mirror = BrokerMirror.from_dict(state["mirror"])
-        self.driver.brackets.restore(state["brackets"])
-        self.event_symbols = list(state["event_symbols"])
+        self.event_symbols = list(from_text_array(cp.part("session")["event_symbols"]))
         self.events_done = cp.counter("events_done")
         self.signal_cursor = cp.counter("signal_cursor")
         a = bar_arrays(self.bars)
