@@ -125,6 +125,7 @@ class PortDriver:
         self.route_symbol: str | None = None
         # recovery after a restart: events stamped after this time wait for their bar
         self.hold_after: int | None = None
+        self.bar_decided = False
         self._held: list[BrokerEvent] = []
         pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
         self._hold(guard, pf, new_decisions(256))
@@ -395,7 +396,17 @@ class PortDriver:
         for event in events:
             o = self.mirror.orders.get(event.client_order_id)
             symbol = event.symbol if isinstance(event, Execution) else (o and o.symbol)
-            later = self.hold_after is not None and event.ts_event > self.hold_after
+            later = self.hold_after is not None and (
+                event.ts_event > self.hold_after
+                or (
+                    # a recovered status change stamped at this very bar was most likely the
+                    # answer to a command decided at it: it waits until the bar is decided,
+                    # so that command is sent again and its reasons are known
+                    event.ts_event == self.hold_after
+                    and isinstance(event, OrderUpdate)
+                    and not self.bar_decided
+                )
+            )
             other = self.route_symbol is not None and symbol not in (None, self.route_symbol)
             (self._held if later or other else now).append(event)
         return now

@@ -155,7 +155,11 @@ class LiveSession:
                     e += 1
             finally:
                 self.driver.route_symbol = None
-        self.driver.on_broker_events()  # whatever is left (symbols without a bar now)
+        self.driver.bar_decided = True
+        try:
+            self.driver.on_broker_events()  # whatever is left (symbols without a bar now)
+        finally:
+            self.driver.bar_decided = False
         while e < len(events):  # intents for symbols without a bar at this timestamp
             self.driver.on_event(events[e], self.events_done)
             self.events_done += 1
