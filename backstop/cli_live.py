@@ -58,8 +58,87 @@ def cmd_readiness(args: argparse.Namespace) -> int:
     return 0 if all(c.passed for c in checks) else 1
 
 
+def cmd_paper(args: argparse.Namespace) -> int:
+    """Run the strategy live against a broker (paper by default) until the bars end, a kill,
+    or ``--max-steps``; print the session's summary."""
+    import json
+    from pathlib import Path
+
+    from backstop.cli_args import jsonable, key_values
+    from backstop.runners.live.paper import PaperOptions, run_paper
+    from backstop.runners.live.runner import Mode
+
+    symbols = None
+    if args.symbols:
+        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    run_dir = Path(args.journal) if args.journal else Path("runs") / f"paper-{args.broker}"
+    opts = PaperOptions(
+        broker=args.broker,
+        strategy=args.strategy,
+        params=key_values(args.param or [], "--param"),
+        symbols=symbols,
+        profile=args.profile,
+        mode=Mode(args.mode),
+        run_dir=run_dir,
+        timeframe=args.timeframe,
+        bars=args.bars,
+        fake_url=args.fake_url,
+        max_steps=args.max_steps,
+        confirm_live=args.confirm_live,
+    )
+    summary = run_paper(opts)
+    if args.json:
+        print(json.dumps(jsonable(summary), sort_keys=True))
+    else:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
 def register(sub: Any) -> None:
-    """Add ``kill`` and ``readiness`` to the sub-command parsers ``sub``."""
+    """Add ``paper``, ``kill`` and ``readiness`` to the sub-command parsers ``sub``."""
+    paper = sub.add_parser(
+        "paper",
+        help="trade a strategy live through a broker (alpaca, or the keyless alpaca-fake)",
+    )
+    paper.add_argument("--broker", required=True, choices=("alpaca", "alpaca-fake"))
+    paper.add_argument(
+        "--strategy",
+        default="sma_cross",
+        help="registered strategy name, or path/to/file.py:fn or package.module:fn",
+    )
+    paper.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
+    paper.add_argument(
+        "--symbols", help="comma-separated symbols (alpaca-fake: default every sample symbol)"
+    )
+    paper.add_argument("--timeframe", default="1Min", help="bar size of the data feed (1Min)")
+    paper.add_argument("--profile", help="risk profile: a preset name or a .toml (live: required)")
+    paper.add_argument(
+        "--mode",
+        choices=("observe", "paper", "live"),
+        default="paper",
+        help="observe: decide and journal, send nothing; paper (default); live: real money",
+    )
+    paper.add_argument(
+        "--confirm-live", action="store_true", help="needed with --mode live (real money)"
+    )
+    paper.add_argument(
+        "--journal",
+        metavar="DIR",
+        help="run directory (state, journal, kill requests); default runs/paper-BROKER. "
+        "Run again with the same directory to resume after a stop or a crash",
+    )
+    paper.add_argument(
+        "--bars",
+        type=int,
+        default=390,
+        help="alpaca-fake: how many of the sample's bar times the fake plays (default 390)",
+    )
+    paper.add_argument("--fake-url", help=argparse.SUPPRESS)  # a fake in another process
+    paper.add_argument("--max-steps", type=int, help="stop after this many bar times")
+    paper.add_argument("--json", action="store_true", help="the summary as one JSON line")
+    paper.set_defaults(func=cmd_paper)
     kill = sub.add_parser("kill", help="ask a live runner to kill-switch (cancel, flatten, halt)")
     kill.add_argument("run_dir", metavar="RUN_DIR", help="the runner's run directory")
     kill.add_argument("--reason", metavar="TEXT", help="why (one line; kept in the request)")

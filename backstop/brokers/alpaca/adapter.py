@@ -239,6 +239,12 @@ class AlpacaBroker:
             cid = self._ids.learn(snap, self._ids.parent_of(snap.broker_order_id))
             self._pending += self._tr.stream(update, cid, ts_init)
 
+    def refresh(self) -> None:
+        """Re-read orders and fills over REST now; what the stream has not reported yet
+        comes with the next ``drain_events`` (a runner without the stream, or one that must
+        not depend on its timing, calls it after every bar)."""
+        self._pending += self.resync()
+
     def resync(self) -> list[BrokerEvent]:
         """Re-read open and recently closed orders and the fills over REST; the events
         not reported yet (the runner may call it on a timer too: silent sockets exist)."""

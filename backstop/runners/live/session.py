@@ -201,6 +201,8 @@ class LiveSession:
         self.driver.on_broker_events()
 
     def _append(self, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
         frame = frame.select(BAR_COLUMNS).cast(_bar_schema()).sort("ts", "symbol")
         unknown = sorted(set(frame.get_column("symbol").to_list()) - set(self.symbols))
         check(

@@ -147,6 +147,11 @@ def route(b: Backend, method: str, path: str, params: dict[str, str], body: Any)
     """Answer one request (the lock is held by the caller)."""
     m = b.market
     parts = path.strip("/").split("/")
+    if parts == ["_fake", "advance"] and method == "POST":
+        # test and demo control (not Alpaca's): deliver the next bar time, as ``advance()``
+        moved = m.advance()
+        b.publish()
+        return 200, {"moved": moved, "now": wire.rfc3339(m.now)}
     if parts[0] != "v2" or len(parts) < 2:
         raise Refused(404, 40410000, f"endpoint not found: {method} {path}")
     head, rest = parts[1], parts[2:]
