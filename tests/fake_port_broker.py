@@ -116,11 +116,13 @@ class PortFakeBroker:
         ticks: Mapping[str, float] | None = None,
         cash: float = 100_000.0,
         fill_cap: float | None = None,
+        refuse: frozenset[str] = frozenset(),
         costs: Costs | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.ticks = dict(ticks or {})
         self.fill_cap = fill_cap  # most one fill may take (partial fills); None: no cap
+        self.refuse = refuse  # symbols whose entries the broker refuses (a 403, say)
         self.costs = costs or Costs()
         self.used = dict.fromkeys(self.symbols, 0.0)  # volume filled this bar, per symbol
         self.enforce_reduce_only = reduce_only
@@ -162,7 +164,13 @@ class PortFakeBroker:
             o.accepted_ts = o.updated_ts = self._ts
             self.orders[o.cid] = o
             working = [w for w in self.orders.values() if w.symbol == o.symbol and w.working]
-            if self.max_working is not None and len(working) > self.max_working:
+            if o.symbol in self.refuse and not o.reduce_only:
+                o.status = OrderStatus.REJECTED
+                self._emit(
+                    OrderUpdate(U.REJECTED, o.cid, self._ts, self._ts,
+                                message=f"insufficient buying power for {o.symbol}")
+                )  # fmt: skip
+            elif self.max_working is not None and len(working) > self.max_working:
                 o.status = OrderStatus.REJECTED
                 why = bit(ReasonCode.TOO_MANY_WORKING_ORDERS)
                 self._emit(OrderUpdate(U.REJECTED, o.cid, self._ts, self._ts, reasons=why))

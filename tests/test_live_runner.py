@@ -129,3 +129,56 @@ def test_a_runner_killed_while_sending_restarts_to_the_same_journal(  # type: ig
         assert live[table].equals(expected[table]), table
     assert len(broker.orders) == len(reference.orders)  # no order placed twice
     assert broker.held == reference.held
+
+
+def _fresh(bars: pl.DataFrame, **fake):  # type: ignore[no-untyped-def]
+    symbols = sorted(bars["symbol"].unique())
+    broker = PortFakeBroker(symbols, reduce_only=False, ticks=dict.fromkeys(symbols, 0.01), **fake)
+    return broker, SimWorld(bars, broker)
+
+
+def test_a_refused_symbol_is_a_journaled_verdict_and_the_others_trade(bars, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broker, world = _fresh(bars, refuse=frozenset({"SYN001"}))
+    runner = runner_for(bars, tmp_path, broker, world)
+    runner.start()
+    runner.run()
+    verdicts = read_table(tmp_path / JOURNAL, "verdicts")
+    entries = verdicts.filter(pl.col("intent") == "ENTRY")
+    refused = entries.filter(pl.col("symbol") == "SYN001")
+    assert refused.height > 0 and not refused["approved"].any()
+    assert all(r == ["BROKER_REJECTED"] for r in refused["reason_codes"].to_list())
+    trades = read_table(tmp_path / JOURNAL, "trades")
+    assert set(trades["symbol"]) == {"SYN000", "SYN002"}  # the others went on trading
+
+
+def test_a_kill_from_outside_flattens_halts_and_survives_a_restart(bars, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from backstop.runners.live.killswitch import KillSwitch
+
+    broker, world = _fresh(bars)
+    runner = runner_for(bars, tmp_path, broker, world)
+    runner.start()
+    runner.run(max_steps=60)
+    open_before = {s: q for s, q in broker.held.items() if q}
+    assert open_before, "the test needs an open position when the kill comes"
+    KillSwitch(tmp_path).request("operator: market halted")
+    runner.run()  # acts on the kill before the next bar, then stops
+    assert runner.steps == 60
+    assert not [o for o in broker.orders.values() if o.working and not o.reduce_only]
+    for symbol, qty in open_before.items():  # a market exit of the whole position is out
+        exits = [
+            o for o in broker.orders.values()
+            if o.symbol == symbol and o.working and o.otype.name == "MARKET" and o.reduce_only
+        ]  # fmt: skip
+        assert sum(o.remaining for o in exits) == abs(qty)
+    done = KillSwitch(tmp_path).last()
+    assert done is not None and not done.pending
+    guard = read_table(tmp_path / JOURNAL, "guard")
+    assert "KILL_ACTIVATED" in guard["kind"].to_list()
+    again = runner_for(bars, tmp_path, broker, world)  # a restart remembers the halt
+    again.start()
+    again.run()
+    assert all(q == 0.0 for q in broker.held.values())  # flattened at the next open
+    verdicts = read_table(tmp_path / JOURNAL, "verdicts")
+    entries_after = verdicts.filter(pl.col("intent") == "ENTRY").tail(3)
+    assert entries_after.height and not entries_after["approved"].any()
+    assert all("KILL_SWITCH_ACTIVE" in r for r in entries_after["reason_codes"].to_list())

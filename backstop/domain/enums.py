@@ -160,6 +160,7 @@ class ReasonCode(IntEnum):
     STOP_MOVED = 54
     STOP_NOT_TIGHTER = 55
     STOP_UPDATE_NO_STOP = 56
+    BROKER_REJECTED = 57
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
@@ -220,6 +221,7 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.STOP_MOVED: "stop leg moved to the strategy's trailing level (tighter only)",
     ReasonCode.STOP_NOT_TIGHTER: "stop update refused: the level would loosen (or keep) the stop",
     ReasonCode.STOP_UPDATE_NO_STOP: "stop update refused: no position or no stop leg to move",
+    ReasonCode.BROKER_REJECTED: "the broker refused the order (its words are in the run log)",
 }
 
 # Codes that only change a verdict (it is still approved); every other code refuses it.

@@ -22,13 +22,22 @@ holds both to the backtest loop's records row by row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from backstop.domain.commands import CancelOrder, OrderCommand, SubmitOrder
-from backstop.domain.enums import EventKind, Intent, OrderRole, OrderType, Side, TimeInForce
+from backstop.domain.enums import (
+    EventKind,
+    Intent,
+    OrderRole,
+    OrderType,
+    ReasonCode,
+    Side,
+    TimeInForce,
+)
 from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
 from backstop.engine import driver_guard, driver_records
 from backstop.engine.brackets import BracketManager, EntryPlan, Venue
@@ -76,6 +85,8 @@ from backstop.engine.mirror import BrokerMirror
 from backstop.engine.profile import RiskProfile
 from backstop.errors import BackstopError
 
+log = logging.getLogger("backstop.driver")
+BROKER_REJECTED_BIT = 1 << int(ReasonCode.BROKER_REJECTED)
 MAX_ROUNDS = 10_000  # event/command rounds one reaction may take: a loop is a bug, not a wait
 PLAIN_EXIT_ROLES = frozenset(
     role for role in OrderRole if role == OrderRole.SIGNAL_EXIT or role >= OrderRole.TIME_STOP
@@ -382,7 +393,11 @@ class PortDriver:
                     bar = self._book(o, event)
                     self._dispatch(self.brackets.on_execution(self.mirror, event, bar))
                 elif isinstance(event, OrderUpdate) and event.kind == OrderUpdateKind.REJECTED:
-                    rejected[o.order_no] = event.reasons
+                    # a refusal is never reasonless: the broker's own words go to the log
+                    rejected[o.order_no] = event.reasons or BROKER_REJECTED_BIT
+                    if event.message:
+                        log.warning("%s rejected by the broker: %s", o.client_order_id,
+                                    event.message)  # fmt: skip
         raise BackstopError(f"broker events did not settle after {MAX_ROUNDS} rounds")
 
     def _routed(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
