@@ -160,3 +160,19 @@ def test_sigkilled_runner_restarts_without_duplicates_or_lost_fills(tmp_path: Pa
                 assert cover >= abs(pos.qty), (symbol, pos.qty, cover)
     assert kills >= 30
     assert table(run_dir / JOURNAL, "trades").equals(expected)
+
+
+def test_live_mode_needs_confirmation_a_profile_and_real_keys(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKPAPERKEY0001")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "not-a-real-secret")
+    base = ["paper", "--broker", "alpaca", "--mode", "live", "--journal", str(tmp_path)]
+    assert main(base) == 2
+    assert "explicit risk profile" in capsys.readouterr().err
+    assert main([*base, "--profile", "alpaca-live"]) == 2
+    assert "--confirm-live" in capsys.readouterr().err
+    assert main([*base, "--profile", "alpaca-live", "--confirm-live"]) == 2
+    err = capsys.readouterr().err
+    assert "paper keys" in err and "PKPAPERKEY0001" not in err and "not-a-real-secret" not in err
+    assert not (tmp_path / JOURNAL).exists()  # nothing started

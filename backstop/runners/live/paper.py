@@ -149,7 +149,25 @@ def _alpaca(opts: PaperOptions, url: str | None) -> Any:
             not os.environ.get("APCA_API_KEY_ID", "").startswith("PK"),
             ConfigError("APCA_API_KEY_ID", "paper keys (PK...) cannot trade --mode live"),
         )
+        _ready_for_live(opts)
     return AlpacaBroker(AlpacaConfig(paper=opts.mode != Mode.LIVE), keys, stream=True)
+
+
+def _ready_for_live(opts: PaperOptions) -> None:
+    """Live trading starts only when the readiness checklist has no failure."""
+    from backstop.runners.live.readiness import readiness
+
+    assert opts.profile is not None
+    failed = [c for c in readiness(opts.profile, "alpaca", "live", env=os.environ) if not c.passed]
+    check(
+        not failed,
+        ConfigError(
+            "--mode",
+            "live refused: readiness failed ("
+            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            + "); see backstop readiness",
+        ),
+    )
 
 
 def run_paper(opts: PaperOptions) -> dict[str, Any]:
