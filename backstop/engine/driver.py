@@ -407,7 +407,8 @@ class PortDriver:
         if self.route_symbol is None and self.hold_after is None:
             self._held = []
             return events
-        now, self._held = [], []
+        now: list[BrokerEvent] = []
+        self._held = []
         for event in events:
             o = self.mirror.orders.get(event.client_order_id)
             symbol = event.symbol if isinstance(event, Execution) else (o and o.symbol)
