@@ -72,6 +72,12 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if args.symbols:
         symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     run_dir = Path(args.journal) if args.journal else Path("runs") / f"paper-{args.broker}"
+    if not args.journal and args.broker == "alpaca-fake":
+        # the in-process fake is a new market each run: each run gets its own folder
+        n = 1
+        while (Path("runs") / f"paper-alpaca-fake-{n}").exists():
+            n += 1
+        run_dir = Path("runs") / f"paper-alpaca-fake-{n}"
     opts = PaperOptions(
         broker=args.broker,
         strategy=args.strategy,
@@ -126,8 +132,9 @@ def register(sub: Any) -> None:
     paper.add_argument(
         "--journal",
         metavar="DIR",
-        help="run directory (state, journal, kill requests); default runs/paper-BROKER. "
-        "Run again with the same directory to resume after a stop or a crash",
+        help="run directory (state, journal, kill requests); default runs/paper-alpaca for "
+        "alpaca (run again with the same directory to resume after a stop or a crash), a new "
+        "runs/paper-alpaca-fake-N for each alpaca-fake run",
     )
     paper.add_argument(
         "--bars",

@@ -176,3 +176,11 @@ def test_live_mode_needs_confirmation_a_profile_and_real_keys(  # type: ignore[n
     err = capsys.readouterr().err
     assert "paper keys" in err and "PKPAPERKEY0001" not in err and "not-a-real-secret" not in err
     assert not (tmp_path / JOURNAL).exists()  # nothing started
+
+
+def test_the_in_process_fake_refuses_to_resume_an_old_session(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    args = ["paper", "--broker", "alpaca-fake", "--bars", "60", "--journal", str(tmp_path)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2  # a new fake is a new market: resuming would be a lie
+    assert "already holds a session" in capsys.readouterr().err

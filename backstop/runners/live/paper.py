@@ -34,7 +34,7 @@ from backstop.engine.config import BacktestConfig
 from backstop.engine.profile import RiskProfile
 from backstop.errors import ConfigError, check
 from backstop.runners.live.feeds import BrokerBarFeed, fake_advance
-from backstop.runners.live.runner import JOURNAL, LiveRunner, Mode
+from backstop.runners.live.runner import JOURNAL, STATE, LiveRunner, Mode
 from backstop.runners.live.session import LiveSession, LiveSetup
 
 BROKERS = ("alpaca", "alpaca-fake")
@@ -176,6 +176,15 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
     check(
         opts.profile is not None or opts.mode != Mode.LIVE,
         ConfigError("--profile", "live trading needs an explicit risk profile"),
+    )
+    fresh_fake = opts.broker == "alpaca-fake" and opts.fake_url is None
+    check(
+        not (fresh_fake and (Path(opts.run_dir) / STATE).exists()),
+        ConfigError(
+            "--journal",
+            f"{opts.run_dir} already holds a session; the in-process fake starts a new market "
+            "each run, so it cannot be resumed: give another --journal or remove that folder",
+        ),
     )
     profile = (
         opts.profile if isinstance(opts.profile, RiskProfile) else RiskProfile.load(opts.profile)
