@@ -184,3 +184,22 @@ def test_the_in_process_fake_refuses_to_resume_an_old_session(tmp_path: Path, ca
     capsys.readouterr()
     assert main(args) == 2  # a new fake is a new market: resuming would be a lie
     assert "already holds a session" in capsys.readouterr().err
+
+
+def test_seed_000_caps_refuse_live_as_in_the_backtest(tmp_path: Path) -> None:
+    """The signal-follower preset (seed 000: $20k a day, 10 trades a day, drawdown halt,
+    daily-loss pause) against the fake: the same verdicts as the backtest, its daily
+    allocation cap refusing entries, and exits while flat refused (seed 004's reversal)."""
+    run_paper(
+        PaperOptions("alpaca-fake", "sma_cross", PARAMS, None, "signal-follower", Mode.PAPER,
+                     tmp_path / "run", bars=BARS)
+    )  # fmt: skip
+    ref = backstop.Backtest(
+        sample(BARS), "sma_cross", profile="signal-follower",
+        config=BacktestConfig(legs_live_on_entry_bar=False), **PARAMS,
+    ).run()  # fmt: skip
+    expected = table(write_journal(ref, tmp_path / "ref.duckdb"), "verdicts")
+    live = table(tmp_path / "run" / JOURNAL, "verdicts")
+    assert live.equals(expected)
+    codes = set(live.filter(~pl.col("approved"))["reason_codes"].explode().to_list())
+    assert {"DAILY_ALLOCATION_CAP", "EXIT_NO_EXPOSURE"} <= codes
