@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from typing import Any
 
 from backstop.errors import ConfigError
@@ -91,8 +92,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         fake_url=args.fake_url,
         max_steps=args.max_steps,
         confirm_live=args.confirm_live,
+        alert_webhook=args.alert_webhook,
     )
-    summary = run_paper(opts)
+    on_terminal = sys.stdout.isatty() and not args.json
+    summary = (_with_status_line if on_terminal else run_paper)(opts)
     if args.json:
         print(json.dumps(jsonable(summary), sort_keys=True))
     else:
@@ -100,6 +103,19 @@ def cmd_paper(args: argparse.Namespace) -> int:
         for key, value in summary.items():
             print(f"{key:<{width}}  {value}")
     return 0
+
+
+def _with_status_line(opts: Any) -> dict[str, Any]:
+    """Run with a live status line on the terminal (positions, orders, P&L, state)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from backstop.runners.live.paper import run_paper
+    from backstop.runners.live.status import status_text
+
+    with Live(console=Console(), transient=True, refresh_per_second=4) as live:
+        opts.on_step = lambda runner: live.update(status_text(runner.session.status()))
+        return run_paper(opts)
 
 
 def register(sub: Any) -> None:
@@ -141,6 +157,11 @@ def register(sub: Any) -> None:
         type=int,
         default=390,
         help="alpaca-fake: how many of the sample's bar times the fake plays (default 390)",
+    )
+    paper.add_argument(
+        "--alert-webhook",
+        metavar="URL",
+        help="also POST every alert as JSON to this URL (failures are logged, never fatal)",
     )
     paper.add_argument("--fake-url", help=argparse.SUPPRESS)  # a fake in another process
     paper.add_argument("--max-steps", type=int, help="stop after this many bar times")

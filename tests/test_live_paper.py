@@ -203,3 +203,42 @@ def test_seed_000_caps_refuse_live_as_in_the_backtest(tmp_path: Path) -> None:
     assert live.equals(expected)
     codes = set(live.filter(~pl.col("approved"))["reason_codes"].explode().to_list())
     assert {"DAILY_ALLOCATION_CAP", "EXIT_NO_EXPOSURE"} <= codes
+
+
+def test_alerts_reach_a_webhook_and_the_status_line_reads_the_session(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from backstop.runners.live.status import status_line
+
+    got: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    lines: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        summary = run_paper(
+            PaperOptions("alpaca-fake", "sma_cross", PARAMS, None, None, Mode.PAPER,
+                         tmp_path / "run", bars=BARS, alert_webhook=url,
+                         on_step=lambda r: lines.append(status_line(r.session.status())))
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    fills = [a for a in got if a["kind"] == "FILL"]
+    assert len(fills) == summary["fills"] > 0  # every fill alerted, delivered before the end
+    assert len(lines) == BARS and all("ACTIVE" in line for line in lines)
+    assert any("SYN00" in line for line in lines)  # an open position shows with its symbol

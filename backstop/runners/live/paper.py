@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ class PaperOptions:
     max_steps: int | None = None
     confirm_live: bool = False
     config: BacktestConfig = field(default_factory=BacktestConfig)
+    alert_webhook: str | None = None  # alerts also go to this URL (JSON POST)
+    on_step: Callable[[LiveRunner], None] | None = None  # e.g. a terminal status line
 
 
 class Observer:
@@ -215,9 +217,17 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
                     return moved
 
             feed = BrokerBarFeed(broker, session.symbols, opts.timeframe, advance=advance)
-            runner = LiveRunner(session, port, feed, opts.run_dir, mode=opts.mode)
-            runner.start()
-            steps = runner.run(max_steps=opts.max_steps)
+            notifier, closing = _notifier(opts.alert_webhook)
+            runner = LiveRunner(
+                session, port, feed, opts.run_dir, mode=opts.mode, notifier=notifier,
+                on_step=opts.on_step,
+            )  # fmt: skip
+            try:
+                runner.start()
+                steps = runner.run(max_steps=opts.max_steps)
+            finally:
+                if closing is not None:
+                    closing.close()
             result = session.result(label=f"live:{opts.mode.value}")
     return {
         "broker": opts.broker,
@@ -233,6 +243,18 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
         "pnl": round(float(result.pnl), 2),
         "journal": str(opts.run_dir / JOURNAL),
     }
+
+
+def _notifier(webhook: str | None) -> tuple[Any, Any]:
+    """The log sink, and with ``webhook`` a webhook sink behind a bounded queue (a slow
+    endpoint never holds up the loop); returns (notifier, the part to close at the end)."""
+    from backstop.runners.live.alerts import FanOut, LogSink, WebhookSink
+    from backstop.runners.live.background import BackgroundNotifier
+
+    if webhook is None:
+        return LogSink(), None
+    hook = BackgroundNotifier(WebhookSink(webhook))
+    return FanOut([LogSink(), hook]), hook
 
 
 def _namespace(opts: PaperOptions, strategy: str, symbols: tuple[str, ...]) -> str:

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backstop.domain.enums import ControlAction, EventKind
+from backstop.domain.enums import ControlAction, EventKind, TradingState
 from backstop.domain.instruments import Instrument
 from backstop.engine.brackets import Venue
 from backstop.engine.broker import BrokerPort
 from backstop.engine.checkpoint import Checkpoint
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context, plain_context
-from backstop.engine.core.guard import AI_N_EVENTS
+from backstop.engine.core.guard import AI_N_EVENTS, AI_STATE
 from backstop.engine.core.records import EVENT_DTYPE, N_TRADES, N_VERDICTS
 from backstop.engine.driver import PortDriver
 from backstop.engine.driver_records import from_text_array, text_array
@@ -39,6 +39,7 @@ from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError, ConfigError, DataError, check
+from backstop.runners.live.status import PositionView, StatusSnapshot
 from backstop.strategies.base import Strategy
 
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
@@ -247,6 +248,28 @@ class LiveSession:
         events["seq"] = self.events_done + np.arange(len(events))
         self.event_symbols.extend(symbols.to_list())
         return events
+
+    # ---- status --------------------------------------------------------------------------------
+    def status(self) -> StatusSnapshot:
+        """The one-line status: open positions at their marks, working orders, realized and
+        open P&L, the trading state, the last fill's time."""
+        d = self.driver
+        positions = []
+        for s, symbol in enumerate(self.symbols):
+            qty = d.mirror.position(symbol)
+            avg, mark = float(d.pf.avg[s]), float(d.pf.mark[s])
+            if qty and math.isfinite(avg) and math.isfinite(mark):
+                positions.append(PositionView(symbol, qty, avg, mark, float(self.inst.mult[s])))
+        trades = d.pf.trades[: int(d.pf.ctr[N_TRADES])]
+        return StatusSnapshot(
+            ts=max(self.last_ts(), 0),
+            state=TradingState(int(d.g.ai[AI_STATE])).name,
+            positions=tuple(positions),
+            working_orders=len(d.mirror.working()),
+            realized_pnl=float(trades["pnl"].sum()),
+            unrealized_pnl=sum(p.unrealized for p in positions),
+            last_event_ts=int(d.fills[-1]["ts"]) if d.fills else None,
+        )
 
     # ---- results -------------------------------------------------------------------------------
     def result(self, label: str = "live", seconds: float = 0.0) -> BacktestResult:
