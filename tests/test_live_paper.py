@@ -242,3 +242,25 @@ def test_alerts_reach_a_webhook_and_the_status_line_reads_the_session(tmp_path: 
     assert len(fills) == summary["fills"] > 0  # every fill alerted, delivered before the end
     assert len(lines) == BARS and all("ACTIVE" in line for line in lines)
     assert any("SYN00" in line for line in lines)  # an open position shows with its symbol
+
+
+def test_seed_003_position_cap_refuses_live_as_in_the_backtest(tmp_path: Path) -> None:
+    """The equity-runner preset (seed 003: 10% of equity a position, duplicate-entry guard),
+    its position cap lowered to 1 so three symbols contend for it: the same verdicts live
+    against the fake as in the backtest, the cap refusing entries."""
+    from backstop.engine.profile import RiskProfile
+
+    profile = RiskProfile.load("equity-runner").with_settings({"risk.max_positions": 1})
+    run_paper(
+        PaperOptions("alpaca-fake", "sma_cross", PARAMS, None, profile, Mode.PAPER,
+                     tmp_path / "run", bars=BARS)
+    )  # fmt: skip
+    ref = backstop.Backtest(
+        sample(BARS), "sma_cross", profile=profile,
+        config=BacktestConfig(legs_live_on_entry_bar=False), **PARAMS,
+    ).run()  # fmt: skip
+    expected = table(write_journal(ref, tmp_path / "ref.duckdb"), "verdicts")
+    live = table(tmp_path / "run" / JOURNAL, "verdicts")
+    assert live.equals(expected)
+    codes = live.filter(~pl.col("approved"))["reason_codes"].explode().to_list()
+    assert "MAX_POSITIONS" in codes, sorted(set(codes))
