@@ -56,8 +56,9 @@ def test_commands_in_events_out_with_fees_and_slippage() -> None:
     ex = venue(slippage="ticks", slippage_value=2.0, commission="per_share", commission_rate=0.01)
     assert isinstance(ex, BrokerPort)
     ex.submit(buy("e"))
-    ex.submit(buy("e"))  # idempotent by client id
-    assert kinds(ex.drain_events()) == [("ACCEPTED", "e")]
+    ex.submit(buy("e"))  # idempotent by client id: placed once, reported as it stands
+    assert kinds(ex.drain_events()) == [("ACCEPTED", "e"), ("ACCEPTED", "e")]
+    assert len(ex.open_orders()) == 1
     ex.on_bar(0, ts_of(0), "T", 100.0, 101.0, 99.0, 1e6, 0)
     (fill,) = ex.drain_events()
     assert isinstance(fill, Execution)
@@ -159,5 +160,37 @@ def test_a_snapshot_keeps_client_ids_and_refuses_undrained_events() -> None:
     again.on_bar(0, ts_of(0), "T", 100.0, 100.5, 99.5, 1e6, 0)
     (fill,) = again.drain_events()
     assert (fill.client_order_id, fill.exec_id, fill.qty) == ("e", "S0", 5.0)
-    assert again.submit(buy("e")) is None and again.drain_events() == []  # known id
+    assert again.submit(buy("e")) is None  # a known id: nothing placed, its story retold
+    assert kinds(again.drain_events()) == [("ACCEPTED", "e"), ("EXEC", "e")]
+    assert [e.exec_id for e in again.recent_fills(0)] == ["S0"]
     assert math.isnan(again.last_price("T"))
+
+
+def test_a_resent_client_id_reports_the_order_as_it_stands_and_legs_are_refused() -> None:
+    """The port's idempotency contract: a restarted runner that sends a decision again learns
+    what became of it (accepted, its fills, how it ended); nothing is placed twice."""
+    from backstop.errors import ConfigError
+
+    ex = venue()
+    ex.submit(buy("e"))
+    ex.on_bar(0, ts_of(0), "T", 100.0, 101.0, 99.0, 1e6, 0)
+    first = ex.drain_events()
+    ex.submit(buy("e"))
+    again = ex.drain_events()
+    assert kinds(again) == [("ACCEPTED", "e"), ("EXEC", "e")]
+    assert again[1] == first[-1]  # the same execution (same id): the mirror books it once
+    assert [p.qty for p in ex.positions()] == [10.0]
+    ex.submit(buy("x"))
+    ex.cancel(CancelOrder("x", ts_of(1), bit(ReasonCode.KILL_SWITCH_ACTIVE)))
+    ex.drain_events()
+    ex.submit(buy("x"))
+    (_, ended) = ex.drain_events()
+    assert (ended.kind, ended.reasons) == (U.CANCELED, bit(ReasonCode.KILL_SWITCH_ACTIVE))
+    stop = SubmitOrder(
+        "b-sl", "T", Side.SELL, 10.0, OrderType.STOP, role=OrderRole.STOP_LOSS, stop_price=95.0,
+        reduce_only=True, parent_id="b",
+    )  # fmt: skip
+    bracket = buy("b", legs=(stop,))
+    with pytest.raises(ConfigError, match="no native bracket legs"):
+        ex.submit(bracket)
+    assert ex.order("b") is None  # refused whole, nothing placed

@@ -51,7 +51,7 @@ from backstop.engine.core.steps import (
     open_step_nb,
     place_order_nb,
 )
-from backstop.errors import BackstopError
+from backstop.errors import BackstopError, ConfigError, check
 
 _ROOM = 64
 NAN = math.nan
@@ -97,13 +97,25 @@ class SimExchange:
 
     # ---- Broker port v2: commands --------------------------------------------------------
     def submit(self, command: SubmitOrder) -> None:
-        """Place the order and its OCO siblings (linked natively when they are a pair)."""
-        if command.legs:
-            raise NotImplementedError("SimExchange: protective legs arrive as their own orders")
+        """Place the order and its OCO siblings (linked natively when they are a pair).
+
+        The simulator has no native brackets: the core's bracket manager sends protective
+        legs as their own orders when the entry fills, so a command with ``legs`` is refused
+        (a ConfigError naming it), never half-placed. A client id it already has places
+        nothing and is reported as it stands (the port's idempotency contract)."""
+        check(
+            not command.legs,
+            ConfigError(
+                command.client_order_id,
+                "the simulator takes no native bracket legs: send them as their own orders "
+                "when the entry fills (the core's bracket manager does)",
+            ),
+        )
         placed = []
         for cmd in command:
             if cmd.client_order_id in self.by_cid:
-                continue  # idempotent by client id: a resend changes nothing
+                self._report_again(self.by_cid[cmd.client_order_id])
+                continue  # idempotent by client id: a resend places nothing
             if cmd.symbol not in self.index:
                 raise BackstopError(f"SimExchange has no symbol {cmd.symbol!r}")
             self._room()
@@ -306,6 +318,21 @@ class SimExchange:
     # ---- events out ------------------------------------------------------------------------
     def _room(self) -> None:
         grow_book(self.book, _ROOM, _ROOM)
+
+    def _report_again(self, k: int) -> None:
+        """Order ``k``'s story so far, each event stamped when it happened: accepted, its
+        executions, and how it ended if it has."""
+        o = self.book.orders[k]
+        cid = self.cids[k]
+        created = int(o["created_ts"])
+        self._events.append(OrderUpdate(U.ACCEPTED, cid, created, created))
+        n = int(self.book.ctr[N_FILLS])
+        self._events += [e for e in self._executions(0, n, {}) if e.client_order_id == cid]
+        ended = {OrderStatus.CANCELED: U.CANCELED, OrderStatus.EXPIRED: U.EXPIRED}
+        kind = ended.get(OrderStatus(int(o["status"])))
+        if kind is not None:
+            done = int(o["done_ts"])
+            self._events.append(OrderUpdate(kind, cid, done, done, reasons=int(o["reasons"])))
 
     def _executions(self, start: int, stop: int, done: dict[int, float]) -> list[Execution]:
         """Executions of fill records ``start:stop``; ``done`` holds each order's quantity
