@@ -282,7 +282,11 @@ class PortFakeBroker:
                 o.water = max(o.water, high) if o.side < 0 else min(o.water, low)
                 level = self._round(o.symbol, o.water * (1.0 + o.side * o.trail_pct))
                 if (level > o.stop) if o.side < 0 else (level < o.stop):
-                    o.stop = level
+                    o.stop = level  # the ratchet is news: the core's stop moves read it
+                    self._emit(
+                        OrderUpdate(U.REPLACED, o.cid, self._ts, self._ts, qty=o.qty,
+                                    stop_price=o.stop)
+                    )  # fmt: skip
             if o.tif == TIF.IOC:
                 self._end(o, OrderStatus.CANCELED, bit(ReasonCode.ORDER_EXPIRED))
         self._phase = "between"
