@@ -51,8 +51,8 @@ STOP_ROLES = (OrderRole.STOP_LOSS, OrderRole.TRAILING)
 
 @dataclass(frozen=True, slots=True)
 class Venue:
-    """What the bracket manager must know about a broker: prices round to ``tick`` there,
-    quantities to ``lot``, and whether the broker itself enforces reduce-only."""
+    """What the bracket manager must know about a broker: whether it enforces reduce-only
+    itself (the simulator does; Alpaca and IB do not, so legs are freed before an exit)."""
 
     reduce_only: bool = False
 
@@ -308,8 +308,8 @@ class BracketManager:
             (x.client_order_id for x in orders if x.role == OrderRole.TAKE_PROFIT), ""
         )
         if len(orders) == 1:
-            return [_replace_group(orders[0], None)]
-        return [_with_siblings(orders[0], orders[1:])]
+            return [replace(orders[0], oco_group=None)]
+        return [replace(orders[0], siblings=tuple(orders[1:]))]
 
     def _leg(self, e, side, qty, role, seq, group, ts, stop=None, limit=None, trail=None):  # type: ignore[no-untyped-def]
         otype = {
@@ -396,11 +396,3 @@ def _last_amend_wins(commands: list[OrderCommand]) -> list[OrderCommand]:
             c = replace(c, reasons=reasons[c.client_order_id])
         out.append(c)
     return out
-
-
-def _replace_group(order: SubmitOrder, group: str | None) -> SubmitOrder:
-    return replace(order, oco_group=group)
-
-
-def _with_siblings(first: SubmitOrder, rest: list[SubmitOrder]) -> SubmitOrder:
-    return replace(first, siblings=tuple(rest))

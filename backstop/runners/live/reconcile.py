@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backstop.domain.enums import TERMINAL_STATUSES, ControlAction, OrderStatus
-from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpdateKind
+from backstop.domain.events import BrokerEvent, OrderUpdate, OrderUpdateKind
 from backstop.domain.orders import parse_client_order_id
 from backstop.engine.broker import BrokerPort
 from backstop.runners.live.session import LiveSession
@@ -134,30 +134,8 @@ def reconcile(
     return report
 
 
-class _Replay:
-    """A broker facade that hands the driver recovered events, then the real broker's."""
-
-    def __init__(self, broker: BrokerPort, events: list[BrokerEvent]) -> None:
-        self.broker = broker
-        self.events = events
-
-    def drain_events(self) -> list[BrokerEvent]:
-        out, self.events = self.events, []
-        return out + self.broker.drain_events()
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.broker, name)
-
-
 def _feed(session: LiveSession, events: list[BrokerEvent]) -> None:
-    """Apply recovered events through the driver's normal path (booking, brackets)."""
-    if not events:
-        return
-    events.sort(key=lambda e: (e.ts_event, 0 if isinstance(e, Execution) else 1))
-    driver = session.driver
-    real = driver.port
-    driver.port = _Replay(real, events)  # type: ignore[assignment]
-    try:
-        driver.on_broker_events()
-    finally:
-        driver.port = real
+    """Apply recovered events now, through the driver's normal path (booking, brackets)."""
+    if events:
+        session.driver.recover(events)
+        session.driver.on_broker_events()

@@ -70,7 +70,7 @@ class StepCounts:
     fills: int = 0
     orders: int = 0
     guard: int = 0
-    broker_events: int = 0
+    mirror_changes: int = 0
 
 
 class LiveRunner:
@@ -229,7 +229,7 @@ class LiveRunner:
             fills=len(d.fills),
             orders=len(d.mirror.orders),
             guard=int(d.g.ai[AI_N_EVENTS]),
-            broker_events=d.mirror.changes,
+            mirror_changes=d.mirror.changes,
         )
 
     def _durable(self, force: bool = False) -> None:

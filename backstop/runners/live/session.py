@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backstop.data.schema import BAR_COLUMNS, BAR_SCHEMA
 from backstop.domain.enums import ControlAction, EventKind, TradingState
 from backstop.domain.instruments import Instrument
 from backstop.engine.brackets import Venue
@@ -41,8 +42,6 @@ from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError, ConfigError, DataError, check
 from backstop.runners.live.status import PositionView, StatusSnapshot
 from backstop.strategies.base import Strategy
-
-BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ class LiveSession:
         )
         self.strategies = (setup.strategy.name,)
         guard = guard_for(self.specs, self.strategies, setup.profile, initial_cash)
-        self.bars = pl.DataFrame(schema=_bar_schema())
+        self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows: dict[str, tuple[list[int], list[int]]] = {}  # symbol: (stamps, rows)
         prm = setup.config.sim_params()
         ctx = plain_context()
@@ -204,7 +203,7 @@ class LiveSession:
     def _append(self, frame: pl.DataFrame) -> None:
         if frame.is_empty():
             return
-        frame = frame.select(BAR_COLUMNS).cast(_bar_schema()).sort("ts", "symbol")
+        frame = frame.select(BAR_COLUMNS).cast(BAR_SCHEMA).sort("ts", "symbol")
         unknown = sorted(set(frame.get_column("symbol").to_list()) - set(self.symbols))
         check(
             not unknown,
@@ -327,7 +326,7 @@ class LiveSession:
         names = np.array(self.symbols, dtype=object)[bars["sym"].astype(np.int64)]
         columns = {c: bars[c] for c in BAR_COLUMNS if c != "symbol"}
         frame = pl.DataFrame({**columns, "symbol": names.tolist()}).select(BAR_COLUMNS)
-        self.bars = pl.DataFrame(schema=_bar_schema())
+        self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows = {}
         self._append(frame)
         self.event_symbols = list(from_text_array(cp.part("session")["event_symbols"]))
@@ -335,15 +334,3 @@ class LiveSession:
         self.signal_cursor = cp.counter("signal_cursor")
         a = bar_arrays(self.bars)
         self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
-
-
-def _bar_schema() -> dict[str, Any]:
-    return {
-        "ts": pl.Int64,
-        "symbol": pl.String,
-        "open": pl.Float64,
-        "high": pl.Float64,
-        "low": pl.Float64,
-        "close": pl.Float64,
-        "volume": pl.Float64,
-    }
