@@ -264,3 +264,12 @@ def test_seed_003_position_cap_refuses_live_as_in_the_backtest(tmp_path: Path) -
     assert live.equals(expected)
     codes = live.filter(~pl.col("approved"))["reason_codes"].explode().to_list()
     assert "MAX_POSITIONS" in codes, sorted(set(codes))
+
+
+def test_a_session_too_short_to_signal_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    args = ["paper", "--broker", "alpaca-fake", "--symbols", "SYN001", "--bars", "40",
+            "--journal", str(tmp_path), "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert '"verdicts": 0' in out
+    assert "sma_cross needs 51 bars of a symbol before it can signal; SYN001 had fewer" in out

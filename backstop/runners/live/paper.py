@@ -229,6 +229,21 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
                 if closing is not None:
                     closing.close()
             result = session.result(label=f"live:{opts.mode.value}")
+    warnings = []
+    needed = setup.window_bars()
+    if strategy.bars_needed is not None:
+        needed = int(strategy.bars_needed(session.params)[1])
+    seen = session.bars.get_column("symbol").value_counts()
+    short = sorted(
+        s
+        for s in session.symbols
+        if int(seen.filter(pl.col("symbol") == s)["count"].sum()) < needed
+    )
+    if short:  # never a silent session: say why it could not signal
+        warnings.append(
+            f"{strategy.name} needs {needed} bars of a symbol before it can signal; "
+            f"{', '.join(short)} had fewer in this session"
+        )
     return {
         "broker": opts.broker,
         "mode": opts.mode.value,
@@ -242,6 +257,7 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
         "round_trips": result.round_trips,
         "pnl": round(float(result.pnl), 2),
         "journal": str(opts.run_dir / JOURNAL),
+        "warnings": warnings,
     }
 
 
