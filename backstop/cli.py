@@ -111,7 +111,7 @@ def _journal_arg(value: str | None) -> Path | None:
 
 def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
     """External signals (CSV/JSONL) through the pipeline instead of a strategy."""
-    from backstop.engine.backtest import run_backtest
+    from backstop.brokers.sim.backtest import run_backtest
     from backstop.strategies.external import read_signals
 
     result = run_backtest(

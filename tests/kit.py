@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 from hypothesis import strategies as st
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.data import load_bars_frame
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import INTENT_SCHEMA
-from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult

@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import gbm_bars
-from backstop.engine.backtest import run_backtest
 from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context

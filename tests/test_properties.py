@@ -39,8 +39,8 @@ from kit import (
     with_bar_rows,
 )
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.runners.stepwise import run_event_driven
 

@@ -15,14 +15,13 @@ import numpy as np
 from backstop.domain.commands import CancelOrder, OrderCommand
 from backstop.domain.enums import OrderRole, Side
 from backstop.engine.core.codes import R_KILL_SWITCH_ACTIVE, R_KILL_SWITCH_FLATTEN, ROLE_KILL_SWITCH
-from backstop.engine.core.decide import decide_exit_nb, record_verdict_nb
+from backstop.engine.core.decide import decide_exit_nb, engine_exit_event_nb, record_verdict_nb
 from backstop.engine.core.guard import (
     note_order_nb,
     on_trade_closed_nb,
     start_day_nb,
     update_shadows_nb,
 )
-from backstop.engine.core.loop import engine_exit_event_nb
 from backstop.engine.core.records import N_TRADES, RTI_ENTRY_TS, at_nb
 from backstop.engine.core.supervise import (
     NEED_EQUITY,

@@ -25,9 +25,9 @@ from backstop.domain.enums import (
 from backstop.domain.instruments import Instrument
 from backstop.domain.orders import CLIENT_ID_PREFIX, LEG_CODES
 from backstop.engine.config import BacktestConfig
+from backstop.engine.core.curves import equity_by_ts_nb, positions_by_row_nb
 from backstop.engine.core.guard import AI_N_EVENTS
-from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
-from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
+from backstop.engine.core.records import N_TRADES, N_VERDICTS
 from backstop.engine.profile import RiskProfile
 from backstop.engine.run_warnings import negative_equity_warnings
 
@@ -54,18 +54,10 @@ class RunRecords:
     guard: np.ndarray  # guardrail state changes (kill switch, learning loop, ...)
 
     @classmethod
-    def take(cls, book: Any, pf: Any, dec: Any, g: Any) -> RunRecords:
-        return cls(
-            orders=book.orders[: book.ctr[N_ORDERS]],
-            fills=book.fills[: book.ctr[N_FILLS]],
-            trades=pf.trades[: pf.ctr[N_TRADES]],
-            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
-            guard=g.events[: g.ai[AI_N_EVENTS]],
-        )
-
-    @classmethod
     def of_driver(cls, orders: np.ndarray, fills: np.ndarray, pf: Any, dec: Any, g: Any):  # type: ignore[no-untyped-def]
-        """An event driver's records: its own orders and fills (not a venue's book)."""
+        """A run's records: the orders and fills its driver kept (the fused loop's are the
+        simulated book's; the event driver's, its own), with the core's trades, verdicts and
+        guardrail events."""
         return cls(
             orders=orders,
             fills=fills,

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from backstop.brokers.sim.backtest import ProgressFn, run_backtest
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import ProgressFn, run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.prepare import (
     PreparedBars,

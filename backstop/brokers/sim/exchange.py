@@ -20,6 +20,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from backstop.brokers.sim.book import Book, _make_book, grow_book, new_book
+from backstop.brokers.sim.matcher import cancel_order_nb, process_bar_nb
+from backstop.brokers.sim.steps import (
+    amend_order_nb,
+    close_step_nb,
+    intrabar_step_nb,
+    open_step_nb,
+    place_order_nb,
+)
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from backstop.domain.events import (
@@ -32,24 +41,12 @@ from backstop.domain.events import (
     OrderUpdateKind,
 )
 from backstop.engine.checkpoint import rebuild, struct_arrays
-from backstop.engine.core.exchange import cancel_order_nb, process_bar_nb
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import (
     N_FILLS,
     N_ORDERS,
     VENUE_ONLY,
-    Book,
     Instruments,
-    _make_book,
-    grow_book,
-    new_book,
-)
-from backstop.engine.core.steps import (
-    amend_order_nb,
-    close_step_nb,
-    intrabar_step_nb,
-    open_step_nb,
-    place_order_nb,
 )
 from backstop.errors import BackstopError, ConfigError, check
 
