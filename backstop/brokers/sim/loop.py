@@ -24,6 +24,7 @@ from backstop.brokers.sim.matcher import (
 )
 from backstop.brokers.sim.order_builder import submit_entry_nb, submit_exit_nb
 from backstop.engine.core.ahead import kernel
+from backstop.engine.core.bar_step import ACT_EXIT, ACT_KILL, PH_END, PH_TRADES, bar_step_nb
 from backstop.engine.core.codes import (
     INTENT_EXIT,
     KIND_CONTROL,
@@ -52,9 +53,6 @@ from backstop.engine.core.guard import (
     AI_N_EVENTS,
     guard_event_room_nb,
     note_order_nb,
-    on_trade_closed_nb,
-    start_day_nb,
-    update_shadows_nb,
 )
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
@@ -63,7 +61,6 @@ from backstop.engine.core.records import (
     N_ORDERS,
     N_TRADES,
     N_VERDICTS,
-    RTI_ENTRY_TS,
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM,
@@ -71,20 +68,14 @@ from backstop.engine.core.records import (
     at_nb,
     bar_room_nb,
 )
-from backstop.engine.core.riskslots import KL_CONSEC, KL_FLATTEN
+from backstop.engine.core.riskslots import KL_FLATTEN
 from backstop.engine.core.state import borrow_nb, prefetch_nb
 from backstop.engine.core.supervise import (
     NEED_DAYS,
-    NEED_EQUITY,
-    NEED_EXITS,
-    NEED_SHADOWS,
-    account_checks_nb,
     apply_advisory_nb,
     apply_control_nb,
-    exit_rule_nb,
     needs_nb,
     trip_kill_nb,
-    value_of_kill_nb,
 )
 
 NO_ORDER = np.int64(-1)
@@ -225,38 +216,20 @@ def supervise_bar_nb(
     book, pf, dec, g, rp, day: int, quality: float, close_ns: int, needs: int, s: int, i: int,
     ts: int, high: float, low: float, t0: int,
 ) -> None:  # fmt: skip
-    """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: closed trades
-    feed the learning loop and loss streaks, the day rolls, account triggers may trip the
-    kill switch, shadow trades settle, and the exit manager may send an exit. ``day``,
-    ``quality`` and ``close_ns`` are the bar's context (scalars, see ``handle_signal_nb``)."""
-    equity = np.nan
-    # a closed trade reads equity only for the big-loss streak (and the kill it may trip):
-    # without that trigger, no equity per closed trade (one in three calls of a W run)
-    big_losses = rp[KL_CONSEC] == rp[KL_CONSEC]
-    for t in range(t0, pf.ctr[N_TRADES]):
-        tr = pf.trades[t]
-        if needs & NEED_EQUITY or (big_losses and equity != equity):
-            equity = equity_nb(pf)
-        cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
-        if trip_kill_nb(g, cause, ts, i, equity):
-            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
-    if day > g.ai[AI_DAY]:
-        equity = equity_nb(pf)
-        start_day_nb(g, day, ts, i, equity)
-    if needs & NEED_EQUITY:
-        if equity != equity:
-            equity = equity_nb(pf)
-        cause = account_checks_nb(g, rp, equity, quality, ts, i)
-        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, quality)):
-            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
-    if needs & NEED_SHADOWS:
-        update_shadows_nb(g, rp, s, high, low, ts, i)
-    if needs & NEED_EXITS:
-        role, reason = exit_rule_nb(
-            g, rp, s, book.xpos[s], pf.avg[s], pf.mark[s], pf.rti[s, RTI_ENTRY_TS], ts,
-            close_ns, high, low,
+    """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: the engine's
+    bar step (``engine/core/bar_step.py``, the one the event driver calls too), with its
+    actions carried out in the book: a kill cancels working entries and flattens per the
+    policy, an exit rule sends a reduce-only exit."""
+    t = np.int64(t0)
+    phase = PH_TRADES
+    while phase != PH_END:
+        t, phase, action, role, reason = bar_step_nb(
+            pf, g, rp, day, quality, close_ns, needs, s, i, ts, high, low, book.xpos[s], t,
+            phase,
         )  # fmt: skip
-        if role != 0:
+        if action == ACT_KILL:
+            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
+        elif action == ACT_EXIT:
             engine_exit_nb(book, pf, dec, g, rp, s, role, reason, ts, i)
 
 
