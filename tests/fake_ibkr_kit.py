@@ -1,8 +1,9 @@
 """Helpers for the fake IBKR gateway tests: the real ib_async ``IB`` client on a ``FakeIBKR``.
 
 ``es_tape`` builds one-minute ES bars in December 2025 (the front contract is ESZ5,
-202512); ``connect`` opens a real ``IB`` (sync API) and always disconnects; ``wait`` runs
-ib_async's event loop until a condition holds, bounded in time (no fixed sleeps).
+202512); ``connect`` opens a real ``IB`` (sync API) and always disconnects; ``sync`` is a
+round trip that orders the client and the fake; ``wait`` runs ib_async's event loop until a
+condition holds, bounded in time (no fixed sleeps).
 """
 
 from __future__ import annotations
@@ -59,7 +60,16 @@ def wait(ib: IB, condition: Callable[[], Any], timeout: float = 5.0, what: str =
         ib.sleep(0.01)
 
 
+def sync(ib: IB) -> None:
+    """A round trip (reqCurrentTime): when its answer is in, the fake has handled every
+    message the client sent before it, and the client has read everything the fake sent
+    before the answer (one ordered socket both ways). Replaces sleeps in the tests."""
+    ib.reqCurrentTime()
+
+
 def advance(fake: FakeIBKR, ib: IB, n: int = 1) -> None:
-    """Move the fake's clock ``n`` bars and let the client read what that sent."""
+    """Let the fake handle what the client sent, move its clock ``n`` bars, and let the
+    client read every report that produced."""
+    sync(ib)
     assert fake.advance(n), "the tape ran out"
-    ib.sleep(0.05)
+    sync(ib)

@@ -47,7 +47,7 @@ def test_connect_sends_the_farm_warnings_a_gateway_sends(fake):
     ib.errorEvent += lambda req_id, code, text, contract: seen.append(code)
     try:
         ib.connect(fake.host, fake.port, clientId=3, timeout=5)
-        ib.sleep(0.05)
+        ib.reqCurrentTime()  # a round trip: everything sent before it is read
     finally:
         ib.disconnect()
     assert seen == [2104, 2106, 2158]

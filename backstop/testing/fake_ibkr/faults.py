@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from backstop.errors import ConfigError, check
 from backstop.testing.fake_ibkr import messages as msg
-from backstop.testing.fake_ibkr.venue import external_fill
+from backstop.testing.fake_ibkr.reports import external_fill
 
 if TYPE_CHECKING:
     from backstop.testing.fake_alpaca.faults import Faults
