@@ -60,6 +60,16 @@ def wait(ib: IB, condition: Callable[[], Any], timeout: float = 5.0, what: str =
         ib.sleep(0.01)
 
 
+def wait_disconnected(ib: IB, timeout: float = 5.0) -> None:
+    """Run ib_async's loop until it has seen the fake drop the socket (bounded)."""
+    deadline = time.monotonic() + timeout
+    while ib.isConnected():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the client still looks connected after {timeout} s")
+        with contextlib.suppress(ConnectionError):  # ib_async raises the drop from sleep
+            ib.sleep(0.01)
+
+
 def sync(ib: IB) -> None:
     """A round trip (reqCurrentTime): when its answer is in, the fake has handled every
     message the client sent before it, and the client has read everything the fake sent

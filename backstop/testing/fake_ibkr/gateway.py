@@ -42,7 +42,6 @@ class Gateway:
         self.sessions: list[Session] = []
         self.next_id = first_order_id
         self.connectivity_down = False  # 1100 sent, 1101/1102 not yet: fill reports are lost
-        self.refuse_connections = False
         self.lost: list[Notice] = []
         self.unserved: list[str] = []
         self.bugs: list[str] = []
