@@ -87,3 +87,16 @@ def test_ids_and_time_come_from_the_gateway_and_the_tape():
         # executions requests took 500 and 501
         assert ib.client.getReqId() == 502
         assert ib.reqCurrentTime().timestamp() == fake.now / 1e9
+
+
+def test_micro_and_dated_contracts_take_their_specs_from_the_registry():
+    tape = es_tape(flat(3, 6000.0), symbol="MESZ5", MNQ=flat(3, 21000.0))
+    with FakeIBKR(tape) as fake, connect(fake) as ib:
+        [mes] = ib.reqContractDetails(Future("MES", "202512", "CME"))
+        assert (mes.minTick, mes.contract.multiplier, mes.contract.localSymbol) == (
+            0.25,
+            "5",
+            "MESZ5",
+        )
+        [mnq] = ib.reqContractDetails(Future(localSymbol="MNQZ5", exchange="CME"))
+        assert (mnq.contract.symbol, mnq.contract.multiplier) == ("MNQ", "2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fake_ibkr_kit import advance, connect, es_tape, flat, sync
 from ib_async import Future as IbFuture
-from ib_async import LimitOrder, MarketOrder, StopOrder
+from ib_async import LimitOrder, MarketOrder, StopLimitOrder, StopOrder
 
 from backstop.testing.fake_ibkr import FakeIBKR
 
@@ -195,3 +195,24 @@ def test_global_cancel_cancels_every_open_order():
         sync(ib)
         assert [t.orderStatus.status for t in trades] == ["Cancelled", "Cancelled"]
         assert [o["status"] for o in fake.orders] == ["Cancelled", "Cancelled"]
+
+
+def test_an_ioc_limit_that_does_not_fill_on_its_first_bar_is_cancelled():
+    rows = [*flat(2, 6000.0), (6000, 6001, 5999, 6000), *flat(2, 5990.0)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        trade = ib.placeOrder(_es(ib), LimitOrder("BUY", 1, 5995.0, tif="IOC", orderRef="bs-ioc"))
+        advance(fake, ib)
+        assert trade.orderStatus.status == "Cancelled"
+        assert _codes(trade) == [202]
+        advance(fake, ib)  # 5990 later: nothing left to fill
+        assert trade.fills == []
+
+
+def test_a_stop_limit_triggers_and_fills_at_its_stop_within_the_limit():
+    rows = [*flat(2, 6000.0), (6000, 6006, 5999, 6005)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        order = StopLimitOrder("BUY", 1, 6006.0, 6004.0, orderRef="bs-stl")  # limit, stop
+        trade = ib.placeOrder(_es(ib), order)
+        advance(fake, ib)
+        assert [f.execution.price for f in trade.fills] == [6004.0]
+        assert fake.orders[0]["type"] == "STP LMT"
