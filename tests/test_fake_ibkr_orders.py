@@ -216,3 +216,19 @@ def test_a_stop_limit_triggers_and_fills_at_its_stop_within_the_limit():
         advance(fake, ib)
         assert [f.execution.price for f in trade.fills] == [6004.0]
         assert fake.orders[0]["type"] == "STP LMT"
+
+
+def test_commissions_and_account_values_after_a_round_trip():
+    rows = [*flat(2, 6000.0), (6000, 6001, 5999, 6000), (6000, 6011, 6000, 6010)]
+    with FakeIBKR(es_tape(rows), start=2, commission=2.25) as fake, connect(fake) as ib:
+        _parent, tp, _sl = _bracket(ib, _es(ib), 2, 6000.0, 6010.0, 5990.0, "bs-fee")
+        advance(fake, ib, 2)
+        [fill] = tp.fills
+        assert (fill.commissionReport.commission, fill.commissionReport.realizedPNL) == (
+            4.5,
+            995.5,  # 2 x 10 x 50, less this fill's commission
+        )
+        values = {v.tag: v.value for v in ib.accountValues() if v.modelCode == ""}
+        assert values["NetLiquidation"] == "1000991.00"  # 1000 profit, 9 commission
+        assert values["RealizedPnL"] == "995.50"  # the closing fill's, as its report says
+        assert values["GrossPositionValue"] == "0.00"
