@@ -89,7 +89,7 @@ def test_a_restart_reissues_order_ids_and_order_ref_tells_the_orders_apart():
         assert fake.position("ES") == (0.0, 0.0)
 
 
-def test_an_open_order_survives_a_restart_and_can_be_cancelled_after_it():
+def test_an_open_order_survives_a_restart_and_is_modified_and_cancelled_by_its_id():
     with FakeIBKR(es_tape(flat(6, 6000.0)), start=2) as fake:
         with connect(fake) as ib:
             resting = LimitOrder("BUY", 1, 5900.0, orderRef="bs-resting", tif="GTC")
@@ -99,6 +99,12 @@ def test_an_open_order_survives_a_restart_and_can_be_cancelled_after_it():
         with connect(fake) as ib:
             [trade] = ib.openTrades()
             assert (trade.order.orderRef, trade.order.orderId) == ("bs-resting", resting.orderId)
+            trade.order.lmtPrice = 5950.0  # re-placing its id still modifies it
+            ib.placeOrder(trade.contract, trade.order)
+            sync(ib)
+            assert [(o["order_id"], o["lmt_price"]) for o in fake.orders] == [
+                (resting.orderId, 5950.0)
+            ]
             ib.cancelOrder(trade.order)
             sync(ib)
             assert trade.orderStatus.status == "Cancelled"

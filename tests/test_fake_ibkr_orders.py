@@ -3,6 +3,7 @@ modify by re-placing, refusals, and positions with IB's avgCost (price x multipl
 
 from __future__ import annotations
 
+import pytest
 from fake_ibkr_kit import advance, connect, es_tape, flat, sync
 from ib_async import Future as IbFuture
 from ib_async import LimitOrder, MarketOrder, StopLimitOrder, StopOrder
@@ -232,3 +233,61 @@ def test_commissions_and_account_values_after_a_round_trip():
         assert values["NetLiquidation"] == "1000991.00"  # 1000 profit, 9 commission
         assert values["RealizedPnL"] == "995.50"  # the closing fill's, as its report says
         assert values["GrossPositionValue"] == "0.00"
+
+
+def test_a_child_of_an_unknown_or_cancelled_parent_is_refused():
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        c = _es(ib)
+        orphan = ib.placeOrder(c, StopOrder("SELL", 1, 5990.0, parentId=999, orderRef="bs-o"))
+        parent = ib.placeOrder(c, LimitOrder("BUY", 1, 5900.0, orderRef="bs-p", tif="GTC"))
+        sync(ib)
+        ib.cancelOrder(parent.order)
+        sync(ib)
+        late = StopOrder("SELL", 1, 5890.0, parentId=parent.order.orderId, orderRef="bs-late")
+        late_child = ib.placeOrder(c, late)
+        sync(ib)
+        reasons = [
+            [e.message.split("reason:")[1] for e in t.log if e.errorCode == 201]
+            for t in (orphan, late_child)
+        ]
+        assert reasons == [
+            ["parent order 999 not found"],
+            [f"parent order {parent.order.orderId} is Cancelled"],
+        ]
+        assert [o["status"] for o in fake.orders] == ["Cancelled"] * 3
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"algoStrategy": "Adaptive"}, "algo orders"),
+        ({"hedgeType": "D", "hedgeParam": "0.5"}, "hedge orders"),
+        (
+            {"orderType": "TRAIL", "auxPrice": 5.0},
+            "order type 'TRAIL' (the fake serves MKT, LMT, STP, STP LMT)",
+        ),
+        ({"tif": "FOK"}, "time in force 'FOK' (the fake serves DAY, GTC, IOC)"),
+    ],
+)
+def test_order_features_the_fake_does_not_model_are_refused_by_name(change, what):
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        order = MarketOrder("BUY", 1, orderRef="bs-x")
+        for key, value in change.items():
+            setattr(order, key, value)
+        trade = ib.placeOrder(_es(ib), order)
+        sync(ib)
+        [entry] = [e for e in trade.log if e.errorCode == 201]
+        assert entry.message.endswith(f"the fake gateway does not serve {what}")
+        assert fake.orders == []
+
+
+def test_a_what_if_order_is_refused_and_places_nothing():
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        seen = []
+        ib.errorEvent += lambda req_id, code, text, contract: seen.append((code, text))
+        state = ib.whatIfOrder(_es(ib), MarketOrder("BUY", 1))
+        assert state == []  # ib_async ends the request on the error
+        assert seen == [
+            (201, "Order rejected - reason:the fake gateway does not serve what-if orders")
+        ]
+        assert fake.orders == [] and fake.executions == []

@@ -191,7 +191,8 @@ class FakeIBKR(FaultSwitches):
 
     @property
     def orders(self) -> list[dict[str, Any]]:
-        """Every order that reached the gateway (rejected ones too), oldest first."""
+        """Every order transmitted to the market, and every rejected one, oldest first
+        (untransmitted orders are not in it)."""
         with self.gateway.lock:
             out = []
             for o in self.venue.orders.values():
