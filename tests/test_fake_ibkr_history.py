@@ -57,3 +57,28 @@ def test_a_bar_size_the_tape_does_not_have_is_refused_with_error_162():
         [(code, text)] = seen
         assert code == 162
         assert "bar size '1 hour' is not served (this tape serves ['1 min', '1 day'])" in text
+
+
+def test_a_keep_up_to_date_subscription_gets_each_new_bar_until_cancelled():
+    with FakeIBKR(es_tape(ROWS), start=3) as fake, connect(fake) as ib:
+        [c] = ib.qualifyContracts(IbFuture("ES", "202512", "CME"))
+        bars = ib.reqHistoricalData(c, "", "1 D", "1 min", "TRADES", False, 2, keepUpToDate=True)
+        assert _ohlc(bars) == ROWS[:3]
+        fake.advance(2)
+        sync(ib)
+        assert _ohlc(bars) == ROWS[:5]
+        ib.cancelHistoricalData(bars)
+        sync(ib)
+        fake.advance()
+        sync(ib)
+        assert _ohlc(bars) == ROWS[:5]
+
+
+def test_a_daily_subscription_updates_todays_bar_in_place():
+    with FakeIBKR(es_tape(ROWS), start=3) as fake, connect(fake) as ib:
+        [c] = ib.qualifyContracts(IbFuture("ES", "202512", "CME"))
+        bars = ib.reqHistoricalData(c, "", "2 D", "1 day", "TRADES", False, 2, keepUpToDate=True)
+        assert _ohlc(bars) == [(6000.0, 6004.0, 5999.0, 6003.0)]
+        fake.advance(3)
+        sync(ib)
+        assert _ohlc(bars) == [(6000.0, 6007.0, 5999.0, 6006.0)]

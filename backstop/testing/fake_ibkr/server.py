@@ -178,6 +178,8 @@ class FakeIBKR(FaultSwitches):
                 moved = self.venue.market.advance()
                 self.venue.drain()
                 self.gateway.deliver()
+                if moved:
+                    self.gateway.push_bars()
             if not moved:
                 return False
         return True
