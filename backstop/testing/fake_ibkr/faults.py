@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from backstop.errors import ConfigError, check
 from backstop.testing.fake_ibkr import messages as msg
-from backstop.testing.fake_ibkr.reports import external_fill
 
 if TYPE_CHECKING:
     from backstop.testing.fake_alpaca.faults import Faults
@@ -117,7 +116,7 @@ class FaultSwitches:
             spec = self.venue.specs.get(symbol)
             check(spec is not None, ConfigError("symbol", f"{symbol!r} is not in the tape"))
             assert spec is not None
-            external_fill(self.venue, spec, float(qty), float(price))
+            self.venue.external_fill(spec, float(qty), float(price))
             self.gateway.deliver()
 
     def _seed_position(self, symbol: str, qty: float, price: float) -> None:

@@ -35,7 +35,8 @@ __all__ = ["IB_STATUS", "Notice", "Rejected", "Venue"]
 
 
 class Rejected(Exception):
-    """An order the gateway refuses: ``code`` 201 (rejected), 103 (duplicate id), 104..."""
+    """A request the gateway refuses, with IB's code: 200 (no such contract), 201 (order
+    rejected), 104/105 (modify refused), 135/10148 (cancel refused)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
