@@ -194,6 +194,10 @@ class Gateway:
             s.send(msg.error(-1, 321, f"the fake gateway does not serve message id {mid}"))
 
     def _start_api(self, s: Session, client_id: int) -> None:
+        for x in [x for x in self.sessions if x is not s and x.client_id == client_id]:
+            if x.looks_closed():  # its client died a moment ago: let the new one in
+                x.close()
+                self.dropped(x)
         if any(x is not s and x.client_id == client_id for x in self.sessions):
             s.send(
                 msg.error(
