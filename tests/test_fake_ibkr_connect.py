@@ -40,6 +40,8 @@ def test_connect_is_fast_and_answers_every_startup_request(fake):
         assert values["AvailableFunds"] == "1000000.00"
         assert ib.positions() == []
         assert ib.openTrades() == []
+        summary = {v.tag: v.value for v in ib.accountSummary()}
+        assert (summary["NetLiquidation"], summary["BuyingPower"]) == ("1000000.00", "4000000.00")
     finally:
         ib.disconnect()
     assert fake.bugs == [] and fake.unserved == []
