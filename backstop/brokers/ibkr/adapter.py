@@ -52,7 +52,13 @@ from backstop.brokers.ibkr.client import (
 )
 from backstop.brokers.ibkr.codes import CodeKind, classify
 from backstop.brokers.ibkr.config import IBKRConfig
-from backstop.brokers.ibkr.parsing import ContractSpec, OrderSnap, broker_order, execution
+from backstop.brokers.ibkr.parsing import (
+    ContractSpec,
+    OrderSnap,
+    broker_order,
+    check_spec,
+    execution,
+)
 from backstop.brokers.ibkr.translate import Translator
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import ControlAction
@@ -67,7 +73,7 @@ from backstop.domain.events import (
 from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.broker import BrokerUnavailable
 from backstop.engine.clock import Clock, LiveClock
-from backstop.errors import BackstopError, ConfigError, check
+from backstop.errors import BackstopError
 
 log = logging.getLogger("backstop.ibkr")
 K = OrderUpdateKind
@@ -143,22 +149,7 @@ class IBKRBroker:
         instrument (a mismatch is a ``ConfigError`` naming the symbol)."""
         inst = lookup(symbol, self._instruments)
         spec = self._client.contract_spec(symbol, inst.is_future)
-        check(
-            inst.tick_size <= 0 or math.isclose(spec.tick, inst.tick_size, abs_tol=1e-12),
-            ConfigError(
-                symbol,
-                f"IB's minimum tick is {spec.tick:g} but backstop's instrument says "
-                f"{inst.tick_size:g}: fix the instrument, backstop does not guess",
-            ),
-        )
-        check(
-            math.isclose(spec.multiplier, inst.multiplier, rel_tol=1e-12),
-            ConfigError(
-                symbol,
-                f"IB's multiplier is {spec.multiplier:g} but backstop's instrument says "
-                f"{inst.multiplier:g}: fix the instrument, backstop does not guess",
-            ),
-        )
+        check_spec(spec, inst)
         return spec
 
     # ------------------------------------------------------------ commands

@@ -22,6 +22,7 @@ from ib_async.util import UNSET_DOUBLE
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from backstop.domain.events import Account, BrokerOrder, BrokerPosition, Execution
+from backstop.domain.instruments import Instrument
 from backstop.errors import BackstopError, ConfigError, check
 
 OCA_SHRINK = 3  # ocaType 3: reduce the others on a partial fill, without block (BROKERS.md)
@@ -342,6 +343,24 @@ def contract_spec(symbol: str, details: list[ContractDetails]) -> ContractSpec:
         multiplier=multiplier,
         is_future=contract.secType == "FUT",
     )
+
+
+def check_spec(spec: ContractSpec, inst: Instrument) -> None:
+    """IB's tick and multiplier must be backstop's (the registry's, or the user's
+    instrument): a mismatch is a ``ConfigError`` naming the symbol, never a guess. An
+    instrument with no tick (a symbol backstop does not describe) takes any tick."""
+    for what, ib, ours, known in (
+        ("minimum tick", spec.tick, inst.tick_size, inst.tick_size > 0),
+        ("multiplier", spec.multiplier, inst.multiplier, True),
+    ):
+        check(
+            not known or math.isclose(ib, ours, rel_tol=1e-9, abs_tol=1e-12),
+            ConfigError(
+                spec.symbol,
+                f"IB's {what} is {ib:g} but backstop's instrument says {ours:g}: fix the "
+                "instrument (backstop does not guess)",
+            ),
+        )
 
 
 def contract_name(contract: Contract) -> str:
