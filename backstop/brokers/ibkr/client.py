@@ -116,10 +116,17 @@ class IBClient:
             )
         except (TimeoutError, OSError, ConnectionError) as err:
             self._drop()
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if isinstance(err, TimeoutError):
+                reason = f"no answer within {c.connect_timeout_s:g} s"
+            elif isinstance(err, ConnectionRefusedError):
+                reason = "connection refused (is the API port open?)"
+            elif err.args and isinstance(err.args[0], list):  # raiseSyncErrors: what timed out
+                reason = "; ".join(str(a) for a in err.args[0])
+            else:
+                reason = (str(err).splitlines() or [type(err).__name__])[0]
             raise BrokerUnavailable(
-                f"IB gateway {c.host}:{c.port} (client id {c.client_id}) not reachable "
-                f"within {c.connect_timeout_s:g} s: {reason}"
+                f"IB gateway {c.host}:{c.port} (client id {c.client_id}) not reachable: "
+                f"{reason}"
             ) from None
 
     def _drop(self) -> None:
