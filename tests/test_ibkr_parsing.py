@@ -245,11 +245,11 @@ def test_contracts_for_dated_futures_roots_and_stocks() -> None:
     assert (aapl.secType, aapl.exchange, aapl.currency) == ("STK", "SMART", "USD")
 
 
-def test_futures_root_without_month_names_the_setting() -> None:
-    with pytest.raises(ConfigError) as err:
-        parsing.contract_for("NQ", True, {"ES": "202512"})
-    assert err.value.key == "contract_months['NQ']"
-    assert "needs its contract month" in str(err.value)
+def test_futures_root_without_month_asks_ib_for_the_one_contract() -> None:
+    nq = parsing.contract_for("NQ", True, {"ES": "202512"})
+    assert (nq.symbol, nq.lastTradeDateOrContractMonth, nq.localSymbol, nq.exchange) == (
+        "NQ", "", "", "CME",
+    )  # fmt: skip
 
 
 def _details(multiplier: str, tick: float) -> ContractDetails:
@@ -291,7 +291,7 @@ def test_unknown_instrument_takes_ibs_tick_but_not_another_multiplier() -> None:
 def test_contract_lookup_must_be_unambiguous() -> None:
     with pytest.raises(ConfigError, match="IB found 0 contracts for ES "):
         parsing.contract_spec("ES", [])
-    with pytest.raises(ConfigError, match="IB found 2 contracts"):
+    with pytest.raises(ConfigError, match=r"IB found 2 contracts.*set contract_months"):
         parsing.contract_spec("ES", [_details("50", 0.25), _details("50", 0.25)])
 
 

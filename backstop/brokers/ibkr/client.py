@@ -125,8 +125,7 @@ class IBClient:
             else:
                 reason = (str(err).splitlines() or [type(err).__name__])[0]
             raise BrokerUnavailable(
-                f"IB gateway {c.host}:{c.port} (client id {c.client_id}) not reachable: "
-                f"{reason}"
+                f"IB gateway {c.host}:{c.port} (client id {c.client_id}) not reachable: {reason}"
             ) from None
 
     def _drop(self) -> None:

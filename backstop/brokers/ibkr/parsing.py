@@ -302,23 +302,18 @@ class ContractSpec:
 def contract_for(symbol: str, is_future: bool, months: dict[str, str] | None = None) -> Contract:
     """The IB contract for a backstop symbol: a dated future (``ESZ5``: root ES, local
     symbol ESZ5 on CME), a futures root with its month from ``months`` (``{"ES":
-    "202512"}``), or a stock routed SMART in USD."""
+    "202512"}``) or without one (IB must then find exactly one contract, see
+    ``contract_spec``), or a stock routed SMART in USD."""
     if not is_future:
         return Stock(symbol, "SMART", "USD")
     months = months or {}
-    if symbol in months:
-        return Future(symbol, months[symbol], _FUTURE_EXCHANGE, currency="USD")
     for cut in (len(symbol) - 2, len(symbol) - 3):
         root, code, year = symbol[:cut], symbol[cut : cut + 1], symbol[cut + 1 :]
-        if cut > 0 and code in _MONTH_CODES and year.isdigit():
+        if cut > 0 and code in _MONTH_CODES and year.isdigit() and symbol not in months:
             month = _MONTH_CODES.index(code) + 1
             expiry = f"20{year}{month:02d}" if len(year) == 2 else ""
             return Future(root, expiry, _FUTURE_EXCHANGE, localSymbol=symbol, currency="USD")
-    raise ConfigError(
-        f"contract_months[{symbol!r}]",
-        f"the futures root {symbol} needs its contract month (YYYYMM), or trade a dated "
-        f"symbol such as {symbol}Z5",
-    )
+    return Future(symbol, months.get(symbol, ""), _FUTURE_EXCHANGE, currency="USD")
 
 
 def contract_spec(symbol: str, details: list[ContractDetails]) -> ContractSpec:
@@ -327,8 +322,8 @@ def contract_spec(symbol: str, details: list[ContractDetails]) -> ContractSpec:
         len(details) == 1,
         ConfigError(
             symbol,
-            f"IB found {len(details)} contracts for {symbol} (need exactly one: give a "
-            "dated symbol or its contract month)",
+            f"IB found {len(details)} contracts for {symbol} (need exactly one: trade a "
+            "dated symbol such as ESZ5, or set contract_months for the root)",
         ),
     )
     got = details[0]
