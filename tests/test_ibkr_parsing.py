@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from ib_async import (
     AccountValue,
+    BarData,
     CommissionReport,
     Contract,
     ContractDetails,
@@ -24,10 +25,12 @@ from ib_async import (
 from ib_async import Execution as IBExecution
 
 from backstop.brokers.ibkr import parsing
+from backstop.brokers.ibkr import parsing_market as market
 from backstop.brokers.ibkr.client import FillNote
 from backstop.brokers.ibkr.codes import CodeKind, classify
 from backstop.brokers.ibkr.config import IBKRConfig
 from backstop.brokers.ibkr.translate import Translator
+from backstop.data.schema import BAR_SCHEMA
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.enums import OrderStatus as Status
@@ -208,7 +211,7 @@ def test_unknown_side_is_an_error_naming_it() -> None:
 
 def test_position_avg_cost_is_price_times_multiplier() -> None:
     # ES at 6000: IB's avgCost is 300000 (6000 x 50)
-    pos = parsing.position("ESZ5", -1.0, 300_000.0, 50.0)
+    pos = market.position("ESZ5", -1.0, 300_000.0, 50.0)
     assert (pos.symbol, pos.qty, pos.avg_price) == ("ESZ5", -1.0, 6000.0)
 
 
@@ -220,33 +223,33 @@ def test_account_values_prefers_usd_and_names_what_is_missing() -> None:
         AccountValue("DU1", "BuyingPower", "400000", "USD", ""),
         AccountValue("DU2", "BuyingPower", "1", "USD", ""),
     ]
-    assert parsing.account_values(values, "DU1") == Account(101250.75, 100000.0, 400000.0)
+    assert market.account_values(values, "DU1") == Account(101250.75, 100000.0, 400000.0)
     with pytest.raises(BackstopError, match="reported no BuyingPower"):
-        parsing.account_values(values[:3], "DU1")
+        market.account_values(values[:3], "DU1")
 
 
 # ---------------------------------------------------------------- contracts
 
 
 def test_contracts_for_dated_futures_roots_and_stocks() -> None:
-    es = parsing.contract_for("ESZ5", True)
+    es = market.contract_for("ESZ5", True)
     assert (es.secType, es.symbol, es.localSymbol, es.exchange, es.currency) == (
         "FUT", "ES", "ESZ5", "CME", "USD",
     )  # fmt: skip
-    mnq = parsing.contract_for("MNQH26", True)
+    mnq = market.contract_for("MNQH26", True)
     assert (mnq.symbol, mnq.lastTradeDateOrContractMonth, mnq.localSymbol) == (
         "MNQ", "202603", "MNQH26",
     )  # fmt: skip
-    mes = parsing.contract_for("MES", True, {"MES": "202512"})
+    mes = market.contract_for("MES", True, {"MES": "202512"})
     assert (mes.symbol, mes.lastTradeDateOrContractMonth, mes.exchange) == (
         "MES", "202512", "CME",
     )  # fmt: skip
-    aapl = parsing.contract_for("AAPL", False)
+    aapl = market.contract_for("AAPL", False)
     assert (aapl.secType, aapl.exchange, aapl.currency) == ("STK", "SMART", "USD")
 
 
 def test_futures_root_without_month_asks_ib_for_the_one_contract() -> None:
-    nq = parsing.contract_for("NQ", True, {"ES": "202512"})
+    nq = market.contract_for("NQ", True, {"ES": "202512"})
     assert (nq.symbol, nq.lastTradeDateOrContractMonth, nq.localSymbol, nq.exchange) == (
         "NQ", "", "", "CME",
     )  # fmt: skip
@@ -259,9 +262,9 @@ def _details(multiplier: str, tick: float) -> ContractDetails:
 
 
 def test_contract_spec_and_registry_check() -> None:
-    spec = parsing.contract_spec("ESZ5", [_details("50", 0.25)])
-    assert spec == parsing.ContractSpec("ESZ5", 495512563, 0.25, 50.0, True)
-    parsing.check_spec(spec, lookup("ESZ5"))  # the registry agrees: no error
+    spec = market.contract_spec("ESZ5", [_details("50", 0.25)])
+    assert spec == market.ContractSpec("ESZ5", 495512563, 0.25, 50.0, True)
+    market.check_spec(spec, lookup("ESZ5"))  # the registry agrees: no error
 
 
 @pytest.mark.parametrize(
@@ -274,25 +277,25 @@ def test_contract_spec_and_registry_check() -> None:
 def test_tick_or_multiplier_mismatch_is_a_config_error_naming_the_symbol(
     multiplier: str, tick: float, words: str
 ) -> None:
-    spec = parsing.contract_spec("ESZ5", [_details(multiplier, tick)])
+    spec = market.contract_spec("ESZ5", [_details(multiplier, tick)])
     with pytest.raises(ConfigError) as err:
-        parsing.check_spec(spec, lookup("ESZ5"))
+        market.check_spec(spec, lookup("ESZ5"))
     assert err.value.key == "ESZ5"
     assert words in str(err.value)
 
 
 def test_unknown_instrument_takes_ibs_tick_but_not_another_multiplier() -> None:
-    spec = parsing.ContractSpec("XYZ", 1, 0.01, 1.0, False)
-    parsing.check_spec(spec, Instrument.generic("XYZ"))  # no tick known: IB's stands
+    spec = market.ContractSpec("XYZ", 1, 0.01, 1.0, False)
+    market.check_spec(spec, Instrument.generic("XYZ"))  # no tick known: IB's stands
     with pytest.raises(ConfigError, match="multiplier is 1 but backstop's instrument says 100"):
-        parsing.check_spec(spec, Instrument("XYZ", 0.01, multiplier=100.0))
+        market.check_spec(spec, Instrument("XYZ", 0.01, multiplier=100.0))
 
 
 def test_contract_lookup_must_be_unambiguous() -> None:
     with pytest.raises(ConfigError, match="IB found 0 contracts for ES "):
-        parsing.contract_spec("ES", [])
+        market.contract_spec("ES", [])
     with pytest.raises(ConfigError, match=r"IB found 2 contracts.*set contract_months"):
-        parsing.contract_spec("ES", [_details("50", 0.25), _details("50", 0.25)])
+        market.contract_spec("ES", [_details("50", 0.25), _details("50", 0.25)])
 
 
 # ---------------------------------------------------------------- error codes
@@ -397,3 +400,29 @@ def test_config_defaults_hold_nothing_secret() -> None:
     config = IBKRConfig(port=4002, client_id=7, account="DU1")
     assert repr(config).startswith("IBKRConfig(host='127.0.0.1', port=4002, client_id=7")
     assert "secret" not in repr(config).lower() and "password" not in repr(config).lower()
+
+
+# ---------------------------------------------------------------- bars
+
+
+def test_historical_bars_to_bar_schema_ordered_by_time_then_symbol() -> None:
+    t1 = datetime(2025, 12, 1, 14, 31, tzinfo=UTC)
+    frame = market.bars_frame(
+        {
+            "MESZ5": [
+                BarData(date=t1, open=6000.25, high=6001.0, low=5999.5, close=6000.75, volume=812.0)
+            ],  # fmt: skip
+            "ESZ5": [
+                BarData(date=t1, open=6000.0, high=6001.0, low=5999.0, close=6000.5, volume=1200.0)
+            ],  # fmt: skip
+        }
+    )
+    assert frame.schema == BAR_SCHEMA
+    assert frame.rows() == [
+        (T0_NS - 250_000_000 + 60_000_000_000, "ESZ5", 6000.0, 6001.0, 5999.0, 6000.5, 1200.0),
+        (T0_NS - 250_000_000 + 60_000_000_000, "MESZ5", 6000.25, 6001.0, 5999.5, 6000.75, 812.0),
+    ]
+    assert market.bar_size("1Min") == "1 min"
+    with pytest.raises(ConfigError) as err:
+        market.bar_size("7Min")
+    assert err.value.key == "timeframe"

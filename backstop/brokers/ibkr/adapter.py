@@ -38,27 +38,15 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from types import TracebackType
 
-from backstop.brokers.ibkr.client import (
-    CommissionNote,
-    ErrorNote,
-    FillNote,
-    IBClient,
-    Note,
-    SocketNote,
-    StatusNote,
-)
-from backstop.brokers.ibkr.codes import CodeKind, classify
+import polars as pl
+
+from backstop.brokers.ibkr.client import IBClient, SocketNote
 from backstop.brokers.ibkr.config import IBKRConfig
-from backstop.brokers.ibkr.parsing import (
-    ContractSpec,
-    OrderSnap,
-    broker_order,
-    check_spec,
-    execution,
-)
+from backstop.brokers.ibkr.notes import read, waiting
+from backstop.brokers.ibkr.parsing import OrderSnap, broker_order, execution
+from backstop.brokers.ibkr.parsing_market import ContractSpec, check_spec
 from backstop.brokers.ibkr.translate import Translator
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import ControlAction
@@ -68,7 +56,6 @@ from backstop.domain.events import (
     BrokerOrder,
     BrokerPosition,
     Execution,
-    OrderUpdateKind,
 )
 from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.broker import BrokerUnavailable
@@ -76,7 +63,6 @@ from backstop.engine.clock import Clock, LiveClock
 from backstop.errors import BackstopError
 
 log = logging.getLogger("backstop.ibkr")
-K = OrderUpdateKind
 
 
 class IBKRBroker:
@@ -260,59 +246,14 @@ class IBKRBroker:
         client = self._client
         client.pump()
         deadline = time.monotonic() + self._config.commission_wait_s
-        while client.connected and _waiting(client.notes) and time.monotonic() < deadline:
+        while client.connected and waiting(client.notes) and time.monotonic() < deadline:
             client.wait(min(0.05, max(deadline - time.monotonic(), 0.001)))
         notes, client.notes = client.notes, []
-        fees = {n.exec_id: n.commission for n in notes if isinstance(n, CommissionNote)}
-        for note in notes:
-            self._pending += self._translate(note, fees)
-
-    def _translate(self, note: Note, fees: dict[str, float]) -> list[BrokerEvent]:
-        now = self._clock.now_ns()
-        if isinstance(note, StatusNote):
-            if note.opened:
-                return self._tr.opened(note.order, now, now)
-            return self._tr.status(note.order, now, now)
-        if isinstance(note, FillNote):
-            fill = note.fill
-            if fill.commission is None:
-                fee = fees.get(fill.exec_id)
-                if fee is None:
-                    log.warning("IB fill %s: no commission report, booked with fee 0",
-                                fill.exec_id)  # fmt: skip
-                note = FillNote(replace(fill, commission=fee or 0.0), note.order_qty)
-            return self._tr.fill(note, now)
-        if isinstance(note, ErrorNote):
-            return self._error(note, now)
-        if isinstance(note, SocketNote):
-            log.warning("IB gateway socket closed")
-            self._state(False)
-            self._needs_resync = True
-        return []
-
-    def _error(self, note: ErrorNote, now: int) -> list[BrokerEvent]:
-        snap = note.order
-        ours = snap is not None and bool(snap.client_order_id)
-        accepted = ours and snap.client_order_id in self._tr.accepted  # type: ignore[union-attr]
-        kind = classify(note.code, on_order=ours, accepted=accepted)
-        text = f"IB {note.code}: {note.text}"
-        if kind == CodeKind.REJECTED:
-            return self._tr.end(snap, K.REJECTED, now, now, text)  # type: ignore[arg-type]
-        if kind == CodeKind.CANCELED:
-            return self._tr.end(snap, K.CANCELED, now, now, text)  # type: ignore[arg-type]
-        if kind == CodeKind.CONNECTION_LOST:
-            log.warning("%s", text)
-            self._state(False)
-        elif kind == CodeKind.CONNECTION_RESTORED:
-            log.warning("%s: re-reading orders and executions", text)
-            self._state(True)
-            self._needs_resync = True
-        elif kind == CodeKind.ORDER_ERROR:
-            log.warning("%s (order %s): re-reading orders", text, snap.client_order_id)  # type: ignore[union-attr]
-            self._needs_resync = True
-        elif kind == CodeKind.OTHER:
-            log.warning("%s (request %d)", text, note.req_id)
-        return []
+        reading = read(self._tr, notes, self._clock.now_ns())
+        self._pending += reading.events
+        for up in reading.up:
+            self._state(up)
+        self._needs_resync = self._needs_resync or reading.resync
 
     def _reconnect(self, force: bool = False) -> None:
         """Reconnect a dropped socket (at most every ``reconnect_every_s`` unless
@@ -415,15 +356,16 @@ class IBKRBroker:
                 out.append(execution(f, cid, note.order_qty, now))
         return out
 
+    def bars(
+        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int | None = None
+    ) -> pl.DataFrame:
+        """Bars from IB's historical data (TRADES, all hours) in ``BAR_SCHEMA``, at or
+        after ``start_ns`` (the live bar feed's source)."""
+        self._ready("bars")
+        for symbol in symbols:
+            self.contract(symbol)
+        return self._client.bars(symbols, timeframe, start_ns, end_ns)
+
     def last_price(self, symbol: str) -> float:
         """nan: this adapter subscribes to no market data (the bars are the marks)."""
         return math.nan
-
-
-def _waiting(notes: list[Note]) -> bool:
-    """Whether a fill in ``notes`` still waits for its commission report."""
-    reported = {n.exec_id for n in notes if isinstance(n, CommissionNote)}
-    return any(
-        isinstance(n, FillNote) and n.fill.commission is None and n.fill.exec_id not in reported
-        for n in notes
-    )

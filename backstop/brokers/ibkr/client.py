@@ -16,17 +16,22 @@ down is ``BrokerUnavailable`` with a one-line reason.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import polars as pl
 from ib_async import IB, Contract, Fill, Trade
 from ib_async.objects import CommissionReport
 
 from backstop.brokers.ibkr import parsing
+from backstop.brokers.ibkr import parsing_market as market
 from backstop.brokers.ibkr.config import IBKRConfig
-from backstop.brokers.ibkr.parsing import ContractSpec, FillSnap, OrderSnap
+from backstop.brokers.ibkr.parsing import FillSnap, OrderSnap
+from backstop.brokers.ibkr.parsing_market import ContractSpec
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.events import Account, BrokerPosition
 from backstop.engine.broker import BrokerUnavailable
@@ -175,9 +180,9 @@ class IBClient:
         if symbol in self.specs:
             return self.specs[symbol]
         months = dict(self.config.contract_months)
-        query = parsing.contract_for(symbol, is_future, months)
+        query = market.contract_for(symbol, is_future, months)
         details = self._call(f"contract {symbol}", self.ib.reqContractDetails, query)
-        spec = parsing.contract_spec(symbol, details)
+        spec = market.contract_spec(symbol, details)
         contract = details[0].contract
         assert contract is not None
         self.contracts[symbol] = contract
@@ -186,7 +191,7 @@ class IBClient:
         return spec
 
     def name(self, contract: Contract) -> str:
-        return self._names.get(contract.conId) or parsing.contract_name(contract)
+        return self._names.get(contract.conId) or market.contract_name(contract)
 
     # ------------------------------------------------------------ orders
 
@@ -284,12 +289,33 @@ class IBClient:
             if pos.position == 0:
                 continue
             mult = float(pos.contract.multiplier) if pos.contract.multiplier else 1.0
-            out.append(parsing.position(self.name(pos.contract), pos.position, pos.avgCost, mult))
+            out.append(market.position(self.name(pos.contract), pos.position, pos.avgCost, mult))
         return sorted(out, key=lambda p: p.symbol)
 
     def account(self) -> Account:
         self.pump()
-        return parsing.account_values(list(self.ib.accountValues()), self.config.account)
+        return market.account_values(list(self.ib.accountValues()), self.config.account)
+
+    def bars(
+        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int | None
+    ) -> pl.DataFrame:
+        """Historical bars of ``symbols`` (contracts looked up before) at or after
+        ``start_ns``, up to ``end_ns`` (None: the gateway's now, looking back
+        ``history_days``)."""
+        size = market.bar_size(timeframe)
+        if end_ns is None:
+            end, days = "", self.config.history_days
+        else:
+            end = datetime.fromtimestamp(end_ns // 1_000_000_000, UTC).strftime("%Y%m%d-%H:%M:%S")
+            days = max(math.ceil((end_ns - start_ns) / 86_400e9), 1)
+        got = {}
+        for symbol in symbols:
+            got[symbol] = self._call(
+                f"bars {symbol}", self.ib.reqHistoricalData, self.contracts[symbol], end,
+                f"{days} D", size, "TRADES", False, 2,
+            )  # fmt: skip
+        frame = market.bars_frame(got)
+        return frame.filter(pl.col("ts") >= start_ns)
 
     # ------------------------------------------------------------ handlers
 

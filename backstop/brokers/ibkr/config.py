@@ -33,7 +33,8 @@ class IBKRConfig:
     and executions; ``request_timeout_s`` bounds every other request; ``commission_wait_s``
     bounds how long a fill waits for its commission report before it is reported without
     one (fee 0, logged). ``reconnect_every_s`` is the least time between two reconnect
-    attempts after the socket dropped."""
+    attempts after the socket dropped. ``history_days`` is how far back a request for the
+    latest bars looks (the bar feed keeps only those after its last bar)."""
 
     host: str = "127.0.0.1"
     port: int = 4002
@@ -43,6 +44,7 @@ class IBKRConfig:
     request_timeout_s: float = 10.0
     commission_wait_s: float = 2.0
     reconnect_every_s: float = 5.0
+    history_days: int = 2
     contract_months: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +67,10 @@ class IBKRConfig:
                 isinstance(value, int | float) and math.isfinite(value) and value > 0,
                 ConfigError(key, f"must be a positive number of seconds, got {value!r}"),
             )
+        check(
+            isinstance(self.history_days, int) and 1 <= self.history_days <= 30,
+            ConfigError("history_days", f"must be 1-30 days, got {self.history_days!r}"),
+        )
         for root, month in self.contract_months.items():
             check(
                 isinstance(month, str) and len(month) in (6, 8) and month.isdigit(),

@@ -7,7 +7,7 @@ side. ib_async's types never leave this module and ``client``; the adapter sees
 IB facts this relies on (BROKERS.md): backstop's client id travels in ``orderRef`` (IB
 order ids are per session); ``avgCost`` of a futures position is price x multiplier; the
 multiplier of a contract is text ('50'); executions say ``BOT``/``SLD``; unset numbers are
-``UNSET_DOUBLE``. Contract building and the registry check are in ``contracts``.
+``UNSET_DOUBLE``. Contracts, positions, account values and bars are in ``parsing_market``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ib_async import AccountValue, Contract, ContractDetails, Fill, Future, Order, Stock, Trade
+from ib_async import Fill, Order, Trade
 from ib_async.util import UNSET_DOUBLE
 
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from backstop.domain.events import Account, BrokerOrder, BrokerPosition, Execution
-from backstop.domain.instruments import Instrument
-from backstop.errors import BackstopError, ConfigError, check
+from backstop.domain.events import BrokerOrder, Execution
+from backstop.errors import ConfigError, check
 
 OCA_SHRINK = 3  # ocaType 3: reduce the others on a partial fill, without block (BROKERS.md)
 
@@ -279,120 +278,3 @@ def amended(order: Order, cmd: AmendOrder) -> Order:
     if cmd.limit_price is not None:
         new.lmtPrice = round(float(cmd.limit_price), 10)
     return new
-
-
-# ---------------------------------------------------------------- contracts and positions
-
-_MONTH_CODES = "FGHJKMNQUVXZ"
-_FUTURE_EXCHANGE = "CME"  # never GLOBEX: current gateways refuse it (BROKERS.md)
-
-
-@dataclass(frozen=True, slots=True)
-class ContractSpec:
-    """What IB's contract details say about a symbol: its contract id, tick and multiplier
-    (1 for a stock, whose multiplier IB leaves empty)."""
-
-    symbol: str
-    con_id: int
-    tick: float
-    multiplier: float
-    is_future: bool
-
-
-def contract_for(symbol: str, is_future: bool, months: dict[str, str] | None = None) -> Contract:
-    """The IB contract for a backstop symbol: a dated future (``ESZ5``: root ES, local
-    symbol ESZ5 on CME), a futures root with its month from ``months`` (``{"ES":
-    "202512"}``) or without one (IB must then find exactly one contract, see
-    ``contract_spec``), or a stock routed SMART in USD."""
-    if not is_future:
-        return Stock(symbol, "SMART", "USD")
-    months = months or {}
-    for cut in (len(symbol) - 2, len(symbol) - 3):
-        root, code, year = symbol[:cut], symbol[cut : cut + 1], symbol[cut + 1 :]
-        if cut > 0 and code in _MONTH_CODES and year.isdigit() and symbol not in months:
-            month = _MONTH_CODES.index(code) + 1
-            expiry = f"20{year}{month:02d}" if len(year) == 2 else ""
-            return Future(root, expiry, _FUTURE_EXCHANGE, localSymbol=symbol, currency="USD")
-    return Future(symbol, months.get(symbol, ""), _FUTURE_EXCHANGE, currency="USD")
-
-
-def contract_spec(symbol: str, details: list[ContractDetails]) -> ContractSpec:
-    """The one contract IB found for ``symbol``; none or several is a ``ConfigError``."""
-    check(
-        len(details) == 1,
-        ConfigError(
-            symbol,
-            f"IB found {len(details)} contracts for {symbol} (need exactly one: trade a "
-            "dated symbol such as ESZ5, or set contract_months for the root)",
-        ),
-    )
-    got = details[0]
-    contract = got.contract
-    check(contract is not None, ConfigError(symbol, "IB's contract details hold no contract"))
-    assert contract is not None
-    multiplier = float(contract.multiplier) if contract.multiplier else 1.0
-    return ContractSpec(
-        symbol=symbol,
-        con_id=int(contract.conId),
-        tick=float(got.minTick),
-        multiplier=multiplier,
-        is_future=contract.secType == "FUT",
-    )
-
-
-def check_spec(spec: ContractSpec, inst: Instrument) -> None:
-    """IB's tick and multiplier must be backstop's (the registry's, or the user's
-    instrument): a mismatch is a ``ConfigError`` naming the symbol, never a guess. An
-    instrument with no tick (a symbol backstop does not describe) takes any tick."""
-    for what, ib, ours, known in (
-        ("minimum tick", spec.tick, inst.tick_size, inst.tick_size > 0),
-        ("multiplier", spec.multiplier, inst.multiplier, True),
-    ):
-        check(
-            not known or math.isclose(ib, ours, rel_tol=1e-9, abs_tol=1e-12),
-            ConfigError(
-                spec.symbol,
-                f"IB's {what} is {ib:g} but backstop's instrument says {ours:g}: fix the "
-                "instrument (backstop does not guess)",
-            ),
-        )
-
-
-def contract_name(contract: Contract) -> str:
-    """A backstop name for an IB contract nobody asked about: its local symbol for a future
-    (``ESZ5``), its symbol otherwise."""
-    if contract.secType == "FUT" and contract.localSymbol:
-        return contract.localSymbol
-    return contract.symbol
-
-
-def position(symbol: str, held: float, avg_cost: float, multiplier: float) -> BrokerPosition:
-    """A position in backstop's terms: IB's ``avgCost`` is price x multiplier (300000 for
-    one ES at 6000), so the per-unit price is ``avgCost / multiplier``."""
-    return BrokerPosition(symbol=symbol, qty=float(held), avg_price=avg_cost / multiplier)
-
-
-def account_values(values: list[AccountValue], account: str) -> Account:
-    """Equity (NetLiquidation), cash (TotalCashValue) and buying power of ``account`` ("":
-    any), in USD or the account's BASE currency; a missing value is a ``BackstopError``."""
-    found: dict[str, float] = {}
-    for value in values:
-        if account and value.account != account:
-            continue
-        usable = value.currency in ("USD", "BASE") and value.tag in _ACCOUNT_TAGS
-        if usable and (value.tag not in found or value.currency == "USD"):
-            found[value.tag] = float(value.value)
-    missing = [tag for tag in _ACCOUNT_TAGS if tag not in found]
-    if missing:
-        raise BackstopError(
-            f"IB account {account or '(default)'}: the gateway reported no "
-            f"{', '.join(missing)} (account updates not received)"
-        )
-    return Account(
-        equity=found["NetLiquidation"],
-        cash=found["TotalCashValue"],
-        buying_power=found["BuyingPower"],
-    )
-
-
-_ACCOUNT_TAGS = ("NetLiquidation", "TotalCashValue", "BuyingPower")
