@@ -411,10 +411,10 @@ def test_historical_bars_to_bar_schema_ordered_by_time_then_symbol() -> None:
         {
             "MESZ5": [
                 BarData(date=t1, open=6000.25, high=6001.0, low=5999.5, close=6000.75, volume=812.0)
-            ],  # fmt: skip
+            ],
             "ESZ5": [
                 BarData(date=t1, open=6000.0, high=6001.0, low=5999.0, close=6000.5, volume=1200.0)
-            ],  # fmt: skip
+            ],
         }
     )
     assert frame.schema == BAR_SCHEMA
