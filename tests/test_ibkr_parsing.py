@@ -363,12 +363,12 @@ def test_amend_is_replaced_when_the_gateway_echoes_the_new_fields() -> None:
     tr.status(parsing.order_snap(_trade("Submitted"), "MESZ5"), 1, 1)
     tr.expect_amend("bs-r1-3-SL-1", 2.0, 5995.75, None)
     old = parsing.order_snap(_trade("Submitted"), "MESZ5")
-    assert tr.opened(old, 2, 2) == []  # an echo of the old order is not the amend
+    assert tr.status(old, 2, 2) == []  # an echo of the old order is not the amend
     new = parsing.order_snap(_trade("Submitted", auxPrice=5995.75), "MESZ5")
-    assert tr.opened(new, 3, 3) == [
+    assert tr.status(new, 3, 3) == [
         OrderUpdate(K.REPLACED, "bs-r1-3-SL-1", 3, 3, "900012", qty=2.0, stop_price=5995.75)
     ]
-    assert tr.opened(new, 4, 4) == []
+    assert tr.status(new, 4, 4) == []
 
 
 def test_orders_without_order_ref_are_not_reported() -> None:

@@ -16,6 +16,9 @@ It translates and holds no trading logic: the core decides legs, OCO cancels and
 - **Contracts.** Futures on CME, stocks on SMART; the tick (``minTick``) and multiplier
   IB reports are checked against backstop's instrument registry (or the given
   overrides): a mismatch is a ``ConfigError`` naming the symbol, never a guess.
+- **Commands return once the gateway has them**: a submit, cancel or amend ends with one
+  round trip, so a market that moves right after (the fake's ``advance``) finds the order
+  there, and what the gateway answered at once is heard.
 - **Events** (``drain_events``) come in the order the gateway sent them (see ``client``
   for the threading), error codes as ``codes`` says, each once (``translate``); a fill
   waits up to ``commission_wait_s`` for its commission. After every (re)connect and every
@@ -171,6 +174,7 @@ class IBKRBroker:
         skip = frozenset(s.client_order_id for s in have)
         if len(skip) < len(members):
             self._client.place(command, skip)
+            self._client.barrier()
 
     def cancel(self, command: CancelOrder) -> None:
         """Ask IB to cancel a working order; one already ended is no error (its end is
@@ -179,6 +183,7 @@ class IBKRBroker:
         self._ready(f"cancel {cid}")
         self._client.pump()
         if self._client.cancel(cid):
+            self._client.barrier()
             return
         snap = self._find(cid)
         if snap is None:
@@ -201,6 +206,7 @@ class IBKRBroker:
         qty = command.qty if command.qty is not None else snap.qty
         self._tr.expect_amend(cid, qty, stop, command.limit_price)
         self._client.amend(cid, command)
+        self._client.barrier()
 
     # ------------------------------------------------------------ events
 

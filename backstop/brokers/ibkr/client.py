@@ -43,10 +43,9 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class StatusNote:
     """The gateway reported an order's status (``orderStatus``) or the order itself
-    (``openOrder``: ``opened`` True, how a modify is acknowledged)."""
+    (``openOrder``, how a modify is acknowledged)."""
 
     order: OrderSnap
-    opened: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +255,11 @@ class IBClient:
     def executions(self, commission_wait_s: float) -> list[FillNote]:
         """Every execution the gateway reports now (``reqExecutions``), each with its
         commission when the report comes within ``commission_wait_s``."""
-        fills: list[Fill] = self._call("executions", self.ib.reqExecutions)
+        answer: list[Fill] = self._call("executions", self.ib.reqExecutions)
+        # ib_async keeps one Fill per execId (the first it heard); commission reports
+        # update that one, so the answer is read through it
+        book = self.ib.wrapper.fills
+        fills = [book.get(f.execution.execId, f) for f in answer]
         deadline = time.monotonic() + commission_wait_s
         while any(not _has_fee(f) for f in fills) and time.monotonic() < deadline:
             self.wait(min(0.05, max(deadline - time.monotonic(), 0.001)))
@@ -281,9 +284,11 @@ class IBClient:
 
     def positions(self) -> list[BrokerPosition]:
         """Every non-zero position of the account, as the gateway reports it now."""
-        held = self._call("positions", self.ib.reqPositions)
+        # the request is a round trip; its answer may repeat updates the gateway pushed while
+        # it was out, so the positions are read from ib_async's book (one per contract)
+        self._call("positions", self.ib.reqPositions)
         out = []
-        for pos in held:
+        for pos in self.ib.positions(self.config.account):
             if self.config.account and pos.account != self.config.account:
                 continue
             if pos.position == 0:
@@ -329,7 +334,7 @@ class IBClient:
     def _on_open(self, trade: Trade) -> None:
         if not self._muted:
             snap = parsing.order_snap(trade, self.name(trade.contract))
-            self.notes.append(StatusNote(snap, opened=True))
+            self.notes.append(StatusNote(snap))
 
     def _on_exec(self, trade: Trade, fill: Fill) -> None:
         self.notes.append(self._fill_note(fill, trade))

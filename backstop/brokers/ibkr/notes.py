@@ -55,8 +55,7 @@ def read(tr: Translator, notes: list[Note], now: int) -> Reading:
     fees = {n.exec_id: n.commission for n in notes if isinstance(n, CommissionNote)}
     for note in notes:
         if isinstance(note, StatusNote):
-            read_status = tr.opened if note.opened else tr.status
-            out.events += read_status(note.order, now, now)
+            out.events += tr.status(note.order, now, now)
         elif isinstance(note, FillNote):
             fill = note.fill
             if fill.commission is None:

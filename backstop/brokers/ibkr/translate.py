@@ -9,7 +9,8 @@ executions after a reconnect. ``Translator`` remembers what it reported, by clie
 - each order ends once (CANCELED, REJECTED): a 201 and the ``Cancelled`` status that
   follows it, or ib_async's local cancel on an error, are one REJECTED;
 - each execution is one ``Execution`` (by IB's execId), however often it is heard;
-- each acknowledged amend is one REPLACED with the order's new quantity and levels.
+- each amend is one REPLACED with the order's new quantity and levels, when the gateway
+  first reports the order with them (its ``openOrder`` echo or the status after it).
 
 Across a restart the memory is gone; an execution may then come again, with the same
 execId, which the mirror books once.
@@ -49,7 +50,7 @@ class Translator:
         if snap.status == INACTIVE:
             return self.end(snap, K.REJECTED, ts, ts_init, "IB reports the order Inactive")
         if snap.status in _ACCEPTING:
-            return self.accept(snap, ts, ts_init)
+            return self.accept(snap, ts, ts_init) + self.amended(snap, ts, ts_init)
         return []
 
     def accept(self, snap: OrderSnap, ts: int, ts_init: int) -> list[BrokerEvent]:
@@ -75,29 +76,26 @@ class Translator:
     def expect_amend(self, cid: str, qty: float, stop: float | None, limit: float | None) -> None:
         self.amends[cid] = (qty, stop, limit)
 
-    def opened(self, snap: OrderSnap, ts: int, ts_init: int) -> list[BrokerEvent]:
-        """An ``openOrder``: ACCEPTED when new, REPLACED when it acknowledges an amend
-        (the gateway's fields match the amend's)."""
+    def amended(self, snap: OrderSnap, ts: int, ts_init: int) -> list[BrokerEvent]:
+        """REPLACED when ``snap`` (an ``openOrder`` or ``orderStatus`` after a modify)
+        shows the awaited amend's quantity and levels; once."""
         cid = snap.client_order_id
-        if not cid:
-            return []
-        out = self.status(snap, ts, ts_init)
         want = self.amends.get(cid)
-        if want is not None and _matches(snap, want):
-            del self.amends[cid]
-            out.append(
-                OrderUpdate(
-                    K.REPLACED,
-                    cid,
-                    ts,
-                    ts_init,
-                    broker_order_id=_oid(snap),
-                    qty=snap.qty,
-                    stop_price=snap.stop_price,
-                    limit_price=snap.limit_price,
-                )
+        if want is None or cid in self.ended or not _matches(snap, want):
+            return []
+        del self.amends[cid]
+        return [
+            OrderUpdate(
+                K.REPLACED,
+                cid,
+                ts,
+                ts_init,
+                broker_order_id=_oid(snap),
+                qty=snap.qty,
+                stop_price=snap.stop_price,
+                limit_price=snap.limit_price,
             )
-        return out
+        ]
 
     def fill(self, note: FillNote, ts_init: int) -> list[BrokerEvent]:
         """An ``Execution`` unless this execId was reported (ACCEPTED first)."""
