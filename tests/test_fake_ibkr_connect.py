@@ -1,0 +1,89 @@
+"""The fake IBKR gateway's handshake and connect answers, with the real ib_async client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fake_ibkr_kit import connect, es_tape, flat
+from ib_async import IB, Future, Stock
+
+from backstop.testing.fake_ibkr import FakeIBKR
+
+
+@pytest.fixture
+def fake():
+    f = FakeIBKR(es_tape(flat(30, 6000.0), SYN=flat(30, 100.0)), start=5)
+    f.start()
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+def test_connect_is_fast_and_answers_every_startup_request(fake):
+    ib = IB()
+    try:
+        t0 = time.monotonic()
+        ib.connect(fake.host, fake.port, clientId=1, timeout=5, raiseSyncErrors=True)
+        elapsed = time.monotonic() - t0
+        assert elapsed < 2.0  # no startup request waited for its timeout
+        assert ib.isConnected()
+        assert ib.managedAccounts() == ["DU1234567"]
+        assert ib.client.serverVersion() == 176
+        values = {v.tag: v.value for v in ib.accountValues() if v.modelCode == ""}
+        assert values["NetLiquidation"] == "1000000.00"
+        assert values["AvailableFunds"] == "1000000.00"
+        assert ib.positions() == []
+        assert ib.openTrades() == []
+    finally:
+        ib.disconnect()
+    assert fake.bugs == [] and fake.unserved == []
+
+
+def test_connect_sends_the_farm_warnings_a_gateway_sends(fake):
+    ib = IB()
+    seen: list[int] = []
+    ib.errorEvent += lambda req_id, code, text, contract: seen.append(code)
+    try:
+        ib.connect(fake.host, fake.port, clientId=3, timeout=5)
+        ib.reqCurrentTime()  # a round trip: everything sent before it is read
+    finally:
+        ib.disconnect()
+    assert seen == [2104, 2106, 2158]
+
+
+def test_a_second_session_with_the_same_client_id_is_refused(fake):
+    with connect(fake, client_id=7):
+        other = IB()
+        with pytest.raises((ConnectionError, TimeoutError)):
+            other.connect(fake.host, fake.port, clientId=7, timeout=1)
+        other.disconnect()
+        assert fake.clients == [7]
+
+
+def test_contract_details_for_es_carry_the_registry_tick_and_multiplier(fake):
+    with connect(fake) as ib:
+        [cd] = ib.reqContractDetails(Future("ES", "202512", "CME"))
+        assert cd.minTick == 0.25
+        assert cd.contract.multiplier == "50"
+        assert cd.contract.exchange == "CME"
+        assert cd.contract.lastTradeDateOrContractMonth == "20251219"
+        assert cd.contract.localSymbol == "ESZ5"
+        assert cd.contractMonth == "202512"
+        assert ib.reqContractDetails(Future("ES", "202512", "GLOBEX")) == []
+        assert ib.reqContractDetails(Future("ES", "202603", "CME")) == []
+        [stk] = ib.reqContractDetails(Stock("SYN", "SMART", "USD"))
+        assert (stk.contract.secType, stk.contract.primaryExchange, stk.minTick) == (
+            "STK",
+            "NASDAQ",
+            0.01,
+        )
+
+
+def test_ids_and_time_come_from_the_gateway_and_the_tape():
+    with FakeIBKR(es_tape(flat(5, 6000.0)), first_order_id=500) as fake, connect(fake) as ib:
+        # ids and request ids share one counter: connect's account-updates-multi and
+        # executions requests took 500 and 501
+        assert ib.client.getReqId() == 502
+        assert ib.reqCurrentTime().timestamp() == fake.now / 1e9
