@@ -277,8 +277,9 @@ class IBClient:
         return FillNote(parsing.fill_snap(fill, self.name(fill.contract)), qty)
 
     def barrier(self) -> None:
-        """One round trip: every message the gateway sent before it is handled after it."""
-        self._call("open orders", self.ib.reqOpenOrders)
+        """One round trip (``reqCurrentTime``): every message the gateway sent before its
+        answer is handled when it returns."""
+        self._call("current time", self.ib.reqCurrentTime)
 
     # ------------------------------------------------------------ account
 
