@@ -21,6 +21,7 @@ from ib_async import (
     Order,
     OrderStatus,
     Trade,
+    TradeLogEntry,
 )
 from ib_async import Execution as IBExecution
 
@@ -167,6 +168,19 @@ def test_ib_status_to_backstop_status(ib_status: str, filled: float, status: Sta
     trade = _trade(ib_status)
     trade.orderStatus.filled = filled
     assert parsing.order_status(parsing.order_snap(trade, "MESZ5")) == status
+
+
+def test_ib_asyncs_local_cancel_on_an_error_is_not_the_gateways_status() -> None:
+    trade = _trade("Cancelled")
+    t = datetime(2025, 12, 1, tzinfo=UTC)
+    trade.log = [
+        TradeLogEntry(t, "PendingSubmit"),
+        TradeLogEntry(t, "Submitted"),
+        TradeLogEntry(t, "Cancelled", "Error 10148, reqId 12: cannot cancel", 10148),
+    ]
+    assert parsing.order_snap(trade, "MESZ5").status == "Submitted"  # it still works
+    trade.log[-1] = TradeLogEntry(t, "Cancelled", "Error 202, reqId 12: Order Canceled", 202)
+    assert parsing.order_snap(trade, "MESZ5").status == "Cancelled"
 
 
 def test_completed_order_reads_filled_quantity_from_the_order() -> None:

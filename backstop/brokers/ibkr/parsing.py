@@ -134,7 +134,7 @@ def order_snap(trade: Trade, symbol: str) -> OrderSnap:
         side=side_of(order.action),
         qty=float(order.totalQuantity),
         filled=filled,
-        status=status.status,
+        status=gateway_status(trade),
         order_type=kind,
         tif=_TIF_IN.get(order.tif, TimeInForce.DAY),
         limit_price=limit,
@@ -143,6 +143,19 @@ def order_snap(trade: Trade, symbol: str) -> OrderSnap:
         oca_group=order.ocaGroup or "",
         avg_fill_price=avg if avg else None,
     )
+
+
+def gateway_status(trade: Trade) -> str:
+    """The order's status as the gateway last reported it. ib_async marks a trade
+    ``Cancelled`` by itself on any error message about it, also when the order still works
+    (a refused modify or cancel); that local mark is not the gateway's word unless the
+    error was 201 (rejected) or 202 (cancelled), so the status before it stands."""
+    log = trade.log
+    code = log[-1].errorCode if log else 0
+    if not code or code in (201, 202):
+        return trade.orderStatus.status
+    earlier = [entry.status for entry in log[:-1] if not entry.errorCode]
+    return earlier[-1] if earlier else "PendingSubmit"
 
 
 def fill_snap(fill: Fill, symbol: str) -> FillSnap:
