@@ -224,9 +224,18 @@ class IBKRBroker:
     def refresh(self) -> None:
         """One round trip to the gateway, then collect: everything the gateway sent
         before now comes with the next ``drain_events`` (a runner whose market moved
-        calls it before deciding, so what a bar filled is never late)."""
+        calls it before deciding, so what a bar filled is never late). It is also the
+        heartbeat: a gateway that does not answer within ``request_timeout_s`` (a dead
+        socket nobody announced) is dropped, reported lost, and reconnected later."""
+        self._reconnect()
         if self._client.connected:
-            self._client.barrier()
+            try:
+                self._client.barrier()
+            except BrokerUnavailable as err:
+                log.warning("%s: dropping the connection to reconnect", err)
+                self._client.close()
+                self._state(False)
+                self._needs_resync = True
         self._collect()
 
     def resync(self) -> list[BrokerEvent]:
