@@ -181,3 +181,22 @@ def test_positions_per_unit_price_and_account(fake: FakeIBKR, ib: IBKRBroker) ->
     fills = ib.recent_fills(T0)
     assert [(f.qty, f.price, f.side) for f in fills] == [(2.0, 6004.5, Side.SELL)]
     assert fills[0].client_order_id.startswith("ib-")  # no orderRef: never adopted
+
+
+def test_partial_fills_report_what_is_left(fake: FakeIBKR, ib: IBKRBroker) -> None:
+    fake.partial_fills(qty=1)
+    ev = Events(ib)
+    ib.submit(SubmitOrder(E, SYMBOL, Side.BUY, 2, trade_cycle_id=1))
+    fake.advance()
+    ev.settle()
+    [first] = ev.fills()
+    assert (first.qty, first.leaves_qty, first.price) == (1.0, 1.0, 6000.25)
+    [working] = ib.open_orders()
+    assert (working.status, working.filled_qty, working.remaining) == (
+        OrderStatus.PARTIALLY_FILLED, 1.0, 1.0,
+    )  # fmt: skip
+    fake.advance()
+    ev.settle()
+    assert [(f.qty, f.leaves_qty) for f in ev.fills()] == [(1.0, 1.0), (1.0, 0.0)]
+    assert ib.positions()[0].qty == 2.0
+    assert ib.open_orders() == []

@@ -10,6 +10,7 @@ x multiplier.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -152,7 +153,7 @@ def bar_size(timeframe: str) -> str:
     return size  # type: ignore[return-value]
 
 
-def bars_frame(bars: dict[str, list[BarData]]) -> pl.DataFrame:
+def bars_frame(bars: Mapping[str, Sequence[BarData]]) -> pl.DataFrame:
     """IB's bars (``formatDate=2``: open times in UTC) of every symbol as one frame in
     ``BAR_SCHEMA``, ordered by time then symbol."""
     rows: dict[str, list[object]] = {name: [] for name in BAR_SCHEMA.names()}
