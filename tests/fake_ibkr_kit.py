@@ -9,6 +9,7 @@ condition holds, bounded in time (no fixed sleeps).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,9 +37,25 @@ def flat(n: int, price: float) -> list[Row]:
     return [(price, price, price, price)] * n
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage())
+
+
 @contextlib.contextmanager
 def connect(fake: FakeIBKR, client_id: int = 1) -> Iterator[IB]:
-    """A real ib_async client connected to the fake (disconnected on the way out)."""
+    """A real ib_async client connected to the fake (disconnected on the way out).
+
+    ib_async's decoder drops a message it cannot parse with only a log line, so every
+    ``Decoder`` error logged meanwhile fails the test: each message the fake sent was read.
+    """
+    decoder = logging.getLogger("ib_async.Decoder")
+    errors = _Collect()
+    decoder.addHandler(errors)
     ib = IB()
     ib.RaiseRequestErrors = False
     try:
@@ -46,6 +63,8 @@ def connect(fake: FakeIBKR, client_id: int = 1) -> Iterator[IB]:
         yield ib
     finally:
         ib.disconnect()
+        decoder.removeHandler(errors)
+    assert errors.records == [], f"ib_async could not decode: {errors.records}"
 
 
 def wait(ib: IB, condition: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
@@ -58,6 +77,16 @@ def wait(ib: IB, condition: Callable[[], Any], timeout: float = 5.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         ib.sleep(0.01)
+
+
+def wait_disconnected(ib: IB, timeout: float = 5.0) -> None:
+    """Run ib_async's loop until it has seen the fake drop the socket (bounded)."""
+    deadline = time.monotonic() + timeout
+    while ib.isConnected():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the client still looks connected after {timeout} s")
+        with contextlib.suppress(ConnectionError):  # ib_async raises the drop from sleep
+            ib.sleep(0.01)
 
 
 def sync(ib: IB) -> None:

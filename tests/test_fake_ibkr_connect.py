@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
-from fake_ibkr_kit import connect, es_tape, flat
+from fake_ibkr_kit import connect, es_tape, flat, wait_disconnected
 from ib_async import IB, Future, Stock
 
 from backstop.testing.fake_ibkr import FakeIBKR
@@ -87,3 +88,36 @@ def test_ids_and_time_come_from_the_gateway_and_the_tape():
         # executions requests took 500 and 501
         assert ib.client.getReqId() == 502
         assert ib.reqCurrentTime().timestamp() == fake.now / 1e9
+
+
+def test_micro_and_dated_contracts_take_their_specs_from_the_registry():
+    tape = es_tape(flat(3, 6000.0), symbol="MESZ5", MNQ=flat(3, 21000.0))
+    with FakeIBKR(tape) as fake, connect(fake) as ib:
+        [mes] = ib.reqContractDetails(Future("MES", "202512", "CME"))
+        assert (mes.minTick, mes.contract.multiplier, mes.contract.localSymbol) == (
+            0.25,
+            "5",
+            "MESZ5",
+        )
+        [mnq] = ib.reqContractDetails(Future(localSymbol="MNQZ5", exchange="CME"))
+        assert (mnq.contract.symbol, mnq.contract.multiplier) == ("MNQ", "2")
+
+
+def test_stop_closes_the_clients_and_joins_every_thread_and_start_reuses_the_port():
+    fake = FakeIBKR(es_tape(flat(5, 6000.0)))
+    fake.start()
+    port = fake.port
+    ib = IB()
+    try:
+        ib.connect(fake.host, port, clientId=1, timeout=5)
+        fake.stop()
+        wait_disconnected(ib)
+        alive = [t.name for t in threading.enumerate() if t.name.startswith("fake-ibkr")]
+        assert alive == []
+        fake.start()
+        assert fake.port == port
+        ib.connect(fake.host, port, clientId=1, timeout=5)
+        assert fake.clients == [1]
+    finally:
+        ib.disconnect()
+        fake.stop()

@@ -3,9 +3,10 @@ modify by re-placing, refusals, and positions with IB's avgCost (price x multipl
 
 from __future__ import annotations
 
+import pytest
 from fake_ibkr_kit import advance, connect, es_tape, flat, sync
 from ib_async import Future as IbFuture
-from ib_async import LimitOrder, MarketOrder, StopOrder
+from ib_async import LimitOrder, MarketOrder, StopLimitOrder, StopOrder
 
 from backstop.testing.fake_ibkr import FakeIBKR
 
@@ -195,3 +196,98 @@ def test_global_cancel_cancels_every_open_order():
         sync(ib)
         assert [t.orderStatus.status for t in trades] == ["Cancelled", "Cancelled"]
         assert [o["status"] for o in fake.orders] == ["Cancelled", "Cancelled"]
+
+
+def test_an_ioc_limit_that_does_not_fill_on_its_first_bar_is_cancelled():
+    rows = [*flat(2, 6000.0), (6000, 6001, 5999, 6000), *flat(2, 5990.0)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        trade = ib.placeOrder(_es(ib), LimitOrder("BUY", 1, 5995.0, tif="IOC", orderRef="bs-ioc"))
+        advance(fake, ib)
+        assert trade.orderStatus.status == "Cancelled"
+        assert _codes(trade) == [202]
+        advance(fake, ib)  # 5990 later: nothing left to fill
+        assert trade.fills == []
+
+
+def test_a_stop_limit_triggers_and_fills_at_its_stop_within_the_limit():
+    rows = [*flat(2, 6000.0), (6000, 6006, 5999, 6005)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        order = StopLimitOrder("BUY", 1, 6006.0, 6004.0, orderRef="bs-stl")  # limit, stop
+        trade = ib.placeOrder(_es(ib), order)
+        advance(fake, ib)
+        assert [f.execution.price for f in trade.fills] == [6004.0]
+        assert fake.orders[0]["type"] == "STP LMT"
+
+
+def test_commissions_and_account_values_after_a_round_trip():
+    rows = [*flat(2, 6000.0), (6000, 6001, 5999, 6000), (6000, 6011, 6000, 6010)]
+    with FakeIBKR(es_tape(rows), start=2, commission=2.25) as fake, connect(fake) as ib:
+        _parent, tp, _sl = _bracket(ib, _es(ib), 2, 6000.0, 6010.0, 5990.0, "bs-fee")
+        advance(fake, ib, 2)
+        [fill] = tp.fills
+        assert (fill.commissionReport.commission, fill.commissionReport.realizedPNL) == (
+            4.5,
+            995.5,  # 2 x 10 x 50, less this fill's commission
+        )
+        values = {v.tag: v.value for v in ib.accountValues() if v.modelCode == ""}
+        assert values["NetLiquidation"] == "1000991.00"  # 1000 profit, 9 commission
+        assert values["RealizedPnL"] == "995.50"  # the closing fill's, as its report says
+        assert values["GrossPositionValue"] == "0.00"
+
+
+def test_a_child_of_an_unknown_or_cancelled_parent_is_refused():
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        c = _es(ib)
+        orphan = ib.placeOrder(c, StopOrder("SELL", 1, 5990.0, parentId=999, orderRef="bs-o"))
+        parent = ib.placeOrder(c, LimitOrder("BUY", 1, 5900.0, orderRef="bs-p", tif="GTC"))
+        sync(ib)
+        ib.cancelOrder(parent.order)
+        sync(ib)
+        late = StopOrder("SELL", 1, 5890.0, parentId=parent.order.orderId, orderRef="bs-late")
+        late_child = ib.placeOrder(c, late)
+        sync(ib)
+        reasons = [
+            [e.message.split("reason:")[1] for e in t.log if e.errorCode == 201]
+            for t in (orphan, late_child)
+        ]
+        assert reasons == [
+            ["parent order 999 not found"],
+            [f"parent order {parent.order.orderId} is Cancelled"],
+        ]
+        assert [o["status"] for o in fake.orders] == ["Cancelled"] * 3
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"algoStrategy": "Adaptive"}, "algo orders"),
+        ({"hedgeType": "D", "hedgeParam": "0.5"}, "hedge orders"),
+        (
+            {"orderType": "TRAIL", "auxPrice": 5.0},
+            "order type 'TRAIL' (the fake serves MKT, LMT, STP, STP LMT)",
+        ),
+        ({"tif": "FOK"}, "time in force 'FOK' (the fake serves DAY, GTC, IOC)"),
+    ],
+)
+def test_order_features_the_fake_does_not_model_are_refused_by_name(change, what):
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        order = MarketOrder("BUY", 1, orderRef="bs-x")
+        for key, value in change.items():
+            setattr(order, key, value)
+        trade = ib.placeOrder(_es(ib), order)
+        sync(ib)
+        [entry] = [e for e in trade.log if e.errorCode == 201]
+        assert entry.message.endswith(f"the fake gateway does not serve {what}")
+        assert fake.orders == []
+
+
+def test_a_what_if_order_is_refused_and_places_nothing():
+    with FakeIBKR(es_tape(flat(4, 6000.0)), start=2) as fake, connect(fake) as ib:
+        seen = []
+        ib.errorEvent += lambda req_id, code, text, contract: seen.append((code, text))
+        state = ib.whatIfOrder(_es(ib), MarketOrder("BUY", 1))
+        assert state == []  # ib_async ends the request on the error
+        assert seen == [
+            (201, "Order rejected - reason:the fake gateway does not serve what-if orders")
+        ]
+        assert fake.orders == [] and fake.executions == []

@@ -38,13 +38,15 @@ class Ledger:
     def apply(
         self, symbol: str, dq: float, price: float, mult: float, future: bool, commission: float
     ) -> float | None:
-        """Book a signed fill; return the P&L it realized (None when it only opened)."""
+        """Book a signed fill; return the P&L it realized net of its commission (None when it
+        only opened: then the commission is a cost outside realized P&L, as avgCost here is
+        price x multiplier without commissions)."""
         h = self.holdings.setdefault(symbol, Holding())
         realized: float | None = None
         if h.qty != 0 and (h.qty > 0) != (dq > 0):
             closed = min(abs(dq), abs(h.qty))
             realized = closed * (price - h.avg) * mult * (1 if h.qty > 0 else -1) - commission
-            self.realized[symbol] = self.realized.get(symbol, 0.0) + realized + commission
+            self.realized[symbol] = self.realized.get(symbol, 0.0) + realized
         new = h.qty + dq
         if h.qty == 0 or (h.qty > 0) == (dq > 0):
             h.avg = (abs(h.qty) * h.avg + abs(dq) * price) / abs(new)
@@ -53,10 +55,12 @@ class Ledger:
         h.qty = new
         if abs(new) <= 1e-9:
             h.qty, h.avg = 0.0, 0.0
-        if future:
-            self.cash += (realized + commission if realized is not None else 0.0) - commission
-        else:
+        if not future:
             self.cash -= dq * price + commission
+        elif realized is not None:
+            self.cash += realized  # already net of this fill's commission
+        else:
+            self.cash -= commission
         return realized
 
     def open_positions(self) -> list[tuple[str, Holding]]:

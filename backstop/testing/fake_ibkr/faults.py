@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from backstop.errors import ConfigError, check
 from backstop.testing.fake_ibkr import messages as msg
-from backstop.testing.fake_ibkr.reports import external_fill
 
 if TYPE_CHECKING:
     from backstop.testing.fake_alpaca.faults import Faults
@@ -40,18 +39,23 @@ class FaultSwitches:
     def drop_clients(self, timeout: float = 5.0) -> None:  # provided by FakeIBKR
         raise NotImplementedError
 
+    def open_listener(self) -> None:  # provided by FakeIBKR
+        raise NotImplementedError
+
+    def close_listener(self, timeout: float = 5.0) -> None:  # provided by FakeIBKR
+        raise NotImplementedError
+
     def disconnect(self, outage: bool = False) -> None:
-        """Drop every client socket (the listener stays up). With ``outage=True`` new
-        connections are closed at once until ``end_outage()``. Reports of fills while no
+        """Drop every client socket. The listener stays up, unless ``outage=True``: then it
+        closes too (connects are refused) until ``end_outage()``. Reports of fills while no
         client is connected are lost; reqExecutions and reqPositions show the fills later."""
-        with self.gateway.lock:
-            self.gateway.refuse_connections = outage
+        if outage:
+            self.close_listener()
         self.drop_clients()
 
     def end_outage(self) -> None:
-        """Accept connections again after ``disconnect(outage=True)``."""
-        with self.gateway.lock:
-            self.gateway.refuse_connections = False
+        """Listen again, on the same port, after ``disconnect(outage=True)``."""
+        self.open_listener()
 
     def connectivity_lost(self) -> None:
         """Send error 1100 to every client; until ``connectivity_restored`` fill reports
@@ -80,7 +84,6 @@ class FaultSwitches:
             self.venue.pending.clear()
             self.gateway.next_id = reissue_from
             self.gateway.connectivity_down = False
-            self.gateway.refuse_connections = False
         self.start()
 
     def partial_fills(self, qty: float | None = None, fraction: float | None = None) -> None:
@@ -113,7 +116,7 @@ class FaultSwitches:
             spec = self.venue.specs.get(symbol)
             check(spec is not None, ConfigError("symbol", f"{symbol!r} is not in the tape"))
             assert spec is not None
-            external_fill(self.venue, spec, float(qty), float(price))
+            self.venue.external_fill(spec, float(qty), float(price))
             self.gateway.deliver()
 
     def _seed_position(self, symbol: str, qty: float, price: float) -> None:

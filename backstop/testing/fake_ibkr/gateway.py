@@ -5,13 +5,15 @@ waits for a timeout: positions (61 -> 62), open orders (5 -> 53), completed orde
 102), account updates (6 -> 54), account updates multi (76 -> 74), executions (7 -> 55).
 Also served: contract details (9), next ids (8), current time (49), historical bars (20),
 account summary (62), positions multi (74), managed accounts (17), place / cancel / global
-cancel (3, 4, 58). Streaming market data (1) is refused with error 354; any other message id
-is answered with error 321 naming it and recorded in ``unserved``. All state is read and
-changed under ``lock``; notices the venue produces are delivered by ``deliver``.
+cancel (3, 4, 58), cancel historical data (25; keepUpToDate bars go out on ``push_bars``).
+Streaming market data (1) is refused with error 354; any other message id is answered with
+error 321 naming it and recorded in ``unserved``. All state is read and changed under
+``lock``; notices the venue produces are delivered by ``deliver``.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 from typing import Any
@@ -42,7 +44,6 @@ class Gateway:
         self.sessions: list[Session] = []
         self.next_id = first_order_id
         self.connectivity_down = False  # 1100 sent, 1101/1102 not yet: fill reports are lost
-        self.refuse_connections = False
         self.lost: list[Notice] = []
         self.unserved: list[str] = []
         self.bugs: list[str] = []
@@ -80,7 +81,7 @@ class Gateway:
             except Exception:  # a bug in the fake: keep its traceback, never go silent
                 text = traceback.format_exc()
                 self.bugs.append(text)
-                print(f"fake IBKR gateway bug:\n{text}", flush=True)
+                print(f"fake IBKR gateway bug:\n{text}", file=sys.stderr, flush=True)
                 session.send(msg.error(-1, 321, "fake gateway bug: see the fake's bugs"))
 
     def deliver(self) -> None:
@@ -184,7 +185,9 @@ class Gateway:
                     "(the fake gateway serves no streaming quotes)",
                 )
             )
-        elif mid in (15, 25, 59, 63, 75, 77):
+        elif mid == 25:
+            s.bar_subs.pop(integer(f[2]), None)
+        elif mid in (15, 59, 63, 75, 77):
             pass  # auto-bind, cancels and market data type: nothing to answer
         else:
             self.unserved.append(f"message id {mid}: {f}")
@@ -235,9 +238,10 @@ class Gateway:
             s.send(msg.error(req_id, 200, "No security definition has been found for the request"))
             return
         end, size, duration, what, fmt, keep = f[15], f[16], f[17], f[19], f[20], f[21]
+        live = keep not in ("", "0")
         try:
-            if keep not in ("", "0"):
-                raise history.HistoryRefused("keepUpToDate is not served")
+            if live and end.strip():
+                raise history.HistoryRefused("keepUpToDate needs an empty endDateTime")
             tape, now = self.venue.market.tape, self.venue.market.now
             bars, lo, hi, daily = history.select(
                 tape, found[0].tape_symbol, now, end, duration, size, what
@@ -247,6 +251,17 @@ class Gateway:
             return
         del fmt  # intraday bars always go out as epoch seconds, daily as YYYYMMDD
         s.send(msg.historical_data(req_id, ib_time(lo), ib_time(hi), bars, daily))
+        if live:
+            s.bar_subs[req_id] = (found[0].tape_symbol, daily)
+
+    def push_bars(self) -> None:
+        """Send each keepUpToDate subscription the bar the clock just reached (lock held)."""
+        tape, now = self.venue.market.tape, self.venue.market.now
+        for s in list(self.sessions):
+            for req_id, (symbol, daily) in sorted(s.bar_subs.items()):
+                bar = history.latest(tape, symbol, now, daily)
+                if bar is not None:
+                    s.send(msg.historical_update(req_id, bar, daily))
 
     def _executions(self, s: Session, f: list[str]) -> None:
         req_id = integer(f[2])

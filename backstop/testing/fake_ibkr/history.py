@@ -7,6 +7,8 @@ the current day's bar built from the bars delivered so far) and the tape's own b
 ``YYYYMMDD-HH:MM:SS`` (UTC); durations ``N S|D|W|M|Y`` (a month is 30 days, a year 365).
 Anything else raises ``HistoryRefused`` with the reason, answered as error 162.
 Bars are labelled by their open time: epoch seconds for intraday bars, ``YYYYMMDD`` daily.
+With ``keepUpToDate`` (end must be empty) each ``advance()`` then sends the new bar, or
+today's daily bar so far, as a historicalDataUpdate until cancelHistoricalData.
 """
 
 from __future__ import annotations
@@ -108,3 +110,19 @@ def select(
         start_day = ny_day(start_ns)
         return [b for b in upto if ny_day(b.ts) > start_day], start_ns, end_ns, True
     return [b for b in upto if b.ts > start_ns], start_ns, end_ns, step == 86_400
+
+
+def latest(tape: Tape, symbol: str, now_ns: int, daily_bars: bool) -> Bar | None:
+    """The bar a keepUpToDate subscription gets at ``now``: the symbol's bar stamped ``now``
+    (None when it has none then), or today's daily bar built from the bars so far."""
+    mine = tape.by_symbol.get(symbol, [])
+    upto = mine[: count_upto(mine, now_ns)]
+    if not upto:
+        return None
+    if daily_bars and tape.interval_ns != 86_400 * NS:
+        today = ny_day(now_ns)
+        k = len(upto)
+        while k > 0 and ny_day(upto[k - 1].ts) == today:
+            k -= 1
+        return daily(upto[k:])[-1] if k < len(upto) else None
+    return upto[-1] if upto[-1].ts == now_ns else None

@@ -183,3 +183,20 @@ def historical_data(req_id: int, start: str, end: str, bars: list[Bar], daily: b
         avg = (b.high + b.low + b.close) / 3
         out += [bar_date(b.ts, daily), b.open, b.high, b.low, b.close, b.volume, avg, -1]
     return out
+
+
+def historical_update(req_id: int, bar: Bar, daily: bool) -> Fields:
+    """historicalDataUpdate (90): barCount, date, open, close, high, low, average, volume."""
+    avg = (bar.high + bar.low + bar.close) / 3
+    return [
+        90,
+        req_id,
+        -1,
+        bar_date(bar.ts, daily),
+        bar.open,
+        bar.close,
+        bar.high,
+        bar.low,
+        avg,
+        bar.volume,
+    ]

@@ -107,8 +107,9 @@ class Reports:
             self.position_notices(o.spec)
         elif ev.event in ("canceled", "expired", "rejected"):
             o.completed_ts = ev.ts
-            code = 201 if ev.event == "rejected" else 202
-            if code == 202:
+            if ev.event == "rejected":
+                self.outbox.append(Notice(to, msg.error(o.order_id, 201, "Order rejected")))
+            else:
                 self.outbox.append(Notice(to, cancelled_error(o)))
             self.outbox.append(Notice(to, omsg.order_status(o, status, snap.filled_qty, avg, 0.0)))
 
@@ -146,9 +147,8 @@ class Reports:
         pnl = self.ledger.apply(
             spec.tape_symbol, dq, price, spec.multiplier, spec.sec_type == "FUT", fee
         )
-        self._exec += 1
         e = Execution(
-            f"0000{o.perm_id:08x}.{self._exec:08x}.01.01",
+            self._exec_id(o.perm_id),
             self.market.now,
             o.order_id,
             o.client_id,
@@ -195,39 +195,43 @@ class Reports:
             self.market.price, lambda s: by_symbol[s].multiplier if s in by_symbol else 1.0, futures
         )
 
+    def external_fill(self, spec: Spec, qty: float, price: float) -> Execution:
+        """A fill of an order placed outside the API (orderId 0, clientId 0, no orderRef): it
+        moves the position and shows in reqExecutions; live, only a clientId 0 session hears
+        of it."""
+        perm = self.next_perm()
+        pnl = self.ledger.apply(
+            spec.tape_symbol, qty, price, spec.multiplier, spec.sec_type == "FUT", 0.0
+        )
+        e = Execution(
+            self._exec_id(perm),
+            self.market.now,
+            0,
+            0,
+            perm,
+            spec,
+            "BOT" if qty > 0 else "SLD",
+            abs(qty),
+            price,
+            abs(qty),
+            price,
+            "",
+            self.account,
+            0.0,
+            pnl,
+        )
+        self.executions.append(e)
+        self.outbox.append(Notice(("order", 0), omsg.exec_details(-1, e), fill=True))
+        self.outbox.append(Notice(("order", 0), omsg.commission_report(e), fill=True))
+        self.position_notices(spec)
+        return e
+
+    def _exec_id(self, perm_id: int) -> str:
+        """A deterministic execution id in TWS's shape (hex perm id, hex counter)."""
+        self._exec += 1
+        return f"0000{perm_id:08x}.{self._exec:08x}.01.01"
+
 
 def cancelled_error(o: IbOrder) -> list[object]:
     """error 202 for an order the gateway cancelled."""
     return msg.error(o.order_id, 202, "Order Canceled - reason:")
-
-
-def external_fill(venue: Reports, spec: Spec, qty: float, price: float) -> Execution:
-    """A fill of an order placed outside the API (orderId 0, clientId 0, no orderRef): it moves
-    the position and shows in reqExecutions; live, only a clientId 0 session hears of it."""
-    perm = venue.next_perm()
-    pnl = venue.ledger.apply(
-        spec.tape_symbol, qty, price, spec.multiplier, spec.sec_type == "FUT", 0.0
-    )
-    venue._exec += 1
-    e = Execution(
-        f"0000{perm:08x}.{venue._exec:08x}.01.01",
-        venue.market.now,
-        0,
-        0,
-        perm,
-        spec,
-        "BOT" if qty > 0 else "SLD",
-        abs(qty),
-        price,
-        abs(qty),
-        price,
-        "",
-        venue.account,
-        0.0,
-        pnl,
-    )
-    venue.executions.append(e)
-    venue.outbox.append(Notice(("order", 0), omsg.exec_details(-1, e), fill=True))
-    venue.outbox.append(Notice(("order", 0), omsg.commission_report(e), fill=True))
-    venue.position_notices(spec)
-    return e

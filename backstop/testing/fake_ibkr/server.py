@@ -91,8 +91,20 @@ class FakeIBKR(FaultSwitches):
 
     def start(self) -> FakeIBKR:
         """Listen (the same port again after ``stop``); returns once the socket listens."""
+        self.open_listener()
+        self._control.start()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Close the listener and every client socket; join the threads (bounded)."""
+        self.close_listener(timeout)
+        self.drop_clients(timeout)
+        self._control.stop(timeout)
+
+    def open_listener(self) -> None:
+        """Listen for clients on ``port`` (0: the OS picks one, kept from then on)."""
         if self._listener is not None:
-            return self
+            return
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
@@ -105,11 +117,9 @@ class FakeIBKR(FaultSwitches):
             target=self._accept, args=(sock,), name="fake-ibkr-accept", daemon=True
         )
         self._accept_thread.start()
-        self._control.start()
-        return self
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Close the listener and every client socket; join the threads (bounded)."""
+    def close_listener(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop accepting (new connections are refused); connected clients stay."""
         self._stopping.set()
         sock, self._listener = self._listener, None
         if sock is not None:
@@ -118,8 +128,6 @@ class FakeIBKR(FaultSwitches):
         if self._accept_thread is not None:
             self._accept_thread.join(timeout)
             self._accept_thread = None
-        self.drop_clients(timeout)
-        self._control.stop(timeout)
 
     def __enter__(self) -> FakeIBKR:
         return self.start()
@@ -137,9 +145,6 @@ class FakeIBKR(FaultSwitches):
             except OSError:
                 return  # the listener was closed
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.gateway.refuse_connections:
-                conn.close()
-                continue
             n += 1
             session = Session(conn, self.gateway, f"fake-ibkr-client-{n}")
             self.gateway.attach(session)
@@ -173,6 +178,8 @@ class FakeIBKR(FaultSwitches):
                 moved = self.venue.market.advance()
                 self.venue.drain()
                 self.gateway.deliver()
+                if moved:
+                    self.gateway.push_bars()
             if not moved:
                 return False
         return True
@@ -186,7 +193,8 @@ class FakeIBKR(FaultSwitches):
 
     @property
     def orders(self) -> list[dict[str, Any]]:
-        """Every order that reached the gateway (rejected ones too), oldest first."""
+        """Every order transmitted to the market, and every rejected one, oldest first
+        (untransmitted orders are not in it)."""
         with self.gateway.lock:
             out = []
             for o in self.venue.orders.values():

@@ -49,6 +49,7 @@ class Session:
         self.client_id: int | None = None  # set by startApi
         self.positions_sub = False
         self.account_sub = False
+        self.bar_subs: dict[int, tuple[str, bool]] = {}  # keepUpToDate: reqId -> (symbol, daily)
         self.closed = False
         self._wlock = threading.Lock()
         self._stop = threading.Event()

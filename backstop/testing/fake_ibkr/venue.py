@@ -13,9 +13,10 @@ This module adds what is IB's own:
 - OCA groups (``ocaGroup``, ``ocaType``): two open orders of one group are a pair; type 1
   cancels the other on any fill, types 2 and 3 shrink it by a partial fill and cancel it on a
   full one. A third member, or an order joining a group that already filled, is refused (201).
-- Re-placing an open order's id in the same gateway epoch modifies it (quantity, prices,
-  time in force); order ids of an earlier epoch (before a gateway restart) may be reused by
-  new orders, which are then new orders. ``orderRef`` is kept and echoed everywhere.
+- Re-placing an order's id modifies it (quantity, prices, time in force): this epoch's
+  order, or an open one from before a gateway restart. Ids of finished orders of an earlier
+  epoch are reissued: re-placing one is a new order. A child whose parent is unknown or
+  ended unfilled is refused. ``orderRef`` is kept and echoed everywhere.
 
 Every change becomes a ``Notice`` (the message fields and who may receive them) in
 ``outbox``, in the order it happened; the server delivers or drops them.
@@ -34,7 +35,8 @@ __all__ = ["IB_STATUS", "Notice", "Rejected", "Venue"]
 
 
 class Rejected(Exception):
-    """An order the gateway refuses: ``code`` 201 (rejected), 103 (duplicate id), 104..."""
+    """A request the gateway refuses, with IB's code: 200 (no such contract), 201 (order
+    rejected), 104/105 (modify refused), 135/10148 (cancel refused)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -47,12 +49,17 @@ class Venue(Reports):
     # ---- ids and look-ups ---------------------------------------------------------------
 
     def live(self, client_id: int, order_id: int) -> IbOrder | None:
-        """The current epoch's order with this client and id (transmitted or not)."""
+        """The order a placeOrder or cancelOrder with this client and id refers to: an
+        untransmitted one, else the current epoch's, else an open one of an earlier epoch
+        (a gateway restart keeps open orders bound to their ids)."""
         pending = self.pending.get((client_id, order_id))
         if pending is not None:
             return pending
         for o in reversed(self.orders.values()):
             if o.epoch == self.epoch and o.client_id == client_id and o.order_id == order_id:
+                return o
+        for o in reversed(self.orders.values()):
+            if o.client_id == client_id and o.order_id == order_id and self.is_open(o):
                 return o
         return None
 
@@ -133,19 +140,14 @@ class Venue(Reports):
         """Send a chain to the market, or reject it whole (201) with a reason per order."""
         m = self.market
         for o in chain:
-            reason = self._refusal(o)
+            reason = self._parent_problem(o, chain) or self._refusal(o)
             if reason is not None:
                 for x in chain:
                     self._reject(x, reason)
                 return
         for o in chain:
-            parent = None
-            if o.parent_id:
-                parent = next((p for p in chain if p.order_id == o.parent_id), None)
-                if parent is None:
-                    parent = self.live(o.client_id, o.parent_id)
-            held = parent is not None and parent.fo is not None and parent.fo.status != "filled"
-            held = held or (parent is not None and parent.fo is None)
+            parent = self._parent(o, chain)
+            held = parent is not None and (parent.fo is None or parent.fo.status != "filled")
             fo = FakeOrder(
                 str(o.perm_id),
                 f"ib-{o.perm_id}",
@@ -176,6 +178,25 @@ class Venue(Reports):
             self._pair(o)
             m.emit("new", fo)
         self.drain()
+
+    def _parent(self, o: IbOrder, chain: list[IbOrder]) -> IbOrder | None:
+        if not o.parent_id:
+            return None
+        mine = next((p for p in chain if p.order_id == o.parent_id), None)
+        return mine if mine is not None else self.live(o.client_id, o.parent_id)
+
+    def _parent_problem(self, o: IbOrder, chain: list[IbOrder]) -> str | None:
+        """A child whose parent is unknown, or ended without a fill, is refused (never a
+        naked exit order)."""
+        if not o.parent_id:
+            return None
+        parent = self._parent(o, chain)
+        if parent is None:
+            return f"parent order {o.parent_id} not found"
+        fo = parent.fo
+        if fo is not None and not fo.is_open and fo.status != "filled":
+            return f"parent order {o.parent_id} is {IB_STATUS[fo.status]}"
+        return None
 
     def _refusal(self, o: IbOrder) -> str | None:
         """Why the gateway refuses ``o`` (a test's refuse rule, an OCA rule), or None."""
@@ -266,17 +287,8 @@ class Venue(Reports):
     # ---- cancelling ---------------------------------------------------------------------
 
     def cancel(self, client_id: int, order_id: int) -> None:
-        """cancelOrder: this epoch's order first, else an open one of an earlier epoch."""
+        """cancelOrder: the order ``live`` finds for this client and id."""
         o = self.live(client_id, order_id)
-        if o is None:
-            o = next(
-                (
-                    x
-                    for x in self.orders.values()
-                    if x.client_id == client_id and x.order_id == order_id and self.is_open(x)
-                ),
-                None,
-            )
         if o is None:
             raise Rejected(135, f"Can't find order with id ={order_id}")
         if o.fo is None:
