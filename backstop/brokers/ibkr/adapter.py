@@ -212,12 +212,16 @@ class IBKRBroker:
 
     def drain_events(self) -> list[BrokerEvent]:
         """Events since the last call in the order the gateway sent them, then what a
-        re-read finds missing after a (re)connect or a 1101/1102."""
+        re-read finds missing after a (re)connect or a 1101/1102. A re-read the gateway
+        does not answer in time is tried again at the next call (logged), never skipped."""
         self._reconnect()
         self._collect()
         if self._needs_resync and self._client.connected:
-            self._needs_resync = False
-            self._pending += self.resync()
+            try:
+                self._pending += self.resync()
+                self._needs_resync = False
+            except BrokerUnavailable as err:
+                log.warning("IB re-sync postponed: %s", err)
         out, self._pending = self._pending, []
         return out
 
