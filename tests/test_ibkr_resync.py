@@ -108,3 +108,23 @@ def test_gateway_restart_reissuing_ids_keeps_orders_recognised_by_order_ref(
     order = ib.order(TP)
     assert order is not None and order.status == OrderStatus.FILLED
     assert ib.positions()[0].symbol == SYMBOL
+
+
+def test_crash_between_the_parent_and_the_last_child_resends_the_whole_bracket(
+    fake: FakeIBKR,
+) -> None:
+    first = broker(fake.port).start()
+    # the process dies after the parent and the take-profit went out (transmit=False)
+    # and before the stop that transmits them: the gateway holds them untransmitted
+    first._client.place(bracket(1), skip=frozenset({SL}))
+    first._client.barrier()
+    first.close()  # the socket ends: the gateway drops what was never transmitted
+    with broker(fake.port) as again:
+        ev = Events(again)
+        again.submit(bracket(1))
+        ev.settle()
+        fake.advance()
+        ev.settle()
+    assert sorted(o["order_ref"] for o in fake.orders) == sorted([E, TP, SL])  # one bracket
+    assert ev.kinds() == [("ACCEPTED", E), ("ACCEPTED", TP), ("ACCEPTED", SL), ("FILL", E)]
+    assert fake.position(SYMBOL)[0] == 1.0
