@@ -172,6 +172,19 @@ def test_tick_or_multiplier_mismatch_is_refused_before_any_order(fake: FakeIBKR)
     assert fake.orders == []
 
 
+def test_bars_and_last_price_come_from_ibs_history_up_to_the_fakes_clock(
+    fake: FakeIBKR, ib: IBKRBroker
+) -> None:
+    fake.advance()
+    frame = ib.bars([SYMBOL], "1Min", T0)
+    assert frame.rows() == [
+        (T0, SYMBOL, 6000.0, 6001.0, 5999.0, 6000.0, 100.0),
+        (T0 + MINUTE, SYMBOL, 6000.25, 6003.0, 5999.5, 6002.0, 100.0),
+    ]
+    assert ib.bars([SYMBOL], "1Min", T0 + 1).height == 1
+    assert ib.last_price(SYMBOL) == 6002.0
+
+
 def test_positions_per_unit_price_and_account(fake: FakeIBKR, ib: IBKRBroker) -> None:
     fake.open_external_position(SYMBOL, -2, 6004.5)  # a manual TWS order, not ours
     assert fake.position(SYMBOL) == (-2.0, 6004.5 * 5)

@@ -32,7 +32,8 @@ It translates and holds no trading logic: the core decides legs, OCO cancels and
 
 Status times: IB's ``orderStatus`` carries no time, so status events are stamped with
 the adapter's ``clock`` (the runner's); executions carry the gateway's execution time.
-``last_price`` is nan: the adapter subscribes to no market data.
+``last_price`` is the latest one-minute bar's close: the adapter subscribes to no market
+data.
 """
 
 from __future__ import annotations
@@ -386,5 +387,12 @@ class IBKRBroker:
         return self._client.bars(symbols, timeframe, start_ns, end_ns)
 
     def last_price(self, symbol: str) -> float:
-        """nan: this adapter subscribes to no market data (the bars are the marks)."""
-        return math.nan
+        """The close of the latest one-minute TRADES bar IB has for ``symbol`` (the adapter
+        subscribes to no live market data); nan when there is none or the gateway is down
+        (the sizer's last resort: it then says it had no price)."""
+        try:
+            frame = self.bars([symbol], "1Min", 0)
+        except BrokerUnavailable as err:
+            log.warning("last price of %s: %s", symbol, err)
+            return math.nan
+        return float(frame.get_column("close")[-1]) if frame.height else math.nan
