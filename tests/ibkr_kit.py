@@ -54,7 +54,7 @@ def broker(port: int, client_id: int = 7, **kw: Any) -> IBKRBroker:
     instruments = kw.pop("instruments", None)
     config = IBKRConfig(
         port=port, client_id=client_id, connect_timeout_s=5.0, request_timeout_s=5.0,
-        commission_wait_s=1.0, reconnect_every_s=0.05, **kw,
+        commission_wait_s=1.0, reconnect_every_s=0.05, max_requests_per_s=0, **kw,
     )  # fmt: skip
     return IBKRBroker(config, clock=SimClock(0), instruments=instruments, symbols=[SYMBOL])
 

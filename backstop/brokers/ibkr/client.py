@@ -86,6 +86,7 @@ class IBClient:
         self.config = config
         self.ib = IB()
         self.ib.RequestTimeout = config.request_timeout_s
+        self.ib.client.MaxRequests = config.max_requests_per_s
         self.notes: list[Note] = []
         self.contracts: dict[str, Contract] = {}  # backstop symbol -> qualified contract
         self.specs: dict[str, ContractSpec] = {}

@@ -34,7 +34,9 @@ class IBKRConfig:
     bounds how long a fill waits for its commission report before it is reported without
     one (fee 0, logged). ``reconnect_every_s`` is the least time between two reconnect
     attempts after the socket dropped. ``history_days`` is how far back a request for the
-    latest bars looks (the bar feed keeps only those after its last bar)."""
+    latest bars looks (the bar feed keeps only those after its last bar).
+    ``max_requests_per_s`` is ib_async's throttle of messages to the gateway (TWS allows 50
+    a second; 0 turns it off, for the loopback fake only)."""
 
     host: str = "127.0.0.1"
     port: int = 4002
@@ -45,6 +47,7 @@ class IBKRConfig:
     commission_wait_s: float = 2.0
     reconnect_every_s: float = 5.0
     history_days: int = 2
+    max_requests_per_s: int = 45
     contract_months: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -70,6 +73,12 @@ class IBKRConfig:
         check(
             isinstance(self.history_days, int) and 1 <= self.history_days <= 30,
             ConfigError("history_days", f"must be 1-30 days, got {self.history_days!r}"),
+        )
+        check(
+            isinstance(self.max_requests_per_s, int) and self.max_requests_per_s >= 0,
+            ConfigError(
+                "max_requests_per_s", f"must be an integer >= 0, got {self.max_requests_per_s!r}"
+            ),
         )
         for root, month in self.contract_months.items():
             check(

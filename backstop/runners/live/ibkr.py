@@ -10,7 +10,8 @@ broker names are the integrator's); this module holds the pieces ``paper.py``'s
 - ``ibkr_broker(opts, conn, symbols, fake)``: the adapter, contracts of ``symbols`` checked
   against the instrument registry at start. Against the fake its status events are stamped
   with the fake's market clock (the tape's time), so a journal does not depend on the wall
-  clock; against a gateway, with the system clock.
+  clock, and ib_async's 45-messages-a-second throttle (TWS's limit) is off; against a
+  gateway, the system clock and the throttle.
 - ``fake_advance(fake, broker)``: the bar feed's ``advance`` for the fake: the next bar,
   then one round trip so what it filled is heard before the runner decides.
 
@@ -87,7 +88,9 @@ def ibkr_broker(
     )
     if opts.broker == "ibkr-fake":
         check(fake is not None, ConfigError("--broker", "ibkr-fake needs its fake gateway"))
-        config = IBKRConfig(host=fake.host, port=fake.port, client_id=FAKE_CLIENT_ID)
+        config = IBKRConfig(
+            host=fake.host, port=fake.port, client_id=FAKE_CLIENT_ID, max_requests_per_s=0
+        )
         return IBKRBroker(config, clock=FakeClock(fake), symbols=symbols)
     if opts.mode == Mode.LIVE:
         check(
