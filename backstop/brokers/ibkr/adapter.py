@@ -155,7 +155,7 @@ class IBKRBroker:
         nothing when the gateway already holds its client id (see the module doc)."""
         self._ready(f"submit {command.client_order_id}")
         self.contract(command.symbol)
-        self._client.pump()
+        self._collect()  # what the gateway said before is reported before the answer
         known = {s.client_order_id: s for s in self._client.orders() if s.client_order_id}
         members = [*command, *command.legs]
         primary = known.get(command.client_order_id)
@@ -182,7 +182,7 @@ class IBKRBroker:
         reported if it was not yet)."""
         cid = command.client_order_id
         self._ready(f"cancel {cid}")
-        self._client.pump()
+        self._collect()
         if self._client.cancel(cid):
             self._client.barrier()
             return
@@ -196,16 +196,15 @@ class IBKRBroker:
         levels (REPLACED when the gateway echoes it); an ended order is left as it is."""
         cid = command.client_order_id
         self._ready(f"amend {cid}")
-        self._client.pump()
+        self._collect()
         snap = self._find(cid)
         if snap is None:
             raise BackstopError(f"amend {cid}: IB has no such order")
         if snap.is_done:
             self._report([snap])
             return
-        stop = command.stop_price if command.stop_price is not None else None
         qty = command.qty if command.qty is not None else snap.qty
-        self._tr.expect_amend(cid, qty, stop, command.limit_price)
+        self._tr.expect_amend(cid, qty, command.stop_price, command.limit_price)
         self._client.amend(cid, command)
         self._client.barrier()
 
