@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 
-from backstop.brokers.ibkr import IBKRBroker
+from backstop.brokers.ibkr import IBKRBroker, IBKRConfig
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderStatus, Side
 from backstop.domain.events import Account, BrokerPosition, Execution, OrderUpdate
 from backstop.domain.events import OrderUpdateKind as K
 from backstop.domain.instruments import Instrument
+from backstop.engine.clock import SimClock
 from backstop.errors import ConfigError
 from backstop.testing.fake_ibkr import FakeIBKR
 from tests.ibkr_kit import (
@@ -213,3 +215,19 @@ def test_partial_fills_report_what_is_left(fake: FakeIBKR, ib: IBKRBroker) -> No
     assert [(f.qty, f.leaves_qty) for f in ev.fills()] == [(1.0, 1.0), (1.0, 0.0)]
     assert ib.positions()[0].qty == 2.0
     assert ib.open_orders() == []
+
+
+def test_a_futures_root_is_the_one_contract_ib_finds_and_names_the_position() -> None:
+    bars = mes_bars().with_columns(pl.lit("MES").alias("symbol"))
+    with FakeIBKR(bars) as fake:
+        config = IBKRConfig(port=fake.port, max_requests_per_s=0)
+        with IBKRBroker(config, clock=SimClock(0), symbols=["MES"]) as ib:
+            spec = ib.contract("MES")
+            assert (spec.tick, spec.multiplier, spec.is_future) == (0.25, 5.0, True)
+            ib.submit(SubmitOrder(E, "MES", Side.BUY, 1))
+            fake.advance()
+            ib.refresh()
+            assert ib.drain_events()[-1].symbol == "MES"  # type: ignore[union-attr]
+            assert ib.positions() == [BrokerPosition("MES", 1.0, 6000.25)]
+        with IBKRBroker(config) as unaware:  # no symbols given: IB's local symbol names it
+            assert unaware.positions() == [BrokerPosition("MESZ5", 1.0, 6000.25)]
