@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 
@@ -10,6 +12,7 @@ from fake_ibkr_kit import connect, es_tape, flat, wait_disconnected
 from ib_async import IB, Future, Stock
 
 from backstop.testing.fake_ibkr import FakeIBKR
+from backstop.testing.fake_ibkr.session import Session
 
 
 @pytest.fixture
@@ -37,6 +40,8 @@ def test_connect_is_fast_and_answers_every_startup_request(fake):
         assert values["AvailableFunds"] == "1000000.00"
         assert ib.positions() == []
         assert ib.openTrades() == []
+        summary = {v.tag: v.value for v in ib.accountSummary()}
+        assert (summary["NetLiquidation"], summary["BuyingPower"]) == ("1000000.00", "4000000.00")
     finally:
         ib.disconnect()
     assert fake.bugs == [] and fake.unserved == []
@@ -121,3 +126,35 @@ def test_stop_closes_the_clients_and_joins_every_thread_and_start_reuses_the_por
     finally:
         ib.disconnect()
         fake.stop()
+
+
+def test_a_client_killed_without_goodbye_frees_its_client_id_for_the_next_connect(fake):
+    for _ in range(3):  # a killed client's socket closes; the restart connects at once
+        raw = socket.create_connection((fake.host, fake.port), timeout=5)
+        raw.sendall(b"API\0" + struct.pack(">I", 9) + b"v157..178")
+        raw.recv(64)  # the server version and connection time
+        start_api = b"71\x002\x009\x00\x00"
+        raw.sendall(struct.pack(">I", len(start_api)) + start_api)
+        raw.recv(4096)
+        raw.close()
+        with connect(fake, client_id=9):
+            assert fake.clients == [9]
+
+
+def test_start_api_lets_a_client_id_in_when_its_old_socket_is_dead_but_not_yet_dropped(fake):
+    # the race the test above rarely hits: the old reader has not seen end-of-file yet
+    old_end, old_peer = socket.socketpair()
+    new_end, new_peer = socket.socketpair()
+    try:
+        old = Session(old_end, fake.gateway, "old")  # reader never started: nobody drops it
+        old.client_id = 9
+        fake.gateway.attach(old)
+        old_peer.close()  # the old client is killed
+        new = Session(new_end, fake.gateway, "new")
+        fake.gateway.attach(new)
+        fake.gateway.handle(new, ["71", "2", "9", ""])
+        assert (new.client_id, old.closed, fake.clients) == (9, True, [9])
+        new.close()
+    finally:
+        for s in (old_peer, new_peer):
+            s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fake_ibkr_kit import advance, connect, es_tape, flat, sync, wait_disconnected
-from ib_async import IB, LimitOrder, MarketOrder
+from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder
 from ib_async import Future as IbFuture
 
 from backstop.runners.live.feeds import fake_advance
@@ -162,3 +162,23 @@ def test_the_http_control_endpoint_moves_the_clock():
         assert fake.now == before + 60_000_000_000
         assert step() is True
         assert step() is False  # the tape ran out
+
+
+def test_the_execution_filter_selects_by_side_and_time():
+    rows = [*flat(2, 6000.0), *flat(2, 6001.0), *flat(2, 6002.0)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        c = _es(ib)
+        ib.placeOrder(c, MarketOrder("BUY", 2, orderRef="bs-f1"))
+        advance(fake, ib)  # fills at 6001, 14:32
+        ib.placeOrder(c, MarketOrder("SELL", 1, orderRef="bs-f2"))
+        advance(fake, ib, 2)  # fills at 6001 at 14:33
+        refs = [f.execution.orderRef for f in ib.reqExecutions(ExecutionFilter(side="SELL"))]
+        assert refs == ["bs-f2"]
+        since = ExecutionFilter(time="20251201 14:33:00 UTC")
+        assert [f.execution.orderRef for f in ib.reqExecutions(since)] == ["bs-f2"]
+        assert len(ib.reqExecutions(ExecutionFilter(clientId=1))) == 2
+        assert ib.reqExecutions(ExecutionFilter(clientId=2)) == []
+        seen = []
+        ib.errorEvent += lambda req_id, code, text, contract: seen.append(code)
+        assert ib.reqExecutions(ExecutionFilter(time="yesterday")) == []
+        assert seen == [322]

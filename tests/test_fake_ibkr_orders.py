@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fake_ibkr_kit import advance, connect, es_tape, flat, sync
 from ib_async import Future as IbFuture
-from ib_async import LimitOrder, MarketOrder, StopLimitOrder, StopOrder
+from ib_async import LimitOrder, MarketOrder, PriceCondition, StopLimitOrder, StopOrder
 
 from backstop.testing.fake_ibkr import FakeIBKR
 
@@ -267,6 +267,11 @@ def test_a_child_of_an_unknown_or_cancelled_parent_is_refused():
             "order type 'TRAIL' (the fake serves MKT, LMT, STP, STP LMT)",
         ),
         ({"tif": "FOK"}, "time in force 'FOK' (the fake serves DAY, GTC, IOC)"),
+        ({"allOrNone": True}, "all-or-none orders"),
+        ({"displaySize": 1}, "iceberg orders (displaySize)"),
+        ({"minQty": 1}, "minQty"),
+        ({"goodAfterTime": "20251201 15:00:00 UTC"}, "goodAfterTime"),
+        ({"conditions": [PriceCondition(price=6000.0, conId=1, exch="CME")]}, "conditional orders"),
     ],
 )
 def test_order_features_the_fake_does_not_model_are_refused_by_name(change, what):

@@ -6,7 +6,10 @@ import datetime as dt
 import struct
 
 import pytest
+from fake_ibkr_kit import es_tape, flat
 
+from backstop.errors import ConfigError
+from backstop.testing.fake_ibkr import FakeIBKR
 from backstop.testing.fake_ibkr.account import Ledger
 from backstop.testing.fake_ibkr.contracts import front_month, make_spec, matches, third_friday
 from backstop.testing.fake_ibkr.wire import (
@@ -94,3 +97,19 @@ def test_ledger_moves_cash_by_notional_for_stocks():
     book.apply("SYN", 10, 100.0, 1.0, False, 1.0)
     assert book.cash == 10_000.0 - 1000.0 - 1.0
     assert book.values(lambda s: 101.0, lambda s: 1.0, set())["NetLiquidation"] == 8_999.0 + 1010.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"positions": {"NQ": (1, 20000.0)}}, "positions['NQ']"),
+        ({"first_order_id": 0}, "first_order_id"),
+        ({"account": ""}, "account"),
+        ({"start": 9}, "start"),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_key(kwargs, key):
+    bars = es_tape(flat(3, 6000.0))
+    with pytest.raises(ConfigError) as caught:
+        FakeIBKR(bars, **kwargs)
+    assert caught.value.key == key

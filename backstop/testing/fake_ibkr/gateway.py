@@ -194,6 +194,10 @@ class Gateway:
             s.send(msg.error(-1, 321, f"the fake gateway does not serve message id {mid}"))
 
     def _start_api(self, s: Session, client_id: int) -> None:
+        for x in [x for x in self.sessions if x is not s and x.client_id == client_id]:
+            if x.looks_closed():  # its client died a moment ago: let the new one in
+                x.close()
+                self.dropped(x)
         if any(x is not s and x.client_id == client_id for x in self.sessions):
             s.send(
                 msg.error(
@@ -264,16 +268,27 @@ class Gateway:
                     s.send(msg.historical_update(req_id, bar, daily))
 
     def _executions(self, s: Session, f: list[str]) -> None:
+        """reqExecutions with its filter: client id (0: all), account, time (fills at or after
+        it), symbol, secType, exchange, side. A time the fake cannot read is error 322."""
         req_id = integer(f[2])
-        client, symbol, sec_type, side = integer(f[3]), f[6], f[7], f[9]
+        client, account, since, symbol, sec_type, exchange, side = (
+            integer(f[3]), f[4], f[5], f[6], f[7], f[8], f[9].upper()
+        )  # fmt: skip
+        try:
+            after = history.parse_time(since) if since.strip() else None
+        except history.HistoryRefused as exc:
+            s.send(msg.error(req_id, 322, f"Error processing request: execution filter time {exc}"))
+            return
         for e in self.venue.executions:
-            if client and e.client_id != client:
-                continue
-            if symbol and symbol not in (e.spec.symbol, e.spec.local_symbol):
-                continue
-            if sec_type and sec_type != e.spec.sec_type:
-                continue
-            if side and side.upper()[:1] != e.side[0] and side.upper() != e.side:
+            if (
+                (client and e.client_id != client)
+                or (account and account != e.account)
+                or (after is not None and e.ts < after)
+                or (symbol and symbol not in (e.spec.symbol, e.spec.local_symbol))
+                or (sec_type and sec_type != e.spec.sec_type)
+                or (exchange and exchange != e.spec.exchange)
+                or (side and side not in (e.side, {"BOT": "BUY", "SLD": "SELL"}[e.side]))
+            ):
                 continue
             s.send(omsg.exec_details(req_id, e))
             s.send(omsg.commission_report(e))

@@ -35,11 +35,10 @@ class HistoryRefused(Exception):
     """A historical request the fake does not serve; the message says what and why."""
 
 
-def parse_end(text: str, now_ns: int) -> int:
-    """The request's end as ns UTC, clipped to the fake's clock (no look-ahead)."""
+def parse_time(text: str) -> int:
+    """A TWS date-time as ns UTC: ``YYYYMMDD HH:MM:SS`` with ``UTC``, a zone name or nothing
+    (UTC), or ``YYYYMMDD-HH:MM:SS`` (UTC)."""
     s = text.strip()
-    if not s:
-        return now_ns
     try:
         if "-" in s[:9] and len(s) >= 17:
             when = dt.datetime.strptime(s[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=dt.UTC)
@@ -49,8 +48,15 @@ def parse_end(text: str, now_ns: int) -> int:
             zone = parts[2] if len(parts) > 2 else "UTC"
             when = when.replace(tzinfo=dt.UTC if zone == "UTC" else ZoneInfo(zone))
     except (ValueError, IndexError, KeyError) as exc:
-        raise HistoryRefused(f"endDateTime {text!r} is not a form the fake reads ({exc})") from None
-    return min(now_ns, int(when.timestamp()) * NS)
+        raise HistoryRefused(f"{text!r} is not a date-time form the fake reads ({exc})") from None
+    return int(when.timestamp()) * NS
+
+
+def parse_end(text: str, now_ns: int) -> int:
+    """The request's end as ns UTC, clipped to the fake's clock (no look-ahead)."""
+    if not text.strip():
+        return now_ns
+    return min(now_ns, parse_time(text))
 
 
 def parse_duration(text: str) -> int:

@@ -96,12 +96,20 @@ class PlaceRequest:
 
 def parse_place(fields: list[str]) -> PlaceRequest:
     """Read a placeOrder message (field 0 is the message id 3); raise ``Unserved`` for what the
-    fake does not model (combos, what-if, algos, scale, hedge and delta-neutral orders)."""
-    if len(fields) < 86:
-        raise Unserved(f"placeOrder with {len(fields)} fields (expected at least 86)")
+    fake does not model (combos, what-if, algos, scale, hedge, delta-neutral, iceberg,
+    all-or-none, minimum-quantity, good-after-time and conditional orders), never ignore it."""
+    if len(fields) < 91:
+        raise Unserved(f"placeOrder with {len(fields)} fields (expected at least 91)")
     contract = contract_request(fields, 2)
     if contract["secType"] == "BAG":
         raise Unserved("combo (BAG) orders")
+    order_type = fields[18].upper()
+    if order_type not in ORDER_TYPES:
+        raise Unserved(f"order type {fields[18]!r} (the fake serves {', '.join(ORDER_TYPES)})")
+    tif = fields[21].upper() or "DAY"
+    if tif not in TIFS:
+        raise Unserved(f"time in force {fields[21]!r} (the fake serves {', '.join(TIFS)})")
+    # the type is known from here, so field positions (some hang on it) are the ones below
     variable = {
         65: "delta-neutral orders",
         73: "scale orders",
@@ -115,12 +123,16 @@ def parse_place(fields: list[str]) -> PlaceRequest:
         raise Unserved("delta-neutral contracts")
     if flag(fields[85]):
         raise Unserved("what-if orders")
-    order_type = fields[18].upper()
-    if order_type not in ORDER_TYPES:
-        raise Unserved(f"order type {fields[18]!r} (the fake serves {', '.join(ORDER_TYPES)})")
-    tif = fields[21].upper() or "DAY"
-    if tif not in TIFS:
-        raise Unserved(f"time in force {fields[21]!r} (the fake serves {', '.join(TIFS)})")
+    behaviours = {
+        31: "iceberg orders (displaySize)",
+        37: "goodAfterTime",
+        50: "all-or-none orders",
+        51: "minQty",
+        90: "conditional orders",
+    }
+    for idx, what in behaviours.items():
+        if fields[idx] not in ("", "0", "2147483647"):
+            raise Unserved(what)
     lmt = num(fields[19], default=float("nan"))
     aux = num(fields[20], default=float("nan"))
     return PlaceRequest(

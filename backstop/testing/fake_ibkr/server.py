@@ -31,7 +31,7 @@ from backstop.testing.fake_ibkr.control import ControlServer
 from backstop.testing.fake_ibkr.faults import FaultSwitches
 from backstop.testing.fake_ibkr.gateway import Gateway
 from backstop.testing.fake_ibkr.session import Session
-from backstop.testing.fake_ibkr.venue import Venue
+from backstop.testing.fake_ibkr.venue import IB_STATUS, Venue
 
 STOP_TIMEOUT_S = 5.0
 ACCEPT_POLL_S = 0.05
@@ -216,7 +216,7 @@ class FakeIBKR(FaultSwitches):
                         "oca_group": o.oca_group,
                         "oca_type": o.oca_type,
                         "parent_id": o.parent_id,
-                        "status": "Cancelled" if fo is None else _status(fo.status),
+                        "status": "Cancelled" if fo is None else IB_STATUS[fo.status],
                         "filled": 0.0 if fo is None else fo.filled_qty,
                         "avg_price": None if fo is None else fo.filled_avg_price,
                     }
@@ -268,9 +268,3 @@ class FakeIBKR(FaultSwitches):
         """Client ids of the sessions connected now (after their startApi)."""
         with self.gateway.lock:
             return [s.client_id for s in self.gateway.sessions if s.client_id is not None]
-
-
-def _status(status: str) -> str:
-    from backstop.testing.fake_ibkr.venue import IB_STATUS
-
-    return IB_STATUS[status]

@@ -11,6 +11,7 @@ fails or blocks longer than ``IO_TIMEOUT_S`` drops the connection.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import sys
 import threading
@@ -72,6 +73,17 @@ class Session:
                 pass
         self.close()
         return False
+
+    def looks_closed(self) -> bool:
+        """Whether the peer is gone even if the reader has not noticed yet (a client killed a
+        moment ago): the socket reads end-of-file, or fails. Never blocks."""
+        if self.closed:
+            return True
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            return bool(readable) and self.sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def close(self) -> None:
         """Drop the connection (the client sees the peer close)."""
