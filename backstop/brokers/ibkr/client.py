@@ -148,9 +148,6 @@ class IBClient:
     def connected(self) -> bool:
         return self.ib.isConnected()
 
-    def accounts(self) -> list[str]:
-        return list(self.ib.managedAccounts())
-
     def pump(self) -> None:
         """Handle what the socket delivered so far (no waiting)."""
         if self.ib.isConnected():
