@@ -19,6 +19,7 @@ from kit import bars
 
 from backstop import Backtest
 from backstop.cli import main
+from backstop.data import sample_bars
 from backstop.domain.enums import OrderRole
 from backstop.strategies import get_strategy
 
@@ -113,7 +114,7 @@ def test_everything_is_closed_by_the_close_and_nothing_opened_after_it() -> None
     assert after.is_empty()  # the reclaim bar (15:55) ends after the close time
 
 
-def test_runs_from_the_cli_on_the_sample(tmp_path: Path, capsys) -> None:
+def test_runs_from_the_cli_and_the_api_on_the_sample(tmp_path: Path, capsys) -> None:
     """seed 003 on the bundled sample (synthetic bars never fall 15%: a 0.5% crash here)."""
     argv = ["backtest", "--strategy", "bear_trap", "--param", "crash_pct=0.005"]
     code = main([*argv, "--profile", "equity-runner", "--json", "--journal", str(tmp_path / "j")])
@@ -121,3 +122,5 @@ def test_runs_from_the_cli_on_the_sample(tmp_path: Path, capsys) -> None:
     assert code == 0
     assert out["round_trips"] > 0
     assert set(out["verdicts_by_reason"]) == {"STOP_MOVED"}
+    api = Backtest(sample_bars(), "bear_trap", profile="equity-runner", crash_pct=0.005).run()
+    assert api.trades.height == out["round_trips"]

@@ -19,6 +19,7 @@ from kit import bars
 
 from backstop import Backtest, ConfigError
 from backstop.cli import main
+from backstop.data import sample_bars
 from backstop.strategies import get_strategy
 
 NY = ZoneInfo("America/New_York")
@@ -65,7 +66,7 @@ def test_bands_must_leave_a_dead_zone() -> None:
         get_strategy("daily_trend_hysteresis").resolve({"lower": 60})
 
 
-def test_runs_from_the_cli_on_the_sample_with_the_equity_runner_profile(
+def test_runs_from_the_cli_and_the_api_on_the_sample_with_the_equity_runner_profile(
     tmp_path: Path, capsys
 ) -> None:
     """seed 003 on the bundled sample: every signal became an order, none refused."""
@@ -76,3 +77,5 @@ def test_runs_from_the_cli_on_the_sample_with_the_equity_runner_profile(
     assert out["verdicts_by_reason"] == {}
     assert out["order_share"]["daily_trend_hysteresis"]["share"] == 1.0
     assert out["round_trips"] > 0
+    api = Backtest(sample_bars(), "daily_trend_hysteresis", profile="equity-runner").run()
+    assert api.trades.height == out["round_trips"]

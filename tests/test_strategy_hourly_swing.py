@@ -6,10 +6,15 @@ test_strategy_daily_trend_hysteresis.py for the arithmetic).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import polars as pl
 from kit import START_NS, bars
 
 from backstop import Backtest
+from backstop.cli import main
+from backstop.data import sample_bars
 from backstop.strategies import get_strategy
 
 HOUR = 3_600_000_000_000
@@ -40,3 +45,14 @@ def test_market_orders_fill_at_the_next_hourly_open() -> None:
         (START_NS + 5 * HOUR, "SELL", 101.0),
         (START_NS + 6 * HOUR, "BUY", 101.0),
     ]
+
+
+def test_runs_from_the_cli_and_the_api_on_the_sample(tmp_path: Path, capsys) -> None:
+    """seed 003 on the bundled sample (one-minute bars: the hysteresis on minutes)."""
+    argv = ["backtest", "--strategy", "hourly_swing", "--profile", "equity-runner", "--json"]
+    code = main([*argv, "--journal", str(tmp_path / "j"), "--force"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["verdicts_by_reason"] == {}
+    api = Backtest(sample_bars(), "hourly_swing", profile="equity-runner").run()
+    assert api.trades.height == out["round_trips"] > 0

@@ -16,6 +16,7 @@ from kit import bars
 
 from backstop import Backtest
 from backstop.cli import main
+from backstop.data import sample_bars
 from backstop.domain.enums import OrderRole
 from backstop.strategies import get_strategy
 
@@ -130,7 +131,9 @@ def test_k5_keeps_a_templates_entries_only_where_the_tape_is_not_noise() -> None
     "name",
     ["k1_vwap_reversion", "k2_failed_break", "k3_sweep", "k4_momentum", "k5_noise_filter"],
 )
-def test_each_template_runs_from_the_cli_on_the_sample(name: str, tmp_path: Path, capsys) -> None:
+def test_each_template_runs_from_the_cli_and_the_api_on_the_sample(
+    name: str, tmp_path: Path, capsys
+) -> None:
     """seed 001's templates on the bundled sample (cent prices: tick 0.01), every signal an
     order, none refused."""
     argv = ["backtest", "--strategy", name, "--param", "tick=0.01", "--json"]
@@ -139,3 +142,4 @@ def test_each_template_runs_from_the_cli_on_the_sample(name: str, tmp_path: Path
     assert code == 0
     assert out["round_trips"] > 0
     assert out["verdicts_by_reason"] == {}
+    assert Backtest(sample_bars(), name, tick=0.01).run().trades.height == out["round_trips"]
