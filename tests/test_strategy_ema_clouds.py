@@ -235,12 +235,15 @@ def test_shorts_mirror_the_long_rules_when_enabled() -> None:
 
 
 def test_bad_clouds_and_exit_orders_are_config_errors_naming_the_parameter() -> None:
-    """seed 002's clouds pair a shorter with a longer average; exit_priority lists rules."""
+    """seed 002's clouds pair a shorter with a longer average; exit_priority lists rules; a
+    scale-in swing trade would hold two stop legs of which the pipeline trails one."""
     strategy = get_strategy("ema_clouds")
     with pytest.raises(ConfigError, match="fast_short: must be shorter than fast_long"):
         strategy.resolve({"fast_short": 12})
     with pytest.raises(ConfigError, match=r"exit_priority: must list rules .* got 124"):
         strategy.resolve({"exit_priority": 124})
+    with pytest.raises(ConfigError, match="scale_in: cannot trail a swing trade held in two"):
+        strategy.resolve({"scale_in": 1, "trade_type": 1})
 
 
 def test_runs_from_the_cli_and_the_api_on_the_sample_with_its_model_in_step(

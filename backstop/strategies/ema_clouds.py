@@ -16,7 +16,8 @@ before it). The seed's entry table then picks the order:
   edge (the higher average for a long), never above the close: "wait for pullback";
 - ``scale_in=1`` (any conviction >= medium): half at market now and half as a limit at the
   pullback cloud's near edge (``scale_in_pct``), cancelled by the pipeline if the first half
-  is stopped out ("add half on first pullback to cloud that holds").
+  is stopped out ("add half on first pullback to cloud that holds"). Not with swing
+  trades: the pipeline trails one stop leg of a position, and an add has its own.
 
 Every entry carries its conviction (the profile's sizer tiers read it), a protective stop at
 the macro cloud's far edge (the lower average for a long: the price at which "price closes
@@ -261,6 +262,15 @@ def _check(params: dict[str, Any]) -> None:
         ConfigError("medium_conviction", "must not be above high_conviction"),
     )
     exit_rules(params["exit_priority"])
+    check(
+        not (params["scale_in"] and params["trade_type"] == SWING),
+        ConfigError(
+            "scale_in",
+            "cannot trail a swing trade held in two lots: a stop update moves one working "
+            "stop leg, and the add's legs keep the entry's first stop (use scale_in=0 for "
+            "swing trades)",
+        ),
+    )
 
 
 def _bars_needed(params: dict[str, Any]) -> tuple[str, int]:
