@@ -74,7 +74,6 @@ SIGNAL_EXIT_REASONS: dict[str, OrderRole] = {
     "cloud_flip": OrderRole.CLOUD_FLIP,
     "thesis_invalidation": OrderRole.THESIS_INVALIDATION,
     "time_stop": OrderRole.TIME_STOP,
-    "eod_close": OrderRole.EOD_CLOSE,  # a strategy's own end-of-day close (day trades only)
     "volatility": OrderRole.VOLATILITY_EXIT,
 }
 

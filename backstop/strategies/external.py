@@ -13,9 +13,8 @@ signals"):
   numbered as ``domain/intake.py`` says), ``strategy_id``, ``advisory`` (``WAIT`` |
   ``GO``) and ``advisory_confidence`` (0..1, or a percentage like ``50%``);
 - and backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
-  ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``eod_close``, ``volatility``),
-  ``limit_price`` (a limit entry at that price) and ``scale_in_pct`` (half now, half on a
-  pullback).
+  ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``), ``limit_price``
+  (a limit entry at that price) and ``scale_in_pct`` (half now, half on a pullback).
 
 A signal is acted on at the close of the first bar of its symbol at or after its ts. An
 unknown column or a bad value is a ``DataError`` naming the file, line and column: nothing is
