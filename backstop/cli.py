@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backstop import cli_live
+from backstop import cli_data, cli_live
 from backstop.cli_args import config_values, jsonable, key_values
 from backstop.cli_research import cmd_report, cmd_sweep
 from backstop.cli_summary import print_summary
@@ -281,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--md", metavar="FILE", help="write the Markdown version here")
     rpt.set_defaults(func=cmd_report)
     cli_live.register(sub)  # kill, readiness (and the live runner's commands)
+    cli_data.register(sub)  # data fetch
     return parser
 
 
