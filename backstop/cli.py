@@ -267,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--profile", help="risk profile: a preset name or a .toml file")
     sw.add_argument("--processes", type=int, help="worker processes (default: one per core)")
     sw.add_argument(
+        "--backend",
+        choices=("processes", "ray"),
+        default="processes",
+        help="processes on this machine (default), or Ray (pip install 'backstop[ray]')",
+    )
+    sw.add_argument(
+        "--address", help="with --backend ray: the cluster (HOST:PORT; default a local Ray)"
+    )
+    sw.add_argument(
         "--out", help="results file (.duckdb; default runs/sweep-<id>.duckdb, named by inputs)"
     )
     sw.add_argument("--force", action="store_true", help="replace an existing --out file")

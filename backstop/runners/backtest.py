@@ -102,13 +102,24 @@ class Backtest:
         constraint: Any = None,
         processes: int | None = None,
         progress: bool | None = None,
+        backend: str = "processes",
+        address: str | None = None,
         **params: Any,
     ) -> pl.DataFrame:
         """Every combination of ``params`` (values or iterables): a polars frame with one
-        row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
+        row of stats per combination, in grid order; ``backend="ray"`` runs them on Ray
+        (``address``: the cluster); see ``backstop.runners.sweep``."""
         from backstop.runners.sweep import sweep  # sweep builds on Backtest: import on use
 
-        return sweep(self, constraint=constraint, processes=processes, progress=progress, **params)
+        return sweep(
+            self,
+            constraint=constraint,
+            processes=processes,
+            progress=progress,
+            backend=backend,
+            address=address,
+            **params,
+        )
 
     def optimize(
         self,
@@ -117,6 +128,8 @@ class Backtest:
         constraint: Any = None,
         processes: int | None = None,
         progress: bool | None = None,
+        backend: str = "processes",
+        address: str | None = None,
         **params: Any,
     ) -> tuple[BacktestResult, pl.DataFrame]:
         """Sweep and return (the best combination's result, the sweep table)."""
@@ -128,6 +141,8 @@ class Backtest:
             constraint=constraint,
             processes=processes,
             progress=progress,
+            backend=backend,
+            address=address,
             **params,
         )
 
