@@ -66,6 +66,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         result = _run_strategy(bars, args, config, profile, params)
     result.data_info = info.as_dict()  # as the file was read (the facade saw a frame)
+    result.tz = args.tz  # the zone its frames show times in (the facade saw prepared bars)
     journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
     journal = write_journal(result, journal_file, force=args.force)

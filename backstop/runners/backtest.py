@@ -57,6 +57,7 @@ class Backtest:
         **params: Any,
     ) -> None:
         self.prepared, self.data_info = _prepared(bars, symbol, tz)
+        self.tz = tz  # the zone the result's frames show times in (backstop.engine.zoned)
         self.bars = self.prepared.bars
         self.strategy = _strategy_of(strategy)
         self.params = self.strategy.resolve(params)
@@ -93,6 +94,7 @@ class Backtest:
         result.strategy_name = self.strategy.name
         result.warnings = [*self.data_warnings, *result.warnings]
         result.data_info = self.data_info.as_dict() if self.data_info is not None else {}
+        result.tz = self.tz
         return result
 
     # ---- research: sweeps, optimisation and walk-forward splits over these bars -----------

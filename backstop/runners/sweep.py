@@ -182,6 +182,7 @@ def job_of(bt: Backtest) -> dict[str, Any]:
         "instruments": bt.instruments,
         "profile": bt.profile,
         "params": dict(bt.params),
+        "tz": bt.tz,
     }
 
 
@@ -203,6 +204,7 @@ def backtest_for(job: dict[str, Any], prepared: Any, combo: dict[str, Any]) -> B
     )
     parsed = bt.strategy.resolve(job["params"] | combo)
     bt.params = job["params"] | {k: parsed[k] for k in combo}
+    bt.tz = job.get("tz")  # prepared bars take no tz: the zone its result shows times in
     return bt
 
 
