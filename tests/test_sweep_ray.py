@@ -19,6 +19,7 @@ import pytest
 import backstop
 from backstop import BackstopError, Backtest, ConfigError, sample_bars
 from backstop.cli import main
+from backstop.strategies.base import get_strategy
 
 GRID = {"fast": [5, 10], "slow": [30, 60]}
 TESTS = Path(__file__).parent
@@ -63,6 +64,16 @@ def test_a_ray_sweep_equals_the_process_sweep_row_for_row(
     assert table.equals(local)
     top = max(local.iter_rows(named=True), key=lambda r: r["sharpe"])
     assert best.run_id == top["run_id"]
+
+
+def test_a_function_no_worker_can_import_runs_on_ray(ray_local: str, small: pl.DataFrame) -> None:
+    def cross(bars: pl.DataFrame, fast: int = 10, slow: int = 30) -> pl.DataFrame:
+        return get_strategy("sma_cross").fn(bars, fast=fast, slow=slow)
+
+    on_ray = Backtest(small, cross).sweep(backend="ray", **GRID)  # sent by value (cloudpickle)
+    in_process = Backtest(small, cross).sweep(processes=1, **GRID)
+    assert on_ray.equals(in_process)
+    assert on_ray["trade_count"].to_list() == in_process["trade_count"].to_list() != [0] * 4
 
 
 def test_ray_actor_errors_name_the_combination(ray_local: str, small: pl.DataFrame) -> None:
