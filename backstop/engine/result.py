@@ -150,6 +150,8 @@ class BacktestResult:
         return run_zone(self.tz, self.arrays.symbols)
 
     def _zoned(self, name: str) -> pl.DataFrame:
+        """The ``<name>_ns`` frame shown in ``zone``, built once per zone (``tz`` may be set
+        after the run, as the facade and the CLI do)."""
         cache = self.__dict__.setdefault("_zoned_frames", {})
         key = (name, self.zone)
         if key not in cache:
