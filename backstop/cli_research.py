@@ -25,9 +25,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.address and args.backend != "ray":
         raise ConfigError("--address", "applies to --backend ray only")
     if args.backend == "ray":
-        from backstop.runners.ray_pool import import_ray
+        from backstop.runners.ray_pool import check_reachable, import_ray
 
         import_ray("--backend")  # before any data is read
+        check_reachable(args.address, "--address")
     if args.guardrails or args.risk_grid or args.incidents:
         if args.backend == "ray":
             raise ConfigError(

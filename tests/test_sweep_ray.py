@@ -7,6 +7,7 @@ the reason, only when ray is not importable (``pip install -e '.[ray]'``).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 import backstop
 from backstop import BackstopError, Backtest, ConfigError, sample_bars
 from backstop.cli import main
+from backstop.runners.ray_pool import check_reachable
 from backstop.strategies.base import get_strategy
 
 GRID = {"fast": [5, 10], "slow": [30, 60]}
@@ -117,6 +119,27 @@ def test_without_ray_the_backend_says_how_to_install(
         "backstop: error: --backend: ray is not installed; pip install 'backstop[ray]' "
         "(or pip install ray)\n"
     )
+
+
+def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: a connection is refused
+        p = subprocess.run(
+            [sys.executable, "-m", "backstop.cli", "sweep", "--param", "fast=5,10",
+             "--backend", "ray", "--address", f"127.0.0.1:{port}", "--out",
+             str(tmp_path / "x.duckdb")],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert p.returncode == 2
+    assert p.stderr == (
+        f"backstop: error: --address: no Ray cluster answers at 127.0.0.1:{port} (Connection "
+        "refused); start one with `ray start --head`, or leave the address out for a local "
+        "Ray\n"
+    )
+    with pytest.raises(ConfigError, match=r"^address: expected HOST:PORT \(or auto\), got 'x'"):
+        check_reachable("x")
 
 
 def test_backend_arguments_are_checked(small: pl.DataFrame, capsys) -> None:

@@ -14,6 +14,7 @@ strategy. Ray's workers on this machine start in the caller's working directory.
 
 from __future__ import annotations
 
+import socket
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,7 @@ def run_ray(
     ray = import_ray()
     started = False
     if not ray.is_initialized():
+        check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
         started = address is None
     try:
@@ -82,6 +84,26 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def check_reachable(address: str | None, key: str = "address", timeout_s: float = 3.0) -> None:
+    """Refuse a ``HOST:PORT`` nothing listens on, in seconds: Ray itself would wait minutes
+    for it. ``None`` and ``"auto"`` (and ``ray://`` addresses) are left to Ray. Errors name
+    ``key``."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(key, f"expected HOST:PORT (or auto), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            key,
+            f"no Ray cluster answers at {address} ({reason}); start one with "
+            "`ray start --head`, or leave the address out for a local Ray",
+        ) from None
 
 
 def _drive(ray: Any, actors: list[Any], combos: list[dict[str, Any]], tick: Tick) -> list[Any]:
