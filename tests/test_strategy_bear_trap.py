@@ -76,7 +76,7 @@ def test_the_trade_is_closed_by_its_time_stop() -> None:
     trade = (
         Backtest(_bars(CRASH), "bear_trap", profile="equity-runner", max_hold_minutes=3, **SMALL)
         .run()
-        .trades.row(0, named=True)
+        .trades_ns.row(0, named=True)
     )
     assert (trade["entry_price"], trade["exit_price"], trade["exit_reason"]) == (
         84.7,
@@ -96,7 +96,7 @@ def test_the_stop_trails_the_best_close_by_atr_and_stops_the_trade_out() -> None
     assert updates["stop_px"].to_list() == pytest.approx([84.4625, 84.7175], abs=1e-9)
     assert table.filter(pl.col("intent") == 1).is_empty()
     result = Backtest(_bars(CRASH), "bear_trap", trail_atr=0.5, **SMALL).run()
-    trade = result.trades.row(0, named=True)
+    trade = result.trades_ns.row(0, named=True)
     assert (trade["exit_reason"], trade["exit_price"]) == ("stop_loss", pytest.approx(84.7175))
     assert result.summary()["verdicts_by_reason"] == {"STOP_MOVED": 2}
 

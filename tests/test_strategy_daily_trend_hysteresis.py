@@ -51,7 +51,7 @@ def test_the_daily_close_signal_fills_at_the_next_sessions_open() -> None:
     """seed 003: the 16:05 ET signal is executed at the next 09:30 ET open: a signal formed at
     day D's close fills at D+1's open, sized at 10% of equity by the equity-runner profile."""
     result = Backtest(_daily(), "daily_trend_hysteresis", profile="equity-runner", **FAST).run()
-    fills = result.fills.sort("ts").select("ts", "side", "qty", "price").rows()
+    fills = result.fills_ns.sort("ts").select("ts", "side", "qty", "price").rows()
     assert fills == [
         (TS[3], "BUY", float(int(10_000 // 102.0)), OPENS[3]),  # 10% of 100,000 at close 102
         (TS[5], "SELL", 98.0, OPENS[5]),

@@ -101,7 +101,7 @@ def test_three_green_closes_outside_the_fast_cloud_exit_as_momentum_exhaustion()
     assert exits.select("bar", "side", "exit_reason").rows() == [
         (12, -1, int(OrderRole.MOMENTUM_EXHAUSTION))
     ]
-    trade = _run(rows).trades.row(0, named=True)
+    trade = _run(rows).trades_ns.row(0, named=True)
     assert (trade["entry_price"], trade["exit_price"], trade["exit_reason"]) == (
         101.0,
         101.4,
@@ -171,7 +171,7 @@ def test_exits_judged_at_one_close_take_the_first_rule_of_exit_priority() -> Non
     assert exit_rows() == [(12, int(OrderRole.THESIS_INVALIDATION))]
     assert exit_rows(exit_priority=3125) == [(12, int(OrderRole.CLOUD_FLIP))]
     assert exit_rows(exit_priority=25) == []
-    trade = _run(DROP).trades.row(0, named=True)
+    trade = _run(DROP).trades_ns.row(0, named=True)
     assert (trade["exit_price"], trade["exit_reason"]) == (100.4, "thesis_invalidation")
 
 
@@ -188,7 +188,7 @@ def test_time_stop_closes_day_and_scalp_trades_without_progress_but_not_swing() 
         ]
     swing = _intents(FLAT_AFTER, time_stop_minutes=3, trade_type=1)
     assert swing.filter(pl.col("intent") == 1).is_empty()
-    trade = _run(FLAT_AFTER, time_stop_minutes=3).trades.row(0, named=True)
+    trade = _run(FLAT_AFTER, time_stop_minutes=3).trades_ns.row(0, named=True)
     assert (trade["exit_ts"] - START_NS) // MINUTE == 14
     assert trade["exit_reason"] == "time_stop"
 
@@ -204,7 +204,7 @@ def test_eod_close_applies_to_day_trades_only_and_swing_trades_trail_the_pullbac
     assert day.filter(pl.col("intent") == 1).select("bar", "exit_reason").rows() == [
         (14, int(OrderRole.EOD_CLOSE))
     ]
-    trade = _run(FLAT_AFTER, start_ns=LATE).trades.row(0, named=True)
+    trade = _run(FLAT_AFTER, start_ns=LATE).trades_ns.row(0, named=True)
     assert (trade["exit_ts"] - LATE) // MINUTE == 15
     assert trade["exit_reason"] == "eod_close"
     scalp = _intents(FLAT_AFTER, start_ns=LATE, trade_type=2)
@@ -215,7 +215,7 @@ def test_eod_close_applies_to_day_trades_only_and_swing_trades_trail_the_pullbac
     far = _ema(_closes(FLAT_AFTER), 4)  # the lower average of the bullish pullback cloud
     assert updates["bar"].to_list() == [11, 12, 13, 14, 15, 16]
     assert updates["stop_px"].to_list() == pytest.approx([far[i] for i in range(11, 17)])
-    moved = _run(FLAT_AFTER, start_ns=LATE, trade_type=1).verdicts.filter(
+    moved = _run(FLAT_AFTER, start_ns=LATE, trade_type=1).verdicts_ns.filter(
         pl.col("reason_codes").list.contains("STOP_MOVED")
     )
     assert moved.height == 6

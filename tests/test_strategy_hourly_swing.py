@@ -39,7 +39,7 @@ def test_enters_above_60_and_exits_below_40() -> None:
 def test_market_orders_fill_at_the_next_hourly_open() -> None:
     """seed 003: market orders (the recommended order type), the next bar's open."""
     result = Backtest(_hourly(), "hourly_swing", rsi_period=2, qty=10).run()
-    fills = result.fills.sort("ts").select("ts", "side", "price").rows()
+    fills = result.fills_ns.sort("ts").select("ts", "side", "price").rows()
     assert fills == [
         (START_NS + 3 * HOUR, "BUY", 101.0),
         (START_NS + 5 * HOUR, "SELL", 101.0),

@@ -62,7 +62,7 @@ def test_k2_fades_a_failed_break_and_leaves_when_the_thesis_breaks() -> None:
     assert table.filter(pl.col("intent") == 1).select("bar", "exit_reason").rows() == [
         (4, int(OrderRole.THESIS_INVALIDATION))
     ]
-    trade = Backtest(_mes(rows), "k2_failed_break", range_bars=3).run().trades.row(0, named=True)
+    trade = Backtest(_mes(rows), "k2_failed_break", range_bars=3).run().trades_ns.row(0, named=True)
     assert (trade["entry_price"], trade["exit_price"], trade["exit_reason"]) == (
         5000.25,
         5000.75,
