@@ -394,16 +394,16 @@ def decide_signal_nb(
     reasons |= risk_gate_nb(g, rp, ev, mkt, equity, in_hours, quality)
     r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
     reasons |= r
+    exposure = np.nan
+    if qty > 0 and price == price:
+        r, exposure, qty = exposure_gate_nb(g, rp, ev, qty, price, mkt, equity)
+        reasons |= r
     risk = np.nan
     if dist == dist:
         risk = qty * dist * mult
         lim = rp[ENT_MAX_LOSS]
         if lim == lim and risk > lim + 1e-9:
             reasons |= R_MAX_LOSS_CAP
-    exposure = np.nan
-    if qty > 0 and price == price:
-        r, exposure = exposure_gate_nb(g, rp, ev, qty, price, mkt, equity)
-        reasons |= r
     reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
     if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:
         reasons |= R_STRATEGY_QUARANTINED | R_SHADOW_TRADE

@@ -20,6 +20,9 @@ from backstop.engine.core.codes import (
     R_ADVISORY_OVERRIDDEN,
     R_ADVISORY_WAIT,
     R_BUYING_POWER,
+    R_CAPPED_BY_BUYING_POWER,
+    R_CAPPED_BY_SECTOR,
+    R_CAPPED_BY_SINGLE_NAME,
     R_CONSECUTIVE_LOSS_LOCKOUT,
     R_DAILY_ALLOCATION_CAP,
     R_DAILY_LOSS_CIRCUIT,
@@ -38,6 +41,7 @@ from backstop.engine.core.codes import (
     R_PRICE_COLLAR,
     R_SECTOR_EXPOSURE,
     R_SINGLE_NAME_EXPOSURE,
+    R_SIZE_CAPPED,
     R_STALE_SIGNAL,
     R_STATE_REDUCING,
     R_STRATEGY_HALTED,
@@ -85,6 +89,7 @@ from backstop.engine.core.riskslots import (
     RK_MIN_EQUITY,
     RK_NEW_ONLY,
     RK_SECTOR,
+    RK_SHRINK,
     RK_SINGLE_NAME,
     RK_TRADES_DAY,
     RK_TRADES_DAY_ACCT,
@@ -227,20 +232,63 @@ def committed_nb(mkt, j: int) -> float:
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) -> tuple[int, float]:
+def exposure_breaks_nb(
+    rp,
+    qty: float,
+    held: float,
+    unit: float,
+    other_gross: float,
+    other_sector: float,
+    in_sector: bool,
+    equity: float,
+) -> int:
+    """Which exposure limits an entry of ``qty`` breaks: single name, sector, buying power.
+
+    ``held`` is the committed position of the symbol in the entry's direction (negative when
+    opposite), ``unit`` the notional of one unit at the entry price, ``other_*`` the notional
+    of every other symbol (in the symbol's sector)."""
+    reasons = 0
+    name_after = abs(held + qty) * unit
+    lim = rp[RK_SINGLE_NAME]
+    if lim == lim and name_after > lim * equity:
+        reasons |= R_SINGLE_NAME_EXPOSURE
+    lim = rp[RK_SECTOR]
+    if lim == lim and in_sector and other_sector + name_after > lim * equity:
+        reasons |= R_SECTOR_EXPOSURE
+    lim = rp[RK_BP_MULT]
+    if lim == lim and other_gross + name_after > lim * equity:
+        reasons |= R_BUYING_POWER
+    return reasons
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exposure_room_nb(lim: float, other: float, held: float, unit: float, equity: float) -> float:
+    """The largest quantity whose notional, with ``other``, stays within ``lim`` x equity
+    (``abs(held + q) * unit <= lim * equity - other``, solved for q; may be negative)."""
+    if lim != lim:
+        return np.inf
+    return (lim * equity - other) / unit - held
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exposure_gate_nb(
+    g, rp, ev, qty: float, price: float, mkt, equity: float
+) -> tuple[int, float, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
-    Returns (reasons, gross notional of the account after the entry).
+    Seed 002 ("reduced size due to exposure limits"): with ``risk.shrink_to_fit`` on, an
+    entry that would pass the single-name, sector or buying-power limit is shrunk to the
+    largest lot-rounded quantity that fits them all (SIZE_CAPPED plus the CAPPED_BY_* code of
+    the limit that bound: the one leaving the least room; each of a tie); only when no lot
+    fits is it refused with the codes of the limits the requested size broke.
+
+    Returns (reasons, gross notional of the account after the entry, quantity).
     """
     reasons = 0
     s = np.int64(ev.sym)
     k = ev.strategy
-    notional = qty * price * mkt.mult[s]
-    lim = rp[RK_DAILY_ALLOC]
-    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
-        reasons |= R_DAILY_ALLOCATION_CAP
     gross = 0.0
-    sector_after = 0.0
+    sector_other = 0.0
     my_sector = g.sector[s]
     mark = mkt.mark
     mult = mkt.mult
@@ -248,27 +296,45 @@ def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) ->
     for j in range(len(mark)):
         q = committed_nb(mkt, j)
         m = mark[j]
-        if j == s:
-            q = q + ev.side * qty
-            m = price
         # without branches: which symbols are held is a coin flip per j, and a mispredicted
-        # branch per held symbol was most of this scan on W. A flat or unmarked symbol adds
-        # +0.0, which leaves the sums exactly as skipping it did.
+        # branch per held symbol was most of this scan on W. A flat or unmarked symbol (or
+        # the entry's own symbol, counted apart) adds +0.0, leaving the sums unchanged.
         v = abs(q) * m * mult[j]
-        v = v if (q != 0.0) & (m == m) else 0.0
+        v = v if (q != 0.0) & (m == m) & (j != s) else 0.0
         gross += v
-        sector_after += v if (sector[j] == my_sector) & (my_sector >= 0) else 0.0
-    name_after = abs(committed_nb(mkt, s) + ev.side * qty) * price * mkt.mult[s]
-    lim = rp[RK_SINGLE_NAME]
-    if lim == lim and name_after > lim * equity:
-        reasons |= R_SINGLE_NAME_EXPOSURE
-    lim = rp[RK_SECTOR]
-    if lim == lim and my_sector >= 0 and sector_after > lim * equity:
-        reasons |= R_SECTOR_EXPOSURE
-    lim = rp[RK_BP_MULT]
-    if lim == lim and gross > lim * equity:
-        reasons |= R_BUYING_POWER
-    return reasons, gross
+        sector_other += v if (sector[j] == my_sector) & (my_sector >= 0) else 0.0
+    unit = price * mkt.mult[s]
+    held = committed_nb(mkt, s) * ev.side
+    in_sector = my_sector >= 0
+    broke = exposure_breaks_nb(rp, qty, held, unit, gross, sector_other, in_sector, equity)
+    if broke != 0 and rp[RK_SHRINK] != 0.0 and unit > 0:
+        r_name = exposure_room_nb(rp[RK_SINGLE_NAME], 0.0, held, unit, equity)
+        r_sector = np.inf
+        if in_sector:
+            r_sector = exposure_room_nb(rp[RK_SECTOR], sector_other, held, unit, equity)
+        r_bp = exposure_room_nb(rp[RK_BP_MULT], gross, held, unit, equity)
+        room = min(r_name, r_sector, r_bp)
+        lot = mkt.lot[s]
+        fit = np.floor(min(room, qty) / lot + 1e-9) * lot
+        args = (held, unit, gross, sector_other, in_sector, equity)
+        if fit > 0 and exposure_breaks_nb(rp, fit, *args) != 0:
+            fit -= lot  # the rounding tolerance let a hair too much through
+        if fit > 0 and exposure_breaks_nb(rp, fit, *args) == 0:
+            qty = fit
+            reasons |= R_SIZE_CAPPED  # with the limit(s) that bound: the least room
+            if r_name <= room:
+                reasons |= R_CAPPED_BY_SINGLE_NAME
+            if r_sector <= room:
+                reasons |= R_CAPPED_BY_SECTOR
+            if r_bp <= room:
+                reasons |= R_CAPPED_BY_BUYING_POWER
+            broke = 0
+    reasons |= broke
+    notional = qty * unit
+    lim = rp[RK_DAILY_ALLOC]
+    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
+        reasons |= R_DAILY_ALLOCATION_CAP
+    return reasons, gross + abs(held + qty) * unit, qty
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -188,6 +188,12 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         "gross notional after the entry may not exceed equity x this",
     ),
     RiskKey(
+        "risk.shrink_to_fit",
+        "bool",
+        True,
+        help="an entry past the single-name, sector or buying-power limit is shrunk to fit",
+    ),
+    RiskKey(
         "risk.max_consecutive_losses",
         "int",
         OFF,
@@ -385,6 +391,7 @@ RK_SINGLE_NAME = _s("risk.max_single_name_pct")
 RK_SECTOR = _s("risk.max_sector_pct")
 RK_MIN_EQUITY = _s("risk.min_equity")
 RK_BP_MULT = _s("risk.buying_power_mult")
+RK_SHRINK = _s("risk.shrink_to_fit")
 RK_MAX_CONSEC_LOSSES = _s("risk.max_consecutive_losses")
 RK_DRAWDOWN_HALT = _s("risk.drawdown_halt_pct")
 RK_CIRCUIT_PCT = _s("risk.circuit_loss_pct")
