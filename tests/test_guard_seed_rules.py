@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from kit import bars, combine, entry, run
+from kit import bars, combine, entry, run, ts_of
 
 from backstop.domain.instruments import Instrument
+from backstop.engine.profile import RiskProfile, preset_names
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 FIVE = [FLAT] * 5
@@ -30,6 +31,10 @@ def verdict(result, k: int = 0) -> dict:
 
 def entry_qty(result) -> list[float]:
     return result.orders.filter(result.orders["role"] == "ENTRY")["qty"].to_list()
+
+
+def stop_update(bar: int, level: float) -> dict:
+    return {"ts": ts_of(bar), "symbol": "T", "kind": 3, "stop_px": level}
 
 
 # ---- exposure limits shrink the size before they refuse ------------------------------------
@@ -91,6 +96,84 @@ def test_futures_shrink_in_whole_contracts() -> None:
     risk = {"risk.max_single_name_pct": 0.12}
     v = verdict(run(bars(FIVE), [entry(0, qty=5)], risk=risk, instruments=es))
     assert v["approved"] and v["qty"] == 2.0 and "CAPPED_BY_SINGLE_NAME" in v["reason_codes"]
+
+
+# ---- a protective level of 0 or past the sane range is no protection ----------------------
+PROTECT = {"entry.require_protection": True}
+
+
+@pytest.mark.parametrize(
+    ("levels", "codes"),
+    [
+        ({"stop_px": 0.0, "target_px": 104.0}, ["MISSING_PROTECTION"]),
+        ({"stop_px": 98.0, "target_px": 0.0}, ["MISSING_PROTECTION", "PROTECTION_WRONG_SIDE"]),
+        ({"stop_pct": 1.0, "target_pct": 0.04}, ["MISSING_PROTECTION"]),
+        ({"stop_px": 101.0, "target_px": 104.0}, ["PROTECTION_WRONG_SIDE"]),
+    ],
+)
+def test_a_stop_or_target_at_zero_is_no_protection(levels: dict, codes: list[str]) -> None:
+    """seed 004: the pipeline "produced non-positive protective levels": a long's stop of 0
+    is on the right side, yet it protects nothing: refused, never sent as a bracket leg."""
+    r = run(bars(FIVE), [entry(0, **levels)], risk=PROTECT)
+    v = verdict(r)
+    assert not v["approved"] and v["reason_codes"] == codes
+    assert r.orders.height == 0
+
+
+def test_a_stop_of_zero_is_refused_even_without_mandatory_protection() -> None:
+    """seed 004: a stop of 0 is a missing value written as a number, whatever the profile."""
+    v = verdict(run(bars(FIVE), [entry(0, stop_px=0.0)]))
+    assert not v["approved"] and v["reason_codes"] == ["MISSING_PROTECTION"]
+
+
+@pytest.mark.parametrize(
+    ("levels", "ok"),
+    [
+        ({"stop_px": 50.0, "target_px": 104.0}, True),  # exactly 50% away
+        ({"stop_px": 49.99, "target_px": 104.0}, False),
+        ({"stop_px": 98.0, "target_px": 150.0}, True),
+        ({"stop_px": 98.0, "target_px": 150.01}, False),
+        ({"stop_pct": 0.5, "target_pct": 0.04}, True),
+        ({"stop_pct": 0.02, "target_pct": 0.51}, False),
+        ({"trail_pct": 0.51, "target_pct": 0.04}, False),
+    ],
+)
+def test_levels_past_max_protection_pct_are_no_protection(levels: dict, ok: bool) -> None:
+    """seed 004: with ``entry.max_protection_pct = 0.5`` a stop or target more than half
+    the entry price away is not a bracket: the boundary passes, a cent past it fails."""
+    risk = PROTECT | {"entry.max_protection_pct": 0.5}
+    v = verdict(run(bars(FIVE), [entry(0, qty=1, **levels)], risk=risk))
+    if ok:
+        assert v["approved"] and v["reason_codes"] == []
+    else:
+        assert not v["approved"] and v["reason_codes"] == ["MISSING_PROTECTION"]
+
+
+def test_a_derived_2r_target_past_the_range_is_no_protection() -> None:
+    """seed 002's 2R target on a 30% stop lies 60% away: past a 50% range, refused."""
+    risk = PROTECT | {"entry.max_protection_pct": 0.5, "entry.target_r": 2.0}
+    v = verdict(run(bars(FIVE), [entry(0, qty=1, stop_px=70.0)], risk=risk))
+    assert not v["approved"]
+    assert v["reason_codes"] == ["MISSING_PROTECTION", "TARGET_FROM_R"]
+
+
+def test_a_stop_update_to_zero_is_refused() -> None:
+    """seed 004: a short's stop moved "tighter" to 0 would sit below the market and fire at
+    once; a level at or below 0 is refused and the working stop stays."""
+    rows = [entry(0, side=-1, stop_px=102.0, target_px=96.0), stop_update(2, 0.0)]
+    r = run(bars(FIVE), rows)
+    v = verdict(r, 1)
+    assert not v["approved"] and v["reason_codes"] == ["MISSING_PROTECTION"]
+    stops = r.orders.filter(r.orders["role"] == "STOP_LOSS")["stop_price"].to_list()
+    assert stops == [102.0]
+
+
+def test_presets_that_require_protection_bound_its_range() -> None:
+    """seed 004: every preset with mandatory protection also sets the 50% range."""
+    for name in preset_names():
+        p = RiskProfile.preset(name)
+        if p.get("entry.require_protection"):
+            assert p.get("entry.max_protection_pct") == 0.5, name
 
 
 ROOT = Path(__file__).resolve().parents[1]

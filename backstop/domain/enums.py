@@ -169,7 +169,7 @@ class ReasonCode(IntEnum):
 REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.SIZING_NO_PRICE: "no price from the signal, the last bar or a quote: cannot size",
     ReasonCode.SIZING_ZERO_QTY: "the sized quantity rounds to zero lots",
-    ReasonCode.MISSING_PROTECTION: "entry without both a protective stop and a target",
+    ReasonCode.MISSING_PROTECTION: "no usable protective stop and target (0 or too far is none)",
     ReasonCode.PROTECTION_WRONG_SIDE: "stop or target on the wrong side of the entry price",
     ReasonCode.DUPLICATE_POSITION: "entry in a symbol where a position is already held",
     ReasonCode.CONFLICTING_POSITION: "entry against the side of the position already held",

@@ -78,6 +78,14 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         "largest loss at the stop (qty x distance x multiplier), in money",
     ),
     RiskKey(
+        "entry.max_protection_pct",
+        "float",
+        OFF,
+        0,
+        _INF,
+        "a stop or target farther than this fraction from the entry price is no protection",
+    ),
+    RiskKey(
         "entry.target_r",
         "float",
         OFF,
@@ -369,6 +377,7 @@ ADV_TTL_S = _s("advisory.ttl_seconds")
 ENT_REQUIRE_PROTECTION = _s("entry.require_protection")
 ENT_MAX_STOP_TICKS = _s("entry.max_stop_ticks")
 ENT_MAX_LOSS = _s("entry.max_loss_per_trade")
+ENT_MAX_PROTECTION = _s("entry.max_protection_pct")
 ENT_TARGET_R = _s("entry.target_r")
 SZ_KIND = _s("sizer.kind")
 SZ_QTY = _s("sizer.qty")
