@@ -18,6 +18,7 @@ from kit import bars, combine, entry, run, ts_of
 
 from backstop.domain.instruments import Instrument
 from backstop.engine.profile import RiskProfile, preset_names
+from backstop.errors import ConfigError
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 FIVE = [FLAT] * 5
@@ -213,3 +214,142 @@ def test_aggressive_executor_trades_ema_clouds_with_shrunk_sizes(tmp_path: Path)
         con.close()
     assert shares and all(share <= 0.15 for share, _ in shares)
     assert all("CAPPED_BY_SINGLE_NAME" in codes for _, codes in shares)
+
+
+# ---- limits per strategy -------------------------------------------------------------------
+LOSER = [FLAT, FLAT, (100.0, 100.0, 97.0, 97.0), FLAT, FLAT, FLAT]
+THREE = combine(bars(LOSER), bars(LOSER, symbol="U"), bars(LOSER, symbol="V"))
+
+
+def per_strategy(**tables: dict) -> RiskProfile:
+    """A profile with ``[strategy.NAME.risk]`` tables (keys without their section)."""
+    return RiskProfile.from_mapping(
+        {"strategy": {name: {"risk": keys} for name, keys in tables.items()}}
+    )
+
+
+def test_a_strategys_own_drawdown_halt_leaves_the_other_trading() -> None:
+    """seed 000: "20% equity-drawdown halt (permanent pause)" per strategy: kevin's own
+    0.2% halt trips on its -200 loss; momo, in the same account, keeps trading."""
+    rows = [
+        entry(0, stop_px=98.0, target_px=104.0, strategy_id="kevin"),
+        entry(3, symbol="U", strategy_id="kevin"),
+        entry(3, symbol="V", strategy_id="momo"),
+    ]
+    profile = per_strategy(kevin={"drawdown_halt_pct": 0.002})
+    r = run(THREE, rows, profile=profile)
+    assert r.trades["pnl"].to_list()[0] == -200.0
+    kevin, momo = verdict(r, 1), verdict(r, 2)
+    assert (kevin["strategy_id"], momo["strategy_id"]) == ("kevin", "momo")
+    assert not kevin["approved"] and kevin["reason_codes"] == ["DRAWDOWN_HALT"]
+    assert momo["approved"] and momo["reason_codes"] == []
+    halts = r.guard_events.filter(r.guard_events["kind"] == "DRAWDOWN_HALTED")
+    assert halts["strategy_id"].to_list() == ["kevin"]
+
+
+def test_a_strategys_own_daily_loss_circuit_pauses_it_alone() -> None:
+    """seed 000: "5% daily-loss circuit (24h pause)" per strategy (0.2% here)."""
+    rows = [
+        entry(0, stop_px=98.0, target_px=104.0, strategy_id="kevin"),
+        entry(3, symbol="U", strategy_id="kevin"),
+        entry(4, symbol="V", strategy_id="momo"),
+    ]
+    profile = per_strategy(kevin={"circuit_loss_pct": 0.002})
+    r = run(THREE, rows, profile=profile)
+    assert verdict(r, 1)["reason_codes"] == ["DAILY_LOSS_CIRCUIT"]
+    assert verdict(r, 2)["approved"]
+    paused = r.guard_events.filter(r.guard_events["kind"] == "CIRCUIT_PAUSED")
+    assert paused["strategy_id"].to_list() == ["kevin"]
+
+
+def test_trades_per_day_and_allocation_per_strategy() -> None:
+    """seed 000: "10 trades/day, $20k/day allocation" per strategy (1 trade, $15k here):
+    kevin's second entry and its oversized one are refused; momo has the account's none."""
+    rows = [
+        entry(0, symbol="T", strategy_id="kevin"),
+        entry(0, symbol="U", strategy_id="kevin"),
+        entry(0, symbol="V", strategy_id="momo", qty=300),
+    ]
+    profile = per_strategy(kevin={"max_trades_per_day": 1, "daily_allocation": 15_000.0})
+    r = run(THREE, rows, profile=profile)
+    assert verdict(r, 0)["approved"]
+    assert verdict(r, 1)["reason_codes"] == ["MAX_TRADES_PER_DAY", "DAILY_ALLOCATION_CAP"]
+    assert verdict(r, 2)["approved"]
+
+
+def test_max_positions_per_strategy_counts_its_own_positions() -> None:
+    """seed 003: "max 5 positions" per strategy (1 here): kevin holds T, so its U entry is
+    refused; momo's position in V does not count against kevin, nor kevin's against momo."""
+    rows = [
+        entry(0, symbol="T", strategy_id="kevin"),
+        entry(0, symbol="V", strategy_id="momo"),
+        entry(2, symbol="U", strategy_id="kevin"),
+    ]
+    profile = per_strategy(kevin={"max_positions": 1}, momo={"max_positions": 1})
+    r = run(THREE, rows, profile=profile)
+    assert [verdict(r, k)["approved"] for k in range(3)] == [True, True, False]
+    assert verdict(r, 2)["reason_codes"] == ["MAX_POSITIONS"]
+
+
+def test_per_strategy_tables_take_only_decision_keys() -> None:
+    """seed 000: exits and the kill switch act on the account, so a strategy table naming
+    one is an error naming the key and the file."""
+    with pytest.raises(ConfigError) as err:
+        RiskProfile.from_mapping(
+            {"strategy": {"kevin": {"kill": {"min_equity": 1.0}}}}, source="p.toml"
+        )
+    assert "strategy.kevin.kill.min_equity" in str(err.value) and "p.toml" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        RiskProfile.from_mapping({"strategy": {"kevin": {"risk": {"max_trades": 1}}}})
+    assert "risk.max_trades" in str(err.value)
+
+
+def test_strategy_tables_change_the_profile_hash_and_survive_risk_overrides() -> None:
+    """seed 000: the journal keys a run by the profile hash: the tables are part of it."""
+    plain = RiskProfile()
+    own = per_strategy(kevin={"max_trades_per_day": 10})
+    assert plain.content_hash() != own.content_hash()
+    assert own.with_settings({"risk.max_positions": 3}).strategies == own.strategies
+
+
+def test_two_strategies_in_one_account_from_the_cli(tmp_path: Path) -> None:
+    """seed 000 end to end: one account, two signal sources with their own limits in one
+    profile file; kevin's drawdown halt trips on its loss and refuses its next entry while
+    momo's entry on the same bar trades."""
+    minute = [(100, 101, 99, 100), (100, 101, 99, 100), (100, 100, 97, 97)] + [(97, 98, 96, 97)] * 3
+    lines = ["ts,symbol,open,high,low,close,volume"]
+    for sym in ("T", "U", "V"):
+        for i, (o, h, lo, c) in enumerate(minute):
+            lines.append(f"2024-01-02T14:3{i}:00Z,{sym},{o},{h},{lo},{c},1000000")
+    (tmp_path / "bars.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "signals.csv").write_text(
+        "ts,symbol,side,intent,stop,target,qty,strategy_id\n"
+        "2024-01-02T14:30:00Z,T,buy,entry,98,104,100,kevin\n"
+        "2024-01-02T14:33:00Z,U,buy,entry,95,104,100,kevin\n"
+        "2024-01-02T14:33:00Z,V,buy,entry,95,104,100,momo\n"
+    )
+    (tmp_path / "desks.toml").write_text(
+        '[profile]\nname = "desks"\n\n'
+        "[strategy.kevin.risk]\ndrawdown_halt_pct = 0.002\n\n"
+        "[strategy.momo.risk]\nmax_trades_per_day = 10\n"
+    )
+    out = _cli_json(
+        tmp_path, "--signals", "signals.csv", "--data", "bars.csv", "--profile", "desks.toml"
+    )
+    assert out["verdicts_by_reason"] == {"DRAWDOWN_HALT": 1}
+    con = duckdb.connect(str(tmp_path / out["journal"]), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT strategy_id, symbol, approved, reason_codes FROM verdicts ORDER BY ts, symbol"
+        ).fetchall()
+        halted = con.execute(
+            "SELECT strategy_id FROM guard WHERE kind = 'DRAWDOWN_HALTED'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("kevin", "T", True, []),
+        ("kevin", "U", False, ["DRAWDOWN_HALT"]),
+        ("momo", "V", True, []),
+    ]
+    assert halted == [("kevin",)]

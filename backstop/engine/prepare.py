@@ -24,7 +24,7 @@ from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
-from backstop.engine.core.guard import Guard, new_guard
+from backstop.engine.core.guard import SI_OWN, Guard, new_guard
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import EVENT_DTYPE, BarContext, Instruments
 from backstop.engine.inputs import (
@@ -241,13 +241,13 @@ def guard_for(
     initial_cash: float,
 ) -> Guard:
     """Fresh guardrail state for a run: sectors numbered in sorted order, the profile's
-    source-id cursor for every strategy."""
+    source-id cursor for every strategy, and which strategies have limits of their own."""
     sectors = sorted({spec.sector for spec in specs if spec.sector})
     sector = np.array(
         [sectors.index(spec.sector) if spec.sector else -1 for spec in specs], dtype=np.int64
     )
     cursor = profile.get("risk.source_cursor")
-    return new_guard(
+    g = new_guard(
         len(strategies),
         len(specs),
         initial_cash,
@@ -255,3 +255,7 @@ def guard_for(
         EVENT_DTYPE,
         source_cursor=-1 if cursor is None else int(cursor),
     )
+    for k, name in enumerate(strategies):
+        if profile.has_own_limits(name):
+            g.si[k, SI_OWN] = 1  # its halts and position count are its own
+    return g

@@ -47,7 +47,7 @@ from backstop.engine.core.decide import (
     record_verdict_nb,
     stop_update_decision_nb,
 )
-from backstop.engine.core.gates import book_wide_nb
+from backstop.engine.core.gates import book_wide_nb, strategy_rp_nb
 from backstop.engine.core.guard import (
     AI_DAY,
     AI_N_EVENTS,
@@ -140,7 +140,7 @@ def handle_signal_nb(
         pending_entries_nb(book, mkt.pending)
     d = decide_signal_nb(
         g,
-        rp,
+        strategy_rp_nb(rp, ev.strategy),  # the strategy's own limits, else the account's
         ev,
         mkt,
         entries,

@@ -70,6 +70,7 @@ from backstop.engine.core.guard import (
     YF_RISK_PER_UNIT,
     YI_ENTRY_CYCLE,
     YI_ENTRY_SIDE,
+    YI_ENTRY_STRATEGY,
     note_order_nb,
     open_shadow_nb,
 )
@@ -392,6 +393,7 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
         g.sf[k, SF_ALLOC_TODAY] += qty * price * mult
     g.yi[s, YI_ENTRY_SIDE] = ev.side
     g.yi[s, YI_ENTRY_CYCLE] = ev.seq
+    g.yi[s, YI_ENTRY_STRATEGY] = k
     g.yf[s, YF_RISK_PER_UNIT] = dist
     note_order_nb(g, ev.ts)
 

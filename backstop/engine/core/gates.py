@@ -58,14 +58,21 @@ from backstop.engine.core.guard import (
     AI_DD_HALTED,
     AI_STATE,
     AI_TRADES_TODAY,
+    K_CIRCUIT_PAUSED,
+    K_DRAWDOWN_HALTED,
     SF_ALLOC_TODAY,
+    SI_CIRCUIT_UNTIL,
     SI_CURSOR,
+    SI_DD_HALTED,
     SI_LOCKOUT_DAY,
+    SI_OWN,
     SI_STATE,
     SI_TRADES_TODAY,
     YF_ADVICE_CONF,
     YI_ADVICE,
     YI_ADVICE_TS,
+    YI_ENTRY_STRATEGY,
+    log_guard_nb,
     note_equity_nb,
     orders_last_minute_nb,
 )
@@ -74,11 +81,14 @@ from backstop.engine.core.riskslots import (
     ADV_OVERRIDE_CONVICTION,
     ADV_TTL_S,
     ADV_WAIT_BLOCKS_EXITS,
+    N_RISK,
     OR_COLLAR,
     OR_MAX_NOTIONAL,
     OR_MAX_QTY,
     OR_PER_MINUTE,
     RK_BP_MULT,
+    RK_CIRCUIT_HOURS,
+    RK_CIRCUIT_PCT,
     RK_DAILY_ALLOC,
     RK_DAILY_LOSS_PCT,
     RK_DAILY_LOSS_USD,
@@ -192,11 +202,13 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     lim = rp[RK_TRADES_DAY_ACCT]
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
+    own = g.si[k, SI_OWN] != 0
     lim = rp[RK_MAX_POSITIONS]
     if lim == lim and ev.sym >= 0 and committed_nb(mkt, np.int64(ev.sym)) == 0.0:
         held = 0
         for j in range(len(mkt.pos)):
-            if committed_nb(mkt, j) != 0.0:
+            # a strategy with its own limits counts its own positions (seed 003)
+            if committed_nb(mkt, j) != 0.0 and (not own or g.yi[j, YI_ENTRY_STRATEGY] == k):
                 held += 1
         if held >= lim:
             reasons |= R_MAX_POSITIONS
@@ -206,22 +218,62 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     if g.si[k, SI_LOCKOUT_DAY] == g.ai[AI_DAY] and g.ai[AI_DAY] >= 0:
         reasons |= R_CONSECUTIVE_LOSS_LOCKOUT
     note_equity_nb(g, equity)
-    lim = rp[RK_DRAWDOWN_HALT]
-    if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= g.af[AF_PEAK_EQUITY] * (1.0 - lim):
-        g.ai[AI_DD_HALTED] = 1
-    if g.ai[AI_DD_HALTED] != 0:
+    if own:
+        own_halts_nb(g, rp, ev, equity, loss)
+    else:
+        lim = rp[RK_DRAWDOWN_HALT]
+        peak = g.af[AF_PEAK_EQUITY]
+        if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
+            g.ai[AI_DD_HALTED] = 1
+    if g.ai[AI_DD_HALTED] != 0 or g.si[k, SI_DD_HALTED] != 0:
         reasons |= R_DRAWDOWN_HALT
-    if ev.ts < g.ai[AI_CIRCUIT_UNTIL]:
+    if ev.ts < g.ai[AI_CIRCUIT_UNTIL] or ev.ts < g.si[k, SI_CIRCUIT_UNTIL]:
         reasons |= R_DAILY_LOSS_CIRCUIT
     return reasons
 
 
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def own_halts_nb(g, rp, ev, equity: float, loss: float) -> None:
+    """Arm a strategy's own drawdown halt and daily-loss circuit (seed 000: "20% equity-
+    drawdown halt (permanent pause), 5% daily-loss circuit (24h pause)" per strategy).
+
+    Its own keys judge the account's equity, peak and day loss, and a trip pauses that
+    strategy alone (journaled with its number); the account's keys still arm the account's
+    halts at each bar's close, which stop every strategy.
+    """
+    k = ev.strategy
+    lim = rp[RK_DRAWDOWN_HALT]
+    peak = g.af[AF_PEAK_EQUITY]
+    if lim == lim and g.si[k, SI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
+        g.si[k, SI_DD_HALTED] = 1
+        log_guard_nb(g, ev.ts, ev.bar, K_DRAWDOWN_HALTED, k, -1, 0, equity, -1)
+    lim = rp[RK_CIRCUIT_PCT]
+    start = g.af[AF_DAY_START_EQUITY]
+    if lim == lim and loss >= lim * start and ev.ts >= g.si[k, SI_CIRCUIT_UNTIL]:
+        g.si[k, SI_CIRCUIT_UNTIL] = ev.ts + np.int64(rp[RK_CIRCUIT_HOURS] * 3600.0 * NS_PER_S)
+        log_guard_nb(g, ev.ts, ev.bar, K_CIRCUIT_PAUSED, k, -1, 0, loss, -1)
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def strategy_rp_nb(rp, k: int):
+    """The profile block that judges strategy ``k``'s signals: its own when the profile has
+    ``[strategy.NAME.*]`` tables (``RiskProfile.array(strategies)``), else the account's."""
+    n = np.int64(N_RISK)
+    if len(rp) >= n * (k + 2):
+        return rp[n * (k + 1) : n * (k + 2)]
+    return rp[0:n]
+
+
 @kernel
 def book_wide_nb(rp) -> bool:
-    """Whether a check reads the whole book (positions and working entries of every symbol)."""
-    a, b = rp[RK_MAX_POSITIONS], rp[RK_SINGLE_NAME]
-    c, d = rp[RK_SECTOR], rp[RK_BP_MULT]
-    return a == a or b == b or c == c or d == d
+    """Whether a check reads the whole book (positions and working entries of every symbol),
+    for the account or any strategy's own block."""
+    for i in range(0, len(rp), N_RISK):
+        a, b = rp[i + RK_MAX_POSITIONS], rp[i + RK_SINGLE_NAME]
+        c, d = rp[i + RK_SECTOR], rp[i + RK_BP_MULT]
+        if a == a or b == b or c == c or d == d:
+            return True
+    return False
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
