@@ -312,16 +312,22 @@ def test_strategy_tables_change_the_profile_hash_and_survive_risk_overrides() ->
     assert own.with_settings({"risk.max_positions": 3}).strategies == own.strategies
 
 
-def test_two_strategies_in_one_account_from_the_cli(tmp_path: Path) -> None:
-    """seed 000 end to end: one account, two signal sources with their own limits in one
-    profile file; kevin's drawdown halt trips on its loss and refuses its next entry while
-    momo's entry on the same bar trades."""
-    minute = [(100, 101, 99, 100), (100, 101, 99, 100), (100, 100, 97, 97)] + [(97, 98, 96, 97)] * 3
+def write_bars(tmp_path: Path) -> None:
+    """bars.csv: T, U and V on six one-minute bars from 2024-01-02 14:30 UTC (the LOSER
+    shape: flat at 100, then a bar down to 97 that takes a 98 stop)."""
+    minute = [(100, 101, 99, 100)] * 2 + [(100, 100, 97, 97)] + [(97, 98, 96, 97)] * 3
     lines = ["ts,symbol,open,high,low,close,volume"]
     for sym in ("T", "U", "V"):
         for i, (o, h, lo, c) in enumerate(minute):
             lines.append(f"2024-01-02T14:3{i}:00Z,{sym},{o},{h},{lo},{c},1000000")
     (tmp_path / "bars.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_two_strategies_in_one_account_from_the_cli(tmp_path: Path) -> None:
+    """seed 000 end to end: one account, two signal sources with their own limits in one
+    profile file; kevin's drawdown halt trips on its loss and refuses its next entry while
+    momo's entry on the same bar trades."""
+    write_bars(tmp_path)
     (tmp_path / "signals.csv").write_text(
         "ts,symbol,side,intent,stop,target,qty,strategy_id\n"
         "2024-01-02T14:30:00Z,T,buy,entry,98,104,100,kevin\n"
@@ -353,3 +359,63 @@ def test_two_strategies_in_one_account_from_the_cli(tmp_path: Path) -> None:
         ("momo", "V", True, []),
     ]
     assert halted == [("kevin",)]
+
+
+# ---- sectors from the profile ----------------------------------------------------------------
+def test_a_sectors_table_gives_the_sector_cap_its_sectors() -> None:
+    """seed 002: "30% sector" needs sectors; a profile's ``[sectors]`` table names them when
+    the instruments do not. 15% of 99,700 equity is 14,955; T's 100 shares at 97 hold 9,700
+    of tech, so U at 97 fits 54 shares; V, in energy, is not capped."""
+    profile = RiskProfile.from_mapping(
+        {"risk": {"max_sector_pct": 0.15}, "sectors": {"tech": ["T", "U"], "energy": ["V"]}}
+    )
+    rows = [entry(0), entry(2, symbol="U"), entry(2, symbol="V")]
+    r = run(THREE, rows, profile=profile)
+    assert verdict(r, 1)["reason_codes"] == ["SIZE_CAPPED", "CAPPED_BY_SECTOR"]
+    assert verdict(r, 1)["qty"] == 54.0
+    assert verdict(r, 2)["reason_codes"] == [] and verdict(r, 2)["qty"] == 100.0
+    assert r.warnings == []
+
+
+def test_sector_table_errors_name_the_symbol_and_both_sectors() -> None:
+    """seed 002: a symbol in two sectors, or in a sector its instrument contradicts, is an
+    error naming both, never a silent pick."""
+    with pytest.raises(ConfigError) as err:
+        RiskProfile.from_mapping({"sectors": {"tech": ["T"], "energy": ["T"]}}, source="p.toml")
+    assert "sectors.energy" in str(err.value) and "'tech'" in str(err.value)
+    profile = RiskProfile.from_mapping({"sectors": {"energy": ["T", "U"]}})
+    with pytest.raises(ConfigError) as err:
+        run(TWO, [entry(0)], profile=profile, instruments=TECH)
+    assert "sectors.energy" in str(err.value) and "'tech'" in str(err.value)
+
+
+def test_a_sector_cap_without_sectors_is_said_out_loud() -> None:
+    """seed 002: max_sector_pct with no sector known cannot act: the run states it."""
+    r = run(bars(FIVE), [entry(0)], risk={"risk.max_sector_pct": 0.3})
+    assert len(r.warnings) == 1 and "no symbol of the run has a sector" in r.warnings[0]
+
+
+def test_sector_cap_from_a_profile_file_on_the_cli(tmp_path: Path) -> None:
+    """seed 002 end to end: ``--profile`` with a ``[sectors]`` table shrinks U to the
+    tech sector's room (30,000 cap, T holds 25,000: 50 shares)."""
+    write_bars(tmp_path)
+    (tmp_path / "signals.csv").write_text(
+        "ts,symbol,side,intent,qty\n"
+        "2024-01-02T14:30:00Z,T,buy,entry,250\n"
+        "2024-01-02T14:31:00Z,U,buy,entry,100\n"
+    )
+    (tmp_path / "tech.toml").write_text(
+        '[profile]\nname = "tech"\n\n[risk]\nmax_sector_pct = 0.30\n\n'
+        '[sectors]\ntech = ["T", "U"]\n'
+    )
+    out = _cli_json(
+        tmp_path, "--signals", "signals.csv", "--data", "bars.csv", "--profile", "tech.toml"
+    )
+    assert out["verdicts_by_reason"] == {"CAPPED_BY_SECTOR": 1, "SIZE_CAPPED": 1}
+    assert out["warnings"] == []
+    con = duckdb.connect(str(tmp_path / out["journal"]), read_only=True)
+    try:
+        qty = con.execute("SELECT symbol, qty FROM verdicts ORDER BY ts").fetchall()
+    finally:
+        con.close()
+    assert qty == [("T", 250.0), ("U", 50.0)]

@@ -104,6 +104,7 @@ def prepare_run(
     if need_sessions:
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
     inst, specs = instrument_arrays(arrays.symbols, instruments)
+    warnings += sector_warnings(specs, profile)
     events, strategies, event_symbols = event_array(
         intents, prepared.bars, arrays.symbols, arrays.sym
     )
@@ -234,18 +235,50 @@ def profile_of(profile: Any) -> RiskProfile:
     return RiskProfile.load(profile)
 
 
+def sector_names(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[str]:
+    """Each symbol's sector: its instrument's, else the profile's ``[sectors]`` table's, else
+    "" (none). The two naming different sectors for one symbol is an error naming both."""
+    table = dict(profile.sectors)
+    out = []
+    for spec in specs:
+        listed = table.get(spec.symbol, "")
+        check(
+            not (spec.sector and listed and spec.sector != listed),
+            ConfigError(
+                f"sectors.{listed}",
+                f"{spec.symbol} is in sector {spec.sector!r} by its instrument",
+                source=profile.source,
+            ),
+        )
+        out.append(spec.sector or listed)
+    return out
+
+
+def sector_warnings(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[str]:
+    """Say when the sector cap is set but no symbol of the run has a sector: it cannot act."""
+    sector_cap = profile.uses("risk.max_sector_pct") or any(
+        key == "risk.max_sector_pct" for _, keys in profile.strategies for key, _ in keys
+    )
+    if not sector_cap or any(sector_names(specs, profile)):
+        return []
+    return [
+        "risk.max_sector_pct is set but no symbol of the run has a sector, so the cap never "
+        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"])'
+    ]
+
+
 def guard_for(
     specs: tuple[Instrument, ...],
     strategies: tuple[str, ...],
     profile: RiskProfile,
     initial_cash: float,
 ) -> Guard:
-    """Fresh guardrail state for a run: sectors numbered in sorted order, the profile's
+    """Fresh guardrail state for a run: sectors (``sector_names``) numbered in sorted order, the
+    profile's
     source-id cursor for every strategy, and which strategies have limits of their own."""
-    sectors = sorted({spec.sector for spec in specs if spec.sector})
-    sector = np.array(
-        [sectors.index(spec.sector) if spec.sector else -1 for spec in specs], dtype=np.int64
-    )
+    names = sector_names(specs, profile)
+    sectors = sorted({name for name in names if name})
+    sector = np.array([sectors.index(n) if n else -1 for n in names], dtype=np.int64)
     cursor = profile.get("risk.source_cursor")
     g = new_guard(
         len(strategies),

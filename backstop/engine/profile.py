@@ -18,6 +18,9 @@ A profile file looks like::
 
     [strategy.kevin.risk]        # keys for the signals of strategy_id "kevin" only
     drawdown_halt_pct = 0.20
+
+    [sectors]                    # for risk.max_sector_pct: symbols the instruments leave
+    tech = ["AAPL", "MSFT"]      # without a sector
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class RiskProfile:
     source: str | None = field(default=None, compare=False)
     # per strategy id: the keys its ``[strategy.NAME.SECTION]`` tables set over the account's
     strategies: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    # (symbol, sector) from the ``[sectors]`` table: ``tech = ["AAPL", "MSFT"]``
+    sectors: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for key, value in self.settings:
@@ -105,7 +110,7 @@ class RiskProfile:
             )
         settings: dict[str, Any] = {}
         for section, table in data.items():
-            if section in ("profile", "strategy"):
+            if section in ("profile", "strategy", "sectors"):
                 continue
             check(
                 isinstance(table, dict),
@@ -120,6 +125,7 @@ class RiskProfile:
             calendar=str(meta.get("calendar", "auto")),
             source=source,
             strategies=_strategy_tables(data.get("strategy", {}), source),
+            sectors=_sector_table(data.get("sectors", {}), source),
         )
 
     @classmethod
@@ -177,6 +183,7 @@ class RiskProfile:
             calendar=self.calendar,
             source=self.source,
             strategies=self.strategies,
+            sectors=self.sectors,
         )
 
     # ---- views ---------------------------------------------------------------------------
@@ -228,6 +235,8 @@ class RiskProfile:
         body: dict[str, Any] = {"settings": dict(self.settings), "calendar": self.calendar}
         if self.strategies:  # absent when empty: the hashes of existing profiles stay
             body["strategies"] = {name: dict(keys) for name, keys in self.strategies}
+        if self.sectors:
+            body["sectors"] = dict(self.sectors)
         blob = json.dumps(body, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -260,6 +269,28 @@ def _strategy_tables(
                 items[f"{section}.{key}"] = value
         out.append((str(name), tuple(sorted(items.items()))))
     return tuple(out)
+
+
+def _sector_table(data: Any, source: str | None) -> tuple[tuple[str, str], ...]:
+    """``[sectors]`` (``SECTOR = ["SYM", ...]``) -> sorted (symbol, sector) pairs; a symbol in
+    two sectors is an error naming both."""
+    check(isinstance(data, dict), ConfigError("sectors", "must be a table", source=source))
+    where: dict[str, str] = {}
+    for sector, symbols in data.items():
+        key = f"sectors.{sector}"
+        check(
+            isinstance(symbols, list) and all(isinstance(x, str) and x for x in symbols),
+            ConfigError(key, f"expected a list of symbols, got {symbols!r}", source=source),
+        )
+        for symbol in symbols:
+            check(
+                symbol not in where,
+                ConfigError(
+                    key, f"{symbol} is already in sector {where.get(symbol)!r}", source=source
+                ),
+            )
+            where[symbol] = str(sector)
+    return tuple(sorted(where.items()))
 
 
 def split_key_values(items: list[str], option: str, form: str = "KEY=VALUE") -> dict[str, str]:
