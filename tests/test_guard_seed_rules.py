@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from kit import bars, combine, entry, run, ts_of
+from kit import bars, combine, entry, exit_, run, ts_of
 
 from backstop.domain.instruments import Instrument
 from backstop.engine.profile import RiskProfile, preset_names
@@ -419,3 +419,88 @@ def test_sector_cap_from_a_profile_file_on_the_cli(tmp_path: Path) -> None:
     finally:
         con.close()
     assert qty == [("T", 250.0), ("U", 50.0)]
+
+
+# ---- a daily 16:05 ET signal executes at the next open -----------------------------------
+DAY_NS = 86_400_000_000_000
+MIDNIGHT_ET = 1_704_171_600_000_000_000  # 2024-01-02 00:00 America/New_York (Tuesday)
+DAILY = [(100, 101, 99, 100), (102, 103, 101, 102), (104, 105, 103, 104), (106, 107, 105, 106)]
+
+
+def et(day: int, hour: int, minute: int = 0) -> int:
+    """ns UTC of ``hour:minute`` New York time on the kit's daily bar ``day`` (EST, -5 h)."""
+    return MIDNIGHT_ET + day * DAY_NS + (hour * 60 + minute) * 60_000_000_000
+
+
+def daily_fill(signal_ts: int) -> tuple[int, float]:
+    r = run(bars(DAILY, start_ns=MIDNIGHT_ET, step_ns=DAY_NS), [entry(signal_ts, qty=10)])
+    (ts, price), *_ = r.fills.select("ts", "price").iter_rows()
+    return ts, price
+
+
+def test_a_1605_signal_on_daily_bars_fills_at_the_next_open() -> None:
+    """seed 003: "signal at 16:05 ET, executed at the next 09:30 ET open": the daily bar of
+    day 0 (stamped 00:00 ET) is complete at 16:00, so the 16:05 signal is decided at it and
+    fills at day 1's open (102), not a session later (104)."""
+    assert daily_fill(et(0, 16, 5)) == (et(1, 0), 102.0)
+
+
+def test_a_signal_during_the_session_still_waits_for_the_bar_after() -> None:
+    """seed 003: at 12:00 ET day 0's bar is not complete: decided at day 1, fills day 2."""
+    assert daily_fill(et(0, 12)) == (et(2, 0), 104.0)
+
+
+def test_a_signal_exactly_at_a_bar_stamp_keeps_the_rule() -> None:
+    """seed 003: a signal stamped with day 1's own stamp is decided at day 1's bar."""
+    assert daily_fill(et(1, 0)) == (et(2, 0), 104.0)
+
+
+def test_a_friday_1605_signal_fills_at_mondays_open() -> None:
+    """seed 003: the next open after Friday's close is Monday's (2024-01-05 -> 01-08)."""
+    stamps = [et(0, 0), et(3, 0), et(6, 0), et(7, 0)]  # Tue, Fri, Mon, Tue
+    frame = bars(DAILY, ts=stamps)
+    r = run(frame, [entry(et(3, 16, 5), qty=10)])
+    assert r.fills.select("ts", "price").row(0) == (et(6, 0), 104.0)
+
+
+def test_equity_runner_daily_signal_from_the_cli(tmp_path: Path) -> None:
+    """seed 003 end to end with its preset: daily bars read as dates in New York time and a
+    16:05 ET signal; the entry fills at the next session's open, sized at 10% of equity."""
+    (tmp_path / "daily.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        "2024-01-02,100,101,99,100,1000000\n"
+        "2024-01-03,102,103,101,102,1000000\n"
+        "2024-01-04,104,105,103,104,1000000\n"
+        "2024-01-05,106,107,105,106,1000000\n"
+    )
+    (tmp_path / "signals.csv").write_text(
+        "ts,symbol,side,intent,price\n2024-01-02T16:05:00-05:00,SPY,buy,entry,100\n"
+    )
+    out = _cli_json(
+        tmp_path,
+        "--signals", "signals.csv", "--data", "daily.csv", "--symbol", "SPY",
+        "--tz", "America/New_York", "--profile", "equity-runner",
+    )  # fmt: skip
+    con = duckdb.connect(str(tmp_path / out["journal"]), read_only=True)
+    try:
+        fills = con.execute("SELECT ts, price, qty FROM fills").fetchall()
+    finally:
+        con.close()
+    assert fills == [(et(1, 0), 102.0, 100.0)]
+
+
+def test_a_strategy_tables_daily_count_rolls_with_the_day() -> None:
+    """seed 000: "10 trades/day" per strategy (1 here) set only in a strategy table still
+    needs the session days: day 0's second entry is refused, day 2's entry trades."""
+    frame = bars(DAILY, start_ns=MIDNIGHT_ET + 15 * 3600 * 10**9, step_ns=DAY_NS)  # 10:00 ET
+    ts = frame["ts"].to_list()
+    rows = [
+        entry(ts[0], qty=1, strategy_id="kevin"),
+        entry(ts[0], qty=1, strategy_id="kevin"),
+        exit_(ts[1], strategy_id="kevin"),
+        entry(ts[2], qty=1, strategy_id="kevin"),
+    ]
+    r = run(frame, rows, profile=per_strategy(kevin={"max_trades_per_day": 1}))
+    v = r.verdicts
+    assert v["approved"].to_list() == [True, False, True, True]
+    assert v["reason_codes"].to_list()[1] == ["DUPLICATE_POSITION", "MAX_TRADES_PER_DAY"]

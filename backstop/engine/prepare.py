@@ -23,7 +23,7 @@ import polars as pl
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.engine.config import BacktestConfig
-from backstop.engine.context import bar_context
+from backstop.engine.context import bar_context, daily_bar_closes
 from backstop.engine.core.guard import SI_OWN, Guard, new_guard
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import EVENT_DTYPE, BarContext, Instruments
@@ -106,7 +106,11 @@ def prepare_run(
     inst, specs = instrument_arrays(arrays.symbols, instruments)
     warnings += sector_warnings(specs, profile)
     events, strategies, event_symbols = event_array(
-        intents, prepared.bars, arrays.symbols, arrays.sym
+        intents,
+        prepared.bars,
+        arrays.symbols,
+        arrays.sym,
+        daily_close=daily_bar_closes(arrays, specs, profile),
     )
     return PreparedRun(
         prepared=prepared,
@@ -256,10 +260,7 @@ def sector_names(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[st
 
 def sector_warnings(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[str]:
     """Say when the sector cap is set but no symbol of the run has a sector: it cannot act."""
-    sector_cap = profile.uses("risk.max_sector_pct") or any(
-        key == "risk.max_sector_pct" for _, keys in profile.strategies for key, _ in keys
-    )
-    if not sector_cap or any(sector_names(specs, profile)):
+    if not profile.uses("risk.max_sector_pct") or any(sector_names(specs, profile)):
         return []
     return [
         "risk.max_sector_pct is set but no symbol of the run has a sector, so the cap never "

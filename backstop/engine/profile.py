@@ -241,8 +241,15 @@ class RiskProfile:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def uses(self, *keys: str) -> bool:
-        """True when any of ``keys`` is on (not None / False)."""
-        return any(self.get(k) not in (None, False) for k in keys)
+        """True when any of ``keys`` is on (not None / False) for the account or, in its
+        ``[strategy.NAME.*]`` table, for any strategy."""
+        if any(self.get(k) not in (None, False) for k in keys):
+            return True
+        return any(
+            key in keys and value not in (None, False)
+            for _, items in self.strategies
+            for key, value in items
+        )
 
 
 def _strategy_tables(
