@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -17,8 +18,10 @@ import pytest
 from kit import bars, combine, entry, exit_, run, ts_of
 
 from backstop.domain.instruments import Instrument
+from backstop.engine.journal import write_journal
 from backstop.engine.profile import RiskProfile, preset_names
 from backstop.errors import ConfigError
+from backstop.report import daily_pnl, journal_daily_pnl, load_report, render_markdown
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 FIVE = [FLAT] * 5
@@ -504,3 +507,39 @@ def test_a_strategy_tables_daily_count_rolls_with_the_day() -> None:
     v = r.verdicts
     assert v["approved"].to_list() == [True, False, True, True]
     assert v["reason_codes"].to_list()[1] == ["DUPLICATE_POSITION", "MAX_TRADES_PER_DAY"]
+
+
+# ---- daily P&L per strategy ------------------------------------------------------------------
+def test_daily_pnl_per_strategy_from_the_journal(tmp_path: Path) -> None:
+    """seed 002: "daily P&L table and report" per strategy, read back from the journal: each
+    round trip counts on its exit's New York date (kevin +20 and momo +2 on Jan 4, momo -20
+    on Jan 5), and the tearsheet carries the table."""
+    frame = combine(
+        bars(DAILY, start_ns=MIDNIGHT_ET, step_ns=DAY_NS),
+        bars(DAILY, symbol="U", start_ns=MIDNIGHT_ET, step_ns=DAY_NS),
+        bars(DAILY, symbol="V", start_ns=MIDNIGHT_ET, step_ns=DAY_NS),
+    )
+    rows = [
+        entry(et(0, 0), qty=10, strategy_id="kevin"),  # fills 102 (Jan 3), out at 104 (Jan 4)
+        exit_(et(1, 0), strategy_id="kevin"),
+        entry(et(0, 0), symbol="U", side=-1, qty=5, strategy_id="momo"),  # 102 -> 106
+        exit_(et(2, 0), symbol="U", side=1, strategy_id="momo"),
+        entry(et(0, 0), symbol="V", qty=1, strategy_id="momo"),  # 102 -> 104
+        exit_(et(1, 0), symbol="V", strategy_id="momo"),
+    ]
+    write_journal(run(frame, rows), tmp_path / "j.duckdb")
+    table = journal_daily_pnl(tmp_path / "j.duckdb")
+    assert table.rows() == [
+        (date(2024, 1, 4), "kevin", 1, 1, 0, 20.0, 0.0, 20.0),
+        (date(2024, 1, 4), "momo", 1, 1, 0, 2.0, 0.0, 2.0),
+        (date(2024, 1, 5), "momo", 1, 0, 1, -20.0, 0.0, -20.0),
+    ]
+    page = render_markdown(load_report(tmp_path / "j.duckdb"))
+    assert "## Daily P&L per strategy" in page
+    assert "| 2024-01-05 | momo | 1 | 0 | 1 | -20.00 | 0.00 | -20.00 |" in page
+
+
+def test_daily_pnl_of_no_trades_is_an_empty_table() -> None:
+    """seed 002: a day without closed trades has no row; no trades, no rows (typed)."""
+    table = daily_pnl(run(bars(FIVE), []).trades)
+    assert table.height == 0 and table.columns[:3] == ["day", "strategy_id", "trades"]
