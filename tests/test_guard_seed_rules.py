@@ -543,3 +543,25 @@ def test_daily_pnl_of_no_trades_is_an_empty_table() -> None:
     """seed 002: a day without closed trades has no row; no trades, no rows (typed)."""
     table = daily_pnl(run(bars(FIVE), []).trades)
     assert table.height == 0 and table.columns[:3] == ["day", "strategy_id", "trades"]
+
+
+def test_the_journal_records_strategy_tables_and_sectors(tmp_path: Path) -> None:
+    """seed 000: a run's journal says which limits each strategy ran under."""
+    profile = RiskProfile.from_mapping(
+        {
+            "risk": {"max_positions": 3},
+            "strategy": {"kevin": {"risk": {"max_trades_per_day": 10}}},
+            "sectors": {"tech": ["T", "U"]},
+        }
+    )
+    write_journal(run(bars(FIVE), [entry(0)], profile=profile), tmp_path / "j.duckdb")
+    con = duckdb.connect(str(tmp_path / "j.duckdb"), read_only=True)
+    try:
+        (raw,) = con.execute("SELECT profile_settings FROM run").fetchone()
+    finally:
+        con.close()
+    assert json.loads(raw) == {
+        "risk.max_positions": 3,
+        "strategy.kevin.risk.max_trades_per_day": 10,
+        "sectors.tech": ["T", "U"],
+    }

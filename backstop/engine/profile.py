@@ -214,6 +214,16 @@ class RiskProfile:
             blocks.append(self._block(dict(self.settings) | dict(own.get(name, ()))))
         return np.concatenate(blocks)
 
+    def all_settings(self) -> dict[str, Any]:
+        """Every setting as one flat mapping (what the journal records): the account's keys,
+        ``strategy.NAME.section.key`` for strategy tables, ``sectors.NAME`` for sectors."""
+        out: dict[str, Any] = dict(self.settings)
+        for name, items in self.strategies:
+            out.update({f"strategy.{name}.{key}": value for key, value in items})
+        for symbol, sector in self.sectors:
+            out.setdefault(f"sectors.{sector}", []).append(symbol)
+        return out
+
     def has_own_limits(self, strategy: str) -> bool:
         """Whether ``strategy`` has a ``[strategy.NAME.*]`` table of its own."""
         return any(name == strategy for name, _ in self.strategies)
