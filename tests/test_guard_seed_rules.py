@@ -21,7 +21,13 @@ from backstop.domain.instruments import Instrument
 from backstop.engine.journal import write_journal
 from backstop.engine.profile import RiskProfile, preset_names
 from backstop.errors import ConfigError
-from backstop.report import daily_pnl, journal_daily_pnl, load_report, render_markdown
+from backstop.report import (
+    daily_pnl,
+    execution_quality,
+    journal_daily_pnl,
+    load_report,
+    render_markdown,
+)
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
 FIVE = [FLAT] * 5
@@ -565,3 +571,42 @@ def test_the_journal_records_strategy_tables_and_sectors(tmp_path: Path) -> None
         "strategy.kevin.risk.max_trades_per_day": 10,
         "sectors.tech": ["T", "U"],
     }
+
+
+# ---- execution quality (EQS) -----------------------------------------------------------------
+GAP_UP = [FLAT, (101.0, 102.0, 100.0, 101.0), (101.0, 102.0, 100.0, 101.0), FLAT, FLAT]
+EQS_BARS = combine(bars(GAP_UP), bars(FIVE, symbol="U"), bars(FIVE, symbol="V"))
+
+
+def test_entry_fills_that_slip_past_the_limit_stop_the_strategys_entries() -> None:
+    """seed 001: "DVS/EQS must pass before entry decision": kevin's buy decided at 100
+    fills at the 101 gap open, 100 bps worse; past a 50 bps limit its next entry is refused
+    EXECUTION_QUALITY, while momo, scored on its own clean fill, still enters."""
+    rows = [
+        entry(0, qty=10, strategy_id="kevin"),
+        entry(0, symbol="V", qty=10, strategy_id="momo"),
+        entry(2, symbol="U", qty=10, strategy_id="kevin"),
+        entry(3, symbol="U", qty=10, strategy_id="momo"),
+    ]
+    risk = {"execution.max_slippage_bps": 50.0, "execution.min_fills": 1}
+    r = run(EQS_BARS, rows, risk=risk)
+    assert [verdict(r, k)["approved"] for k in range(4)] == [True, True, False, True]
+    assert verdict(r, 2)["reason_codes"] == ["EXECUTION_QUALITY"]
+    table = execution_quality(r.verdicts, r.fills)
+    assert table.rows() == [("kevin", 1, 100.0, 100.0), ("momo", 2, 0.0, 0.0)]
+
+
+def test_the_eqs_gate_waits_for_min_fills_and_can_be_per_strategy() -> None:
+    """seed 001: one bad fill is not a verdict on execution when min_fills is 2; a strategy
+    table can set the limit for one strategy alone."""
+    rows = [
+        entry(0, qty=10, strategy_id="kevin"),
+        entry(2, symbol="U", qty=10, strategy_id="kevin"),
+    ]
+    r = run(EQS_BARS, rows, risk={"execution.max_slippage_bps": 50.0, "execution.min_fills": 2})
+    assert verdict(r, 1)["approved"]
+    profile = RiskProfile.from_mapping(
+        {"strategy": {"kevin": {"execution": {"max_slippage_bps": 50.0, "min_fills": 1}}}}
+    )
+    r = run(EQS_BARS, rows, profile=profile)
+    assert verdict(r, 1)["reason_codes"] == ["EXECUTION_QUALITY"]

@@ -164,6 +164,7 @@ class ReasonCode(IntEnum):
     CAPPED_BY_SINGLE_NAME = 58
     CAPPED_BY_SECTOR = 59
     CAPPED_BY_BUYING_POWER = 60
+    EXECUTION_QUALITY = 61
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
@@ -228,6 +229,7 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.CAPPED_BY_SINGLE_NAME: "size shrunk to the most the single-name limit allows",
     ReasonCode.CAPPED_BY_SECTOR: "size shrunk to the most the sector limit allows",
     ReasonCode.CAPPED_BY_BUYING_POWER: "size shrunk to the most the buying power allows",
+    ReasonCode.EXECUTION_QUALITY: "the strategy's entry fills slipped past its limit (EQS gate)",
 }
 
 # Codes that only change a verdict (it is still approved); every other code refuses it.

@@ -52,6 +52,7 @@ from backstop.engine.core.decide import (
     record_verdict_nb,
     stop_update_decision_nb,
 )
+from backstop.engine.core.execution import note_entry_fill_nb
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     Guard,
@@ -466,6 +467,7 @@ class PortDriver:
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
+        note_entry_fill_nb(self.g, self.rp, rec)
         return bar
 
     def bar_started(self, i: int) -> None:

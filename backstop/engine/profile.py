@@ -42,7 +42,7 @@ from backstop.errors import ConfigError, check
 _BY_KEY: dict[str, RiskKey] = {k.key: k for k in RISK_KEYS}
 # the sections a ``[strategy.NAME.SECTION]`` table may set: what the decision of one signal
 # reads (exits, the kill switch and the learning loop act on the account's positions)
-STRATEGY_SECTIONS = ("entry", "sizer", "risk", "orders")
+STRATEGY_SECTIONS = ("entry", "sizer", "risk", "orders", "execution")
 CALENDAR_CHOICES = ("auto", "XNYS", "CMES", "ALWAYS")
 
 

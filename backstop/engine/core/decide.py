@@ -67,6 +67,7 @@ from backstop.engine.core.guard import (
     SF_ALLOC_TODAY,
     SI_HEALTH,
     SI_TRADES_TODAY,
+    YF_DECISION_PX,
     YF_RISK_PER_UNIT,
     YI_ENTRY_CYCLE,
     YI_ENTRY_SIDE,
@@ -394,6 +395,7 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
     g.yi[s, YI_ENTRY_SIDE] = ev.side
     g.yi[s, YI_ENTRY_CYCLE] = ev.seq
     g.yi[s, YI_ENTRY_STRATEGY] = k
+    g.yf[s, YF_DECISION_PX] = price  # the reference of its fills' slippage (execution.py)
     g.yf[s, YF_RISK_PER_UNIT] = dist
     note_order_nb(g, ev.ts)
 

@@ -50,6 +50,7 @@ from backstop.engine.core.codes import (
     STOP,
     STOP_LIMIT,
 )
+from backstop.engine.core.execution import execution_gate_nb
 from backstop.engine.core.guard import (
     AF_DAY_START_EQUITY,
     AF_PEAK_EQUITY,
@@ -229,7 +230,7 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
         reasons |= R_DRAWDOWN_HALT
     if ev.ts < g.ai[AI_CIRCUIT_UNTIL] or ev.ts < g.si[k, SI_CIRCUIT_UNTIL]:
         reasons |= R_DAILY_LOSS_CIRCUIT
-    return reasons
+    return reasons | execution_gate_nb(g, rp, k)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -86,11 +86,13 @@ SI_CURSOR = 9  # highest source id seen (new-signals-only cursor)
 SI_OWN = 10  # 1: the profile has [strategy.NAME.*] limits for it (its halts are its own)
 SI_DD_HALTED = 11  # 1 once its own drawdown halt tripped (until a manual reset)
 SI_CIRCUIT_UNTIL = 12  # ts until which its own daily-loss circuit pauses its entries
-SI_N = 13
+SI_ENTRY_FILLS = 13  # entry fills scored for execution quality
+SI_N = 14
 # strategy floats
 SF_ALLOC_TODAY = 0
 SF_SUM_PNL = 1
-SF_N = 2
+SF_SLIP_BPS = 2  # average adverse slippage of its entry fills vs the decision price, in bps
+SF_N = 3
 # symbol ints
 YI_ADVICE = 0  # Advice of the latest advisory
 YI_ADVICE_TS = 1
@@ -103,7 +105,8 @@ YI_N = 6
 YF_ADVICE_CONF = 0
 YF_RISK_PER_UNIT = 1  # stop distance of the position's entry (R for time stop / R target)
 YF_AVG_RANGE = 2
-YF_N = 3
+YF_DECISION_PX = 3  # price the last approved entry was decided at (slippage reference)
+YF_N = 4
 # shadow trades
 SH_SIDE = 0
 SH_ENTRY = 1
@@ -206,6 +209,7 @@ def new_guard(
     yi[:, YI_ENTRY_STRATEGY] = -1
     yf = np.zeros((max(n_sym, 1), YF_N), dtype=np.float64)
     yf[:, YF_RISK_PER_UNIT] = np.nan
+    yf[:, YF_DECISION_PX] = np.nan
     arrays = (
         ai,
         af,

@@ -350,6 +350,24 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         _INF,
         "shadow wins in a row that re-enable a quarantined strategy",
     ),
+    # execution quality (seed 001's EQS gate)
+    RiskKey(
+        "execution.max_slippage_bps",
+        "float",
+        OFF,
+        0,
+        _INF,
+        "refuse a strategy's entries while its entry fills slip more than this on average",
+    ),
+    RiskKey(
+        "execution.window",
+        "int",
+        20,
+        1,
+        10_000,
+        "entry fills in the average (exponential, this span), newest weighing most",
+    ),
+    RiskKey("execution.min_fills", "int", 5, 1, _INF, "entry fills before the gate judges"),
     # run checks (read after the run, not by the kernels)
     RiskKey(
         "checks.min_order_share",
@@ -423,6 +441,9 @@ KL_LOSS_PCT = _s("kill.loss_pct")
 KL_DISCONNECT_S = _s("kill.disconnect_seconds")
 KL_MIN_DQ = _s("kill.min_data_quality")
 KL_FLATTEN = _s("kill.flatten")
+EQ_MAX_SLIP = _s("execution.max_slippage_bps")
+EQ_WINDOW = _s("execution.window")
+EQ_MIN_FILLS = _s("execution.min_fills")
 LN_ENABLED = _s("learning.enabled")
 LN_MIN_TRADES = _s("learning.min_trades")
 LN_WIN_FLOOR = _s("learning.win_rate_floor")
