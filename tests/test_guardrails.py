@@ -263,8 +263,12 @@ def test_exposure_counts_entries_still_working() -> None:
     """Buying power counts the working entry of another symbol as exposure already taken."""
     rows = [entry(0, qty=600), entry(0, symbol="U", qty=500)]  # 60,000 + 50,000 at ~100
     frame = combine(bars(FIVE), bars(FIVE, symbol="U"))
-    fails(go(rows, {"risk.buying_power_mult": 1.0}, frame=frame), "BUYING_POWER", 1)
+    no_shrink = {"risk.buying_power_mult": 1.0, "risk.shrink_to_fit": False}
+    fails(go(rows, no_shrink, frame=frame), "BUYING_POWER", 1)
     passes(go(rows, {"risk.buying_power_mult": 1.2}, frame=frame), 1)
+    r = go(rows, {"risk.buying_power_mult": 1.0}, frame=frame)  # 100,000 - 60,000 left
+    passes(r, 1, "SIZE_CAPPED", "CAPPED_BY_BUYING_POWER")
+    assert verdict(r, 1)["qty"] == 400.0
 
 
 def test_adding_to_a_winner_only_when_allowed() -> None:
@@ -282,15 +286,16 @@ def test_conflicting_signals_in_one_symbol() -> None:
 
 @pytest.mark.parametrize(("limit", "ok"), [(0.10, True), (0.0999, False)])
 def test_single_name_exposure(limit: float, ok: bool) -> None:
-    at_boundary(go([entry(0)], {"risk.max_single_name_pct": limit}), "SINGLE_NAME_EXPOSURE", ok)
+    risk = {"risk.max_single_name_pct": limit, "risk.shrink_to_fit": False}
+    at_boundary(go([entry(0)], risk), "SINGLE_NAME_EXPOSURE", ok)
 
 
 @pytest.mark.parametrize(("limit", "ok"), [(0.20, True), (0.1999, False)])
 def test_sector_exposure_sums_the_sector(limit: float, ok: bool) -> None:
     inst = {"T": Instrument.equity("T", sector="tech"), "U": Instrument.equity("U", "tech")}
     frame = combine(bars(FIVE), bars(FIVE, symbol="U"))
-    r = go([entry(0), entry(2, symbol="U")], {"risk.max_sector_pct": limit}, frame=frame,
-           instruments=inst)  # fmt: skip
+    risk = {"risk.max_sector_pct": limit, "risk.shrink_to_fit": False}
+    r = go([entry(0), entry(2, symbol="U")], risk, frame=frame, instruments=inst)
     at_boundary(r, "SECTOR_EXPOSURE", ok, 1)
 
 
@@ -301,7 +306,8 @@ def test_minimum_equity(floor: float, ok: bool) -> None:
 
 @pytest.mark.parametrize(("mult", "ok"), [(0.1, True), (0.0999, False)])
 def test_buying_power(mult: float, ok: bool) -> None:
-    at_boundary(go([entry(0)], {"risk.buying_power_mult": mult}), "BUYING_POWER", ok)
+    risk = {"risk.buying_power_mult": mult, "risk.shrink_to_fit": False}
+    at_boundary(go([entry(0)], risk), "BUYING_POWER", ok)
 
 
 LOSER = [FLAT, FLAT, (100.0, 100.0, 97.0, 97.0), FLAT, FLAT, FLAT]

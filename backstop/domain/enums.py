@@ -161,12 +161,16 @@ class ReasonCode(IntEnum):
     STOP_NOT_TIGHTER = 55
     STOP_UPDATE_NO_STOP = 56
     BROKER_REJECTED = 57
+    CAPPED_BY_SINGLE_NAME = 58
+    CAPPED_BY_SECTOR = 59
+    CAPPED_BY_BUYING_POWER = 60
+    EXECUTION_QUALITY = 61
 
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.SIZING_NO_PRICE: "no price from the signal, the last bar or a quote: cannot size",
     ReasonCode.SIZING_ZERO_QTY: "the sized quantity rounds to zero lots",
-    ReasonCode.MISSING_PROTECTION: "entry without both a protective stop and a target",
+    ReasonCode.MISSING_PROTECTION: "no usable protective stop and target (0 or too far is none)",
     ReasonCode.PROTECTION_WRONG_SIDE: "stop or target on the wrong side of the entry price",
     ReasonCode.DUPLICATE_POSITION: "entry in a symbol where a position is already held",
     ReasonCode.CONFLICTING_POSITION: "entry against the side of the position already held",
@@ -210,7 +214,7 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.PRICE_COLLAR: "limit or stop price too far from the last price (price collar)",
     ReasonCode.ORDER_RATE_THROTTLE: "too many orders in the last minute: runaway-loop throttle",
     ReasonCode.LOW_CONVICTION: "conviction below the sizer's lowest tier",
-    ReasonCode.SIZE_CAPPED: "sized quantity reduced to the sizer's maximum",
+    ReasonCode.SIZE_CAPPED: "size cut to the sizer's maximum or to fit an exposure limit",
     ReasonCode.SIZE_THROTTLED: "size reduced: the learning loop throttles this strategy",
     ReasonCode.SHADOW_TRADE: "recorded as a shadow trade of a quarantined strategy",
     ReasonCode.TARGET_FROM_R: "target set at the profile's R-multiple of the stop distance",
@@ -222,6 +226,10 @@ REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.STOP_NOT_TIGHTER: "stop update refused: the level would loosen (or keep) the stop",
     ReasonCode.STOP_UPDATE_NO_STOP: "stop update refused: no position or no stop leg to move",
     ReasonCode.BROKER_REJECTED: "the broker refused the order (its words are in the run log)",
+    ReasonCode.CAPPED_BY_SINGLE_NAME: "size shrunk to the most the single-name limit allows",
+    ReasonCode.CAPPED_BY_SECTOR: "size shrunk to the most the sector limit allows",
+    ReasonCode.CAPPED_BY_BUYING_POWER: "size shrunk to the most the buying power allows",
+    ReasonCode.EXECUTION_QUALITY: "the strategy's entry fills slipped past its limit (EQS gate)",
 }
 
 # Codes that only change a verdict (it is still approved); every other code refuses it.
@@ -238,6 +246,9 @@ MODIFYING_CODES = frozenset(
         ReasonCode.VOLATILITY_EXIT,
         ReasonCode.KILL_SWITCH_FLATTEN,
         ReasonCode.STOP_MOVED,
+        ReasonCode.CAPPED_BY_SINGLE_NAME,
+        ReasonCode.CAPPED_BY_SECTOR,
+        ReasonCode.CAPPED_BY_BUYING_POWER,
     }
 )
 

@@ -37,6 +37,31 @@ def calendar_of(spec: Instrument, profile: RiskProfile) -> str:
     return calendar_for(spec.is_future) if profile.calendar == "auto" else profile.calendar
 
 
+DAILY_BAR_NS = 20 * 3600 * 1_000_000_000  # bars this far apart (median) are daily or longer
+NEVER = np.iinfo(np.int64).max
+
+
+def daily_bar_closes(
+    arrays: BarArrays, specs: tuple[Instrument, ...], profile: RiskProfile
+) -> np.ndarray | None:
+    """Per bar row, the close of the session a daily bar stands for (``NEVER`` for rows of
+    intraday symbols); None when no symbol has daily bars.
+
+    A daily bar is stamped at the start of its date (00:00 in its zone), before its session;
+    the calendar places such a stamp in the session that follows it, the bar's own.
+    Intents after that close belong to the bar (``inputs._asof_rows``).
+    """
+    out: np.ndarray | None = None
+    for s, spec in enumerate(specs):
+        rows = np.flatnonzero(arrays.sym == s)
+        if len(rows) < 2 or np.median(np.diff(arrays.ts[rows])) < DAILY_BAR_NS:
+            continue
+        if out is None:
+            out = np.full(arrays.n, NEVER, dtype=np.int64)
+        out[rows] = bar_sessions(arrays.ts[rows], calendar_of(spec, profile)).close_ns
+    return out
+
+
 def bar_context(
     bars: pl.DataFrame,
     arrays: BarArrays,

@@ -52,6 +52,7 @@ from backstop.engine.core.decide import (
     record_verdict_nb,
     stop_update_decision_nb,
 )
+from backstop.engine.core.execution import note_entry_fill_nb
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
     Guard,
@@ -74,6 +75,7 @@ from backstop.engine.core.records import (
     new_decisions,
     new_portfolio,
 )
+from backstop.engine.core.riskslots import N_RISK
 from backstop.engine.core.supervise import (
     NEED_DAYS,
     apply_advisory_nb,
@@ -110,12 +112,13 @@ class PortDriver:
         *,
         run_id: str,
         venue: Venue | None = None,
+        strategies: tuple[str, ...] = (),
     ) -> None:
         self.port = broker
         self.symbols = symbols
         self.inst = inst
         self.prm = prm
-        self.rp = profile.array()
+        self.rp = profile.array(strategies)  # with per-strategy blocks, see strategy_rp
         self.flatten = bool(profile.get("kill.flatten"))
         self.needs = int(needs_nb(self.rp))
         self.ctx = ctx
@@ -140,6 +143,11 @@ class PortDriver:
         self._held: list[BrokerEvent] = []
         pf = new_portfolio(len(symbols), initial_cash, 256, inst.mult, inst.is_future)
         self._hold(guard, pf, new_decisions(256))
+
+    def strategy_rp(self, k: int) -> np.ndarray:
+        """The profile block judging strategy ``k``'s signals (``gates.strategy_rp_nb``)."""
+        n = N_RISK
+        return self.rp[n * (k + 1) : n * (k + 2)] if len(self.rp) >= n * (k + 2) else self.rp
 
     def _hold(self, guard: Guard, pf: Portfolio, dec: Decisions) -> None:
         """Take these state structs as the driver's state (new, or restored)."""
@@ -291,7 +299,7 @@ class PortDriver:
         b = int(ev["bar"])
         d = decide_signal_nb(
             self.g,
-            self.rp,
+            self.strategy_rp(int(ev["strategy"])),
             ev,
             mkt,
             entries,
@@ -459,6 +467,7 @@ class PortDriver:
         )
         self.fills.append(rec)
         apply_fill_nb(self.pf, rec)
+        note_entry_fill_nb(self.g, self.rp, rec)
         return bar
 
     def bar_started(self, i: int) -> None:

@@ -143,13 +143,15 @@ def event_array(
     bars: pl.DataFrame,
     symbols: tuple[str, ...],
     bar_sym: np.ndarray | None = None,
+    daily_close: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pl.Series]:
     """Attach each intent to its bar row; return (sorted events, strategy ids, event symbols).
 
     Strategy ids are listed in the numbering the events use; ``event symbols`` names the
     symbol each event (in sorted order) was for, including symbols that have no bars.
     ``bar_sym`` (the bars' symbol codes, ``BarArrays.sym``) saves numbering the intents'
-    symbols again when the strategy named each intent's bar row.
+    symbols again when the strategy named each intent's bar row. ``daily_close``: per bar
+    row, when a daily bar's session closed (``context.daily_bar_closes``; see ``_asof_rows``).
     """
     ids = intents.get_column("strategy_id").fill_null("default")
     if ids.len() and (ids == ids[0]).all():
@@ -159,19 +161,30 @@ def event_array(
     rows = _bar_rows(intents, bars) if intents.height else np.zeros(0, dtype=np.int64)
     sym = None
     if rows is None:
-        rows = _asof_rows(intents, bars, symbols)
+        rows = _asof_rows(intents, bars, symbols, daily_close)
     elif bar_sym is not None and len(symbols) > 1:
         sym = bar_sym[rows].astype(np.int64)  # each row checked to be the intent's symbol
     bars_ts = bars.get_column("ts").to_numpy()
     return _events_from_rows(intents, rows, symbols, strategies, bars_ts, sym)
 
 
-def _asof_rows(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ...]) -> np.ndarray:
+def _asof_rows(
+    intents: pl.DataFrame,
+    bars: pl.DataFrame,
+    symbols: tuple[str, ...],
+    daily_close: np.ndarray | None = None,
+) -> np.ndarray:
     """Bar row of each intent: its symbol's first bar at or after the intent's ts.
 
     Intents later than their symbol's last bar get ``-2`` (NO_BAR_AFTER_SIGNAL); intents for
     symbols without bars get ``-1`` (UNKNOWN_SYMBOL). Both are decided, and refused, at the
     first bar of any symbol at or after their ts (else the last bar).
+
+    Daily bars (seed 003: a 16:05 ET signal executes at the next 09:30 open): a daily bar is
+    stamped at the start of its date, yet its prices are known only at its session's close.
+    An intent after that close (``daily_close`` of its symbol's last bar at or before it)
+    and before the next bar's stamp is decided at that bar, so it fills at the next bar's
+    open rather than a session later. An intent exactly at a bar's stamp keeps the rule above.
     """
     bar_rows = (
         bars.select("ts", "symbol").with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
@@ -188,6 +201,24 @@ def _asof_rows(intents: pl.DataFrame, bars: pl.DataFrame, symbols: tuple[str, ..
     known = intents.get_column("symbol").is_in(list(symbols)).to_numpy()
     out = matched.fill_null(-1).to_numpy().astype(np.int64)
     out[(out < 0) & known] = -2
+    if daily_close is not None and len(out):
+        before = (
+            keyed.sort("ts")
+            .join_asof(
+                bar_rows.sort("ts"),
+                on="ts",
+                by="symbol",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("_i")
+            .get_column("row")
+        )
+        prev = before.fill_null(-1).to_numpy().astype(np.int64)
+        ts = intents.get_column("ts").to_numpy()
+        after_close = ts >= daily_close[np.maximum(prev, 0)]
+        late = (prev >= 0) & (out >= 0) & (prev != out) & after_close
+        out[late] = prev[late]
     return out
 
 

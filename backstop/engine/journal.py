@@ -154,7 +154,7 @@ def run_frame(result: BacktestResult) -> pl.DataFrame:
             "config": [json.dumps(asdict(result.config), sort_keys=True)],
             "config_hash": [result.config.content_hash()],
             "profile": [result.profile.name],
-            "profile_settings": [json.dumps(dict(result.profile.settings), sort_keys=True)],
+            "profile_settings": [json.dumps(result.profile.all_settings(), sort_keys=True)],
             "profile_hash": [result.profile.content_hash()],
             "bars": [result.arrays.n],
             "symbols": [",".join(result.arrays.symbols)],

@@ -23,8 +23,8 @@ import polars as pl
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.engine.config import BacktestConfig
-from backstop.engine.context import bar_context
-from backstop.engine.core.guard import Guard, new_guard
+from backstop.engine.context import bar_context, daily_bar_closes
+from backstop.engine.core.guard import SI_OWN, Guard, new_guard
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import EVENT_DTYPE, BarContext, Instruments
 from backstop.engine.inputs import (
@@ -104,8 +104,13 @@ def prepare_run(
     if need_sessions:
         arrays = replace(arrays, session=session_days(prepared.bars, config.session_tz))
     inst, specs = instrument_arrays(arrays.symbols, instruments)
+    warnings += sector_warnings(specs, profile)
     events, strategies, event_symbols = event_array(
-        intents, prepared.bars, arrays.symbols, arrays.sym
+        intents,
+        prepared.bars,
+        arrays.symbols,
+        arrays.sym,
+        daily_close=daily_bar_closes(arrays, specs, profile),
     )
     return PreparedRun(
         prepared=prepared,
@@ -234,20 +239,49 @@ def profile_of(profile: Any) -> RiskProfile:
     return RiskProfile.load(profile)
 
 
+def sector_names(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[str]:
+    """Each symbol's sector: its instrument's, else the profile's ``[sectors]`` table's, else
+    "" (none). The two naming different sectors for one symbol is an error naming both."""
+    table = dict(profile.sectors)
+    out = []
+    for spec in specs:
+        listed = table.get(spec.symbol, "")
+        check(
+            not (spec.sector and listed and spec.sector != listed),
+            ConfigError(
+                f"sectors.{listed}",
+                f"{spec.symbol} is in sector {spec.sector!r} by its instrument",
+                source=profile.source,
+            ),
+        )
+        out.append(spec.sector or listed)
+    return out
+
+
+def sector_warnings(specs: tuple[Instrument, ...], profile: RiskProfile) -> list[str]:
+    """Say when the sector cap is set but no symbol of the run has a sector: it cannot act."""
+    if not profile.uses("risk.max_sector_pct") or any(sector_names(specs, profile)):
+        return []
+    return [
+        "risk.max_sector_pct is set but no symbol of the run has a sector, so the cap never "
+        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"])'
+    ]
+
+
 def guard_for(
     specs: tuple[Instrument, ...],
     strategies: tuple[str, ...],
     profile: RiskProfile,
     initial_cash: float,
 ) -> Guard:
-    """Fresh guardrail state for a run: sectors numbered in sorted order, the profile's
-    source-id cursor for every strategy."""
-    sectors = sorted({spec.sector for spec in specs if spec.sector})
-    sector = np.array(
-        [sectors.index(spec.sector) if spec.sector else -1 for spec in specs], dtype=np.int64
-    )
+    """Fresh guardrail state for a run: sectors (``sector_names``) numbered in sorted order, the
+    profile's
+    source-id cursor for every strategy, and which strategies have limits of their own."""
+    names = sector_names(specs, profile)
+    sectors = sorted({name for name in names if name})
+    sector = np.array([sectors.index(n) if n else -1 for n in names], dtype=np.int64)
     cursor = profile.get("risk.source_cursor")
-    return new_guard(
+    g = new_guard(
         len(strategies),
         len(specs),
         initial_cash,
@@ -255,3 +289,7 @@ def guard_for(
         EVENT_DTYPE,
         source_cursor=-1 if cursor is None else int(cursor),
     )
+    for k, name in enumerate(strategies):
+        if profile.has_own_limits(name):
+            g.si[k, SI_OWN] = 1  # its halts and position count are its own
+    return g

@@ -15,6 +15,12 @@ A profile file looks like::
     [entry]
     require_protection = true
     max_stop_ticks = 12
+
+    [strategy.kevin.risk]        # keys for the signals of strategy_id "kevin" only
+    drawdown_halt_pct = 0.20
+
+    [sectors]                    # for risk.max_sector_pct: symbols the instruments leave
+    tech = ["AAPL", "MSFT"]      # without a sector
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from backstop.engine.core.riskslots import N_RISK, RISK_KEYS, SLOT, RiskKey
 from backstop.errors import ConfigError, check
 
 _BY_KEY: dict[str, RiskKey] = {k.key: k for k in RISK_KEYS}
+# the sections a ``[strategy.NAME.SECTION]`` table may set: what the decision of one signal
+# reads (exits, the kill switch and the learning loop act on the account's positions)
+STRATEGY_SECTIONS = ("entry", "sizer", "risk", "orders", "execution")
 CALENDAR_CHOICES = ("auto", "XNYS", "CMES", "ALWAYS")
 
 
@@ -52,10 +61,26 @@ class RiskProfile:
     settings: tuple[tuple[str, Any], ...] = ()
     calendar: str = "auto"
     source: str | None = field(default=None, compare=False)
+    # per strategy id: the keys its ``[strategy.NAME.SECTION]`` tables set over the account's
+    strategies: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    # (symbol, sector) from the ``[sectors]`` table: ``tech = ["AAPL", "MSFT"]``
+    sectors: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for key, value in self.settings:
             _validate(key, value, self.source)
+        for name, settings in self.strategies:
+            for key, value in settings:
+                check(
+                    key.split(".", 1)[0] in STRATEGY_SECTIONS,
+                    ConfigError(
+                        f"strategy.{name}.{key}",
+                        f"not a per-strategy key (per strategy: {list(STRATEGY_SECTIONS)} "
+                        "sections only; exits, kill switch and learning act on the account)",
+                        source=self.source,
+                    ),
+                )
+                _validate(key, value, self.source)
         check(
             self.calendar in CALENDAR_CHOICES,
             ConfigError(
@@ -85,7 +110,7 @@ class RiskProfile:
             )
         settings: dict[str, Any] = {}
         for section, table in data.items():
-            if section == "profile":
+            if section in ("profile", "strategy", "sectors"):
                 continue
             check(
                 isinstance(table, dict),
@@ -99,6 +124,8 @@ class RiskProfile:
             settings=tuple(sorted(settings.items())),
             calendar=str(meta.get("calendar", "auto")),
             source=source,
+            strategies=_strategy_tables(data.get("strategy", {}), source),
+            sectors=_sector_table(data.get("sectors", {}), source),
         )
 
     @classmethod
@@ -155,6 +182,8 @@ class RiskProfile:
             settings=tuple(sorted(merged.items())),
             calendar=self.calendar,
             source=self.source,
+            strategies=self.strategies,
+            sectors=self.sectors,
         )
 
     # ---- views ---------------------------------------------------------------------------
@@ -163,11 +192,46 @@ class RiskProfile:
         check(key in _BY_KEY, ConfigError(key, "unknown risk key"))
         return dict(self.settings).get(key, _BY_KEY[key].default)
 
-    def array(self) -> np.ndarray:
-        """The float64 array the kernels read (NaN: limit off)."""
+    def array(self, strategies: tuple[str, ...] = ()) -> np.ndarray:
+        """The float64 array the kernels read (NaN: limit off).
+
+        Without per-strategy tables: the account's ``N_RISK`` slots. With them, and the run's
+        strategy ids in engine order, one block per strategy follows the account's: the
+        account's values with that strategy's own keys over them (``strategy_rp_nb``).
+        """
+        out = self._block(dict(self.settings))
+        if not self.strategies:
+            return out
+        check(
+            bool(strategies),
+            ConfigError(
+                "strategy", "per-strategy limits need the run's strategy ids", source=self.source
+            ),
+        )
+        own = dict(self.strategies)
+        blocks = [out]
+        for name in strategies:
+            blocks.append(self._block(dict(self.settings) | dict(own.get(name, ()))))
+        return np.concatenate(blocks)
+
+    def all_settings(self) -> dict[str, Any]:
+        """Every setting as one flat mapping (what the journal records): the account's keys,
+        ``strategy.NAME.section.key`` for strategy tables, ``sectors.NAME`` for sectors."""
+        out: dict[str, Any] = dict(self.settings)
+        for name, items in self.strategies:
+            out.update({f"strategy.{name}.{key}": value for key, value in items})
+        for symbol, sector in self.sectors:
+            out.setdefault(f"sectors.{sector}", []).append(symbol)
+        return out
+
+    def has_own_limits(self, strategy: str) -> bool:
+        """Whether ``strategy`` has a ``[strategy.NAME.*]`` table of its own."""
+        return any(name == strategy for name, _ in self.strategies)
+
+    def _block(self, settings: dict[str, Any]) -> np.ndarray:
         out = np.full(N_RISK, np.nan, dtype=np.float64)
         for spec in RISK_KEYS:
-            value = self.get(spec.key)
+            value = settings.get(spec.key, spec.default)
             if value is None:
                 continue
             if spec.kind == "choice":
@@ -178,14 +242,72 @@ class RiskProfile:
 
     def content_hash(self) -> str:
         """Stable hash of the settings in force (keys the run in the journal)."""
-        blob = json.dumps(
-            {"settings": dict(self.settings), "calendar": self.calendar}, sort_keys=True
-        ).encode()
+        body: dict[str, Any] = {"settings": dict(self.settings), "calendar": self.calendar}
+        if self.strategies:  # absent when empty: the hashes of existing profiles stay
+            body["strategies"] = {name: dict(keys) for name, keys in self.strategies}
+        if self.sectors:
+            body["sectors"] = dict(self.sectors)
+        blob = json.dumps(body, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def uses(self, *keys: str) -> bool:
-        """True when any of ``keys`` is on (not None / False)."""
-        return any(self.get(k) not in (None, False) for k in keys)
+        """True when any of ``keys`` is on (not None / False) for the account or, in its
+        ``[strategy.NAME.*]`` table, for any strategy."""
+        if any(self.get(k) not in (None, False) for k in keys):
+            return True
+        return any(
+            key in keys and value not in (None, False)
+            for _, items in self.strategies
+            for key, value in items
+        )
+
+
+def _strategy_tables(
+    data: Any, source: str | None
+) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """``[strategy.NAME.SECTION]`` tables -> per strategy id, its sorted ``section.key`` items."""
+    check(isinstance(data, dict), ConfigError("strategy", "must be a table", source=source))
+    out = []
+    for name in sorted(data):
+        sections = data[name]
+        check(
+            isinstance(sections, dict) and bool(sections),
+            ConfigError(
+                f"strategy.{name}", "must hold tables like [strategy.NAME.risk]", source=source
+            ),
+        )
+        items: dict[str, Any] = {}
+        for section, table in sections.items():
+            check(
+                isinstance(table, dict),
+                ConfigError(f"strategy.{name}.{section}", "must be a table", source=source),
+            )
+            for key, value in table.items():
+                items[f"{section}.{key}"] = value
+        out.append((str(name), tuple(sorted(items.items()))))
+    return tuple(out)
+
+
+def _sector_table(data: Any, source: str | None) -> tuple[tuple[str, str], ...]:
+    """``[sectors]`` (``SECTOR = ["SYM", ...]``) -> sorted (symbol, sector) pairs; a symbol in
+    two sectors is an error naming both."""
+    check(isinstance(data, dict), ConfigError("sectors", "must be a table", source=source))
+    where: dict[str, str] = {}
+    for sector, symbols in data.items():
+        key = f"sectors.{sector}"
+        check(
+            isinstance(symbols, list) and all(isinstance(x, str) and x for x in symbols),
+            ConfigError(key, f"expected a list of symbols, got {symbols!r}", source=source),
+        )
+        for symbol in symbols:
+            check(
+                symbol not in where,
+                ConfigError(
+                    key, f"{symbol} is already in sector {where.get(symbol)!r}", source=source
+                ),
+            )
+            where[symbol] = str(sector)
+    return tuple(sorted(where.items()))
 
 
 def split_key_values(items: list[str], option: str, form: str = "KEY=VALUE") -> dict[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from backstop.errors import BackstopError
+from backstop.report.daily import daily_rows
 from backstop.report.tearsheet import (
     TRADES_SHOWN,
     RunReport,
@@ -82,6 +83,8 @@ def render_html(rep: RunReport) -> str:
         "<h2>Monthly returns</h2>",
         _html_img("monthly returns", monthly_figure(rep)),
         _html_table(month_head, month_body),
+        "<h2>Daily P&amp;L per strategy</h2>",
+        _html_table(*daily_rows(rep.daily)) if rep.daily.height else "<p>no closed trades</p>",
         "<h2>Verdicts by reason code</h2>",
         _html_table(["code", "verdicts", "meaning"], reasons) if reasons else "<p>none</p>",
         "<h2>Intrabar ordering (the ambiguity band)</h2>",
@@ -109,6 +112,8 @@ def render_markdown(rep: RunReport) -> str:
         f"![equity and drawdown](data:image/png;base64,{png_base64(equity_figure(rep))})",
         "## Monthly returns",
         _md_table(month_head, month_body),
+        "## Daily P&L per strategy",
+        _md_table(*daily_rows(rep.daily)) if rep.daily.height else "no closed trades",
         "## Verdicts by reason code",
         _md_table(["code", "verdicts", "meaning"], reasons) if reasons else "none",
         "## Intrabar ordering (the ambiguity band)",

@@ -23,6 +23,7 @@ from backstop.domain.enums import REASON_MEANINGS, ReasonCode
 from backstop.engine.journal import read_table
 from backstop.engine.plot import ResultFigure, drawdown_pct
 from backstop.engine.stats import STAT_LABELS, compute_stats, format_stat, verdicts_by_reason
+from backstop.report.daily import daily_pnl
 
 TRADES_SHOWN = 100
 TRADE_COLUMNS = (
@@ -51,6 +52,7 @@ class RunReport:
     stats: dict[str, Any]
     pnl_by_ordering: dict[str, float]
     monthly: pl.DataFrame
+    daily: pl.DataFrame  # daily P&L per strategy (``report.daily``)
 
 
 def journal_stats(
@@ -96,8 +98,10 @@ def load_report(path: str | Path) -> RunReport:
     trades = read_table(path, "trades")
     verdicts = read_table(path, "verdicts")
     stats, by_ordering = journal_stats(run, equity, trades, verdicts)
-    cash = float(json.loads(run["config"])["initial_cash"])
-    return RunReport(run, equity, trades, stats, by_ordering, monthly_returns(equity, cash))
+    config = json.loads(run["config"])
+    cash = float(config["initial_cash"])
+    daily = daily_pnl(trades, config.get("session_tz", "America/New_York"))
+    return RunReport(run, equity, trades, stats, by_ordering, monthly_returns(equity, cash), daily)
 
 
 # ---- figures -------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ def profile_for(base: RiskProfile, combo: dict[str, Any]) -> RiskProfile:
         settings=tuple(sorted(kept.items())),
         calendar=base.calendar,
         source=base.source,
+        strategies=base.strategies,
+        sectors=base.sectors,
     )
 
 

@@ -127,7 +127,7 @@ def rerun(incident: Incident, profile: RiskProfile) -> Rerun:
     guard = guard_for(spec_tuple, strategies, profile, equity)
     driver = PortDriver(
         broker, symbols, inst, prm, equity, profile, guard, ctx,
-        run_id="replay", venue=Venue(reduce_only=True),
+        run_id="replay", venue=Venue(reduce_only=True), strategies=strategies,
     )  # fmt: skip
     opening = seed_positions(driver.pf, start, index, arrays)  # where the broker stood
     for symbol, qty in sorted(start.items()):  # the core's picture of the broker starts there

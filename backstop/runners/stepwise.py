@@ -75,6 +75,7 @@ class Stepwise:
             run.ctx,
             run_id=run.run_id,
             venue=Venue(reduce_only=True),
+            strategies=run.strategies,
         )
         self.cursor = Cursor()
         self.seconds = 0.0

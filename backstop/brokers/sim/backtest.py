@@ -68,7 +68,7 @@ def run_backtest(
         conformed=conformed,
     )
     arrays, events, inst, prm, ctx = run.arrays, run.events, run.inst, run.prm, run.ctx
-    rp = run.profile.array()
+    rp = run.profile.array(run.strategies)
     n_ev = len(events)
     n_sym = len(arrays.symbols)
     book = new_book(n_sym, prm.max_working, 2 * n_ev + 64, n_ev + 64)

@@ -47,7 +47,8 @@ from backstop.engine.core.decide import (
     record_verdict_nb,
     stop_update_decision_nb,
 )
-from backstop.engine.core.gates import book_wide_nb
+from backstop.engine.core.execution import note_entry_fill_nb
+from backstop.engine.core.gates import book_wide_nb, strategy_rp_nb
 from backstop.engine.core.guard import (
     AI_DAY,
     AI_N_EVENTS,
@@ -140,7 +141,7 @@ def handle_signal_nb(
         pending_entries_nb(book, mkt.pending)
     d = decide_signal_nb(
         g,
-        rp,
+        strategy_rp_nb(rp, ev.strategy),  # the strategy's own limits, else the account's
         ev,
         mkt,
         entries,
@@ -355,6 +356,7 @@ def run_loop_nb(
                 for f in range(f0, book_ctr[N_FILLS]):
                     fl = book.fills[f]
                     apply_fill_nb(pf, fl)
+                    note_entry_fill_nb(g, rp, fl)
                 if book_ctr[ERROR] != 0:
                     return i, j, STATUS_ERROR
             mark[s] = close[i]

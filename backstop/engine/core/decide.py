@@ -67,19 +67,20 @@ from backstop.engine.core.guard import (
     SF_ALLOC_TODAY,
     SI_HEALTH,
     SI_TRADES_TODAY,
+    YF_DECISION_PX,
     YF_RISK_PER_UNIT,
     YI_ENTRY_CYCLE,
     YI_ENTRY_SIDE,
+    YI_ENTRY_STRATEGY,
     note_order_nb,
     open_shadow_nb,
 )
 from backstop.engine.core.prices import round_to_tick_nb
+from backstop.engine.core.protection import protection_nb
 from backstop.engine.core.records import N_VERDICTS, RTI_CYCLE, RTI_STRATEGY
 from backstop.engine.core.riskslots import (
     ENT_MAX_LOSS,
-    ENT_MAX_STOP_TICKS,
     ENT_REQUIRE_PROTECTION,
-    ENT_TARGET_R,
     LN_THROTTLE,
     RK_ADD_TO_WINNER,
     SZ_CONV_FULL,
@@ -156,13 +157,16 @@ def decide_stop_move_nb(ev, pos: float, stop_now: float, tick: float):
     """Stop update (a strategy's trailing level): return (reasons, the level to set).
 
     The level may only tighten the working stop leg of the position held: up for a long,
-    down for a short. No position or no stop leg -> STOP_UPDATE_NO_STOP; a level that would
-    loosen (or not move) the stop -> STOP_NOT_TIGHTER. Both drivers call this.
+    down for a short. A level at or below 0 -> MISSING_PROTECTION (seed 004's "non-positive
+    protective levels"); no position or no stop leg -> STOP_UPDATE_NO_STOP; a level that
+    would loosen (or not move) the stop -> STOP_NOT_TIGHTER. Both drivers call this.
     """
     s = np.int64(ev.sym)
     if s < 0:
         return (R_NO_BAR_AFTER_SIGNAL if s == SYM_NO_BAR_AFTER else R_UNKNOWN_SYMBOL), np.nan
     level = round_to_tick_nb(ev.stop_px, tick)
+    if not level > 0:
+        return R_MISSING_PROTECTION, level  # a stop at or below 0 protects nothing
     if pos == 0.0 or stop_now != stop_now:
         return R_STOP_UPDATE_NO_STOP, level
     tighter = level > stop_now if pos > 0 else level < stop_now
@@ -218,45 +222,6 @@ def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, f
             reasons = R_EXIT_CLAMPED
             qty = available
     return reasons, side, qty
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def protection_nb(ev, ref: float, tick: float, rp) -> tuple[int, float, float, float]:
-    """Entry guard on the protective levels: return (reasons, stop distance per unit,
-    target price to use, target fraction to use). The target may come from ``target_r``."""
-    reasons = 0
-    has_stop = ev.stop_px == ev.stop_px or ev.stop_pct > 0 or ev.trail_pct > 0
-    target_px = ev.target_px
-    target_pct = ev.target_pct
-    if ev.stop_pct < 0 or ev.target_pct < 0 or ev.trail_pct < 0:
-        reasons |= R_PROTECTION_WRONG_SIDE
-    dist = np.nan
-    if ref == ref:
-        if ev.stop_px == ev.stop_px:
-            if (ev.stop_px - ref) * ev.side >= 0:
-                reasons |= R_PROTECTION_WRONG_SIDE
-            dist = abs(ref - ev.stop_px)
-        elif ev.stop_pct > 0:
-            dist = ref * ev.stop_pct
-        elif ev.trail_pct > 0:
-            dist = ref * ev.trail_pct
-        if target_px == target_px and (target_px - ref) * ev.side <= 0:
-            reasons |= R_PROTECTION_WRONG_SIDE
-    r_mult = rp[ENT_TARGET_R]
-    if has_stop and target_px != target_px and target_pct <= 0 and r_mult == r_mult:
-        if ev.stop_px != ev.stop_px and ev.stop_pct > 0:
-            target_pct = r_mult * ev.stop_pct
-            reasons |= R_TARGET_FROM_R
-        elif dist == dist:
-            target_px = ref + ev.side * r_mult * dist
-            reasons |= R_TARGET_FROM_R
-    has_target = target_px == target_px or target_pct > 0
-    if rp[ENT_REQUIRE_PROTECTION] != 0.0 and not (has_stop and has_target):
-        reasons |= R_MISSING_PROTECTION
-    lim = rp[ENT_MAX_STOP_TICKS]
-    if lim == lim and tick > 0 and dist == dist and dist / tick > lim + 1e-9:
-        reasons |= R_STOP_TOO_WIDE
-    return reasons, dist, target_px, target_pct
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -394,16 +359,16 @@ def decide_signal_nb(
     reasons |= risk_gate_nb(g, rp, ev, mkt, equity, in_hours, quality)
     r, qty = size_entry_nb(g, rp, ev, price, dist, equity, mkt.lot[s], mult)
     reasons |= r
+    exposure = np.nan
+    if qty > 0 and price == price:
+        r, exposure, qty = exposure_gate_nb(g, rp, ev, qty, price, mkt, equity)
+        reasons |= r
     risk = np.nan
     if dist == dist:
         risk = qty * dist * mult
         lim = rp[ENT_MAX_LOSS]
         if lim == lim and risk > lim + 1e-9:
             reasons |= R_MAX_LOSS_CAP
-    exposure = np.nan
-    if qty > 0 and price == price:
-        r, exposure = exposure_gate_nb(g, rp, ev, qty, price, mkt, equity)
-        reasons |= r
     reasons |= order_controls_nb(g, rp, ev, qty, price, mark, mult)
     if g.si[ev.strategy, SI_HEALTH] == H_QUARANTINED:
         reasons |= R_STRATEGY_QUARANTINED | R_SHADOW_TRADE
@@ -429,6 +394,8 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
         g.sf[k, SF_ALLOC_TODAY] += qty * price * mult
     g.yi[s, YI_ENTRY_SIDE] = ev.side
     g.yi[s, YI_ENTRY_CYCLE] = ev.seq
+    g.yi[s, YI_ENTRY_STRATEGY] = k
+    g.yf[s, YF_DECISION_PX] = price  # the reference of its fills' slippage (execution.py)
     g.yf[s, YF_RISK_PER_UNIT] = dist
     note_order_nb(g, ev.ts)
 

@@ -20,6 +20,9 @@ from backstop.engine.core.codes import (
     R_ADVISORY_OVERRIDDEN,
     R_ADVISORY_WAIT,
     R_BUYING_POWER,
+    R_CAPPED_BY_BUYING_POWER,
+    R_CAPPED_BY_SECTOR,
+    R_CAPPED_BY_SINGLE_NAME,
     R_CONSECUTIVE_LOSS_LOCKOUT,
     R_DAILY_ALLOCATION_CAP,
     R_DAILY_LOSS_CIRCUIT,
@@ -38,6 +41,7 @@ from backstop.engine.core.codes import (
     R_PRICE_COLLAR,
     R_SECTOR_EXPOSURE,
     R_SINGLE_NAME_EXPOSURE,
+    R_SIZE_CAPPED,
     R_STALE_SIGNAL,
     R_STATE_REDUCING,
     R_STRATEGY_HALTED,
@@ -46,6 +50,7 @@ from backstop.engine.core.codes import (
     STOP,
     STOP_LIMIT,
 )
+from backstop.engine.core.execution import execution_gate_nb
 from backstop.engine.core.guard import (
     AF_DAY_START_EQUITY,
     AF_PEAK_EQUITY,
@@ -54,14 +59,21 @@ from backstop.engine.core.guard import (
     AI_DD_HALTED,
     AI_STATE,
     AI_TRADES_TODAY,
+    K_CIRCUIT_PAUSED,
+    K_DRAWDOWN_HALTED,
     SF_ALLOC_TODAY,
+    SI_CIRCUIT_UNTIL,
     SI_CURSOR,
+    SI_DD_HALTED,
     SI_LOCKOUT_DAY,
+    SI_OWN,
     SI_STATE,
     SI_TRADES_TODAY,
     YF_ADVICE_CONF,
     YI_ADVICE,
     YI_ADVICE_TS,
+    YI_ENTRY_STRATEGY,
+    log_guard_nb,
     note_equity_nb,
     orders_last_minute_nb,
 )
@@ -70,11 +82,14 @@ from backstop.engine.core.riskslots import (
     ADV_OVERRIDE_CONVICTION,
     ADV_TTL_S,
     ADV_WAIT_BLOCKS_EXITS,
+    N_RISK,
     OR_COLLAR,
     OR_MAX_NOTIONAL,
     OR_MAX_QTY,
     OR_PER_MINUTE,
     RK_BP_MULT,
+    RK_CIRCUIT_HOURS,
+    RK_CIRCUIT_PCT,
     RK_DAILY_ALLOC,
     RK_DAILY_LOSS_PCT,
     RK_DAILY_LOSS_USD,
@@ -85,6 +100,7 @@ from backstop.engine.core.riskslots import (
     RK_MIN_EQUITY,
     RK_NEW_ONLY,
     RK_SECTOR,
+    RK_SHRINK,
     RK_SINGLE_NAME,
     RK_TRADES_DAY,
     RK_TRADES_DAY_ACCT,
@@ -187,11 +203,13 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     lim = rp[RK_TRADES_DAY_ACCT]
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
+    own = g.si[k, SI_OWN] != 0
     lim = rp[RK_MAX_POSITIONS]
     if lim == lim and ev.sym >= 0 and committed_nb(mkt, np.int64(ev.sym)) == 0.0:
         held = 0
         for j in range(len(mkt.pos)):
-            if committed_nb(mkt, j) != 0.0:
+            # a strategy with its own limits counts its own positions (seed 003)
+            if committed_nb(mkt, j) != 0.0 and (not own or g.yi[j, YI_ENTRY_STRATEGY] == k):
                 held += 1
         if held >= lim:
             reasons |= R_MAX_POSITIONS
@@ -201,22 +219,62 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     if g.si[k, SI_LOCKOUT_DAY] == g.ai[AI_DAY] and g.ai[AI_DAY] >= 0:
         reasons |= R_CONSECUTIVE_LOSS_LOCKOUT
     note_equity_nb(g, equity)
-    lim = rp[RK_DRAWDOWN_HALT]
-    if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= g.af[AF_PEAK_EQUITY] * (1.0 - lim):
-        g.ai[AI_DD_HALTED] = 1
-    if g.ai[AI_DD_HALTED] != 0:
+    if own:
+        own_halts_nb(g, rp, ev, equity, loss)
+    else:
+        lim = rp[RK_DRAWDOWN_HALT]
+        peak = g.af[AF_PEAK_EQUITY]
+        if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
+            g.ai[AI_DD_HALTED] = 1
+    if g.ai[AI_DD_HALTED] != 0 or g.si[k, SI_DD_HALTED] != 0:
         reasons |= R_DRAWDOWN_HALT
-    if ev.ts < g.ai[AI_CIRCUIT_UNTIL]:
+    if ev.ts < g.ai[AI_CIRCUIT_UNTIL] or ev.ts < g.si[k, SI_CIRCUIT_UNTIL]:
         reasons |= R_DAILY_LOSS_CIRCUIT
-    return reasons
+    return reasons | execution_gate_nb(g, rp, k)
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def own_halts_nb(g, rp, ev, equity: float, loss: float) -> None:
+    """Arm a strategy's own drawdown halt and daily-loss circuit (seed 000: "20% equity-
+    drawdown halt (permanent pause), 5% daily-loss circuit (24h pause)" per strategy).
+
+    Its own keys judge the account's equity, peak and day loss, and a trip pauses that
+    strategy alone (journaled with its number); the account's keys still arm the account's
+    halts at each bar's close, which stop every strategy.
+    """
+    k = ev.strategy
+    lim = rp[RK_DRAWDOWN_HALT]
+    peak = g.af[AF_PEAK_EQUITY]
+    if lim == lim and g.si[k, SI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
+        g.si[k, SI_DD_HALTED] = 1
+        log_guard_nb(g, ev.ts, ev.bar, K_DRAWDOWN_HALTED, k, -1, 0, equity, -1)
+    lim = rp[RK_CIRCUIT_PCT]
+    start = g.af[AF_DAY_START_EQUITY]
+    if lim == lim and loss >= lim * start and ev.ts >= g.si[k, SI_CIRCUIT_UNTIL]:
+        g.si[k, SI_CIRCUIT_UNTIL] = ev.ts + np.int64(rp[RK_CIRCUIT_HOURS] * 3600.0 * NS_PER_S)
+        log_guard_nb(g, ev.ts, ev.bar, K_CIRCUIT_PAUSED, k, -1, 0, loss, -1)
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def strategy_rp_nb(rp, k: int):
+    """The profile block that judges strategy ``k``'s signals: its own when the profile has
+    ``[strategy.NAME.*]`` tables (``RiskProfile.array(strategies)``), else the account's."""
+    n = np.int64(N_RISK)
+    if len(rp) >= n * (k + 2):
+        return rp[n * (k + 1) : n * (k + 2)]
+    return rp[0:n]
 
 
 @kernel
 def book_wide_nb(rp) -> bool:
-    """Whether a check reads the whole book (positions and working entries of every symbol)."""
-    a, b = rp[RK_MAX_POSITIONS], rp[RK_SINGLE_NAME]
-    c, d = rp[RK_SECTOR], rp[RK_BP_MULT]
-    return a == a or b == b or c == c or d == d
+    """Whether a check reads the whole book (positions and working entries of every symbol),
+    for the account or any strategy's own block."""
+    for i in range(0, len(rp), N_RISK):
+        a, b = rp[i + RK_MAX_POSITIONS], rp[i + RK_SINGLE_NAME]
+        c, d = rp[i + RK_SECTOR], rp[i + RK_BP_MULT]
+        if a == a or b == b or c == c or d == d:
+            return True
+    return False
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -227,20 +285,63 @@ def committed_nb(mkt, j: int) -> float:
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) -> tuple[int, float]:
+def exposure_breaks_nb(
+    rp,
+    qty: float,
+    held: float,
+    unit: float,
+    other_gross: float,
+    other_sector: float,
+    in_sector: bool,
+    equity: float,
+) -> int:
+    """Which exposure limits an entry of ``qty`` breaks: single name, sector, buying power.
+
+    ``held`` is the committed position of the symbol in the entry's direction (negative when
+    opposite), ``unit`` the notional of one unit at the entry price, ``other_*`` the notional
+    of every other symbol (in the symbol's sector)."""
+    reasons = 0
+    name_after = abs(held + qty) * unit
+    lim = rp[RK_SINGLE_NAME]
+    if lim == lim and name_after > lim * equity:
+        reasons |= R_SINGLE_NAME_EXPOSURE
+    lim = rp[RK_SECTOR]
+    if lim == lim and in_sector and other_sector + name_after > lim * equity:
+        reasons |= R_SECTOR_EXPOSURE
+    lim = rp[RK_BP_MULT]
+    if lim == lim and other_gross + name_after > lim * equity:
+        reasons |= R_BUYING_POWER
+    return reasons
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exposure_room_nb(lim: float, other: float, held: float, unit: float, equity: float) -> float:
+    """The largest quantity whose notional, with ``other``, stays within ``lim`` x equity
+    (``abs(held + q) * unit <= lim * equity - other``, solved for q; may be negative)."""
+    if lim != lim:
+        return np.inf
+    return (lim * equity - other) / unit - held
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exposure_gate_nb(
+    g, rp, ev, qty: float, price: float, mkt, equity: float
+) -> tuple[int, float, float]:
     """Checks that need the sized order: allocation, single name, sector, buying power.
 
-    Returns (reasons, gross notional of the account after the entry).
+    Seed 002 ("reduced size due to exposure limits"): with ``risk.shrink_to_fit`` on, an
+    entry that would pass the single-name, sector or buying-power limit is shrunk to the
+    largest lot-rounded quantity that fits them all (SIZE_CAPPED plus the CAPPED_BY_* code of
+    the limit that bound: the one leaving the least room; each of a tie); only when no lot
+    fits is it refused with the codes of the limits the requested size broke.
+
+    Returns (reasons, gross notional of the account after the entry, quantity).
     """
     reasons = 0
     s = np.int64(ev.sym)
     k = ev.strategy
-    notional = qty * price * mkt.mult[s]
-    lim = rp[RK_DAILY_ALLOC]
-    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
-        reasons |= R_DAILY_ALLOCATION_CAP
     gross = 0.0
-    sector_after = 0.0
+    sector_other = 0.0
     my_sector = g.sector[s]
     mark = mkt.mark
     mult = mkt.mult
@@ -248,27 +349,45 @@ def exposure_gate_nb(g, rp, ev, qty: float, price: float, mkt, equity: float) ->
     for j in range(len(mark)):
         q = committed_nb(mkt, j)
         m = mark[j]
-        if j == s:
-            q = q + ev.side * qty
-            m = price
         # without branches: which symbols are held is a coin flip per j, and a mispredicted
-        # branch per held symbol was most of this scan on W. A flat or unmarked symbol adds
-        # +0.0, which leaves the sums exactly as skipping it did.
+        # branch per held symbol was most of this scan on W. A flat or unmarked symbol (or
+        # the entry's own symbol, counted apart) adds +0.0, leaving the sums unchanged.
         v = abs(q) * m * mult[j]
-        v = v if (q != 0.0) & (m == m) else 0.0
+        v = v if (q != 0.0) & (m == m) & (j != s) else 0.0
         gross += v
-        sector_after += v if (sector[j] == my_sector) & (my_sector >= 0) else 0.0
-    name_after = abs(committed_nb(mkt, s) + ev.side * qty) * price * mkt.mult[s]
-    lim = rp[RK_SINGLE_NAME]
-    if lim == lim and name_after > lim * equity:
-        reasons |= R_SINGLE_NAME_EXPOSURE
-    lim = rp[RK_SECTOR]
-    if lim == lim and my_sector >= 0 and sector_after > lim * equity:
-        reasons |= R_SECTOR_EXPOSURE
-    lim = rp[RK_BP_MULT]
-    if lim == lim and gross > lim * equity:
-        reasons |= R_BUYING_POWER
-    return reasons, gross
+        sector_other += v if (sector[j] == my_sector) & (my_sector >= 0) else 0.0
+    unit = price * mkt.mult[s]
+    held = committed_nb(mkt, s) * ev.side
+    in_sector = my_sector >= 0
+    broke = exposure_breaks_nb(rp, qty, held, unit, gross, sector_other, in_sector, equity)
+    if broke != 0 and rp[RK_SHRINK] != 0.0 and unit > 0:
+        r_name = exposure_room_nb(rp[RK_SINGLE_NAME], 0.0, held, unit, equity)
+        r_sector = np.inf
+        if in_sector:
+            r_sector = exposure_room_nb(rp[RK_SECTOR], sector_other, held, unit, equity)
+        r_bp = exposure_room_nb(rp[RK_BP_MULT], gross, held, unit, equity)
+        room = min(r_name, r_sector, r_bp)
+        lot = mkt.lot[s]
+        fit = np.floor(min(room, qty) / lot + 1e-9) * lot
+        args = (held, unit, gross, sector_other, in_sector, equity)
+        if fit > 0 and exposure_breaks_nb(rp, fit, *args) != 0:
+            fit -= lot  # the rounding tolerance let a hair too much through
+        if fit > 0 and exposure_breaks_nb(rp, fit, *args) == 0:
+            qty = fit
+            reasons |= R_SIZE_CAPPED  # with the limit(s) that bound: the least room
+            if r_name <= room:
+                reasons |= R_CAPPED_BY_SINGLE_NAME
+            if r_sector <= room:
+                reasons |= R_CAPPED_BY_SECTOR
+            if r_bp <= room:
+                reasons |= R_CAPPED_BY_BUYING_POWER
+            broke = 0
+    reasons |= broke
+    notional = qty * unit
+    lim = rp[RK_DAILY_ALLOC]
+    if lim == lim and g.sf[k, SF_ALLOC_TODAY] + notional > lim:
+        reasons |= R_DAILY_ALLOCATION_CAP
+    return reasons, gross + abs(held + qty) * unit, qty
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -83,23 +83,30 @@ SI_N_TRADES = 6
 SI_N_WINS = 7
 SI_SHADOW_WINS = 8
 SI_CURSOR = 9  # highest source id seen (new-signals-only cursor)
-SI_N = 10
+SI_OWN = 10  # 1: the profile has [strategy.NAME.*] limits for it (its halts are its own)
+SI_DD_HALTED = 11  # 1 once its own drawdown halt tripped (until a manual reset)
+SI_CIRCUIT_UNTIL = 12  # ts until which its own daily-loss circuit pauses its entries
+SI_ENTRY_FILLS = 13  # entry fills scored for execution quality
+SI_N = 14
 # strategy floats
 SF_ALLOC_TODAY = 0
 SF_SUM_PNL = 1
-SF_N = 2
+SF_SLIP_BPS = 2  # average adverse slippage of its entry fills vs the decision price, in bps
+SF_N = 3
 # symbol ints
 YI_ADVICE = 0  # Advice of the latest advisory
 YI_ADVICE_TS = 1
 YI_ENTRY_SIDE = 2  # side of the last approved entry (conflicting-signal check)
 YI_N_RANGES = 3  # bars in the running average range
 YI_ENTRY_CYCLE = 4  # cycle of the last approved entry
-YI_N = 5
+YI_ENTRY_STRATEGY = 5  # strategy of the last approved entry (per-strategy positions)
+YI_N = 6
 # symbol floats
 YF_ADVICE_CONF = 0
 YF_RISK_PER_UNIT = 1  # stop distance of the position's entry (R for time stop / R target)
 YF_AVG_RANGE = 2
-YF_N = 3
+YF_DECISION_PX = 3  # price the last approved entry was decided at (slippage reference)
+YF_N = 4
 # shadow trades
 SH_SIDE = 0
 SH_ENTRY = 1
@@ -199,8 +206,10 @@ def new_guard(
     yi = np.zeros((max(n_sym, 1), YI_N), dtype=np.int64)
     yi[:, YI_ADVICE_TS] = NO_TS
     yi[:, YI_ENTRY_CYCLE] = -1
+    yi[:, YI_ENTRY_STRATEGY] = -1
     yf = np.zeros((max(n_sym, 1), YF_N), dtype=np.float64)
     yf[:, YF_RISK_PER_UNIT] = np.nan
+    yf[:, YF_DECISION_PX] = np.nan
     arrays = (
         ai,
         af,
@@ -295,6 +304,8 @@ def manual_reset_nb(g, ts: int, bar: int) -> None:
     for k in range(g.si.shape[0]):
         g.si[k, SI_LOCKOUT_DAY] = -1
         g.si[k, SI_CONSEC_LOSSES] = 0
+        g.si[k, SI_DD_HALTED] = 0
+        g.si[k, SI_CIRCUIT_UNTIL] = 0
     log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
 
 

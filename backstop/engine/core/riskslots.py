@@ -78,6 +78,14 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         "largest loss at the stop (qty x distance x multiplier), in money",
     ),
     RiskKey(
+        "entry.max_protection_pct",
+        "float",
+        OFF,
+        0,
+        _INF,
+        "a stop or target farther than this fraction from the entry price is no protection",
+    ),
+    RiskKey(
         "entry.target_r",
         "float",
         OFF,
@@ -186,6 +194,12 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         0,
         _INF,
         "gross notional after the entry may not exceed equity x this",
+    ),
+    RiskKey(
+        "risk.shrink_to_fit",
+        "bool",
+        True,
+        help="an entry past the single-name, sector or buying-power limit is shrunk to fit",
     ),
     RiskKey(
         "risk.max_consecutive_losses",
@@ -336,6 +350,24 @@ RISK_KEYS: tuple[RiskKey, ...] = (
         _INF,
         "shadow wins in a row that re-enable a quarantined strategy",
     ),
+    # execution quality (seed 001's EQS gate)
+    RiskKey(
+        "execution.max_slippage_bps",
+        "float",
+        OFF,
+        0,
+        _INF,
+        "refuse a strategy's entries while its entry fills slip more than this on average",
+    ),
+    RiskKey(
+        "execution.window",
+        "int",
+        20,
+        1,
+        10_000,
+        "entry fills in the average (exponential, this span), newest weighing most",
+    ),
+    RiskKey("execution.min_fills", "int", 5, 1, _INF, "entry fills before the gate judges"),
     # run checks (read after the run, not by the kernels)
     RiskKey(
         "checks.min_order_share",
@@ -363,6 +395,7 @@ ADV_TTL_S = _s("advisory.ttl_seconds")
 ENT_REQUIRE_PROTECTION = _s("entry.require_protection")
 ENT_MAX_STOP_TICKS = _s("entry.max_stop_ticks")
 ENT_MAX_LOSS = _s("entry.max_loss_per_trade")
+ENT_MAX_PROTECTION = _s("entry.max_protection_pct")
 ENT_TARGET_R = _s("entry.target_r")
 SZ_KIND = _s("sizer.kind")
 SZ_QTY = _s("sizer.qty")
@@ -385,6 +418,7 @@ RK_SINGLE_NAME = _s("risk.max_single_name_pct")
 RK_SECTOR = _s("risk.max_sector_pct")
 RK_MIN_EQUITY = _s("risk.min_equity")
 RK_BP_MULT = _s("risk.buying_power_mult")
+RK_SHRINK = _s("risk.shrink_to_fit")
 RK_MAX_CONSEC_LOSSES = _s("risk.max_consecutive_losses")
 RK_DRAWDOWN_HALT = _s("risk.drawdown_halt_pct")
 RK_CIRCUIT_PCT = _s("risk.circuit_loss_pct")
@@ -407,6 +441,9 @@ KL_LOSS_PCT = _s("kill.loss_pct")
 KL_DISCONNECT_S = _s("kill.disconnect_seconds")
 KL_MIN_DQ = _s("kill.min_data_quality")
 KL_FLATTEN = _s("kill.flatten")
+EQ_MAX_SLIP = _s("execution.max_slippage_bps")
+EQ_WINDOW = _s("execution.window")
+EQ_MIN_FILLS = _s("execution.min_fills")
 LN_ENABLED = _s("learning.enabled")
 LN_MIN_TRADES = _s("learning.min_trades")
 LN_WIN_FLOOR = _s("learning.win_rate_floor")

@@ -76,6 +76,7 @@ from backstop.engine.core.riskslots import (
     KL_MIN_DQ,
     KL_MIN_EQUITY,
     LN_ENABLED,
+    N_RISK,
     RK_CIRCUIT_HOURS,
     RK_CIRCUIT_PCT,
     RK_DAILY_LOSS_PCT,
@@ -97,10 +98,11 @@ NEED_DAYS = 8  # daily counters
 def needs_nb(rp) -> int:
     """Which per-bar work a profile asks for, so that a plain backtest pays nothing for it."""
     flags = 0
-    for slot in (KL_DAILY_LOSS_PCT, KL_DAILY_LOSS_USD, KL_MIN_EQUITY, RK_DRAWDOWN_HALT,
-                 RK_CIRCUIT_PCT, RK_DAILY_LOSS_PCT, RK_DAILY_LOSS_USD):  # fmt: skip
-        if rp[slot] == rp[slot]:
-            flags |= NEED_EQUITY | NEED_DAYS
+    for i in range(0, len(rp), N_RISK):  # the account's block and each strategy's own
+        for slot in (KL_DAILY_LOSS_PCT, KL_DAILY_LOSS_USD, KL_MIN_EQUITY, RK_DRAWDOWN_HALT,
+                     RK_CIRCUIT_PCT, RK_DAILY_LOSS_PCT, RK_DAILY_LOSS_USD):  # fmt: skip
+            if rp[i + slot] == rp[i + slot]:
+                flags |= NEED_EQUITY | NEED_DAYS
     if rp[KL_DISCONNECT_S] == rp[KL_DISCONNECT_S] or rp[KL_MIN_DQ] == rp[KL_MIN_DQ]:
         flags |= NEED_EQUITY
     for slot in (EX_TIME_STOP_MIN, EX_EOD_MIN, EX_VOL_MULT):
