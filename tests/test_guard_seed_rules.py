@@ -443,7 +443,7 @@ def et(day: int, hour: int, minute: int = 0) -> int:
 
 def daily_fill(signal_ts: int) -> tuple[int, float]:
     r = run(bars(DAILY, start_ns=MIDNIGHT_ET, step_ns=DAY_NS), [entry(signal_ts, qty=10)])
-    (ts, price), *_ = r.fills.select("ts", "price").iter_rows()
+    (ts, price), *_ = r.fills_ns.select("ts", "price").iter_rows()
     return ts, price
 
 
@@ -469,7 +469,7 @@ def test_a_friday_1605_signal_fills_at_mondays_open() -> None:
     stamps = [et(0, 0), et(3, 0), et(6, 0), et(7, 0)]  # Tue, Fri, Mon, Tue
     frame = bars(DAILY, ts=stamps)
     r = run(frame, [entry(et(3, 16, 5), qty=10)])
-    assert r.fills.select("ts", "price").row(0) == (et(6, 0), 104.0)
+    assert r.fills_ns.select("ts", "price").row(0) == (et(6, 0), 104.0)
 
 
 def test_equity_runner_daily_signal_from_the_cli(tmp_path: Path) -> None:
