@@ -122,3 +122,87 @@ def test_a_position_opened_outside_the_runner_replays_as_a_desync(
          "broker": row["broker_qty"], "source": "journal.duckdb:reconcile[3]"}
     ]  # fmt: skip
     assert "POSITION_DESYNC: bot belief differed from the broker 1x" in report["findings"]
+
+
+class LossyBroker:
+    """The port fake with a trade-updates stream that can go deaf: while ``lose`` is on, the
+    events it reports are lost (an outage), so only a reconcile can learn of those fills."""
+
+    def __init__(self, broker) -> None:  # type: ignore[no-untyped-def]
+        self.broker = broker
+        self.lose = False
+        self.lost = 0
+
+    def drain_events(self):  # type: ignore[no-untyped-def]
+        events = self.broker.drain_events()
+        if self.lose:
+            self.lost += len(events)
+            return []
+        return events
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.broker, name)
+
+
+def test_fills_lost_by_the_stream_are_journaled_as_late_fills_with_their_pnl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fake_port_broker import PortFakeBroker
+    from live_kit import SimWorld
+
+    from backstop.engine.brackets import Venue
+    from backstop.engine.config import BacktestConfig
+    from backstop.engine.profile import RiskProfile
+    from backstop.runners.live.session import LiveSession, LiveSetup
+    from backstop.strategies import get_strategy
+
+    bars = sample(400).sort("ts", "symbol")
+    symbols = tuple(sorted(bars["symbol"].unique().to_list()))
+    fake = PortFakeBroker(list(symbols), reduce_only=False, ticks=dict.fromkeys(symbols, 0.01))
+    broker = LossyBroker(fake)
+    setup = LiveSetup(
+        get_strategy("sma_cross"), PARAMS, symbols, RiskProfile(), "lossy",
+        config=BacktestConfig(legs_live_on_entry_bar=False), venue=Venue(reduce_only=False),
+    )  # fmt: skip
+    session = LiveSession(setup, broker, 100_000.0)  # type: ignore[arg-type]
+    runner = LiveRunner(session, broker, SimWorld(bars, fake), tmp_path, journal_every_s=0.0,
+                        reconcile_every=30)  # type: ignore[arg-type]  # fmt: skip
+    runner.start()
+    # the stream is deaf from step 61 to 89, while a take-profit leg fills (bar 77)
+    for stop, lose in ((60, False), (89, True), (None, False)):
+        broker.lose = lose
+        runner.run(max_steps=stop)
+    assert broker.lost > 0
+    rows = read_table(tmp_path / JOURNAL, "reconcile")
+    late = rows.filter(pl.col("kind") == "LATE_FILL")
+    assert late.height > 0 and set(late["reconcile"]) == {3}  # the timer's, at step 90
+    executions = {e.exec_id: e for e in fake.executions}
+    orders = read_table(tmp_path / JOURNAL, "orders")
+    trades = read_table(tmp_path / JOURNAL, "trades")
+    closing = 0
+    for r in late.iter_rows(named=True):
+        ex = executions[r["exec_id"]]  # the broker's own execution id
+        assert (r["client_order_id"], r["symbol"], r["qty"], r["price"], r["fill_ts"]) == (
+            ex.client_order_id, ex.symbol, ex.qty, ex.price, ex.ts_event
+        )  # fmt: skip
+        order = orders.filter(pl.col("client_order_id") == r["client_order_id"])
+        assert r["trade_cycle_id"] == order["trade_cycle_id"][0]
+        trade = trades.filter(
+            (pl.col("symbol") == r["symbol"]) & (pl.col("exit_ts") == r["fill_ts"])
+        )
+        if trade.height:  # a late fill that closed the round trip realized its P&L
+            closing += 1
+            assert r["pnl"] == pytest.approx(trade["pnl"][0], abs=1e-6)
+        else:
+            assert r["pnl"] == 0.0
+    assert closing > 0
+    summary = rows.filter((pl.col("kind") == "RECONCILED") & (pl.col("reconcile") == 3))
+    assert f"{late.height} late fills" in summary["action"][0]
+
+    report = replay_json(tmp_path, capsys)
+    unbooked = {(u["ts"], u["price"]): u["realized_pnl"] for u in report["unbooked_fills"]}
+    legs = late.filter(pl.col("client_order_id").str.contains("-(SL|TP|TS)-"))
+    assert legs.height and len(unbooked) == legs.height  # only what the reconcile booked
+    for r in legs.iter_rows(named=True):
+        assert unbooked[(r["fill_ts"], r["price"])] == round(r["pnl"], 2)
+    assert any(f.startswith("UNBOOKED_BROKER_FILLS") for f in report["findings"])
