@@ -121,6 +121,8 @@ class BacktestResult:
     warnings: list[str] = field(default_factory=list)
     data_info: dict[str, Any] = field(default_factory=dict)  # symbol, timezone: as assumed
     source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
+    # a live run's reconciles with its broker, as rows of the journal's reconcile table
+    reconcile_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
         s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)

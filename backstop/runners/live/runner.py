@@ -71,6 +71,7 @@ class StepCounts:
     orders: int = 0
     guard: int = 0
     mirror_changes: int = 0
+    reconciles: int = 0
 
 
 class LiveRunner:
@@ -128,7 +129,7 @@ class LiveRunner:
             self.session.restore(load_checkpoint(state))
             log.info("restored state: %d bars, %d events", self.session.bars.height,
                      self.session.events_done)  # fmt: skip
-        self.reconcile(recovering=restored)
+        self.reconcile(recovering=restored, startup=True)
         self._seen = self._counts()
         self._durable(force=True)
 
@@ -169,11 +170,17 @@ class LiveRunner:
         if self.on_step is not None:
             self.on_step(self)
 
-    def reconcile(self, recovering: bool = False) -> ReconcileReport:
+    def reconcile(self, recovering: bool = False, startup: bool = False) -> ReconcileReport:
+        """Reconcile with the broker (``reconcile.py``), journal what it found (the
+        session's reconcile rows) and alert on desyncs and unprotected positions."""
         since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
         report = reconcile(self.session, self.broker, since, recovering=recovering)
+        report.startup = startup
         self.reports.append(report)
         ts = self._ts()
+        session = self.session
+        session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
+        session.reconciles += 1
         for line in report.lines():
             log.warning("reconcile: %s", line)
         for symbol, (b, m) in sorted(report.desync.items()):
@@ -230,6 +237,7 @@ class LiveRunner:
             orders=len(d.mirror.orders),
             guard=int(d.g.ai[AI_N_EVENTS]),
             mirror_changes=d.mirror.changes,
+            reconciles=self.session.reconciles,
         )
 
     def _durable(self, force: bool = False) -> None:
