@@ -55,6 +55,16 @@ class Mode(StrEnum):
     LIVE = "live"  # orders to a real account
 
 
+class Heartbeat(Protocol):
+    """A broker connection's pulse: ``beat()`` is one round trip (a gateway that stopped
+    answering is found dead there), ``controls()`` the CONNECTION_LOST / RESTORED
+    transitions the adapter saw since the last call (fed to the pipeline as controls)."""
+
+    def beat(self) -> None: ...
+
+    def controls(self) -> list[ControlAction]: ...
+
+
 class BarFeed(Protocol):
     """Where bars come from: the bars of the first bar time after ``after_ns`` (every
     symbol's bar at it), waiting for it if it has not closed yet; None when the feed has
@@ -90,6 +100,8 @@ class LiveRunner:
         reconcile_every: int = 60,
         journal_every_s: float = 1.0,
         on_step: Callable[[LiveRunner], None] | None = None,
+        heartbeat: Heartbeat | None = None,
+        heartbeat_s: float = 5.0,
     ) -> None:
         self.session = session
         self.broker = broker
@@ -101,6 +113,9 @@ class LiveRunner:
         self.reconcile_every = reconcile_every
         self.journal_every_s = journal_every_s
         self.on_step = on_step
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self._beat_at = time.monotonic()
         self.kill = KillSwitch(self.run_dir, self.clock)
         self.silent = SignalsWithoutOrders(self.notifier)
         self.steps = 0
@@ -138,6 +153,7 @@ class LiveRunner:
         self.kill.install_signal_handlers()
         try:
             while max_steps is None or self.steps < max_steps:
+                self._pulse()
                 if self._act_on_kill():
                     break
                 last = (
@@ -194,6 +210,24 @@ class LiveRunner:
                       f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
             )  # fmt: skip
         return report
+
+    # ---- heartbeat ---------------------------------------------------------------------------
+    def _pulse(self) -> None:
+        """Ping the broker every ``heartbeat_s`` and feed the pipeline the connection
+        transitions it reported as controls: each is a guard event in the journal and an
+        alert, and a connection restored after the profile's ``kill.disconnect_seconds``
+        trips the kill switch."""
+        if self.heartbeat is None:
+            return
+        if time.monotonic() - self._beat_at >= self.heartbeat_s:
+            self._beat_at = time.monotonic()
+            self.heartbeat.beat()
+        for action in self.heartbeat.controls():
+            self.session.control(action)
+            what = "lost" if action == ControlAction.CONNECTION_LOST else "restored"
+            self.notifier.notify(
+                Alert(AlertKind.CONNECTION, self._ts(), f"broker connection {what}")
+            )
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:
