@@ -163,7 +163,9 @@ def reconcile(
     every decision sees what it saw the first time; orders of ours the restored mirror does
     not know are left to be sent again (the broker answers a resent client id with the order
     it has, idempotently, and it comes back with its bracket plan); and positions are
-    compared only once the session has caught up (the next reconcile)."""
+    compared only once the session has caught up (the next reconcile). When nothing was
+    missed (no fills or ends to book, no order of ours the mirror lacks), the session is
+    not behind, and positions are compared at once."""
     report = ReconcileReport(recovering=recovering)
     driver = session.driver
     mirror = driver.mirror
@@ -171,11 +173,13 @@ def reconcile(
     ts = int(session.bars.get_column("ts").max()) if session.bars.height else 0  # type: ignore[arg-type]
     driver.on_broker_events()  # first whatever the stream already said
     events: list[BrokerEvent] = []
+    unknown_ours = False  # an order of ours the restored mirror does not know (to resend)
     for order in broker.open_orders():
         parts = parse_client_order_id(order.client_order_id)
         if parts is None or parts.run_id != namespace:
             report.foreign_orders.append(order.client_order_id)
             continue
+        unknown_ours = unknown_ours or order.client_order_id not in mirror.orders
         if order.client_order_id not in mirror.orders and not recovering:
             mirror.adopt(order, parts.role, parts.cycle, 0)
             report.adopted.append(order.client_order_id)
@@ -191,17 +195,26 @@ def reconcile(
             events.append(OrderUpdate(kind, o.client_order_id, at, ts, seen.broker_order_id))
             report.finished.append(o.client_order_id)
             report.status[o.client_order_id] = seen.status.name
+    recent = broker.recent_fills(since_ns)
     fills = [
         ex
-        for ex in broker.recent_fills(since_ns)
+        for ex in recent
         if ex.client_order_id in mirror.orders and ex.exec_id not in mirror.exec_ids
     ]
     report.booked = [ex.exec_id for ex in fills]
     report.late = _late_fills(session, fills)
     if recovering:
-        driver.recover([*fills, *events])
-        report.state = _state(session)
-        return report
+        unknown_ours = unknown_ours or any(
+            _ours(ex.client_order_id, namespace) and ex.client_order_id not in mirror.orders
+            for ex in recent
+        )
+        if fills or events or unknown_ours:
+            driver.recover([*fills, *events])
+            report.state = _state(session)
+            return report
+        # nothing was missed while the runner was down: the restored state is as current
+        # as the broker, so positions are compared now (a broker flat under a saved short
+        # is a desync before the first decision, seed 004), not only at the next timer
     _feed(session, [*fills, *events])
     held = {p.symbol: p.qty for p in broker.positions()}
     for symbol in session.symbols:
@@ -253,6 +266,11 @@ def _late_fills(session: LiveSession, fills: list[Execution]) -> list[LateFill]:
                      ex.qty, ex.price, ex.ts_event, realized)
         )  # fmt: skip
     return out
+
+
+def _ours(client_order_id: str, namespace: str) -> bool:
+    parts = parse_client_order_id(client_order_id)
+    return parts is not None and parts.run_id == namespace
 
 
 def _feed(session: LiveSession, events: list[BrokerEvent]) -> None:
