@@ -182,3 +182,26 @@ def test_the_execution_filter_selects_by_side_and_time():
         ib.errorEvent += lambda req_id, code, text, contract: seen.append(code)
         assert ib.reqExecutions(ExecutionFilter(time="yesterday")) == []
         assert seen == [322]
+
+
+def test_on_held_calls_back_for_each_order_held_for_its_chain():
+    from ib_async import Order
+
+    rows = [*flat(2, 6000.0), *flat(2, 6001.0)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        held: list[str] = []
+        fake.on_held(held.append)
+        es = _es(ib)
+        parent = LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-E", transmit=False)
+        ib.placeOrder(es, parent)
+        child = Order(action="SELL", totalQuantity=1, orderType="STP", auxPrice=5980.0,
+                      parentId=parent.orderId, orderRef="bs-h-SL", transmit=True)  # fmt: skip
+        ib.placeOrder(es, child)
+        sync(ib)
+        assert held == ["bs-h-E"]  # the parent waited; the transmitting child did not
+        assert [o["order_ref"] for o in fake.orders] == ["bs-h-E", "bs-h-SL"]
+        fake.on_held(None)
+        ib.placeOrder(es, LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-2", transmit=False))
+        sync(ib)
+        assert held == ["bs-h-E"]
+        assert fake.bugs == []

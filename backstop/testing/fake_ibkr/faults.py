@@ -6,6 +6,7 @@ gateway lock) and stay on until switched off; none consults the wall clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from backstop.errors import ConfigError, check
@@ -107,6 +108,13 @@ class FaultSwitches:
         201 ``Order rejected - reason:<message>``; a bracket is rejected whole."""
         with self.gateway.lock:
             self.venue.refusals.append((symbol, count, message))
+
+    def on_held(self, callback: Callable[[str], None] | None) -> None:
+        """Call ``callback(orderRef)`` (in the gateway's thread) each time an order arrives
+        with ``transmit=False`` and is held for the rest of its chain, e.g. to kill the
+        client between a bracket's parent and its last child; None switches it off."""
+        with self.gateway.lock:
+            self.venue.on_held = callback
 
     def open_external_position(self, symbol: str, qty: float, price: float) -> None:
         """A fill outside the bot (signed ``qty`` at ``price``, e.g. a manual TWS order): the

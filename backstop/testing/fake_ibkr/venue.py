@@ -103,6 +103,8 @@ class Venue(Reports):
         )
         if not req.transmit:
             self.pending[(client_id, req.order_id)] = o
+            if self.on_held is not None:
+                self.on_held(o.order_ref)
             return
         chain = self._chain(o)
         for member in chain:
