@@ -184,13 +184,13 @@ def test_the_execution_filter_selects_by_side_and_time():
         assert seen == [322]
 
 
-def test_on_held_calls_back_for_each_order_held_for_its_chain():
+def test_on_place_calls_back_as_each_new_order_arrives():
     from ib_async import Order
 
     rows = [*flat(2, 6000.0), *flat(2, 6001.0)]
     with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
-        held: list[str] = []
-        fake.on_held(held.append)
+        seen: list[tuple[str, bool]] = []
+        fake.on_place(lambda ref, transmit: seen.append((ref, transmit)))
         es = _es(ib)
         parent = LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-E", transmit=False)
         ib.placeOrder(es, parent)
@@ -198,10 +198,12 @@ def test_on_held_calls_back_for_each_order_held_for_its_chain():
                       parentId=parent.orderId, orderRef="bs-h-SL", transmit=True)  # fmt: skip
         ib.placeOrder(es, child)
         sync(ib)
-        assert held == ["bs-h-E"]  # the parent waited; the transmitting child did not
+        assert seen == [("bs-h-E", False), ("bs-h-SL", True)]
         assert [o["order_ref"] for o in fake.orders] == ["bs-h-E", "bs-h-SL"]
-        fake.on_held(None)
-        ib.placeOrder(es, LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-2", transmit=False))
+        parent.lmtPrice = 5991.0
+        ib.placeOrder(es, parent)  # a modify is no new order
+        fake.on_place(None)
+        ib.placeOrder(es, LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-2"))
         sync(ib)
-        assert held == ["bs-h-E"]
+        assert seen == [("bs-h-E", False), ("bs-h-SL", True)]
         assert fake.bugs == []

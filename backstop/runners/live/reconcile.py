@@ -171,7 +171,11 @@ def reconcile(
     mirror = driver.mirror
     namespace = session.setup.namespace
     ts = int(session.bars.get_column("ts").max()) if session.bars.height else 0  # type: ignore[arg-type]
-    driver.on_broker_events()  # first whatever the stream already said
+    # first whatever the stream already said; after a restart, what it says of times after
+    # the session's last bar (an adapter that re-reads on connect reports the fills made
+    # while the runner was dead) waits for its own bar, like the fills recovered below
+    driver.hold_after = ts if recovering and session.bars.height else None
+    driver.on_broker_events()
     events: list[BrokerEvent] = []
     unknown_ours = False  # an order of ours the restored mirror does not know (to resend)
     for order in broker.open_orders():
@@ -208,13 +212,14 @@ def reconcile(
             _ours(ex.client_order_id, namespace) and ex.client_order_id not in mirror.orders
             for ex in recent
         )
-        if fills or events or unknown_ours:
+        if fills or events or unknown_ours or driver.holding:
             driver.recover([*fills, *events])
             report.state = _state(session)
             return report
         # nothing was missed while the runner was down: the restored state is as current
         # as the broker, so positions are compared now (a broker flat under a saved short
         # is a desync before the first decision, seed 004), not only at the next timer
+        driver.hold_after = None
     _feed(session, [*fills, *events])
     held = {p.symbol: p.qty for p in broker.positions()}
     for symbol in session.symbols:

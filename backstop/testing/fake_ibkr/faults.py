@@ -109,12 +109,12 @@ class FaultSwitches:
         with self.gateway.lock:
             self.venue.refusals.append((symbol, count, message))
 
-    def on_held(self, callback: Callable[[str], None] | None) -> None:
-        """Call ``callback(orderRef)`` (in the gateway's thread) each time an order arrives
-        with ``transmit=False`` and is held for the rest of its chain, e.g. to kill the
-        client between a bracket's parent and its last child; None switches it off."""
+    def on_place(self, callback: Callable[[str, bool], None] | None) -> None:
+        """Call ``callback(orderRef, transmit)`` (in the gateway's thread, before the order
+        is held or transmitted) as each new order arrives, e.g. to kill the client between
+        the orders of a bracket or an OCA pair; None switches it off."""
         with self.gateway.lock:
-            self.venue.on_held = callback
+            self.venue.on_place = callback
 
     def open_external_position(self, symbol: str, qty: float, price: float) -> None:
         """A fill outside the bot (signed ``qty`` at ``price``, e.g. a manual TWS order): the

@@ -57,7 +57,8 @@ class Reports:
         self.executions: list[Execution] = []
         self.outbox: list[Notice] = []
         self.refusals: list[tuple[str | None, int | None, str]] = []  # symbol, count, message
-        self.on_held: Callable[[str], None] | None = None  # fault hook: an order held back
+        # fault hook: called with (orderRef, transmit) as each new order arrives
+        self.on_place: Callable[[str, bool], None] | None = None
         self._seen = 0
         self._perm = 0
         self._exec = 0

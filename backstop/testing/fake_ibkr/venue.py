@@ -101,10 +101,10 @@ class Venue(Reports):
             req.parent_id,
             req.account or self.account,
         )
+        if self.on_place is not None:
+            self.on_place(o.order_ref, req.transmit)
         if not req.transmit:
             self.pending[(client_id, req.order_id)] = o
-            if self.on_held is not None:
-                self.on_held(o.order_ref)
             return
         chain = self._chain(o)
         for member in chain:
