@@ -2,10 +2,12 @@
 
 Seed 001 shipped a bot declared "production-ready" on a checklist of boxes nobody could
 tick by running anything. Here each line is a function returning a ``Check``: broker keys
-present (and not paper keys for LIVE), the risk profile valid, every guard the seeds require
-switched on, every incident under ``replays/`` blocked by the profile, the broker's clock in
-step with ours, and the exchange calendar (open now, or when it opens next). ``readiness``
-runs them all; ``backstop readiness`` prints one line each and exits 0 only when none fails.
+present (and not paper keys for LIVE; on IB instead the gateway answering and the account
+paper or live as the mode needs, ``readiness_ibkr``), the risk profile valid, every guard
+the seeds require switched on, every incident under ``replays/`` blocked by the profile, the
+broker's clock in step with ours, and the exchange calendar (open now, or when it opens
+next). ``readiness`` runs them all; ``backstop readiness`` prints one line each and exits 0
+only when none fails.
 
 A check that cannot apply (the fake broker needs no keys and its clock is a bar tape) is
 marked skipped, with the reason; a skipped check does not fail the list. Key values are
