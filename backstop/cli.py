@@ -232,9 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(func=cmd_backtest)
     rp = sub.add_parser("replay", help="replay an incident through today's guardrails")
-    rp.add_argument("path", help="scenario folder (incident.toml) or a log file")
+    rp.add_argument(
+        "path", help="scenario folder (incident.toml), a log file, or a live run's RUN_DIR"
+    )
     rp.add_argument("--order-id", help="report only this order")
-    rp.add_argument("--profile", help="risk profile (default: the scenario's, else post-incident)")
+    rp.add_argument(
+        "--profile",
+        help="risk profile (default: the scenario's, a live run's own, else post-incident)",
+    )
     rp.add_argument("--format", choices=("text", "json", "md"), default="text")
     rp.add_argument("--plot", metavar="FILE.png", help="write the timeline figure")
     how = rp.add_mutually_exclusive_group()

@@ -46,6 +46,7 @@ def cmd_readiness(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.clock_tolerance) and args.clock_tolerance > 0):
         raise ConfigError("--clock-tolerance", f"must be > 0 seconds, got {args.clock_tolerance}")
+    _quiet_ib_async()
     checks = readiness(
         args.profile,
         args.broker,
@@ -53,6 +54,7 @@ def cmd_readiness(args: argparse.Namespace) -> int:
         env=os.environ,
         incidents=args.incidents,
         tolerance_s=args.clock_tolerance,
+        gateway=(args.host, args.port, args.client_id, args.account),
     )
     header = f"readiness: profile {args.profile}, broker {args.broker}, mode {args.mode.upper()}"
     print(render(checks, header))
@@ -66,19 +68,21 @@ def cmd_paper(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from backstop.cli_args import jsonable, key_values
+    from backstop.runners.live.brokers import BROKERS
     from backstop.runners.live.paper import PaperOptions, run_paper
     from backstop.runners.live.runner import Mode
 
+    _quiet_ib_async()
     symbols = None
     if args.symbols:
         symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     run_dir = Path(args.journal) if args.journal else Path("runs") / f"paper-{args.broker}"
-    if not args.journal and args.broker == "alpaca-fake":
+    if not args.journal and BROKERS[args.broker].fake:
         # the in-process fake is a new market each run: each run gets its own folder
         n = 1
-        while (Path("runs") / f"paper-alpaca-fake-{n}").exists():
+        while (Path("runs") / f"paper-{args.broker}-{n}").exists():
             n += 1
-        run_dir = Path("runs") / f"paper-alpaca-fake-{n}"
+        run_dir = Path("runs") / f"paper-{args.broker}-{n}"
     opts = PaperOptions(
         broker=args.broker,
         strategy=args.strategy,
@@ -93,6 +97,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         confirm_live=args.confirm_live,
         alert_webhook=args.alert_webhook,
+        host=args.host,
+        port=args.port,
+        client_id=args.client_id,
+        account=args.account,
     )
     on_terminal = sys.stdout.isatty() and not args.json
     summary = (_with_status_line if on_terminal else run_paper)(opts)
@@ -118,13 +126,44 @@ def _with_status_line(opts: Any) -> dict[str, Any]:
         return run_paper(opts)
 
 
+def _quiet_ib_async() -> None:
+    """ib_async logs every gateway message it finds notable (each cancel's whole order,
+    error 202) on stderr; the IBKR adapter turns those into events and logs what matters
+    under ``backstop.ibkr``, so only ib_async's critical lines are kept."""
+    import logging
+
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+
+
+def _gateway_options(parser: Any) -> None:
+    """``--host/--port/--client-id/--account``: where an IB gateway listens (ibkr only)."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="ibkr: TWS / IB Gateway host (127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=4002,
+        help="ibkr: API port (IB Gateway paper 4002, live 4001; TWS paper 7497, live 7496)",
+    )
+    parser.add_argument(
+        "--client-id", type=int, default=1, help="ibkr: API client id, >= 1 (default 1)"
+    )
+    parser.add_argument(
+        "--account", default="", help="ibkr: account to trade when the login manages several"
+    )
+
+
 def register(sub: Any) -> None:
     """Add ``paper``, ``kill`` and ``readiness`` to the sub-command parsers ``sub``."""
     paper = sub.add_parser(
         "paper",
-        help="trade a strategy live through a broker (alpaca, or the keyless alpaca-fake)",
+        help="trade a strategy live through a broker (alpaca, ibkr, or the keyless "
+        "alpaca-fake / ibkr-fake)",
     )
-    paper.add_argument("--broker", required=True, choices=("alpaca", "alpaca-fake"))
+    paper.add_argument(
+        "--broker", required=True, choices=("alpaca", "alpaca-fake", "ibkr", "ibkr-fake")
+    )
     paper.add_argument(
         "--strategy",
         default="sma_cross",
@@ -132,7 +171,7 @@ def register(sub: Any) -> None:
     )
     paper.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     paper.add_argument(
-        "--symbols", help="comma-separated symbols (alpaca-fake: default every sample symbol)"
+        "--symbols", help="comma-separated symbols (the fakes: default every sample symbol)"
     )
     paper.add_argument("--timeframe", default="1Min", help="bar size of the data feed (1Min)")
     paper.add_argument("--profile", help="risk profile: a preset name or a .toml (live: required)")
@@ -148,16 +187,17 @@ def register(sub: Any) -> None:
     paper.add_argument(
         "--journal",
         metavar="DIR",
-        help="run directory (state, journal, kill requests); default runs/paper-alpaca for "
-        "alpaca (run again with the same directory to resume after a stop or a crash), a new "
-        "runs/paper-alpaca-fake-N for each alpaca-fake run",
+        help="run directory (state, journal, kill requests); default runs/paper-BROKER for "
+        "alpaca and ibkr (run again with the same directory to resume after a stop or a "
+        "crash), a new runs/paper-BROKER-N for each alpaca-fake or ibkr-fake run",
     )
     paper.add_argument(
         "--bars",
         type=int,
         default=390,
-        help="alpaca-fake: how many of the sample's bar times the fake plays (default 390)",
+        help="the fakes: how many of the sample's bar times the fake plays (default 390)",
     )
+    _gateway_options(paper)
     paper.add_argument(
         "--alert-webhook",
         metavar="URL",
@@ -173,7 +213,8 @@ def register(sub: Any) -> None:
     kill.set_defaults(func=cmd_kill)
     ready = sub.add_parser("readiness", help="the pre-deployment checklist, one line per check")
     ready.add_argument("--profile", required=True, help="risk profile: a preset name or a .toml")
-    ready.add_argument("--broker", required=True, choices=("alpaca", "alpaca-fake"))
+    ready.add_argument("--broker", required=True, choices=("alpaca", "alpaca-fake", "ibkr"))
+    _gateway_options(ready)
     ready.add_argument(
         "--mode", choices=("observe", "paper", "live"), default="paper", help="default paper"
     )

@@ -182,3 +182,28 @@ def test_the_execution_filter_selects_by_side_and_time():
         ib.errorEvent += lambda req_id, code, text, contract: seen.append(code)
         assert ib.reqExecutions(ExecutionFilter(time="yesterday")) == []
         assert seen == [322]
+
+
+def test_on_place_calls_back_as_each_new_order_arrives():
+    from ib_async import Order
+
+    rows = [*flat(2, 6000.0), *flat(2, 6001.0)]
+    with FakeIBKR(es_tape(rows), start=2) as fake, connect(fake) as ib:
+        seen: list[tuple[str, bool]] = []
+        fake.on_place(lambda ref, transmit: seen.append((ref, transmit)))
+        es = _es(ib)
+        parent = LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-E", transmit=False)
+        ib.placeOrder(es, parent)
+        child = Order(action="SELL", totalQuantity=1, orderType="STP", auxPrice=5980.0,
+                      parentId=parent.orderId, orderRef="bs-h-SL", transmit=True)  # fmt: skip
+        ib.placeOrder(es, child)
+        sync(ib)
+        assert seen == [("bs-h-E", False), ("bs-h-SL", True)]
+        assert [o["order_ref"] for o in fake.orders] == ["bs-h-E", "bs-h-SL"]
+        parent.lmtPrice = 5991.0
+        ib.placeOrder(es, parent)  # a modify is no new order
+        fake.on_place(None)
+        ib.placeOrder(es, LimitOrder("BUY", 1, 5990.0, orderRef="bs-h-2"))
+        sync(ib)
+        assert seen == [("bs-h-E", False), ("bs-h-SL", True)]
+        assert fake.bugs == []

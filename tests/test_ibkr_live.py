@@ -1,7 +1,8 @@
 """The live runner on the IBKR adapter (``backstop.runners.live.ibkr`` glue) against the
 loopback fake gateway, real ib_async inside: sma_cross over the sample's first 100 bar
 times decides, sends and books exactly what the same run on the fake Alpaca does (same
-verdicts, orders, fills and round trips), and the glue refuses live trading on IB."""
+verdicts, orders, fills and round trips), and live trading on IB needs --confirm-live and
+a passing readiness checklist."""
 
 from __future__ import annotations
 
@@ -69,12 +70,13 @@ def test_runner_on_ib_books_what_the_same_run_on_alpaca_books(tmp_path: Path) ->
         assert rows[0] == rows[1], table
 
 
-def test_live_mode_on_ib_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_live_mode_on_ib_needs_confirmation_and_a_passing_readiness(tmp_path: Path) -> None:
     opts = _opts("ibkr", tmp_path, mode=Mode.LIVE, confirm_live=False)
     with pytest.raises(ConfigError, match="--confirm-live"):
         ibkr_broker(opts, IBKRConnection(), SYMBOLS)
     opts = _opts("ibkr", tmp_path, mode=Mode.LIVE, confirm_live=True)
-    with pytest.raises(ConfigError) as err:
-        ibkr_broker(opts, IBKRConnection(), SYMBOLS)
+    with pytest.raises(ConfigError) as err:  # port 1: no gateway listens there
+        ibkr_broker(opts, IBKRConnection(port=1), SYMBOLS)
     assert err.value.key == "--mode"
-    assert "readiness checklist does not cover ibkr yet" in str(err.value)
+    assert "live refused: readiness failed (gateway: IB gateway 127.0.0.1:1" in str(err.value)
+    assert "connection refused" in str(err.value)

@@ -380,7 +380,7 @@ def test_readiness_with_a_bad_profile_fails_its_dependent_lines(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("broker", "mode", "key"),
     [
-        ("ibkr", "paper", "--broker"),
+        ("ibkr-fake", "paper", "--broker"),  # none: point ibkr at its port
         ("alpaca", "yolo", "--mode"),
         ("alpaca-fake", "live", "--mode"),
     ],

@@ -29,8 +29,30 @@ from backstop.errors import BackstopError
 if TYPE_CHECKING:
     from backstop.engine.result import BacktestResult
 
-JOURNAL_SCHEMA_VERSION = 2
-TABLES = ("run", "events", "verdicts", "orders", "fills", "trades", "equity", "guard")
+JOURNAL_SCHEMA_VERSION = 3
+TABLES = (
+    "run", "events", "verdicts", "orders", "fills", "trades", "equity", "guard", "reconcile",
+)  # fmt: skip
+
+# A live run's reconciles with its broker, one row per finding (JOURNAL.md, "reconcile");
+# empty for a backtest.
+RECONCILE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "ts": pl.Int64,
+    "reconcile": pl.Int64,
+    "kind": pl.String,
+    "symbol": pl.String,
+    "client_order_id": pl.String,
+    "exec_id": pl.String,
+    "trade_cycle_id": pl.String,
+    "side": pl.String,
+    "qty": pl.Float64,
+    "price": pl.Float64,
+    "fill_ts": pl.Int64,
+    "pnl": pl.Float64,
+    "mirror_qty": pl.Float64,
+    "broker_qty": pl.Float64,
+    "action": pl.String,
+}
 
 # Priority classes of the events timeline within one timestamp.
 _PRIORITY = {
@@ -41,6 +63,7 @@ _PRIORITY = {
     "ORDER_REJECTED": 1,
     "TRADE_CLOSED": 2,
     "GUARD": 3,
+    "RECONCILE": 3,
     "SIGNAL": 4,
     "ORDER_SUBMITTED": 5,
 }
@@ -66,7 +89,7 @@ _TIMELINE: dict[str, pl.DataType | type[pl.DataType]] = {
 
 # Which result frame feeds which parts of the timeline; a part's number breaks ties of
 # (ts, priority) between parts, its row index ties within one.
-_SOURCES = ("verdicts", "guard_events", "orders", "fills", "trades")
+_SOURCES = ("verdicts", "guard_events", "orders", "fills", "trades", "reconcile")
 
 
 def _shaped(frame: pl.DataFrame, part: int, **exprs: pl.Expr) -> pl.DataFrame:
@@ -138,6 +161,14 @@ def timeline_parts(source: str, frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
             price=pl.col("exit_price"),
             pnl=pl.col("net_pnl"),
         )
+    elif source == "reconcile":
+        yield _shaped(
+            frame.rename({"kind": "finding"}),
+            6,
+            kind=pl.lit("RECONCILE"),
+            role=pl.col("finding"),
+            reason_codes=pl.lit(None),
+        )
     else:
         raise ValueError(f"no timeline rows come from {source!r}")
 
@@ -164,6 +195,12 @@ def run_frame(result: BacktestResult) -> pl.DataFrame:
             "pnl_by_ordering": [json.dumps(result.ambiguity()["pnl_by_ordering"])],
         }
     )
+
+
+def reconcile_frame(rows: list[dict]) -> pl.DataFrame:
+    """A live run's reconcile rows (dicts of ``RECONCILE_SCHEMA``'s columns) as the table."""
+    columns = {name: [r.get(name) for r in rows] for name in RECONCILE_SCHEMA}
+    return pl.DataFrame(columns, schema=RECONCILE_SCHEMA)
 
 
 # DuckDB's memory for the journal write: past it, the timeline's sort spills to a temporary
@@ -240,7 +277,7 @@ def _write_tables(result: BacktestResult, path: Path) -> None:
         con.execute("BEGIN TRANSACTION")
         _insert(con, "run", run_frame(result), create=True)
         rows = len(rec.verdicts) + len(rec.guard) + 2 * len(rec.orders)
-        rows += len(rec.fills) + len(rec.trades)
+        rows += len(rec.fills) + len(rec.trades) + len(result.reconcile_rows)
         timeline = _Timeline(con, in_memory=rows <= TIMELINE_MEMORY_ROWS)
         for source, table, records, build in batched:
             for start in range(0, max(len(records), 1), BATCH_ROWS):
@@ -251,6 +288,9 @@ def _write_tables(result: BacktestResult, path: Path) -> None:
         _insert(con, "guard", result.guard_events_ns, create=True)
         timeline.stage("guard_events", result.guard_events_ns)
         _insert(con, "equity", result.equity_ns, create=True)
+        reconcile = reconcile_frame(result.reconcile_rows)
+        _insert(con, "reconcile", reconcile, create=True)
+        timeline.stage("reconcile", reconcile)
         timeline.write()
         con.execute("COMMIT")
         con.execute("CHECKPOINT")

@@ -123,6 +123,8 @@ class BacktestResult:
     data_info: dict[str, Any] = field(default_factory=dict)  # symbol, timezone: as assumed
     source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
     tz: str | None = None  # the zone the bars' naive times were read in, when one was given
+    # a live run's reconciles with its broker, as rows of the journal's reconcile table
+    reconcile_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
         s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)

@@ -1,4 +1,7 @@
-"""``load_incident``: one log file or a scenario folder in, one merged ``Incident`` out.
+"""``load_incident``: one log file, a scenario folder or a live run in, one ``Incident`` out.
+
+A live run's directory (``runner.json`` beside ``journal.duckdb``) or its journal file is
+read by ``live.py``.
 
 A single file is read by its kind: ``.jsonl``/``.ndjson`` or a ``backstop.events`` header ->
 JSONL; ``.xml`` -> IBKR Flex; ``.json`` -> Alpaca orders; ``.csv`` -> IBKR trades; anything
@@ -29,6 +32,7 @@ from backstop.replay.events import AccountSnapshot, BotPosition, BrokerPosition,
 from backstop.replay.ibkr import DEFAULT_TZ, read_ibkr_csv, read_ibkr_flex
 from backstop.replay.issues import Mode, check_mode
 from backstop.replay.jsonl import SCHEMA, read_jsonl
+from backstop.replay.live import live_journal, read_live_journal
 from backstop.replay.scenario import InputSpec, ScenarioSpec, StartSpec, read_scenario
 from backstop.replay.textlog import HINT, count_matches, parse_text_log
 from backstop.replay.timeline import Incident, merge
@@ -45,6 +49,8 @@ def load_incident(path: str | os.PathLike[str], mode: Mode = "safe") -> Incident
     """Load a scenario folder (with ``incident.toml``) or a single log/export file."""
     check_mode(mode)
     target = Path(path)
+    if live_journal(target) is not None and not (target / "incident.toml").exists():
+        return read_live_journal(target)
     if target.is_dir():
         return _load_folder(read_scenario(target), mode)
     if not target.is_file():

@@ -12,7 +12,7 @@ from typing import Any
 
 from backstop.domain.enums import MODIFYING_CODES
 from backstop.replay.decisions import Decision
-from backstop.replay.events import BotPosition, BrokerFill, OrderIntent
+from backstop.replay.events import BotPosition, BrokerFill, BrokerPosition, OrderIntent
 from backstop.replay.rerun import Rerun, start_positions
 from backstop.replay.timeline import Incident
 
@@ -294,8 +294,11 @@ def _mark_phantom_exits(incident: Incident, orders: list[dict[str, Any]]) -> Non
 
 
 def _desyncs(incident: Incident, start: dict[str, float], fills: list[Fill]) -> list[dict]:
-    """Moments the bot's belief differed from what the broker held (one merge pass)."""
+    """Moments the bot's belief differed from what the broker held (one merge pass): held
+    as the fills add up, or, where the broker's own position was read at the very time of
+    the bot's belief (a live runner's reconcile reads both), as the broker said."""
     out = []
+    stated = {(e.ts, e.symbol): e.qty for e in incident.of(BrokerPosition)}
     held = dict(start)
     ordered = sorted(fills, key=lambda f: f.ts)
     k = 0
@@ -304,7 +307,7 @@ def _desyncs(incident: Incident, start: dict[str, float], fills: list[Fill]) -> 
             f = ordered[k]
             held[f.symbol] = held.get(f.symbol, 0.0) + f.side * f.qty
             k += 1
-        broker = tidy(held.get(e.symbol, 0.0))
+        broker = tidy(stated.get((e.ts, e.symbol), held.get(e.symbol, 0.0)))
         if abs(broker - e.qty) > 1e-9:
             out.append(
                 {"ts": e.ts, "symbol": e.symbol, "bot": e.qty, "broker": broker, "source": e.source}
@@ -333,7 +336,7 @@ def _unbooked(
             realized = closed * (f.price - avg[f.symbol]) * (1 if p > 0 else -1)
             realized *= mult.get(f.symbol, 1.0)
         pos[f.symbol] = p + f.side * f.qty
-        if f.order_id in logged:
+        if f.order_id in logged or (f.exec_id is not None and f.exec_id in incident.booked):
             continue
         trail = trails.get(f.order_id or "")
         out.append(

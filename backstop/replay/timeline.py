@@ -111,6 +111,9 @@ class Incident:
     inputs: tuple[str, ...] = ()
     bars: tuple[str, ...] = ()
     inferences: tuple[Inference, ...] = ()
+    # execution ids of fills the bot booked as they happened (a live run's journal says
+    # which); a fill of an order no decision placed and not booked is one a reconcile booked
+    booked: frozenset[str] = frozenset()
     # events grouped by class on the first ``of`` (a replay asks for a dozen kinds, and each
     # scan of a 100,000-line timeline took ~10 ms)
     _by_kind: dict[type, tuple[Event, ...]] = field(
@@ -248,6 +251,7 @@ def merge(*timelines: Incident, name: str | None = None, tz: str | None = None) 
         ignored=sum(t.ignored for t in timelines),
         inputs=tuple(i for t in timelines for i in t.inputs),
         bars=tuple(b for t in timelines for b in t.bars),
+        booked=frozenset().union(*(t.booked for t in timelines)),
         inferences=tuple(i for t in timelines for i in t.inferences),
     )
 

@@ -1,9 +1,10 @@
 """``backstop replay``: load an incident, re-run it through today's guardrails, report.
 
-PATH is a scenario folder (``incident.toml`` + inputs, optionally ``expect.toml``) or a
-single log file. The profile is ``--profile``, else the scenario's ``expect.toml`` profile,
-else ``post-incident``. Exit codes: 0 when every expectation holds (or there are none),
-1 when one fails, 2 on bad input.
+PATH is a scenario folder (``incident.toml`` + inputs, optionally ``expect.toml``), a
+single log file, or a live run's directory or journal (``backstop.replay.live``). The
+profile is ``--profile``, else the scenario's ``expect.toml`` profile, else for a live run
+the profile it traded under, else ``post-incident``. Exit codes: 0 when every expectation
+holds (or there are none), 1 when one fails, 2 on bad input.
 
 The re-run feeds the incident's decisions (``backstop.replay.decisions``) and advisories
 through the same ``PortDriver`` and compiled kernels as a backtest or a live run, against a
@@ -36,6 +37,7 @@ from backstop.engine.profile import RiskProfile
 from backstop.replay.decisions import decisions_of
 from backstop.replay.events import BrokerFill, BrokerOrder
 from backstop.replay.expect import Expectations, check_expectations, load_expectations
+from backstop.replay.live import live_journal, live_profile
 from backstop.replay.load import load_incident
 from backstop.replay.outcome import Outcome, outcome_of
 from backstop.replay.rerun import (
@@ -64,16 +66,26 @@ class ReplayRun:
     failures: list[str]
 
 
+def is_live_run(path: Path) -> bool:
+    """Whether ``path`` is a live run's directory or journal (not a scenario folder)."""
+    return live_journal(path) is not None and not (path / "expect.toml").exists()
+
+
 def replay(path: str | Path, profile: str | None = None, mode: str = "safe") -> ReplayRun:
-    """Replay PATH under ``profile`` (a preset or a TOML file) and check its expectations."""
+    """Replay PATH under ``profile`` (a preset or a TOML file) and check its expectations.
+
+    Without ``profile``, a scenario's ``expect.toml`` names it, a live run is judged by the
+    profile it traded under, anything else by ``post-incident``."""
     path = Path(path)
     exp = None
     if path.is_dir() and (path / "expect.toml").exists():
         exp = load_expectations(path / "expect.toml")
     chosen = profile or (exp.profile if exp else None) or DEFAULT_PROFILE
+    judged = RiskProfile.load(chosen) if profile or exp or not is_live_run(path) else None
     with gc_paused():
         incident = load_incident(path, mode=mode)  # type: ignore[arg-type]
-        outcome = outcome_of(incident, rerun(incident, RiskProfile.load(chosen)))
+        # a live run is judged by the profile it traded under, unless --profile names one
+        outcome = outcome_of(incident, rerun(incident, judged or live_profile(path)))
     failures = check_expectations(outcome, exp) if exp and profile in (None, exp.profile) else []
     return ReplayRun(outcome, exp, failures)
 

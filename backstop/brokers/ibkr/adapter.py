@@ -134,6 +134,16 @@ class IBKRBroker:
                 ControlAction.CONNECTION_RESTORED if up else ControlAction.CONNECTION_LOST
             )
 
+    def gateway_time_ns(self) -> int:
+        """The gateway's clock in ns UTC (whole seconds): readiness compares it with ours."""
+        self._ready("current time")
+        return self._client.current_time_ns()
+
+    def accounts(self) -> list[str]:
+        """The account ids the gateway's login manages (paper ones start with DU)."""
+        self._ready("accounts")
+        return self._client.managed_accounts()
+
     def contract(self, symbol: str) -> ContractSpec:
         """IB's contract for ``symbol``, its tick and multiplier checked against backstop's
         instrument (a mismatch is a ``ConfigError`` naming the symbol)."""

@@ -279,6 +279,15 @@ class IBClient:
         answer is handled when it returns."""
         self._call("current time", self.ib.reqCurrentTime)
 
+    def current_time_ns(self) -> int:
+        """The gateway's clock (``reqCurrentTime``, whole seconds) in ns UTC."""
+        stamp = self._call("current time", self.ib.reqCurrentTime)
+        return int(stamp.timestamp()) * 1_000_000_000
+
+    def managed_accounts(self) -> list[str]:
+        """The account ids the gateway's login manages (sent at connect)."""
+        return list(self.ib.managedAccounts())
+
     # ------------------------------------------------------------ account
 
     def positions(self) -> list[BrokerPosition]:

@@ -49,6 +49,7 @@ class AlertKind(StrEnum):
     UNPROTECTED_POSITION = "UNPROTECTED_POSITION"
     NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
     ERROR = "ERROR"
+    CONNECTION = "CONNECTION"  # the broker's connection lost or restored
 
 
 _LEVEL = {
@@ -60,6 +61,7 @@ _LEVEL = {
     AlertKind.UNPROTECTED_POSITION: logging.ERROR,
     AlertKind.NO_ORDERS_FROM_SIGNALS: logging.ERROR,
     AlertKind.ERROR: logging.ERROR,
+    AlertKind.CONNECTION: logging.WARNING,
 }
 
 

@@ -1,8 +1,6 @@
 """Glue for ``backstop paper --broker ibkr|ibkr-fake``: the IBKR adapter built from options.
 
-Not wired into ``run_paper`` yet (the CLI options ``--host/--port/--client-id`` and the
-broker names are the integrator's); this module holds the pieces ``paper.py``'s
-``_alpaca`` and ``_fake_market`` hold for Alpaca:
+``brokers.py``'s ``ibkr-fake`` row is built from these pieces:
 
 - ``fake_gateway(opts)``: for ``ibkr-fake``, the loopback fake TWS gateway over the
   bundled sample's first ``opts.bars`` bar times (or ``opts.data``), started in this
@@ -16,7 +14,7 @@ broker names are the integrator's); this module holds the pieces ``paper.py``'s
   then one round trip so what it filled is heard before the runner decides.
 
 Live trading (``--mode live``) needs ``--confirm-live`` and a passing readiness
-checklist; the checklist does not cover IB yet, so live on IB is refused with that reason.
+checklist (``readiness_ibkr``: a live account, the gateway's clock in step).
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import polars as pl
 
 from backstop.brokers.ibkr import IBKRBroker, IBKRConfig
 from backstop.errors import ConfigError, check
@@ -62,18 +58,10 @@ def fake_gateway(opts: Any) -> Iterator[Any]:
     if opts.broker != "ibkr-fake":
         yield None
         return
+    from backstop.runners.live.brokers import fake_tape
     from backstop.testing.fake_ibkr import FakeIBKR
 
-    bars = opts.data
-    if bars is None:
-        from backstop.data import sample_bars
-
-        bars = sample_bars()
-    stamps = bars.get_column("ts").unique().sort().head(opts.bars)
-    bars = bars.filter(pl.col("ts").is_in(stamps.implode()))
-    if opts.symbols:
-        bars = bars.filter(pl.col("symbol").is_in(list(opts.symbols)))
-    with FakeIBKR(bars, cash=FAKE_CASH) as fake:
+    with FakeIBKR(fake_tape(opts), cash=FAKE_CASH) as fake:
         yield fake
 
 
@@ -93,15 +81,10 @@ def ibkr_broker(
         )
         return IBKRBroker(config, clock=FakeClock(fake), symbols=symbols)
     if opts.mode == Mode.LIVE:
-        check(
-            opts.confirm_live,
-            ConfigError("--mode", "live trading needs --confirm-live as well (real money)"),
-        )
-        raise ConfigError(
-            "--mode",
-            "live on IB refused: the readiness checklist does not cover ibkr yet; trade "
-            "--mode paper against a paper account (TWS 7497, IB Gateway 4002)",
-        )
+        from backstop.runners.live.brokers import ready_for_live
+
+        gateway = (conn.host, conn.port, conn.client_id, conn.account)
+        ready_for_live(opts.profile, "ibkr", opts.confirm_live, gateway)
     config = IBKRConfig(
         host=conn.host, port=conn.port, client_id=conn.client_id, account=conn.account
     )

@@ -1,25 +1,18 @@
 """``backstop paper``: assemble a live run (broker, bar feed, session, runner) and run it.
 
-Brokers:
-
-- ``alpaca``: Alpaca through alpaca-py, keys from ``APCA_API_KEY_ID`` /
-  ``APCA_API_SECRET_KEY``; paper endpoints unless ``--mode live`` (which also needs
-  ``--confirm-live``, refuses paper keys and runs the readiness checklist first).
-- ``alpaca-fake``: the loopback fake Alpaca (``backstop.testing.fake_alpaca``) started in
-  this process over the bundled sample's first ``bars`` bar times (or ``--data``); the real
-  alpaca-py client talks to it, so the whole live path runs, with no keys. The market moves
-  one bar time each time the runner has finished the last one, and the run ends by itself
-  when the bars are done. With ``fake_url`` the fake runs elsewhere (a test's process).
+Brokers come from the table in ``brokers.py`` (alpaca, alpaca-fake, ibkr, ibkr-fake): each
+yields its adapter, how a fake market moves, its default symbols and its heartbeat; this
+module never asks which broker it is. With a fake market the run ends by itself when the
+bars are done; an in-process fake is a new market each run, so it cannot be resumed.
 
 Modes: ``observe`` decides and journals but sends nothing (the session's broker is a
-``Observer`` that answers no command); ``paper`` and ``live`` send.
+``Observer`` that answers no command); ``paper`` and ``live`` send (live: ``--confirm-live``
+and a passing readiness checklist, checked by the broker's opener).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +26,15 @@ from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.profile import RiskProfile
 from backstop.errors import ConfigError, check
-from backstop.runners.live.feeds import BrokerBarFeed, fake_advance
+from backstop.runners.live.brokers import BROKERS as BROKER_TABLE
+from backstop.runners.live.brokers import FAKE_KEYS
+from backstop.runners.live.feeds import BrokerBarFeed
 from backstop.runners.live.runner import JOURNAL, STATE, LiveRunner, Mode
 from backstop.runners.live.session import LiveSession, LiveSetup
 
-BROKERS = ("alpaca", "alpaca-fake")
+BROKERS = tuple(BROKER_TABLE)
 DEMO_BARS = 390  # one session of 1-minute bars: the keyless demo's default length
-FAKE_KEYS = ("fake-key", "fake-secret")
+__all__ = ["BROKERS", "FAKE_KEYS", "Observer", "PaperOptions", "run_paper"]
 
 
 @dataclass
@@ -60,6 +55,11 @@ class PaperOptions:
     confirm_live: bool = False
     config: BacktestConfig = field(default_factory=BacktestConfig)
     alert_webhook: str | None = None  # alerts also go to this URL (JSON POST)
+    host: str = "127.0.0.1"  # ibkr: where TWS / IB Gateway listens, and as which client
+    port: int = 4002
+    client_id: int = 1
+    account: str = ""
+    heartbeat_s: float = 5.0  # a broker with a heartbeat (ibkr) is pinged this often
     on_step: Callable[[LiveRunner], None] | None = None  # e.g. a terminal status line
 
 
@@ -109,69 +109,6 @@ def _strategy(spec: Any) -> Any:
     return _strategy_of(spec)
 
 
-@contextlib.contextmanager
-def _fake_market(opts: PaperOptions) -> Iterator[tuple[str | None, Any]]:
-    """The loopback fake for ``alpaca-fake`` (None when the broker is real or the fake runs
-    elsewhere): yields (url, fake)."""
-    if opts.broker != "alpaca-fake" or opts.fake_url is not None:
-        yield opts.fake_url, None
-        return
-    from backstop.testing.fake_alpaca import FakeAlpaca
-
-    bars = opts.data
-    if bars is None:
-        from backstop.data import sample_bars
-
-        bars = sample_bars()
-    stamps = bars.get_column("ts").unique().sort().head(opts.bars)
-    bars = bars.filter(pl.col("ts").is_in(stamps.implode()))
-    if opts.symbols:
-        bars = bars.filter(pl.col("symbol").is_in(list(opts.symbols)))
-    with FakeAlpaca(bars, keys=FAKE_KEYS) as fake:
-        yield fake.url, fake
-
-
-def _alpaca(opts: PaperOptions, url: str | None) -> Any:
-    from backstop.brokers.alpaca.adapter import AlpacaBroker
-    from backstop.brokers.alpaca.config import AlpacaConfig, AlpacaKeys
-
-    if opts.broker == "alpaca-fake":
-        # orders and fills are read over REST after every bar the fake delivers: the
-        # stream's timing would make the demo's journal depend on thread scheduling
-        assert url is not None
-        config = AlpacaConfig(paper=True, rest_url=url, data_url=url, retry_wait_s=0.05)
-        return AlpacaBroker(config, AlpacaKeys(*FAKE_KEYS), stream=False)
-    keys = AlpacaKeys.from_env()
-    if opts.mode == Mode.LIVE:
-        check(
-            opts.confirm_live,
-            ConfigError("--mode", "live trading needs --confirm-live as well (real money)"),
-        )
-        check(
-            not os.environ.get("APCA_API_KEY_ID", "").startswith("PK"),
-            ConfigError("APCA_API_KEY_ID", "paper keys (PK...) cannot trade --mode live"),
-        )
-        _ready_for_live(opts)
-    return AlpacaBroker(AlpacaConfig(paper=opts.mode != Mode.LIVE), keys, stream=True)
-
-
-def _ready_for_live(opts: PaperOptions) -> None:
-    """Live trading starts only when the readiness checklist has no failure."""
-    from backstop.runners.live.readiness import readiness
-
-    assert opts.profile is not None
-    failed = [c for c in readiness(opts.profile, "alpaca", "live", env=os.environ) if not c.passed]
-    check(
-        not failed,
-        ConfigError(
-            "--mode",
-            "live refused: readiness failed ("
-            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-            + "); see backstop readiness",
-        ),
-    )
-
-
 def run_paper(opts: PaperOptions) -> dict[str, Any]:
     """Run a live session as ``opts`` say; return its summary."""
     check(opts.broker in BROKERS, ConfigError("--broker", f"one of {BROKERS}, got {opts.broker}"))
@@ -179,7 +116,8 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
         opts.profile is not None or opts.mode != Mode.LIVE,
         ConfigError("--profile", "live trading needs an explicit risk profile"),
     )
-    fresh_fake = opts.broker == "alpaca-fake" and opts.fake_url is None
+    kind = BROKER_TABLE[opts.broker]
+    fresh_fake = kind.fake and opts.fake_url is None
     check(
         not (fresh_fake and (Path(opts.run_dir) / STATE).exists()),
         ConfigError(
@@ -192,43 +130,31 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
         opts.profile if isinstance(opts.profile, RiskProfile) else RiskProfile.load(opts.profile)
     )
     strategy = _strategy(opts.strategy)
-    with _fake_market(opts) as (url, fake):
-        broker = _alpaca(opts, url)
-        with broker:
-            symbols = opts.symbols
-            if symbols is None:
-                check(fake is not None, ConfigError("--symbols", "name the symbols to trade"))
-                symbols = tuple(fake.market.tape.symbols)
-            namespace = opts.namespace or _namespace(opts, strategy.name, symbols)
-            setup = LiveSetup(
-                strategy, opts.params, tuple(symbols), profile, namespace,
-                config=opts.config, venue=Venue(reduce_only=False),
-            )  # fmt: skip
-            port: Any = Observer(broker) if opts.mode == Mode.OBSERVE else broker
-            cash = float(broker.account().cash)
-            session = LiveSession(setup, port, cash)
-            advance = None
-            if opts.broker == "alpaca-fake":
-                move = fake.advance if fake is not None else fake_advance(str(url), FAKE_KEYS)
-
-                def advance() -> bool:
-                    moved = bool(move())
-                    broker.refresh()  # what the new bar filled, before the runner decides
-                    return moved
-
-            feed = BrokerBarFeed(broker, session.symbols, opts.timeframe, advance=advance)
-            notifier, closing = _notifier(opts.alert_webhook)
-            runner = LiveRunner(
-                session, port, feed, opts.run_dir, mode=opts.mode, notifier=notifier,
-                on_step=opts.on_step,
-            )  # fmt: skip
-            try:
-                runner.start()
-                steps = runner.run(max_steps=opts.max_steps)
-            finally:
-                if closing is not None:
-                    closing.close()
-            result = session.result(label=f"live:{opts.mode.value}")
+    with kind.open(opts) as link, link.broker as broker:
+        symbols = opts.symbols or link.symbols
+        check(symbols is not None, ConfigError("--symbols", "name the symbols to trade"))
+        assert symbols is not None
+        namespace = opts.namespace or _namespace(opts, strategy.name, symbols)
+        setup = LiveSetup(
+            strategy, opts.params, tuple(symbols), profile, namespace,
+            config=opts.config, venue=Venue(reduce_only=False),
+        )  # fmt: skip
+        port: Any = Observer(broker) if opts.mode == Mode.OBSERVE else broker
+        cash = float(broker.account().cash)
+        session = LiveSession(setup, port, cash)
+        feed = BrokerBarFeed(broker, session.symbols, opts.timeframe, advance=link.advance)
+        notifier, closing = _notifier(opts.alert_webhook)
+        runner = LiveRunner(
+            session, port, feed, opts.run_dir, mode=opts.mode, notifier=notifier,
+            on_step=opts.on_step, heartbeat=link.heartbeat, heartbeat_s=opts.heartbeat_s,
+        )  # fmt: skip
+        try:
+            runner.start()
+            steps = runner.run(max_steps=opts.max_steps)
+        finally:
+            if closing is not None:
+                closing.close()
+        result = session.result(label=f"live:{opts.mode.value}")
     warnings = []
     needed = setup.window_bars()
     if strategy.bars_needed is not None:

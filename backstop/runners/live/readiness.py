@@ -2,10 +2,12 @@
 
 Seed 001 shipped a bot declared "production-ready" on a checklist of boxes nobody could
 tick by running anything. Here each line is a function returning a ``Check``: broker keys
-present (and not paper keys for LIVE), the risk profile valid, every guard the seeds require
-switched on, every incident under ``replays/`` blocked by the profile, the broker's clock in
-step with ours, and the exchange calendar (open now, or when it opens next). ``readiness``
-runs them all; ``backstop readiness`` prints one line each and exits 0 only when none fails.
+present (and not paper keys for LIVE; on IB instead the gateway answering and the account
+paper or live as the mode needs, ``readiness_ibkr``), the risk profile valid, every guard
+the seeds require switched on, every incident under ``replays/`` blocked by the profile, the
+broker's clock in step with ours, and the exchange calendar (open now, or when it opens
+next). ``readiness`` runs them all; ``backstop readiness`` prints one line each and exits 0
+only when none fails.
 
 A check that cannot apply (the fake broker needs no keys and its clock is a bar tape) is
 marked skipped, with the reason; a skipped check does not fail the list. Key values are
@@ -28,7 +30,7 @@ from backstop.runners.live.guards import guard_checks
 KEY_ID = "APCA_API_KEY_ID"
 SECRET = "APCA_API_SECRET_KEY"
 PAPER_KEY_PREFIX = "PK"  # Alpaca paper key ids start with PK (live ones with AK)
-BROKERS = ("alpaca", "alpaca-fake")
+BROKERS = ("alpaca", "alpaca-fake", "ibkr")
 MODES = ("observe", "paper", "live")
 DEFAULT_TOLERANCE_S = 2.0
 DEFAULT_CLOCK_TIMEOUT_S = 10.0
@@ -240,10 +242,12 @@ def readiness(
     broker_now: Callable[[], int] | None = None,
     now_ns: Callable[[], int] | None = None,
     tolerance_s: float = DEFAULT_TOLERANCE_S,
+    gateway: tuple[str, int, int, str] = ("127.0.0.1", 4002, 1, ""),
 ) -> list[Check]:
     """Every check, in the order printed. ``broker_now``: the broker's clock (default: for
     ``alpaca``, ``TradingClient.get_clock`` with the keys from ``env``); ``now_ns``: the local
-    clock (default: the system clock)."""
+    clock (default: the system clock). ``gateway``: for ``ibkr``, the gateway's host, port,
+    client id and account (``readiness_ibkr``: gateway and account lines instead of keys)."""
     if broker not in BROKERS:
         raise ConfigError("--broker", f"must be one of {list(BROKERS)}, got {broker!r}")
     if mode not in MODES:
@@ -251,6 +255,8 @@ def readiness(
     if broker == "alpaca-fake" and mode == "live":
         raise ConfigError("--mode", "live needs --broker alpaca: the fake cannot trade live")
     local = now_ns or LiveClock().now_ns
+    if broker == "ibkr":
+        return _ibkr_readiness(profile, mode, gateway, incidents, local, tolerance_s)
     checks: list[Check] = []
     if broker == "alpaca-fake":
         checks.append(skipped("keys", "the fake Alpaca server needs no keys"))
@@ -269,6 +275,44 @@ def readiness(
     calendar = loaded.calendar if loaded is not None else "auto"
     checks.append(check_calendar(local(), EXCHANGE, calendar))
     return [_scrub(c, env) for c in checks]
+
+
+def _profile_checks(profile: str | Path | RiskProfile, incidents: str | Path) -> list[Check]:
+    """The profile line, then its guards and replays (failed lines when it did not load)."""
+    profile_check, loaded = check_profile(profile)
+    if loaded is None:
+        return [
+            profile_check,
+            Check("guards", False, "not checked: the profile did not load"),
+            Check("replays", False, "not checked: the profile did not load"),
+        ]
+    return [profile_check, *guard_checks(loaded), *check_replays(loaded, incidents)]
+
+
+def _ibkr_readiness(
+    profile: str | Path | RiskProfile,
+    mode: str,
+    gateway: tuple[str, int, int, str],
+    incidents: str | Path,
+    local: Callable[[], int],
+    tolerance_s: float,
+) -> list[Check]:
+    """IB's list: gateway, account, profile, guards, replays, clock, the CME calendar."""
+    from backstop.runners.live import readiness_ibkr as ib
+
+    host, port, client_id, account = gateway
+    facts = ib.read_gateway(host, port, client_id, account)
+    gw, acct, clock = ib.gateway_checks(
+        facts,
+        mode,
+        account,
+        lambda now: check_clock(now, local_now=local, tolerance_s=tolerance_s),
+    )
+    checks = [gw, acct, *_profile_checks(profile, incidents), clock]
+    _, loaded = check_profile(profile)
+    calendar = loaded.calendar if loaded is not None else "auto"
+    checks.append(check_calendar(local(), ib.EXCHANGE, calendar))
+    return checks
 
 
 def _clock_check(

@@ -55,6 +55,16 @@ class Mode(StrEnum):
     LIVE = "live"  # orders to a real account
 
 
+class Heartbeat(Protocol):
+    """A broker connection's pulse: ``beat()`` is one round trip (a gateway that stopped
+    answering is found dead there), ``controls()`` the CONNECTION_LOST / RESTORED
+    transitions the adapter saw since the last call (fed to the pipeline as controls)."""
+
+    def beat(self) -> None: ...
+
+    def controls(self) -> list[ControlAction]: ...
+
+
 class BarFeed(Protocol):
     """Where bars come from: the bars of the first bar time after ``after_ns`` (every
     symbol's bar at it), waiting for it if it has not closed yet; None when the feed has
@@ -71,6 +81,7 @@ class StepCounts:
     orders: int = 0
     guard: int = 0
     mirror_changes: int = 0
+    reconciles: int = 0
 
 
 class LiveRunner:
@@ -89,6 +100,8 @@ class LiveRunner:
         reconcile_every: int = 60,
         journal_every_s: float = 1.0,
         on_step: Callable[[LiveRunner], None] | None = None,
+        heartbeat: Heartbeat | None = None,
+        heartbeat_s: float = 5.0,
     ) -> None:
         self.session = session
         self.broker = broker
@@ -100,6 +113,9 @@ class LiveRunner:
         self.reconcile_every = reconcile_every
         self.journal_every_s = journal_every_s
         self.on_step = on_step
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self._beat_at = time.monotonic()
         self.kill = KillSwitch(self.run_dir, self.clock)
         self.silent = SignalsWithoutOrders(self.notifier)
         self.steps = 0
@@ -128,7 +144,7 @@ class LiveRunner:
             self.session.restore(load_checkpoint(state))
             log.info("restored state: %d bars, %d events", self.session.bars.height,
                      self.session.events_done)  # fmt: skip
-        self.reconcile(recovering=restored)
+        self.reconcile(recovering=restored, startup=True)
         self._seen = self._counts()
         self._durable(force=True)
 
@@ -137,6 +153,7 @@ class LiveRunner:
         self.kill.install_signal_handlers()
         try:
             while max_steps is None or self.steps < max_steps:
+                self._pulse()
                 if self._act_on_kill():
                     break
                 last = (
@@ -169,11 +186,17 @@ class LiveRunner:
         if self.on_step is not None:
             self.on_step(self)
 
-    def reconcile(self, recovering: bool = False) -> ReconcileReport:
+    def reconcile(self, recovering: bool = False, startup: bool = False) -> ReconcileReport:
+        """Reconcile with the broker (``reconcile.py``), journal what it found (the
+        session's reconcile rows) and alert on desyncs and unprotected positions."""
         since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
         report = reconcile(self.session, self.broker, since, recovering=recovering)
+        report.startup = startup
         self.reports.append(report)
         ts = self._ts()
+        session = self.session
+        session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
+        session.reconciles += 1
         for line in report.lines():
             log.warning("reconcile: %s", line)
         for symbol, (b, m) in sorted(report.desync.items()):
@@ -187,6 +210,24 @@ class LiveRunner:
                       f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
             )  # fmt: skip
         return report
+
+    # ---- heartbeat ---------------------------------------------------------------------------
+    def _pulse(self) -> None:
+        """Ping the broker every ``heartbeat_s`` and feed the pipeline the connection
+        transitions it reported as controls: each is a guard event in the journal and an
+        alert, and a connection restored after the profile's ``kill.disconnect_seconds``
+        trips the kill switch."""
+        if self.heartbeat is None:
+            return
+        if time.monotonic() - self._beat_at >= self.heartbeat_s:
+            self._beat_at = time.monotonic()
+            self.heartbeat.beat()
+        for action in self.heartbeat.controls():
+            self.session.control(action)
+            what = "lost" if action == ControlAction.CONNECTION_LOST else "restored"
+            self.notifier.notify(
+                Alert(AlertKind.CONNECTION, self._ts(), f"broker connection {what}")
+            )
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:
@@ -230,6 +271,7 @@ class LiveRunner:
             orders=len(d.mirror.orders),
             guard=int(d.g.ai[AI_N_EVENTS]),
             mirror_changes=d.mirror.changes,
+            reconciles=self.session.reconciles,
         )
 
     def _durable(self, force: bool = False) -> None:

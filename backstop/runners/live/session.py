@@ -97,6 +97,9 @@ class LiveSession:
         self.events_done = 0
         self.signal_cursor = -1  # ns: intents at or before it were decided (or predate us)
         self.event_symbols: list[str] = []
+        # every reconcile with the broker, as rows of the journal's reconcile table
+        self.reconcile_rows: list[dict[str, Any]] = []
+        self.reconciles = 0
 
     # ---- bars in -----------------------------------------------------------------------------
     def row_of(self, symbol: str, ts: int) -> int:
@@ -298,6 +301,7 @@ class LiveSession:
         )
         result.params = dict(self.params)
         result.strategy_name = self.setup.strategy.name
+        result.reconcile_rows = list(self.reconcile_rows)
         return result
 
     # ---- durable state -------------------------------------------------------------------------
@@ -306,8 +310,12 @@ class LiveSession:
         parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
         parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
         parts["bars"]["sym"] = bar_arrays(self.bars).sym if self.bars.height else np.zeros(0)
-        parts["session"] = {"event_symbols": text_array(self.event_symbols)}
+        parts["session"] = {
+            "event_symbols": text_array(self.event_symbols),
+            "reconcile": text_array(self.reconcile_rows),
+        }
         counters = {
+            "reconciles": self.reconciles,
             "bars_done": self.bars.height,
             "events_done": self.events_done,
             "signal_cursor": self.signal_cursor,
@@ -329,7 +337,13 @@ class LiveSession:
         self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows = {}
         self._append(frame)
-        self.event_symbols = list(from_text_array(cp.part("session")["event_symbols"]))
+        held = cp.part("session")
+        self.event_symbols = list(from_text_array(held["event_symbols"]))
+        # a checkpoint from before reconciles were journaled has none
+        self.reconcile_rows = (
+            list(from_text_array(held["reconcile"])) if "reconcile" in held else []
+        )
+        self.reconciles = int(cp.counters.get("reconciles", 0))
         self.events_done = cp.counter("events_done")
         self.signal_cursor = cp.counter("signal_cursor")
         a = bar_arrays(self.bars)

@@ -6,6 +6,7 @@ gateway lock) and stay on until switched off; none consults the wall clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from backstop.errors import ConfigError, check
@@ -107,6 +108,13 @@ class FaultSwitches:
         201 ``Order rejected - reason:<message>``; a bracket is rejected whole."""
         with self.gateway.lock:
             self.venue.refusals.append((symbol, count, message))
+
+    def on_place(self, callback: Callable[[str, bool], None] | None) -> None:
+        """Call ``callback(orderRef, transmit)`` (in the gateway's thread, before the order
+        is held or transmitted) as each new order arrives, e.g. to kill the client between
+        the orders of a bracket or an OCA pair; None switches it off."""
+        with self.gateway.lock:
+            self.venue.on_place = callback
 
     def open_external_position(self, symbol: str, qty: float, price: float) -> None:
         """A fill outside the bot (signed ``qty`` at ``price``, e.g. a manual TWS order): the

@@ -9,6 +9,7 @@ or expiry -> error 202 + orderStatus Cancelled. ``venue.Venue`` adds placing and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from backstop.testing.fake_alpaca.market import Event, Market
@@ -56,6 +57,8 @@ class Reports:
         self.executions: list[Execution] = []
         self.outbox: list[Notice] = []
         self.refusals: list[tuple[str | None, int | None, str]] = []  # symbol, count, message
+        # fault hook: called with (orderRef, transmit) as each new order arrives
+        self.on_place: Callable[[str, bool], None] | None = None
         self._seen = 0
         self._perm = 0
         self._exec = 0

@@ -164,6 +164,11 @@ class FakeIBKR(FaultSwitches):
         """Base URL of the HTTP control endpoint (``POST /_fake/advance``)."""
         return f"http://127.0.0.1:{self._control.port}"
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The tape's symbols, sorted: one contract each."""
+        return tuple(sorted(self.venue.market.tape.symbols))
+
     # ---- the clock ----------------------------------------------------------------------
 
     @property

@@ -101,6 +101,8 @@ class Venue(Reports):
             req.parent_id,
             req.account or self.account,
         )
+        if self.on_place is not None:
+            self.on_place(o.order_ref, req.transmit)
         if not req.transmit:
             self.pending[(client_id, req.order_id)] = o
             return
