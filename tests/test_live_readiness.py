@@ -84,7 +84,7 @@ def test_profile_check_passes_a_preset_and_fails_a_bad_file_naming_key_and_file(
 ) -> None:
     check, profile = check_profile("alpaca-live")
     assert check.passed and profile is not None
-    assert check.detail.startswith("alpaca-live (profiles/alpaca-live.toml) valid: 21 settings")
+    assert check.detail.startswith("alpaca-live (profiles/alpaca-live.toml) valid: 22 settings")
     built = RiskProfile.load("alpaca-live").with_settings({"risk.max_positions": 3})
     check, profile = check_profile(built)
     assert check.passed and profile is built
