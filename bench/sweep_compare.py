@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PEERS_PY = HERE / ".peers-venv" / "bin" / "python"
 FAST = list(range(5, 55, 5))
 SLOW = list(range(60, 260, 20))
@@ -42,10 +43,14 @@ END = "<!-- sweep_compare.py: end -->"
 
 def backstop_worker(data: Path, processes: int) -> dict[str, object]:
     """Inside a child process: load M (untimed), time one sweep over the grid."""
+    import backstop
     from backstop.data import load_bars
     from backstop.engine.prepare import PreparedBars
     from backstop.runners.backtest import Backtest
 
+    where = Path(backstop.__file__).resolve().parents[1]
+    if where != ROOT:
+        raise RuntimeError(f"measuring the backstop of {where}, not of this checkout {ROOT}")
     t = time.perf_counter()
     prepared = PreparedBars.of(load_bars(data))
     prepare_s = time.perf_counter() - t
@@ -83,7 +88,10 @@ def _commit() -> str:
 
 
 def _child(cmd: list[str]) -> dict[str, object]:
+    """Run one side in its own process; it imports THIS checkout's backstop (PYTHONPATH),
+    never an installed copy from another checkout."""
     env = dict(os.environ, TQDM_DISABLE="1", PYTHONWARNINGS="ignore")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
