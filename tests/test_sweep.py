@@ -63,6 +63,26 @@ def test_each_row_is_the_direct_run_of_its_combination(
     assert "verdicts_by_reason" not in table.columns
 
 
+def test_buy_and_hold_is_computed_once_per_sweep_and_equals_each_direct_run(
+    small: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backstop.engine import stats
+    from backstop.runners.sweep import job_of, run_one
+
+    calls = []
+    real = stats.buy_hold_return
+    monkeypatch.setattr(stats, "buy_hold_return", lambda bars: calls.append(1) or real(bars))
+    bt = Backtest(PreparedBars.of(small), "sma_cross")
+    job = job_of(bt) | {"prepared": bt.prepared}
+    rows = [run_one(job, {"fast": f, "slow": 30}) for f in (5, 10, 20)]
+    assert len(calls) == 1
+    monkeypatch.setattr(stats, "buy_hold_return", real)
+    for f, row in zip((5, 10, 20), rows, strict=True):
+        direct = Backtest(small, "sma_cross", fast=f, slow=30).run().stats
+        assert row["buy_hold_return"] == direct["buy_hold_return"] == job["buy_hold_return"]
+        assert row["total_return"] == direct["total_return"]
+
+
 def test_worker_processes_give_the_same_table_in_the_same_order(
     bt: Backtest, table: pl.DataFrame
 ) -> None:
