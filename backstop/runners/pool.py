@@ -2,8 +2,10 @@
 
 Workers are fresh interpreters (``python -m backstop.runners.worker``), not forks: a fork of
 a process whose polars thread pool has run can deadlock, and spawn-style pools re-run the
-caller's script in every worker. The bars reach each worker once, through one Parquet file
-written for the whole sweep; only the small combinations travel per task. Each worker gets
+caller's script in every worker. The bars reach each worker once, through one uncompressed
+Arrow IPC file written for the whole sweep while the workers start (their imports take
+longer than the write), and memory-mapped by each; only the small combinations travel per
+task. Each worker gets
 its next combination when it finishes one; replies are put back in grid order.
 """
 
@@ -60,12 +62,12 @@ def run_pool(
     """Each combination's stats, in the order of ``combos``."""
     results: list[Any] = [None] * len(combos)
     with tempfile.TemporaryDirectory(prefix="backstop-sweep-") as tmp:
-        path = Path(tmp) / "bars.parquet"
-        bars.write_parquet(path)
-        procs = [_spawn() for _ in range(processes)]
+        path = Path(tmp) / "bars.arrow"
+        procs = [_spawn() for _ in range(processes)]  # they import while the file is written
         sel = selectors.DefaultSelector()
         done = False
         try:
+            bars.write_ipc(path, compression="uncompressed")
             todo = iter(enumerate(combos))
             busy = 0
             for proc in procs:

@@ -5,7 +5,7 @@ one row of stats. Rows come back in grid order (the product of the values in the
 whatever the number of processes, so a sweep's table is deterministic.
 
 Processes: by default one worker per core (``backstop.runners.pool``). The bars go to the
-workers once, through one temporary Parquet file each worker reads when it starts (never
+workers once, through one temporary Arrow IPC file each worker maps when it starts (never
 pickled per task). Workers are fresh interpreters that never run the caller's script, so a
 script without an ``if __name__ == "__main__"`` guard works too; the price is that the
 strategy must live in an importable module (registered strategies do). Constraints and

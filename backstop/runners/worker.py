@@ -1,7 +1,7 @@
 """A sweep worker: ``python -m backstop.runners.worker``, fed by ``backstop.runners.pool``.
 
 It reads from stdin one job (strategy, config, profile, instruments, base parameters and the
-path of the bars' Parquet file), then combinations one at a time, and writes one reply per
+path of the bars' Arrow IPC file), then combinations one at a time, and writes one reply per
 combination to stdout: ``("ok", index, stats)``, ``("error", index, message)`` for a
 ``BackstopError`` (bad input), or ``("bug", index, traceback)``. Messages are pickles.
 Anything else the run prints goes to stderr, so stdout carries replies only.
@@ -27,7 +27,7 @@ def main() -> int:
 
     requests = sys.stdin.buffer
     job = pickle.load(requests)
-    job["prepared"] = PreparedBars.of(pl.read_parquet(job.pop("bars_path")))
+    job["prepared"] = PreparedBars.of(pl.read_ipc(job.pop("bars_path")))
     while True:
         try:
             index, combo = pickle.load(requests)
