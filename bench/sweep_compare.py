@@ -100,14 +100,19 @@ def _child(cmd: list[str]) -> dict[str, object]:
     return json.loads(lines[-1])
 
 
-def run_rounds(data: Path, rounds: int, processes: int, engines: list[str]) -> dict:
-    """Alternate backstop and each vectorbt engine ``rounds`` times; keep every round."""
+def run_rounds(
+    data: Path, rounds: int, processes: int, engines: list[str], single: bool = False
+) -> dict:
+    """Alternate backstop and each vectorbt engine ``rounds`` times; keep every round.
+    ``single`` adds a backstop sweep on one process to each round (per-core comparison)."""
     me = str(Path(__file__).resolve())
     runs: dict[str, list[dict]] = {"backstop": []}
     for _ in range(rounds):
-        cmd = [sys.executable, me, "--data", str(data), "--processes", str(processes)]
-        runs["backstop"].append(_child([*cmd, "--worker", "backstop"]))
-        print(json.dumps(_brief(runs["backstop"][-1])), flush=True)
+        mine = [("backstop", processes)] + ([("backstop_1", 1)] if single else [])
+        for name, n in mine:
+            cmd = [sys.executable, me, "--data", str(data), "--processes", str(n)]
+            runs.setdefault(name, []).append(_child([*cmd, "--worker", "backstop"]))
+            print(json.dumps(_brief(runs[name][-1])), flush=True)
         for engine in engines:
             row = _child([str(PEERS_PY), me, "--data", str(data), "--worker", engine])
             runs.setdefault(row.get("engine", engine), []).append(row)
@@ -195,9 +200,13 @@ def render(runs: dict, refs: dict, load: str) -> str:
         ratio = b["grid_seconds"] / ours["grid_seconds"] if ours else math.nan
         first = f"{b['first_run_seconds']:.2f}" if "first_run_seconds" in b else "n/a"
         label = name
-        if name == "backstop":
-            label += f" ({b['processes']} processes)"
-            trips = "(itself)"
+        if name.startswith("backstop"):
+            n = b["processes"]
+            label = f"backstop ({n} process{'es' if n > 1 else ''}, {b['version']})"
+            pairs = zip(ours["round_trips"], b["round_trips"], strict=True) if ours else ()
+            trips = f"{sum(x == y for x, y in pairs)} / {agree(ours, b)[0]} of {b['combos']}"
+            if name == "backstop":
+                trips = "(itself)"
             own = f"{agree(ref, b)[0]} of {b['combos']} (project conventions)"
         else:
             pairs = zip(ours["round_trips"], b["round_trips"], strict=True) if ours else ()
@@ -207,7 +216,8 @@ def render(runs: dict, refs: dict, load: str) -> str:
             else:
                 own = f"{agree(ref_vbt, b)[0]} of {b['combos']} (vectorbt's conventions)"
         lines.append(
-            f"| {label} | {b['version']} | {b['grid_seconds']:.2f} | {every} | "
+            f"| {label} | {b['version'] if 'processes' not in b else 'this checkout'} | "
+            f"{b['grid_seconds']:.2f} | {every} | "
             f"{b['combos'] / b['grid_seconds']:.2f} | {ratio:.2f} | {first} | {trips} | {own} |"
         )
     lines.append("")
@@ -221,7 +231,9 @@ def render(runs: dict, refs: dict, load: str) -> str:
         "touched leg exits at its level instead of the open). Over the grid it counted "
         f"{entry_legs:,} entry bars with a leg touched and {exit_legs:,} signal-exit bars with "
         f"a leg touched; the two conventions give the same P&L on {same_rv} of 100 "
-        "combinations, which bounds how many can agree between backstop and vectorbt.",
+        "combinations, so idiomatic vectorbt can agree with backstop's P&L on those only. The "
+        "`_open_exit` run expresses the project's signal-exit rule in vectorbt (a signal-exit "
+        "bar's high and low replaced by its open, per column; `bench/SWEEP.md`).",
         "",
     ]
     if ours:
@@ -260,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument(
+        "--single", action="store_true", help="also time backstop's sweep on one process"
+    )
+    parser.add_argument(
         "--engines",
         default="numba,rust,numba:open_exit",
         help="vectorbt runs: numba or rust, with :open_exit for the project's signal-exit rule",
@@ -283,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data = ensure_data("M")
     load = "load average before the run: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    runs = run_rounds(args.data.resolve(), args.rounds, args.processes, engines)
+    runs = run_rounds(args.data.resolve(), args.rounds, args.processes, engines, args.single)
     refs = references(args.data.resolve())
     args.raw.write_text(json.dumps({"runs": runs, "references": refs}))
     write_section(args.out, render(runs, refs, load))
