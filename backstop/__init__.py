@@ -1,9 +1,9 @@
 """backstop: a backtest/replay-first trading engine with one compiled decision core."""
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.data import load_bars, sample_bars
 from backstop.domain.enums import ReasonCode
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.result import BacktestResult
 from backstop.errors import BackstopError, ConfigError, DataError

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backstop import cli_live
+from backstop import cli_data, cli_live
 from backstop.cli_args import config_values, jsonable, key_values
 from backstop.cli_research import cmd_report, cmd_sweep
 from backstop.cli_summary import print_summary
@@ -66,6 +66,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         result = _run_strategy(bars, args, config, profile, params)
     result.data_info = info.as_dict()  # as the file was read (the facade saw a frame)
+    result.tz = args.tz  # the zone its frames show times in (the facade saw prepared bars)
     journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
     journal = write_journal(result, journal_file, force=args.force)
@@ -111,7 +112,7 @@ def _journal_arg(value: str | None) -> Path | None:
 
 def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
     """External signals (CSV/JSONL) through the pipeline instead of a strategy."""
-    from backstop.engine.backtest import run_backtest
+    from backstop.brokers.sim.backtest import run_backtest
     from backstop.strategies.external import read_signals
 
     result = run_backtest(
@@ -267,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--profile", help="risk profile: a preset name or a .toml file")
     sw.add_argument("--processes", type=int, help="worker processes (default: one per core)")
     sw.add_argument(
+        "--backend",
+        choices=("processes", "ray"),
+        default="processes",
+        help="processes on this machine (default), or Ray (pip install 'backstop[ray]')",
+    )
+    sw.add_argument(
+        "--address", help="with --backend ray: the cluster (HOST:PORT; default a local Ray)"
+    )
+    sw.add_argument(
         "--out", help="results file (.duckdb; default runs/sweep-<id>.duckdb, named by inputs)"
     )
     sw.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -281,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--md", metavar="FILE", help="write the Markdown version here")
     rpt.set_defaults(func=cmd_report)
     cli_live.register(sub)  # kill, readiness (and the live runner's commands)
+    cli_data.register(sub)  # data fetch
     return parser
 
 

@@ -22,10 +22,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from backstop.runners.sweep import best_row, check_objective, sweep
     from backstop.runners.sweep_io import parse_constraints, parse_grid, sweep_id, write_results
 
+    if args.address and args.backend != "ray":
+        raise ConfigError("--address", "applies to --backend ray only")
+    if args.backend == "ray":
+        from backstop.runners.ray_pool import check_reachable, import_ray
+
+        import_ray("--backend")  # before any data is read
+        check_reachable(args.address, "--address")
     if args.guardrails or args.risk_grid or args.incidents:
+        if args.backend == "ray":
+            raise ConfigError(
+                "--backend", "the guardrail sweep runs in this process; ray is for --param sweeps"
+            )
         from backstop.cli_guardrails import cmd_guardrail_sweep
 
         return cmd_guardrail_sweep(args)
+    if ".py:" in args.strategy and args.backend == "ray":
+        raise ConfigError(
+            "--backend",
+            f"strategy {args.strategy} is loaded from a file, which Ray workers cannot "
+            "import: name it package.module:fn, or use --backend processes --processes 1",
+        )
     if ".py:" in args.strategy and args.processes != 1:
         raise ConfigError(
             "--processes",
@@ -44,7 +61,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     data = args.data or SAMPLE_BARS_PATH
     bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
     bt = Backtest(bars, args.strategy, config=config, profile=profile)
-    table = sweep(bt, constraint=constraint, processes=args.processes, **grid)
+    table = sweep(
+        bt,
+        constraint=constraint,
+        processes=args.processes,
+        backend=args.backend,
+        address=args.address,
+        **grid,
+    )
     best = best_row(table, list(grid), args.maximize)
     extra = f"{config.content_hash()}|{profile.content_hash()}|{args.constraint}"
     out = (

@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 from hypothesis import strategies as st
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.data import load_bars_frame
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import INTENT_SCHEMA
-from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
@@ -284,15 +284,15 @@ _SIGN = {"BUY": 1.0, "SELL": -1.0}  # a fill with any other side fails loudly (K
 
 def fill_rows(result: BacktestResult) -> list[tuple[int, str, str, float, float]]:
     """Fills as (ts, role, side, qty, price) tuples, in fill order."""
-    f = result.fills.sort("fill_id")
+    f = result.fills_ns.sort("fill_id")
     return list(zip(f["ts"], f["role"], f["side"], f["qty"], f["price"], strict=True))
 
 
 def order_by_role(result: BacktestResult, role: str) -> dict[str, Any]:
     """The single order with ``role``; fails loudly when there is not exactly one."""
-    rows = result.orders.filter(pl.col("role") == role)
+    rows = result.orders_ns.filter(pl.col("role") == role)
     if rows.height != 1:
-        raise AssertionError(f"expected one {role} order, found {rows.height}:\n{result.orders}")
+        raise AssertionError(f"expected one {role} order, found {rows.height}:\n{result.orders_ns}")
     return rows.row(0, named=True)
 
 
@@ -301,7 +301,7 @@ def positions_after_fills(result: BacktestResult) -> list[tuple[str, float, floa
     held: dict[str, float] = {}
     out = []
     for sym, side, qty, role in (
-        result.fills.sort("fill_id").select("symbol", "side", "qty", "role").iter_rows()
+        result.fills_ns.sort("fill_id").select("symbol", "side", "qty", "role").iter_rows()
     ):
         before = held.get(sym, 0.0)
         after = before + _SIGN[side] * qty
@@ -313,7 +313,7 @@ def positions_after_fills(result: BacktestResult) -> list[tuple[str, float, floa
 def final_positions(result: BacktestResult) -> dict[str, float]:
     """Net position per symbol after every fill."""
     held: dict[str, float] = {}
-    for sym, side, qty in result.fills.select("symbol", "side", "qty").iter_rows():
+    for sym, side, qty in result.fills_ns.select("symbol", "side", "qty").iter_rows():
         held[sym] = held.get(sym, 0.0) + _SIGN[side] * qty
     return {s: q for s, q in held.items() if q != 0.0}
 

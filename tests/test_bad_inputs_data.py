@@ -1261,7 +1261,7 @@ def test_cli_naive_bars_with_data_tz_equal_the_same_bars_with_offsets(
 def test_equity_below_zero_is_warned_about_with_its_low_point() -> None:
     config = BacktestConfig(initial_cash=1_000.0, commission="percent", commission_rate=0.03)
     result = Backtest(bars_frame(200), fast=3, slow=8, config=config).run()
-    equity = result.equity
+    equity = result.equity_ns
     low = equity.get_column("equity").min()
     at = equity.filter(pl.col("equity") == low).get_column("ts")[0]
     assert low < 0

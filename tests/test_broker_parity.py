@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import bars, combine, entry, exit_, intents, price_paths, ts_of
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.commands import CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, ReasonCode, Side
@@ -31,7 +32,6 @@ from backstop.domain.events import Execution, OrderUpdate, OrderUpdateKind
 from backstop.domain.instruments import Instrument
 from backstop.domain.intents import conform_intents
 from backstop.domain.orders import client_order_id
-from backstop.engine.backtest import run_backtest
 from backstop.engine.brackets import Venue
 from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig

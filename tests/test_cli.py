@@ -78,8 +78,8 @@ def test_bad_bars_name_file_line_and_symbol(tmp_path: Path) -> None:
 
 def test_progress_bar_path_runs_and_reports_every_chunk(monkeypatch, capsys, tmp_path) -> None:
     """Runs over the threshold go through the progress bar: it must see the whole run."""
+    import backstop.brokers.sim.backtest as bt
     import backstop.cli as cli
-    import backstop.engine.backtest as bt
     from backstop.runners.backtest import Backtest
 
     seen: list[tuple[int, int]] = []

@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.data import gbm_bars
-from backstop.engine.backtest import run_backtest
 from backstop.engine.broker import BrokerPort
 from backstop.engine.config import BacktestConfig
 from backstop.engine.context import bar_context
@@ -96,7 +96,7 @@ def test_parity_when_days_roll_between_signals() -> None:
     _, specs = instrument_arrays(bars.arrays.symbols)
     day = bar_context(bars.bars, bars.arrays, specs, profile).day
     new_day = np.flatnonzero(day > np.maximum.accumulate(np.concatenate(([-1], day[:-1]))))
-    started = fast.guard_events.filter(pl.col("kind") == "DAY_STARTED").get_column("ts")
+    started = fast.guard_events_ns.filter(pl.col("kind") == "DAY_STARTED").get_column("ts")
     assert len(new_day) >= 3
     assert started.to_list() == bars.arrays.ts[new_day].tolist()
     signal_rows = set(intents.get_column("bar").to_list())

@@ -49,7 +49,7 @@ def test_market_entry_and_exit_fill_at_the_next_bar_open() -> None:
         (T[2], "ENTRY", "BUY", 100.0, 104.0),
         (T[4], "SIGNAL_EXIT", "SELL", 100.0, 108.0),
     ]
-    t = r.trades.row(0, named=True)
+    t = r.trades_ns.row(0, named=True)
     assert (t["entry_ts"], t["exit_ts"], t["pnl"], t["exit_reason"]) == (
         T[2],
         T[4],
@@ -74,7 +74,7 @@ def test_limit_buy_fills_at_min_of_open_and_limit_once_touched(bar2, price) -> N
     b = bars([(100, 101, 95, 100), (100, 101, 98.5, 99), bar2, FLAT, FLAT])
     r = run(b, [entry(0, otype=1, limit_px=98.0)])
     assert fill_rows(r)[0] == (T[2], "ENTRY", "BUY", 100.0, price)
-    assert len(r.fills) == 1
+    assert len(r.fills_ns) == 1
     o = order_by_role(r, "ENTRY")
     assert (o["order_type"], o["status"], o["done_ts"]) == ("LIMIT", "FILLED", T[2])
 
@@ -107,8 +107,8 @@ def test_stop_buy_fills_at_max_of_open_and_stop(bar3, price) -> None:
         (T[1], "ENTRY", "SELL", 100.0, 100.0),
         (T[3], "STOP_LOSS", "BUY", 100.0, price),
     ]
-    assert r.trades["pnl"].to_list() == [100.0 * (100.0 - price)]
-    assert r.trades["exit_reason"].to_list() == ["stop_loss"]
+    assert r.trades_ns["pnl"].to_list() == [100.0 * (100.0 - price)]
+    assert r.trades_ns["exit_reason"].to_list() == ["stop_loss"]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_stop_sell_fills_at_min_of_open_and_stop(bar3, price) -> None:
         (T[1], "ENTRY", "BUY", 100.0, 100.0),
         (T[3], "STOP_LOSS", "SELL", 100.0, price),
     ]
-    assert r.trades["pnl"].to_list() == [100.0 * (price - 100.0)]
+    assert r.trades_ns["pnl"].to_list() == [100.0 * (price - 100.0)]
 
 
 # ---- stop-limit (exchange kernels: the intent table has no stop-limit entry) ---------------
@@ -216,8 +216,8 @@ def test_trailing_stop_trails_the_highest_high_through_the_previous_bar() -> Non
     ]
     leg = order_by_role(r, "TRAILING")
     assert (leg["order_type"], leg["status"], leg["done_ts"]) == ("TRAILING_STOP", "FILLED", T[4])
-    assert r.trades["exit_reason"].to_list() == ["trailing"]
-    assert r.trades["pnl"].to_list() == [5000.0]
+    assert r.trades_ns["exit_reason"].to_list() == ["trailing"]
+    assert r.trades_ns["pnl"].to_list() == [5000.0]
 
 
 def test_trailing_stop_gapped_through_fills_at_the_open() -> None:
@@ -249,13 +249,13 @@ def test_both_legs_touched_in_one_bar_follow_the_intrabar_policy(
 ) -> None:
     b = bars([*BRACKET_PREFIX, (open2, 106, 94, 100), FLAT, FLAT])
     r = run(b, [entry(0, stop_px=95.0, target_px=105.0)], intrabar=policy)
-    fills = r.fills.sort("fill_id")
+    fills = r.fills_ns.sort("fill_id")
     assert fill_rows(r) == [
         (T[1], "ENTRY", "BUY", 100.0, 100.0),
         (T[2], role, "SELL", 100.0, price),
     ]
     assert fills["ambiguous"].to_list() == [False, True]
-    t = r.trades.row(0, named=True)
+    t = r.trades_ns.row(0, named=True)
     assert (t["ambiguous"], t["exit_reason"], t["pnl"]) == (
         True,
         role.lower(),
@@ -284,7 +284,7 @@ def test_one_leg_touched_is_not_ambiguous() -> None:
     b = bars([*BRACKET_PREFIX, (101, 106, 100, 104), FLAT, FLAT])
     r = run(b, [entry(0, stop_px=95.0, target_px=105.0)])
     assert fill_rows(r)[1] == (T[2], "TAKE_PROFIT", "SELL", 100.0, 105.0)
-    assert r.fills["ambiguous"].to_list() == [False, False]
+    assert r.fills_ns["ambiguous"].to_list() == [False, False]
     assert r.ambiguity()["ambiguous_round_trips"] == 0
 
 
@@ -298,7 +298,7 @@ def test_legs_of_an_entry_filled_at_the_open_are_live_on_that_bar() -> None:
         (T[1], "ENTRY", "BUY", 100.0, 100.0),
         (T[1], "STOP_LOSS", "SELL", 100.0, 95.0),
     ]
-    assert r.trades["bars_held"].to_list() == [0]
+    assert r.trades_ns["bars_held"].to_list() == [0]
 
 
 def test_legs_live_on_entry_bar_false_waits_for_the_next_bar() -> None:
@@ -363,8 +363,8 @@ def test_oco_sibling_is_cancelled_at_the_fill_timestamp() -> None:
 def test_gap_through_a_bracket_leg_fills_at_the_open(bar2, role, price) -> None:
     r = run(bars([FLAT, FLAT, bar2, FLAT, FLAT]), [entry(0, stop_px=95.0, target_px=105.0)])
     assert fill_rows(r)[1:] == [(T[2], role, "SELL", 100.0, price)]
-    assert r.fills["ambiguous"].to_list() == [False, False]
-    assert r.trades["pnl"].to_list() == [100.0 * (price - 100.0)]
+    assert r.fills_ns["ambiguous"].to_list() == [False, False]
+    assert r.trades_ns["pnl"].to_list() == [100.0 * (price - 100.0)]
 
 
 # ---- slippage ------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def test_tick_slippage_moves_market_and_stop_fills_only(bar2, role, price, slip)
         slippage="ticks",
         slippage_value=2,
     )
-    f = r.fills.sort("fill_id")
+    f = r.fills_ns.sort("fill_id")
     assert fill_rows(r) == [
         (T[1], "ENTRY", "BUY", 100.0, 100.5),
         (T[2], role, "SELL", 100.0, price),
@@ -415,7 +415,7 @@ def test_tick_slippage_never_touches_a_limit_entry(bar1, price) -> None:
         (T[1], "ENTRY", "BUY", 100.0, price),
         (T[3], "SIGNAL_EXIT", "SELL", 100.0, 99.5),  # market exit: 100 - 2 x 0.25
     ]
-    assert r.fills["slippage"].to_list() == [0.0, 0.5]
+    assert r.fills_ns["slippage"].to_list() == [0.0, 0.5]
 
 
 def test_bps_slippage_on_market_and_stop_not_on_limit() -> None:
@@ -426,9 +426,9 @@ def test_bps_slippage_on_market_and_stop_not_on_limit() -> None:
         slippage="bps",
         slippage_value=10,
     )
-    prices = stop.fills.sort("fill_id")["price"].to_list()
+    prices = stop.fills_ns.sort("fill_id")["price"].to_list()
     assert prices == pytest.approx([100.1, 94.905], abs=EXACT)
-    assert stop.fills.sort("fill_id")["slippage"].to_list() == pytest.approx(
+    assert stop.fills_ns.sort("fill_id")["slippage"].to_list() == pytest.approx(
         [0.1, 0.095], abs=EXACT
     )
     target = run(
@@ -437,8 +437,8 @@ def test_bps_slippage_on_market_and_stop_not_on_limit() -> None:
         slippage="bps",
         slippage_value=10,
     )
-    assert target.fills.sort("fill_id")["price"].to_list()[1] == 105.0
-    assert target.fills.sort("fill_id")["slippage"].to_list()[1] == 0.0
+    assert target.fills_ns.sort("fill_id")["price"].to_list()[1] == 105.0
+    assert target.fills_ns.sort("fill_id")["slippage"].to_list()[1] == 0.0
 
 
 def test_bps_slippage_lands_on_the_tick_grid_against_the_taker() -> None:
@@ -452,7 +452,7 @@ def test_bps_slippage_lands_on_the_tick_grid_against_the_taker() -> None:
         slippage="bps",
         slippage_value=10,
     )
-    prices = r.fills.sort("fill_id")["price"].to_list()
+    prices = r.fills_ns.sort("fill_id")["price"].to_list()
     assert prices == [4004.0, 3986.0]
     assert all(round(p / 0.25) * 0.25 == p for p in prices)
 
@@ -473,17 +473,17 @@ def test_per_share_commission_with_minimum(qty, fee) -> None:
         commission_rate=0.005,
         commission_min=1.0,
     )
-    assert r.fills.sort("fill_id")["fee"].to_list() == [fee, fee]
-    t = r.trades.row(0, named=True)
+    assert r.fills_ns.sort("fill_id")["fee"].to_list() == [fee, fee]
+    t = r.trades_ns.row(0, named=True)
     assert (t["pnl"], t["fees"], t["net_pnl"]) == (8.0 * qty, 2 * fee, 8.0 * qty - 2 * fee)
     assert r.final_cash == 100_000.0 + 8.0 * qty - 2 * fee
-    assert r.equity["equity"][-1] == r.final_cash
+    assert r.equity_ns["equity"][-1] == r.final_cash
 
 
 def test_percent_commission_is_a_fraction_of_notional() -> None:
     r = run(bars(ROUND_TRIP), [entry(0), exit_(2)], commission="percent", commission_rate=0.001)
-    assert r.fills.sort("fill_id")["fee"].to_list() == pytest.approx([10.0, 10.8], abs=EXACT)
-    assert r.trades["net_pnl"].to_list() == pytest.approx([800.0 - 20.8], abs=EXACT)
+    assert r.fills_ns.sort("fill_id")["fee"].to_list() == pytest.approx([10.0, 10.8], abs=EXACT)
+    assert r.trades_ns["net_pnl"].to_list() == pytest.approx([800.0 - 20.8], abs=EXACT)
 
 
 def test_per_contract_commission_on_futures() -> None:
@@ -500,8 +500,8 @@ def test_per_contract_commission_on_futures() -> None:
         commission="per_contract",
         commission_rate=2.25,
     )
-    assert r.fills.sort("fill_id")["fee"].to_list() == [6.75, 6.75]
-    t = r.trades.row(0, named=True)
+    assert r.fills_ns.sort("fill_id")["fee"].to_list() == [6.75, 6.75]
+    t = r.trades_ns.row(0, named=True)
     assert (t["pnl"], t["fees"], t["net_pnl"]) == (3 * 8.0 * 50.0, 13.5, 1200.0 - 13.5)
 
 
@@ -578,7 +578,7 @@ def test_entry_remainder_filled_after_its_bracket_closed_is_not_left_unprotected
         (T[1], "ENTRY", "BUY", 50.0, 100.0),
         (T[2], "TAKE_PROFIT", "SELL", 50.0, 106.0),
     ]
-    entry_row = r.orders.filter(pl.col("role") == "ENTRY").row(0, named=True)
+    entry_row = r.orders_ns.filter(pl.col("role") == "ENTRY").row(0, named=True)
     assert entry_row["status"] == "CANCELED"
     assert entry_row["filled_qty"] == 50.0
     assert entry_row["done_ts"] == T[2]
@@ -619,7 +619,7 @@ def test_day_limit_expires_at_the_next_new_york_session(stamps, expires) -> None
             ["ORDER_EXPIRED"],
             stamps[3],
         )
-        assert r.fills.is_empty()
+        assert r.fills_ns.is_empty()
     else:
         assert fill_rows(r) == [(stamps[3], "ENTRY", "BUY", 100.0, 98.0)]
 
@@ -634,7 +634,7 @@ def test_ioc_limit_is_cancelled_after_its_first_live_bar() -> None:
     r = run(bars(TOUCH), [entry(0, otype=1, limit_px=98.0, tif=2)])
     o = order_by_role(r, "ENTRY")
     assert (o["status"], o["reason_codes"], o["done_ts"]) == ("CANCELED", ["ORDER_EXPIRED"], T[1])
-    assert r.fills.is_empty()  # bar 3 touches 98, but the order is gone
+    assert r.fills_ns.is_empty()  # bar 3 touches 98, but the order is gone
 
 
 def test_ioc_limit_touched_on_its_first_live_bar_fills() -> None:
@@ -667,9 +667,9 @@ def test_es_pct_legs_are_rounded_to_the_tick_and_pnl_uses_the_multiplier() -> No
         (T[1], "ENTRY", "BUY", 2.0, 4003.0),
         (T[3], "TAKE_PROFIT", "SELL", 2.0, 4083.0),
     ]
-    assert r.trades["pnl"].to_list() == [2 * 80.0 * 50.0]
+    assert r.trades_ns["pnl"].to_list() == [2 * 80.0 * 50.0]
     assert r.final_cash == 108_000.0
-    eq = dict(zip(r.equity["ts"], r.equity["equity"], strict=True))
+    eq = dict(zip(r.equity_ns["ts"], r.equity_ns["equity"], strict=True))
     assert eq[T[2]] == 100_000.0 + 2 * (4040.0 - 4003.0) * 50.0
     assert eq[T[4]] == 108_000.0
 
@@ -686,8 +686,8 @@ def test_es_open_futures_position_is_marked_with_the_multiplier() -> None:
         symbol="ES",
     )
     r = run(b, [entry(0, qty=2, symbol="ES")])
-    assert r.equity["equity"][-1] == 100_000.0 + 2 * (4025.25 - 4003.0) * 50.0
-    assert r.trades.is_empty()
+    assert r.equity_ns["equity"][-1] == 100_000.0 + 2 * (4025.25 - 4003.0) * 50.0
+    assert r.trades_ns.is_empty()
     # futures: no notional changes hands, so cash holds only realized P&L and fees
     assert r.final_cash == 100_000.0
 
@@ -711,7 +711,7 @@ def test_es_trailing_stop_fills_on_the_tick_grid() -> None:
         symbol="ES",
     )
     r = run(b, [entry(0, qty=1, symbol="ES", trail_pct=0.01)])
-    f = r.fills.filter(pl.col("role") == "TRAILING")
+    f = r.fills_ns.filter(pl.col("role") == "TRAILING")
     assert f["ts"].to_list() == [T[2]]
     price = f["price"][0]
     assert round(price / 0.25) * 0.25 == price
@@ -733,7 +733,7 @@ def test_buy_stop_entry_triggers_inside_the_bar_and_its_legs_start_next_bar() ->
     ]
     assert rows[0][4] == 102.0
     assert rows[1][4] == 100.0
-    legs = r.orders.filter(pl.col("role") == "STOP_LOSS")
+    legs = r.orders_ns.filter(pl.col("role") == "STOP_LOSS")
     assert legs.get_column("stop_price")[0] == pytest.approx(102.0 * 0.99, abs=EXACT)
 
 
@@ -761,7 +761,7 @@ def test_stop_limit_entry_gapping_past_its_limit_rests_as_a_limit() -> None:
         [entry(0, otype=3, entry_stop_px=102.0, limit_px=102.5, stop_px=90.0, target_px=120.0)],
     )
     assert fill_rows(r)[0] == (T[2], "ENTRY", "BUY", 100.0, 102.5)
-    entry_row = r.orders.filter(pl.col("role") == "ENTRY").row(0, named=True)
+    entry_row = r.orders_ns.filter(pl.col("role") == "ENTRY").row(0, named=True)
     assert entry_row["order_type"] == "LIMIT"
 
 

@@ -384,7 +384,7 @@ def test_order_rate_throttle_stops_a_runaway_loop() -> None:
 # ---- exit manager --------------------------------------------------------------------------
 def test_time_stop_closes_a_position_without_progress() -> None:
     r = go([entry(0)], {"exits.time_stop_minutes": 2.0}, frame=bars([FLAT] * 6))
-    exits = r.verdicts.filter(r.verdicts["source"] == "engine")
+    exits = r.verdicts_ns.filter(r.verdicts_ns["source"] == "engine")
     assert exits["reason_codes"].to_list() == [["TIME_STOP_EXIT"]]
     assert exits["ts"].to_list() == [ts_of(3)]  # filled at bar 1, two minutes later
     assert r.trades["exit_reason"].to_list() == ["time_stop"]
@@ -401,7 +401,7 @@ def test_end_of_day_close_from_the_calendar() -> None:
     stamps = [close - (6 - i) * 60_000_000_000 for i in range(6)]  # 15:54 .. 15:59
     r = go([entry(stamps[0])], {"exits.eod_minutes_before_close": 5.0},
            frame=bars([FLAT] * 6, ts=stamps))  # fmt: skip
-    exits = r.verdicts.filter(r.verdicts["source"] == "engine")
+    exits = r.verdicts_ns.filter(r.verdicts_ns["source"] == "engine")
     assert exits["ts"].to_list() == [close - 5 * 60_000_000_000]  # the 15:55 bar
     assert r.trades["exit_reason"].to_list() == ["eod_close"]
 

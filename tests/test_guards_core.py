@@ -32,7 +32,7 @@ T = [ts_of(i) for i in range(5)]
 
 def verdict(result, k: int) -> dict:
     """The k-th verdict row (in decision order)."""
-    return result.verdicts.row(k, named=True)
+    return result.verdicts_ns.row(k, named=True)
 
 
 def refused(result, k: int, code: str) -> None:
@@ -43,12 +43,12 @@ def refused(result, k: int, code: str) -> None:
 # ---- exit guard ----------------------------------------------------------------------------
 def test_exit_while_flat_is_refused_and_sends_nothing() -> None:
     r = run(bars(FIVE), [exit_(1)])
-    assert len(r.verdicts) == 1
+    assert len(r.verdicts_ns) == 1
     refused(r, 0, "EXIT_NO_EXPOSURE")
     v = verdict(r, 0)
     assert (v["intent"], v["position"], v["ts"]) == ("EXIT", 0.0, T[1])
-    assert r.orders.is_empty()
-    assert r.fills.is_empty()
+    assert r.orders_ns.is_empty()
+    assert r.fills_ns.is_empty()
 
 
 def test_exit_larger_than_the_position_is_clamped() -> None:
@@ -75,7 +75,7 @@ def test_exit_larger_than_the_position_is_clamped() -> None:
 def test_exit_on_the_side_that_adds_to_the_position_is_refused() -> None:
     r = run(bars(FIVE), [entry(0), exit_(2, side=1)])
     refused(r, 1, "EXIT_SIDE_MISMATCH")
-    assert r.orders["role"].to_list() == ["ENTRY"]
+    assert r.orders_ns["role"].to_list() == ["ENTRY"]
     assert final_positions(r) == {"T": 100.0}
 
 
@@ -90,7 +90,7 @@ def test_second_exit_while_the_first_is_working_is_already_closed() -> None:
     r = run(bars(FIVE), [entry(0), exit_(2), exit_(2)])
     assert verdict(r, 1)["approved"] is True
     refused(r, 2, "ALREADY_CLOSED")
-    assert r.orders.filter(pl.col("role") == "SIGNAL_EXIT").height == 1
+    assert r.orders_ns.filter(pl.col("role") == "SIGNAL_EXIT").height == 1
     assert final_positions(r) == {}
 
 
@@ -143,7 +143,7 @@ def test_signal_exit_at_the_open_cancels_both_legs() -> None:
             T[3],
             0.0,
         )
-    assert r.trades["exit_reason"].to_list() == ["signal_exit"]
+    assert r.trades_ns["exit_reason"].to_list() == ["signal_exit"]
     assert final_positions(r) == {}
 
 
@@ -152,7 +152,7 @@ def test_entry_while_long_is_a_duplicate_position() -> None:
     r = run(bars(FIVE), [entry(0), entry(2)])
     refused(r, 1, "DUPLICATE_POSITION")
     assert verdict(r, 1)["position"] == 100.0
-    assert r.orders["role"].to_list() == ["ENTRY"]
+    assert r.orders_ns["role"].to_list() == ["ENTRY"]
 
 
 def test_entry_while_an_entry_is_working_is_a_duplicate_position() -> None:
@@ -183,7 +183,7 @@ def test_entry_against_the_position_is_conflicting() -> None:
 def test_protection_on_the_wrong_side_is_refused(kwargs) -> None:
     r = run(bars(FIVE), [entry(0, **kwargs)])
     refused(r, 0, "PROTECTION_WRONG_SIDE")
-    assert r.orders.is_empty()
+    assert r.orders_ns.is_empty()
 
 
 def test_protection_on_the_right_side_is_approved() -> None:
@@ -208,7 +208,7 @@ def test_require_protection_refuses_entries_without_stop_and_target(kwargs, appr
         assert verdict(r, 0)["reason_codes"] == []
     else:
         refused(r, 0, "MISSING_PROTECTION")
-        assert r.orders.is_empty()
+        assert r.orders_ns.is_empty()
 
 
 # ---- sizer ---------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_pct_equity_sizes_from_the_signal_bar_close() -> None:
         50.0,
         100_000.0,
     )
-    assert r.fills.select("symbol", "ts", "qty", "price").rows() == [("U", T[3], 200.0, 52.0)]
+    assert r.fills_ns.select("symbol", "ts", "qty", "price").rows() == [("U", T[3], 200.0, 52.0)]
 
 
 def test_pct_equity_sizes_from_equity_including_open_positions() -> None:
@@ -256,7 +256,7 @@ def test_pct_equity_signal_before_its_symbols_first_bar_is_sized_at_that_bar() -
     )
     v = verdict(r, 0)
     assert (v["approved"], v["symbol"], v["qty"], v["price"]) == (True, "U", 200.0, 50.0)
-    assert r.fills.select("symbol", "ts", "qty", "price").rows() == [("U", T[3], 200.0, 52.0)]
+    assert r.fills_ns.select("symbol", "ts", "qty", "price").rows() == [("U", T[3], 200.0, 52.0)]
 
 
 def test_fixed_sizer_uses_the_configured_qty_when_the_signal_has_none() -> None:
@@ -268,7 +268,7 @@ def test_fixed_sizer_uses_the_configured_qty_when_the_signal_has_none() -> None:
 def test_unknown_symbol_is_refused() -> None:
     r = run(bars(FIVE), [entry(0, qty=None, symbol="NOPE")], sizer="pct_equity")
     refused(r, 0, "UNKNOWN_SYMBOL")
-    assert r.orders.is_empty()
+    assert r.orders_ns.is_empty()
 
 
 @pytest.mark.parametrize(
@@ -282,14 +282,14 @@ def test_unknown_symbol_is_refused() -> None:
 def test_quantity_rounding_to_zero_lots_is_refused(kwargs, config) -> None:
     r = run(bars(FIVE), [entry(0, **kwargs)], **config)
     refused(r, 0, "SIZING_ZERO_QTY")
-    assert r.orders.is_empty()
+    assert r.orders_ns.is_empty()
 
 
 def test_signal_after_the_last_bar_is_refused() -> None:
     r = run(bars(FIVE), [entry(7)])
     refused(r, 0, "NO_BAR_AFTER_SIGNAL")
     assert verdict(r, 0)["ts"] == ts_of(7)
-    assert r.orders.is_empty()
+    assert r.orders_ns.is_empty()
 
 
 @pytest.mark.parametrize("row", [entry(7), entry(0, symbol="NOPE")], ids=["after", "unknown"])
@@ -303,7 +303,7 @@ def test_signal_on_the_last_bar_is_approved_but_never_fills() -> None:
     r = run(bars(FIVE), [entry(4)])
     assert verdict(r, 0)["approved"] is True
     assert order_by_role(r, "ENTRY")["status"] == "ACCEPTED"
-    assert r.fills.is_empty()
+    assert r.fills_ns.is_empty()
 
 
 # ---- working-order limit ------------------------------------------------------------------
@@ -317,8 +317,8 @@ def test_order_rejected_for_too_many_working_orders_is_journaled_in_its_verdict(
     # two legs + one working partial exit fill max_working=3: the second exit is rejected
     rows = [entry(0, stop_px=95.0, target_px=105.0), exit_(2, qty=10), exit_(2, qty=10)]
     r = run(bars(FIVE), rows, max_working=3)
-    assert r.orders["status"].to_list()[-1] == "REJECTED"
-    assert r.orders["reason_codes"].to_list()[-1] == ["TOO_MANY_WORKING_ORDERS"]
+    assert r.orders_ns["status"].to_list()[-1] == "REJECTED"
+    assert r.orders_ns["reason_codes"].to_list()[-1] == ["TOO_MANY_WORKING_ORDERS"]
     v = verdict(r, 2)
     assert (v["approved"], v["reason_codes"]) == (False, ["TOO_MANY_WORKING_ORDERS"])
 
@@ -330,8 +330,8 @@ def _refused_or_raises(rows, **config) -> None:
         r = run(bars(FIVE), rows, **config)
     except BackstopError:
         return
-    v = r.verdicts.filter(pl.col("intent") == "ENTRY").row(-1, named=True)
-    assert v["approved"] is False, r.verdicts
+    v = r.verdicts_ns.filter(pl.col("intent") == "ENTRY").row(-1, named=True)
+    assert v["approved"] is False, r.verdicts_ns
 
 
 def test_negative_trail_pct_is_refused() -> None:
@@ -359,7 +359,7 @@ def test_every_verdict_has_a_trade_cycle_id_and_a_strategy_id() -> None:
         entry(0, symbol="NOPE", strategy_id="gamma"),  # refused: unknown symbol
     ]
     r = run(bars(FIVE), rows)
-    v = r.verdicts
+    v = r.verdicts_ns
     assert v.height == len(rows)
     assert v["trade_cycle_id"].null_count() == 0
     assert v["strategy_id"].null_count() == 0
@@ -375,11 +375,11 @@ def test_every_verdict_has_a_trade_cycle_id_and_a_strategy_id() -> None:
     assert (e["trade_cycle_id"], e["strategy_id"]) == (f"{r.run_id}-0000000", "alpha")
     x = order_by_role(r, "SIGNAL_EXIT")
     assert (x["trade_cycle_id"], x["strategy_id"]) == (f"{r.run_id}-0000004", "alpha")
-    assert r.fills.select("trade_cycle_id", "strategy_id").rows() == [
+    assert r.fills_ns.select("trade_cycle_id", "strategy_id").rows() == [
         (f"{r.run_id}-0000000", "alpha"),
         (f"{r.run_id}-0000004", "alpha"),
     ]
-    assert r.trades.select("trade_cycle_id", "strategy_id").rows() == [
+    assert r.trades_ns.select("trade_cycle_id", "strategy_id").rows() == [
         (f"{r.run_id}-0000000", "alpha")
     ]
 
@@ -388,7 +388,7 @@ def test_exits_are_decided_before_entries_at_the_same_bar() -> None:
     # the exit at bar 2 sees the long; the entry at bar 2 still sees it too (the exit has not
     # filled yet), so a same-bar reversal is refused rather than doubling exposure.
     r = run(bars(FIVE), [entry(0), entry(2, side=-1), exit_(2)])
-    assert r.verdicts["intent"].to_list() == ["ENTRY", "EXIT", "ENTRY"]
+    assert r.verdicts_ns["intent"].to_list() == ["ENTRY", "EXIT", "ENTRY"]
     assert verdict(r, 1)["approved"] is True
     refused(r, 2, "CONFLICTING_POSITION")
 
@@ -409,7 +409,7 @@ def test_intent_table_with_only_the_required_columns() -> None:
         {"ts": [T[0], T[2]], "symbol": ["T", "T"], "side": [1, -1], "intent": [0, 1]}
     )
     r = run(bars(FIVE), table, bar_rows=False, qty=10)
-    assert r.verdicts.select("ts", "approved", "qty").rows() == [
+    assert r.verdicts_ns.select("ts", "approved", "qty").rows() == [
         (T[0], True, 10.0),
         (T[2], True, 10.0),
     ]
@@ -430,7 +430,7 @@ def test_one_row_without_a_bar_does_not_unhinge_the_others() -> None:
     # one intent stamped between bars sends the whole table down the as-of path
     rows = [entry(0), exit_(T[2] + 30_000_000_000)]
     r = run(bars(FIVE), rows, bar_rows=True)  # row 0 carries its bar row, row 1 has none
-    assert r.verdicts.select("approved", "reason_codes").rows() == [(True, []), (True, [])]
+    assert r.verdicts_ns.select("approved", "reason_codes").rows() == [(True, []), (True, [])]
     assert fill_rows(r) == [
         (T[1], "ENTRY", "BUY", 100.0, 100.0),
         (T[4], "SIGNAL_EXIT", "SELL", 100.0, 100.0),

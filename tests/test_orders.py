@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from backstop.brokers.sim.matcher import TRANSITIONS
 from backstop.domain.enums import OrderRole, OrderStatus, OrderType, Side
 from backstop.domain.instruments import REGISTRY, Instrument, lookup
 from backstop.domain.orders import (
@@ -19,7 +20,6 @@ from backstop.domain.orders import (
     parse_client_order_id,
     replacement_client_id,
 )
-from backstop.engine.core.exchange import TRANSITIONS
 from backstop.errors import ConfigError, OrderStateError
 
 

@@ -113,3 +113,24 @@ def test_fees_slippage_and_a_volume_cap_at_the_fake_broker() -> None:
     assert out.positions == {"T": 80.0}
     fake = PortFakeBroker(("T",), costs=Costs(commission="percent", commission_rate=0.001))
     assert fake._commission(2.0, 100.0, 50.0) == pytest.approx(10.0)  # notional x multiplier
+
+
+def test_a_day_entry_that_expires_on_the_bar_its_stop_fills_ends_expired_everywhere() -> None:
+    """Hypothesis found it: a DAY limit entry partly filled under a volume cap expires at the
+    next session's first bar, where its stop leg fills at the open. The simulator reported
+    the fill before the expiry, so the core asked to cancel the entry's remainder and the
+    port's order carried ENTRY_REMAINDER_CANCELED next to ORDER_EXPIRED, unlike the loop's.
+    SimExchange now reports a step's events in the order they happened."""
+    flat = [(20.0, 20.0, 20.0, 20.0, 100.0)] * 30
+    frame = bars(flat + flat[:10], ts=[START + 60_000_000_000 * k for k in range(30)] + START_DAY2)
+    rows = [entry(20, qty=100, otype=1, limit_px=20.0, tif=0, stop_pct=0.005, target_pct=0.01)]
+    config = BacktestConfig(max_participation=0.1)
+    future = {"T": Instrument(symbol="T", tick_size=0.25, multiplier=50.0, is_future=True)}
+    out = parity(frame, rows, RiskProfile(), config, future)
+    e = next(o for o in out.broker.orders if o.role == OrderRole.ENTRY)
+    assert (e.status, e.filled) == (OrderStatus.EXPIRED, 90.0)
+    assert e.reasons == 1 << int(ReasonCode.ORDER_EXPIRED)
+
+
+START = 1_704_205_800_000_000_000  # 2024-01-02 14:30 UTC
+START_DAY2 = [START + DAY_NS + 60_000_000_000 * k for k in range(10)]

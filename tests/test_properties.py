@@ -39,8 +39,8 @@ from kit import (
     with_bar_rows,
 )
 
+from backstop.brokers.sim.backtest import run_backtest
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.runners.stepwise import run_event_driven
 
@@ -289,8 +289,8 @@ def test_fills_lie_inside_their_bar_and_after_their_decision(case: Case) -> None
         (s, t): (lo, hi)
         for s, t, lo, hi in r.bars.select("symbol", "ts", "low", "high").iter_rows()
     }
-    created = dict(zip(r.orders["order_id"], r.orders["created_ts"], strict=True))
-    for sym, ts, side, px, slip, oid, role in r.fills.select(
+    created = dict(zip(r.orders_ns["order_id"], r.orders_ns["created_ts"], strict=True))
+    for sym, ts, side, px, slip, oid, role in r.fills_ns.select(
         "symbol", "ts", "side", "price", "slippage", "order_id", "role"
     ).iter_rows():
         lo, hi = bar_at[(sym, ts)]

@@ -17,9 +17,10 @@ import weakref
 import numpy as np
 import pytest
 
+from backstop.brokers.sim.book import Book, new_book
 from backstop.engine.core.decide import Market, new_market
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
-from backstop.engine.core.records import FILL_DTYPE, Book, new_book, new_portfolio
+from backstop.engine.core.records import FILL_DTYPE, new_portfolio
 
 
 def test_a_state_struct_is_built_by_its_helper_only() -> None:

@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+from backstop.brokers.sim.book import new_book
+from backstop.brokers.sim.matcher import refresh_band_nb
 from backstop.engine.core.codes import (
     ACCEPTED,
     CANCELED,
@@ -28,8 +30,6 @@ from backstop.engine.core.codes import (
     STOP_LIMIT,
     TRAILING_STOP,
 )
-from backstop.engine.core.exchange import refresh_band_nb
-from backstop.engine.core.records import new_book
 
 MAX_WORKING = 6
 TERMINAL = (FILLED, CANCELED, EXPIRED)

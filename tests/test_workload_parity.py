@@ -38,7 +38,7 @@ def test_workload_s_matches_reference_trade_for_trade() -> None:
         *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close"))
     )
     assert len(ref) > 1000
-    _compare(result.trades, ref)
+    _compare(result.trades_ns, ref)
     assert result.pnl == pytest.approx(sum(t.pnl for t in ref), abs=1e-6)
 
 
@@ -48,7 +48,7 @@ def test_workload_m_matches_reference_round_trips_and_pnl() -> None:
     ref = reference_trades(
         *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close"))
     )
-    _compare(result.trades, ref)
+    _compare(result.trades_ns, ref)
 
 
 def test_many_symbols_one_account_match_reference_per_symbol() -> None:
@@ -56,7 +56,7 @@ def test_many_symbols_one_account_match_reference_per_symbol() -> None:
     result = Backtest(bars, "sma_cross", fast=5, slow=20).run()
     ref = reference_trades_by_symbol(bars, fast=5, slow=20)
     for symbol, trades in ref.items():
-        _compare(result.trades.filter(pl.col("symbol") == symbol).sort("entry_ts"), trades)
+        _compare(result.trades_ns.filter(pl.col("symbol") == symbol).sort("entry_ts"), trades)
 
 
 def test_high_volatility_paths_with_ambiguous_bars_match() -> None:
@@ -67,7 +67,7 @@ def test_high_volatility_paths_with_ambiguous_bars_match() -> None:
         *(bars.get_column(c).to_numpy() for c in ("ts", "open", "high", "low", "close")), **legs
     )
     assert sum(t.ambiguous for t in ref) > 10
-    _compare(result.trades, ref)
+    _compare(result.trades_ns, ref)
     amb = result.ambiguity()
     assert amb["ambiguous_round_trips"] == sum(t.ambiguous for t in ref)
     low, high = amb["pnl_range"]

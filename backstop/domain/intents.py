@@ -30,11 +30,15 @@ from typing import Any
 
 import polars as pl
 
-from backstop.domain.enums import SIGNAL_EXIT_REASONS
+from backstop.domain.enums import SIGNAL_EXIT_REASONS, OrderRole
 from backstop.domain.intake import coerce_intent_columns, intent_frame, number_text_ids
 from backstop.errors import ConfigError, check
 
-EXIT_REASON_ROLES = tuple(sorted({int(role) for role in SIGNAL_EXIT_REASONS.values()}))
+# roles an exit row may carry: the reasons a signal may name, and a strategy's own end-of-day
+# close (seed 002's day trades), which external signal files do not name
+EXIT_REASON_ROLES = tuple(
+    sorted({int(role) for role in SIGNAL_EXIT_REASONS.values()} | {int(OrderRole.EOD_CLOSE)})
+)
 
 INTENT_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Int64(),

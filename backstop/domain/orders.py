@@ -2,7 +2,7 @@
 
 An order changes only by applying an event through ``ALLOWED_TRANSITIONS``; anything else
 raises ``OrderStateError`` (NautilusTrader's order state table is the model). The compiled
-exchange uses the same table (``backstop.engine.core.exchange.TRANSITIONS``); a test checks
+exchange uses the same table (``backstop.brokers.sim.matcher.TRANSITIONS``); a test checks
 that the two agree.
 """
 

@@ -1,9 +1,10 @@
-"""The event driver's supervision after each bar: closed trades, the day roll, account checks,
-shadows and exit rules, and what a tripped kill switch or an exit rule sends.
+"""The event driver's supervision after each bar, and what a tripped kill switch or an exit
+rule sends.
 
-``supervise_bar_nb`` of the backtest loop (``core/loop.py``), call for call, acting through
-order commands instead of a book: the kill switch cancels every working entry and flattens
-per the policy; an exit rule sends a reduce-only exit. ``PortDriver`` calls these with itself.
+The decisions are the engine's bar step (``core/bar_step.py``), the kernel the backtest loop
+calls too; only the hands are here: the kill switch cancels every working entry and flattens
+per the policy, an exit rule sends a reduce-only exit, both as order commands through the
+broker port. ``PortDriver`` calls these with itself.
 """
 
 from __future__ import annotations
@@ -14,25 +15,13 @@ import numpy as np
 
 from backstop.domain.commands import CancelOrder, OrderCommand
 from backstop.domain.enums import OrderRole, Side
+from backstop.engine.core.bar_step import ACT_EXIT, ACT_KILL, PH_END, PH_TRADES, bar_step_nb
 from backstop.engine.core.codes import R_KILL_SWITCH_ACTIVE, R_KILL_SWITCH_FLATTEN, ROLE_KILL_SWITCH
-from backstop.engine.core.decide import decide_exit_nb, record_verdict_nb
+from backstop.engine.core.decide import decide_exit_nb, engine_exit_event_nb, record_verdict_nb
 from backstop.engine.core.guard import (
     note_order_nb,
-    on_trade_closed_nb,
-    start_day_nb,
-    update_shadows_nb,
 )
-from backstop.engine.core.loop import engine_exit_event_nb
-from backstop.engine.core.records import N_TRADES, RTI_ENTRY_TS, at_nb
-from backstop.engine.core.supervise import (
-    NEED_EQUITY,
-    NEED_EXITS,
-    NEED_SHADOWS,
-    account_checks_nb,
-    exit_rule_nb,
-    trip_kill_nb,
-    value_of_kill_nb,
-)
+from backstop.engine.core.records import N_TRADES, at_nb
 
 if TYPE_CHECKING:
     from backstop.engine.driver import PortDriver
@@ -41,42 +30,27 @@ if TYPE_CHECKING:
 def supervise(
     driver: PortDriver, i: int, s: int, ts: int, high: float, low: float, t0: int, day: int
 ) -> None:
-    """``supervise_bar_nb`` of the backtest loop, acting through order commands."""
-    g, rp, pf = driver.g, driver.rp, driver.pf
-    for t in range(t0, int(pf.ctr[N_TRADES])):
-        tr = pf.trades[t]
-        equity = driver._equity()
-        cause = on_trade_closed_nb(
-            g, rp, tr["strategy"], tr["sym"], tr["pnl"], equity, ts, i, tr["cycle"]
-        )
-        if trip_kill_nb(g, cause, ts, i, equity):
+    """The engine's bar step (``core/bar_step.py``, the one the backtest loop calls too),
+    with its actions carried out through order commands."""
+    t, phase = t0, int(PH_TRADES)
+    quality = float(at_nb(driver.ctx.quality, i))
+    close_ns = int(at_nb(driver.ctx.close_ns, i))
+    # each call ends with an action or the end: at most one per closed trade (fills that an
+    # action brings at once may close more) and two more
+    calls = 0
+    while calls <= int(driver.pf.ctr[N_TRADES]) - t0 + 2:
+        calls += 1
+        t, phase, action, role, reason = bar_step_nb(
+            driver.pf, driver.g, driver.rp, day, quality, close_ns, driver.needs, s, i, ts,
+            high, low, driver._position(s), t, phase,
+        )  # fmt: skip
+        if action == ACT_KILL:
             driver._kill_actions(ts, i)
-    if day > g.ai[0]:
-        start_day_nb(g, day, ts, i, driver._equity())
-    if driver.needs & NEED_EQUITY:
-        equity = driver._equity()
-        q = float(at_nb(driver.ctx.quality, i))
-        cause = account_checks_nb(g, rp, equity, q, ts, i)
-        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, q)):
-            driver._kill_actions(ts, i)
-    if driver.needs & NEED_SHADOWS:
-        update_shadows_nb(g, rp, s, high, low, ts, i)
-    if driver.needs & NEED_EXITS:
-        role, reason = exit_rule_nb(
-            g,
-            rp,
-            s,
-            driver._position(s),
-            pf.avg[s],
-            pf.mark[s],
-            pf.rti[s, RTI_ENTRY_TS],
-            ts,
-            at_nb(driver.ctx.close_ns, i),
-            high,
-            low,
-        )
-        if role != 0:
+        elif action == ACT_EXIT:
             driver._engine_exit(s, int(role), int(reason), ts, i)
+        if phase == PH_END:
+            return
+    raise AssertionError("the bar step did not finish")  # a bug: every call moves the cursor
 
 
 def kill_actions(driver: PortDriver, ts: int, bar: int) -> None:

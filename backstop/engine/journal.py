@@ -248,9 +248,9 @@ def _write_tables(result: BacktestResult, path: Path) -> None:
                 _insert(con, table, frame, create=start == 0)
                 timeline.stage(source, frame)
                 del frame
-        _insert(con, "guard", result.guard_events, create=True)
-        timeline.stage("guard_events", result.guard_events)
-        _insert(con, "equity", result.equity, create=True)
+        _insert(con, "guard", result.guard_events_ns, create=True)
+        timeline.stage("guard_events", result.guard_events_ns)
+        _insert(con, "equity", result.equity_ns, create=True)
         timeline.write()
         con.execute("COMMIT")
         con.execute("CHECKPOINT")

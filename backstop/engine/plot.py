@@ -40,8 +40,10 @@ def _thin(n: int) -> np.ndarray:
     return np.arange(0, n, step)
 
 
-def _dt(col: pl.Series) -> np.ndarray:
-    return col.cast(pl.Datetime("ns")).to_numpy()
+def _dt(col: pl.Series, zone: str) -> np.ndarray:
+    """int ns UTC as the wall-clock times of ``zone`` (matplotlib draws naive datetimes)."""
+    local = col.cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(zone)
+    return local.dt.replace_time_zone(None).to_numpy()
 
 
 def plot_result(result: BacktestResult, symbol: str | None = None) -> ResultFigure:
@@ -55,22 +57,23 @@ def plot_result(result: BacktestResult, symbol: str | None = None) -> ResultFigu
     elif symbol not in known:
         raise ConfigError("symbol", f"no bars for {symbol!r} in this run (known: {list(known)})")
     bars = result.bars.filter(pl.col("symbol") == symbol)
-    trades = result.trades.filter(pl.col("symbol") == symbol)
-    equity = result.equity
+    trades = result.trades_ns.filter(pl.col("symbol") == symbol)
+    equity = result.equity_ns
+    zone = result.zone
     fig = ResultFigure(figsize=(11, 8), layout="constrained")
     ax_p, ax_e, ax_d = fig.subplots(
         3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
     ).tolist()
-    bt = _dt(bars.get_column("ts"))
+    bt = _dt(bars.get_column("ts"), zone)
     close = bars.get_column("close").to_numpy()
     idx = _thin(len(bt))
     ax_p.plot(bt[idx], close[idx], lw=0.7, color="0.3", label=f"{symbol} close")
     if trades.height:
-        _draw_trades(ax_p, trades)
+        _draw_trades(ax_p, trades, zone)
     ax_p.set_ylabel("price")
     ax_p.legend(loc="upper left", fontsize=8)
     ax_p.set_title(f"{run_title(result)}  [run {result.run_id}, profile {result.profile.name}]")
-    et = _dt(equity.get_column("ts"))
+    et = _dt(equity.get_column("ts"), zone)
     eq = equity.get_column("equity").to_numpy()
     idx = _thin(len(eq))
     ax_e.plot(et[idx], eq[idx], lw=0.8, color="tab:blue", label="equity")
@@ -78,6 +81,7 @@ def plot_result(result: BacktestResult, symbol: str | None = None) -> ResultFigu
     dd = drawdown_pct(eq, result.config.initial_cash)
     ax_d.fill_between(et[idx], dd[idx], 0.0, color=LOSS_COLOR, alpha=0.3, label="drawdown")
     ax_d.set_ylabel("drawdown %")
+    ax_d.set_xlabel(f"time ({zone})")
     return fig
 
 
@@ -89,12 +93,12 @@ def drawdown_pct(eq: np.ndarray, initial_cash: float) -> np.ndarray:
     return (eq / peak - 1.0) * 100.0
 
 
-def _draw_trades(ax: Any, trades: pl.DataFrame) -> None:
+def _draw_trades(ax: Any, trades: pl.DataFrame, zone: str) -> None:
     """Entry markers and one entry-to-exit segment per trade, coloured by its net outcome."""
     from matplotlib.dates import date2num
 
-    et = date2num(_dt(trades.get_column("entry_ts")))
-    xt = date2num(_dt(trades.get_column("exit_ts")))
+    et = date2num(_dt(trades.get_column("entry_ts"), zone))
+    xt = date2num(_dt(trades.get_column("exit_ts"), zone))
     ep = trades.get_column("entry_price").to_numpy()
     xp = trades.get_column("exit_price").to_numpy()
     win = trades.get_column("net_pnl").to_numpy() > 0

@@ -25,11 +25,12 @@ from backstop.domain.enums import (
 from backstop.domain.instruments import Instrument
 from backstop.domain.orders import CLIENT_ID_PREFIX, LEG_CODES
 from backstop.engine.config import BacktestConfig
+from backstop.engine.core.curves import equity_by_ts_nb, positions_by_row_nb
 from backstop.engine.core.guard import AI_N_EVENTS
-from backstop.engine.core.loop import equity_by_ts_nb, positions_by_row_nb
-from backstop.engine.core.records import N_FILLS, N_ORDERS, N_TRADES, N_VERDICTS
+from backstop.engine.core.records import N_TRADES, N_VERDICTS
 from backstop.engine.profile import RiskProfile
 from backstop.engine.run_warnings import negative_equity_warnings
+from backstop.engine.zoned import run_zone, zoned
 
 NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
 """Run finding: signals came in and not one order went out (the silent no-op of seeds 000
@@ -54,18 +55,10 @@ class RunRecords:
     guard: np.ndarray  # guardrail state changes (kill switch, learning loop, ...)
 
     @classmethod
-    def take(cls, book: Any, pf: Any, dec: Any, g: Any) -> RunRecords:
-        return cls(
-            orders=book.orders[: book.ctr[N_ORDERS]],
-            fills=book.fills[: book.ctr[N_FILLS]],
-            trades=pf.trades[: pf.ctr[N_TRADES]],
-            verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
-            guard=g.events[: g.ai[AI_N_EVENTS]],
-        )
-
-    @classmethod
     def of_driver(cls, orders: np.ndarray, fills: np.ndarray, pf: Any, dec: Any, g: Any):  # type: ignore[no-untyped-def]
-        """An event driver's records: its own orders and fills (not a venue's book)."""
+        """A run's records: the orders and fills its driver kept (the fused loop's are the
+        simulated book's; the event driver's, its own), with the core's trades, verdicts and
+        guardrail events."""
         return cls(
             orders=orders,
             fills=fills,
@@ -129,6 +122,7 @@ class BacktestResult:
     warnings: list[str] = field(default_factory=list)
     data_info: dict[str, Any] = field(default_factory=dict)  # symbol, timezone: as assumed
     source_refs: pl.DataFrame | None = None  # text source ids by (strategy_id, source_id)
+    tz: str | None = None  # the zone the bars' naive times were read in, when one was given
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
         s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)
@@ -140,10 +134,56 @@ class BacktestResult:
     def _strategy_col(self, strat: np.ndarray) -> pl.Series:
         return _named((*self.strategies, "default"), strat, "strategy_id")
 
-    # ---- frames ------------------------------------------------------------------------
-    @cached_property
+    # ---- frames for people: times as zone-aware datetimes in ``zone`` -------------------
+    @property
+    def zone(self) -> str:
+        """The zone the frames show times in (``backstop.engine.zoned``): ``tz``, else the
+        one exchange zone of the run's symbols, else UTC."""
+        return run_zone(self.tz, self.arrays.symbols)
+
+    def _zoned(self, name: str) -> pl.DataFrame:
+        """The ``<name>_ns`` frame shown in ``zone``, built once per zone (``tz`` may be set
+        after the run, as the facade and the CLI do)."""
+        cache = self.__dict__.setdefault("_zoned_frames", {})
+        key = (name, self.zone)
+        if key not in cache:
+            cache[key] = zoned(getattr(self, f"{name}_ns"), self.zone)
+        return cache[key]
+
+    @property
     def orders(self) -> pl.DataFrame:
         """Every order: ids, roles, prices, status, and why it was cancelled or changed."""
+        return self._zoned("orders")
+
+    @property
+    def fills(self) -> pl.DataFrame:
+        """Every fill with its order, cycle, fees, slippage and intrabar-ambiguity flag."""
+        return self._zoned("fills")
+
+    @property
+    def trades(self) -> pl.DataFrame:
+        """Round trips: entry/exit, realized P&L, fees, exit reason, cycle and strategy."""
+        return self._zoned("trades")
+
+    @property
+    def verdicts(self) -> pl.DataFrame:
+        """Every decision of the pipeline, approved or not, with the numbers it used."""
+        return self._zoned("verdicts")
+
+    @property
+    def guard_events(self) -> pl.DataFrame:
+        """Every guardrail state change: kill switch, trading state, learning loop, day roll."""
+        return self._zoned("guard_events")
+
+    @property
+    def equity(self) -> pl.DataFrame:
+        """Equity, cash and gross exposure at each timestamp, computed after the run."""
+        return self._zoned("equity")
+
+    # ---- the same frames as the journal holds them: times in int ns UTC ----------------
+    @cached_property
+    def orders_ns(self) -> pl.DataFrame:
+        """``orders`` with ``created_ts``/``done_ts`` in int ns UTC."""
         return self.orders_of(self.records.orders)
 
     def orders_of(self, o: np.ndarray) -> pl.DataFrame:
@@ -191,8 +231,8 @@ class BacktestResult:
         )
 
     @cached_property
-    def fills(self) -> pl.DataFrame:
-        """Every fill with its order, cycle, fees, slippage and intrabar-ambiguity flag."""
+    def fills_ns(self) -> pl.DataFrame:
+        """``fills`` with ``ts`` in int ns UTC."""
         return self.fills_of(self.records.fills)
 
     def fills_of(self, f: np.ndarray) -> pl.DataFrame:
@@ -216,8 +256,8 @@ class BacktestResult:
         )
 
     @cached_property
-    def trades(self) -> pl.DataFrame:
-        """Round trips: entry/exit, realized P&L, fees, exit reason, cycle and strategy."""
+    def trades_ns(self) -> pl.DataFrame:
+        """``trades`` with ``entry_ts``/``exit_ts`` in int ns UTC."""
         return self.trades_of(self.records.trades)
 
     def trades_of(self, t: np.ndarray) -> pl.DataFrame:
@@ -244,8 +284,8 @@ class BacktestResult:
         )
 
     @cached_property
-    def verdicts(self) -> pl.DataFrame:
-        """Every decision of the pipeline, approved or not, with the numbers it used."""
+    def verdicts_ns(self) -> pl.DataFrame:
+        """``verdicts`` with ``ts`` in int ns UTC."""
         return self.verdicts_of(self.records.verdicts)
 
     def verdicts_of(self, v: np.ndarray) -> pl.DataFrame:
@@ -292,8 +332,8 @@ class BacktestResult:
         return source_ref_column(v, self._strategy_col(v["strategy"]), self.source_refs)
 
     @cached_property
-    def guard_events(self) -> pl.DataFrame:
-        """Every guardrail state change: kill switch, trading state, learning loop, day roll."""
+    def guard_events_ns(self) -> pl.DataFrame:
+        """``guard_events`` with ``ts`` in int ns UTC."""
         e = self.records.guard
         cause = _enum_col(e["cause"], KillCause, "kill_cause")
         is_kill = (e["kind"] == int(GuardEventKind.KILL_ACTIVATED)) | (
@@ -318,8 +358,8 @@ class BacktestResult:
         )
 
     @cached_property
-    def equity(self) -> pl.DataFrame:
-        """Equity, cash and gross exposure at each timestamp, computed after the run."""
+    def equity_ns(self) -> pl.DataFrame:
+        """``equity`` with ``ts`` in int ns UTC."""
         a = self.arrays
         f = self.records.fills
         mult = np.array([i.multiplier for i in self.instruments], dtype=np.float64)
@@ -349,8 +389,8 @@ class BacktestResult:
         from backstop.engine.stats import compute_stats
 
         out = compute_stats(
-            self.equity,
-            self.trades,
+            self.equity_ns,
+            self.trades_ns,
             self.config.initial_cash,
             buy_hold_return=self.buy_hold_return,
         )
@@ -439,7 +479,7 @@ class BacktestResult:
             "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
             "order_share": share,
             "min_order_share": float(self.profile.get("checks.min_order_share")),
-            "warnings": [*self.warnings, *negative_equity_warnings(self.equity)],
+            "warnings": [*self.warnings, *negative_equity_warnings(self.equity_ns)],
         }
 
     def order_share(self, is_signal: np.ndarray | None = None) -> dict[str, dict[str, Any]]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from backstop.brokers.sim.backtest import ProgressFn, run_backtest
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import ProgressFn, run_backtest
 from backstop.engine.config import BacktestConfig
 from backstop.engine.prepare import (
     PreparedBars,
@@ -57,6 +57,7 @@ class Backtest:
         **params: Any,
     ) -> None:
         self.prepared, self.data_info = _prepared(bars, symbol, tz)
+        self.tz = tz  # the zone the result's frames show times in (backstop.engine.zoned)
         self.bars = self.prepared.bars
         self.strategy = _strategy_of(strategy)
         self.params = self.strategy.resolve(params)
@@ -93,6 +94,7 @@ class Backtest:
         result.strategy_name = self.strategy.name
         result.warnings = [*self.data_warnings, *result.warnings]
         result.data_info = self.data_info.as_dict() if self.data_info is not None else {}
+        result.tz = self.tz
         return result
 
     # ---- research: sweeps, optimisation and walk-forward splits over these bars -----------
@@ -102,13 +104,24 @@ class Backtest:
         constraint: Any = None,
         processes: int | None = None,
         progress: bool | None = None,
+        backend: str = "processes",
+        address: str | None = None,
         **params: Any,
     ) -> pl.DataFrame:
         """Every combination of ``params`` (values or iterables): a polars frame with one
-        row of stats per combination, in grid order; see ``backstop.runners.sweep``."""
+        row of stats per combination, in grid order; ``backend="ray"`` runs them on Ray
+        (``address``: the cluster); see ``backstop.runners.sweep``."""
         from backstop.runners.sweep import sweep  # sweep builds on Backtest: import on use
 
-        return sweep(self, constraint=constraint, processes=processes, progress=progress, **params)
+        return sweep(
+            self,
+            constraint=constraint,
+            processes=processes,
+            progress=progress,
+            backend=backend,
+            address=address,
+            **params,
+        )
 
     def optimize(
         self,
@@ -117,6 +130,8 @@ class Backtest:
         constraint: Any = None,
         processes: int | None = None,
         progress: bool | None = None,
+        backend: str = "processes",
+        address: str | None = None,
         **params: Any,
     ) -> tuple[BacktestResult, pl.DataFrame]:
         """Sweep and return (the best combination's result, the sweep table)."""
@@ -128,6 +143,8 @@ class Backtest:
             constraint=constraint,
             processes=processes,
             progress=progress,
+            backend=backend,
+            address=address,
             **params,
         )
 

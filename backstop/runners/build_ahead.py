@@ -30,8 +30,8 @@ def _example_runs() -> None:
     """Small runs that call every kernel Python calls, with the types real runs pass."""
     import polars as pl
 
+    from backstop.brokers.sim.backtest import run_backtest
     from backstop.data import gbm_bars, sample_bars
-    from backstop.engine.backtest import run_backtest
     from backstop.engine.config import BacktestConfig
     from backstop.runners.backtest import Backtest
     from backstop.runners.stepwise import run_event_driven

@@ -5,7 +5,7 @@ broker delivers the recorded fills up to it), the driver books what happened and
 (marks, day roll, kill switch, exit rules), and then the events stamped at that bar are
 decided. The step-by-step backtest (``stepwise.py``) and the replay re-run (``replay.py``)
 both drive through it; they differ only in the venue and in what happens around a decision
-(``decide``). The compiled backtest loop (``backstop.engine.core.loop``) fuses the same
+(``decide``). The compiled backtest loop (``backstop.brokers.sim.loop``) fuses the same
 order of work for speed, and the parity tests hold the two to the same records.
 """
 

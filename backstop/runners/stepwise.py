@@ -20,9 +20,9 @@ from typing import Any
 
 import polars as pl
 
+from backstop.brokers.sim.backtest import run_result
 from backstop.brokers.sim.exchange import SimExchange
 from backstop.domain.instruments import Instrument
-from backstop.engine.backtest import run_result
 from backstop.engine.brackets import Venue
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig

@@ -11,6 +11,8 @@ task). Workers are fresh interpreters that never run the caller's script, so a
 script without an ``if __name__ == "__main__"`` guard works too; the price is that the
 strategy must live in an importable module (registered strategies do). Constraints and
 ``maximize`` functions run in the calling process only, so lambdas are fine.
+``backend="ray"`` runs Ray actors instead (``backstop.runners.ray_pool``): the same rows in
+the same order.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from backstop.engine.result import BacktestResult
     from backstop.runners.backtest import Backtest
 
+BACKENDS = ("processes", "ray")
 Constraint = Callable[[dict[str, Any]], bool]
 Objective = str | Callable[[dict[str, Any]], float]
 
@@ -68,6 +71,18 @@ def check_objective(maximize: Objective) -> None:
         raise ConfigError("maximize", f"unknown statistic {maximize!r} (known: {known})")
 
 
+def check_backend(backend: str, address: str | None) -> None:
+    """Refuse an unknown backend, an address without Ray, and Ray when it is not installed."""
+    if backend not in BACKENDS:
+        raise ConfigError("backend", f"unknown backend {backend!r} (known: {list(BACKENDS)})")
+    if address is not None and backend != "ray":
+        raise ConfigError("address", "applies to backend='ray' only")
+    if backend == "ray":
+        from backstop.runners.ray_pool import import_ray
+
+        import_ray()
+
+
 def score_of(stats: dict[str, Any], maximize: Objective) -> float:
     """The number ``maximize`` picks from a run's stats (NaN ranks below every number)."""
     if callable(maximize):
@@ -90,14 +105,19 @@ def sweep(
     constraint: Constraint | None = None,
     processes: int | None = None,
     progress: bool | None = None,
+    backend: str = "processes",
+    address: str | None = None,
     **params: Any,
 ) -> pl.DataFrame:
     """Run every combination and return one row per run: the parameters, ``run_id`` and
-    every numeric statistic, in grid order."""
+    every numeric statistic, in grid order. ``backend``: ``"processes"`` (worker processes
+    on this machine) or ``"ray"`` (Ray actors; ``address`` names the cluster, None: this
+    process's Ray instance, else a local one started for the sweep)."""
+    check_backend(backend, address)
     combos = grid(params, constraint)
     for combo in combos:
         bt.strategy.resolve(bt.params | combo)  # refuse a bad value before any work
-    rows = _run_all(bt, combos, processes, progress)
+    rows = _run_all(bt, combos, processes, progress, backend, address)
     return _table(combos, rows)
 
 
@@ -108,11 +128,21 @@ def optimize(
     constraint: Constraint | None = None,
     processes: int | None = None,
     progress: bool | None = None,
+    backend: str = "processes",
+    address: str | None = None,
     **params: Any,
 ) -> tuple[BacktestResult, pl.DataFrame]:
     """Sweep, then run the best combination again: (its full result, the sweep table)."""
     check_objective(maximize)
-    table = sweep(bt, constraint=constraint, processes=processes, progress=progress, **params)
+    table = sweep(
+        bt,
+        constraint=constraint,
+        processes=processes,
+        progress=progress,
+        backend=backend,
+        address=address,
+        **params,
+    )
     names = list(params)
     best = best_row(table, names, maximize)
     chosen = {k: best[k] for k in names}
@@ -153,6 +183,7 @@ def job_of(bt: Backtest) -> dict[str, Any]:
         "instruments": bt.instruments,
         "profile": bt.profile,
         "params": dict(bt.params),
+        "tz": bt.tz,
     }
 
 
@@ -174,6 +205,7 @@ def backtest_for(job: dict[str, Any], prepared: Any, combo: dict[str, Any]) -> B
     )
     parsed = bt.strategy.resolve(job["params"] | combo)
     bt.params = job["params"] | {k: parsed[k] for k in combo}
+    bt.tz = job.get("tz")  # prepared bars take no tz: the zone its result shows times in
     return bt
 
 
@@ -220,10 +252,20 @@ def _check_sendable(bt: Backtest) -> None:
 
 
 def _run_all(
-    bt: Backtest, combos: list[dict[str, Any]], processes: int | None, progress: bool | None
+    bt: Backtest,
+    combos: list[dict[str, Any]],
+    processes: int | None,
+    progress: bool | None,
+    backend: str = "processes",
+    address: str | None = None,
 ) -> list[dict[str, Any]]:
-    n_proc = _processes(processes, len(combos))
     show = sys.stderr.isatty() if progress is None else progress
+    if backend == "ray":
+        from backstop.runners.ray_pool import run_ray
+
+        with _progress(len(combos), show) as tick:
+            return run_ray(job_of(bt), bt.prepared.bars, combos, processes, tick, address)
+    n_proc = _processes(processes, len(combos))
     with _progress(len(combos), show) as tick:
         if n_proc == 1:
             job = job_of(bt) | {"prepared": bt.prepared}

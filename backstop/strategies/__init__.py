@@ -1,6 +1,10 @@
 """Strategies: vectorised intent generators, registered by name."""
 
 from backstop.domain.intents import INTENT_SCHEMA, conform_intents
+from backstop.strategies import bear_trap as _bear_trap  # noqa: F401  (registers itself)
+from backstop.strategies import ema_clouds as _ema_clouds  # noqa: F401  (registers itself)
+from backstop.strategies import hysteresis as _hysteresis  # noqa: F401  (registers itself)
+from backstop.strategies import k_templates as _k_templates  # noqa: F401  (registers itself)
 from backstop.strategies import sma_cross as _sma_cross  # noqa: F401  (registers itself)
 from backstop.strategies.base import (
     Param,

@@ -198,15 +198,23 @@ class AlpacaClient:
     # ------------------------------------------------------------ market data
 
     def bars(
-        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int | None = None
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start_ns: int,
+        end_ns: int | None = None,
+        *,
+        limit: int | None = None,
     ) -> pl.DataFrame:
-        """Bars of ``symbols`` from ``start_ns`` (to ``end_ns``) as a polars frame in
-        ``BAR_SCHEMA`` (alpaca-py follows Alpaca's pages itself)."""
+        """Bars of ``symbols`` from ``start_ns`` (to ``end_ns``, inclusive) as a polars frame
+        in ``BAR_SCHEMA``. alpaca-py follows Alpaca's pages itself; ``limit`` stops it after
+        that many bars in all (None: every page)."""
         request = StockBarsRequest(
             symbol_or_symbols=list(symbols),
             timeframe=parsing.timeframe(timeframe),
             start=parsing.ns_datetime(start_ns),
             end=None if end_ns is None else parsing.ns_datetime(end_ns),
+            limit=limit,
         )
         return parsing.bars_frame(self._call("read bars", self._data.get_stock_bars, request))
 

@@ -20,6 +20,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from backstop.brokers.sim.book import Book, _make_book, grow_book, new_book
+from backstop.brokers.sim.matcher import cancel_order_nb, process_bar_nb
+from backstop.brokers.sim.steps import (
+    amend_order_nb,
+    close_step_nb,
+    intrabar_step_nb,
+    open_step_nb,
+    place_order_nb,
+)
 from backstop.domain.commands import AmendOrder, CancelOrder, SubmitOrder
 from backstop.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from backstop.domain.events import (
@@ -32,24 +41,12 @@ from backstop.domain.events import (
     OrderUpdateKind,
 )
 from backstop.engine.checkpoint import rebuild, struct_arrays
-from backstop.engine.core.exchange import cancel_order_nb, process_bar_nb
 from backstop.engine.core.params import SimParams
 from backstop.engine.core.records import (
     N_FILLS,
     N_ORDERS,
     VENUE_ONLY,
-    Book,
     Instruments,
-    _make_book,
-    grow_book,
-    new_book,
-)
-from backstop.engine.core.steps import (
-    amend_order_nb,
-    close_step_nb,
-    intrabar_step_nb,
-    open_step_nb,
-    place_order_nb,
 )
 from backstop.errors import BackstopError, ConfigError, check
 
@@ -355,24 +352,32 @@ class SimExchange:
         return out
 
     def _collect(self, ts: int) -> None:
-        """Turn what the kernels changed into events: new fills, then status changes."""
+        """Turn what the kernels changed into events, in the order they happened.
+
+        A step ends at its one fill (``steps.py``), so within a step the expiries came first
+        (a DAY order expires when the open phase reaches it, before a later order fills),
+        then the fill, then what the fill caused (a native OCO sibling cancelled, a
+        reduce-only order with nothing left to reduce)."""
         book = self.book
-        n_fills = int(book.ctr[N_FILLS])
-        self._events.extend(self._executions(self._fills_seen, n_fills, self._done))
-        self._fills_seen = n_fills
         n = int(book.ctr[N_ORDERS])
         status = book.orders["status"][:n]
         seen = np.full(n, -1, dtype=np.int8)
         seen[: len(self._status_seen)] = self._status_seen[:n]
+        before: list[BrokerEvent] = []
+        after: list[BrokerEvent] = []
         for k in np.flatnonzero(status != seen):
             kind = _UPDATE.get(int(status[k]))
             if kind is None:
                 continue  # filled / partially filled: the executions said so
             done = int(book.orders["done_ts"][k])
             at = done if done >= 0 and kind != U.ACCEPTED else ts
-            self._events.append(
-                OrderUpdate(kind, self.cids[k], at, at, reasons=int(book.orders["reasons"][k]))
-            )
+            update = OrderUpdate(kind, self.cids[k], at, at, reasons=int(book.orders["reasons"][k]))
+            (before if kind == U.EXPIRED else after).append(update)
+        n_fills = int(book.ctr[N_FILLS])
+        self._events += before
+        self._events.extend(self._executions(self._fills_seen, n_fills, self._done))
+        self._events += after
+        self._fills_seen = n_fills
         self._status_seen = status.copy()
         otype = book.orders["otype"][:n]
         known = min(len(self._types_seen), n)

@@ -38,11 +38,13 @@ _KERNEL_DEPENDENCIES = (_PACKAGE / "domain" / "enums.py", _PACKAGE / "errors.py"
 
 def kernel_sources() -> tuple[Path, ...]:
     """Every file whose content the compiled kernels depend on, in a fixed order: all of
-    core/, the strategy modules that define kernels, and the modules they take values from
+    core/, the simulator's and the strategies' modules that define kernels (the matcher, the
+    fused loop: ``brokers/sim/``), and the modules they take values from
     (a strategy's plumbing, a loader or a helper, compiles nothing and is left out, so
     editing it keeps the caches and the ahead-of-time build)."""
     files = sorted(_HERE.glob("*.py"))
-    files += [p for p in sorted((_PACKAGE / "strategies").glob("*.py")) if _defines_kernels(p)]
+    for folder in (_PACKAGE / "brokers" / "sim", _PACKAGE / "strategies"):
+        files += [p for p in sorted(folder.glob("*.py")) if _defines_kernels(p)]
     return (*files, *_KERNEL_DEPENDENCIES)
 
 

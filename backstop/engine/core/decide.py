@@ -24,6 +24,8 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     H_THROTTLED,
     INTENT_ENTRY,
     INTENT_EXIT,
+    KIND_SIGNAL,
+    LIMIT,
     R_ALREADY_CLOSED,
     R_CONFLICTING_POSITION,
     R_DUPLICATE_POSITION,
@@ -48,21 +50,9 @@ from backstop.engine.core.codes import (  # noqa: F401  (re-exported to the driv
     R_TARGET_FROM_R,
     R_UNKNOWN_SYMBOL,
     REFUSING_MASK,
-)
-from backstop.engine.core.exchange import (
-    GTC,
-    LIMIT,
-    MARKET,
-    R_ENTRY_REMAINDER_CANCELED,
-    ROLE_ENTRY,
     STOP,
     STOP_LIMIT,
-    accept_order_nb,
-    alloc_order_nb,
-    cancel_order_nb,
-    is_terminal_nb,
 )
-from backstop.engine.core.fill_rules import round_to_tick_nb
 from backstop.engine.core.gates import (
     advisory_gate_nb,
     exposure_gate_nb,
@@ -83,7 +73,8 @@ from backstop.engine.core.guard import (
     note_order_nb,
     open_shadow_nb,
 )
-from backstop.engine.core.records import N_VERDICTS
+from backstop.engine.core.prices import round_to_tick_nb
+from backstop.engine.core.records import N_VERDICTS, RTI_CYCLE, RTI_STRATEGY
 from backstop.engine.core.riskslots import (
     ENT_MAX_LOSS,
     ENT_MAX_STOP_TICKS,
@@ -443,81 +434,6 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
 
 
 @kernel
-def submit_entry_nb(
-    book, tick: float, lot: float, ev, qty: float, ref: float, target_px: float, target_pct: float
-) -> int:
-    """Order builder for an approved entry: the entry carries its bracket legs' levels.
-
-    Absolute levels are rounded to the tick here, when the order is built; levels given as a
-    fraction are set from the fill price when the entry fills (and rounded then). ``tick`` and
-    ``lot`` are the symbol's. A scale-in
-    entry (``scale_in_pct``) is two entries of one cycle: half as asked, half as a limit that
-    far back from ``ref`` (the decision's price), each with its own legs.
-    """
-    s = np.int64(ev.sym)
-    otype = MARKET
-    if ev.otype == LIMIT or ev.otype == STOP or ev.otype == STOP_LIMIT:
-        otype = np.int64(ev.otype)
-    k = alloc_order_nb(
-        book, ev.seq, ev.strategy, s, ev.side, otype, ev.tif, ROLE_ENTRY, qty, ev.ts, ev.bar
-    )
-    o = book.orders[k]
-    if otype in (LIMIT, STOP_LIMIT):
-        o.limit_px = round_to_tick_nb(ev.limit_px, tick)
-    if otype in (STOP, STOP_LIMIT):
-        o.stop_px = round_to_tick_nb(ev.entry_stop_px, tick)
-    o.leg_stop = round_to_tick_nb(ev.stop_px, tick)
-    o.leg_target = round_to_tick_nb(target_px, tick)
-    o.leg_stop_pct = ev.stop_pct if ev.stop_pct > 0 else np.nan
-    o.leg_target_pct = target_pct if target_pct > 0 else np.nan
-    o.trail_pct = ev.trail_pct if ev.trail_pct > 0 else 0.0
-    if ev.scale_in_pct > 0 and ref == ref:
-        first = np.floor(qty / 2.0 / lot + 1e-9) * lot
-        if first > 0 and qty - first > 0:
-            o.qty = first
-            add = alloc_order_nb(
-                book, ev.seq, ev.strategy, s, ev.side, LIMIT, GTC, ROLE_ENTRY, qty - first, ev.ts,
-                ev.bar,
-            )  # fmt: skip
-            a = book.orders[add]
-            a.limit_px = round_to_tick_nb(ref * (1.0 - ev.side * ev.scale_in_pct), tick)
-            a.leg_stop, a.leg_target = o.leg_stop, o.leg_target
-            a.leg_stop_pct, a.leg_target_pct, a.trail_pct = (
-                o.leg_stop_pct,
-                o.leg_target_pct,
-                o.trail_pct,
-            )
-            a.leg_no = 3  # its legs are 4 and 5: client ids stay unique within the cycle
-            accept_order_nb(book, k)
-            accept_order_nb(book, add)
-            return k
-    accept_order_nb(book, k)
-    return k
-
-
-@kernel
-def submit_exit_nb(book, ev, side: int, qty: float, role: int, reasons: int) -> int:
-    """Order builder for an approved exit: a plain reduce-only market order.
-
-    Working entries of the symbol are cancelled in the same step: an entry still filling
-    after the exit would rebuild the position the exit closes. ``reasons`` say why those
-    entries went (the exit's own rule, or the kill switch).
-    """
-    s = np.int64(ev.sym)
-    for j in range(book.nwork[s]):
-        w = book.work[s, j]
-        if book.orders[w].role == ROLE_ENTRY and not is_terminal_nb(book.orders[w].status):
-            cancel_order_nb(book, w, ev.ts, R_ENTRY_REMAINDER_CANCELED | reasons)
-    k = alloc_order_nb(
-        book, ev.seq, ev.strategy, ev.sym, side, MARKET, GTC, role, qty, ev.ts, ev.bar
-    )
-    book.orders[k].reduce_only = True
-    book.orders[k].leg_no = FIRST_FREE_LEG + 2 * ev.bar  # one exit per cycle and bar
-    accept_order_nb(book, k)
-    return k
-
-
-@kernel
 def record_verdict_nb(
     dec, ev, row: int, approved: bool, d, pos: float, equity: float, order: int, g, rp
 ) -> None:
@@ -562,3 +478,28 @@ def record_stop_update_nb(dec, ev, row: int, d, pos: float, equity: float, leg: 
     record_verdict_nb(dec, ev, row, d[0] == R_STOP_MOVED, d, pos, equity, leg, g, rp)
     if leg >= 0 and ev.sym >= 0:
         dec.verdicts[n].cycle = g.yi[ev.sym, YI_ENTRY_CYCLE]
+
+
+@kernel
+def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int):
+    """The event record of an exit the engine itself sends (exit manager, kill switch): it
+    belongs to the cycle and strategy of the position it closes."""
+    ev = g.scratch[0]
+    ev.bar = bar
+    ev.ts = ts
+    ev.seq = pf.rti[s, RTI_CYCLE]
+    ev.sym = s
+    ev.strategy = pf.rti[s, RTI_STRATEGY]
+    ev.side = side
+    ev.intent = INTENT_EXIT
+    ev.kind = KIND_SIGNAL
+    ev.exit_role = role
+    ev.qty = np.nan
+    ev.price = np.nan
+    ev.stop_px = np.nan
+    ev.target_px = np.nan
+    ev.conviction = np.nan
+    ev.target_dollars = np.nan
+    ev.source_id = -1
+    ev.advice = 0
+    return ev

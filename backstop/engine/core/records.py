@@ -226,45 +226,6 @@ def at_nb(arr, i: int):
     return arr[i] if len(arr) > 1 else arr[0]
 
 
-BOOK_FIELDS = (
-    "orders",
-    "fills",
-    "work",  # int64[n_sym, max_working]: ids of working orders, in id order
-    "nwork",  # int64[n_sym]
-    "xpos",  # float64[n_sym]: position as the exchange knows it
-    "used_vol",  # float64[n_sym]: volume consumed in the current bar
-    "ctr",  # int64[8]
-    # float64[n_sym, 2]: the symbol's trigger band (low, high). A bar can change the
-    # symbol's working orders only if its low <= band[s, 0] or its high >= band[s, 1]
-    # (exchange.refresh_band_nb); no working order: (-inf, +inf)
-    "band",
-)
-
-
-@state_type
-class BookType(StateType):
-    pass
-
-
-class Book(StateStruct):
-    """The exchange side: every order, every fill, working orders per symbol, position truth
-    (fields ``BOOK_FIELDS``; a StructRef, see ``backstop.engine.core.state``)."""
-
-
-define_state_proxy(Book, BookType, BOOK_FIELDS)
-
-
-@kernel
-def _make_book(orders, fills, work, nwork, xpos, used_vol, ctr, band):
-    return Book(orders, fills, work, nwork, xpos, used_vol, ctr, band)
-
-
-@kernel
-def _set_book_records(b, orders, fills) -> None:
-    b.orders = borrow_nb(orders)
-    b.fills = borrow_nb(fills)
-
-
 # Round-trip accumulator columns of Portfolio.rt (float64[n_sym, RT_N]).
 RT_ENTRY_QTY = 0
 RT_ENTRY_VAL = 1
@@ -356,21 +317,6 @@ def _set_decisions_verdicts(d, verdicts) -> None:
     d.verdicts = borrow_nb(verdicts)
 
 
-def new_book(n_sym: int, max_working: int, order_cap: int, fill_cap: int) -> Book:
-    """Allocate an empty exchange book."""
-    arrays = (
-        recycle.zeros(max(order_cap, 16), ORDER_DTYPE),
-        recycle.zeros(max(fill_cap, 16), FILL_DTYPE),
-        np.full((n_sym, max_working), -1, dtype=np.int64),
-        np.zeros(n_sym, dtype=np.int64),
-        np.zeros(n_sym, dtype=np.float64),
-        np.zeros(n_sym, dtype=np.float64),
-        np.zeros(8, dtype=np.int64),
-        np.tile(np.array([-np.inf, np.inf]), (n_sym, 1)),
-    )
-    return Book.build(_make_book, arrays)
-
-
 def new_portfolio(
     n_sym: int,
     initial_cash: float,
@@ -410,7 +356,7 @@ def new_decisions(verdict_cap: int) -> Decisions:
     return Decisions.build(_make_decisions, arrays)
 
 
-def _grown(arr: np.ndarray, need: int) -> np.ndarray | None:
+def grown(arr: np.ndarray, need: int) -> np.ndarray | None:
     """A copy of ``arr`` with room for ``need`` records (at least twice as long), or None
     when it already has the room."""
     if need <= len(arr):
@@ -427,21 +373,9 @@ def bar_room_nb(max_working: int, n_sym: int) -> int:
     return 2 * max_working + 2 + n_sym
 
 
-def grow_book(book: Book, orders: int, fills: int) -> None:
-    """Room for that many more orders and fills, in place (at least doubling a buffer that
-    must grow, so growth stays amortised)."""
-    new_o = _grown(book.orders, int(book.ctr[N_ORDERS]) + orders)
-    new_f = _grown(book.fills, int(book.ctr[N_FILLS]) + fills)
-    if new_o is not None or new_f is not None:
-        orders_now = book.orders if new_o is None else new_o
-        fills_now = book.fills if new_f is None else new_f
-        _set_book_records(book, orders_now, fills_now)
-        book.replace_held(orders=orders_now, fills=fills_now)
-
-
 def grow_trades(pf: Portfolio, more: int) -> None:
     """Room for ``more`` round trips, in place."""
-    new = _grown(pf.trades, int(pf.ctr[N_TRADES]) + more)
+    new = grown(pf.trades, int(pf.ctr[N_TRADES]) + more)
     if new is not None:
         _set_portfolio_trades(pf, new)
         pf.replace_held(trades=new)
@@ -449,16 +383,7 @@ def grow_trades(pf: Portfolio, more: int) -> None:
 
 def grow_verdicts(dec: Decisions, more: int) -> None:
     """Room for ``more`` verdicts, in place."""
-    new = _grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + more)
+    new = grown(dec.verdicts, int(dec.ctr[N_VERDICTS]) + more)
     if new is not None:
         _set_decisions_verdicts(dec, new)
         dec.replace_held(verdicts=new)
-
-
-def ensure_room(
-    book: Book, pf: Portfolio, dec: Decisions, orders: int, fills: int, trades: int, verdicts: int
-) -> None:
-    """Room for that many more records of each kind, in place."""
-    grow_book(book, orders, fills)
-    grow_trades(pf, trades)
-    grow_verdicts(dec, verdicts)

@@ -2,7 +2,7 @@
 
 ``advance()`` moves the clock to the next timestamp of the tape and matches every working
 order of each symbol against its bar, in this order (the backtest exchange's, see
-``engine/core/exchange.py``):
+``brokers/sim/matcher.py``):
 
 1. DAY orders whose first live bar was on an earlier New York day expire.
 2. Open phase: orders that fill at the open print fill there, in submission order. An entry

@@ -9,7 +9,7 @@
 - trailing    -> a stop whose level trails the best price seen through the previous bar
                  (``hwm``: the highest high for a sell, the lowest low for a buy).
 
-These mirror the backtest's exchange kernels (``engine/core/fill_rules.py``) so a run against
+These mirror the backtest's exchange kernels (``brokers/sim/fill_rules.py``) so a run against
 the fake and a backtest on the same bars price fills alike. Two phases per bar, as there:
 ``at_open`` (does it fill at the open print?) and ``intrabar`` (is its level touched later?).
 Each returns ``(price or None, rest_as_limit)``.

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.engine.core.prices import round_to_tick_nb  # noqa: F401  (used by the matcher)
+
 NAN = np.nan
 
 
@@ -109,14 +111,6 @@ def trailing_water_nb(side: int, water: float, high: float, low: float) -> float
     if side < 0:
         return high if high > water else water
     return low if low < water else water
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def round_to_tick_nb(price: float, tick: float) -> float:
-    """Round a price to the nearest tick; a tick of 0 means unknown (left unrounded)."""
-    if tick <= 0.0 or np.isnan(price):
-        return price
-    return np.round(np.round(price / tick) * tick, 10)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

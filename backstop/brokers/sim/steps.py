@@ -1,6 +1,6 @@
 """The simulated exchange's bar in steps, for a venue behind Broker port v2.
 
-``process_bar_nb`` (``exchange.py``) runs a bar in one call for the fused backtest loop. A
+``process_bar_nb`` (``matcher.py``) runs a bar in one call for the fused backtest loop. A
 venue behind the Broker port reports each fill as it happens and the core answers it
 (protective legs, cancels) before matching goes on: orders it sends during the open print
 join that pass, as the backtest loop's legs do. These kernels run the same phases, through
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backstop.engine.core.ahead import kernel
-from backstop.engine.core.codes import FILLED, TRAILING_STOP
-from backstop.engine.core.exchange import (
+from backstop.brokers.sim.matcher import (
     _close_phase_nb,
     _intrabar_order_nb,
     _open_order_nb,
@@ -28,6 +26,8 @@ from backstop.engine.core.exchange import (
     refresh_band_nb,
     set_status_nb,
 )
+from backstop.engine.core.ahead import kernel
+from backstop.engine.core.codes import FILLED, TRAILING_STOP
 
 
 @kernel

@@ -12,7 +12,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.brokers.sim.matcher import (
+    REJECTED,
+    amend_stop_nb,
+    cancel_order_nb,
+    is_terminal_nb,
+    pending_entries_nb,
+    process_bar_nb,
+    working_stop_leg_nb,
+    working_summary_nb,
+)
+from backstop.brokers.sim.order_builder import submit_entry_nb, submit_exit_nb
 from backstop.engine.core.ahead import kernel
+from backstop.engine.core.bar_step import ACT_EXIT, ACT_KILL, PH_END, PH_TRADES, bar_step_nb
 from backstop.engine.core.codes import (
     INTENT_EXIT,
     KIND_CONTROL,
@@ -30,21 +42,10 @@ from backstop.engine.core.decide import (
     decide_exit_nb,
     decide_signal_nb,
     decide_stop_move_nb,
+    engine_exit_event_nb,
     record_stop_update_nb,
     record_verdict_nb,
     stop_update_decision_nb,
-    submit_entry_nb,
-    submit_exit_nb,
-)
-from backstop.engine.core.exchange import (
-    REJECTED,
-    amend_stop_nb,
-    cancel_order_nb,
-    is_terminal_nb,
-    pending_entries_nb,
-    process_bar_nb,
-    working_stop_leg_nb,
-    working_summary_nb,
 )
 from backstop.engine.core.gates import book_wide_nb
 from backstop.engine.core.guard import (
@@ -52,9 +53,6 @@ from backstop.engine.core.guard import (
     AI_N_EVENTS,
     guard_event_room_nb,
     note_order_nb,
-    on_trade_closed_nb,
-    start_day_nb,
-    update_shadows_nb,
 )
 from backstop.engine.core.portfolio import apply_fill_nb, equity_nb
 from backstop.engine.core.records import (
@@ -63,9 +61,6 @@ from backstop.engine.core.records import (
     N_ORDERS,
     N_TRADES,
     N_VERDICTS,
-    RTI_CYCLE,
-    RTI_ENTRY_TS,
-    RTI_STRATEGY,
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM,
@@ -73,51 +68,20 @@ from backstop.engine.core.records import (
     at_nb,
     bar_room_nb,
 )
-from backstop.engine.core.riskslots import KL_CONSEC, KL_FLATTEN
+from backstop.engine.core.riskslots import KL_FLATTEN
 from backstop.engine.core.state import borrow_nb, prefetch_nb
 from backstop.engine.core.supervise import (
     NEED_DAYS,
-    NEED_EQUITY,
-    NEED_EXITS,
-    NEED_SHADOWS,
-    account_checks_nb,
     apply_advisory_nb,
     apply_control_nb,
-    exit_rule_nb,
     needs_nb,
     trip_kill_nb,
-    value_of_kill_nb,
 )
 
 NO_ORDER = np.int64(-1)
 NO_ROW = np.int64(-1)
 
 PREFETCH_ROWS = 16  # how far ahead the loop asks for the rows only fill bars read
-
-
-@kernel
-def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int):
-    """The event record of an exit the engine itself sends (exit manager, kill switch): it
-    belongs to the cycle and strategy of the position it closes."""
-    ev = g.scratch[0]
-    ev.bar = bar
-    ev.ts = ts
-    ev.seq = pf.rti[s, RTI_CYCLE]
-    ev.sym = s
-    ev.strategy = pf.rti[s, RTI_STRATEGY]
-    ev.side = side
-    ev.intent = INTENT_EXIT
-    ev.kind = KIND_SIGNAL
-    ev.exit_role = role
-    ev.qty = np.nan
-    ev.price = np.nan
-    ev.stop_px = np.nan
-    ev.target_px = np.nan
-    ev.conviction = np.nan
-    ev.target_dollars = np.nan
-    ev.source_id = -1
-    ev.advice = 0
-    return ev
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -252,38 +216,20 @@ def supervise_bar_nb(
     book, pf, dec, g, rp, day: int, quality: float, close_ns: int, needs: int, s: int, i: int,
     ts: int, high: float, low: float, t0: int,
 ) -> None:  # fmt: skip
-    """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: closed trades
-    feed the learning loop and loss streaks, the day rolls, account triggers may trip the
-    kill switch, shadow trades settle, and the exit manager may send an exit. ``day``,
-    ``quality`` and ``close_ns`` are the bar's context (scalars, see ``handle_signal_nb``)."""
-    equity = np.nan
-    # a closed trade reads equity only for the big-loss streak (and the kill it may trip):
-    # without that trigger, no equity per closed trade (one in three calls of a W run)
-    big_losses = rp[KL_CONSEC] == rp[KL_CONSEC]
-    for t in range(t0, pf.ctr[N_TRADES]):
-        tr = pf.trades[t]
-        if needs & NEED_EQUITY or (big_losses and equity != equity):
-            equity = equity_nb(pf)
-        cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
-        if trip_kill_nb(g, cause, ts, i, equity):
-            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
-    if day > g.ai[AI_DAY]:
-        equity = equity_nb(pf)
-        start_day_nb(g, day, ts, i, equity)
-    if needs & NEED_EQUITY:
-        if equity != equity:
-            equity = equity_nb(pf)
-        cause = account_checks_nb(g, rp, equity, quality, ts, i)
-        if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, quality)):
-            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
-    if needs & NEED_SHADOWS:
-        update_shadows_nb(g, rp, s, high, low, ts, i)
-    if needs & NEED_EXITS:
-        role, reason = exit_rule_nb(
-            g, rp, s, book.xpos[s], pf.avg[s], pf.mark[s], pf.rti[s, RTI_ENTRY_TS], ts,
-            close_ns, high, low,
+    """Guardrail work after bar ``i`` of symbol ``s`` was matched and marked: the engine's
+    bar step (``engine/core/bar_step.py``, the one the event driver calls too), with its
+    actions carried out in the book: a kill cancels working entries and flattens per the
+    policy, an exit rule sends a reduce-only exit."""
+    t = np.int64(t0)
+    phase = PH_TRADES
+    while phase != PH_END:
+        t, phase, action, role, reason = bar_step_nb(
+            pf, g, rp, day, quality, close_ns, needs, s, i, ts, high, low, book.xpos[s], t,
+            phase,
         )  # fmt: skip
-        if role != 0:
+        if action == ACT_KILL:
+            kill_actions_nb(book, pf, dec, g, rp, rp_flatten_nb(rp), ts, i)
+        elif action == ACT_EXIT:
             engine_exit_nb(book, pf, dec, g, rp, s, role, reason, ts, i)
 
 
@@ -387,7 +333,7 @@ def run_loop_nb(
                 prefetch_nb(open_, ahead)
                 prefetch_nb(volume, ahead)
                 prefetch_nb(session, ahead)
-            # the symbol's trigger band (exchange.refresh_band_nb); ``|`` rather than ``or``:
+            # the symbol's trigger band (matcher.refresh_band_nb); ``|`` rather than ``or``:
             # one rarely taken branch instead of two
             if (low[i] <= band[s, 0]) | (high[i] >= band[s, 1]):
                 f0 = book_ctr[N_FILLS]
@@ -440,59 +386,3 @@ def run_loop_nb(
             j += 1
         i += 1
     return n, j, STATUS_DONE
-
-
-@kernel
-def positions_by_row_nb(sym, fill_bar, fill_sym, fill_signed_qty, n_sym: int) -> np.ndarray:
-    """Position of each row's symbol after that row's fills (fills sorted by bar row)."""
-    n = len(sym)
-    out = np.empty(n, dtype=np.float64)
-    held = np.zeros(n_sym, dtype=np.float64)
-    f = 0
-    nf = len(fill_bar)
-    for i in range(n):
-        while f < nf and fill_bar[f] == i:
-            held[fill_sym[f]] += fill_signed_qty[f]
-            f += 1
-        out[i] = held[sym[i]]
-    return out
-
-
-@kernel
-def equity_by_ts_nb(
-    ts, sym, close, pos, mult, cash_flow_by_row, initial_cash: float, n_sym: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Equity, cash and gross exposure at the end of each distinct timestamp, in one pass.
-
-    Uses notional accounting for every instrument (cash pays qty x price x multiplier, a
-    position is worth qty x close x multiplier); for futures this gives the same equity as
-    margin accounting, which is what the curve reports.
-    """
-    n = len(ts)
-    n_ts = 0
-    for i in range(n):
-        if i == 0 or ts[i] != ts[i - 1]:
-            n_ts += 1
-    out_ts = np.empty(n_ts, dtype=np.int64)
-    out_eq = np.empty(n_ts, dtype=np.float64)
-    out_expo = np.empty(n_ts, dtype=np.float64)
-    value = np.zeros(n_sym, dtype=np.float64)
-    total_value = 0.0
-    gross = np.zeros(n_sym, dtype=np.float64)
-    total_gross = 0.0
-    cash = initial_cash
-    t = -1
-    for i in range(n):
-        if i == 0 or ts[i] != ts[i - 1]:
-            t += 1
-        s = np.int64(sym[i])
-        v = pos[i] * close[i] * mult[s]
-        total_value += v - value[s]
-        value[s] = v
-        total_gross += abs(v) - gross[s]
-        gross[s] = abs(v)
-        cash += cash_flow_by_row[i]
-        out_ts[t] = ts[i]
-        out_eq[t] = cash + total_value
-        out_expo[t] = total_gross
-    return out_ts, out_eq, out_expo

@@ -11,20 +11,21 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from backstop.brokers.sim.book import ensure_room, new_book
+from backstop.brokers.sim.loop import run_loop_nb
 from backstop.domain.instruments import Instrument
 from backstop.engine.config import BacktestConfig
 from backstop.engine.core.decide import new_market
 from backstop.engine.core.guard import grow_guard_events, guard_event_room_nb
-from backstop.engine.core.loop import run_loop_nb
 from backstop.engine.core.records import (
     ERROR,
     ERROR_ARG,
+    N_FILLS,
+    N_ORDERS,
     STATUS_DONE,
     STATUS_ERROR,
     STATUS_NEED_ROOM_EVENTS,
     bar_room_nb,
-    ensure_room,
-    new_book,
     new_decisions,
     new_portfolio,
 )
@@ -117,7 +118,9 @@ def run_backtest(
             raise BackstopError(f"{n_ev - j} events were left unvisited after the last bar")
         if progress is not None:
             progress(i, arrays.n)
-    records = RunRecords.take(book, pf, dec, g)
+    records = RunRecords.of_driver(
+        book.orders[: book.ctr[N_ORDERS]], book.fills[: book.ctr[N_FILLS]], pf, dec, g
+    )
     return run_result(run, records, float(pf.acct[0]), time.perf_counter() - t0)
 
 

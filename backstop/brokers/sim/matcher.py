@@ -25,6 +25,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backstop.brokers.sim.fill_rules import (
+    commission_nb,
+    limit_at_open_nb,
+    limit_intrabar_nb,
+    limit_touched_nb,
+    round_to_tick_nb,
+    slipped_nb,
+    stop_at_open_nb,
+    stop_intrabar_nb,
+    stop_limit_nb,
+    stop_touched_nb,
+    trailing_level_nb,
+    trailing_water_nb,
+)
 from backstop.engine.core.ahead import kernel
 from backstop.engine.core.codes import (
     ACCEPTED,
@@ -56,20 +70,6 @@ from backstop.engine.core.codes import (
     STOP_LIMIT,
     SUBMITTED,
     TRAILING_STOP,
-)
-from backstop.engine.core.fill_rules import (
-    commission_nb,
-    limit_at_open_nb,
-    limit_intrabar_nb,
-    limit_touched_nb,
-    round_to_tick_nb,
-    slipped_nb,
-    stop_at_open_nb,
-    stop_intrabar_nb,
-    stop_limit_nb,
-    stop_touched_nb,
-    trailing_level_nb,
-    trailing_water_nb,
 )
 from backstop.engine.core.params import INTRABAR_OPEN_PROXIMITY, INTRABAR_STOP_FIRST
 from backstop.engine.core.records import ERROR, ERROR_ARG, N_FILLS, N_ORDERS, VENUE_ONLY
