@@ -63,6 +63,26 @@ def test_each_row_is_the_direct_run_of_its_combination(
     assert "verdicts_by_reason" not in table.columns
 
 
+def test_buy_and_hold_is_computed_once_per_sweep_and_equals_each_direct_run(
+    small: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backstop.engine import stats
+    from backstop.runners.sweep import job_of, run_one
+
+    calls = []
+    real = stats.buy_hold_return
+    monkeypatch.setattr(stats, "buy_hold_return", lambda bars: calls.append(1) or real(bars))
+    bt = Backtest(PreparedBars.of(small), "sma_cross")
+    job = job_of(bt) | {"prepared": bt.prepared}
+    rows = [run_one(job, {"fast": f, "slow": 30}) for f in (5, 10, 20)]
+    assert len(calls) == 1
+    monkeypatch.setattr(stats, "buy_hold_return", real)
+    for f, row in zip((5, 10, 20), rows, strict=True):
+        direct = Backtest(small, "sma_cross", fast=f, slow=30).run().stats
+        assert row["buy_hold_return"] == direct["buy_hold_return"] == job["buy_hold_return"]
+        assert row["total_return"] == direct["total_return"]
+
+
 def test_worker_processes_give_the_same_table_in_the_same_order(
     bt: Backtest, table: pl.DataFrame
 ) -> None:
@@ -192,6 +212,34 @@ def test_cli_sweep_writes_every_row_to_one_duckdb_file(
     assert "'slw' is not a swept parameter" in capsys.readouterr().err
 
 
+def test_pool_reads_every_reply_a_worker_has_sent_at_once() -> None:
+    """Two replies already in the pipe come out of one read: none may wait in a buffer the
+    selector cannot see (a sweep waited forever for such a reply)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from backstop.runners.pool import _read
+
+    frames = b"".join(
+        len(d).to_bytes(8, "little") + d
+        for d in (pickle.dumps(("ok", 1, {"x": 1.0})), pickle.dumps(("ok", 0, {"x": 2.0})))
+    )
+    write = f"import sys; sys.stdout.buffer.write({frames!r}); sys.stdout.flush()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", write], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    proc.wait()
+    inbox = bytearray()
+    assert _read(proc, inbox, [{"fast": 5}, {"fast": 10}]) == [(1, {"x": 1.0}), (0, {"x": 2.0})]
+    assert inbox == bytearray()
+    with pytest.raises(RuntimeError, match=r"sweep worker exited unexpectedly \(code 0\)"):
+        _read(proc, inbox, [])
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    proc.stdout.close()
+
+
 def test_worker_errors_name_the_combination(small, monkeypatch: pytest.MonkeyPatch) -> None:
     from sweep_strategies import PICKY
 
@@ -202,3 +250,9 @@ def test_worker_errors_name_the_combination(small, monkeypatch: pytest.MonkeyPat
     with pytest.raises(RuntimeError, match=r"(?s)failed on \{'fast': 9\}.*ZeroDivisionError"):
         bt.sweep(processes=2, fast=[5, 9, 10])
     assert bt.sweep(processes=2, fast=[5, 10]).height == 2
+    # the worker is handed the first two combinations at once, so the third runs in the
+    # calling process: its refusal and its bug are named the same way
+    with pytest.raises(BackstopError, match=r"\{'fast': 7\}: fast: seven is refused"):
+        bt.sweep(processes=2, fast=[5, 10, 7])
+    with pytest.raises(RuntimeError, match=r"(?s)failed on \{'fast': 9\}.*ZeroDivisionError"):
+        bt.sweep(processes=2, fast=[5, 10, 9])

@@ -4,9 +4,10 @@ Every combination of the grid runs the whole pipeline (guardrails included) and 
 one row of stats. Rows come back in grid order (the product of the values in the order given)
 whatever the number of processes, so a sweep's table is deterministic.
 
-Processes: by default one worker per core (``backstop.runners.pool``). The bars go to the
-workers once, through one temporary Parquet file each worker reads when it starts (never
-pickled per task). Workers are fresh interpreters that never run the caller's script, so a
+Processes: by default one per core (``backstop.runners.pool``): the calling process runs
+combinations too, beside one worker for each other core. The bars go to the workers once,
+through one temporary Arrow IPC file each worker maps when it starts (never pickled per
+task). Workers are fresh interpreters that never run the caller's script, so a
 script without an ``if __name__ == "__main__"`` guard works too; the price is that the
 strategy must live in an importable module (registered strategies do). Constraints and
 ``maximize`` functions run in the calling process only, so lambdas are fine.
@@ -209,8 +210,18 @@ def backtest_for(job: dict[str, Any], prepared: Any, combo: dict[str, Any]) -> B
 
 
 def run_one(job: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
-    """One combination's stats (with its run id); ``job["prepared"]`` holds the bars."""
+    """One combination's stats (with its run id); ``job["prepared"]`` holds the bars.
+
+    The buy & hold return depends on the bars alone, and every combination runs over the
+    same bars: it is computed by the first run and handed to the others (a third of a
+    combination's time on 1M bars), never recomputed per combination.
+    """
     result = backtest_for(job, job["prepared"], combo).run()
+    if result.bars is job["prepared"].bars:
+        if "buy_hold_return" in job:
+            result.__dict__["buy_hold_return"] = job["buy_hold_return"]  # the cached property
+        else:
+            job["buy_hold_return"] = result.buy_hold_return
     return {"run_id": result.run_id} | result.stats
 
 
@@ -266,7 +277,8 @@ def _run_all(
         _check_sendable(bt)
         from backstop.runners.pool import run_pool
 
-        return run_pool(job_of(bt), bt.prepared.bars, combos, n_proc, tick)
+        local = job_of(bt) | {"prepared": bt.prepared}
+        return run_pool(job_of(bt), bt.prepared.bars, combos, n_proc, tick, local=local)
 
 
 class _progress:

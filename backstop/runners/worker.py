@@ -1,9 +1,10 @@
 """A sweep worker: ``python -m backstop.runners.worker``, fed by ``backstop.runners.pool``.
 
 It reads from stdin one job (strategy, config, profile, instruments, base parameters and the
-path of the bars' Parquet file), then combinations one at a time, and writes one reply per
+path of the bars' Arrow IPC file), then combinations one at a time, and writes one reply per
 combination to stdout: ``("ok", index, stats)``, ``("error", index, message)`` for a
-``BackstopError`` (bad input), or ``("bug", index, traceback)``. Messages are pickles.
+``BackstopError`` (bad input), or ``("bug", index, traceback)``. Messages are pickles;
+each reply is preceded by its length (8 bytes, little-endian).
 Anything else the run prints goes to stderr, so stdout carries replies only.
 """
 
@@ -27,7 +28,7 @@ def main() -> int:
 
     requests = sys.stdin.buffer
     job = pickle.load(requests)
-    job["prepared"] = PreparedBars.of(pl.read_parquet(job.pop("bars_path")))
+    job["prepared"] = PreparedBars.of(pl.read_ipc(job.pop("bars_path")))
     while True:
         try:
             index, combo = pickle.load(requests)
@@ -39,7 +40,8 @@ def main() -> int:
             reply = ("error", index, str(exc))
         except Exception:
             reply = ("bug", index, traceback.format_exc())
-        pickle.dump(reply, replies)
+        data = pickle.dumps(reply)
+        replies.write(len(data).to_bytes(8, "little") + data)  # framed: see pool._read
         replies.flush()
 
 

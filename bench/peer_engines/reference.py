@@ -72,6 +72,7 @@ def _simulate(
     lo: np.ndarray,
     c: np.ndarray,
     close_fill: bool,
+    vbt_rules: bool,
     up: np.ndarray,
     down: np.ndarray,
     sl_pct: float,
@@ -79,7 +80,12 @@ def _simulate(
     qty: float,
     diag: np.ndarray,
 ) -> tuple[int, float]:
-    """The bar loop: returns (round trips, P&L) and fills ``diag``."""
+    """The bar loop: returns (round trips, P&L) and fills ``diag``.
+
+    ``vbt_rules`` follows vectorbt's two conventions instead of the project's: the legs are
+    not live on the entry bar, and on a signal-exit bar a touched leg exits at its level
+    (checked first, gaps at the open as usual) instead of the signal exit at the open.
+    """
     trips = 0
     pnl = 0.0
     long = False
@@ -99,13 +105,15 @@ def _simulate(
             target = entry * (1.0 + tp_pct)
         elif pending_exit:
             pending_exit = False
-            long = False
-            trips += 1
-            pnl += (o[i] - entry) * qty
-            diag[D_SIGNAL_EXITS] += 1
-            if lo[i] <= stop or h[i] >= target:
+            touched = lo[i] <= stop or h[i] >= target
+            if touched:
                 diag[D_EXIT_AND_LEG] += 1
-        if long:
+            if not (vbt_rules and touched):  # else the leg below exits, at its level
+                long = False
+                trips += 1
+                pnl += (o[i] - entry) * qty
+                diag[D_SIGNAL_EXITS] += 1
+        if long and not (vbt_rules and entry_bar):
             hit_stop = lo[i] <= stop
             hit_target = h[i] >= target
             if hit_stop or hit_target:
@@ -172,20 +180,41 @@ class ReferenceResult:
         )
 
 
-def run_reference(data: Sequence[SymbolBars], close_fill: bool = False) -> ReferenceResult:
+def run_reference(
+    data: Sequence[SymbolBars],
+    close_fill: bool = False,
+    *,
+    fast: int = FAST,
+    slow: int = SLOW,
+    vbt_rules: bool = False,
+) -> ReferenceResult:
     """Simulate every symbol and add the results up.
 
     ``close_fill`` is the variant that fills market orders at the signal bar's close (the
     bracket then anchored to that close and live from the next bar), which is what an
     engine without next-open fills for bar data does; it is used to check such a peer.
+    ``vbt_rules`` is the variant with vectorbt's two conventions (see ``_simulate``), used
+    to show that a vectorbt difference is exactly those conventions. ``fast``/``slow`` are
+    the SMA windows (the workload's by default; the sweep benchmark varies them).
     """
     trips = 0
     pnl = 0.0
     diag = np.zeros(N_DIAG, dtype=np.int64)
     for s in data:
-        up, down = crosses(sma(s.close, FAST), sma(s.close, SLOW))
+        up, down = crosses(sma(s.close, fast), sma(s.close, slow))
         t, p = _simulate_jit(
-            s.open, s.high, s.low, s.close, close_fill, up, down, SL_PCT, TP_PCT, float(QTY), diag
+            s.open,
+            s.high,
+            s.low,
+            s.close,
+            close_fill,
+            vbt_rules,
+            up,
+            down,
+            SL_PCT,
+            TP_PCT,
+            float(QTY),
+            diag,
         )
         trips += int(t)
         pnl += float(p)
