@@ -14,7 +14,7 @@ _NAMES = ("--symbols", "--timeframe", "--start", "--end", "--out", "--cache")
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch the bars, write them where asked, print what came (every empty symbol named)."""
-    from backstop.runners.fetch import fetch_bars, iso
+    from backstop.runners.fetch import Gateway, fetch_bars, iso
 
     if not args.out and not args.cache:
         raise ConfigError("--out", "give --out FILE.parquet|DIR and/or --cache FILE.duckdb")
@@ -28,6 +28,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         cache=args.cache,
         force=args.force,
         names=_NAMES,
+        gateway=Gateway(args.host, args.port, args.client_id),
     )
     if args.json:
         print(json.dumps(result.as_dict(), sort_keys=True))
@@ -63,8 +64,9 @@ def register(sub: Any) -> None:
         "--broker",
         required=True,
         metavar="BROKER",
-        help="alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY) or alpaca-fake "
-        "(the loopback fake on the bundled sample, no keys)",
+        help="alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY), ibkr (a TWS or IB "
+        "Gateway at --host/--port), or alpaca-fake / ibkr-fake (loopback fakes on the bundled "
+        "sample, no keys)",
     )
     fetch.add_argument("--symbols", required=True, help="comma-separated, e.g. AAPL,MSFT")
     fetch.add_argument("--timeframe", required=True, help="bar size: 1Min, 5Min, 1Hour, 1Day...")
@@ -79,6 +81,16 @@ def register(sub: Any) -> None:
     )
     fetch.add_argument(
         "--cache", help="a .duckdb file: bars upserted into table fetched_bars (no duplicates)"
+    )
+    fetch.add_argument("--host", default="127.0.0.1", help="ibkr: the gateway's host")
+    fetch.add_argument(
+        "--port", type=int, default=4002, help="ibkr: the gateway's API port (default 4002)"
+    )
+    fetch.add_argument(
+        "--client-id",
+        type=int,
+        default=90,
+        help="ibkr: the API client id to connect as, one no running runner uses (default 90)",
     )
     fetch.add_argument("--force", action="store_true", help="replace existing --out files")
     fetch.add_argument("--json", action="store_true", help="print one JSON object")

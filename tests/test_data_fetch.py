@@ -1,4 +1,5 @@
-"""``backstop data fetch``: Alpaca's historical bars through alpaca-py, against the fake."""
+"""``backstop data fetch``: Alpaca's historical bars through alpaca-py and IB's through ib_async,
+against the loopback fakes."""
 
 from __future__ import annotations
 
@@ -133,7 +134,10 @@ def test_the_fetched_file_backtests_as_the_bars_in_memory(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--broker", "ibkr"], "--broker: ibkr: not yet"),
+        (
+            ["--broker", "ibkr", "--port", "1"],
+            "IB gateway 127.0.0.1:1 (client id 90) not reachable: connection refused",
+        ),
         (["--broker", "kraken"], "--broker: unknown broker 'kraken'; choose one of alpaca"),
         (
             ["--broker", "alpaca-fake", "--start", "2020-01-04"],
@@ -198,3 +202,28 @@ def test_the_cli_needs_somewhere_to_write(capsys: pytest.CaptureFixture[str]) ->
     )  # fmt: skip
     assert (code, err) == (2, "backstop: error: --out: give --out FILE.parquet|DIR and/or "
                                "--cache FILE.duckdb\n")  # fmt: skip
+
+
+def test_ibkr_fake_bars_are_the_tapes_bars_exactly(tmp_path: Path) -> None:
+    """IB's historical bars through the real ib_async client and the IBKR adapter against
+    the loopback fake gateway: the same bars as the tape, into the same cache table."""
+    out = tmp_path / "ib.parquet"
+    cache = tmp_path / "cache.duckdb"
+    result = fetch_bars("ibkr-fake", "SYN001,SYN000", "1Min", START, END, out=out, cache=cache)
+    tape = _tape(["SYN000", "SYN001"])
+    assert result.counts == {"SYN001": 2010, "SYN000": 2010}
+    assert result.bars.equals(tape)
+    assert pl.read_parquet(out).equals(tape)
+    assert (result.cache_new, result.cache_total) == (4020, 4020)
+
+
+def test_cli_fetches_from_the_ibkr_fake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ib.parquet"
+    args = ["--broker", "ibkr-fake", "--symbols", "SYN002", "--timeframe", "1Min"]
+    code, text, err = _cli(capsys, *args, "--start", START, "--end", END, "--out", str(out))
+    assert (code, err) == (0, "")
+    assert text.splitlines()[0] == (
+        "fetched 2,010 1Min bars of 1 symbol(s) from ibkr-fake, "
+        "2020-01-02T00:00:00Z .. 2020-01-03T23:59:59.999999Z"
+    )
+    assert pl.read_parquet(out).equals(_tape(["SYN002"]))

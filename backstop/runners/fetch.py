@@ -3,8 +3,10 @@
 A broker plugs in through one function, ``(symbols, timeframe, start_ns, end_ns) -> frame``
 (``BarsFetch``), which returns bars in ``BAR_SCHEMA`` with ``start_ns <= ts <= end_ns``;
 ``open_broker`` picks it by name. ``alpaca`` reads Alpaca with the keys in
-``APCA_API_KEY_ID``/``APCA_API_SECRET_KEY``; ``alpaca-fake`` starts the loopback fake on the
-bundled sample (no keys needed). What comes back is validated as any bar input is, so
+``APCA_API_KEY_ID``/``APCA_API_SECRET_KEY``; ``ibkr`` reads IB's historical TRADES bars from a
+TWS or IB Gateway through the IBKR adapter (contracts checked against the instrument
+registry); ``alpaca-fake`` and ``ibkr-fake`` start the loopback fakes on the bundled sample
+(no keys, no gateway needed). What comes back is validated as any bar input is, so
 ``backstop backtest --data FILE`` reads the Parquet file as it is.
 
 The cache is the table ``fetched_bars`` (symbol, timeframe, ts, open, high, low, close,
@@ -30,7 +32,7 @@ from backstop.data import load_bars_frame
 from backstop.errors import BackstopError, ConfigError, check
 
 BarsFetch = Callable[[list[str], str, int, int], pl.DataFrame]
-BROKERS = ("alpaca", "alpaca-fake")
+BROKERS = ("alpaca", "alpaca-fake", "ibkr", "ibkr-fake")
 MAX_BARS = 5_000_000  # one fetch's bound: Alpaca's pages are followed up to this many bars
 CACHE_TABLE = "fetched_bars"
 _TIMEFRAME = re.compile(r"^[1-9]\d*(Min|Hour|Day|Week)$")
@@ -113,24 +115,31 @@ def parse_symbols(value: str | list[str] | tuple[str, ...], key: str = "symbols"
 
 
 def check_broker(broker: str) -> None:
-    """Refuse a broker ``open_broker`` cannot open (ibkr: its adapter is not there yet)."""
-    check(
-        broker != "ibkr",
-        ConfigError(
-            "--broker",
-            "ibkr: not yet; data fetch reads Alpaca (alpaca, or the keyless alpaca-fake)",
-        ),
-    )
+    """Refuse a broker ``open_broker`` cannot open."""
     check(
         broker in BROKERS,
         ConfigError("--broker", f"unknown broker {broker!r}; choose one of {', '.join(BROKERS)}"),
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """Where an IB gateway listens for ``ibkr`` (TWS paper 7497, IB Gateway paper 4002), and
+    the API client id the fetch connects as (one no running runner uses)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = 90
+
+
 @contextlib.contextmanager
-def open_broker(broker: str) -> Iterator[BarsFetch]:
+def open_broker(broker: str, gateway: Gateway | None = None) -> Iterator[BarsFetch]:
     """The named broker's fetch function, open for the ``with`` block."""
     check_broker(broker)
+    if broker in ("ibkr", "ibkr-fake"):
+        with _ibkr(broker, gateway or Gateway()) as fetch:
+            yield fetch
+        return
     from backstop.brokers.alpaca.config import AlpacaConfig, AlpacaKeys
     from backstop.brokers.alpaca.history import bars_fetcher
 
@@ -145,6 +154,33 @@ def open_broker(broker: str) -> Iterator[BarsFetch]:
     with FakeAlpaca(tape, start=tape["ts"].n_unique()) as fake:
         config = AlpacaConfig(rest_url=fake.url, data_url=fake.url, retry_wait_s=0)
         yield bars_fetcher(config, AlpacaKeys(fake.key_id, fake.secret_key), limit=MAX_BARS + 1)
+
+
+@contextlib.contextmanager
+def _ibkr(broker: str, gateway: Gateway) -> Iterator[BarsFetch]:
+    """IB's historical bars through the IBKR adapter (its contracts checked against the
+    instrument registry first); ``ibkr-fake`` starts the loopback fake gateway on the
+    bundled sample, every bar already delivered."""
+    from backstop.brokers.ibkr import IBKRBroker, IBKRConfig
+
+    with contextlib.ExitStack() as stack:
+        if broker == "ibkr-fake":
+            from backstop.data import sample_bars
+            from backstop.testing.fake_ibkr import FakeIBKR
+
+            tape = sample_bars()
+            fake = stack.enter_context(FakeIBKR(tape, start=tape["ts"].n_unique()))
+            config = IBKRConfig(
+                host=fake.host, port=fake.port, client_id=gateway.client_id, max_requests_per_s=0
+            )
+        else:
+            config = IBKRConfig(host=gateway.host, port=gateway.port, client_id=gateway.client_id)
+
+        def fetch(symbols: list[str], timeframe: str, start_ns: int, end_ns: int) -> pl.DataFrame:
+            with IBKRBroker(config, symbols=symbols) as ib:
+                return ib.bars(symbols, timeframe, start_ns, end_ns)
+
+        yield fetch
 
 
 def _alpaca_keys() -> Any:
@@ -174,11 +210,12 @@ def fetch_bars(
     cache: str | os.PathLike[str] | None = None,
     force: bool = False,
     names: tuple[str, ...] = ("symbols", "timeframe", "start", "end", "out", "cache"),
+    gateway: Gateway | None = None,
 ) -> FetchResult:
     """Fetch bars from ``broker`` (a name in ``BROKERS`` or a ``BarsFetch``) and write them
     to ``out`` (a .parquet file, or a folder: one ``SYMBOL_TIMEFRAME.parquet`` per symbol;
     an existing file only with ``force``) and/or the DuckDB ``cache``. ``names`` are the
-    keys errors name (the CLI passes its flags)."""
+    keys errors name (the CLI passes its flags); ``gateway`` is where ``ibkr`` connects."""
     k_sym, k_tf, k_start, k_end, k_out, k_cache = names
     if isinstance(broker, str):
         check_broker(broker)
@@ -201,7 +238,9 @@ def fetch_bars(
         )
     label = broker if isinstance(broker, str) else getattr(broker, "__name__", "fetch")
     with contextlib.ExitStack() as stack:
-        fn = stack.enter_context(open_broker(broker)) if isinstance(broker, str) else broker
+        fn = (
+            stack.enter_context(open_broker(broker, gateway)) if isinstance(broker, str) else broker
+        )
         raw = fn(syms, timeframe, start_ns, end_ns)
     bars = _checked(raw, syms, start_ns, end_ns, label)
     counts = dict(zip(syms, [bars.filter(pl.col("symbol") == s).height for s in syms], strict=True))
