@@ -173,8 +173,7 @@ class LiveRunner:
     def reconcile(self, recovering: bool = False, startup: bool = False) -> ReconcileReport:
         """Reconcile with the broker (``reconcile.py``), journal what it found (the
         session's reconcile rows) and alert on desyncs and unprotected positions."""
-        since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
-        report = reconcile(self.session, self.broker, since, recovering=recovering)
+        report = reconcile(self.session, self.broker, self.fills_since(), recovering=recovering)
         report.startup = startup
         self.reports.append(report)
         ts = self._ts()
@@ -194,6 +193,11 @@ class LiveRunner:
                       f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
             )  # fmt: skip
         return report
+
+    def fills_since(self) -> int:
+        """From when a reconcile asks the broker for executions: the session's first bar."""
+        bars = self.session.bars
+        return int(bars.get_column("ts").min()) if bars.height else 0  # type: ignore[arg-type]
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:

@@ -232,7 +232,9 @@ class LiveSession:
         n = self.setup.window_bars()
         # bars arrive in time order: each symbol's last n bars lie in the frame's tail
         recent = self.bars.tail(n * len(self.symbols))
-        keep = pl.int_range(pl.len()).over("symbol") >= pl.len().over("symbol") - n
+        # pl.len() is unsigned: a window longer than the bars seen must not wrap below zero
+        first = pl.len().over("symbol").cast(pl.Int64) - n
+        keep = pl.int_range(pl.len(), dtype=pl.Int64).over("symbol") >= first
         window = recent.filter(keep)
         table = self.setup.strategy.intents(window, self.params)
         return table.filter((pl.col("ts") == ts) & (pl.col("ts") > self.signal_cursor))
