@@ -4,8 +4,10 @@ A runner (``LiveRunner`` over ``LiveSession``) against the port fake (``tests/
 fake_port_broker.py``, matched bar time by bar time by ``tests/live_kit.SimWorld``) trades
 sma_cross over the bundled sample's first ``--stamps`` bar times (3 symbols). Every step is
 timed, and apart from it the parts that grow with the session: the session's own work at a
-bar (``on_bars``), the state save (``checkpoint`` + ``save_checkpoint``) and the broker
-re-read a runner does after every bar (``open_orders`` + ``recent_fills``). The report is the
+bar (``on_bars``), the runner's state save in steps that changed something (its
+``CheckpointStore``), the same state written whole (``save_checkpoint``, what every save
+cost before the store) and the broker re-read of a reconcile (``open_orders`` +
+``recent_fills`` from ``fills_since()``). The report is the
 median per step over a window of steps around each of ``--at`` (default 200 and 2,000), so a
 linear session shows the same figure at both, a quadratic one a growing one.
 
@@ -36,7 +38,7 @@ from backstop.engine.brackets import Venue  # noqa: E402
 from backstop.engine.checkpoint import save_checkpoint  # noqa: E402
 from backstop.engine.config import BacktestConfig  # noqa: E402
 from backstop.engine.profile import RiskProfile  # noqa: E402
-from backstop.runners.live.runner import STATE, LiveRunner, Mode  # noqa: E402
+from backstop.runners.live.runner import LiveRunner, Mode  # noqa: E402
 from backstop.runners.live.session import LiveSession, LiveSetup  # noqa: E402
 from backstop.strategies import get_strategy  # noqa: E402
 
@@ -55,13 +57,15 @@ def measure(stamps: int, at: list[int], window: int) -> dict[int, dict[str, floa
     session = LiveSession(setup, broker, 100_000.0)
     marks = {k: (k - window // 2, k + window // 2) for k in at}
     parts: dict[int, dict[str, list[float]]] = {
-        k: {"step": [], "on_bars": [], "state save": [], "broker re-read": []} for k in at
+        k: {"step": [], "on_bars": [], "state save": [], "whole save": [], "broker re-read": []}
+        for k in at
     }
     with tempfile.TemporaryDirectory() as tmp:
         runner = LiveRunner(session, broker, world, tmp, mode=Mode.PAPER, journal_every_s=1e9)
         runner.start()
-        decide = session.on_bars
+        decide, store = session.on_bars, runner.store.save
         spent: list[float] = []
+        saved: list[float] = []
 
         def on_bars(new: pl.DataFrame) -> int:
             t = time.perf_counter()
@@ -70,7 +74,15 @@ def measure(stamps: int, at: list[int], window: int) -> dict[int, dict[str, floa
             finally:
                 spent.append(time.perf_counter() - t)
 
+        def save(cp):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return store(cp)
+            finally:
+                saved.append(time.perf_counter() - t)
+
         session.on_bars = on_bars  # type: ignore[method-assign]
+        runner.store.save = save  # type: ignore[method-assign]
         while True:
             last = session.last_ts()
             new = world.next_bars(last)
@@ -78,12 +90,13 @@ def measure(stamps: int, at: list[int], window: int) -> dict[int, dict[str, floa
                 break
             n = runner.steps + 1
             inside = [k for k, (lo, hi) in marks.items() if lo <= n < hi]
+            saves = len(saved)
             t0 = time.perf_counter()
             runner.step(new)
             step = time.perf_counter() - t0
             for k in inside:
                 t1 = time.perf_counter()
-                save_checkpoint(Path(tmp) / STATE, session.checkpoint())
+                save_checkpoint(Path(tmp) / "whole.ckpt", session.checkpoint())
                 t2 = time.perf_counter()
                 broker.open_orders()
                 broker.recent_fills(runner.fills_since())
@@ -91,7 +104,9 @@ def measure(stamps: int, at: list[int], window: int) -> dict[int, dict[str, floa
                 got = parts[k]
                 got["step"].append(step)
                 got["on_bars"].append(spent[-1])
-                got["state save"].append(t2 - t1)
+                if len(saved) > saves:  # the step changed something: the runner saved
+                    got["state save"].append(saved[-1])
+                got["whole save"].append(t2 - t1)
                 got["broker re-read"].append(t3 - t2)
     out = {}
     for k, got in parts.items():

@@ -4,8 +4,9 @@ One step per new bar time: take the feed's bars, let the session decide (orders 
 broker through the port), then make it durable. The run directory holds
 
 - ``runner.json``: the marker ``backstop kill`` looks for;
-- ``state.ckpt``: the session's whole state, written atomically after every step that
-  changed anything (a verdict, an order, a fill, a guard event), so a runner killed at any
+- ``state.ckpt``: the session's whole state, saved after every step that changed anything
+  (a verdict, an order, a fill, a guard event) in one transaction that writes only what
+  changed (``CheckpointStore``: a step costs the same late in a session), so a runner killed at any
   instant restarts where its last durable step left it: restored, reconciled with the broker
   (what happened in between comes back as events, booked once), never re-deciding a signal;
 - ``journal.duckdb``: the backtest's tables, rewritten atomically from that state at most
@@ -33,7 +34,8 @@ import polars as pl
 
 from backstop.domain.enums import ControlAction, GuardEventKind, Intent
 from backstop.engine.broker import BrokerPort
-from backstop.engine.checkpoint import load_checkpoint, save_checkpoint
+from backstop.engine.checkpoint import load_checkpoint
+from backstop.engine.checkpoint_store import CheckpointStore
 from backstop.engine.clock import Clock, LiveClock
 from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.core.records import N_VERDICTS
@@ -102,6 +104,8 @@ class LiveRunner:
         self.journal_every_s = journal_every_s
         self.on_step = on_step
         self.kill = KillSwitch(self.run_dir, self.clock)
+        # the state is saved after every step that changed it: in place, what changed
+        self.store = CheckpointStore(self.run_dir / STATE)
         self.silent = SignalsWithoutOrders(self.notifier)
         self.steps = 0
         self.reports: list[ReconcileReport] = []
@@ -250,7 +254,7 @@ class LiveRunner:
         now = self._counts()
         changed = now != self._seen
         if changed or force:
-            save_checkpoint(self.run_dir / STATE, self.session.checkpoint())
+            self.store.save(self.session.checkpoint())
         self._seen = now
         due = time.monotonic() - self._journaled_at >= self.journal_every_s
         if force or (changed and due):

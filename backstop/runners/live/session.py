@@ -86,6 +86,7 @@ class LiveSession:
         guard = guard_for(self.specs, self.strategies, setup.profile, initial_cash)
         self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows: dict[str, tuple[list[int], list[int]]] = {}  # symbol: (stamps, rows)
+        self._codes: list[int] = []  # each bar's symbol as its index in ``symbols``
         prm = setup.config.sim_params()
         ctx = plain_context()
         self.driver = PortDriver(
@@ -213,10 +214,12 @@ class LiveSession:
             DataError(source="live bars", problem=f"bars for symbols not traded: {unknown}"),
         )
         start = self.bars.height
+        code = {s: k for k, s in enumerate(self.symbols)}
         for k, (sym, t) in enumerate(zip(frame["symbol"], frame["ts"], strict=True)):
             stamps, rows = self._rows.setdefault(sym, ([], []))
             stamps.append(int(t))
             rows.append(start + k)
+            self._codes.append(code[sym])
         self.bars = pl.concat([self.bars, frame])
         missing = sorted(set(self.symbols) - set(self._rows))
         check(
@@ -311,7 +314,7 @@ class LiveSession:
         parts = self.driver.snapshot()  # state structs, mirror, bracket plans, fills
         parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
         parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
-        parts["bars"]["sym"] = bar_arrays(self.bars).sym if self.bars.height else np.zeros(0)
+        parts["bars"]["sym"] = np.array(self._codes, dtype=np.int32)
         parts["session"] = {
             "event_symbols": text_array(self.event_symbols),
             "reconcile": text_array(self.reconcile_rows),
@@ -338,6 +341,7 @@ class LiveSession:
         frame = pl.DataFrame({**columns, "symbol": names.tolist()}).select(BAR_COLUMNS)
         self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows = {}
+        self._codes = []
         self._append(frame)
         held = cp.part("session")
         self.event_symbols = list(from_text_array(held["event_symbols"]))

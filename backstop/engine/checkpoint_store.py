@@ -1,0 +1,216 @@
+"""A checkpoint kept up to date in place: each save writes only what changed since the last.
+
+``save_checkpoint`` rewrites the whole state into a new file and renames it into place:
+right for a one-off save, but a live session saves after every bar that changed anything, and
+its state grows with the session (bars, fills, verdicts, orders), so whole rewrites make a
+long session quadratic (bench/RESULTS.md, "live session cost").
+
+``CheckpointStore`` keeps one DuckDB file open. Every array of every part is stored as its
+raw bytes cut into chunks of ``CHUNK_BYTES`` (plus its dtype and shape); a save compares each
+array's chunks with those it last wrote and, in one transaction, rewrites only the chunks that
+differ, adds new ones and drops those past the end. The record arrays of a session grow at
+their end, so a save writes the last chunk or two of each: the work is what changed, not what
+the session holds. (Comparing is a byte compare over the state in memory: cheap next to the
+write.) A transaction is all or nothing: a process killed during a save leaves the previous
+save, which DuckDB restores from its write-ahead log on the next open, exactly as the atomic
+rename of a whole file did. The first save of a store writes the whole state into a fresh
+file, atomically, as ``save_checkpoint`` does; ``load_checkpoint`` reads both layouts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from backstop.engine.atomic import replacing
+from backstop.engine.checkpoint import Checkpoint
+from backstop.errors import BackstopError
+
+STORE_VERSION = 2
+CHUNK_BYTES = 1 << 16  # 64 KiB: a grown array rewrites at most this much of its old bytes
+
+_SCHEMA = (
+    "CREATE TABLE meta (key VARCHAR, value VARCHAR)",
+    "CREATE TABLE fields (part VARCHAR, field VARCHAR, dtype BLOB, shape VARCHAR)",
+    "CREATE TABLE chunks (part VARCHAR, field VARCHAR, chunk INTEGER, data BLOB)",
+)
+
+
+class CheckpointStore:
+    """One checkpoint file, brought up to date in place by ``save`` (see the module doc)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._chunks: dict[tuple[str, str], list[bytes]] = {}  # what the file holds
+        self._heads: dict[tuple[str, str], tuple[bytes, str]] = {}
+
+    def save(self, checkpoint: Checkpoint) -> Path:
+        """Bring the file up to ``checkpoint``: the whole of it on the first save, what
+        changed on every later one; errors are one BackstopError naming the path."""
+        try:
+            if self._con is None:
+                self._first(checkpoint)
+            else:
+                self._update(self._con, checkpoint)
+            # the file's time marks every save (its bytes may wait in DuckDB's log)
+            self.path.touch()
+        except (duckdb.Error, OSError) as exc:
+            self.close()  # the next save starts over with a whole write
+            cause = " ".join(str(exc).split())
+            raise BackstopError(f"{self.path}: checkpoint not written ({cause})") from None
+        return self.path
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        self._con = None
+        self._chunks.clear()
+        self._heads.clear()
+
+    def _first(self, checkpoint: Checkpoint) -> None:
+        """Open the file (a store's own, written whole in one transaction) or create it
+        whole and atomically (none yet, or one written by ``save_checkpoint``)."""
+        if _is_store(self.path):
+            self._con = duckdb.connect(str(self.path))
+            try:
+                self._update(self._con, checkpoint, whole=True)
+            except BaseException:
+                self.close()
+                raise
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # a log left beside an older file would be replayed against the new one
+        self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+        with replacing(self.path, checkpoint.run_id) as partial:
+            con = duckdb.connect(str(partial))
+            try:
+                for statement in _SCHEMA:
+                    con.execute(statement)
+                self._update(con, checkpoint)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+        self._con = duckdb.connect(str(self.path))
+
+    def _update(
+        self, con: duckdb.DuckDBPyConnection, checkpoint: Checkpoint, whole: bool = False
+    ) -> None:
+        """One transaction: the meta rows, and each array's changed chunks (``whole``:
+        every field and chunk the file held replaced by this checkpoint's)."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if whole:
+                con.execute("DELETE FROM fields")
+                con.execute("DELETE FROM chunks")
+            con.execute("DELETE FROM meta")
+            con.executemany("INSERT INTO meta VALUES (?, ?)", _meta(checkpoint))
+            seen = set()
+            for part, arrays in checkpoint.parts.items():
+                for name, array in arrays.items():
+                    seen.add((part, name))
+                    self._write_array(con, part, name, np.ascontiguousarray(array))
+            for part, name in sorted(set(self._chunks) - seen):  # fields no longer saved
+                con.execute("DELETE FROM fields WHERE part = ? AND field = ?", [part, name])
+                con.execute("DELETE FROM chunks WHERE part = ? AND field = ?", [part, name])
+                del self._chunks[part, name]
+                del self._heads[part, name]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            self._chunks.clear()  # what the file holds is no longer known: write it all
+            self._heads.clear()
+            raise
+
+    def _write_array(
+        self, con: duckdb.DuckDBPyConnection, part: str, name: str, array: np.ndarray
+    ) -> None:
+        key = (part, name)
+        head = (_dtype_bytes(array.dtype), json.dumps(list(array.shape)))
+        if self._heads.get(key) != head:
+            con.execute("DELETE FROM fields WHERE part = ? AND field = ?", [part, name])
+            con.execute("INSERT INTO fields VALUES (?, ?, ?, ?)", [part, name, *head])
+            self._heads[key] = head
+        data = array.tobytes()
+        new = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+        old = self._chunks.get(key, [])
+        changed = [j for j, c in enumerate(new) if j >= len(old) or old[j] != c]
+        if changed or len(old) > len(new):
+            con.execute(
+                "DELETE FROM chunks WHERE part = ? AND field = ? "
+                "AND (chunk >= ? OR list_contains(?, chunk))",
+                [part, name, len(new), changed],
+            )
+            con.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?)", [(part, name, j, new[j]) for j in changed]
+            )
+        self._chunks[key] = new
+
+
+def _is_store(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint file a ``CheckpointStore`` wrote."""
+    if not path.exists():
+        return False
+    try:
+        con = duckdb.connect(str(path))
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            con.close()
+    except duckdb.Error:
+        return False
+    return meta.get("version") == str(STORE_VERSION)
+
+
+def _meta(checkpoint: Checkpoint) -> list[tuple[str, str]]:
+    meta = [("version", str(STORE_VERSION)), ("run_id", checkpoint.run_id)]
+    return meta + [(f"counter.{k}", str(int(v))) for k, v in checkpoint.counters.items()]
+
+
+def _dtype_bytes(dtype: np.dtype) -> bytes:
+    """The dtype as the header of an empty .npy (structured and text dtypes included)."""
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(0, dtype=dtype), allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_store(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The parts of a checkpoint file written by ``CheckpointStore`` (an open connection)."""
+    fields = con.execute("SELECT part, field, dtype, shape FROM fields").fetchall()
+    rows = con.execute(
+        "SELECT part, field, chunk, data FROM chunks ORDER BY part, field, chunk"
+    ).fetchall()
+    data: dict[tuple[str, str], list[bytes]] = {}
+    for part, name, k, blob in rows:
+        got = data.setdefault((part, name), [])
+        if k != len(got):
+            raise BackstopError(f"{path}: checkpoint field {part}.{name} lacks chunk {len(got)}")
+        got.append(bytes(blob))
+    parts: dict[str, dict[str, np.ndarray]] = {}
+    for part, name, dtype, shape in fields:
+        kind = np.load(io.BytesIO(bytes(dtype)), allow_pickle=False).dtype
+        raw = b"".join(data.get((part, name), []))
+        array = np.frombuffer(raw, dtype=kind).reshape(json.loads(shape)).copy()
+        parts.setdefault(part, {})[name] = array
+    return parts
+
+
+def parts_equal(
+    a: Mapping[str, Mapping[str, np.ndarray]], b: Mapping[str, Mapping[str, np.ndarray]]
+) -> bool:
+    """Whether two checkpoints' parts hold the same arrays (dtype, shape and bytes)."""
+    if sorted(a) != sorted(b):
+        return False
+    for part in a:
+        if sorted(a[part]) != sorted(b[part]):
+            return False
+        for name, x in a[part].items():
+            y = b[part][name]
+            if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+                return False
+    return True
