@@ -19,6 +19,7 @@ file, atomically, as ``save_checkpoint`` does; ``load_checkpoint`` reads both la
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Mapping
@@ -26,13 +27,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from backstop.engine.atomic import replacing
 from backstop.engine.checkpoint import Checkpoint
 from backstop.errors import BackstopError
 
 STORE_VERSION = 2
-CHUNK_BYTES = 1 << 16  # 64 KiB: a grown array rewrites at most this much of its old bytes
+CHUNK_BYTES = 1 << 14  # 16 KiB: a grown array rewrites at most this much of its old bytes
 
 _SCHEMA = (
     "CREATE TABLE meta (key VARCHAR, value VARCHAR)",
@@ -49,6 +51,7 @@ class CheckpointStore:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._chunks: dict[tuple[str, str], list[bytes]] = {}  # what the file holds
         self._heads: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.written = 0  # array bytes the last save wrote (the rest it left as they were)
 
     def save(self, checkpoint: Checkpoint) -> Path:
         """Bring the file up to ``checkpoint``: the whole of it on the first save, what
@@ -101,55 +104,91 @@ class CheckpointStore:
     def _update(
         self, con: duckdb.DuckDBPyConnection, checkpoint: Checkpoint, whole: bool = False
     ) -> None:
-        """One transaction: the meta rows, and each array's changed chunks (``whole``:
-        every field and chunk the file held replaced by this checkpoint's)."""
+        """One transaction of a few statements, whatever the number of fields: the meta rows,
+        the headers that changed, and each array's chunks from its first changed one on
+        (``whole``: every field and chunk the file held replaced by this checkpoint's)."""
+        heads: list[tuple[str, str, bytes, str]] = []
+        cuts: list[tuple[str, str, int]] = []  # (part, field, first chunk to rewrite)
+        rows: list[tuple[str, str, int, bytes]] = []
+        chunks: dict[tuple[str, str], list[bytes]] = {}
+        for part, arrays in checkpoint.parts.items():
+            for name, array in arrays.items():
+                key = (part, name)
+                array = np.ascontiguousarray(array)
+                head = self._head(array)
+                if whole or self._heads.get(key) != head:
+                    heads.append((part, name, *head))
+                data = array.tobytes()
+                new = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+                old = [] if whole else self._chunks.get(key, [])
+                first = next(
+                    (j for j, c in enumerate(new) if j >= len(old) or old[j] != c), len(new)
+                )
+                if first < len(new) or len(old) > len(new):
+                    cuts.append((part, name, first))
+                    rows += [(part, name, j, new[j]) for j in range(first, len(new))]
+                chunks[key] = new
+        gone = [] if whole else sorted(set(self._chunks) - set(chunks))
+        heads_cut = [(p, n) for p, n, *_ in heads] + gone
+        cuts += [(p, n, 0) for p, n in gone]
         con.execute("BEGIN TRANSACTION")
         try:
             if whole:
                 con.execute("DELETE FROM fields")
                 con.execute("DELETE FROM chunks")
             con.execute("DELETE FROM meta")
-            con.executemany("INSERT INTO meta VALUES (?, ?)", _meta(checkpoint))
-            seen = set()
-            for part, arrays in checkpoint.parts.items():
-                for name, array in arrays.items():
-                    seen.add((part, name))
-                    self._write_array(con, part, name, np.ascontiguousarray(array))
-            for part, name in sorted(set(self._chunks) - seen):  # fields no longer saved
-                con.execute("DELETE FROM fields WHERE part = ? AND field = ?", [part, name])
-                con.execute("DELETE FROM chunks WHERE part = ? AND field = ?", [part, name])
-                del self._chunks[part, name]
-                del self._heads[part, name]
+            meta = _meta(checkpoint)
+            con.execute(
+                "INSERT INTO meta SELECT * FROM (VALUES "
+                + ", ".join("(?, ?)" for _ in meta) + ")",
+                [x for kv in meta for x in kv],
+            )  # fmt: skip
+            if heads_cut and not whole:
+                _with(con, "heads_cut", _table(heads_cut, ("part", "field")),
+                      "DELETE FROM fields USING heads_cut WHERE fields.part = heads_cut.part "
+                      "AND fields.field = heads_cut.field")  # fmt: skip
+            if heads:
+                _with(con, "new_heads", _table(heads, ("part", "field", "dtype", "shape")),
+                      "INSERT INTO fields SELECT * FROM new_heads")  # fmt: skip
+            if cuts and not whole:
+                _with(con, "cuts", _table(cuts, ("part", "field", "first")),
+                      "DELETE FROM chunks USING cuts WHERE chunks.part = cuts.part AND "
+                      "chunks.field = cuts.field AND chunks.chunk >= cuts.first")  # fmt: skip
+            if rows:
+                _with(con, "new_chunks", _table(rows, ("part", "field", "chunk", "data")),
+                      "INSERT INTO chunks SELECT * FROM new_chunks")  # fmt: skip
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             self._chunks.clear()  # what the file holds is no longer known: write it all
             self._heads.clear()
             raise
+        self._chunks = chunks
+        self.written = sum(len(r[3]) for r in rows)
+        kept = {} if whole else {k: v for k, v in self._heads.items() if k in chunks}
+        self._heads = kept | {(p, n): (d, sh) for p, n, d, sh in heads}
 
-    def _write_array(
-        self, con: duckdb.DuckDBPyConnection, part: str, name: str, array: np.ndarray
-    ) -> None:
-        key = (part, name)
-        head = (_dtype_bytes(array.dtype), json.dumps(list(array.shape)))
-        if self._heads.get(key) != head:
-            con.execute("DELETE FROM fields WHERE part = ? AND field = ?", [part, name])
-            con.execute("INSERT INTO fields VALUES (?, ?, ?, ?)", [part, name, *head])
-            self._heads[key] = head
-        data = array.tobytes()
-        new = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-        old = self._chunks.get(key, [])
-        changed = [j for j, c in enumerate(new) if j >= len(old) or old[j] != c]
-        if changed or len(old) > len(new):
-            con.execute(
-                "DELETE FROM chunks WHERE part = ? AND field = ? "
-                "AND (chunk >= ? OR list_contains(?, chunk))",
-                [part, name, len(new), changed],
-            )
-            con.executemany(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?)", [(part, name, j, new[j]) for j in changed]
-            )
-        self._chunks[key] = new
+    def _head(self, array: np.ndarray) -> tuple[bytes, str]:
+        return _dtype_bytes(array.dtype), json.dumps(list(array.shape))
+
+
+def _table(rows: list[tuple], names: tuple[str, ...]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    types = {"chunk": pa.int32(), "first": pa.int32(), "data": pa.binary(), "dtype": pa.binary()}
+    return pa.table(
+        {
+            n: pa.array(list(c), type=types.get(n, pa.string()))
+            for n, c in zip(names, columns, strict=True)
+        }
+    )
+
+
+def _with(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
+    con.register(name, table)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister(name)
 
 
 def _is_store(path: Path) -> bool:
@@ -172,6 +211,7 @@ def _meta(checkpoint: Checkpoint) -> list[tuple[str, str]]:
     return meta + [(f"counter.{k}", str(int(v))) for k, v in checkpoint.counters.items()]
 
 
+@functools.lru_cache(maxsize=256)
 def _dtype_bytes(dtype: np.dtype) -> bytes:
     """The dtype as the header of an empty .npy (structured and text dtypes included)."""
     buf = io.BytesIO()

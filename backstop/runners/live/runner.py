@@ -184,6 +184,8 @@ class LiveRunner:
         session = self.session
         session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
         session.reconciles += 1
+        if not recovering and session.bars.height:  # what it read is booked now
+            session.fills_checked = max(session.fills_checked, session.last_ts())
         for line in report.lines():
             log.warning("reconcile: %s", line)
         for symbol, (b, m) in sorted(report.desync.items()):
@@ -199,7 +201,12 @@ class LiveRunner:
         return report
 
     def fills_since(self) -> int:
-        """From when a reconcile asks the broker for executions: the session's first bar."""
+        """From when a reconcile asks the broker for executions: the last bar time of the
+        last reconcile that finished caught up (everything stamped before it was read then:
+        the re-read stays as long as the time between reconciles, not the session), else
+        the session's first bar."""
+        if self.session.fills_checked >= 0:
+            return self.session.fills_checked
         bars = self.session.bars
         return int(bars.get_column("ts").min()) if bars.height else 0  # type: ignore[arg-type]
 

@@ -101,6 +101,8 @@ class LiveSession:
         # every reconcile with the broker, as rows of the journal's reconcile table
         self.reconcile_rows: list[dict[str, Any]] = []
         self.reconciles = 0
+        # ns: every execution of ours stamped before it was read by a finished reconcile
+        self.fills_checked = -1
 
     # ---- bars in -----------------------------------------------------------------------------
     def row_of(self, symbol: str, ts: int) -> int:
@@ -321,6 +323,7 @@ class LiveSession:
         }
         counters = {
             "reconciles": self.reconciles,
+            "fills_checked": self.fills_checked,
             "bars_done": self.bars.height,
             "events_done": self.events_done,
             "signal_cursor": self.signal_cursor,
@@ -350,6 +353,7 @@ class LiveSession:
             list(from_text_array(held["reconcile"])) if "reconcile" in held else []
         )
         self.reconciles = int(cp.counters.get("reconciles", 0))
+        self.fills_checked = int(cp.counters.get("fills_checked", -1))
         self.events_done = cp.counter("events_done")
         self.signal_cursor = cp.counter("signal_cursor")
         a = bar_arrays(self.bars)
