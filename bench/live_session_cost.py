@@ -14,7 +14,10 @@ linear session shows the same figure at both, a quadratic one a growing one.
 The journal rewrite (at most once a second while running) is left out
 (``journal_every_s`` is set past the run): it is a whole rewrite by design, bounded in rate.
 
-    python bench/live_session_cost.py [--stamps 2100] [--at 200 2000] [--window 40]
+With ``--alpaca`` it times instead the REST re-read the Alpaca path does after every bar
+(``measure_alpaca``), as it is and as it was.
+
+    python bench/live_session_cost.py [--stamps 2100] [--at 200 2000] [--window 40] [--alpaca]
 """
 
 from __future__ import annotations
@@ -114,13 +117,51 @@ def measure(stamps: int, at: list[int], window: int) -> dict[int, dict[str, floa
     return out
 
 
+def measure_alpaca(stamps: int, at: list[int], window: int) -> dict[int, dict[str, float]]:
+    """The REST re-read a runner does after every bar on the Alpaca path (``backstop paper
+    --broker alpaca-fake``: the real alpaca-py client against the loopback fake), timed at
+    the marks as it is now (what changed since the last re-sync) and as it was (open orders
+    plus every order and fill of the look-back window, a trading day)."""
+    from backstop.runners.live.paper import PaperOptions, run_paper
+
+    marks = {k: (k - window // 2, k + window // 2) for k in at}
+    parts: dict[int, dict[str, list[float]]] = {
+        k: {"re-read since last": [], "re-read look-back": []} for k in at
+    }
+
+    def hook(runner: LiveRunner) -> None:
+        broker = runner.broker
+        for k, (lo, hi) in marks.items():
+            if lo <= runner.steps < hi:
+                t0 = time.perf_counter()
+                broker.refresh()  # type: ignore[attr-defined]
+                t1 = time.perf_counter()
+                broker._synced_ns = None  # type: ignore[attr-defined]  # as before: the day
+                broker.refresh()  # type: ignore[attr-defined]
+                t2 = time.perf_counter()
+                parts[k]["re-read since last"].append(t1 - t0)
+                parts[k]["re-read look-back"].append(t2 - t1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_paper(
+            PaperOptions("alpaca-fake", "sma_cross", {"fast": 5, "slow": 20}, None, None,
+                         Mode.PAPER, Path(tmp) / "run", bars=stamps, on_step=hook)
+        )  # fmt: skip
+    return {
+        k: {name: 1e3 * statistics.median(v) for name, v in got.items() if v}
+        for k, got in parts.items()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stamps", type=int, default=2100)
     ap.add_argument("--at", type=int, nargs="+", default=[200, 2000])
     ap.add_argument("--window", type=int, default=40)
+    ap.add_argument("--alpaca", action="store_true", help="time the Alpaca path's re-read")
     args = ap.parse_args()
-    result = measure(args.stamps, args.at, args.window)
+    run = measure_alpaca if args.alpaca else measure
+    result = run(args.stamps, args.at, args.window)
     names = list(next(iter(result.values())))
     print(f"{'bar times':>10} " + " ".join(f"{n + ' ms':>18}" for n in names))
     for k, row in result.items():

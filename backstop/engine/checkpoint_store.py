@@ -49,7 +49,7 @@ class CheckpointStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._chunks: dict[tuple[str, str], list[bytes]] = {}  # what the file holds
+        self._chunks: dict[tuple[str, str], np.ndarray] = {}  # each field's bytes in the file
         self._heads: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.written = 0  # array bytes the last save wrote (the rest it left as they were)
 
@@ -110,7 +110,7 @@ class CheckpointStore:
         heads: list[tuple[str, str, bytes, str]] = []
         cuts: list[tuple[str, str, int]] = []  # (part, field, first chunk to rewrite)
         rows: list[tuple[str, str, int, bytes]] = []
-        chunks: dict[tuple[str, str], list[bytes]] = {}
+        chunks: dict[tuple[str, str], np.ndarray] = {}
         for part, arrays in checkpoint.parts.items():
             for name, array in arrays.items():
                 key = (part, name)
@@ -118,16 +118,17 @@ class CheckpointStore:
                 head = self._head(array)
                 if whole or self._heads.get(key) != head:
                     heads.append((part, name, *head))
-                data = array.tobytes()
-                new = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-                old = [] if whole else self._chunks.get(key, [])
-                first = next(
-                    (j for j, c in enumerate(new) if j >= len(old) or old[j] != c), len(new)
-                )
-                if first < len(new) or len(old) > len(new):
-                    cuts.append((part, name, first))
-                    rows += [(part, name, j, new[j]) for j in range(first, len(new))]
-                chunks[key] = new
+                data = np.frombuffer(array.tobytes(), dtype=np.uint8)
+                old = None if whole else self._chunks.get(key)
+                first = 0 if old is None else _first_change(old, data)
+                if old is None or first < len(data) or len(old) > len(data):
+                    k = first // CHUNK_BYTES
+                    cuts.append((part, name, k))
+                    rows += [
+                        (part, name, j, data[j * CHUNK_BYTES : (j + 1) * CHUNK_BYTES].tobytes())
+                        for j in range(k, -(-len(data) // CHUNK_BYTES))
+                    ]
+                chunks[key] = data
         gone = [] if whole else sorted(set(self._chunks) - set(chunks))
         heads_cut = [(p, n) for p, n, *_ in heads] + gone
         cuts += [(p, n, 0) for p, n in gone]
@@ -170,6 +171,14 @@ class CheckpointStore:
 
     def _head(self, array: np.ndarray) -> tuple[bytes, str]:
         return _dtype_bytes(array.dtype), json.dumps(list(array.shape))
+
+
+def _first_change(old: np.ndarray, new: np.ndarray) -> int:
+    """The first byte where ``new`` differs from ``old`` (``len(new)`` when it is ``old``
+    or ``old`` grown at its end): one vectorized compare, no copies of the chunks."""
+    m = min(len(old), len(new))
+    differ = np.flatnonzero(old[:m] != new[:m])
+    return int(differ[0]) if differ.size else (m if len(new) > m else len(new))
 
 
 def _table(rows: list[tuple], names: tuple[str, ...]) -> pa.Table:
