@@ -6,8 +6,8 @@ broker through the port), then make it durable. The run directory holds
 - ``runner.json``: the marker ``backstop kill`` looks for;
 - ``state.ckpt``: the session's whole state, saved after every step that changed anything
   (a verdict, an order, a fill, a guard event) in one transaction that writes only what
-  changed (``CheckpointStore``: a step costs the same late in a session), so a runner killed at any
-  instant restarts where its last durable step left it: restored, reconciled with the broker
+  changed (``CheckpointStore``), so a runner killed at any instant restarts where its last
+  durable step left it: restored, reconciled with the broker
   (what happened in between comes back as events, booked once), never re-deciding a signal;
 - ``journal.duckdb``: the backtest's tables, rewritten atomically from that state at most
   once a second while running, at start-up and at the end, so ``backstop report``,
