@@ -273,3 +273,45 @@ def test_a_session_too_short_to_signal_says_so(tmp_path: Path, capsys) -> None: 
     out = capsys.readouterr().out
     assert '"verdicts": 0' in out
     assert "sma_cross needs 51 bars of a symbol before it can signal; SYN001 had fewer" in out
+
+
+def test_seed_003_duplicate_entry_guard_refuses_live_as_in_the_backtest(tmp_path: Path) -> None:
+    """The equity-runner preset (seed 003: no double entry) against the fake: a strategy that
+    asks for a second entry in a symbol it already holds (SYN001), and in one whose first
+    entry is still working (SYN002, a limit far below the market), is refused with the
+    backtest's verdicts and reason codes, and the fake receives one order per symbol."""
+    from backstop.engine.profile import RiskProfile
+    from backstop.runners.live.paper import FAKE_KEYS
+
+    bars = sample(60)
+    stamps = bars.get_column("ts").unique().sort().to_list()
+    asks = [
+        (stamps[30], "SYN001", 1, 0, 0, None),  # market: filled at the next open
+        (stamps[33], "SYN001", 1, 0, 0, None),  # held by now: a second entry
+        (stamps[30], "SYN002", 1, 0, 1, 50.0),  # limit far below: stays working
+        (stamps[35], "SYN002", 1, 0, 1, 50.0),  # its first entry still works
+    ]
+
+    def entries_twice(frame: pl.DataFrame) -> pl.DataFrame:
+        schema = {"ts": pl.Int64, "symbol": pl.String, "side": pl.Int64, "intent": pl.Int64,
+                  "otype": pl.Int64, "limit_px": pl.Float64}  # fmt: skip
+        table = pl.DataFrame(asks, schema=schema, orient="row").with_columns(tif=pl.lit(1))
+        return table.filter(pl.col("ts").is_in(frame.get_column("ts").implode()))
+
+    profile = RiskProfile.load("equity-runner")
+    with FakeAlpaca(bars, keys=FAKE_KEYS) as fake:
+        run_paper(
+            PaperOptions("alpaca-fake", entries_twice, {}, ("SYN000", "SYN001", "SYN002"),
+                         profile, Mode.PAPER, tmp_path / "run", bars=60, fake_url=fake.url)
+        )  # fmt: skip
+        sent = [o["symbol"] for o in fake.orders()]
+    ref = backstop.Backtest(
+        bars, entries_twice, profile=profile, config=BacktestConfig(legs_live_on_entry_bar=False)
+    ).run()
+    expected = table(write_journal(ref, tmp_path / "ref.duckdb"), "verdicts")
+    live = table(tmp_path / "run" / JOURNAL, "verdicts")
+    assert live.equals(expected)
+    refused = live.filter(~pl.col("approved"))
+    assert refused["symbol"].to_list() == ["SYN001", "SYN002"]
+    assert refused["reason_codes"].to_list() == [["DUPLICATE_POSITION"], ["DUPLICATE_POSITION"]]
+    assert sorted(sent) == ["SYN001", "SYN002"]  # no second order reached the broker

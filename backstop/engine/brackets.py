@@ -31,7 +31,7 @@ restarted runner that decides again sends the very same ids.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from backstop.domain.commands import AmendOrder, CancelOrder, OrderCommand, SubmitOrder
@@ -364,7 +364,9 @@ class BracketManager:
 
     # ---- durability ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"plans": {k: asdict(v) for k, v in self.plans.items()}}
+        # a shallow dict per plan (every field is a scalar): saved after every changed step
+        names = [f.name for f in fields(Protection)]
+        return {"plans": {k: {n: getattr(v, n) for n in names} for k, v in self.plans.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.plans = {k: Protection(**v) for k, v in data["plans"].items()}

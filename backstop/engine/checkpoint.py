@@ -106,25 +106,33 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise BackstopError(f"{path}: no such checkpoint")
+    from backstop.engine.checkpoint_store import STORE_VERSION, read_store
+
+    parts: dict[str, dict[str, np.ndarray]] = {}
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        # not read-only: a store killed mid-save is brought back to its last save by DuckDB
+        # replaying its write-ahead log, which a read-only open cannot do
+        con = duckdb.connect(str(path))
         try:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            rows = con.execute("SELECT part, field, npy FROM arrays").fetchall()
+            if meta.get("version") == str(CHECKPOINT_VERSION):
+                for part, name, blob in con.execute(
+                    "SELECT part, field, npy FROM arrays"
+                ).fetchall():
+                    parts.setdefault(part, {})[name] = np.load(io.BytesIO(blob), allow_pickle=False)
+            elif meta.get("version") == str(STORE_VERSION):
+                parts = read_store(con, path)
         finally:
             con.close()
     except duckdb.Error as exc:
         cause = " ".join(str(exc).split())
         raise BackstopError(f"{path}: not a backstop checkpoint ({cause})") from None
-    if meta.get("version") != str(CHECKPOINT_VERSION):
+    if meta.get("version") not in (str(CHECKPOINT_VERSION), str(STORE_VERSION)):
         raise BackstopError(
             f"{path}: checkpoint version {meta.get('version')!r}, this backstop reads "
-            f"{CHECKPOINT_VERSION}"
+            f"{CHECKPOINT_VERSION} and {STORE_VERSION}"
         )
     counters = {k.removeprefix("counter."): int(v) for k, v in meta.items() if k[:8] == "counter."}
-    parts: dict[str, dict[str, np.ndarray]] = {}
-    for part, name, blob in rows:
-        parts.setdefault(part, {})[name] = np.load(io.BytesIO(blob), allow_pickle=False)
     return Checkpoint(run_id=meta["run_id"], counters=counters, parts=parts)
 
 

@@ -124,6 +124,7 @@ class PortDriver:
         self.ctx = ctx
         self.index = {s: k for k, s in enumerate(symbols)}
         self.mirror = BrokerMirror()
+        self.done_orders: dict[str, str] = {}  # finished orders' saved text (driver_records)
         self.brackets = BracketManager(
             run_id,
             dict(zip(symbols, inst.tick.tolist(), strict=True)),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from backstop.domain.enums import TERMINAL_STATUSES
 from backstop.domain.orders import parse_client_order_id
 from backstop.engine.checkpoint import rebuild, struct_arrays
 from backstop.engine.core.guard import Guard, _make_guard
@@ -26,7 +27,7 @@ from backstop.engine.core.records import (
     _make_decisions,
     _make_portfolio,
 )
-from backstop.engine.mirror import BrokerMirror
+from backstop.engine.mirror import BrokerMirror, order_dict
 from backstop.errors import BackstopError
 
 if TYPE_CHECKING:
@@ -82,6 +83,22 @@ def from_text_array(array: np.ndarray) -> Any:
     return json.loads(str(array[0]))
 
 
+def _orders_text(driver: PortDriver) -> np.ndarray:
+    """The mirror's orders as ``text_array`` writes them, each finished order's text made
+    once and kept (a finished order never changes): a save costs the orders still working,
+    not every order of the session."""
+    done = driver.done_orders
+    parts = []
+    for cid, o in driver.mirror.orders.items():
+        text = done.get(cid)
+        if text is None:
+            text = json.dumps(order_dict(o), sort_keys=True)
+            if o.status in TERMINAL_STATUSES:
+                done[cid] = text
+        parts.append(text)
+    return np.array(["[" + ", ".join(parts) + "]"], dtype=np.str_)
+
+
 def snapshot(driver: PortDriver) -> dict[str, dict[str, np.ndarray]]:
     """A driver's checkpoint parts: its state structs, and as ``port`` its mirror, bracket
     plans, booked fills and the bar it was booking."""
@@ -89,8 +106,12 @@ def snapshot(driver: PortDriver) -> dict[str, dict[str, np.ndarray]]:
         "guard": struct_arrays(driver.g),
         "portfolio": struct_arrays(driver.pf),
         "decisions": struct_arrays(driver.dec),
+        # the mirror's parts apart, its orders in the order sent: a save rewrites only the
+        # part of each that changed (CheckpointStore), not all orders for one new exec id
         "port": {
-            "mirror": text_array(driver.mirror.to_dict()),
+            "mirror.orders": _orders_text(driver),
+            "mirror.positions": text_array(dict(sorted(driver.mirror.positions.items()))),
+            "mirror.exec_ids": text_array(sorted(driver.mirror.exec_ids)),
             "brackets": text_array(driver.brackets.to_dict()),
             "fills": driver.fill_records(),
             "bar": np.array([driver.bar, driver._t0], dtype=np.int64),
@@ -109,7 +130,12 @@ def restore(driver: PortDriver, parts: Mapping[str, Mapping[str, np.ndarray]]) -
         rebuild(Decisions, _make_decisions, parts["decisions"]),
     )
     port = parts["port"]
-    driver.mirror = BrokerMirror.from_dict(from_text_array(port["mirror"]))
+    if "mirror" in port:  # a checkpoint from before the mirror's parts were saved apart
+        mirror = from_text_array(port["mirror"])
+    else:
+        mirror = {k[7:]: from_text_array(v) for k, v in port.items() if k.startswith("mirror.")}
+    driver.mirror = BrokerMirror.from_dict(mirror)
+    driver.done_orders.clear()
     driver.brackets.restore(from_text_array(port["brackets"]))
     driver.fills = list(np.array(port["fills"], dtype=FILL_DTYPE))
     driver.bar, driver._t0 = (int(x) for x in port["bar"])

@@ -2,9 +2,10 @@
 
 Tables (schema documented in JOURNAL.md): ``run`` (one row: id, label, config, profile),
 ``events`` (the whole timeline, ordered by ts, priority, seq), ``verdicts``, ``orders``,
-``fills``, ``trades``, ``equity`` and ``guard`` (guardrail state changes). Each table is
-written once, at the end of a run, from Arrow batches (``write_journal`` says how its memory
-stays bounded).
+``fills``, ``trades``, ``equity``, ``guard`` (guardrail state changes) and ``reconcile``
+(a live run's reconciles with its broker, ``journal_reconcile.py``). Each table is written
+once, at the end of a run, from Arrow batches (``write_journal`` says how its memory stays
+bounded).
 
 Determinism: the same inputs give the same rows in the same order; ``journal_digest`` hashes
 every table's ordered content so two runs can be compared without depending on DuckDB's file
@@ -24,6 +25,7 @@ import duckdb
 import polars as pl
 
 from backstop.engine.atomic import replacing
+from backstop.engine.journal_reconcile import reconcile_frame
 from backstop.errors import BackstopError
 
 if TYPE_CHECKING:
@@ -34,25 +36,6 @@ TABLES = (
     "run", "events", "verdicts", "orders", "fills", "trades", "equity", "guard", "reconcile",
 )  # fmt: skip
 
-# A live run's reconciles with its broker, one row per finding (JOURNAL.md, "reconcile");
-# empty for a backtest.
-RECONCILE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "ts": pl.Int64,
-    "reconcile": pl.Int64,
-    "kind": pl.String,
-    "symbol": pl.String,
-    "client_order_id": pl.String,
-    "exec_id": pl.String,
-    "trade_cycle_id": pl.String,
-    "side": pl.String,
-    "qty": pl.Float64,
-    "price": pl.Float64,
-    "fill_ts": pl.Int64,
-    "pnl": pl.Float64,
-    "mirror_qty": pl.Float64,
-    "broker_qty": pl.Float64,
-    "action": pl.String,
-}
 
 # Priority classes of the events timeline within one timestamp.
 _PRIORITY = {
@@ -195,12 +178,6 @@ def run_frame(result: BacktestResult) -> pl.DataFrame:
             "pnl_by_ordering": [json.dumps(result.ambiguity()["pnl_by_ordering"])],
         }
     )
-
-
-def reconcile_frame(rows: list[dict]) -> pl.DataFrame:
-    """A live run's reconcile rows (dicts of ``RECONCILE_SCHEMA``'s columns) as the table."""
-    columns = {name: [r.get(name) for r in rows] for name in RECONCILE_SCHEMA}
-    return pl.DataFrame(columns, schema=RECONCILE_SCHEMA)
 
 
 # DuckDB's memory for the journal write: past it, the timeline's sort spills to a temporary

@@ -18,7 +18,7 @@ guessed here. The mirror is plain data: ``to_dict``/``from_dict`` make it durabl
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from backstop.domain.commands import SubmitOrder
@@ -84,6 +84,15 @@ class MirrorOrder:
     @property
     def protective(self) -> bool:
         return self.role in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT, OrderRole.TRAILING)
+
+
+_ORDER_FIELDS = tuple(f.name for f in fields(MirrorOrder))
+
+
+def order_dict(o: MirrorOrder) -> dict[str, Any]:
+    """``asdict`` of an order, without its deep copies (every field is a scalar): a live
+    runner saves its mirror after every step that changed it."""
+    return {name: getattr(o, name) for name in _ORDER_FIELDS}
 
 
 @dataclass(slots=True)
@@ -251,7 +260,7 @@ class BrokerMirror:
     # ---- durability ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "orders": [asdict(o) for o in self.orders.values()],
+            "orders": [order_dict(o) for o in self.orders.values()],
             "positions": dict(sorted(self.positions.items())),
             "exec_ids": sorted(self.exec_ids),
         }

@@ -80,6 +80,11 @@ class AlpacaBroker:
         self._pending: list[BrokerEvent] = []
         self._synced_connects = 0
         self._stream_error: Exception | None = None
+        # the last re-sync: Alpaca's time then, and the orders open then (a later re-sync
+        # reads what changed since: open orders, orders and fills after that time, and those
+        # open then that are not any more)
+        self._synced_ns: int | None = None
+        self._open_then: set[str] = set()
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(paper={self._config.paper}, {self._client!r})"
@@ -247,9 +252,27 @@ class AlpacaBroker:
 
     def resync(self) -> list[BrokerEvent]:
         """Re-read open and recently closed orders and the fills over REST; the events
-        not reported yet (the runner may call it on a timer too: silent sockets exist)."""
-        after = self._client.broker_now_ns() - int(self._config.resync_lookback_s * 1e9)
+        not reported yet (the runner may call it on a timer too: silent sockets exist).
+
+        The first re-sync reads back ``resync_lookback_s``; each later one only what can
+        have changed since the last: open orders, orders submitted and fills stamped after
+        it (less a second of margin), and each order open then that is not now, by id. So
+        a runner that re-syncs after every bar asks for the bar's news, not the session."""
+        now = self._client.broker_now_ns()
+        if self._synced_ns is None:
+            after = now - int(self._config.resync_lookback_s * 1e9)
+        else:
+            after = self._synced_ns - RESYNC_MARGIN_NS
         snaps = self._refresh(after)
+        listed = {s.broker_order_id for s in snaps}
+        for oid in sorted(self._open_then - listed):  # ended since, submitted before
+            for snap in self._client.by_id(oid).flat():
+                if snap.broker_order_id not in listed:
+                    listed.add(snap.broker_order_id)
+                    snaps.append(snap)
+        snaps.sort(key=lambda s: s.created_ns)
+        self._open_then = {s.broker_order_id for s in snaps if s.is_open}
+        self._synced_ns = now
         ts_init = self._clock.now_ns()
         out: list[BrokerEvent] = []
         for snap in snaps:
@@ -392,6 +415,9 @@ class AlpacaBroker:
         """The latest trade's price, else the latest bar's close (nan: none)."""
         price = self._client.latest_price(symbol)
         return float("nan") if price is None else price
+
+
+RESYNC_MARGIN_NS = 1_000_000_000  # a re-sync reads back this far past the last one
 
 
 def _primary(command: SubmitOrder) -> str:

@@ -31,7 +31,7 @@ from backstop.domain.events import BrokerEvent, Execution, OrderUpdate, OrderUpd
 from backstop.domain.orders import parse_client_order_id
 from backstop.engine.broker import BrokerPort
 from backstop.engine.core.guard import AI_STATE
-from backstop.engine.journal import RECONCILE_SCHEMA
+from backstop.engine.journal_reconcile import RECONCILE_SCHEMA
 from backstop.runners.live.session import LiveSession
 
 EPS = 1e-9

@@ -4,9 +4,10 @@ One step per new bar time: take the feed's bars, let the session decide (orders 
 broker through the port), then make it durable. The run directory holds
 
 - ``runner.json``: the marker ``backstop kill`` looks for;
-- ``state.ckpt``: the session's whole state, written atomically after every step that
-  changed anything (a verdict, an order, a fill, a guard event), so a runner killed at any
-  instant restarts where its last durable step left it: restored, reconciled with the broker
+- ``state.ckpt``: the session's whole state, saved after every step that changed anything
+  (a verdict, an order, a fill, a guard event) in one transaction that writes only what
+  changed (``CheckpointStore``), so a runner killed at any instant restarts where its last
+  durable step left it: restored, reconciled with the broker
   (what happened in between comes back as events, booked once), never re-deciding a signal;
 - ``journal.duckdb``: the backtest's tables, rewritten atomically from that state at most
   once a second while running, at start-up and at the end, so ``backstop report``,
@@ -33,7 +34,8 @@ import polars as pl
 
 from backstop.domain.enums import ControlAction, GuardEventKind, Intent
 from backstop.engine.broker import BrokerPort
-from backstop.engine.checkpoint import load_checkpoint, save_checkpoint
+from backstop.engine.checkpoint import load_checkpoint
+from backstop.engine.checkpoint_store import CheckpointStore
 from backstop.engine.clock import Clock, LiveClock
 from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.core.records import N_VERDICTS
@@ -117,6 +119,8 @@ class LiveRunner:
         self.heartbeat_s = heartbeat_s
         self._beat_at = time.monotonic()
         self.kill = KillSwitch(self.run_dir, self.clock)
+        # the state is saved after every step that changed it: in place, what changed
+        self.store = CheckpointStore(self.run_dir / STATE)
         self.silent = SignalsWithoutOrders(self.notifier)
         self.steps = 0
         self.reports: list[ReconcileReport] = []
@@ -189,14 +193,15 @@ class LiveRunner:
     def reconcile(self, recovering: bool = False, startup: bool = False) -> ReconcileReport:
         """Reconcile with the broker (``reconcile.py``), journal what it found (the
         session's reconcile rows) and alert on desyncs and unprotected positions."""
-        since = int(self.session.bars.get_column("ts").min()) if self.session.bars.height else 0  # type: ignore[arg-type]
-        report = reconcile(self.session, self.broker, since, recovering=recovering)
+        report = reconcile(self.session, self.broker, self.fills_since(), recovering=recovering)
         report.startup = startup
         self.reports.append(report)
         ts = self._ts()
         session = self.session
         session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
         session.reconciles += 1
+        if not recovering and session.bars.height:  # what it read is booked now
+            session.fills_checked = max(session.fills_checked, session.last_ts())
         for line in report.lines():
             log.warning("reconcile: %s", line)
         for symbol, (b, m) in sorted(report.desync.items()):
@@ -228,6 +233,16 @@ class LiveRunner:
             self.notifier.notify(
                 Alert(AlertKind.CONNECTION, self._ts(), f"broker connection {what}")
             )
+
+    def fills_since(self) -> int:
+        """From when a reconcile asks the broker for executions: the last bar time of the
+        last reconcile that finished caught up (everything stamped before it was read then:
+        the re-read stays as long as the time between reconciles, not the session), else
+        the session's first bar."""
+        if self.session.fills_checked >= 0:
+            return self.session.fills_checked
+        bars = self.session.bars
+        return int(bars.get_column("ts").min()) if bars.height else 0  # type: ignore[arg-type]
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:
@@ -280,7 +295,7 @@ class LiveRunner:
         now = self._counts()
         changed = now != self._seen
         if changed or force:
-            save_checkpoint(self.run_dir / STATE, self.session.checkpoint())
+            self.store.save(self.session.checkpoint())
         self._seen = now
         due = time.monotonic() - self._journaled_at >= self.journal_every_s
         if force or (changed and due):

@@ -86,6 +86,7 @@ class LiveSession:
         guard = guard_for(self.specs, self.strategies, setup.profile, initial_cash)
         self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows: dict[str, tuple[list[int], list[int]]] = {}  # symbol: (stamps, rows)
+        self._codes: list[int] = []  # each bar's symbol as its index in ``symbols``
         prm = setup.config.sim_params()
         ctx = plain_context()
         self.driver = PortDriver(
@@ -100,6 +101,8 @@ class LiveSession:
         # every reconcile with the broker, as rows of the journal's reconcile table
         self.reconcile_rows: list[dict[str, Any]] = []
         self.reconciles = 0
+        # ns: every execution of ours stamped before it was read by a finished reconcile
+        self.fills_checked = -1
 
     # ---- bars in -----------------------------------------------------------------------------
     def row_of(self, symbol: str, ts: int) -> int:
@@ -213,10 +216,12 @@ class LiveSession:
             DataError(source="live bars", problem=f"bars for symbols not traded: {unknown}"),
         )
         start = self.bars.height
+        code = {s: k for k, s in enumerate(self.symbols)}
         for k, (sym, t) in enumerate(zip(frame["symbol"], frame["ts"], strict=True)):
             stamps, rows = self._rows.setdefault(sym, ([], []))
             stamps.append(int(t))
             rows.append(start + k)
+            self._codes.append(code[sym])
         self.bars = pl.concat([self.bars, frame])
         missing = sorted(set(self.symbols) - set(self._rows))
         check(
@@ -232,7 +237,9 @@ class LiveSession:
         n = self.setup.window_bars()
         # bars arrive in time order: each symbol's last n bars lie in the frame's tail
         recent = self.bars.tail(n * len(self.symbols))
-        keep = pl.int_range(pl.len()).over("symbol") >= pl.len().over("symbol") - n
+        # pl.len() is unsigned: a window longer than the bars seen must not wrap below zero
+        first = pl.len().over("symbol").cast(pl.Int64) - n
+        keep = pl.int_range(pl.len(), dtype=pl.Int64).over("symbol") >= first
         window = recent.filter(keep)
         table = self.setup.strategy.intents(window, self.params)
         return table.filter((pl.col("ts") == ts) & (pl.col("ts") > self.signal_cursor))
@@ -309,13 +316,14 @@ class LiveSession:
         parts = self.driver.snapshot()  # state structs, mirror, bracket plans, fills
         parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
         parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
-        parts["bars"]["sym"] = bar_arrays(self.bars).sym if self.bars.height else np.zeros(0)
+        parts["bars"]["sym"] = np.array(self._codes, dtype=np.int32)
         parts["session"] = {
             "event_symbols": text_array(self.event_symbols),
             "reconcile": text_array(self.reconcile_rows),
         }
         counters = {
             "reconciles": self.reconciles,
+            "fills_checked": self.fills_checked,
             "bars_done": self.bars.height,
             "events_done": self.events_done,
             "signal_cursor": self.signal_cursor,
@@ -336,6 +344,7 @@ class LiveSession:
         frame = pl.DataFrame({**columns, "symbol": names.tolist()}).select(BAR_COLUMNS)
         self.bars = pl.DataFrame(schema=BAR_SCHEMA)
         self._rows = {}
+        self._codes = []
         self._append(frame)
         held = cp.part("session")
         self.event_symbols = list(from_text_array(held["event_symbols"]))
@@ -344,6 +353,7 @@ class LiveSession:
             list(from_text_array(held["reconcile"])) if "reconcile" in held else []
         )
         self.reconciles = int(cp.counters.get("reconciles", 0))
+        self.fills_checked = int(cp.counters.get("fills_checked", -1))
         self.events_done = cp.counter("events_done")
         self.signal_cursor = cp.counter("signal_cursor")
         a = bar_arrays(self.bars)
