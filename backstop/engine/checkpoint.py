@@ -30,7 +30,7 @@ from backstop.engine.atomic import replacing
 from backstop.engine.core.state import StateStruct
 from backstop.errors import BackstopError
 
-CHECKPOINT_VERSION = 2  # 2: per-strategy guard columns (own limits, halts)
+CHECKPOINT_VERSION = 2  # 2: per-strategy guard columns (own limits, halts); the store is 3
 CHECKPOINT_FILE = "state.duckdb"
 
 

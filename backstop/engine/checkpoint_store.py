@@ -33,7 +33,7 @@ from backstop.engine.atomic import replacing
 from backstop.engine.checkpoint import Checkpoint
 from backstop.errors import BackstopError
 
-STORE_VERSION = 2
+STORE_VERSION = 3  # the incremental layout (its own numbers: whole files are CHECKPOINT_VERSION)
 CHUNK_BYTES = 1 << 14  # 16 KiB: a grown array rewrites at most this much of its old bytes
 
 _SCHEMA = (
