@@ -9,6 +9,7 @@ import polars as pl
 from backstop.data import gbm_bars
 from backstop.engine import journal
 from backstop.engine.journal import journal_digest, write_journal
+from backstop.engine.journal_reconcile import reconcile_frame
 from backstop.runners.backtest import Backtest
 
 
@@ -28,9 +29,9 @@ def test_different_inputs_give_different_journals(tmp_path: Path) -> None:
 
 def timeline_in_memory(result) -> pl.DataFrame:
     """The reference: every timeline part at once, ordered by (ts, priority, part, row)."""
-    parts = [
-        p for name in journal._SOURCES for p in journal.timeline_parts(name, getattr(result, name))
-    ]
+    frames = {name: getattr(result, name, None) for name in journal._SOURCES}
+    frames["reconcile"] = reconcile_frame(result.reconcile_rows)  # a live run's; none here
+    parts = [p for name in journal._SOURCES for p in journal.timeline_parts(name, frames[name])]
     return (
         pl.concat(parts, how="vertical")
         .sort(["ts", "priority", "part", "idx"], maintain_order=True)
