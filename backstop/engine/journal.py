@@ -226,11 +226,11 @@ def _write_tables(result: BacktestResult, path: Path) -> None:
         config={
             "memory_limit": JOURNAL_MEMORY_LIMIT,
             "temp_directory": str(path.with_name(path.name + ".tmp")),
-            # DuckDB draws a progress bar on stdout for a statement past 2 s (a loaded
-            # machine's W timeline): it broke ``backtest --json``'s one JSON object
-            "enable_progress_bar": False,
         },
     )
+    # DuckDB draws a progress bar on stdout for a statement past 2 s (W's tables on a loaded
+    # machine): it broke ``backtest --json``'s one JSON object (a connection setting)
+    con.execute("SET enable_progress_bar = false")
     rec = result.records
     batched = (
         ("verdicts", "verdicts", rec.verdicts, result.verdicts_of),
