@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,12 +51,13 @@ def _command(checkout: Path, data: Path, out: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     cmd = [sys.executable, "-m", "backstop.cli", "backtest", "--data", str(data)]
     cmd += ["--journal", str(out), "--json", "--force"]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t
     payload = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "wall_s": wall,
+        "cpu_s": _children_cpu() - cpu,
         "load_s": payload["load_seconds"],
         "run_s": payload["run_seconds"],
         "journal_s": payload["journal_seconds"],
@@ -67,6 +69,7 @@ def _command(checkout: Path, data: Path, out: Path) -> dict[str, float]:
 def _facade(checkout: Path, data: Path, out: Path) -> dict[str, float]:
     """``Backtest(path).run()`` and its journal, in a fresh process from ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    cpu = _children_cpu()
     proc = subprocess.run(
         [sys.executable, "-c", _FACADE, str(data), str(out)],
         cwd=checkout,
@@ -75,7 +78,14 @@ def _facade(checkout: Path, data: Path, out: Path) -> dict[str, float]:
         text=True,
         check=True,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"cpu_s": _children_cpu() - cpu}
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes so far: the work a command did,
+    which a loaded machine stretches less than its wall time (all threads counted)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def floor(data: Path, journal: Path) -> dict[str, float]:
@@ -125,6 +135,7 @@ def main() -> None:
         k: {"command": [], "facade": []} for k in checkouts
     }
     floors = []
+    loads = [os.getloadavg()[0]]  # the machine's 1-minute load average, before each round
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name in reversed(list(checkouts)):  # the baseline first, then this checkout
@@ -132,6 +143,7 @@ def main() -> None:
                 runs[name]["command"].append(_command(checkouts[name], data, out))
                 runs[name]["facade"].append(_facade(checkouts[name], data, Path(tmp) / "f.duckdb"))
             floors.append(floor(data, Path(tmp) / f"this{r}" / "journal.duckdb"))
+            loads.append(os.getloadavg()[0])
         if args.baseline:
             from backstop.engine.journal import journal_digest
 
@@ -140,6 +152,7 @@ def main() -> None:
     floor_s = sum(best_floor.values())
     report: dict[str, object] = {"size": args.size, "rounds": args.rounds, "floor": best_floor}
     report["floor_s"] = floor_s
+    report["load_average"] = [round(x, 2) for x in loads]
     if args.baseline:
         report["journals_identical"] = len(same) == 1  # journal_digest of both checkouts' W
     for name, kinds in runs.items():
@@ -153,6 +166,8 @@ def main() -> None:
             "facade": fac,
             "facade_over_floor": fac["facade_s"] / floor_s,
             "all_command_walls_s": [round(c["wall_s"], 3) for c in kinds["command"]],
+            "all_command_cpu_s": [round(c["cpu_s"], 3) for c in kinds["command"]],
+            "all_facade_s": [round(f["facade_s"], 3) for f in kinds["facade"]],
         }
     print(json.dumps(report, indent=2))
 
