@@ -10,7 +10,9 @@ seconds, interpreter start and imports included, and its own load/run/journal se
 ``Backtest(path).run()`` plus ``write_journal`` in a fresh process too. With ``--baseline``
 every round runs the baseline checkout's command right before this one's, so both see the
 same load on a shared machine; each figure is the best of ``--rounds``, and the two
-journals are compared by ``journal_digest``. Prints one JSON object.
+journals are compared by ``journal_digest``. CPU seconds (every thread, the command's and the
+floor's) are reported beside the walls: a loaded machine stretches them least. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -97,14 +99,17 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
     from backstop.engine.prepare import PreparedBars
     from backstop.runners.backtest import Backtest
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     raw = pl.read_parquet(data)
-    read_s = time.perf_counter() - t
-    result = Backtest(PreparedBars.of(raw.sort("ts", "symbol"))).run()
+    read_s, read_cpu = time.perf_counter() - t, time.process_time() - cpu
+    bt = Backtest(PreparedBars.of(raw.sort("ts", "symbol")))
+    cpu = time.process_time()
+    result = bt.run()
+    run_cpu = time.process_time() - cpu
     tables = {name: read_table(journal, name).to_arrow() for name in TABLES}
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         con.execute("BEGIN TRANSACTION")
         for name, arrow in tables.items():
             con.register("src", arrow)
@@ -112,9 +117,15 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
             con.unregister("src")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
-        ingest_s = time.perf_counter() - t
+        ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - cpu
         con.close()
-    return {"read_s": read_s, "run_s": result.run_seconds, "ingest_s": ingest_s}
+    walls = {"read_s": read_s, "run_s": result.run_seconds, "ingest_s": ingest_s}
+    return walls | {"cpu_s": read_cpu + run_cpu + ingest_cpu}
+
+
+def _floor_wall(f: dict[str, float]) -> float:
+    """The floor's wall seconds: read + run + ingest."""
+    return f["read_s"] + f["run_s"] + f["ingest_s"]
 
 
 def _best(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -148,10 +159,12 @@ def main() -> None:
             from backstop.engine.journal import journal_digest
 
             same = {journal_digest(Path(tmp) / f"{k}0" / "journal.duckdb") for k in checkouts}
-    best_floor = min(floors, key=lambda f: sum(f.values()))
-    floor_s = sum(best_floor.values())
+    best_floor = min(floors, key=_floor_wall)
+    floor_s = _floor_wall(best_floor)
+    floor_cpu = min(f["cpu_s"] for f in floors)
     report: dict[str, object] = {"size": args.size, "rounds": args.rounds, "floor": best_floor}
     report["floor_s"] = floor_s
+    report["floor_cpu_s"] = floor_cpu  # read + run + ingest, CPU seconds of every thread
     report["load_average"] = [round(x, 2) for x in loads]
     if args.baseline:
         report["journals_identical"] = len(same) == 1  # journal_digest of both checkouts' W
@@ -163,6 +176,7 @@ def main() -> None:
             "command_phases_s": inside,
             "command_phases_over_floor": inside / floor_s,
             "command_wall_over_floor": cmd["wall_s"] / floor_s,
+            "command_cpu_over_floor_cpu": min(c["cpu_s"] for c in kinds["command"]) / floor_cpu,
             "facade": fac,
             "facade_over_floor": fac["facade_s"] / floor_s,
             "all_command_walls_s": [round(c["wall_s"], 3) for c in kinds["command"]],
