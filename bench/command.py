@@ -10,7 +10,9 @@ seconds, interpreter start and imports included, and its own load/run/journal se
 ``Backtest(path).run()`` plus ``write_journal`` in a fresh process too. With ``--baseline``
 every round runs the baseline checkout's command right before this one's, so both see the
 same load on a shared machine; each figure is the best of ``--rounds``, and the two
-journals are compared by ``journal_digest``. Prints one JSON object.
+journals are compared by ``journal_digest``. CPU seconds (every thread, the command's and the
+floor's) are reported beside the walls: a loaded machine stretches them least. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,12 +53,13 @@ def _command(checkout: Path, data: Path, out: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     cmd = [sys.executable, "-m", "backstop.cli", "backtest", "--data", str(data)]
     cmd += ["--journal", str(out), "--json", "--force"]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t
     payload = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "wall_s": wall,
+        "cpu_s": _children_cpu() - cpu,
         "load_s": payload["load_seconds"],
         "run_s": payload["run_seconds"],
         "journal_s": payload["journal_seconds"],
@@ -67,6 +71,7 @@ def _command(checkout: Path, data: Path, out: Path) -> dict[str, float]:
 def _facade(checkout: Path, data: Path, out: Path) -> dict[str, float]:
     """``Backtest(path).run()`` and its journal, in a fresh process from ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    cpu = _children_cpu()
     proc = subprocess.run(
         [sys.executable, "-c", _FACADE, str(data), str(out)],
         cwd=checkout,
@@ -75,7 +80,14 @@ def _facade(checkout: Path, data: Path, out: Path) -> dict[str, float]:
         text=True,
         check=True,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"cpu_s": _children_cpu() - cpu}
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes so far: the work a command did,
+    which a loaded machine stretches less than its wall time (all threads counted)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def floor(data: Path, journal: Path) -> dict[str, float]:
@@ -87,14 +99,17 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
     from backstop.engine.prepare import PreparedBars
     from backstop.runners.backtest import Backtest
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     raw = pl.read_parquet(data)
-    read_s = time.perf_counter() - t
-    result = Backtest(PreparedBars.of(raw.sort("ts", "symbol"))).run()
+    read_s, read_cpu = time.perf_counter() - t, time.process_time() - cpu
+    bt = Backtest(PreparedBars.of(raw.sort("ts", "symbol")))
+    cpu = time.process_time()
+    result = bt.run()
+    run_cpu = time.process_time() - cpu
     tables = {name: read_table(journal, name).to_arrow() for name in TABLES}
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         con.execute("BEGIN TRANSACTION")
         for name, arrow in tables.items():
             con.register("src", arrow)
@@ -102,9 +117,15 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
             con.unregister("src")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
-        ingest_s = time.perf_counter() - t
+        ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - cpu
         con.close()
-    return {"read_s": read_s, "run_s": result.run_seconds, "ingest_s": ingest_s}
+    walls = {"read_s": read_s, "run_s": result.run_seconds, "ingest_s": ingest_s}
+    return walls | {"cpu_s": read_cpu + run_cpu + ingest_cpu}
+
+
+def _floor_wall(f: dict[str, float]) -> float:
+    """The floor's wall seconds: read + run + ingest."""
+    return f["read_s"] + f["run_s"] + f["ingest_s"]
 
 
 def _best(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -125,6 +146,7 @@ def main() -> None:
         k: {"command": [], "facade": []} for k in checkouts
     }
     floors = []
+    loads = [os.getloadavg()[0]]  # the machine's 1-minute load average, before each round
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name in reversed(list(checkouts)):  # the baseline first, then this checkout
@@ -132,14 +154,18 @@ def main() -> None:
                 runs[name]["command"].append(_command(checkouts[name], data, out))
                 runs[name]["facade"].append(_facade(checkouts[name], data, Path(tmp) / "f.duckdb"))
             floors.append(floor(data, Path(tmp) / f"this{r}" / "journal.duckdb"))
+            loads.append(os.getloadavg()[0])
         if args.baseline:
             from backstop.engine.journal import journal_digest
 
             same = {journal_digest(Path(tmp) / f"{k}0" / "journal.duckdb") for k in checkouts}
-    best_floor = min(floors, key=lambda f: sum(f.values()))
-    floor_s = sum(best_floor.values())
+    best_floor = min(floors, key=_floor_wall)
+    floor_s = _floor_wall(best_floor)
+    floor_cpu = min(f["cpu_s"] for f in floors)
     report: dict[str, object] = {"size": args.size, "rounds": args.rounds, "floor": best_floor}
     report["floor_s"] = floor_s
+    report["floor_cpu_s"] = floor_cpu  # read + run + ingest, CPU seconds of every thread
+    report["load_average"] = [round(x, 2) for x in loads]
     if args.baseline:
         report["journals_identical"] = len(same) == 1  # journal_digest of both checkouts' W
     for name, kinds in runs.items():
@@ -150,9 +176,12 @@ def main() -> None:
             "command_phases_s": inside,
             "command_phases_over_floor": inside / floor_s,
             "command_wall_over_floor": cmd["wall_s"] / floor_s,
+            "command_cpu_over_floor_cpu": min(c["cpu_s"] for c in kinds["command"]) / floor_cpu,
             "facade": fac,
             "facade_over_floor": fac["facade_s"] / floor_s,
             "all_command_walls_s": [round(c["wall_s"], 3) for c in kinds["command"]],
+            "all_command_cpu_s": [round(c["cpu_s"], 3) for c in kinds["command"]],
+            "all_facade_s": [round(f["facade_s"], 3) for f in kinds["facade"]],
         }
     print(json.dumps(report, indent=2))
 

