@@ -70,13 +70,13 @@ def test_buy_and_hold_is_computed_once_per_sweep_and_equals_each_direct_run(
     from backstop.runners.sweep import job_of, run_one
 
     calls = []
-    real = stats.buy_hold_return
-    monkeypatch.setattr(stats, "buy_hold_return", lambda bars: calls.append(1) or real(bars))
+    real = stats.buy_hold_return_of_arrays
+    monkeypatch.setattr(stats, "buy_hold_return_of_arrays", lambda *a: calls.append(1) or real(*a))
     bt = Backtest(PreparedBars.of(small), "sma_cross")
     job = job_of(bt) | {"prepared": bt.prepared}
     rows = [run_one(job, {"fast": f, "slow": 30}) for f in (5, 10, 20)]
     assert len(calls) == 1
-    monkeypatch.setattr(stats, "buy_hold_return", real)
+    monkeypatch.setattr(stats, "buy_hold_return_of_arrays", real)
     for f, row in zip((5, 10, 20), rows, strict=True):
         direct = Backtest(small, "sma_cross", fast=f, slow=30).run().stats
         assert row["buy_hold_return"] == direct["buy_hold_return"] == job["buy_hold_return"]
