@@ -24,6 +24,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -181,8 +182,8 @@ def _first_change(old: np.ndarray, new: np.ndarray) -> int:
     return int(differ[0]) if differ.size else (m if len(new) > m else len(new))
 
 
-def _table(rows: list[tuple], names: tuple[str, ...]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+def _table(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> pa.Table:
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     types = {"chunk": pa.int32(), "first": pa.int32(), "data": pa.binary(), "dtype": pa.binary()}
     return pa.table(
         {
