@@ -31,20 +31,13 @@ class FaultSwitches:
     venue: Venue
     faults: Faults
 
-    def start(self) -> object:  # provided by FakeIBKR
-        raise NotImplementedError
+    if TYPE_CHECKING:  # FakeIBKR provides these; declared here for the type checker only
 
-    def stop(self, timeout: float = 5.0) -> None:  # provided by FakeIBKR
-        raise NotImplementedError
-
-    def drop_clients(self, timeout: float = 5.0) -> None:  # provided by FakeIBKR
-        raise NotImplementedError
-
-    def open_listener(self) -> None:  # provided by FakeIBKR
-        raise NotImplementedError
-
-    def close_listener(self, timeout: float = 5.0) -> None:  # provided by FakeIBKR
-        raise NotImplementedError
+        def start(self) -> object: ...
+        def stop(self, timeout: float = 5.0) -> None: ...
+        def drop_clients(self, timeout: float = 5.0) -> None: ...
+        def open_listener(self) -> None: ...
+        def close_listener(self, timeout: float = 5.0) -> None: ...
 
     def disconnect(self, outage: bool = False) -> None:
         """Drop every client socket. The listener stays up, unless ``outage=True``: then it

@@ -35,6 +35,11 @@ WARNINGS = (
 )
 
 
+# Requests TWS answers with nothing: auto-bind open orders (15), market data type (59), and
+# the cancels of an account summary (63), positions multi (75) and account updates multi (77)
+UNANSWERED = frozenset({15, 59, 63, 75, 77})
+
+
 class Gateway:
     """The fake TWS: sessions, the venue, the order-id counter and the fault flags."""
 
@@ -187,8 +192,8 @@ class Gateway:
             )
         elif mid == 25:
             s.bar_subs.pop(integer(f[2]), None)
-        elif mid in (15, 59, 63, 75, 77):
-            pass  # auto-bind, cancels and market data type: nothing to answer
+        elif mid in UNANSWERED:
+            return  # TWS sends nothing back for these
         else:
             self.unserved.append(f"message id {mid}: {f}")
             s.send(msg.error(-1, 321, f"the fake gateway does not serve message id {mid}"))
