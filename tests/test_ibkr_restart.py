@@ -15,7 +15,6 @@ protective stops, and the journal's trades equal the uninterrupted run's.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import polars as pl
+from kill_kit import child_env, wait_for_progress
 from test_ibkr_parity import mes_bars
 
 from backstop.engine.journal import read_table
@@ -35,7 +35,6 @@ BARS = 150
 KILLS = 32
 KILL = signal.SIGKILL
 RESTART_AT = 5  # the gateway restarts (ids reissued from 1) before this life
-ROOT = Path(__file__).resolve().parents[1]
 IDS = ("trade_cycle_id", "client_order_id", "run_id")
 OHLC = ("open", "high", "low", "close")
 
@@ -68,35 +67,16 @@ def _paper(fake: FakeIBKR, run_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def _trades(run_dir: Path) -> pl.DataFrame:
     frame = read_table(run_dir / JOURNAL, "trades")
     return frame.drop([c for c in IDS if c in frame.columns])
-
-
-def _wait_for_progress(state: Path, child: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    """Until the runner saved its state twice in this life (start-up, then a step that
-    changed something), or exited; bounded."""
-    seen = state.stat().st_mtime_ns if state.exists() else 0
-    saves = 0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and child.poll() is None and saves < 2:
-        now = state.stat().st_mtime_ns if state.exists() else 0
-        if now != seen:
-            seen, saves = now, saves + 1
-        time.sleep(0.01)
 
 
 def test_sigkilled_ib_runner_restarts_without_duplicates_or_lost_trades(tmp_path: Path) -> None:
     bars = two_futures(BARS)
     with FakeIBKR(bars) as fake:
         done = subprocess.run(
-            _paper(fake, tmp_path / "clean"), env=_env(), capture_output=True, timeout=300
+            _paper(fake, tmp_path / "clean"), env=child_env(), capture_output=True, timeout=300
         )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         clean_refs = sorted(_plain(o["order_ref"]) for o in fake.orders)
@@ -113,7 +93,7 @@ def test_sigkilled_ib_runner_restarts_without_duplicates_or_lost_trades(tmp_path
                 fake.restart(reissue_from=1)
                 restarts += 1
             child = subprocess.Popen(
-                _paper(fake, run_dir), env=_env(), stdout=subprocess.DEVNULL,
+                _paper(fake, run_dir), env=child_env(), stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )  # fmt: skip
             if kills == KILLS:
@@ -124,7 +104,7 @@ def test_sigkilled_ib_runner_restarts_without_duplicates_or_lost_trades(tmp_path
                 fake.on_place(None)
                 leg_kills += child.returncode == -KILL
             else:
-                _wait_for_progress(run_dir / STATE, child)  # this life got going ...
+                wait_for_progress(run_dir / STATE, child)  # this life got going ...
                 time.sleep(rng.uniform(0.0, 0.1))  # ... then it dies at a random instant
             if child.poll() is not None and child.returncode != -KILL:
                 assert child.returncode == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kill_kit import child_env, wait_for_progress
 
 import backstop
 from backstop.cli import main
@@ -36,7 +36,6 @@ KILLS = 32
 KILL_BARS = 300
 PARAMS = {"fast": 5, "slow": 20}
 IDS = ("trade_cycle_id", "client_order_id", "run_id")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample(stamps: int) -> pl.DataFrame:
@@ -93,30 +92,11 @@ def _paper(url: str, run_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _wait_for_progress(state: Path, child: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    """Until the runner saved its state twice since this life began (once at start-up, once
-    after a step that changed something), or exited; bounded."""
-    seen = state.stat().st_mtime_ns if state.exists() else 0
-    saves = 0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and child.poll() is None and saves < 2:
-        now = state.stat().st_mtime_ns if state.exists() else 0
-        if now != seen:
-            seen, saves = now, saves + 1
-        time.sleep(0.01)
-
-
 def test_sigkilled_runner_restarts_without_duplicates_or_lost_fills(tmp_path: Path) -> None:
     bars = sample(KILL_BARS)
     with FakeAlpaca(bars, keys=("fake-key", "fake-secret")) as fake:
         done = subprocess.run(
-            _paper(fake.url, tmp_path / "clean"), env=_env(), capture_output=True, timeout=300
+            _paper(fake.url, tmp_path / "clean"), env=child_env(), capture_output=True, timeout=300
         )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         clean_orders = len(fake.orders())
@@ -128,13 +108,13 @@ def test_sigkilled_runner_restarts_without_duplicates_or_lost_fills(tmp_path: Pa
     with FakeAlpaca(bars, keys=("fake-key", "fake-secret")) as fake:
         for _ in range(KILLS + 1):  # bounded: KILLS lives are killed, the last one finishes
             child = subprocess.Popen(
-                _paper(fake.url, run_dir), env=_env(), stdout=subprocess.DEVNULL,
+                _paper(fake.url, run_dir), env=child_env(), stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )  # fmt: skip
             if kills == KILLS:
                 child.wait(timeout=300)
             else:
-                _wait_for_progress(run_dir / "state.ckpt", child)  # this life got going ...
+                wait_for_progress(run_dir / "state.ckpt", child)  # this life got going ...
                 time.sleep(rng.uniform(0.0, 0.12))  # ... then it dies at a random instant
             if child.poll() is not None:
                 assert child.returncode == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
