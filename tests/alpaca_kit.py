@@ -69,9 +69,9 @@ def bracket(cycle: int, stop: float, target: float, symbol: str = "AAPL", qty: f
 
 
 class Events:
-    """Every event drained from one broker, in order."""
+    """Every event drained from one broker (any ``BrokerPort``), in order."""
 
-    def __init__(self, broker: AlpacaBroker) -> None:
+    def __init__(self, broker: Any) -> None:
         self.broker = broker
         self.all: list[BrokerEvent] = []
 

@@ -5,17 +5,17 @@ condition holds instead of sleeping."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+import alpaca_kit
 import polars as pl
 
 from backstop.brokers.ibkr import IBKRBroker, IBKRConfig
 from backstop.data.schema import BAR_SCHEMA
 from backstop.domain.commands import SubmitOrder
 from backstop.domain.enums import OrderRole, OrderType, Side
-from backstop.domain.events import BrokerEvent, Execution, OrderUpdate
+from backstop.domain.events import BrokerEvent, Execution
 from backstop.engine.clock import SimClock
 
 RUN = "t1"
@@ -90,17 +90,9 @@ def bracket(cycle: int, stop: float = 5990.0, target: float = 6010.0, qty: float
     return entry(cycle, qty, legs=legs)
 
 
-class Events:
-    """Every event drained from one broker, in order."""
-
-    def __init__(self, broker: IBKRBroker) -> None:
-        self.broker = broker
-        self.all: list[BrokerEvent] = []
-
-    def drain(self) -> list[BrokerEvent]:
-        new = self.broker.drain_events()
-        self.all.extend(new)
-        return new
+class Events(alpaca_kit.Events):
+    """Every event drained from the IBKR adapter, in order (the Alpaca kit's collector, with
+    a gateway round trip and a longer wait)."""
 
     def settle(self) -> list[BrokerEvent]:
         """One round trip to the gateway, then what it said (the fake's ``advance`` has
@@ -109,22 +101,7 @@ class Events:
         return self.drain()
 
     def until(self, condition: Callable[[list[BrokerEvent]], bool], timeout: float = 8.0) -> None:
-        """Drain until ``condition(self.all)`` holds; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.drain()
-            if condition(self.all):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; events so far: {self.all}")
-            time.sleep(0.02)
-
-    def fills(self) -> list[Execution]:
-        return [e for e in self.all if isinstance(e, Execution)]
-
-    def updates(self) -> list[tuple[str, str]]:
-        """(kind name, client id) of every OrderUpdate, in order."""
-        return [(e.kind.name, e.client_order_id) for e in self.all if isinstance(e, OrderUpdate)]
+        super().until(condition, timeout)
 
     def kinds(self) -> list[tuple[str, str]]:
         """(FILL or the update's kind, client id) of every event, in order."""
