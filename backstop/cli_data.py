@@ -14,7 +14,10 @@ _NAMES = ("--symbols", "--timeframe", "--start", "--end", "--out", "--cache")
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch the bars, write them where asked, print what came (every empty symbol named)."""
+    from backstop.cli_live import quiet_ib_async
     from backstop.runners.fetch import Gateway, fetch_bars, iso
+
+    quiet_ib_async()
 
     if not args.out and not args.cache:
         raise ConfigError("--out", "give --out FILE.parquet|DIR and/or --cache FILE.duckdb")

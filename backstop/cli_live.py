@@ -46,7 +46,7 @@ def cmd_readiness(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.clock_tolerance) and args.clock_tolerance > 0):
         raise ConfigError("--clock-tolerance", f"must be > 0 seconds, got {args.clock_tolerance}")
-    _quiet_ib_async()
+    quiet_ib_async()
     checks = readiness(
         args.profile,
         args.broker,
@@ -72,7 +72,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
     from backstop.runners.live.paper import PaperOptions, run_paper
     from backstop.runners.live.runner import Mode
 
-    _quiet_ib_async()
+    quiet_ib_async()
     symbols = None
     if args.symbols:
         symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
@@ -126,7 +126,7 @@ def _with_status_line(opts: Any) -> dict[str, Any]:
         return run_paper(opts)
 
 
-def _quiet_ib_async() -> None:
+def quiet_ib_async() -> None:
     """ib_async logs every gateway message it finds notable (each cancel's whole order,
     error 202) on stderr; the IBKR adapter turns those into events and logs what matters
     under ``backstop.ibkr``, so only ib_async's critical lines are kept."""

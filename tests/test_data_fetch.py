@@ -227,3 +227,17 @@ def test_cli_fetches_from_the_ibkr_fake(tmp_path: Path, capsys: pytest.CaptureFi
         "2020-01-02T00:00:00Z .. 2020-01-03T23:59:59.999999Z"
     )
     assert pl.read_parquet(out).equals(_tape(["SYN002"]))
+
+
+def test_a_bar_size_ib_refuses_is_its_reason_in_one_line_not_an_empty_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IB answers a historical request it will not serve with an error (162 here: the fake
+    serves 1 min and 1 day bars); that is the error, never "no bars" nor ib_async's log."""
+    out = tmp_path / "x.parquet"
+    args = ["--broker", "ibkr-fake", "--symbols", "SYN000", "--timeframe", "1Hour"]
+    code, text, err = _cli(capsys, *args, "--start", START, "--end", END, "--out", str(out))
+    assert (code, text) == (2, "")
+    assert err.startswith("backstop: error: bars SYN000 1Hour: IB refused the request (error 162")
+    assert "bar size '1 hour' is not served" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -29,12 +29,14 @@ from ib_async.objects import CommissionReport
 
 from backstop.brokers.ibkr import parsing
 from backstop.brokers.ibkr import parsing_market as market
+from backstop.brokers.ibkr.codes import is_warning
 from backstop.brokers.ibkr.config import IBKRConfig
 from backstop.brokers.ibkr.parsing import FillSnap, OrderSnap
 from backstop.brokers.ibkr.parsing_market import ContractSpec
 from backstop.domain.commands import AmendOrder, SubmitOrder
 from backstop.domain.events import Account, BrokerPosition
 from backstop.engine.broker import BrokerUnavailable
+from backstop.errors import BackstopError
 
 log = logging.getLogger("backstop.ibkr")
 T = TypeVar("T")
@@ -323,10 +325,21 @@ class IBClient:
             days = max(math.ceil((end_ns - start_ns) / 86_400e9), 1)
         got = {}
         for symbol in symbols:
+            heard = len(self.notes)
             got[symbol] = self._call(
                 f"bars {symbol}", self.ib.reqHistoricalData, self.contracts[symbol], end,
                 f"{days} D", size, "TRADES", False, 2,
             )  # fmt: skip
+            refused = [
+                n
+                for n in self.notes[heard:]
+                if isinstance(n, ErrorNote) and n.order is None and not is_warning(n.code)
+            ]
+            if not got[symbol] and refused:  # IB said why there are none: never "no bars"
+                raise BackstopError(
+                    f"bars {symbol} {timeframe}: IB refused the request "
+                    f"(error {refused[-1].code}: {refused[-1].text})"
+                )
         frame = market.bars_frame(got)
         return frame.filter(pl.col("ts") >= start_ns)
 
