@@ -404,9 +404,10 @@ class BacktestResult:
         own: verdicts by reason code, ambiguous exits and the intrabar P&L band."""
         from backstop.engine.stats import compute_stats
 
+        trades = self.__dict__.get("trades_ns")  # the full frame, when it is built already
         out = compute_stats(
             self.equity_ns,
-            self.trades_ns,
+            self._stats_trades() if trades is None else trades,
             self.config.initial_cash,
             buy_hold_return=self.buy_hold_return,
         )
@@ -416,8 +417,39 @@ class BacktestResult:
             "ambiguous_exits": float(amb["ambiguous_round_trips"]),
             "pnl_intrabar_low": float(low),
             "pnl_intrabar_high": float(high),
-            "verdicts_by_reason": self.summary()["verdicts_by_reason"],
+            "verdicts_by_reason": dict(self._verdicts_by_reason),
         }
+
+    def _stats_trades(self) -> pl.DataFrame:
+        """The columns of ``trades_ns`` that ``compute_stats`` reads, with the same values,
+        straight from the round-trip records: no id or name column is built for figures that
+        never read one (W's 138k trades: 0.07 s -> a few ms, for every run of a sweep too)."""
+        t = self.records.trades
+        return pl.DataFrame(
+            [
+                _named(("short", "long"), (t["side"] > 0).astype(np.int64), "direction"),
+                pl.Series("entry_ts", t["entry_ts"]),
+                pl.Series("entry_price", t["entry_px"]),
+                pl.Series("exit_ts", t["exit_ts"]),
+                pl.Series("exit_price", t["exit_px"]),
+                pl.Series("net_pnl", t["pnl"] - t["fees"]),
+            ]
+        )
+
+    @cached_property
+    def _verdicts_by_reason(self) -> dict[str, int]:
+        """Verdicts carrying each reason code, in enum order (codes with none left out).
+
+        Only the verdicts with a reason are looked at, once per run (W: 550k verdicts, 2.8k
+        with a reason: 0.08 s per call -> under 1 ms); ``summary`` and ``stats`` share it."""
+        masks = self.records.verdicts["reasons"]
+        masks = masks[masks != 0]
+        out: dict[str, int] = {}
+        for code in ReasonCode:
+            n = int(((masks & (1 << int(code))) != 0).sum())
+            if n:
+                out[code.name] = n
+        return out
 
     @property
     def round_trips(self) -> int:
@@ -458,11 +490,6 @@ class BacktestResult:
         """The headline numbers of the run, JSON-ready."""
         v = self.records.verdicts
         orders = self.records.orders
-        by_reason: dict[str, int] = {}
-        for code in ReasonCode:
-            n = int(((v["reasons"] & (1 << int(code))) != 0).sum())
-            if n:
-                by_reason[code.name] = n
         amb = self.ambiguity()
         is_signal = (v["event"] >= 0) & (v["intent"] != int(Intent.STOP_UPDATE))
         signals = int(is_signal.sum())
@@ -489,7 +516,7 @@ class BacktestResult:
             "fills": len(self.records.fills),
             "round_trips": self.round_trips,
             "pnl": round(self.pnl, 6),
-            "verdicts_by_reason": by_reason,
+            "verdicts_by_reason": dict(self._verdicts_by_reason),
             "ambiguous_round_trips": amb["ambiguous_round_trips"],
             "pnl_range_intrabar": [round(x, 6) for x in amb["pnl_range"]],
             "unrounded_symbols": [i.symbol for i in self.instruments if i.tick_size == 0],
