@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from backstop.data.schema import BAR_SCHEMA
 from backstop.errors import DataError, check
@@ -108,6 +107,8 @@ def write_synthetic(path: str | os.PathLike[str], bars: pl.DataFrame, generator:
     The keys ``backstop.synthetic`` ("true") and ``backstop.generator`` (how they were made)
     travel with the file, so it is never mistaken for market data. Returns the path written.
     """
+    import pyarrow.parquet as pq  # here, not at import: every command imports this module
+
     out = Path(path)
     meta = {"backstop.synthetic": "true", "backstop.generator": f"gbm_bars {generator}"}
     table = bars.to_arrow().replace_schema_metadata(meta)
