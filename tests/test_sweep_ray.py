@@ -68,6 +68,24 @@ def test_a_ray_sweep_equals_the_process_sweep_row_for_row(
     assert best.run_id == top["run_id"]
 
 
+def test_a_walk_forward_on_ray_equals_the_process_one_row_for_row(
+    ray_local: str, small: pl.DataFrame
+) -> None:
+    import ray
+
+    bt = Backtest(small, "sma_cross")
+    kw = {"folds": 2, "train_frac": 0.7, "maximize": "total_return"}
+    in_processes = bt.walk_forward(processes=2, **kw, **GRID)
+    on_ray = bt.walk_forward(backend="ray", **kw, **GRID)
+    assert on_ray.equals(in_processes)
+    assert on_ray["fold"].to_list() == [0, 1]
+    assert on_ray["train_trades"].to_list() != [0, 0]  # real runs, not empty tables
+    # the joined Ray is this process's own (the fixture's): left running, not shut down
+    assert ray.is_initialized()
+    by_address = bt.walk_forward(backend="ray", address=ray_local, **kw, **GRID)
+    assert by_address.equals(in_processes)
+
+
 def test_a_function_no_worker_can_import_runs_on_ray(ray_local: str, small: pl.DataFrame) -> None:
     def cross(bars: pl.DataFrame, fast: int = 10, slow: int = 30) -> pl.DataFrame:
         return get_strategy("sma_cross").fn(bars, fast=fast, slow=slow)
@@ -113,6 +131,8 @@ def test_without_ray_the_backend_says_how_to_install(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails as when not installed
     with pytest.raises(ConfigError, match=r"^backend: ray is not installed; pip install 'backs"):
         Backtest(small, "sma_cross").sweep(backend="ray", **GRID)
+    with pytest.raises(ConfigError, match=r"^backend: ray is not installed; pip install 'backs"):
+        Backtest(small, "sma_cross").walk_forward(folds=2, backend="ray", **GRID)
     code = main(["sweep", "--param", "fast=5,10", "--backend", "ray"])
     assert code == 2
     assert capsys.readouterr().err == (
@@ -148,6 +168,10 @@ def test_backend_arguments_are_checked(small: pl.DataFrame, capsys) -> None:
         bt.sweep(backend="dask", **GRID)
     with pytest.raises(ConfigError, match=r"^address: applies to backend='ray' only"):
         bt.sweep(address="127.0.0.1:6379", **GRID)
+    with pytest.raises(ConfigError, match=r"^address: applies to backend='ray' only"):
+        bt.walk_forward(folds=2, address="127.0.0.1:6379", **GRID)
+    with pytest.raises(ConfigError, match=r"^backend: unknown backend 'dask'"):
+        bt.walk_forward(folds=2, backend="dask", **GRID)
     assert main(["sweep", "--param", "fast=5,10", "--address", "127.0.0.1:6379"]) == 2
     assert capsys.readouterr().err == (
         "backstop: error: --address: applies to --backend ray only\n"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from backstop.errors import BackstopError, ConfigError
@@ -66,13 +67,7 @@ def run_ray(
     address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each combination's stats, in the order of ``combos``."""
-    ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        check_reachable(address)
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        started = address is None
-    try:
+    with ray_session(address) as ray:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         if processes is not None and processes < 1:
             raise ConfigError("processes", f"must be at least 1, got {processes}")
@@ -81,6 +76,24 @@ def run_ray(
         actor = ray.remote(num_cpus=1)(SweepActor)
         actors = [actor.remote(job, bars_ref) for _ in range(n)]
         return _drive(ray, actors, combos, tick)
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[Any]:
+    """The ``ray`` module, joined to a Ray instance for the ``with`` block.
+
+    The instance this process has already is used as it is; else ``address`` is joined (a
+    ``HOST:PORT`` nothing answers at is refused first, in seconds), or, with ``None``, a local
+    Ray is started and shut down when the block ends. Several sweeps in one block (the folds
+    of a walk-forward) share the one local Ray instead of starting one each."""
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        check_reachable(address)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        started = address is None
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()

@@ -5,6 +5,11 @@ length; in each, the first ``train_frac`` is the train window and the rest its t
 The best parameters of each train window (by ``maximize``) run on its test window, which they
 have never seen, so the table shows how much of an in-sample best was overfit. Each window is
 a backtest of its own: it starts flat with the initial cash, and indicators warm up inside it.
+
+Each train window's grid is a sweep (``backstop.runners.sweep``) on the chosen backend:
+worker processes on this machine, or Ray (``backend="ray"``, ``address`` as for a sweep; a
+local Ray is started once for all the folds, not once per fold). The one test run of each
+fold runs in this process. Either way the table is the same, row for row.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from backstop.runners.sweep import (
     Objective,
     backtest_for,
     best_row,
+    check_backend,
     check_objective,
     job_of,
     score_of,
@@ -61,13 +67,39 @@ def walk_forward(
     constraint: Constraint | None = None,
     processes: int | None = None,
     progress: bool | None = None,
+    backend: str = "processes",
+    address: str | None = None,
     **params: Any,
 ) -> pl.DataFrame:
     """One row per fold: its windows, the best parameters on the train window, and the
-    score, return and trade count of those parameters on train and on test."""
+    score, return and trade count of those parameters on train and on test. ``backend``
+    and ``address`` pick where each train window's sweep runs, as for ``sweep``."""
+    check_objective(maximize)
+    check_backend(backend, address)
+    if backend != "ray":
+        return _folds(bt, folds, train_frac, maximize, constraint, processes, progress, params)
+    from backstop.runners.ray_pool import ray_session
+
+    with ray_session(address):  # one Ray for every fold (a local one is started once)
+        return _folds(
+            bt, folds, train_frac, maximize, constraint, processes, progress, params, "ray"
+        )
+
+
+def _folds(
+    bt: Backtest,
+    folds: int,
+    train_frac: float,
+    maximize: Objective,
+    constraint: Constraint | None,
+    processes: int | None,
+    progress: bool | None,
+    params: dict[str, Any],
+    backend: str = "processes",
+) -> pl.DataFrame:
+    """The walk-forward table, each train sweep on ``backend`` (Ray joined by the caller)."""
     from backstop.engine.prepare import PreparedBars
 
-    check_objective(maximize)
     names = list(params)
     job = job_of(bt)
     label = maximize if isinstance(maximize, str) else "score"
@@ -82,6 +114,7 @@ def walk_forward(
             constraint=constraint,
             processes=processes,
             progress=progress,
+            backend=backend,
             **params,
         )
         best = best_row(table, names, maximize)
