@@ -17,6 +17,7 @@ from backstop.engine.stats import (
     buy_hold_return_of_arrays,
     compute_stats,
     drawdown_periods,
+    first_rows,
     format_stat,
     verdicts_by_reason,
 )
@@ -210,3 +211,20 @@ def test_drawdown_periods_equal_the_obvious_loop(seed: int) -> None:
     got = drawdown_periods(ts, eq, 1000.0)
     assert len(got) > 5
     assert got == _periods_by_loop(ts, eq, 1000.0)
+
+
+@pytest.mark.parametrize("late", [0, 5_000, 70_000, 99_990])
+def test_first_rows_equal_one_pass_over_every_row(late: int) -> None:
+    # 30 codes from the first rows, one more starting at row ``late`` and stopping before the
+    # end, one that never occurs: the blocks must give what np.minimum.at over all rows gives
+    rng = np.random.default_rng(11)
+    sym = rng.integers(0, 30, 100_000).astype(np.int32)
+    sym[late : late + 7] = 30
+    expect = np.full(32, len(sym), dtype=np.int64)
+    np.minimum.at(expect, sym, np.arange(len(sym)))
+    assert first_rows(sym, 32).tolist() == expect.tolist()
+    assert first_rows(sym, 32)[30] == late
+    rev = first_rows(sym[::-1], 32)
+    assert len(sym) - 1 - rev[30] == late + 6  # the late code's last row, from the end
+    assert rev[31] == len(sym)
+    assert first_rows(np.zeros(0, dtype=np.int32), 3).tolist() == [0, 0, 0]

@@ -190,16 +190,36 @@ def buy_hold_return_of_arrays(sym: np.ndarray, close: np.ndarray, n_sym: int) ->
     """``buy_hold_return`` of bars in engine order (ts, then symbol) given as their kernel
     arrays (``sym``: codes numbered in sorted symbol order), to the same bits: a symbol's first
     and last row are its earliest and latest bar, found in one pass over the codes instead of
-    a group-by over the bars (W: 0.3 s -> 0.05 s)."""
-    if len(sym) == 0:
+    a group-by over the bars (W: 0.3 s -> 0.05 s), and only as far into the bars as the last
+    symbol to start (and, from the end, to stop) lies: W's 10M bars, 0.07 s -> under 1 ms."""
+    n = len(sym)
+    if n == 0:
         return math.nan
-    rows = np.arange(len(sym), dtype=np.int64)
-    first = np.full(n_sym, len(sym), dtype=np.int64)
-    np.minimum.at(first, sym, rows)
-    last = np.full(n_sym, -1, dtype=np.int64)
-    np.maximum.at(last, sym, rows)
+    first = first_rows(sym, n_sym)
+    from_end = first_rows(sym[::-1], n_sym)
+    last = np.where(from_end < n, n - 1 - from_end, -1)
     held = last >= 0  # every symbol, for arrays made from the bars
     return _mean(pl.Series("r", close[last[held]] / close[first[held]] - 1.0))
+
+
+def first_rows(sym: np.ndarray, n_sym: int) -> np.ndarray:
+    """Each code's first row in ``sym`` (``len(sym)`` for a code that never occurs).
+
+    Rows are taken in blocks that double in size until every code has been seen: a panel
+    whose symbols all trade from the first timestamps is done after its first block, and a
+    symbol that starts late costs a pass up to it (past an eighth of the rows, the rest in
+    one pass). Each block is ``np.minimum.at`` over its rows, so the answer is the same as
+    one ``np.minimum.at`` over every row."""
+    n = len(sym)
+    first = np.full(n_sym, n, dtype=np.int64)
+    start, block = 0, max(8 * n_sym, 4096)
+    while start < n:
+        stop = n if start >= n // 8 else min(n, start + block)
+        np.minimum.at(first, sym[start:stop], np.arange(start, stop, dtype=np.int64))
+        start, block = stop, 2 * block
+        if bool((first < n).all()):
+            break
+    return first
 
 
 def _mean(r: pl.Series) -> float:
