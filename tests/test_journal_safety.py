@@ -179,3 +179,18 @@ def test_run_id_depends_on_symbol_names() -> None:
 
 def _fingerprint(bars: pl.DataFrame) -> str:
     return Backtest(bars, "sma_cross").prepared.fingerprint
+
+
+def test_the_fingerprint_hashed_on_a_thread_is_the_bars_own_and_pickles() -> None:
+    import pickle
+
+    from backstop.engine.prepare import PreparedBars, data_fingerprint
+
+    prepared = PreparedBars.of(sample_bars())
+    expect = data_fingerprint(prepared.arrays)  # hashed here, in this thread
+    assert prepared.fingerprint == expect
+    assert len(expect) == 16 and int(expect, 16) >= 0
+    copy = pickle.loads(pickle.dumps(prepared))
+    assert copy.fingerprint == expect
+    assert copy.bars.equals(prepared.bars) and copy.counts == prepared.counts
+    assert Backtest(copy, "sma_cross").run().run_id == Backtest(prepared, "sma_cross").run().run_id

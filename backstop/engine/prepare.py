@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -166,12 +166,23 @@ def make_run_id(
 @dataclass(frozen=True, slots=True)
 class PreparedBars:
     """Validated bars with their kernel arrays and fingerprint, made once and reused by every
-    run over them (parameter sweeps pay the conversion once)."""
+    run over them (parameter sweeps pay the conversion once).
+
+    The fingerprint is hashed on a thread started by ``of``: only the run id needs it, at the
+    end of a run's set-up, so the hashing (W: 0.3 s of CPU over 520 MB) overlaps the
+    strategy and the set-up instead of delaying them. ``fingerprint`` waits for it (and
+    raises what the hashing raised); a pickled ``PreparedBars`` carries the finished value.
+    """
 
     bars: pl.DataFrame
     arrays: BarArrays
-    fingerprint: str
     counts: dict[str, int]  # bars per symbol: what a strategy's window is checked against
+    digest: Future[str] = field(repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """``data_fingerprint`` of the bars (waits for the thread hashing them)."""
+        return self.digest.result()
 
     @classmethod
     def of(cls, bars: pl.DataFrame) -> PreparedBars:
@@ -179,7 +190,29 @@ class PreparedBars:
         arrays = bar_arrays(bars)
         per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
         counts = {name: int(n) for name, n in zip(arrays.symbols, per_symbol, strict=True)}
-        return cls(bars=bars, arrays=arrays, fingerprint=data_fingerprint(arrays), counts=counts)
+        return cls(bars=bars, arrays=arrays, counts=counts, digest=_hashed_later(arrays))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_prepared_with, (self.bars, self.arrays, self.counts, self.fingerprint))
+
+
+def _hashed_later(arrays: BarArrays) -> Future[str]:
+    """``data_fingerprint(arrays)`` started on its own thread (the bars' arrays are never
+    written after ``bar_arrays`` made them, so the thread reads what the run reads)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backstop-fingerprint")
+    try:
+        return pool.submit(data_fingerprint, arrays)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends when the hash is done
+
+
+def _prepared_with(
+    bars: pl.DataFrame, arrays: BarArrays, counts: dict[str, int], fingerprint: str
+) -> PreparedBars:
+    """A ``PreparedBars`` whose fingerprint is known already (unpickling one)."""
+    done: Future[str] = Future()
+    done.set_result(fingerprint)
+    return PreparedBars(bars=bars, arrays=arrays, counts=counts, digest=done)
 
 
 def prepare_bars(bars: Any, argument: str = "bars") -> PreparedBars:
