@@ -10,7 +10,8 @@ seconds, interpreter start and imports included, and its own load/run/journal se
 ``Backtest(path).run()`` plus ``write_journal`` in a fresh process too. With ``--baseline``
 every round runs the baseline checkout's command right before this one's, so both see the
 same load on a shared machine; each figure is the best of ``--rounds``, and the two
-journals are compared by ``journal_digest``. CPU seconds (every thread, the command's and the
+journals are compared by ``journal_digest``. ``import backstop.cli`` is timed alone too, in a
+fresh interpreter each round. CPU seconds (every thread, the command's and the
 floor's) are reported beside the walls: a loaded machine stretches them least. Prints one
 JSON object.
 """
@@ -83,6 +84,18 @@ def _facade(checkout: Path, data: Path, out: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1]) | {"cpu_s": _children_cpu() - cpu}
 
 
+def _imports(checkout: Path) -> float:
+    """Seconds ``import backstop.cli`` takes in a fresh interpreter from ``checkout``: what
+    every command pays before its first line runs."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    code = "import time; t = time.perf_counter(); import backstop.cli; "
+    code += "print(time.perf_counter() - t)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=checkout, env=env, capture_output=True, text=True
+    )
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def _children_cpu() -> float:
     """User + system seconds of the finished child processes so far: the work a command did,
     which a loaded machine stretches less than its wall time (all threads counted)."""
@@ -103,6 +116,7 @@ def floor(data: Path, journal: Path) -> dict[str, float]:
     raw = pl.read_parquet(data)
     read_s, read_cpu = time.perf_counter() - t, time.process_time() - cpu
     bt = Backtest(PreparedBars.of(raw.sort("ts", "symbol")))
+    _ = bt.prepared.fingerprint  # hashed on a thread: finished before the run is timed
     cpu = time.process_time()
     result = bt.run()
     run_cpu = time.process_time() - cpu
@@ -145,6 +159,7 @@ def main() -> None:
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
         k: {"command": [], "facade": []} for k in checkouts
     }
+    imports: dict[str, list[float]] = {k: [] for k in checkouts}
     floors = []
     loads = [os.getloadavg()[0]]  # the machine's 1-minute load average, before each round
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,6 +168,7 @@ def main() -> None:
                 out = Path(tmp) / f"{name}{r}"
                 runs[name]["command"].append(_command(checkouts[name], data, out))
                 runs[name]["facade"].append(_facade(checkouts[name], data, Path(tmp) / "f.duckdb"))
+                imports[name].append(_imports(checkouts[name]))
             floors.append(floor(data, Path(tmp) / f"this{r}" / "journal.duckdb"))
             loads.append(os.getloadavg()[0])
         if args.baseline:
@@ -177,6 +193,10 @@ def main() -> None:
             "command_phases_over_floor": inside / floor_s,
             "command_wall_over_floor": cmd["wall_s"] / floor_s,
             "command_cpu_over_floor_cpu": min(c["cpu_s"] for c in kinds["command"]) / floor_cpu,
+            # the wall outside the command's own phases: interpreter, imports, arguments,
+            # summary and statistics, exit (best round's wall minus its phases)
+            "command_outside_phases_s": cmd["wall_s"] - inside,
+            "import_cli_s": min(imports[name]),  # best round, fresh interpreter
             "facade": fac,
             "facade_over_floor": fac["facade_s"] / floor_s,
             "all_command_walls_s": [round(c["wall_s"], 3) for c in kinds["command"]],
