@@ -31,10 +31,11 @@ LAZY = (
 )
 
 _PROBE = """
-import contextlib, io, json, sys
+import contextlib, gc, io, json, sys
 import backstop.cli
 seen = {"import": sorted(m for m in sys.argv[2].split(",") if m in sys.modules)}
 seen["polars_loaded"] = "polars" in sys.modules
+seen["gc_enabled"] = gc.isenabled()  # paused while backstop imports, then on again
 if sys.argv[1] == "run":
     with contextlib.redirect_stdout(io.StringIO()) as out:
         code = backstop.cli.main(["backtest", "--journal", sys.argv[3], "--json"])
@@ -63,6 +64,20 @@ def test_importing_the_cli_loads_no_heavy_optional_library(tmp_path: Path) -> No
     seen = _probe(tmp_path, "import", ",".join((*LAZY, "rich")))
     assert seen["polars_loaded"] is True  # the probe ran in a real backstop process
     assert seen["import"] == []
+    assert seen["gc_enabled"] is True
+
+
+def test_importing_backstop_leaves_a_paused_collector_paused() -> None:
+    code = "import gc; gc.disable(); import backstop; print(gc.isenabled())"
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "False"
 
 
 def test_a_backtest_with_json_output_loads_none_of_them(tmp_path: Path) -> None:
