@@ -25,6 +25,23 @@ def instruments_arg(path: str | None) -> dict[str, Any] | None:
     return read_instruments(path)
 
 
+def learning_arg(path: str | None) -> Any:
+    """The learning state ``--learning-in FILE`` restores (None without the option)."""
+    if not path:
+        return None
+    from backstop.engine.learning_state import LearningState
+
+    return LearningState.load(path)
+
+
+def save_learning(result: Any, path: str) -> None:
+    """Write the run's learning state to ``--learning-out FILE``."""
+    try:
+        result.learning_state().save(path)
+    except OSError as exc:
+        raise ConfigError("--learning-out", f"cannot write {path}: {exc.strerror}") from None
+
+
 def key_values(items: list[str], what: str) -> dict[str, str]:
     """``KEY=VALUE`` items of option ``what`` (``--param``, ``--set``...)."""
     return split_key_values(items, what)
