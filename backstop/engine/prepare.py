@@ -278,7 +278,8 @@ def sector_warnings(specs: tuple[Instrument, ...], profile: RiskProfile) -> list
         return []
     return [
         "risk.max_sector_pct is set but no symbol of the run has a sector, so the cap never "
-        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"])'
+        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"]) or the run an '
+        "instrument file (--instruments FILE)"
     ]
 
 
