@@ -147,6 +147,11 @@ def _state(tmp_path: Path) -> Path:
         (lambda d: d.pop("settings"), "settings"),
         (lambda d: d["strategies"]["default"].pop("n_wins"), "strategies.default.n_wins"),
         (lambda d: d["strategies"]["default"].update(health="ILL"), "strategies.default.health"),
+        (lambda d: d["strategies"]["default"].update(sum_pnl="x"), "strategies.default.sum_pnl"),
+        (
+            lambda d: d["strategies"]["default"]["shadows"]["T"].pop("stop"),
+            "strategies.default.shadows.T.stop",
+        ),
     ],
 )
 def test_a_state_file_of_another_shape_names_the_file_and_key(tmp_path: Path, change, key) -> None:

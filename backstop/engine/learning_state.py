@@ -61,6 +61,11 @@ _TOP = ("kind", "version", "profile", "settings", "strategies")
 _STRATEGY = ("health", *_INTS, "sum_pnl", "shadows")
 
 
+def _number(value: Any) -> bool:
+    """A JSON number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def learning_settings(profile: RiskProfile) -> dict[str, Any]:
     """The ``learning.*`` settings in force: the rules a learning state was judged under."""
     return {k.key: profile.get(k.key) for k in RISK_KEYS if k.key.startswith("learning.")}
@@ -163,12 +168,18 @@ class LearningState:
                 value = entry[key]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise self._fail(f"strategies.{name}.{key}", f"expected a count, got {value!r}")
+            if not _number(entry["sum_pnl"]):
+                got = entry["sum_pnl"]
+                raise self._fail(f"strategies.{name}.sum_pnl", f"expected a number, got {got!r}")
             if not isinstance(entry["shadows"], dict):
                 raise self._fail(f"strategies.{name}.shadows", "expected a table by symbol")
             for sym, shadow in entry["shadows"].items():
                 for key in _SHADOW:
+                    where = f"strategies.{name}.shadows.{sym}.{key}"
                     if not isinstance(shadow, dict) or key not in shadow:
-                        raise self._fail(f"strategies.{name}.shadows.{sym}.{key}", "missing")
+                        raise self._fail(where, "missing")
+                    if not _number(shadow[key]):
+                        raise self._fail(where, f"expected a number, got {shadow[key]!r}")
 
     def check_fits(self, profile: RiskProfile, strategies: tuple[str, ...]) -> None:
         """Refuse a state made under another profile, other learning settings or for another
