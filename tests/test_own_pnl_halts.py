@@ -145,3 +145,39 @@ def test_a_checkpoint_with_another_guard_layout_is_refused() -> None:
         BackstopError, match=r"guard state 'sf' has 3 columns, this backstop keeps 6"
     ):
         again.restore(Checkpoint(run_id=saved.run_id, counters=saved.counters, parts=old))
+
+
+def test_own_drawdown_is_measured_from_the_strategys_own_peak() -> None:
+    """seed 000: "20% equity-drawdown halt" per strategy (0.5% here) measures from the
+    strategy's own peak: a's T runs to 110 (+1,000, its equity 101,000) and falls back to 104
+    (+400): still a gain, but 0.59% under its peak, so a is halted at bar 3 and its bar-4
+    entry refused, while b, without a table, trades."""
+    peak = [FLAT, FLAT, (100.0, 110.0, 100.0, 110.0), (110.0, 110.0, 104.0, 104.0)]
+    peak += [(104.0, 105.0, 103.0, 104.0)] * 2
+    frame = combine(
+        bars(peak), bars(FLATS, symbol="U"), bars(FLATS, symbol="V"), bars(FLATS, symbol="W")
+    )
+    rows = [
+        entry(0, symbol="T", strategy_id="a"),
+        entry(4, symbol="V", strategy_id="a"),
+        entry(4, symbol="W", strategy_id="b"),
+    ]
+    r = run(frame, rows, profile=tables(a={"drawdown_halt_pct": 0.005}))
+    assert second_entries(r) == {"a": (False, ["DRAWDOWN_HALT"]), "b": (True, [])}
+    assert guard_rows(r, "DRAWDOWN_HALTED") == [("a", 3, 100_400.0)]
+
+
+def test_a_strategys_day_loss_starts_again_each_day() -> None:
+    """seed 000: a strategy's daily loss is its own day's: a's -200 on day 1 refuses its next
+    entry that day (0.1% daily_loss_pct), and the next session day starts it at zero."""
+    day = 86_400_000_000_000
+    stamps = [ts_of(i) for i in range(6)] + [ts_of(i) + day for i in range(6)]
+    frame = combine(bars(LOSER + FLATS, ts=stamps), bars(FLATS * 2, symbol="V", ts=stamps))
+    rows = [
+        entry(0, symbol="T", strategy_id="a", stop_px=98.0, target_px=120.0),
+        entry(stamps[3], symbol="V", strategy_id="a"),
+        entry(stamps[7], symbol="V", strategy_id="a"),
+    ]
+    r = run(frame, rows, profile=tables(a={"daily_loss_pct": 0.001}))
+    got = [(row["approved"], row["reason_codes"]) for row in r.verdicts.iter_rows(named=True)]
+    assert got == [(True, []), (False, ["DAILY_LOSS_LIMIT"]), (True, [])]
