@@ -153,3 +153,16 @@ def test_the_reader_keeps_the_registry_spec_under_the_files_values(tmp_path: Pat
         read_instruments(tmp_path / "e.csv")
     with pytest.raises(ConfigError, match="no such file"):
         read_instruments(tmp_path / "none.csv")
+
+
+def test_the_guardrail_sweep_refuses_an_instrument_file_it_would_not_use(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """``sweep --guardrails`` does not pass instruments to its incidents and backtest yet:
+    the option is refused there in one line instead of being ignored."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "i.csv").write_text("symbol,sector\nT,tech\n")
+    code = main(["sweep", "--guardrails", "--instruments", "i.csv", "--json"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == "backstop: error: --instruments: does not apply to --guardrails yet\n"
