@@ -71,7 +71,8 @@ AI_N = 10
 # account floats
 AF_DAY_START_EQUITY = 0
 AF_PEAK_EQUITY = 1
-AF_N = 2
+AF_START_EQUITY = 2  # the run's starting equity (a strategy's capital unless a key says)
+AF_N = 3
 # strategy ints
 SI_STATE = 0  # TradingState of the strategy
 SI_HEALTH = 1  # StrategyHealth
@@ -92,7 +93,10 @@ SI_N = 14
 SF_ALLOC_TODAY = 0
 SF_SUM_PNL = 1
 SF_SLIP_BPS = 2  # average adverse slippage of its entry fills vs the decision price, in bps
-SF_N = 3
+SF_REALIZED = 3  # net P&L (after fees) of its closed round trips, never reset
+SF_PEAK_PNL = 4  # highest P&L (realized + open) it was judged at: its own drawdown's peak
+SF_DAY_START_PNL = 5  # its P&L (realized + open) when the session day started
+SF_N = 6
 # symbol ints
 YI_ADVICE = 0  # Advice of the latest advisory
 YI_ADVICE_TS = 1
@@ -200,6 +204,7 @@ def new_guard(
     af = np.zeros(AF_N, dtype=np.float64)
     af[AF_DAY_START_EQUITY] = initial_equity
     af[AF_PEAK_EQUITY] = initial_equity
+    af[AF_START_EQUITY] = initial_equity
     si = np.zeros((max(n_strat, 1), SI_N), dtype=np.int64)
     si[:, SI_LOCKOUT_DAY] = -1
     si[:, SI_CURSOR] = source_cursor
@@ -306,6 +311,7 @@ def manual_reset_nb(g, ts: int, bar: int) -> None:
         g.si[k, SI_CONSEC_LOSSES] = 0
         g.si[k, SI_DD_HALTED] = 0
         g.si[k, SI_CIRCUIT_UNTIL] = 0
+        g.sf[k, SF_PEAK_PNL] = -np.inf  # its drawdown is measured again from its P&L now
     log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
 
 
