@@ -321,6 +321,17 @@ class Advice(IntEnum):
     WAIT = 2
 
 
+class TradeType(IntEnum):
+    """Seed 002's trade types: the profile's end-of-day close applies to day trades only."""
+
+    DAY = 0
+    SWING = 1
+    SCALP = 2
+
+
+TRADE_TYPE_WORDS = {t.name.lower(): int(t) for t in TradeType}
+
+
 class ControlAction(IntEnum):
     """Manual or connection actions fed to the pipeline as events (journaled when applied)."""
 
