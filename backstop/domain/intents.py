@@ -166,7 +166,8 @@ def _check_exit_fraction(df: pl.DataFrame) -> None:
         (given & (df.get_column("intent") != 1), "is for exits only (this row is an entry)"),
     )
     if "qty" in df.columns:
-        both = given & df.get_column("qty").is_not_null()
+        qty = df.get_column("qty")
+        both = given & qty.is_not_null() & qty.is_not_nan()  # NaN: no qty, as in the kernels
         problems += ((both, "and qty both size this exit: give one"),)
     for bad, what in problems:
         bad = bad.fill_null(False)
