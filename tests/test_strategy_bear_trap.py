@@ -119,16 +119,16 @@ def test_scale_out_40_30_30_bar_by_bar() -> None:
 
 
 def test_scale_outs_round_half_down_to_the_lot_of_the_position_open() -> None:
-    """equity-runner sizes 118 shares: 40% is 47.2 -> 47, then half of 71 is 35.5 -> 35 (a
-    half lot rounds down), and the runner is the 36 left."""
+    """seed 003 (10%-of-equity sizing, staged exits): equity-runner sizes 118 shares; 40% is
+    47.2 -> 47, then half of 71 is 35.5 -> 35 (a half lot rounds down), the runner the 36 left."""
     result = Backtest(_bars(SCALING), "bear_trap", profile="equity-runner", **RUNNER, **SMALL).run()
     assert result.fills_ns.get_column("qty").to_list() == [118.0, 47.0, 35.0, 36.0]
     assert result.verdicts_ns.get_column("qty").to_list() == [118.0, 47.0, 35.0, 36.0]
 
 
 def test_scale_outs_agree_between_the_two_drivers() -> None:
-    """The fused backtest loop and the event driver give the same journal for the staged
-    exits (equity-runner sizing: odd lots, rounded half-down)."""
+    """seed 003's staged exits: the fused backtest loop and the event driver give the same
+    journal (equity-runner sizing: odd lots, rounded half-down)."""
     from backstop.brokers.sim.backtest import run_backtest
     from backstop.engine.profile import RiskProfile
     from backstop.runners.stepwise import run_event_driven
