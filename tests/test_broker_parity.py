@@ -437,6 +437,26 @@ def test_exit_manager_time_stop_sends_an_exit() -> None:
 
 
 # ---- entries -------------------------------------------------------------------------------
+def test_exit_fractions_at_one_bar_share_out_what_is_not_already_closing() -> None:
+    """Two scale-outs decided at one close (seed 003: 40% then 30% of the entry): the second
+    is a share of what the first does not already close (0.5 x 60 = 30), so together they
+    close 70, and the runner's 30 stays protected by the shrunk legs."""
+    frame = bars([FLAT, FLAT, FLAT, (100.5, 101, 100, 100.5), FLAT])
+    rows = [
+        entry(0, stop_pct=0.02, target_pct=0.04),
+        exit_(2, exit_fraction=0.4),
+        exit_(2, exit_fraction=0.5),
+    ]
+    out = parity(frame, rows)
+    assert [out.verdict(k)["qty"] for k in range(3)] == [100.0, 40.0, 30.0]
+    assert [out.verdict(k)["approved"] for k in range(3)] == [True, True, True]
+    assert out.positions == {"T": 30.0}
+    stop, target = out.broker.orders[1:3]
+    assert (stop.qty, target.qty) == (30.0, 30.0)
+    assert stop.status == target.status == OrderStatus.ACCEPTED
+    assert out.trades == []
+
+
 def test_end_of_day_close_spares_the_swing_trade_of_the_same_session() -> None:
     """seed 002: the EOD close is for day trades; a swing trade entered at the same bar in
     another symbol is held through the close. Both drivers send one EOD exit, for A only."""
