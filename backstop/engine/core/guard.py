@@ -104,7 +104,8 @@ YI_ENTRY_SIDE = 2  # side of the last approved entry (conflicting-signal check)
 YI_N_RANGES = 3  # bars in the running average range
 YI_ENTRY_CYCLE = 4  # cycle of the last approved entry
 YI_ENTRY_STRATEGY = 5  # strategy of the last approved entry (per-strategy positions)
-YI_N = 6
+YI_TRADE_TYPE = 6  # TradeType of the last approved entry (the profile's EOD close: day only)
+YI_N = 7
 # symbol floats
 YF_ADVICE_CONF = 0
 YF_RISK_PER_UNIT = 1  # stop distance of the position's entry (R for time stop / R target)
