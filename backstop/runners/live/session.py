@@ -91,7 +91,7 @@ class LiveSession:
         ctx = plain_context()
         self.driver = PortDriver(
             broker, self.symbols, self.inst, prm, initial_cash, setup.profile, guard, ctx,
-            run_id=setup.namespace, venue=setup.venue,
+            run_id=setup.namespace, venue=setup.venue, strategies=self.strategies,
         )  # fmt: skip
         self.driver.bar_of = self.row_of
         self.initial_cash = initial_cash
