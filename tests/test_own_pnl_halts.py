@@ -181,3 +181,20 @@ def test_a_strategys_day_loss_starts_again_each_day() -> None:
     r = run(frame, rows, profile=tables(a={"daily_loss_pct": 0.001}))
     got = [(row["approved"], row["reason_codes"]) for row in r.verdicts.iter_rows(named=True)]
     assert got == [(True, []), (False, ["DAILY_LOSS_LIMIT"]), (True, [])]
+
+
+def test_a_table_for_every_strategy_judges_each_on_its_own_pnl() -> None:
+    """seed 000: the caps are per strategy for whichever strategies send signals; a
+    ``[strategy."*".risk]`` table gives each its own circuit without naming it: a's stop-out
+    pauses a alone while b, up, keeps trading; a named table's key wins over the "*" one."""
+    profile = RiskProfile.from_mapping({"strategy": {"*": {"risk": {"circuit_loss_pct": 0.001}}}})
+    assert profile.has_own_limits("a") and profile.has_own_limits("anyone")
+    r = two_desks(LOSER, WINNER, profile, a_stop=True, b_stop=False)
+    assert second_entries(r) == {"a": (False, ["DAILY_LOSS_CIRCUIT"]), "b": (True, [])}
+    assert guard_rows(r, "CIRCUIT_PAUSED") == [("a", 2, 200.0)]
+    looser = RiskProfile.from_mapping(
+        {"strategy": {"*": {"risk": {"circuit_loss_pct": 0.001}},
+                      "a": {"risk": {"circuit_loss_pct": 0.05}}}}
+    )  # fmt: skip
+    r = two_desks(LOSER, WINNER, looser, a_stop=True, b_stop=False)
+    assert second_entries(r) == {"a": (True, []), "b": (True, [])}
