@@ -47,6 +47,14 @@ from backstop.domain.commands import AmendOrder, CancelOrder, OrderCommand, Subm
 from backstop.domain.enums import FIRST_FREE_LEG_NO, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution
 from backstop.domain.orders import client_order_id
+from backstop.engine.bracket_plan import (
+    EntryPlan,
+    Protection,
+    Venue,
+    last_amend_wins,
+    levels_known_at_submit,
+    round_level,
+)
 from backstop.engine.core.codes import (
     R_ENTRY_REMAINDER_CANCELED,
     R_LEG_CANCELED_FLAT,
@@ -55,57 +63,9 @@ from backstop.engine.core.codes import (
 )
 from backstop.engine.mirror import EPS, BrokerMirror, MirrorOrder
 
+__all__ = ["STOP_ROLES", "BracketManager", "EntryPlan", "Protection", "Venue"]
+
 STOP_ROLES = (OrderRole.STOP_LOSS, OrderRole.TRAILING)
-
-
-@dataclass(frozen=True, slots=True)
-class Venue:
-    """What the bracket manager must know about a broker: whether it enforces reduce-only
-    itself (the simulator does; Alpaca and IB do not, so legs are freed before an exit), and
-    whether it takes an entry with its legs attached (Alpaca and IB do; the simulator places
-    legs as its own orders when the entry fills, as the backtest loop does)."""
-
-    reduce_only: bool = False
-    native_brackets: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class EntryPlan:
-    """An approved entry, as the decision core sized it (absolute prices not yet rounded)."""
-
-    cycle: int
-    strategy: int
-    symbol: str
-    side: Side
-    qty: float
-    order_type: OrderType = OrderType.MARKET
-    tif: TimeInForce = TimeInForce.GTC
-    limit_price: float = math.nan
-    entry_stop_price: float = math.nan
-    stop_price: float = math.nan
-    target_price: float = math.nan
-    stop_pct: float = 0.0
-    target_pct: float = 0.0
-    trail_pct: float = 0.0
-    scale_in_pct: float = 0.0
-    ref_price: float = math.nan  # the price the decision used (the scale-in reference)
-    ts: int = 0
-    bar: int = -1
-
-
-@dataclass(slots=True)
-class Protection:
-    """An entry's protective levels and its current legs (client ids, '' when none)."""
-
-    stop: float
-    target: float
-    stop_pct: float
-    target_pct: float
-    trail_pct: float
-    first_leg_seq: int
-    stop_leg: str = ""
-    target_leg: str = ""
-    native: bool = False  # the legs went out attached to the entry (the broker sizes them)
 
 
 @dataclass(slots=True)
@@ -132,16 +92,18 @@ class BracketManager:
         limit = p.limit_price if otype in (OrderType.LIMIT, OrderType.STOP_LIMIT) else math.nan
         trigger = p.entry_stop_price if otype in (OrderType.STOP, OrderType.STOP_LIMIT) else None
         out = [
-            self._entry_order(p, 0, qty, otype, p.tif, _round(limit, tick), _round(trigger, tick))
+            self._entry_order(
+                p, 0, qty, otype, p.tif, round_level(limit, tick), round_level(trigger, tick)
+            )
         ]
         if add_qty > 0:
-            px = _round(p.ref_price * (1.0 - int(p.side) * p.scale_in_pct), tick)
+            px = round_level(p.ref_price * (1.0 - int(p.side) * p.scale_in_pct), tick)
             out.append(self._entry_order(p, 3, add_qty, OrderType.LIMIT, TimeInForce.GTC, px, None))
-        native = self.venue.native_brackets and _native_levels(p)
+        native = self.venue.native_brackets and levels_known_at_submit(p)
         for k, (order, seq) in enumerate(zip(out, (0, 3), strict=False)):
             plan = Protection(
-                _round(p.stop_price, tick) if p.stop_price == p.stop_price else math.nan,
-                _round(p.target_price, tick) if p.target_price == p.target_price else math.nan,
+                round_level(p.stop_price, tick) if p.stop_price == p.stop_price else math.nan,
+                round_level(p.target_price, tick) if p.target_price == p.target_price else math.nan,
                 p.stop_pct,
                 p.target_pct,
                 p.trail_pct,
@@ -226,7 +188,7 @@ class BracketManager:
             return None
         tick = self.ticks.get(symbol, 0.0)
         return AmendOrder(
-            leg.client_order_id, stop_price=_round(level, tick), ts=ts, reasons=reasons
+            leg.client_order_id, stop_price=round_level(level, tick), ts=ts, reasons=reasons
         )
 
     def stop_leg(self, mirror: BrokerMirror, symbol: str) -> MirrorOrder | None:
@@ -294,7 +256,7 @@ class BracketManager:
             )
             left = max(held - min(closing, held), 0.0)
             out += self._fit(mirror, o.symbol, left, ts, going, grown, protective_only=True)
-        return _last_amend_wins(out)
+        return last_amend_wins(out)
 
     def _protect(self, mirror, e, qty, ts, bar, grown) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
         """Cover ``qty`` just filled of entry ``e``: grow its live legs, or place a pair."""
@@ -345,14 +307,14 @@ class BracketManager:
             role = OrderRole.TRAILING if trailing else OrderRole.STOP_LOSS
             level = e.avg_fill * (1.0 + e.side * -plan.trail_pct) if trailing else stop
             orders.append(
-                self._leg(e, side, qty, role, first, group, ts, stop=_round(level, tick),
+                self._leg(e, side, qty, role, first, group, ts, stop=round_level(level, tick),
                           trail=plan.trail_pct if trailing else None, bar=bar)
             )  # fmt: skip
         if target == target:
             seq = first if fresh else first + 1
             orders.append(
                 self._leg(e, side, qty, OrderRole.TAKE_PROFIT, seq, group, ts,
-                          limit=_round(target, tick), bar=bar)
+                          limit=round_level(target, tick), bar=bar)
             )  # fmt: skip
         plan.stop_leg = next((x.client_order_id for x in orders if x.role in STOP_ROLES), "")
         plan.target_leg = next(
@@ -422,38 +384,3 @@ class BracketManager:
 
     def restore(self, data: dict[str, Any]) -> None:
         self.plans = {k: Protection(**v) for k, v in data["plans"].items()}
-
-
-def _native_levels(p: EntryPlan) -> bool:
-    """Whether the entry's protection is known as prices at submit (so it can go out with
-    the entry as native legs): a stop or a target price, nothing priced from the fill."""
-    known = p.stop_price == p.stop_price or p.target_price == p.target_price
-    return known and p.stop_pct <= 0 and p.target_pct <= 0 and p.trail_pct <= 0
-
-
-def _round(price: float | None, tick: float) -> float:
-    """Round a price to the tick (no tick or no price: unchanged); nan stays nan."""
-    if price is None:
-        return math.nan
-    if tick <= 0.0 or price != price:
-        return price
-    return round(round(price / tick) * tick, 10)
-
-
-def _last_amend_wins(commands: list[OrderCommand]) -> list[OrderCommand]:
-    """Collapse amends of one order into the last (its reasons joined), kept in its place:
-    a leg grown by a fill and then fitted to the position is amended once."""
-    last: dict[str, int] = {}
-    reasons: dict[str, int] = {}
-    for k, c in enumerate(commands):
-        if isinstance(c, AmendOrder):
-            last[c.client_order_id] = k
-            reasons[c.client_order_id] = reasons.get(c.client_order_id, 0) | c.reasons
-    out: list[OrderCommand] = []
-    for k, c in enumerate(commands):
-        if isinstance(c, AmendOrder):
-            if last[c.client_order_id] != k:
-                continue
-            c = replace(c, reasons=reasons[c.client_order_id])
-        out.append(c)
-    return out
