@@ -436,6 +436,27 @@ def test_exit_manager_time_stop_sends_an_exit() -> None:
     assert out.trades == [trade(0, 1, 100.0, 100.0, 99.7, OrderRole.TIME_STOP)]
 
 
+def test_time_stop_closes_scalp_trades_but_spares_swing_trades() -> None:
+    """seed 002: "Time Stop: position open > 2 hours with no progress (day trades)": the
+    profile's time stop is for intraday trades, day trades (above) and scalps (A) alike; the
+    swing trade (B) entered at the same bar is held. Both drivers send one exit, for A."""
+    rows = [(100, 101, 99, 100), FLAT, (100, 100.5, 99.5, 99.8), (99.9, 100, 99.5, 99.9)]
+    shape = [*rows, (99.7, 100, 99.5, 99.8)]
+    frame = combine(bars(shape, "A"), bars(shape, "B"))
+    profile = PROFILE.with_settings({"exits.time_stop_minutes": 2.0})
+    out = parity(
+        frame,
+        [entry(0, symbol=s, stop_pct=0.02, target_pct=0.04, trade_type=t)
+         for s, t in (("A", 2), ("B", 1))],
+        profile=profile,
+    )  # fmt: skip
+    exits = [out.verdict(k) for k in range(2, len(out.verdicts))]
+    assert [(x["ts"], x["sym"], x["reasons"]) for x in exits] == [
+        (ts_of(3), 0, bit(R.TIME_STOP_EXIT))
+    ]
+    assert out.positions == {"A": 0.0, "B": 100.0}
+
+
 # ---- entries -------------------------------------------------------------------------------
 def test_exit_fractions_at_one_bar_share_out_what_is_not_already_closing() -> None:
     """Two scale-outs decided at one close (seed 003: 40% then 30% of the entry): the second

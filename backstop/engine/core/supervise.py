@@ -31,6 +31,7 @@ from backstop.engine.core.codes import (
     ST_HALTED,
     ST_REDUCING,
     TRADE_DAY,
+    TRADE_SWING,
 )
 from backstop.engine.core.guard import (
     AF_DAY_START_EQUITY,
@@ -192,7 +193,8 @@ def exit_rule_nb(
     if m == m and day_trade and ts >= close_ns - np.int64(m * NS_PER_MIN):
         return ROLE_EOD_CLOSE, R_EOD_CLOSE_EXIT
     m = rp[EX_TIME_STOP_MIN]
-    if m == m and ts - entry_ts >= np.int64(m * NS_PER_MIN):
+    intraday = g.yi[s, YI_TRADE_TYPE] != TRADE_SWING  # seed 002: day (and scalp) trades
+    if m == m and intraday and ts - entry_ts >= np.int64(m * NS_PER_MIN):
         side = 1.0 if pos > 0 else -1.0
         move = (mark - avg) * side
         unit = g.yf[s, YF_RISK_PER_UNIT]
