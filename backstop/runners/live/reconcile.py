@@ -170,11 +170,11 @@ def reconcile(
     driver = session.driver
     mirror = driver.mirror
     namespace = session.setup.namespace
-    ts = int(session.bars.get_column("ts").max()) if session.bars.height else 0  # type: ignore[arg-type]
+    ts = max(session.last_ts(), 0)
     # first whatever the stream already said; after a restart, what it says of times after
     # the session's last bar (an adapter that re-reads on connect reports the fills made
     # while the runner was dead) waits for its own bar, like the fills recovered below
-    driver.hold_after = ts if recovering and session.bars.height else None
+    driver.hold_after = ts if recovering and session.n_bars else None
     driver.on_broker_events()
     events: list[BrokerEvent] = []
     unknown_ours = False  # an order of ours the restored mirror does not know (to resend)

@@ -146,7 +146,7 @@ class LiveRunner:
         restored = state.exists()
         if restored:
             self.session.restore(load_checkpoint(state))
-            log.info("restored state: %d bars, %d events", self.session.bars.height,
+            log.info("restored state: %d bars, %d events", self.session.n_bars,
                      self.session.events_done)  # fmt: skip
         self.reconcile(recovering=restored, startup=True)
         self._seen = self._counts()
@@ -160,10 +160,7 @@ class LiveRunner:
                 self._pulse()
                 if self._act_on_kill():
                     break
-                last = (
-                    self.session.bars.get_column("ts").max() if self.session.bars.height else None
-                )
-                bars = self.feed.next_bars(-1 if last is None else int(last))  # type: ignore[arg-type]
+                bars = self.feed.next_bars(self.session.last_ts())
                 if bars is None:
                     break
                 self.step(bars)
@@ -200,7 +197,7 @@ class LiveRunner:
         session = self.session
         session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
         session.reconciles += 1
-        if not recovering and session.bars.height:  # what it read is booked now
+        if not recovering and session.n_bars:  # what it read is booked now
             session.fills_checked = max(session.fills_checked, session.last_ts())
         for line in report.lines():
             log.warning("reconcile: %s", line)
@@ -241,8 +238,7 @@ class LiveRunner:
         the session's first bar."""
         if self.session.fills_checked >= 0:
             return self.session.fills_checked
-        bars = self.session.bars
-        return int(bars.get_column("ts").min()) if bars.height else 0  # type: ignore[arg-type]
+        return int(self.session.store.ts[0]) if self.session.n_bars else 0
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:
@@ -304,5 +300,4 @@ class LiveRunner:
             self._journaled_at = time.monotonic()
 
     def _ts(self) -> int:
-        bars = self.session.bars
-        return int(bars.get_column("ts").max()) if bars.height else self.clock.now_ns()  # type: ignore[arg-type]
+        return self.session.last_ts() if self.session.n_bars else self.clock.now_ns()
