@@ -42,7 +42,8 @@ from backstop.engine.core.records import N_VERDICTS
 from backstop.engine.journal import write_journal
 from backstop.runners.live.alerts import Alert, AlertKind, LogSink, Notifier, SignalsWithoutOrders
 from backstop.runners.live.killswitch import KillSwitch, write_run_marker
-from backstop.runners.live.reconcile import ReconcileReport, reconcile
+from backstop.runners.live.protect import reprotect
+from backstop.runners.live.reconcile import ReconcileReport, reconcile, trading_state
 from backstop.runners.live.session import LiveSession
 
 log = logging.getLogger("backstop.live")
@@ -192,6 +193,10 @@ class LiveRunner:
         session's reconcile rows) and alert on desyncs and unprotected positions."""
         report = reconcile(self.session, self.broker, self.fills_since(), recovering=recovering)
         report.startup = startup
+        for symbol, (held, covered) in sorted(report.unprotected.items()):
+            report.reprotected[symbol] = reprotect(self.session, symbol, held, covered)
+        if report.unprotected:
+            report.state = trading_state(self.session)
         self.reports.append(report)
         ts = self._ts()
         session = self.session
@@ -207,9 +212,12 @@ class LiveRunner:
                       symbol=symbol)
             )  # fmt: skip
         for symbol, (h, c) in sorted(report.unprotected.items()):
+            done = report.reprotected[symbol].client_order_ids
+            then = f"; re-placed {', '.join(done)}" if done else "; no protective levels known"
             self.notifier.notify(
                 Alert(AlertKind.UNPROTECTED_POSITION, ts,
-                      f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
+                      f"{h:g} held, {c:g} covered by working protective orders{then}",
+                      symbol=symbol)
             )  # fmt: skip
         return report
 
