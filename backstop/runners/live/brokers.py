@@ -23,7 +23,6 @@ so a new one is a new row here, never an ``if broker == ...`` in the runner.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import urllib.request
@@ -34,7 +33,7 @@ from typing import Any
 import polars as pl
 
 from backstop.domain.enums import ControlAction
-from backstop.errors import ConfigError, DataError, check
+from backstop.errors import ConfigError, check
 from backstop.runners.live.runner import Mode
 
 FAKE_KEYS = ("fake-key", "fake-secret")
@@ -179,11 +178,13 @@ class RemoteFakeClock:
         self._now = self._read("GET", "/_fake/state")[1]
 
     def _read(self, method: str, path: str) -> tuple[bool, int]:
+        import pandas as pd
+
         data = b"{}" if method == "POST" else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         with urllib.request.urlopen(request, timeout=10) as answer:
             body = json.loads(answer.read())
-        return bool(body.get("moved", True)), _rfc3339_ns(body["now"])
+        return bool(body.get("moved", True)), int(pd.Timestamp(body["now"]).value)
 
     def now_ns(self) -> int:
         return self._now
@@ -191,19 +192,6 @@ class RemoteFakeClock:
     def advance(self) -> bool:
         moved, self._now = self._read("POST", "/_fake/advance")
         return moved
-
-
-def _rfc3339_ns(text: str) -> int:
-    """An RFC 3339 UTC time (the fake's clock, microseconds at most) as int ns. Parsed with
-    the standard library: pandas would add most of a second to every runner's start."""
-    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    check(
-        t.tzinfo is not None, DataError(source="fake gateway clock", problem=f"{text!r}: no zone")
-    )
-    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @contextlib.contextmanager
