@@ -1,6 +1,10 @@
 """A position whose protective legs were cancelled behind the runner's back is protected
 again from the runner's own plan when it restarts, once: a second restart places nothing.
 
+A position no plan knows levels for (no order of ours behind it) gets nothing placed: it
+stays reported, and under ``entry.require_protection`` a DESYNC control trips the kill
+switch, which flattens or halts as the profile says, as a desync does.
+
 The runner trades sma_cross against the loopback fake Alpaca (the real alpaca-py client).
 As soon as it holds a position covered by its legs, someone cancels those legs over Alpaca's
 REST API and the runner dies before it hears of it. The restarted runner books the
@@ -13,14 +17,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from alpaca.trading.client import TradingClient
+from fake_port_broker import PortFakeBroker
 
 import backstop
+from backstop.domain.enums import GuardEventKind
+from backstop.engine.brackets import Venue
+from backstop.engine.core.guard import AI_N_EVENTS
 from backstop.engine.journal import read_table
+from backstop.engine.profile import RiskProfile
 from backstop.runners.live.paper import FAKE_KEYS, PaperOptions, run_paper
+from backstop.runners.live.protect import reprotect
+from backstop.runners.live.reconcile import trading_state
 from backstop.runners.live.runner import JOURNAL, LiveRunner, Mode
+from backstop.runners.live.session import LiveSession, LiveSetup
+from backstop.strategies import get_strategy
 from backstop.testing.fake_alpaca import FakeAlpaca
 
 BARS = 160
@@ -114,3 +128,26 @@ def test_legs_cancelled_behind_the_runners_back_are_replaced_once(tmp_path: Path
         assert rows.filter(pl.col("kind") == "UNPROTECTED").height == 1
         assert len(fake.orders()) == count  # nothing sent: the legs at the fake stand
         assert {o["id"] for o in protective_open(fake, symbol)} == {o["id"] for o in legs}
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_position_no_plan_knows_is_reported_and_kills_when_protection_is_required(
+    required: bool,
+) -> None:
+    broker = PortFakeBroker(["SYN000"], reduce_only=False, ticks={"SYN000": 0.01})
+    profile = RiskProfile().with_settings({"entry.require_protection": required})
+    setup = LiveSetup(get_strategy("sma_cross"), PARAMS, ("SYN000",), profile, "foreign",
+                      venue=Venue(reduce_only=False))  # fmt: skip
+    session = LiveSession(setup, broker, 100_000.0)
+    session.on_bars(sample(1).filter(pl.col("symbol") == "SYN000"))
+    session.driver.mirror.positions["SYN000"] = 10.0  # held, no entry of ours behind it
+    done = reprotect(session, "SYN000", 10.0, 0.0)
+    assert (done.client_order_ids, done.qty, done.entry, done.tripped) == ((), 0.0, "", required)
+    # nothing protective is placed; with protection required, the kill switch flattens
+    sent = [(o.symbol, o.side, o.qty, o.cid.split("-")[3]) for o in broker.orders.values()]
+    assert sent == ([("SYN000", -1, 10.0, "X")] if required else [])
+    g = session.driver.g
+    kinds = g.events[: int(g.ai[AI_N_EVENTS])]["kind"]
+    desyncs = int(np.sum(kinds == int(GuardEventKind.DESYNC)))
+    assert desyncs == (1 if required else 0)
+    assert (trading_state(session) == "ACTIVE") is not required
