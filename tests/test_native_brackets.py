@@ -229,3 +229,19 @@ def test_a_target_cancelled_before_its_stops_fill_is_read_leaves_the_stop_to_pro
     ex = fill(order.client_order_id, 10.0, 0.0, 0)
     mirror.apply(ex)
     assert bm.on_execution(mirror, ex, bar=1) == []
+
+
+def test_reprotect_places_a_fresh_pair_from_the_plan_for_what_lacks_cover() -> None:
+    """A reconcile found the position unprotected (its legs cancelled behind the bot's
+    back): the runner asks for a fresh pair for the uncovered quantity from the plan."""
+    bm, mirror = manager(), BrokerMirror()
+    order = sent(bm, mirror, plan())
+    ex = fill(order.client_order_id, 10.0, 0.0, 0)
+    mirror.apply(ex)
+    for leg in order.legs:
+        mirror.apply(OrderUpdate(OrderUpdateKind.CANCELED, leg.client_order_id, 12, 12))
+    (pair,) = bm.reprotect(mirror.orders[order.client_order_id], 10.0, 30, 7)
+    assert isinstance(pair, SubmitOrder) and pair.role == OrderRole.STOP_LOSS
+    assert (pair.qty, pair.stop_price, pair.siblings[0].limit_price) == (10.0, 98.0, 104.0)
+    assert pair.client_order_id not in {leg.client_order_id for leg in order.legs}
+    assert bm.reprotect(mirror.orders[order.client_order_id], 0.0, 30, 7) == []

@@ -279,6 +279,21 @@ class BracketManager:
             if any(leg is not None and (leg.working or leg.filled > EPS) for leg in legs):
                 return []
             qty = e.filled  # the broker dropped the legs unfilled: cover all the entry filled
+        return self._pair_command(e, plan, qty, ts, bar, fresh=bool(legs))
+
+    def reprotect(self, e: MirrorOrder, qty: float, ts: int, bar: int) -> list[OrderCommand]:
+        """A fresh stop and target pair for ``qty`` of the position entry ``e`` opened, from
+        its plan (new client ids from the cycle and ``bar``): for a position a reconcile
+        found unprotected, its legs gone at the broker. Nothing when no plan knows levels."""
+        plan = self.plans.get(e.client_order_id)
+        if plan is None or qty <= EPS:
+            return []
+        return self._pair_command(e, plan, qty, ts, bar, fresh=True)
+
+    def _pair_command(self, e, plan, qty, ts, bar, fresh) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
+        """The pair protecting ``qty`` of entry ``e`` as one command (its siblings in it),
+        levels priced from the entry's average fill where the plan has fractions; ``fresh``:
+        a pair after the first, numbered from ``bar``."""
         fill = e.avg_fill
         stop = plan.stop
         if stop != stop and plan.stop_pct > 0:
@@ -286,7 +301,6 @@ class BracketManager:
         target = plan.target
         if target != target and plan.target_pct > 0:
             target = fill * (1.0 + e.side * plan.target_pct)
-        fresh = bool(legs)  # the first pair is gone: the new one gets new numbers
         add = plan.first_leg_seq == 4  # a scale-in add's pair
         first = FIRST_FREE_LEG_NO + 2 * bar + add if fresh else plan.first_leg_seq
         plan.native = False  # a pair of the core's own: grown and fitted by it

@@ -14,9 +14,6 @@ levels), nothing is placed: the position stays reported, and when the profile re
 protection (``entry.require_protection``) a DESYNC control trips the kill switch, which
 flattens or halts as the profile's ``kill.*`` keys say, as a position desync does.
 
-The bracket manager's pair-making step (``BracketManager._protect``) is called from here
-rather than through a public method: ``engine/brackets.py`` is being reworked elsewhere, and
-a public "re-protect from the plan" method there should replace this call.
 """
 
 from __future__ import annotations
@@ -81,9 +78,7 @@ def reprotect(session: LiveSession, symbol: str, held: float, covered: float) ->
         return Reprotection(symbol, (), 0.0, tripped=tripped)
     bar = max(session.n_bars - 1, 0)
     ts = max(session.last_ts(), 0)
-    commands: list[OrderCommand] = driver.brackets._protect(
-        driver.mirror, entry, missing, ts, bar, {}
-    )
+    commands: list[OrderCommand] = driver.brackets.reprotect(entry, missing, ts, bar)
     driver.send(commands)
     driver.on_broker_events()  # the broker's answers (accepted, or refused) are booked now
     cids: list[str] = []
