@@ -62,6 +62,8 @@ from backstop.engine.core.guard import (
     SF_ALLOC_TODAY,
     SI_CIRCUIT_UNTIL,
     SI_CURSOR,
+    SI_CURSOR_PREV,
+    SI_CURSOR_TS,
     SI_DD_HALTED,
     SI_LOCKOUT_DAY,
     SI_OWN,
@@ -158,15 +160,31 @@ def state_gate_nb(g, ev) -> int:
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stale_gate_nb(g, rp, ev) -> int:
-    """New signals only: a source id not above the strategy's cursor is stale. Every signal
-    with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
+    """New signals only: a signal is stale when one sent no later than it carried a source
+    id at least as high (the strategy's cursor). Every signal with a source id moves the
+    cursor, so a replayed backlog cannot trade after a restart.
+
+    Signals are judged in decision order, which within one bar time is symbol order, not
+    the order they were sent (seed 000: mention 318 on AAPL at 14:05:13 is decided before
+    317 on NVDA at 14:05:12). So the cursor keeps the signal time of its id, and the highest
+    id among signals sent before that time: a signal sent before the cursor's is stale only
+    when that earlier id covers it."""
     reasons = np.int64(0)
     if ev.source_id >= 0:
         k = ev.strategy
-        if rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]:
+        cursor = g.si[k, SI_CURSOR]
+        before = g.si[k, SI_CURSOR_PREV]
+        earlier = ev.ts < g.si[k, SI_CURSOR_TS]  # sent before the cursor's, decided after
+        stale = ev.source_id <= before or (ev.source_id <= cursor and not earlier)
+        if rp[RK_NEW_ONLY] != 0.0 and stale:
             reasons = R_STALE_SIGNAL
-        if ev.source_id > g.si[k, SI_CURSOR]:
+        if ev.source_id > cursor:
+            if not earlier:
+                g.si[k, SI_CURSOR_PREV] = cursor
             g.si[k, SI_CURSOR] = ev.source_id
+            g.si[k, SI_CURSOR_TS] = ev.ts
+        elif earlier and ev.source_id > before:
+            g.si[k, SI_CURSOR_PREV] = ev.source_id
     return reasons
 
 

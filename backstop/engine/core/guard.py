@@ -88,7 +88,9 @@ SI_OWN = 10  # 1: the profile has [strategy.NAME.*] limits for it (its halts are
 SI_DD_HALTED = 11  # 1 once its own drawdown halt tripped (until a manual reset)
 SI_CIRCUIT_UNTIL = 12  # ts until which its own daily-loss circuit pauses its entries
 SI_ENTRY_FILLS = 13  # entry fills scored for execution quality
-SI_N = 14
+SI_CURSOR_TS = 14  # the signal time of the source id that set SI_CURSOR
+SI_CURSOR_PREV = 15  # highest source id seen among signals sent before SI_CURSOR_TS
+SI_N = 16
 # strategy floats
 SF_ALLOC_TODAY = 0
 SF_SUM_PNL = 1
@@ -209,6 +211,8 @@ def new_guard(
     si = np.zeros((max(n_strat, 1), SI_N), dtype=np.int64)
     si[:, SI_LOCKOUT_DAY] = -1
     si[:, SI_CURSOR] = source_cursor
+    si[:, SI_CURSOR_PREV] = source_cursor
+    si[:, SI_CURSOR_TS] = NO_TS
     yi = np.zeros((max(n_sym, 1), YI_N), dtype=np.int64)
     yi[:, YI_ADVICE_TS] = NO_TS
     yi[:, YI_ENTRY_CYCLE] = -1
