@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from backstop import cli_data, cli_live
-from backstop.cli_args import config_values, jsonable, key_values
+from backstop.cli_args import (
+    INSTRUMENTS_HELP,
+    config_values,
+    instruments_arg,
+    jsonable,
+    key_values,
+    learning_arg,
+    save_learning,
+)
 from backstop.cli_research import cmd_report, cmd_sweep
 from backstop.cli_summary import print_summary
 from backstop.errors import BackstopError, ConfigError
@@ -45,6 +53,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         config_values(key_values(args.set or [], "--set")), source="--set"
     )
     profile = RiskProfile.load(args.profile)
+    instruments = instruments_arg(args.instruments)
+    learning = learning_arg(args.learning_in)
     if args.risk:
         settings = [parse_setting(item) for item in args.risk]
         keys = [key for key, _ in settings]
@@ -62,14 +72,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     bars = PreparedBars.of(bars)
     load_seconds = time.perf_counter() - t0
     if args.signals:
-        result = _run_signals(bars, Path(args.signals), config, profile)
+        result = _run_signals(bars, Path(args.signals), config, profile, instruments, learning)
     else:
-        result = _run_strategy(bars, args, config, profile, params)
+        result = _run_strategy(bars, args, config, profile, params, instruments, learning)
     result.data_info = info.as_dict()  # as the file was read (the facade saw a frame)
     result.tz = args.tz  # the zone its frames show times in (the facade saw prepared bars)
     journal_file = journal_arg or Path("runs") / result.run_id / "journal.duckdb"
     t1 = time.perf_counter()
     journal = write_journal(result, journal_file, force=args.force)
+    if args.learning_out:
+        save_learning(result, args.learning_out)
     journal_seconds = time.perf_counter() - t1
     summary = result.summary()
     stats = result.stats
@@ -110,23 +122,47 @@ def _journal_arg(value: str | None) -> Path | None:
     return path / "journal.duckdb"
 
 
-def _run_signals(bars: Any, path: Path, config: Any, profile: Any) -> Any:
+def _run_signals(
+    bars: Any, path: Path, config: Any, profile: Any, instruments: Any, learning: Any
+) -> Any:
     """External signals (CSV/JSONL) through the pipeline instead of a strategy."""
     from backstop.brokers.sim.backtest import run_backtest
     from backstop.strategies.external import read_signals
 
     result = run_backtest(
-        bars, read_signals(path), config, profile=profile, label=f"signals:{path.name}"
+        bars,
+        read_signals(path),
+        config,
+        instruments=instruments,
+        profile=profile,
+        label=f"signals:{path.name}",
+        learning=learning,
     )
     result.strategy_name = f"signals:{path.name}"
     return result
 
 
-def _run_strategy(bars: Any, args: argparse.Namespace, config: Any, profile: Any, params: Any):
+def _run_strategy(
+    bars: Any,
+    args: argparse.Namespace,
+    config: Any,
+    profile: Any,
+    params: Any,
+    instruments: Any,
+    learning: Any,
+):
     """A registered strategy over the bars, with a progress bar on long runs."""
     from backstop.runners.backtest import Backtest
 
-    bt = Backtest(bars, args.strategy, config=config, profile=profile, **params)
+    bt = Backtest(
+        bars,
+        args.strategy,
+        config=config,
+        profile=profile,
+        instruments=instruments,
+        learning=learning,
+        **params,
+    )
     if bars.bars.height >= PROGRESS_MIN_BARS and not args.json:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -212,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--signals", help="external signals (.csv or .jsonl) instead of a strategy (README)"
     )
     bt.add_argument("--profile", help="risk profile: a preset name or a .toml file")
+    bt.add_argument("--instruments", metavar="FILE", help=INSTRUMENTS_HELP)
+    bt.add_argument(
+        "--learning-in", metavar="FILE", help="restore a previous run's learning state (JSON)"
+    )
+    bt.add_argument(
+        "--learning-out", metavar="FILE", help="write the learning state after the run (JSON)"
+    )
     bt.add_argument(
         "--risk", action="append", metavar="SECTION.KEY=VALUE", help="risk profile setting"
     )
@@ -271,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--strategy", default="sma_cross", help="strategy name or file.py:fn")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="backtest option")
     sw.add_argument("--profile", help="risk profile: a preset name or a .toml file")
+    sw.add_argument("--instruments", metavar="FILE", help=INSTRUMENTS_HELP)
     sw.add_argument("--processes", type=int, help="worker processes (default: one per core)")
     sw.add_argument(
         "--backend",

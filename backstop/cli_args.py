@@ -1,5 +1,6 @@
 """Argument helpers the ``backstop`` sub-commands share: KEY=VALUE lists, BacktestConfig
-options from text, and values made JSON-safe. Every refusal is a ConfigError naming the key."""
+options from text, the instrument file, and values made JSON-safe. Every refusal is a
+ConfigError naming the key (or a DataError naming the file's line)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,37 @@ from typing import Any
 
 from backstop.engine.profile import split_key_values
 from backstop.errors import ConfigError
+
+INSTRUMENTS_HELP = (
+    "instrument file (.csv or .toml): symbol -> sector, tick, lot, multiplier, currency, "
+    "future (README)"
+)
+
+
+def instruments_arg(path: str | None) -> dict[str, Any] | None:
+    """The instruments ``--instruments FILE`` names (None without the option)."""
+    if not path:
+        return None
+    from backstop.domain.instrument_file import read_instruments
+
+    return read_instruments(path)
+
+
+def learning_arg(path: str | None) -> Any:
+    """The learning state ``--learning-in FILE`` restores (None without the option)."""
+    if not path:
+        return None
+    from backstop.engine.learning_state import LearningState
+
+    return LearningState.load(path)
+
+
+def save_learning(result: Any, path: str) -> None:
+    """Write the run's learning state to ``--learning-out FILE``."""
+    try:
+        result.learning_state().save(path)
+    except OSError as exc:
+        raise ConfigError("--learning-out", f"cannot write {path}: {exc.strerror}") from None
 
 
 def key_values(items: list[str], what: str) -> dict[str, str]:

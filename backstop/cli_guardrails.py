@@ -53,6 +53,8 @@ def cmd_guardrail_sweep(args: argparse.Namespace) -> int:
     for flag, given in (("--param", args.param), ("--constraint", args.constraint)):
         if given:
             raise ConfigError(flag, "does not apply to --guardrails (sweep risk keys: --risk-grid)")
+    if args.instruments:  # refused, not ignored: its incidents and backtest would not see it
+        raise ConfigError("--instruments", "does not apply to --guardrails yet")
     grid = parse_risk_grid(args.risk_grid or [])
     incidents = incident_paths(args.incidents or ["replays"])
     config = BacktestConfig.from_dict(

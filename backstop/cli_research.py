@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from backstop.cli_args import config_values, jsonable, key_values
+from backstop.cli_args import config_values, instruments_arg, jsonable, key_values
 from backstop.errors import ConfigError
 
 
@@ -56,11 +56,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         config_values(key_values(args.set or [], "--set")), source="--set"
     )
     profile = RiskProfile.load(args.profile)
+    instruments = instruments_arg(args.instruments)
     from backstop.runners.bars_in import load_data
 
     data = args.data or SAMPLE_BARS_PATH
     bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
-    bt = Backtest(bars, args.strategy, config=config, profile=profile)
+    bt = Backtest(bars, args.strategy, config=config, profile=profile, instruments=instruments)
     table = sweep(
         bt,
         constraint=constraint,
@@ -71,6 +72,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     best = best_row(table, list(grid), args.maximize)
     extra = f"{config.content_hash()}|{profile.content_hash()}|{args.constraint}"
+    if instruments:  # another instrument file is another sweep
+        extra += f"|{sorted(instruments.items())!r}"
     out = (
         Path(args.out)
         if args.out

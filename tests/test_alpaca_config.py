@@ -95,3 +95,21 @@ def test_keys_never_reach_a_log_line_or_an_error(caplog: pytest.LogCaptureFixtur
 def broker_with(fake: FakeAlpaca, keys: AlpacaKeys, *, stream: bool = True) -> AlpacaBroker:
     config = AlpacaConfig(rest_url=fake.url, stream_url=fake.stream_url, retry_wait_s=0.0)
     return AlpacaBroker(config, keys, stream=stream)
+
+
+def test_endpoint_overrides_come_from_the_environment() -> None:
+    plain = AlpacaConfig.from_env(paper=True, environ={})
+    assert (plain.rest_url, plain.data_url, plain.stream_url, plain.paper) == (
+        None, None, None, True
+    )  # fmt: skip
+    env = {
+        "APCA_API_BASE_URL": "http://127.0.0.1:5000",
+        "APCA_API_STREAM_URL": " ws://127.0.0.1:5001/stream ",
+    }
+    config = AlpacaConfig.from_env(paper=False, environ=env)
+    assert (config.rest_url, config.data_url, config.stream_url, config.paper) == (
+        "http://127.0.0.1:5000", None, "ws://127.0.0.1:5001/stream", False
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="APCA_API_DATA_URL: must be an http") as err:
+        AlpacaConfig.from_env(paper=True, environ={"APCA_API_DATA_URL": "127.0.0.1:5000"})
+    assert err.value.key == "APCA_API_DATA_URL"

@@ -384,6 +384,42 @@ def test_partial_exits_resize_the_legs_then_the_rest_is_already_closing() -> Non
     }
 
 
+def test_exit_fractions_scale_out_by_lots_of_the_position_left() -> None:
+    """Partial exits by ``exit_fraction`` (seed 003's Bear Trap scales out): each closes its
+    share of the position still open, rounded half-down to the lot (0.5 x 7 = 3.5 -> 3,
+    0.4 x 4 = 1.6 -> 2); a share that rounds to no lot (0.2 x 2) is a refused verdict; the
+    legs shrink with each fill; the fills are one trade at their average exit price."""
+    rows = [FLAT, FLAT, FLAT, (100.5, 101, 100, 100.5), (100.2, 100.5, 99.8, 100), FLAT]
+    frame = bars([*rows, (99.8, 100, 99.5, 99.8), FLAT])
+    table = [
+        entry(0, qty=7, stop_pct=0.02, target_pct=0.04),
+        exit_(2, exit_fraction=0.5),
+        exit_(3, exit_fraction=0.4),
+        exit_(4, exit_fraction=0.2),
+        exit_(5),  # the rest
+    ]
+    out = parity(frame, table)
+    verdicts = [out.verdict(k) for k in range(5)]
+    assert [v["qty"] for v in verdicts] == [7.0, 3.0, 2.0, 0.0, 2.0]
+    assert [v["position"] for v in verdicts] == [0.0, 7.0, 4.0, 2.0, 2.0]
+    assert [v["approved"] for v in verdicts] == [True, True, True, False, True]
+    assert verdicts[3]["reasons"] == bit(R.SIZING_ZERO_QTY)
+    assert [v["reasons"] for v in verdicts[1:3]] == [0, 0]
+    stop, target = out.broker.orders[1:3]
+    assert stop.qty == target.qty == 2.0  # shrunk after each scale-out
+    assert stop.reasons & bit(R.LEG_RESIZED_TO_POSITION)
+    assert stop.status == target.status == OrderStatus.CANCELED
+    exits = [o for o in out.broker.orders if o.role == OrderRole.SIGNAL_EXIT]
+    assert [(o.qty, o.filled) for o in exits] == [(3.0, 3.0), (2.0, 2.0), (2.0, 2.0)]
+    (t,) = out.trades
+    exit_px = (3 * 100.5 + 2 * 100.2 + 2 * 99.8) / 7
+    assert {**t, "exit_px": pytest.approx(t["exit_px"])} == {
+        **trade(0, 1, 7.0, 100.0, exit_px, OrderRole.SIGNAL_EXIT),
+        "exit_px": pytest.approx(exit_px),
+    }
+    assert out.positions == {"T": 0.0}
+
+
 def test_exit_manager_time_stop_sends_an_exit() -> None:
     rows = [(100, 101, 99, 100), FLAT, (100, 100.5, 99.5, 99.8), (99.9, 100, 99.5, 99.9)]
     frame = bars([*rows, (99.7, 100, 99.5, 99.8)])
@@ -400,7 +436,72 @@ def test_exit_manager_time_stop_sends_an_exit() -> None:
     assert out.trades == [trade(0, 1, 100.0, 100.0, 99.7, OrderRole.TIME_STOP)]
 
 
+def test_time_stop_closes_scalp_trades_but_spares_swing_trades() -> None:
+    """seed 002: "Time Stop: position open > 2 hours with no progress (day trades)": the
+    profile's time stop is for intraday trades, day trades (above) and scalps (A) alike; the
+    swing trade (B) entered at the same bar is held. Both drivers send one exit, for A."""
+    rows = [(100, 101, 99, 100), FLAT, (100, 100.5, 99.5, 99.8), (99.9, 100, 99.5, 99.9)]
+    shape = [*rows, (99.7, 100, 99.5, 99.8)]
+    frame = combine(bars(shape, "A"), bars(shape, "B"))
+    profile = PROFILE.with_settings({"exits.time_stop_minutes": 2.0})
+    out = parity(
+        frame,
+        [entry(0, symbol=s, stop_pct=0.02, target_pct=0.04, trade_type=t)
+         for s, t in (("A", 2), ("B", 1))],
+        profile=profile,
+    )  # fmt: skip
+    exits = [out.verdict(k) for k in range(2, len(out.verdicts))]
+    assert [(x["ts"], x["sym"], x["reasons"]) for x in exits] == [
+        (ts_of(3), 0, bit(R.TIME_STOP_EXIT))
+    ]
+    assert out.positions == {"A": 0.0, "B": 100.0}
+
+
 # ---- entries -------------------------------------------------------------------------------
+def test_exit_fractions_at_one_bar_share_out_what_is_not_already_closing() -> None:
+    """Two scale-outs decided at one close (seed 003: 40% then 30% of the entry): the second
+    is a share of what the first does not already close (0.5 x 60 = 30), so together they
+    close 70, and the runner's 30 stays protected by the shrunk legs."""
+    frame = bars([FLAT, FLAT, FLAT, (100.5, 101, 100, 100.5), FLAT])
+    rows = [
+        entry(0, stop_pct=0.02, target_pct=0.04),
+        exit_(2, exit_fraction=0.4),
+        exit_(2, exit_fraction=0.5),
+    ]
+    out = parity(frame, rows)
+    assert [out.verdict(k)["qty"] for k in range(3)] == [100.0, 40.0, 30.0]
+    assert [out.verdict(k)["approved"] for k in range(3)] == [True, True, True]
+    assert out.positions == {"T": 30.0}
+    stop, target = out.broker.orders[1:3]
+    assert (stop.qty, target.qty) == (30.0, 30.0)
+    assert stop.status == target.status == OrderStatus.ACCEPTED
+    assert out.trades == []
+
+
+def test_end_of_day_close_spares_the_swing_trade_of_the_same_session() -> None:
+    """seed 002: the EOD close is for day trades; a swing trade entered at the same bar in
+    another symbol is held through the close. Both drivers send one EOD exit, for A only."""
+    close = ts_of(390)  # 16:00 New York
+    stamps = [close - (6 - i) * 60_000_000_000 for i in range(6)]  # 15:54 .. 15:59
+    frame = combine(bars([FLAT] * 6, "A", ts=stamps), bars([FLAT] * 6, "B", ts=stamps))
+    profile = PROFILE.with_settings({"exits.eod_minutes_before_close": 5.0})
+    rows = [
+        entry(stamps[0], symbol="A", stop_pct=0.02, target_pct=0.04, trade_type=0),
+        entry(stamps[0], symbol="B", stop_pct=0.02, target_pct=0.04, trade_type=1),
+    ]
+    out = parity(frame, rows, profile=profile)
+    eod = out.verdict(2)  # the engine's exit, decided at the 15:55 bar's close
+    assert (eod["event"], eod["ts"], eod["sym"], eod["reasons"]) == (
+        -1,
+        stamps[1],
+        0,
+        bit(R.EOD_CLOSE_EXIT),
+    )
+    assert len(out.verdicts) == 3  # no exit for B
+    assert out.trades == [trade(0, 1, 100.0, 100.0, 100.0, OrderRole.EOD_CLOSE, sym=0)]
+    assert out.positions == {"A": 0.0, "B": 100.0}
+
+
 def test_duplicate_and_conflicting_entries_are_refused() -> None:
     frame = bars([(100, 101, 99, 100), FLAT, FLAT, FLAT])
     rows = [

@@ -103,6 +103,43 @@ def test_parity_when_days_roll_between_signals() -> None:
     assert any(int(r) not in signal_rows for r in new_day[1:])  # a day began on a quiet bar
 
 
+def test_parity_with_scale_outs_and_trade_types_under_an_eod_close() -> None:
+    """Partial exits (``exit_fraction``, seed 003's scale-outs) and per-entry trade types
+    (seed 002: the profile's EOD close is for day trades) decided and booked the same way by
+    both drivers, over several sessions: each cross-down exit is preceded one bar earlier by
+    a 40% scale-out, and entries are day or swing trades at random (seeded). That the swing
+    trades are spared is shown by hand in tests/test_broker_parity.py."""
+    bars = PreparedBars.of(gbm_bars(2_400, 2, seed=5, sigma=0.002))
+    base = get_strategy("sma_cross").intents(
+        bars.bars, {"fast": 20, "slow": 120, "stop_pct": 0.05, "target_pct": 0.08}
+    )
+    rng = np.random.default_rng(7)
+    kinds = rng.integers(0, 2, base.height)
+    entries = base.filter(pl.col("intent") == 0).with_columns(
+        trade_type=pl.Series(kinds[: int((base.get_column("intent") == 0).sum())], dtype=pl.Int8)
+    )
+    exits = base.filter(pl.col("intent") == 1)
+    scale_outs = exits.with_columns(
+        ts=pl.col("ts") - 60_000_000_000, bar=None, exit_fraction=pl.lit(0.4)
+    )
+    table = pl.concat([entries, exits.with_columns(bar=None), scale_outs], how="diagonal")
+    table = table.sort("ts", maintain_order=True)
+    profile = RiskProfile().with_settings({"exits.eod_minutes_before_close": 5.0})
+    fast = run_backtest(bars, table, profile=profile)
+    slow = run_event_driven(bars, table, profile=profile)
+    _assert_same(fast, slow)
+    partial = fast.verdicts.filter(pl.col("approved") & (pl.col("qty") == 40.0))
+    assert partial.height > 10
+    entry_verdicts = fast.verdicts_ns.filter(pl.col("intent") == "ENTRY")
+    types = entry_verdicts.select("trade_cycle_id", "ts", "symbol").join(
+        entries.select("ts", "symbol", "trade_type"), on=["ts", "symbol"]
+    )
+    eod = fast.trades_ns.filter(pl.col("exit_reason") == "eod_close")
+    eod_types = eod.join(types, on="trade_cycle_id").get_column("trade_type")
+    assert eod.height > 0
+    assert eod_types.to_list() == [0] * eod.height  # only day trades are closed at the EOD
+
+
 def test_sim_exchange_implements_broker_port_v2() -> None:
     from backstop.engine.config import BacktestConfig as C
     from backstop.engine.inputs import instrument_arrays

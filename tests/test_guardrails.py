@@ -347,6 +347,26 @@ def test_new_signals_only_trades_source_ids_above_the_cursor() -> None:
     fails(r, "STALE_SIGNAL", 2)  # a replayed id is stale too
 
 
+def test_new_signals_only_judges_signals_by_when_they_were_sent() -> None:
+    """seed 000: 317 (U, sent first) and 318 (T, a second later) fall in one bar and are
+    decided in symbol order (T first); both are newer than the cursor (316) and both trade.
+    Replays of either later, and an id under the cursor, are stale."""
+    frame = combine(bars(FIVE), bars(FIVE, symbol="U"), bars(FIVE, symbol="V"))
+    sec = 1_000_000_000
+    rows = [
+        entry(ts_of(0) + 2 * sec, symbol="T", source_id=318),
+        entry(ts_of(0) + sec, symbol="U", source_id=317),
+        entry(2, symbol="V", source_id=317),
+        entry(2, symbol="V", source_id=318),
+        entry(3, symbol="V", source_id=315),
+    ]
+    r = go(rows, {"risk.new_signals_only": True, "risk.source_cursor": 316}, frame=frame)
+    got = r.verdicts.select("symbol", "source_id", "approved").rows()
+    assert got[:2] == [("T", 318, True), ("U", 317, True)]  # symbol order, both trade
+    for k in (2, 3, 4):
+        fails(r, "STALE_SIGNAL", k)
+
+
 def test_data_quality_gate() -> None:
     dead = [FLAT, FLAT, (100.0, 100.0, 100.0, 100.0, 0.0), FLAT, FLAT]  # no volume, flat
     rows = [entry(2)]

@@ -1,11 +1,11 @@
 """Restart safety on IB: ``backstop paper --broker ibkr`` killed with SIGKILL at 32 points of
 a session against the fake TWS gateway (in this process) and restarted each time.
 
-The strategy is seed 001's K3 (sweep) on MES and MNQ bars: many short bracketed trades. The
-core places an entry, then on its fill the stop and the take-profit as one OCA pair (the
-runner sends no native parent/child bracket). The first life dies between the entry and
-the pair's last member: the fake calls back as each order arrives and the test kills the
-runner the moment the first stop leg reaches the gateway, before its take-profit. The
+The strategy is seed 001's K3 (sweep) on MES and MNQ bars: many short bracketed trades whose
+stop and target are prices, so each entry goes out as one native bracket (the parent and
+its take-profit with ``transmit=False``, then the stop with ``transmit=True``). The first
+life dies between the parent and its last child: the fake calls back as each order arrives
+and the test kills the runner the moment the first stop leg reaches the gateway. The
 others die at random instants after the runner made progress. Before one life the gateway
 restarts and reissues order ids from 1.
 Afterwards the fake holds no order twice (counted by orderRef, backstop's client id) and

@@ -60,10 +60,87 @@ def test_a_reclaimed_crash_low_is_a_market_entry_with_its_low_as_stop_and_mid_ra
     """seed 003: Bear Trap enters on -15% crashes (the reclaim of the broken session low)."""
     row = _intents(_bars(CRASH)).row(0, named=True)
     assert (row["bar"], row["side"], row["intent"], row["otype"]) == (3 + 3, 1, 0, 0)
+    assert (row["stop_px"], row["target_px"]) == (83.8, None)  # targets: the scale-outs
+    row = _intents(_bars(CRASH), scale_out=0).row(0, named=True)
     assert (row["stop_px"], row["target_px"]) == (83.8, pytest.approx(84.9, abs=1e-12))
     assert _intents(_bars(CRASH), crash_pct=0.16).is_empty()  # -15.3% is not -16%
     assert _intents(_bars(CRASH), vol_mult=3.5).is_empty()  # 3x the volume is not 3.5x
     assert _intents(_bars(CRASH), reclaim_frac=0.1).is_empty()  # close not in the top 10%
+
+
+# after the reclaim (bar 3, close 84.7): bar 4 closes past the first target (84.9), bar 5 past
+# the second (the session high, 86.0); the runner is then held until the time stop
+SCALING = [
+    *CRASH[:4],
+    (84.7, 84.95, 84.65, 84.92, 1000.0),
+    (84.95, 86.2, 84.9, 86.1, 1000.0),
+    (86.05, 86.3, 86.0, 86.2, 1000.0),
+    (86.2, 86.3, 86.1, 86.2, 1000.0),
+    (86.2, 86.3, 86.1, 86.2, 1000.0),
+    (86.25, 86.3, 86.2, 86.25, 1000.0),
+]
+RUNNER = {"max_hold_minutes": 5, "trail_atr": 10.0}  # a trailing stop far under the stop leg
+
+
+def test_scale_out_40_30_30_bar_by_bar() -> None:
+    """seed 003's active management, the team's staged exits: 40% at the first close past
+    the middle of the range (bar 4: 84.92 >= 84.9), half of the rest (30%) at the first close
+    past the session high (bar 5: 86.1 >= 86.0), the last 30% held until the time stop (5
+    minutes after the fill at bar 4's open: bar 8's close). Each exit fills at the next
+    open: 4 at 84.95, 3 at 86.05, 3 at 86.25; one trade at their average price."""
+    table = _intents(_bars(SCALING), qty=10, **RUNNER)
+    exits = table.filter(pl.col("intent") == 1)
+    assert exits.select("bar", "exit_fraction", "exit_reason").rows() == [
+        (3 + 4, 0.4, int(OrderRole.SIGNAL_EXIT)),
+        (3 + 5, 0.5, int(OrderRole.SIGNAL_EXIT)),
+        (3 + 8, None, int(OrderRole.TIME_STOP)),
+    ]
+    result = Backtest(_bars(SCALING), "bear_trap", qty=10, **RUNNER, **SMALL).run()
+    frame = _bars(SCALING)
+    ts = frame.get_column("ts").to_list()
+    fills = result.fills_ns.select("ts", "side", "role", "qty", "price").rows()
+    assert fills == [
+        (ts[3 + 4], "BUY", "ENTRY", 10.0, 84.7),
+        (ts[3 + 5], "SELL", "SIGNAL_EXIT", 4.0, 84.95),
+        (ts[3 + 6], "SELL", "SIGNAL_EXIT", 3.0, 86.05),
+        (ts[3 + 9], "SELL", "TIME_STOP", 3.0, 86.25),
+    ]
+    (trade,) = result.trades_ns.iter_rows(named=True)
+    assert (trade["qty"], trade["entry_price"], trade["exit_reason"]) == (10.0, 84.7, "time_stop")
+    assert trade["exit_price"] == pytest.approx((4 * 84.95 + 3 * 86.05 + 3 * 86.25) / 10)
+    assert trade["pnl"] == pytest.approx(4 * 0.25 + 3 * 1.35 + 3 * 1.55)
+    # cash + the position marked at each close is the equity: realized so far plus the rest
+    equity = result.equity_ns.get_column("equity").to_list()
+    assert equity[3 + 4] == pytest.approx(100_000 + 10 * (84.92 - 84.7))
+    assert equity[3 + 5] == pytest.approx(100_000 + 4 * 0.25 + 6 * (86.1 - 84.7))
+    assert equity[3 + 6] == pytest.approx(100_000 + 4 * 0.25 + 3 * 1.35 + 3 * (86.2 - 84.7))
+    assert equity[-1] == pytest.approx(100_000 + trade["pnl"])
+    assert result.verdicts_ns.get_column("approved").all()
+
+
+def test_scale_outs_round_half_down_to_the_lot_of_the_position_open() -> None:
+    """seed 003 (10%-of-equity sizing, staged exits): equity-runner sizes 118 shares; 40% is
+    47.2 -> 47, then half of 71 is 35.5 -> 35 (a half lot rounds down), the runner the 36 left."""
+    result = Backtest(_bars(SCALING), "bear_trap", profile="equity-runner", **RUNNER, **SMALL).run()
+    assert result.fills_ns.get_column("qty").to_list() == [118.0, 47.0, 35.0, 36.0]
+    assert result.verdicts_ns.get_column("qty").to_list() == [118.0, 47.0, 35.0, 36.0]
+
+
+def test_scale_outs_agree_between_the_two_drivers() -> None:
+    """seed 003's staged exits: the fused backtest loop and the event driver give the same
+    journal (equity-runner sizing: odd lots, rounded half-down)."""
+    from backstop.brokers.sim.backtest import run_backtest
+    from backstop.engine.profile import RiskProfile
+    from backstop.runners.stepwise import run_event_driven
+
+    frame = _bars(SCALING)
+    table = _intents(frame, **RUNNER)
+    profile = RiskProfile.load("equity-runner")
+    fast = run_backtest(frame, table, profile=profile)
+    slow = run_event_driven(frame, table, profile=profile)
+    for name in ("orders", "fills", "trades", "verdicts", "equity", "guard_events"):
+        assert getattr(fast, name).equals(getattr(slow, name)), name
+    assert fast.fills.height == 4
 
 
 def test_the_trade_is_closed_by_its_time_stop() -> None:

@@ -222,6 +222,28 @@ def test_eod_close_applies_to_day_trades_only_and_swing_trades_trail_the_pullbac
     assert _intents(FLAT_AFTER, start_ns=LATE + 5 * MINUTE).is_empty()  # no day trade after 15:55
 
 
+def test_a_profile_eod_close_closes_the_day_trade_and_holds_the_swing_trade() -> None:
+    """seed 002 exit 6 from the profile (``exits.eod_minutes_before_close``, 5 minutes before
+    the 16:00 close): every entry carries its ``trade_type``, so the engine closes the day
+    trade at the 15:55 bar's close (filled at the 15:56 open) and holds the swing trade. The
+    strategy's own close time is moved past the session so that only the profile's acts."""
+    from backstop.engine.profile import RiskProfile
+
+    profile = RiskProfile().with_settings({"exits.eod_minutes_before_close": 5.0})
+    frame = bars(FLAT_AFTER, start_ns=LATE)
+    params = CLOUDS | {"eod_minute": 1439}
+    day = Backtest(frame, "ema_clouds", profile=profile, **params).run()
+    assert day.verdicts_ns.filter(pl.col("source") == "engine").select(
+        "ts", "reason_codes"
+    ).rows() == [(LATE + 15 * MINUTE, ["EOD_CLOSE_EXIT"])]
+    trade = day.trades_ns.row(0, named=True)
+    assert (trade["exit_ts"], trade["exit_reason"]) == (LATE + 16 * MINUTE, "eod_close")
+    swing = Backtest(frame, "ema_clouds", profile=profile, **params, trade_type=1).run()
+    assert swing.verdicts_ns.filter(pl.col("source") == "engine").is_empty()
+    assert swing.trades_ns.is_empty()
+    assert swing.fills_ns.select("role", "qty").rows() == [("ENTRY", 100.0)]
+
+
 def test_shorts_mirror_the_long_rules_when_enabled() -> None:
     """seed 002 trades both directions: a fast-cloud flip down under a bearish macro cloud is
     a short with its stop at the macro cloud's upper edge (off unless shorts=1)."""

@@ -47,6 +47,24 @@ def test_market_orders_fill_at_the_next_hourly_open() -> None:
     ]
 
 
+def test_its_swing_trades_are_held_through_a_profile_end_of_day_close() -> None:
+    """seed 003's swing strategies hold overnight; seed 002's EOD close is for day trades.
+    With the close 60 minutes before 16:00 the 15:30 bar is past it: the entry of bar 5
+    (filled at that bar's open) is a swing trade and stays; the same rows as day trades are
+    closed there by the engine."""
+    from backstop.brokers.sim.backtest import run_backtest
+    from backstop.engine.profile import RiskProfile
+
+    profile = RiskProfile().with_settings({"exits.eod_minutes_before_close": 60.0})
+    table = get_strategy("hourly_swing").intents(_hourly(), {"rsi_period": 2, "qty": 10})
+    assert table.filter(pl.col("intent") == 0).get_column("trade_type").to_list() == [1, 1]
+    swing = run_backtest(_hourly(), table, profile=profile)
+    assert swing.verdicts.filter(pl.col("source") == "engine").is_empty()
+    day = run_backtest(_hourly(), table.with_columns(trade_type=None), profile=profile)
+    engine = day.verdicts_ns.filter(pl.col("source") == "engine")
+    assert engine.select("ts", "reason_codes").rows() == [(START_NS + 6 * HOUR, ["EOD_CLOSE_EXIT"])]
+
+
 def test_runs_from_the_cli_and_the_api_on_the_sample(tmp_path: Path, capsys) -> None:
     """seed 003 on the bundled sample (one-minute bars: the hysteresis on minutes)."""
     argv = ["backtest", "--strategy", "hourly_swing", "--profile", "equity-runner", "--json"]

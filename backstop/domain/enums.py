@@ -169,7 +169,9 @@ class ReasonCode(IntEnum):
 
 REASON_MEANINGS: dict[ReasonCode, str] = {
     ReasonCode.SIZING_NO_PRICE: "no price from the signal, the last bar or a quote: cannot size",
-    ReasonCode.SIZING_ZERO_QTY: "the sized quantity rounds to zero lots",
+    ReasonCode.SIZING_ZERO_QTY: (
+        "the sized quantity (an entry's, or an exit's share) rounds to zero lots"
+    ),
     ReasonCode.MISSING_PROTECTION: "no usable protective stop and target (0 or too far is none)",
     ReasonCode.PROTECTION_WRONG_SIDE: "stop or target on the wrong side of the entry price",
     ReasonCode.DUPLICATE_POSITION: "entry in a symbol where a position is already held",
@@ -319,6 +321,17 @@ class Advice(IntEnum):
     NONE = 0
     GO = 1
     WAIT = 2
+
+
+class TradeType(IntEnum):
+    """Seed 002's trade types: the profile's end-of-day close applies to day trades only."""
+
+    DAY = 0
+    SWING = 1
+    SCALP = 2
+
+
+TRADE_TYPE_WORDS = {t.name.lower(): int(t) for t in TradeType}
 
 
 class ControlAction(IntEnum):

@@ -1,8 +1,9 @@
 """What an intent table may look like on the way in, and how it is read into INTENT_SCHEMA.
 
 Python users hand over what they have: a polars or pandas frame, ``side`` as ``"buy"`` /
-``"sell"``, ``intent`` as ``"entry"`` / ``"exit"``, ``ts`` as integers, datetimes of any
-unit (pandas' default is microseconds) or ISO-8601 text, and ``source_id`` as the signal
+``"sell"``, ``intent`` as ``"entry"`` / ``"exit"``, ``trade_type`` as ``"day"`` / ``"swing"``
+/ ``"scalp"``, ``ts`` as integers, datetimes of any unit (pandas' default is
+microseconds) or ISO-8601 text, and ``source_id`` as the signal
 feed's own ids (``4411``, ``"kevin-4411"``, a UUID). Each is converted here, once, by the
 same rules as bars (datetimes: tz-aware, or refused when naive), or refused with a
 ``BackstopError`` that names the argument, column and row: nothing is read in the wrong unit
@@ -24,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from backstop.data.schema import ts_to_ns
+from backstop.domain.enums import TRADE_TYPE_WORDS
 from backstop.errors import ConfigError, check
 
 SIDE_WORDS = {"buy": 1, "sell": -1}  # not long/short: "exit long" is a sell
@@ -72,7 +74,11 @@ def coerce_intent_columns(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | N
         )
         ts = ts_to_ns(df.get_column("ts"), SOURCE, symbol.cast(pl.String), 0, naive_hint=NAIVE)
         df = df.with_columns(ts)
-    for column, words in (("side", SIDE_WORDS), ("intent", INTENT_WORDS)):
+    for column, words in (
+        ("side", SIDE_WORDS),
+        ("intent", INTENT_WORDS),
+        ("trade_type", TRADE_TYPE_WORDS),
+    ):
         if column in df.columns and df.schema[column] in (pl.String, pl.Categorical):
             df = df.with_columns(_words(df.get_column(column), column, words))
     refs = None

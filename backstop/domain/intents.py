@@ -14,7 +14,11 @@ sized), ``source_id`` (e.g. a mention id, for the new-signals-only cursor), ``ex
 (``OrderRole`` of an exit: signal, momentum exhaustion, cloud flip, thesis invalidation...),
 ``advisory`` (``Advice``: 1 GO, 2 WAIT) with ``advisory_confidence`` (0..1) attached to the
 signal itself, and ``scale_in_pct`` (scale-in entry: half now, half as a limit this fraction
-back from the signal's price, cancelled if the stop takes the first half out). ``kind``
+back from the signal's price, cancelled if the stop takes the first half out). Exits may
+carry ``exit_fraction`` in (0, 1]: the share of the open position (less what working exits
+already close) to close, rounded half-down to the lot (a scale-out; none or 1: all of it).
+Entries may carry ``trade_type`` (``TradeType``: 0 day, 1 swing, 2 scalp; none: day): the
+profile's end-of-day close applies to day trades only (seed 002). ``kind``
 (``EventKind``) makes a row an advisory of its symbol (1) or a control action (2, with
 ``control`` a ``ControlAction``); such rows need no side or intent. A stop update (3) gives
 a symbol's new protective level in ``stop_px`` (a strategy's trailing line, see
@@ -67,6 +71,8 @@ INTENT_SCHEMA: dict[str, pl.DataType] = {
     "advisory_confidence": pl.Float64(),
     "control": pl.Int8(),
     "scale_in_pct": pl.Float64(),
+    "exit_fraction": pl.Float64(),
+    "trade_type": pl.Int8(),
     "source_ref": pl.String(),  # the source id as given (text ids: see domain/intake.py)
 }
 REQUIRED_INTENT_COLUMNS = ("ts", "symbol", "side", "intent")
@@ -129,7 +135,10 @@ def conform_intents(
         ("tif", (0, 1, 2, None), "0 (day), 1 (gtc) or 2 (ioc)"),
         ("exit_reason", (*EXIT_REASON_ROLES, None), "an exit-reason role code"),
         ("advisory", (0, 1, 2, None), "0 (none), 1 (GO) or 2 (WAIT)"),
+        ("trade_type", (0, 1, 2, None), "0 (day), 1 (swing) or 2 (scalp)"),
     )
+    if "exit_fraction" in df.columns:
+        _check_exit_fraction(df)
     defaults = {"otype": 0, "tif": 1, "kind": 0, "exit_reason": 3, "source_id": -1, "advisory": 0}
     exprs = []
     for name, dtype in INTENT_SCHEMA.items():
@@ -146,6 +155,28 @@ def conform_intents(
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return number_text_ids(df.select(exprs), text_ids)
+
+
+def _check_exit_fraction(df: pl.DataFrame) -> None:
+    """An exit's fraction is in (0, 1], on exit rows only, and never beside a ``qty``."""
+    fraction = df.get_column("exit_fraction")
+    given = fraction.is_not_null() & fraction.is_not_nan()
+    problems = (
+        (given & ((fraction <= 0) | (fraction > 1)), "must be in (0, 1]"),
+        (given & (df.get_column("intent") != 1), "is for exits only (this row is an entry)"),
+    )
+    if "qty" in df.columns:
+        qty = df.get_column("qty")
+        both = given & qty.is_not_null() & qty.is_not_nan()  # NaN: no qty, as in the kernels
+        problems += ((both, "and qty both size this exit: give one"),)
+    for bad, what in problems:
+        bad = bad.fill_null(False)
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            raise ConfigError(
+                "exit_fraction",
+                f"intent row {row}: {what}, got {fraction[row]!r} ({int(bad.sum())} rows)",
+            )
 
 
 def _require_price(df: pl.DataFrame, needs: pl.Series, column: str, what: str) -> None:

@@ -5,10 +5,18 @@ and the live adapters all receive the same commands and only match or translate 
 
 - An approved entry becomes its entry order (two for a scale-in: half now, half as a limit
   ``scale_in_pct`` back from the decision price). Its protective levels are remembered.
-- When an entry fills (in part or whole) its filled quantity gets protection at once: a stop
-  (or trailing stop) and a take-profit in one OCO group, priced from the entry's average
-  fill when the levels are fractions, rounded to the tick; a further fill grows the pair by
-  amend; a pair already gone is replaced by a fresh one with new client ids.
+- At a broker that takes native brackets (``Venue.native_brackets``: Alpaca's bracket / OTO,
+  IB's parent and children), a market or limit entry whose levels are prices known at
+  submit goes out with its stop and target attached as ``legs``: the broker holds them until
+  the entry fills and sizes them to its fills, so no fill is ever unprotected for a round
+  trip. While their entry is working such legs are the broker's: the core neither grows nor
+  fits them (an exit that cancels the entry fits them, as the broker then frees them for
+  what filled).
+- Otherwise, when an entry fills (in part or whole) its filled quantity gets protection at
+  once: a stop (or trailing stop) and a take-profit in one OCO group, priced from the
+  entry's average fill when the levels are fractions, rounded to the tick; a further fill
+  grows the pair by amend; a pair already gone is replaced by a fresh one with new client
+  ids (also for native legs the broker no longer holds).
 - When a protective order fills, the rest of its OCO group is cancelled, the entry's
   unfilled remainder is cancelled (a later fill would be unprotected) and, if the position
   is closed, so are the cycle's other working entries (a scale-in add).
@@ -31,6 +39,7 @@ restarted runner that decides again sends the very same ids.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -38,6 +47,14 @@ from backstop.domain.commands import AmendOrder, CancelOrder, OrderCommand, Subm
 from backstop.domain.enums import FIRST_FREE_LEG_NO, OrderRole, OrderType, Side, TimeInForce
 from backstop.domain.events import Execution
 from backstop.domain.orders import client_order_id
+from backstop.engine.bracket_plan import (
+    EntryPlan,
+    Protection,
+    Venue,
+    last_amend_wins,
+    levels_known_at_submit,
+    round_level,
+)
 from backstop.engine.core.codes import (
     R_ENTRY_REMAINDER_CANCELED,
     R_LEG_CANCELED_FLAT,
@@ -46,53 +63,9 @@ from backstop.engine.core.codes import (
 )
 from backstop.engine.mirror import EPS, BrokerMirror, MirrorOrder
 
+__all__ = ["STOP_ROLES", "BracketManager", "EntryPlan", "Protection", "Venue"]
+
 STOP_ROLES = (OrderRole.STOP_LOSS, OrderRole.TRAILING)
-
-
-@dataclass(frozen=True, slots=True)
-class Venue:
-    """What the bracket manager must know about a broker: whether it enforces reduce-only
-    itself (the simulator does; Alpaca and IB do not, so legs are freed before an exit)."""
-
-    reduce_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class EntryPlan:
-    """An approved entry, as the decision core sized it (absolute prices not yet rounded)."""
-
-    cycle: int
-    strategy: int
-    symbol: str
-    side: Side
-    qty: float
-    order_type: OrderType = OrderType.MARKET
-    tif: TimeInForce = TimeInForce.GTC
-    limit_price: float = math.nan
-    entry_stop_price: float = math.nan
-    stop_price: float = math.nan
-    target_price: float = math.nan
-    stop_pct: float = 0.0
-    target_pct: float = 0.0
-    trail_pct: float = 0.0
-    scale_in_pct: float = 0.0
-    ref_price: float = math.nan  # the price the decision used (the scale-in reference)
-    ts: int = 0
-    bar: int = -1
-
-
-@dataclass(slots=True)
-class Protection:
-    """An entry's protective levels and its current legs (client ids, '' when none)."""
-
-    stop: float
-    target: float
-    stop_pct: float
-    target_pct: float
-    trail_pct: float
-    first_leg_seq: int
-    stop_leg: str = ""
-    target_leg: str = ""
 
 
 @dataclass(slots=True)
@@ -119,20 +92,29 @@ class BracketManager:
         limit = p.limit_price if otype in (OrderType.LIMIT, OrderType.STOP_LIMIT) else math.nan
         trigger = p.entry_stop_price if otype in (OrderType.STOP, OrderType.STOP_LIMIT) else None
         out = [
-            self._entry_order(p, 0, qty, otype, p.tif, _round(limit, tick), _round(trigger, tick))
+            self._entry_order(
+                p, 0, qty, otype, p.tif, round_level(limit, tick), round_level(trigger, tick)
+            )
         ]
         if add_qty > 0:
-            px = _round(p.ref_price * (1.0 - int(p.side) * p.scale_in_pct), tick)
+            px = round_level(p.ref_price * (1.0 - int(p.side) * p.scale_in_pct), tick)
             out.append(self._entry_order(p, 3, add_qty, OrderType.LIMIT, TimeInForce.GTC, px, None))
-        for order, seq in zip(out, (0, 3), strict=False):
-            self.plans[order.client_order_id] = Protection(
-                _round(p.stop_price, tick) if p.stop_price == p.stop_price else math.nan,
-                _round(p.target_price, tick) if p.target_price == p.target_price else math.nan,
+        native = self.venue.native_brackets and levels_known_at_submit(p)
+        for k, (order, seq) in enumerate(zip(out, (0, 3), strict=False)):
+            plan = Protection(
+                round_level(p.stop_price, tick) if p.stop_price == p.stop_price else math.nan,
+                round_level(p.target_price, tick) if p.target_price == p.target_price else math.nan,
                 p.stop_pct,
                 p.target_pct,
                 p.trail_pct,
                 seq + 1,
             )
+            self.plans[order.client_order_id] = plan
+            if native and order.order_type in (OrderType.MARKET, OrderType.LIMIT):
+                legs = self._pair(order, plan, order.qty, plan.stop, plan.target, seq + 1,
+                                  f"{order.client_order_id}.{seq + 1}", p.ts, p.bar)  # fmt: skip
+                plan.native = True
+                out[k] = replace(order, legs=tuple(legs))
         return out
 
     def _entry_order(self, p, seq, qty, otype, tif, limit, stop) -> SubmitOrder:  # type: ignore[no-untyped-def]
@@ -168,10 +150,9 @@ class BracketManager:
     ) -> list[OrderCommand]:
         """An approved reduce-only market exit, after cancelling the symbol's working entries
         (an entry still filling after it would rebuild the position it closes)."""
+        entries = [o.client_order_id for o in mirror.working(symbol) if o.role == OrderRole.ENTRY]
         out: list[OrderCommand] = [
-            CancelOrder(o.client_order_id, ts, int(R_ENTRY_REMAINDER_CANCELED) | reasons)
-            for o in mirror.working(symbol)
-            if o.role == OrderRole.ENTRY
+            CancelOrder(cid, ts, int(R_ENTRY_REMAINDER_CANCELED) | reasons) for cid in entries
         ]
         if not self.venue.reduce_only:
             # the broker will not stop legs and exits together from crossing zero: leave the
@@ -180,7 +161,7 @@ class BracketManager:
                 o.remaining for o in mirror.working(symbol) if o.reduce_only and not o.protective
             )
             left = max(abs(mirror.position(symbol)) - closing - qty, 0.0)
-            out += self._fit(mirror, symbol, left, ts, set(), protective_only=True)
+            out += self._fit(mirror, symbol, left, ts, set(entries), protective_only=True)
         seq = FIRST_FREE_LEG_NO + 2 * bar
         out.append(
             SubmitOrder(
@@ -207,15 +188,32 @@ class BracketManager:
             return None
         tick = self.ticks.get(symbol, 0.0)
         return AmendOrder(
-            leg.client_order_id, stop_price=_round(level, tick), ts=ts, reasons=reasons
+            leg.client_order_id, stop_price=round_level(level, tick), ts=ts, reasons=reasons
         )
 
-    @staticmethod
-    def stop_leg(mirror: BrokerMirror, symbol: str) -> MirrorOrder | None:
+    def stop_leg(self, mirror: BrokerMirror, symbol: str) -> MirrorOrder | None:
+        """The symbol's oldest working stop leg that protects a position (not one the broker
+        holds for an entry that has not filled)."""
         for o in mirror.working(symbol):
-            if o.role in STOP_ROLES:
+            if o.role in STOP_ROLES and not self.held(mirror, o):
                 return o
         return None
+
+    def held(self, mirror: BrokerMirror, leg: MirrorOrder, released: Collection[str] = ()) -> bool:
+        """Whether ``leg`` is a native leg the broker holds for its working entry: the
+        broker sizes it to the entry's fills, so the core leaves it alone. When the entry is
+        ``released`` (cancelled in this same reaction) the broker frees the leg for what
+        the entry filled, and the core fits it like any other; with nothing filled it goes
+        with the entry."""
+        if not leg.protective or not leg.parent_id:
+            return False
+        plan = self.plans.get(leg.parent_id)
+        parent = mirror.orders.get(leg.parent_id)
+        if plan is None or parent is None or not plan.native or not parent.working:
+            return False
+        if leg.client_order_id not in (plan.stop_leg, plan.target_leg):
+            return False
+        return leg.parent_id not in released or parent.filled <= EPS
 
     # ---- fills -------------------------------------------------------------------------
     def on_execution(self, mirror: BrokerMirror, ex: Execution, bar: int) -> list[OrderCommand]:
@@ -258,7 +256,7 @@ class BracketManager:
             )
             left = max(held - min(closing, held), 0.0)
             out += self._fit(mirror, o.symbol, left, ts, going, grown, protective_only=True)
-        return _last_amend_wins(out)
+        return last_amend_wins(out)
 
     def _protect(self, mirror, e, qty, ts, bar, grown) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
         """Cover ``qty`` just filled of entry ``e``: grow its live legs, or place a pair."""
@@ -267,14 +265,35 @@ class BracketManager:
             return []
         legs = [mirror.orders.get(c) for c in (plan.stop_leg, plan.target_leg) if c]
         if legs and all(leg is not None and leg.working for leg in legs):
+            if plan.native:
+                return []  # attached at submit: the broker sizes them to the entry's fills
             out: list[OrderCommand] = []
             for leg in legs:
                 assert leg is not None
                 grown[leg.client_order_id] = leg.qty + qty
                 out.append(AmendOrder(leg.client_order_id, qty=leg.qty + qty, ts=ts))
             return out
-        side = Side(-e.side)
-        tick = self.ticks.get(e.symbol, 0.0)
+        if plan.native:
+            # a leg still working protects, a filled one did its work (after a restart the
+            # broker's reports are read in one batch: its OCO cancel may come before the fill)
+            if any(leg is not None and (leg.working or leg.filled > EPS) for leg in legs):
+                return []
+            qty = e.filled  # the broker dropped the legs unfilled: cover all the entry filled
+        return self._pair_command(e, plan, qty, ts, bar, fresh=bool(legs))
+
+    def reprotect(self, e: MirrorOrder, qty: float, ts: int, bar: int) -> list[OrderCommand]:
+        """A fresh stop and target pair for ``qty`` of the position entry ``e`` opened, from
+        its plan (new client ids from the cycle and ``bar``): for a position a reconcile
+        found unprotected, its legs gone at the broker. Nothing when no plan knows levels."""
+        plan = self.plans.get(e.client_order_id)
+        if plan is None or qty <= EPS:
+            return []
+        return self._pair_command(e, plan, qty, ts, bar, fresh=True)
+
+    def _pair_command(self, e, plan, qty, ts, bar, fresh) -> list[OrderCommand]:  # type: ignore[no-untyped-def]
+        """The pair protecting ``qty`` of entry ``e`` as one command (its siblings in it),
+        levels priced from the entry's average fill where the plan has fractions; ``fresh``:
+        a pair after the first, numbered from ``bar``."""
         fill = e.avg_fill
         stop = plan.stop
         if stop != stop and plan.stop_pct > 0:
@@ -282,36 +301,42 @@ class BracketManager:
         target = plan.target
         if target != target and plan.target_pct > 0:
             target = fill * (1.0 + e.side * plan.target_pct)
-        fresh = bool(legs)  # the first pair is gone: the new one gets new numbers
         add = plan.first_leg_seq == 4  # a scale-in add's pair
         first = FIRST_FREE_LEG_NO + 2 * bar + add if fresh else plan.first_leg_seq
-        group = f"{e.client_order_id}.{first}"
+        plan.native = False  # a pair of the core's own: grown and fitted by it
+        orders = self._pair(e, plan, qty, stop, target, first, f"{e.client_order_id}.{first}",
+                            ts, fresh=fresh)  # fmt: skip
+        if len(orders) <= 1:
+            return [replace(o, oco_group=None) for o in orders]
+        return [replace(orders[0], siblings=tuple(orders[1:]))]
+
+    def _pair(self, e, plan, qty, stop, target, first, group, ts, bar=-1, fresh=False):  # type: ignore[no-untyped-def]
+        """The stop (or trailing stop) and the take-profit protecting ``qty`` of entry ``e``
+        (an entry order or its mirror), one OCO ``group``; remembered in ``plan``."""
+        side = Side(-e.side)
+        tick = self.ticks.get(e.symbol, 0.0)
         orders: list[SubmitOrder] = []
         if plan.trail_pct > 0 or stop == stop:
             trailing = plan.trail_pct > 0
             role = OrderRole.TRAILING if trailing else OrderRole.STOP_LOSS
-            level = fill * (1.0 + e.side * -plan.trail_pct) if trailing else stop
+            level = e.avg_fill * (1.0 + e.side * -plan.trail_pct) if trailing else stop
             orders.append(
-                self._leg(e, side, qty, role, first, group, ts, stop=_round(level, tick),
-                          trail=plan.trail_pct if trailing else None)
+                self._leg(e, side, qty, role, first, group, ts, stop=round_level(level, tick),
+                          trail=plan.trail_pct if trailing else None, bar=bar)
             )  # fmt: skip
         if target == target:
             seq = first if fresh else first + 1
             orders.append(
                 self._leg(e, side, qty, OrderRole.TAKE_PROFIT, seq, group, ts,
-                          limit=_round(target, tick))
+                          limit=round_level(target, tick), bar=bar)
             )  # fmt: skip
-        if not orders:
-            return []
         plan.stop_leg = next((x.client_order_id for x in orders if x.role in STOP_ROLES), "")
         plan.target_leg = next(
             (x.client_order_id for x in orders if x.role == OrderRole.TAKE_PROFIT), ""
         )
-        if len(orders) == 1:
-            return [replace(orders[0], oco_group=None)]
-        return [replace(orders[0], siblings=tuple(orders[1:]))]
+        return orders
 
-    def _leg(self, e, side, qty, role, seq, group, ts, stop=None, limit=None, trail=None):  # type: ignore[no-untyped-def]
+    def _leg(self, e, side, qty, role, seq, group, ts, stop=None, limit=None, trail=None, bar=-1):  # type: ignore[no-untyped-def]
         otype = {
             OrderRole.STOP_LOSS: OrderType.STOP,
             OrderRole.TRAILING: OrderType.TRAILING_STOP,
@@ -334,6 +359,7 @@ class BracketManager:
             parent_id=e.client_order_id,
             oco_group=group,
             ts=ts,
+            bar=bar,
         )
 
     def _fit(
@@ -350,6 +376,8 @@ class BracketManager:
             if not o.reduce_only or o.client_order_id in skip:
                 continue
             if (protective_only and not o.protective) or (exits_only and o.protective):
+                continue
+            if self.held(mirror, o, skip):
                 continue
             qty = grown.get(o.client_order_id, o.qty)
             if sign == 0 or o.side == sign:
@@ -370,31 +398,3 @@ class BracketManager:
 
     def restore(self, data: dict[str, Any]) -> None:
         self.plans = {k: Protection(**v) for k, v in data["plans"].items()}
-
-
-def _round(price: float | None, tick: float) -> float:
-    """Round a price to the tick (no tick or no price: unchanged); nan stays nan."""
-    if price is None:
-        return math.nan
-    if tick <= 0.0 or price != price:
-        return price
-    return round(round(price / tick) * tick, 10)
-
-
-def _last_amend_wins(commands: list[OrderCommand]) -> list[OrderCommand]:
-    """Collapse amends of one order into the last (its reasons joined), kept in its place:
-    a leg grown by a fill and then fitted to the position is amended once."""
-    last: dict[str, int] = {}
-    reasons: dict[str, int] = {}
-    for k, c in enumerate(commands):
-        if isinstance(c, AmendOrder):
-            last[c.client_order_id] = k
-            reasons[c.client_order_id] = reasons.get(c.client_order_id, 0) | c.reasons
-    out: list[OrderCommand] = []
-    for k, c in enumerate(commands):
-        if isinstance(c, AmendOrder):
-            if last[c.client_order_id] != k:
-                continue
-            c = replace(c, reasons=reasons[c.client_order_id])
-        out.append(c)
-    return out

@@ -330,6 +330,11 @@ class PortDriver:
         record_verdict_nb(self.dec, ev, row, approved, d, pos, equity, order, g, self.rp)
 
     # ---- commands out ------------------------------------------------------------------------
+    def send(self, commands: list[OrderCommand]) -> None:
+        """Send commands the core made outside a decision or a fill (a live reconcile that
+        re-protects a position from its plan): recorded in the mirror, then sent."""
+        self._dispatch(commands)
+
     def _dispatch(self, commands: list[OrderCommand]) -> None:
         for cmd in commands:
             if isinstance(cmd, SubmitOrder):

@@ -75,7 +75,7 @@ def engine_exit(driver: PortDriver, s: int, role: int, reason: int, ts: int, bar
         return
     _, _, exit_qty = driver._working(s)
     ev = engine_exit_event_nb(driver.g, driver.pf, s, -1 if pos > 0 else 1, role, ts, bar)
-    r, side, qty = decide_exit_nb(ev, pos, exit_qty, driver.rp)
+    r, side, qty = decide_exit_nb(ev, pos, exit_qty, driver.rp, 1.0)  # all of it: no lot
     if side == 0:
         return
     cmds = driver.brackets.exit(

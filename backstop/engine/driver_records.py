@@ -18,7 +18,7 @@ import numpy as np
 from backstop.domain.enums import TERMINAL_STATUSES
 from backstop.domain.orders import parse_client_order_id
 from backstop.engine.checkpoint import rebuild, struct_arrays
-from backstop.engine.core.guard import Guard, _make_guard
+from backstop.engine.core.guard import AF_N, AI_N, SF_N, SI_N, Guard, _make_guard
 from backstop.engine.core.records import (
     FILL_DTYPE,
     ORDER_DTYPE,
@@ -124,6 +124,7 @@ def restore(driver: PortDriver, parts: Mapping[str, Mapping[str, np.ndarray]]) -
     for name in ("guard", "portfolio", "decisions", "port"):
         if name not in parts:
             raise BackstopError(f"checkpoint has no {name!r} state for the event driver")
+    _check_guard_columns(parts["guard"])
     driver._hold(
         rebuild(Guard, _make_guard, parts["guard"]),
         rebuild(Portfolio, _make_portfolio, parts["portfolio"]),
@@ -139,3 +140,16 @@ def restore(driver: PortDriver, parts: Mapping[str, Mapping[str, np.ndarray]]) -
     driver.brackets.restore(from_text_array(port["brackets"]))
     driver.fills = list(np.array(port["fills"], dtype=FILL_DTYPE))
     driver.bar, driver._t0 = (int(x) for x in port["bar"])
+
+
+def _check_guard_columns(guard: Mapping[str, np.ndarray]) -> None:
+    """Refuse a checkpoint whose guard arrays have another column layout than this backstop's
+    (an older build's state read with today's columns would be silently wrong)."""
+    for field, width in (("ai", AI_N), ("af", AF_N), ("si", SI_N), ("sf", SF_N)):
+        have = guard.get(field)
+        got = None if have is None else have.shape[-1]
+        if got != width:
+            raise BackstopError(
+                f"checkpoint guard state {field!r} has {got} columns, this backstop keeps "
+                f"{width}: it was written by another version; start the run afresh"
+            )

@@ -331,7 +331,16 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return view
 
 
-_CODE_FIELDS = ("side", "otype", "tif", "exit_role", "source_id", "advice", "control")
+_CODE_FIELDS = (
+    "side",
+    "otype",
+    "tif",
+    "exit_role",
+    "source_id",
+    "advice",
+    "control",
+    "trade_type",
+)
 _VALUE_FIELDS = (
     "qty",
     "price",
@@ -343,4 +352,5 @@ _VALUE_FIELDS = (
     "target_dollars",
     "advice_conf",
 )
-_FRACTION_FIELDS = ("stop_pct", "target_pct", "trail_pct", "scale_in_pct")  # nan/null: none
+# nan/null: none (an exit_fraction of 0 closes the whole position)
+_FRACTION_FIELDS = ("stop_pct", "target_pct", "trail_pct", "scale_in_pct", "exit_fraction")

@@ -249,9 +249,13 @@ class BrokerMirror:
 
     def protective_qty(self, symbol: str) -> float:
         """Quantity the symbol's working protective orders would close: an OCO group counts
-        once (its largest remaining), a lone protective order by its remaining."""
+        once (its largest remaining), a lone protective order by its remaining; legs held for
+        an entry with no fill yet count nothing."""
         groups: dict[str, float] = {}
         for o in self.working(symbol):
+            parent = self.orders.get(o.parent_id) if o.parent_id else None
+            if parent is not None and parent.working and parent.filled <= EPS:
+                continue  # a leg held for an entry that has not filled covers nothing yet
             if o.protective:
                 key = o.oco_group or o.client_order_id
                 groups[key] = max(groups.get(key, 0.0), o.remaining)

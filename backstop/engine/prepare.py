@@ -15,7 +15,7 @@ import hashlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -43,6 +43,9 @@ from backstop.engine.run_warnings import (
 )
 from backstop.errors import ConfigError, DataError, check
 
+if TYPE_CHECKING:
+    from backstop.engine.learning_state import LearningState
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedRun:
@@ -64,10 +67,14 @@ class PreparedRun:
     run_id: str
     source_refs: pl.DataFrame | None
     warnings: list[str]
+    learning: LearningState | None = None  # restored over the fresh guard (learning_state)
 
     def new_guard(self) -> Guard:
-        """Fresh guardrail state for this run."""
-        return guard_for(self.specs, self.strategies, self.profile, self.config.initial_cash)
+        """Fresh guardrail state for this run, with the learning state it restores."""
+        g = guard_for(self.specs, self.strategies, self.profile, self.config.initial_cash)
+        if self.learning is not None:
+            self.learning.apply(g, self.strategies, self.arrays.symbols)
+        return g
 
 
 def prepare_run(
@@ -79,6 +86,7 @@ def prepare_run(
     label: str = "intents",
     profile: Any = None,
     conformed: bool = False,
+    learning: LearningState | None = None,
 ) -> PreparedRun:
     """Validate and lay out one run's inputs (``conformed``: ``intents`` already came out of
     ``conform_intents``, as ``Strategy.intents`` returns it, so it is not checked twice)."""
@@ -112,6 +120,11 @@ def prepare_run(
         arrays.sym,
         daily_close=daily_bar_closes(arrays, specs, profile),
     )
+    id_label = label  # a run restored from a learning state is another run
+    if learning is not None:  # a state judged under other rules is refused, never applied
+        learning.check_fits(profile, strategies)
+        warnings += learning.symbol_warnings(strategies, arrays.symbols)
+        id_label = f"{label}|learning:{learning.digest()}"
     return PreparedRun(
         prepared=prepared,
         arrays=arrays,
@@ -126,9 +139,10 @@ def prepare_run(
         ctx=bar_context(prepared.bars, arrays, specs, profile),
         prm=config.sim_params(),
         label=label,
-        run_id=make_run_id(prepared.fingerprint, config, label, profile),
+        run_id=make_run_id(prepared.fingerprint, config, id_label, profile),
         source_refs=refs,
         warnings=warnings,
+        learning=learning,
     )
 
 
@@ -297,7 +311,8 @@ def sector_warnings(specs: tuple[Instrument, ...], profile: RiskProfile) -> list
         return []
     return [
         "risk.max_sector_pct is set but no symbol of the run has a sector, so the cap never "
-        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"])'
+        'applies: give the profile a [sectors] table (tech = ["AAPL", "MSFT"]) or the run an '
+        "instrument file (--instruments FILE)"
     ]
 
 

@@ -19,6 +19,9 @@ A profile file looks like::
     [strategy.kevin.risk]        # keys for the signals of strategy_id "kevin" only
     drawdown_halt_pct = 0.20
 
+    [strategy."*".risk]          # keys every strategy holds as its own (judged on its own
+    circuit_loss_pct = 0.05      # P&L); a named table's keys win over them
+
     [sectors]                    # for risk.max_sector_pct: symbols the instruments leave
     tech = ["AAPL", "MSFT"]      # without a sector
 """
@@ -44,6 +47,7 @@ _BY_KEY: dict[str, RiskKey] = {k.key: k for k in RISK_KEYS}
 # reads (exits, the kill switch and the learning loop act on the account's positions)
 STRATEGY_SECTIONS = ("entry", "sizer", "risk", "orders", "execution")
 CALENDAR_CHOICES = ("auto", "XNYS", "CMES", "ALWAYS")
+EVERY_STRATEGY = "*"  # ``[strategy."*".SECTION]``: keys every strategy holds as its own
 
 
 def preset_names() -> tuple[str, ...]:
@@ -209,9 +213,10 @@ class RiskProfile:
             ),
         )
         own = dict(self.strategies)
+        every = dict(own.get(EVERY_STRATEGY, ()))
         blocks = [out]
         for name in strategies:
-            blocks.append(self._block(dict(self.settings) | dict(own.get(name, ()))))
+            blocks.append(self._block(dict(self.settings) | every | dict(own.get(name, ()))))
         return np.concatenate(blocks)
 
     def all_settings(self) -> dict[str, Any]:
@@ -224,9 +229,18 @@ class RiskProfile:
             out.setdefault(f"sectors.{sector}", []).append(symbol)
         return out
 
+    def every_strategy(self, key: str) -> tuple[str, Any]:
+        """Where ``key``'s value for every strategy comes from, and the value: the
+        ``[strategy."*".*]`` table's when it sets the key, else the account's."""
+        every = dict(dict(self.strategies).get(EVERY_STRATEGY, ()))
+        if key in every:
+            return f'strategy."{EVERY_STRATEGY}".{key}', every[key]
+        return key, self.get(key)
+
     def has_own_limits(self, strategy: str) -> bool:
-        """Whether ``strategy`` has a ``[strategy.NAME.*]`` table of its own."""
-        return any(name == strategy for name, _ in self.strategies)
+        """Whether ``strategy`` has a ``[strategy.NAME.*]`` table of its own (or the profile
+        a ``[strategy."*".*]`` table, which every strategy holds as its own)."""
+        return any(name in (strategy, EVERY_STRATEGY) for name, _ in self.strategies)
 
     def _block(self, settings: dict[str, Any]) -> np.ndarray:
         out = np.full(N_RISK, np.nan, dtype=np.float64)

@@ -31,6 +31,7 @@ from backstop.engine.core.records import N_TRADES, N_VERDICTS
 from backstop.engine.profile import RiskProfile
 from backstop.engine.run_warnings import negative_equity_warnings
 from backstop.engine.zoned import run_zone, zoned
+from backstop.errors import BackstopError
 
 NO_ORDERS_FROM_SIGNALS = "NO_ORDERS_FROM_SIGNALS"
 """Run finding: signals came in and not one order went out (the silent no-op of seeds 000
@@ -41,6 +42,7 @@ LOW_ORDER_SHARE = "LOW_ORDER_SHARE"
 
 if TYPE_CHECKING:
     from backstop.engine.inputs import BarArrays
+    from backstop.engine.learning_state import LearningState
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class RunRecords:
     trades: np.ndarray
     verdicts: np.ndarray
     guard: np.ndarray  # guardrail state changes (kill switch, learning loop, ...)
+    # the final guard's strategy ints, floats and shadow trades (``learning_state``)
+    learning: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of_driver(cls, orders: np.ndarray, fills: np.ndarray, pf: Any, dec: Any, g: Any):  # type: ignore[no-untyped-def]
@@ -65,6 +69,7 @@ class RunRecords:
             trades=pf.trades[: pf.ctr[N_TRADES]],
             verdicts=dec.verdicts[: dec.ctr[N_VERDICTS]],
             guard=g.events[: g.ai[AI_N_EVENTS]],
+            learning=(g.si.copy(), g.sf.copy(), g.shadow.copy()),
         )
 
 
@@ -182,6 +187,17 @@ class BacktestResult:
     def verdicts(self) -> pl.DataFrame:
         """Every decision of the pipeline, approved or not, with the numbers it used."""
         return self._zoned("verdicts")
+
+    def learning_state(self) -> LearningState:
+        """The learning loop's state at the end of the run, to restore at the start of the
+        next (``backstop.engine.learning_state``; ``.save(path)`` writes it)."""
+        from backstop.engine.learning_state import LearningState
+
+        if self.records.learning is None:
+            raise BackstopError("this result kept no learning state (a live session's)")
+        return LearningState.of_arrays(
+            self.records.learning, self.strategies, self.arrays.symbols, self.profile
+        )
 
     @property
     def guard_events(self) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import polars as pl
 from backstop.brokers.sim.backtest import ProgressFn, run_backtest
 from backstop.domain.instruments import Instrument
 from backstop.engine.config import BacktestConfig
+from backstop.engine.learning_state import LearningState
 from backstop.engine.prepare import (
     PreparedBars,
     check_enough_bars,
@@ -52,6 +53,7 @@ class Backtest:
         config: BacktestConfig | None = None,
         instruments: dict[str, Instrument] | None = None,
         profile: RiskProfile | str | None = None,
+        learning: LearningState | None = None,
         symbol: str | None = None,
         tz: str | None = None,
         **params: Any,
@@ -69,6 +71,7 @@ class Backtest:
         )
         self.profile = profile_of(profile)
         self.instruments = instruments
+        self.learning = learning  # a previous run's learning state, restored at the start
 
     def intents(self) -> pl.DataFrame:
         """The strategy's intent table over the whole history."""
@@ -88,6 +91,7 @@ class Backtest:
             progress=progress,
             profile=self.profile,
             conformed=True,
+            learning=self.learning,
         )
         result.run_seconds = time.perf_counter() - t0
         result.params = dict(self.params)

@@ -27,6 +27,7 @@ from backstop.engine.brackets import Venue
 from backstop.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backstop.engine.config import BacktestConfig
 from backstop.engine.driver import PortDriver
+from backstop.engine.learning_state import LearningState
 from backstop.engine.prepare import PreparedBars, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
@@ -49,9 +50,16 @@ class Stepwise:
         label: str = "intents",
         profile: RiskProfile | None = None,
         broker_factory: BrokerFactory | None = None,
+        learning: LearningState | None = None,
     ) -> None:
         run = prepare_run(
-            bars, intents, config, instruments=instruments, label=label, profile=profile
+            bars,
+            intents,
+            config,
+            instruments=instruments,
+            label=label,
+            profile=profile,
+            learning=learning,
         )
         self.run = run
         self.config = run.config
@@ -150,6 +158,7 @@ def run_event_driven(
     label: str = "intents",
     profile: RiskProfile | None = None,
     broker_factory: BrokerFactory | None = None,
+    learning: LearningState | None = None,
 ) -> BacktestResult:
     """Step-by-step backtest: Python per bar through Broker port v2 (debugging mode).
 
@@ -166,6 +175,7 @@ def run_event_driven(
         label=label,
         profile=profile,
         broker_factory=broker_factory,
+        learning=learning,
     )
     run.drive()
     return run.result()

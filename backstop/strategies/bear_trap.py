@@ -10,9 +10,19 @@ Our reading, on intraday bars of the regular session (New York time):
   session low (its low below every earlier low of the date) and closes back above the
   previous session low (the reclaim), in the upper ``reclaim_frac`` of its range, on a
   volume at least ``vol_mult`` times the average of the ``vol_lookback`` bars before it;
-- its stop leg is the reclaim bar's low (the session low: the trap is sprung if it breaks),
-  its target leg the middle of the session's range (from the session low to the session high
-  so far), or ``reward_risk`` R when that middle is not above the close;
+- its stop leg is the reclaim bar's low (the session low: the trap is sprung if it breaks);
+  its first target the middle of the session's range (from the session low to the session
+  high so far), or ``reward_risk`` R when that middle is not above the close; its second
+  target the session high so far, or as far again beyond the first when that high is not
+  above it;
+- staged exits (``scale_out=1``, the team's active management): 40% of the position at the
+  first close at or past the first target, 30% (half of what is left) at the first close at
+  or past the second (70% at once when one close passes both), and the last 30% trailed.
+  These are exit rows with ``exit_fraction`` (0.4, 0.5, or 0.7 of what is open), sent as
+  market exits at the next open; the entry then carries its stop leg only, since a target
+  leg would close everything at once (a profile with ``entry.require_protection`` refuses
+  such entries unless its ``entry.target_r`` adds a target). ``scale_out=0``: the entry's
+  target leg is the first target and takes the whole position there;
 - active management, judged at each close while the modelled trade is open: the stop trails
   ``trail_atr`` average true ranges (``atr_period`` bars, simple mean) under the highest close
   since the entry, moving only up (stop-update rows); the trade is closed (``time_stop``)
@@ -20,8 +30,8 @@ Our reading, on intraday bars of the regular session (New York time):
   15:55): Bear Trap holds nothing overnight, and opens nothing at or after that minute.
 
 Sizing is the profile's (``--profile equity-runner``: 10% of equity, 5 positions; ``qty=0``).
-The team's staged exits (40% at the middle, 30% at the high, 30% trailed) need exits of a
-fraction of the position, which intents cannot say: the whole position exits at the middle.
+Each scale-out closes its share of the position then open, rounded half-down to the lot: 10
+shares go 4 / 3 / 3, 118 go 47 / 35 / 36.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ from backstop.strategies.book import (
 )
 
 MINUTE_NS = 60_000_000_000
+# exit_fraction of the position open at each stage (40% / 30% / 30% of the entry)
+FIRST_SHARE, SECOND_SHARE, BOTH_SHARES = 0.4, 0.5, 0.7
 
 
 class _Bars:
@@ -87,6 +99,8 @@ def _walk(run: np.ndarray, x: _Bars, rows: Rows, p: dict[str, Any]) -> None:
     step = bar_step_ns(x.ts[run])
     trade: Trade | None = None
     best = np.nan  # highest close since the entry
+    targets = (np.nan, np.nan)
+    stage = 0  # scale-outs done: 0, 1 (40% out) or 2 (70% out)
     prior_close = np.nan  # last close of the previous New York date
     day, low, high, last = -1, np.nan, np.nan, np.nan
     for i in run:
@@ -104,25 +118,44 @@ def _walk(run: np.ndarray, x: _Bars, rows: Rows, p: dict[str, Any]) -> None:
             elif held >= p["max_hold_minutes"] * MINUTE_NS:
                 rows.exit(i, LONG, OrderRole.TIME_STOP)
                 trade.close()
-            elif x.atr[i] == x.atr[i]:
-                level = best - p["trail_atr"] * x.atr[i]
-                if level > trade.stop and level < x.close[i]:
-                    rows.stop_update(i, level)
-                    trade.stop = level
+            else:
+                if p["scale_out"]:
+                    stage = _scale_out(rows, i, x.close[i], targets, stage)
+                if x.atr[i] == x.atr[i]:
+                    level = best - p["trail_atr"] * x.atr[i]
+                    if level > trade.stop and level < x.close[i]:
+                        rows.stop_update(i, level)
+                        trade.stop = level
         elif (trade is None or not trade.live) and ends < p["eod_minute"]:
             setup = _setup(x, i, prior_close, low, high, p)
             if setup is not None:
-                stop, target = setup
+                stop, first, second = setup
                 fields = {"qty": float(p["qty"])} if p["qty"] > 0 else {}
-                rows.entry(i, LONG, otype=0, stop_px=stop, target_px=target, **fields)
+                target = np.nan if p["scale_out"] else first
+                if target == target:
+                    fields["target_px"] = target
+                rows.entry(i, LONG, otype=0, stop_px=stop, **fields)
                 trade, best = Trade(LONG, stop, target, [Lot(np.nan)]), np.nan
+                targets, stage = (first, second), 0
         low, high, last = min(low, x.low[i]), max(high, x.high[i]), x.close[i]
+
+
+def _scale_out(rows: Rows, i: int, close: float, targets: tuple[float, float], stage: int) -> int:
+    """The staged exit a close at or past a target asks for; return the stage reached."""
+    first, second = targets
+    if stage < 2 and close >= second:
+        rows.exit(i, LONG, OrderRole.SIGNAL_EXIT, fraction=SECOND_SHARE if stage else BOTH_SHARES)
+        return 2
+    if stage == 0 and close >= first:
+        rows.exit(i, LONG, OrderRole.SIGNAL_EXIT, fraction=FIRST_SHARE)
+        return 1
+    return stage
 
 
 def _setup(
     x: _Bars, i: int, prior_close: float, low: float, high: float, p: dict[str, Any]
-) -> tuple[float, float] | None:
-    """(stop, target) when bar ``i`` springs the trap; None otherwise."""
+) -> tuple[float, float, float] | None:
+    """(stop, first target, second target) when bar ``i`` springs the trap; None otherwise."""
     close, bar_low, bar_high = x.close[i], x.low[i], x.high[i]
     if not (prior_close > 0 and np.isfinite(low)):
         return None  # no previous date, or the first bar of the session: nothing to reclaim
@@ -134,9 +167,11 @@ def _setup(
     if not (crashed and broke_and_reclaimed and strong and loud):
         return None
     stop = float(bar_low)
-    middle = (bar_low + max(high, bar_high)) / 2.0
-    target = middle if middle > close else close + p["reward_risk"] * (close - stop)
-    return stop, float(target)
+    top = max(high, bar_high)
+    middle = (bar_low + top) / 2.0
+    first = middle if middle > close else close + p["reward_risk"] * (close - stop)
+    second = top if top > first else first + (first - close)
+    return stop, float(first), float(second)
 
 
 BEAR_TRAP = register(
@@ -154,6 +189,7 @@ BEAR_TRAP = register(
             Param("max_hold_minutes", float, 30, minimum=1, help="time stop"),
             Param("eod_minute", int, 955, minimum=0, maximum=1439, help="ET minute: all out"),
             Param("qty", float, 0, minimum=0, help="units per entry; 0: the profile sizes"),
+            Param("scale_out", int, 1, minimum=0, maximum=1, help="1: 40/30/30 staged exits"),
         ),
         doc=__doc__ or "",
     )

@@ -51,6 +51,8 @@ _COLUMNS: dict[str, pl.DataType] = {
     "conviction": pl.Float64(),
     "scale_in_pct": pl.Float64(),
     "exit_reason": pl.Int8(),
+    "exit_fraction": pl.Float64(),
+    "trade_type": pl.Int8(),
 }
 
 
@@ -75,11 +77,21 @@ class Rows:
         """An entry decided at bar row ``i`` (``fields``: qty, otype, limit_px, stop_px, ...)."""
         self._rows.append(self._base(i, side, 0) | fields)
 
-    def exit(self, i: int, side: int, reason: OrderRole, qty: float | None = None) -> None:
-        """An exit of the ``side`` position (the order sells a long) for ``reason``."""
+    def exit(
+        self,
+        i: int,
+        side: int,
+        reason: OrderRole,
+        qty: float | None = None,
+        fraction: float | None = None,
+    ) -> None:
+        """An exit of the ``side`` position (the order sells a long) for ``reason``: all of
+        it, ``qty`` units, or a ``fraction`` of what is open (a scale-out)."""
         row = self._base(i, -side, 1) | {"exit_reason": int(reason)}
         if qty is not None:
             row["qty"] = float(qty)
+        if fraction is not None:
+            row["exit_fraction"] = float(fraction)
         self._rows.append(row)
 
     def stop_update(self, i: int, level: float) -> None:

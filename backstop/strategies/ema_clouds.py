@@ -37,7 +37,9 @@ trade is opened at or after that minute). When several
 hold at one close, the first in ``exit_priority`` names the exit: its digits list the rules
 in order (default 12356, the seed's); a rule left out is off. 7 trailing (swing trades): at
 each close the stop moves to the pullback cloud's far edge when that tightens it (stop-update
-rows; the pipeline journals each move). ``trade_type`` is 0 day, 1 swing or 2 scalp.
+rows; the pipeline journals each move). ``trade_type`` is 0 day, 1 swing or 2 scalp; every
+entry carries it, so a profile's end-of-day close (``exits.eod_minutes_before_close``) closes
+day trades only, as the strategy's own rule 6 does.
 
 The trade the exits watch is the strategy's own model of it (``backstop.strategies.book``).
 """
@@ -221,7 +223,7 @@ def _entry(x: _Lines, i: int, rows: Rows, p: dict) -> Trade | None:
     edge = x.near(x.pull, i, side)
     edge = min(edge, close) if side == LONG else max(edge, close)
     stop = x.far(x.macro, i, side)
-    fields: dict[str, Any] = {"conviction": conviction}
+    fields: dict[str, Any] = {"conviction": conviction, "trade_type": int(p["trade_type"])}
     if p["qty"] > 0:
         fields["qty"] = float(p["qty"])
     lots = [Lot(np.nan)]

@@ -14,7 +14,9 @@ signals"):
   ``GO``) and ``advisory_confidence`` (0..1, or a percentage like ``50%``);
 - and backstop extensions: ``exit_reason`` (``signal``, ``momentum_exhaustion``,
   ``cloud_flip``, ``thesis_invalidation``, ``time_stop``, ``volatility``), ``limit_price``
-  (a limit entry at that price) and ``scale_in_pct`` (half now, half on a pullback).
+  (a limit entry at that price), ``scale_in_pct`` (half now, half on a pullback),
+  ``exit_fraction`` (an exit's share of the position, in (0, 1]) and ``trade_type``
+  (``day`` | ``swing`` | ``scalp``: the profile's end-of-day close is for day trades).
 
 A signal is acted on at the close of the first bar of its symbol at or after its ts. An
 unknown column or a bad value is a ``DataError`` naming the file, line and column: nothing is
@@ -38,7 +40,7 @@ import polars as pl
 
 from backstop.data.csvcheck import check_header, not_utf8_error
 from backstop.data.units import UNIT_RULE, to_ns, unit_of
-from backstop.domain.enums import SIGNAL_EXIT_REASONS, Advice
+from backstop.domain.enums import SIGNAL_EXIT_REASONS, TRADE_TYPE_WORDS, Advice
 from backstop.domain.intents import conform_intents
 from backstop.errors import DataError, check
 
@@ -59,6 +61,8 @@ OPTIONAL = (
     "exit_reason",
     "limit_price",
     "scale_in_pct",
+    "exit_fraction",
+    "trade_type",
 )
 COLUMNS = REQUIRED + OPTIONAL
 _POSITIVE = ("price", "stop", "target", "target_dollars", "qty", "limit_price")
@@ -110,6 +114,8 @@ _OUT_SCHEMA = {
     "limit_px": pl.Float64,
     "otype": pl.Int8,
     "scale_in_pct": pl.Float64,
+    "exit_fraction": pl.Float64,
+    "trade_type": pl.Int8,
 }
 
 
@@ -188,7 +194,7 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
     if intent is None:
         raise bad("intent", f"must be entry or exit, got {raw['intent']!r}")
     num: dict[str, float | None] = {}
-    for name in (*_POSITIVE, *_FRACTION, "conviction", "advisory_confidence"):
+    for name in (*_POSITIVE, *_FRACTION, "conviction", "advisory_confidence", "exit_fraction"):
         value = raw.get(name)
         if value is None:
             num[name] = None
@@ -204,6 +210,12 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
             raise bad(name, f"must be > 0, got {value!r}")
         if name in _FRACTION and not 0 < x < 1:
             raise bad(name, f"must be a fraction in (0, 1), got {value!r}")
+        if name == "exit_fraction" and not 0 < x <= 1:
+            raise bad(name, f"must be a fraction in (0, 1], got {value!r}")
+        if name == "exit_fraction" and intent != 1:
+            raise bad(name, "is for exits only (this row is an entry)")
+        if name == "exit_fraction" and "qty" in raw:
+            raise bad(name, "and qty both size this exit: give one")
         if name == "conviction" and not 0 <= x <= 100:
             raise bad(name, f"must be in [0, 100], got {value!r}")
         if name == "advisory_confidence" and not 0 <= x <= 1:
@@ -231,6 +243,14 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
                 f"must be one of {sorted(SIGNAL_EXIT_REASONS)}, got {raw['exit_reason']!r}",
             )
         exit_reason = int(role)
+    trade_type = None
+    if "trade_type" in raw:
+        trade_type = TRADE_TYPE_WORDS.get(str(raw["trade_type"]).lower())
+        if trade_type is None:
+            raise bad(
+                "trade_type",
+                f"must be one of {sorted(TRADE_TYPE_WORDS)}, got {raw['trade_type']!r}",
+            )
     return (
         ts,
         str(raw["symbol"]),
@@ -252,6 +272,8 @@ def _record(source: str, line: int, raw: dict[str, Any]) -> tuple:
         num["limit_price"],
         1 if num["limit_price"] is not None else 0,
         num["scale_in_pct"],
+        num["exit_fraction"],
+        trade_type,
     )
 
 

@@ -14,6 +14,9 @@ next 09:30 ET open). ``hourly_swing`` (RSI 28, 60/40) runs on hourly bars. Sizin
 profile's: ``--profile equity-runner`` is seed 003's 10% of equity and 5 positions
 (``qty=0``); ``qty`` > 0 asks for that many units instead. Entries carry no stop or target
 (the seed's option C), so profiles that require protection refuse them, with that reason.
+They hold positions for days: their entries are swing trades (``trade_type`` 1), which a
+profile's end-of-day close (``exits.eod_minutes_before_close``, seed 002's rule for day
+trades) leaves alone.
 
 Like every seed strategy here it keeps a model of its position (``backstop.strategies.book``):
 one entry while flat, one exit while long, so the pipeline's duplicate and no-exposure
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backstop.domain.enums import OrderRole
+from backstop.domain.enums import OrderRole, TradeType
 from backstop.errors import ConfigError, check
 from backstop.strategies.base import Param, Strategy, register
 from backstop.strategies.book import LONG, Lot, Rows, Trade, ny_clock, rsi, symbol_runs
@@ -46,6 +49,7 @@ def rsi_hysteresis_intents(
     _, day = ny_clock(bars)
     rows = Rows(bars)
     fields: dict[str, Any] = {"qty": float(qty)} if qty > 0 else {}
+    fields["trade_type"] = int(TradeType.SWING)
     for run in symbol_runs(bars):
         trade: Trade | None = None
         for i in run:

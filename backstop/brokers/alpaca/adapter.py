@@ -85,6 +85,9 @@ class AlpacaBroker:
         # open then that are not any more)
         self._synced_ns: int | None = None
         self._open_then: set[str] = set()
+        # executions reported so far, by where they were heard first: the trade-updates
+        # stream, or a REST read (a re-sync after a reconnect, a command's answer)
+        self.fills_heard: dict[str, int] = {"stream": 0, "rest": 0}
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(paper={self._config.paper}, {self._client!r})"
@@ -111,6 +114,16 @@ class AlpacaBroker:
     def wait_connected(self, connects: int = 1, timeout_s: float = 10.0) -> bool:
         """Wait for the stream's ``connects``-th connection (False: not in time)."""
         return self._stream is not None and self._stream.wait_connected(connects, timeout_s)
+
+    @property
+    def stream_connects(self) -> int:
+        """Connections the trade-updates stream completed (0: none, or no stream)."""
+        return 0 if self._stream is None else self._stream.connects
+
+    @property
+    def stream_received(self) -> int:
+        """Trade updates the stream has received so far (read or not)."""
+        return 0 if self._stream is None else self._stream.received
 
     # ------------------------------------------------------------ commands
 
@@ -242,7 +255,9 @@ class AlpacaBroker:
             if self._ids.known(snap.broker_order_id) is None and not _ours(snap):
                 self._refresh()  # a leg Alpaca named: its parent says whose it is
             cid = self._ids.learn(snap, self._ids.parent_of(snap.broker_order_id))
-            self._pending += self._tr.stream(update, cid, ts_init)
+            events = self._tr.stream(update, cid, ts_init)
+            self.fills_heard["stream"] += sum(isinstance(e, Execution) for e in events)
+            self._pending += events
 
     def refresh(self) -> None:
         """Re-read orders and fills over REST now; what the stream has not reported yet
@@ -321,6 +336,7 @@ class AlpacaBroker:
             snap = by_id.get(act.broker_order_id) or self._client.by_id(act.broker_order_id)
             by_id[act.broker_order_id] = snap
             out += self._tr.activity(act, snap, self._cid(snap), ts_init)
+        self.fills_heard["rest"] += sum(isinstance(e, Execution) for e in out)
         return out
 
     def _cid(self, snap: OrderSnapshot) -> str:

@@ -17,6 +17,13 @@ from backstop.errors import ConfigError, check
 
 KEY_ID_VAR = "APCA_API_KEY_ID"
 SECRET_VAR = "APCA_API_SECRET_KEY"
+# endpoint overrides from the environment (``AlpacaConfig.from_env``): a proxy, or a
+# loopback fake Alpaca standing in for the real one in tests
+URL_VARS = {
+    "rest_url": "APCA_API_BASE_URL",
+    "data_url": "APCA_API_DATA_URL",
+    "stream_url": "APCA_API_STREAM_URL",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,24 @@ class AlpacaConfig:
     reconnect_max_s: float = 30.0
     resync_lookback_s: float = 86_400.0
     stop_timeout_s: float = 8.0
+
+    @classmethod
+    def from_env(cls, paper: bool, environ: Mapping[str, str] | None = None) -> AlpacaConfig:
+        """Alpaca's own endpoints (paper or live), unless ``APCA_API_BASE_URL`` (trading),
+        ``APCA_API_DATA_URL`` (market data; default: the trading URL) or
+        ``APCA_API_STREAM_URL`` (trade updates) name others; a malformed one is a
+        ``ConfigError`` naming the variable."""
+        env = os.environ if environ is None else environ
+        urls: dict[str, str] = {}
+        for key, var in URL_VARS.items():
+            url = env.get(var, "").strip()
+            if url:
+                check(
+                    url.startswith(("http://", "https://", "ws://", "wss://")),
+                    ConfigError(var, f"must be an http(s):// or ws(s):// URL, got {url!r}"),
+                )
+                urls[key] = url
+        return cls(paper=paper, **urls)
 
     def __post_init__(self) -> None:
         for key in (

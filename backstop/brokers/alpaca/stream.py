@@ -77,6 +77,7 @@ class TradeStream:
         self._stream.subscribe_trade_updates(self._on_update)
         self._redact = _RedactKeys(keys)
         self.queue: queue.Queue[tuple[StreamUpdate | Exception, int]] = queue.Queue()
+        self.received = 0  # updates heard so far (only the stream's thread counts)
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -96,6 +97,7 @@ class TradeStream:
         except (ValueError, TypeError, KeyError) as err:  # pydantic's errors are ValueErrors
             item = err
         self.queue.put((item, self._clock_ns()))
+        self.received += 1
 
     def start(self) -> None:
         """Start the stream's thread (it connects, and reconnects by itself)."""

@@ -29,6 +29,7 @@ from backstop.engine.core.records import (
     new_decisions,
     new_portfolio,
 )
+from backstop.engine.learning_state import LearningState
 from backstop.engine.prepare import PreparedBars, PreparedRun, prepare_run
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
@@ -49,6 +50,7 @@ def run_backtest(
     progress: ProgressFn | None = None,
     profile: RiskProfile | None = None,
     conformed: bool = False,
+    learning: LearningState | None = None,
 ) -> BacktestResult:
     """Run ``bars`` and an intent table through the compiled pipeline.
 
@@ -56,6 +58,7 @@ def run_backtest(
     ``profile`` sets the guardrails (sizer, protection, limits); the default is the
     permissive research profile. ``conformed`` says the table already came out of
     ``conform_intents`` (as ``Strategy.intents`` returns it), so it is not checked twice.
+    ``learning`` restores a previous run's learning state (``backstop.engine.learning_state``).
     """
     t0 = time.perf_counter()
     run = prepare_run(
@@ -66,6 +69,7 @@ def run_backtest(
         label=label,
         profile=profile,
         conformed=conformed,
+        learning=learning,
     )
     arrays, events, inst, prm, ctx = run.arrays, run.events, run.inst, run.prm, run.ctx
     rp = run.profile.array(run.strategies)

@@ -94,7 +94,7 @@ def engine_exit_nb(book, pf, dec, g, rp, s: int, role: int, reason: int, ts: int
         return
     _, _, exit_qty = working_summary_nb(book, s)
     ev = engine_exit_event_nb(g, pf, s, -1 if pos > 0 else 1, role, ts, bar)
-    r, side, qty = decide_exit_nb(ev, pos, exit_qty, rp)
+    r, side, qty = decide_exit_nb(ev, pos, exit_qty, rp, 1.0)  # the whole position: no lot
     if side == 0:
         return  # working exits already close it: nothing to add
     order = submit_exit_nb(book, ev, side, qty, role, reason)

@@ -1,13 +1,15 @@
 """The bar step both drivers call: guardrail work after a bar was matched and marked.
 
-After bar ``i`` of symbol ``s``: closed trades feed the learning loop and the loss streaks,
-the day rolls, account triggers may trip the kill switch, shadow trades settle, and the exit
-manager may ask for an exit. What that asks the driver to *do* (cancel entries and flatten
-after a kill, send a reduce-only exit) happens in the driver's own world: the fused backtest
-loop writes into the simulated book, the event driver sends order commands through the
-broker port. So the step is resumable: it runs until it needs an action, returns the action
-with a cursor, and the driver calls it again from the cursor once the action is done. The
-order of checks, and therefore of verdicts, is the same in both drivers by construction.
+After bar ``i`` of symbol ``s``: closed trades feed the learning loop, the loss streaks and
+their strategy's own P&L, the day rolls, account triggers may trip the kill switch (and a
+strategy with its own table is judged on its own P&L, ``own_pnl``), shadow trades settle,
+and the exit manager may ask for an exit. What that asks the driver to *do* (cancel entries
+and flatten after a kill, send a reduce-only exit) happens in the driver's own world: the
+fused backtest loop writes into the simulated book, the event driver sends order commands
+through the broker port. So the step is resumable: it runs until it needs an action, returns
+the action with a cursor, and the driver calls it again from the cursor once the action is
+done. The order of checks, and therefore of verdicts, is the same in both drivers by
+construction.
 
 The cursor is ``(t, phase)``: the next closed trade to book and the next check to run.
 ``pos`` is the symbol's position as the driver knows it now (the book's in the fused loop,
@@ -25,6 +27,7 @@ from backstop.engine.core.guard import (
     start_day_nb,
     update_shadows_nb,
 )
+from backstop.engine.core.own_pnl import book_own_trade_nb, own_bar_checks_nb, own_day_start_nb
 from backstop.engine.core.portfolio import equity_nb
 from backstop.engine.core.records import N_TRADES, RTI_ENTRY_TS
 from backstop.engine.core.riskslots import KL_CONSEC
@@ -80,6 +83,7 @@ def bar_step_nb(
             tr = pf.trades[t]
             if needs & NEED_EQUITY or (big_losses and equity != equity):
                 equity = equity_nb(pf)
+            book_own_trade_nb(g, tr.strategy, tr.pnl - tr.fees)
             cause = on_trade_closed_nb(g, rp, tr.strategy, tr.sym, tr.pnl, equity, ts, i, tr.cycle)
             t += 1
             if trip_kill_nb(g, cause, ts, i, equity):
@@ -90,6 +94,7 @@ def bar_step_nb(
         if day > g.ai[AI_DAY]:
             equity = equity_nb(pf)
             start_day_nb(g, day, ts, i, equity)
+            own_day_start_nb(g, pf.pos, pf.avg, pf.mark, pf.mult)
         phase = PH_ACCOUNT
     if action == ACT_DONE and phase == PH_ACCOUNT:
         phase = PH_SHADOWS
@@ -97,6 +102,7 @@ def bar_step_nb(
             if equity != equity:
                 equity = equity_nb(pf)
             cause = account_checks_nb(g, rp, equity, quality, ts, i)
+            own_bar_checks_nb(g, rp, pf.pos, pf.avg, pf.mark, pf.mult, ts, i)
             if trip_kill_nb(g, cause, ts, i, value_of_kill_nb(g, cause, equity, quality)):
                 action = ACT_KILL
     if action == ACT_DONE and phase == PH_SHADOWS:

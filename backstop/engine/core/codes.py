@@ -24,6 +24,7 @@ from backstop.domain.enums import (
     ReasonCode,
     StrategyHealth,
     TimeInForce,
+    TradeType,
     TradingState,
 )
 
@@ -155,6 +156,8 @@ ST_HALTED = _code(TradingState.HALTED)
 H_NORMAL = _code(StrategyHealth.NORMAL)
 H_THROTTLED = _code(StrategyHealth.THROTTLED)
 H_QUARANTINED = _code(StrategyHealth.QUARANTINED)
+TRADE_DAY = _code(TradeType.DAY)
+TRADE_SWING = _code(TradeType.SWING)
 
 # A verdict carrying only these codes is still approved (changed, not refused).
 REFUSING_MASK = np.int64(~sum(1 << int(code) for code in MODIFYING_CODES))

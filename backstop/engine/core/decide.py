@@ -72,6 +72,7 @@ from backstop.engine.core.guard import (
     YI_ENTRY_CYCLE,
     YI_ENTRY_SIDE,
     YI_ENTRY_STRATEGY,
+    YI_TRADE_TYPE,
     note_order_nb,
     open_shadow_nb,
 )
@@ -192,13 +193,15 @@ def is_protected_nb(ev) -> bool:
 
 
 @kernel
-def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, float]:
+def decide_exit_nb(ev, pos: float, exit_working: float, rp, lot: float) -> tuple[int, int, float]:
     """Reduce-only exit guard: return (reasons, side to send, quantity to send).
 
     Side and size come from the position held, never from the signal: flat -> refused (and,
     since such an order could only open a position, judged as the unprotected entry it would
     be); the signal's side must be the one that reduces; the quantity is clamped to what is
-    held and not already being closed by working exits.
+    held and not already being closed by working exits. A partial exit (``exit_fraction`` in
+    (0, 1)) closes that share of what is left to close, rounded half-down to ``lot``: one
+    that rounds to no lot is refused (SIZING_ZERO_QTY), never sent as nothing.
     """
     reasons = np.int64(0)
     side = np.int64(0)
@@ -218,10 +221,28 @@ def decide_exit_nb(ev, pos: float, exit_working: float, rp) -> tuple[int, int, f
         qty = ev.qty
         if np.isnan(ev.qty):
             qty = available
+            f = ev.exit_fraction
+            if f > 0.0 and f < 1.0:
+                qty = partial_exit_qty_nb(f, available, lot)
+                if qty <= 0.0:
+                    reasons = R_SIZING_ZERO_QTY
+                    side = np.int64(0)
+                    qty = 0.0
+                elif qty > available + 1e-12:  # a position of part lots: never past it
+                    reasons = R_EXIT_CLAMPED
+                    qty = available
         elif ev.qty > available + 1e-12:
             reasons = R_EXIT_CLAMPED
             qty = available
     return reasons, side, qty
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def partial_exit_qty_nb(fraction: float, available: float, lot: float) -> float:
+    """``fraction`` of ``available`` in whole lots, an exact half lot rounding down (1.5
+    lots -> 1, 1.6 -> 2): a scale-out never closes half a lot or more beyond what it asked."""
+    n = np.ceil(fraction * available / lot - 0.5 - 1e-9)
+    return max(n, 0.0) * lot
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -331,7 +352,7 @@ def decide_signal_nb(
     mark = mkt.mark[s]
     mult = mkt.mult[s]
     if ev.intent == INTENT_EXIT:
-        r, side, qty = decide_exit_nb(ev, pos, exit_working, rp)
+        r, side, qty = decide_exit_nb(ev, pos, exit_working, rp, mkt.lot[s])
         reasons |= r
         if side != 0:
             reasons |= order_controls_nb(g, rp, ev, qty, mark, mark, mult)
@@ -395,6 +416,7 @@ def commit_entry_nb(g, ev, qty: float, price: float, mult: float, dist: float) -
     g.yi[s, YI_ENTRY_SIDE] = ev.side
     g.yi[s, YI_ENTRY_CYCLE] = ev.seq
     g.yi[s, YI_ENTRY_STRATEGY] = k
+    g.yi[s, YI_TRADE_TYPE] = ev.trade_type  # the profile's EOD close reads it (supervise.py)
     g.yf[s, YF_DECISION_PX] = price  # the reference of its fills' slippage (execution.py)
     g.yf[s, YF_RISK_PER_UNIT] = dist
     note_order_nb(g, ev.ts)
@@ -461,6 +483,8 @@ def engine_exit_event_nb(g, pf, s: int, side: int, role: int, ts: int, bar: int)
     ev.intent = INTENT_EXIT
     ev.kind = KIND_SIGNAL
     ev.exit_role = role
+    ev.exit_fraction = 0.0  # the whole position (the scratch record is reused)
+    ev.trade_type = 0
     ev.qty = np.nan
     ev.price = np.nan
     ev.stop_px = np.nan

@@ -24,11 +24,11 @@ def pack_events_nb(
     """Write ``out[r]`` from intent row ``perm[r]``: every field of EVENT_DTYPE.
 
     ``sym`` and ``strategy`` may hold one element that stands for every row. ``codes`` are
-    (side, otype, tif, exit_role, source_id, advice, control) with nulls already filled;
+    (side, otype, tif, exit_role, source_id, advice, control, trade_type) with nulls filled;
     ``values`` (qty, price, limit_px, entry_stop_px, stop_px, target_px, conviction,
     target_dollars, advice_conf) keep nan for none; ``fractions`` (stop_pct, target_pct,
-    trail_pct, scale_in_pct) turn nan into 0 (none). ``intent`` is already the event's
-    (stop updates mapped).
+    trail_pct, scale_in_pct, exit_fraction) turn nan into 0 (none). ``intent`` is already the
+    event's (stop updates mapped).
     """
     one_sym = len(sym) == 1
     one_strategy = len(strategy) == 1
@@ -50,6 +50,7 @@ def pack_events_nb(
         e.source_id = codes[4][i]
         e.advice = codes[5][i]
         e.control = codes[6][i]
+        e.trade_type = codes[7][i]
         e.qty = values[0][i]
         e.price = values[1][i]
         e.limit_px = values[2][i]
@@ -63,3 +64,4 @@ def pack_events_nb(
         e.target_pct = _nan_to_zero(fractions[1][i])
         e.trail_pct = _nan_to_zero(fractions[2][i])
         e.scale_in_pct = _nan_to_zero(fractions[3][i])
+        e.exit_fraction = _nan_to_zero(fractions[4][i])

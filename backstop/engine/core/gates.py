@@ -59,11 +59,11 @@ from backstop.engine.core.guard import (
     AI_DD_HALTED,
     AI_STATE,
     AI_TRADES_TODAY,
-    K_CIRCUIT_PAUSED,
-    K_DRAWDOWN_HALTED,
     SF_ALLOC_TODAY,
     SI_CIRCUIT_UNTIL,
     SI_CURSOR,
+    SI_CURSOR_PREV,
+    SI_CURSOR_TS,
     SI_DD_HALTED,
     SI_LOCKOUT_DAY,
     SI_OWN,
@@ -73,10 +73,10 @@ from backstop.engine.core.guard import (
     YI_ADVICE,
     YI_ADVICE_TS,
     YI_ENTRY_STRATEGY,
-    log_guard_nb,
     note_equity_nb,
     orders_last_minute_nb,
 )
+from backstop.engine.core.own_pnl import judge_own_nb, strategy_pnl_nb
 from backstop.engine.core.riskslots import (
     ADV_BLOCK_ON_WAIT,
     ADV_OVERRIDE_CONVICTION,
@@ -88,8 +88,6 @@ from backstop.engine.core.riskslots import (
     OR_MAX_QTY,
     OR_PER_MINUTE,
     RK_BP_MULT,
-    RK_CIRCUIT_HOURS,
-    RK_CIRCUIT_PCT,
     RK_DAILY_ALLOC,
     RK_DAILY_LOSS_PCT,
     RK_DAILY_LOSS_USD,
@@ -162,15 +160,31 @@ def state_gate_nb(g, ev) -> int:
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def stale_gate_nb(g, rp, ev) -> int:
-    """New signals only: a source id not above the strategy's cursor is stale. Every signal
-    with a source id moves the cursor, so a replayed backlog cannot trade after a restart."""
+    """New signals only: a signal is stale when one sent no later than it carried a source
+    id at least as high (the strategy's cursor). Every signal with a source id moves the
+    cursor, so a replayed backlog cannot trade after a restart.
+
+    Signals are judged in decision order, which within one bar time is symbol order, not
+    the order they were sent (seed 000: mention 318 on AAPL at 14:05:13 is decided before
+    317 on NVDA at 14:05:12). So the cursor keeps the signal time of its id, and the highest
+    id among signals sent before that time: a signal sent before the cursor's is stale only
+    when that earlier id covers it."""
     reasons = np.int64(0)
     if ev.source_id >= 0:
         k = ev.strategy
-        if rp[RK_NEW_ONLY] != 0.0 and ev.source_id <= g.si[k, SI_CURSOR]:
+        cursor = g.si[k, SI_CURSOR]
+        before = g.si[k, SI_CURSOR_PREV]
+        earlier = ev.ts < g.si[k, SI_CURSOR_TS]  # sent before the cursor's, decided after
+        stale = ev.source_id <= before or (ev.source_id <= cursor and not earlier)
+        if rp[RK_NEW_ONLY] != 0.0 and stale:
             reasons = R_STALE_SIGNAL
-        if ev.source_id > g.si[k, SI_CURSOR]:
+        if ev.source_id > cursor:
+            if not earlier:
+                g.si[k, SI_CURSOR_PREV] = cursor
             g.si[k, SI_CURSOR] = ev.source_id
+            g.si[k, SI_CURSOR_TS] = ev.ts
+        elif earlier and ev.source_id > before:
+            g.si[k, SI_CURSOR_PREV] = ev.source_id
     return reasons
 
 
@@ -190,9 +204,19 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
         reasons |= R_DATA_QUALITY
     if rp[RK_MARKET_HOURS] != 0.0 and not in_hours:
         reasons |= R_OUTSIDE_MARKET_HOURS
-    loss = day_loss_nb(g, equity)
+    own = g.si[k, SI_OWN] != 0
+    note_equity_nb(g, equity)
+    if own:  # seed 000: a strategy with its own table is judged on its own P&L
+        pnl = strategy_pnl_nb(g, k, mkt.pos, mkt.avg, mkt.mark, mkt.mult)
+        loss, start = judge_own_nb(g, rp, k, pnl, ev.ts, ev.bar)
+    else:
+        loss, start = day_loss_nb(g, equity), g.af[AF_DAY_START_EQUITY]
+        lim = rp[RK_DRAWDOWN_HALT]
+        peak = g.af[AF_PEAK_EQUITY]
+        if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
+            g.ai[AI_DD_HALTED] = 1
     lim = rp[RK_DAILY_LOSS_PCT]
-    if lim == lim and loss >= lim * g.af[AF_DAY_START_EQUITY]:
+    if lim == lim and loss >= lim * start:
         reasons |= R_DAILY_LOSS_LIMIT
     lim = rp[RK_DAILY_LOSS_USD]
     if lim == lim and loss >= lim:
@@ -203,7 +227,6 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
     lim = rp[RK_TRADES_DAY_ACCT]
     if lim == lim and g.ai[AI_TRADES_TODAY] >= lim:
         reasons |= R_MAX_TRADES_PER_DAY_ACCOUNT
-    own = g.si[k, SI_OWN] != 0
     lim = rp[RK_MAX_POSITIONS]
     if lim == lim and ev.sym >= 0 and committed_nb(mkt, np.int64(ev.sym)) == 0.0:
         held = 0
@@ -218,41 +241,11 @@ def risk_gate_nb(g, rp, ev, mkt, equity: float, in_hours: bool, quality: float) 
         reasons |= R_MIN_EQUITY
     if g.si[k, SI_LOCKOUT_DAY] == g.ai[AI_DAY] and g.ai[AI_DAY] >= 0:
         reasons |= R_CONSECUTIVE_LOSS_LOCKOUT
-    note_equity_nb(g, equity)
-    if own:
-        own_halts_nb(g, rp, ev, equity, loss)
-    else:
-        lim = rp[RK_DRAWDOWN_HALT]
-        peak = g.af[AF_PEAK_EQUITY]
-        if lim == lim and g.ai[AI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
-            g.ai[AI_DD_HALTED] = 1
     if g.ai[AI_DD_HALTED] != 0 or g.si[k, SI_DD_HALTED] != 0:
         reasons |= R_DRAWDOWN_HALT
     if ev.ts < g.ai[AI_CIRCUIT_UNTIL] or ev.ts < g.si[k, SI_CIRCUIT_UNTIL]:
         reasons |= R_DAILY_LOSS_CIRCUIT
     return reasons | execution_gate_nb(g, rp, k)
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def own_halts_nb(g, rp, ev, equity: float, loss: float) -> None:
-    """Arm a strategy's own drawdown halt and daily-loss circuit (seed 000: "20% equity-
-    drawdown halt (permanent pause), 5% daily-loss circuit (24h pause)" per strategy).
-
-    Its own keys judge the account's equity, peak and day loss, and a trip pauses that
-    strategy alone (journaled with its number); the account's keys still arm the account's
-    halts at each bar's close, which stop every strategy.
-    """
-    k = ev.strategy
-    lim = rp[RK_DRAWDOWN_HALT]
-    peak = g.af[AF_PEAK_EQUITY]
-    if lim == lim and g.si[k, SI_DD_HALTED] == 0 and equity <= peak * (1.0 - lim):
-        g.si[k, SI_DD_HALTED] = 1
-        log_guard_nb(g, ev.ts, ev.bar, K_DRAWDOWN_HALTED, k, -1, 0, equity, -1)
-    lim = rp[RK_CIRCUIT_PCT]
-    start = g.af[AF_DAY_START_EQUITY]
-    if lim == lim and loss >= lim * start and ev.ts >= g.si[k, SI_CIRCUIT_UNTIL]:
-        g.si[k, SI_CIRCUIT_UNTIL] = ev.ts + np.int64(rp[RK_CIRCUIT_HOURS] * 3600.0 * NS_PER_S)
-        log_guard_nb(g, ev.ts, ev.bar, K_CIRCUIT_PAUSED, k, -1, 0, loss, -1)
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -71,7 +71,8 @@ AI_N = 10
 # account floats
 AF_DAY_START_EQUITY = 0
 AF_PEAK_EQUITY = 1
-AF_N = 2
+AF_START_EQUITY = 2  # the run's starting equity (a strategy's capital unless a key says)
+AF_N = 3
 # strategy ints
 SI_STATE = 0  # TradingState of the strategy
 SI_HEALTH = 1  # StrategyHealth
@@ -87,12 +88,17 @@ SI_OWN = 10  # 1: the profile has [strategy.NAME.*] limits for it (its halts are
 SI_DD_HALTED = 11  # 1 once its own drawdown halt tripped (until a manual reset)
 SI_CIRCUIT_UNTIL = 12  # ts until which its own daily-loss circuit pauses its entries
 SI_ENTRY_FILLS = 13  # entry fills scored for execution quality
-SI_N = 14
+SI_CURSOR_TS = 14  # the signal time of the source id that set SI_CURSOR
+SI_CURSOR_PREV = 15  # highest source id seen among signals sent before SI_CURSOR_TS
+SI_N = 16
 # strategy floats
 SF_ALLOC_TODAY = 0
 SF_SUM_PNL = 1
 SF_SLIP_BPS = 2  # average adverse slippage of its entry fills vs the decision price, in bps
-SF_N = 3
+SF_REALIZED = 3  # net P&L (after fees) of its closed round trips, never reset
+SF_PEAK_PNL = 4  # highest P&L (realized + open) it was judged at: its own drawdown's peak
+SF_DAY_START_PNL = 5  # its P&L (realized + open) when the session day started
+SF_N = 6
 # symbol ints
 YI_ADVICE = 0  # Advice of the latest advisory
 YI_ADVICE_TS = 1
@@ -100,7 +106,8 @@ YI_ENTRY_SIDE = 2  # side of the last approved entry (conflicting-signal check)
 YI_N_RANGES = 3  # bars in the running average range
 YI_ENTRY_CYCLE = 4  # cycle of the last approved entry
 YI_ENTRY_STRATEGY = 5  # strategy of the last approved entry (per-strategy positions)
-YI_N = 6
+YI_TRADE_TYPE = 6  # TradeType of the last approved entry (the profile's EOD close: day only)
+YI_N = 7
 # symbol floats
 YF_ADVICE_CONF = 0
 YF_RISK_PER_UNIT = 1  # stop distance of the position's entry (R for time stop / R target)
@@ -200,9 +207,12 @@ def new_guard(
     af = np.zeros(AF_N, dtype=np.float64)
     af[AF_DAY_START_EQUITY] = initial_equity
     af[AF_PEAK_EQUITY] = initial_equity
+    af[AF_START_EQUITY] = initial_equity
     si = np.zeros((max(n_strat, 1), SI_N), dtype=np.int64)
     si[:, SI_LOCKOUT_DAY] = -1
     si[:, SI_CURSOR] = source_cursor
+    si[:, SI_CURSOR_PREV] = source_cursor
+    si[:, SI_CURSOR_TS] = NO_TS
     yi = np.zeros((max(n_sym, 1), YI_N), dtype=np.int64)
     yi[:, YI_ADVICE_TS] = NO_TS
     yi[:, YI_ENTRY_CYCLE] = -1
@@ -306,6 +316,7 @@ def manual_reset_nb(g, ts: int, bar: int) -> None:
         g.si[k, SI_CONSEC_LOSSES] = 0
         g.si[k, SI_DD_HALTED] = 0
         g.si[k, SI_CIRCUIT_UNTIL] = 0
+        g.sf[k, SF_PEAK_PNL] = -np.inf  # its drawdown is measured again from its P&L now
     log_guard_nb(g, ts, bar, K_MANUAL_RESET, -1, -1, 0, 0.0, -1)
 
 

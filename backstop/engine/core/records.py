@@ -171,6 +171,8 @@ EVENT_DTYPE = np.dtype(
         ("advice_conf", np.float64),
         ("control", np.int8),  # ControlAction of a control event
         ("scale_in_pct", np.float64),  # > 0: half now, half on a pullback this far (fraction)
+        ("exit_fraction", np.float64),  # exits: share of the open position to close (0: all)
+        ("trade_type", np.int8),  # entries: TradeType (0 day, 1 swing, 2 scalp)
     ]
 )
 

@@ -227,6 +227,15 @@ RISK_KEYS: tuple[RiskKey, ...] = (
     ),
     RiskKey("risk.circuit_hours", "float", 24.0, 0, _INF, "length of the daily-loss pause"),
     RiskKey(
+        "risk.strategy_capital",
+        "float",
+        OFF,
+        0,
+        _INF,
+        "a strategy table's own halts and daily loss judge its P&L on this capital "
+        "(off: the account's starting equity)",
+    ),
+    RiskKey(
         "risk.new_signals_only",
         "bool",
         False,
@@ -423,6 +432,7 @@ RK_MAX_CONSEC_LOSSES = _s("risk.max_consecutive_losses")
 RK_DRAWDOWN_HALT = _s("risk.drawdown_halt_pct")
 RK_CIRCUIT_PCT = _s("risk.circuit_loss_pct")
 RK_CIRCUIT_HOURS = _s("risk.circuit_hours")
+RK_STRATEGY_CAPITAL = _s("risk.strategy_capital")
 RK_NEW_ONLY = _s("risk.new_signals_only")
 OR_MAX_QTY = _s("orders.max_qty")
 OR_MAX_NOTIONAL = _s("orders.max_notional")

@@ -30,6 +30,8 @@ from backstop.engine.core.codes import (
     ST_ACTIVE,
     ST_HALTED,
     ST_REDUCING,
+    TRADE_DAY,
+    TRADE_SWING,
 )
 from backstop.engine.core.guard import (
     AF_DAY_START_EQUITY,
@@ -59,6 +61,7 @@ from backstop.engine.core.guard import (
     YI_ADVICE,
     YI_ADVICE_TS,
     YI_N_RANGES,
+    YI_TRADE_TYPE,
     kill_activate_nb,
     log_guard_nb,
     manual_reset_nb,
@@ -167,8 +170,9 @@ def exit_rule_nb(
     high: float, low: float,
 ) -> tuple[int, int]:  # fmt: skip
     """Exit manager for one symbol after its bar: return (role, reason bit) of the exit to
-    send, or (0, 0). Rules in priority order: volatility, end of day, time stop. Also keeps
-    the symbol's running average range up to date (flat or not)."""
+    send, or (0, 0). Rules in priority order: volatility, end of day (day trades only: the
+    ``trade_type`` of the position's latest entry), time stop. Also keeps the symbol's
+    running average range up to date (flat or not)."""
     role = 0
     reason = 0
     mult = rp[EX_VOL_MULT]
@@ -185,10 +189,12 @@ def exit_rule_nb(
     if pos == 0.0 or role != 0:
         return role, reason
     m = rp[EX_EOD_MIN]
-    if m == m and ts >= close_ns - np.int64(m * NS_PER_MIN):
+    day_trade = g.yi[s, YI_TRADE_TYPE] == TRADE_DAY  # seed 002: swing and scalp trades stay
+    if m == m and day_trade and ts >= close_ns - np.int64(m * NS_PER_MIN):
         return ROLE_EOD_CLOSE, R_EOD_CLOSE_EXIT
     m = rp[EX_TIME_STOP_MIN]
-    if m == m and ts - entry_ts >= np.int64(m * NS_PER_MIN):
+    intraday = g.yi[s, YI_TRADE_TYPE] != TRADE_SWING  # seed 002: day (and scalp) trades
+    if m == m and intraday and ts - entry_ts >= np.int64(m * NS_PER_MIN):
         side = 1.0 if pos > 0 else -1.0
         move = (mark - avg) * side
         unit = g.yf[s, YF_RISK_PER_UNIT]

@@ -7,7 +7,9 @@ and the heartbeat when the adapter has one. ``run_paper`` knows nothing else of 
 so a new one is a new row here, never an ``if broker == ...`` in the runner.
 
 - ``alpaca``: alpaca-py, keys from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``; paper
-  endpoints unless ``--mode live`` (``--confirm-live``, no paper keys, readiness passes).
+  endpoints unless ``--mode live`` (``--confirm-live``, no paper keys, readiness passes),
+  or those ``APCA_API_BASE_URL`` / ``APCA_API_DATA_URL`` / ``APCA_API_STREAM_URL`` name.
+  Orders and fills come from the trade-updates stream (REST re-reads after reconnects).
 - ``alpaca-fake``: the loopback fake Alpaca in this process (or at ``fake_url``).
 - ``ibkr``: a TWS / IB Gateway at ``host:port`` as ``client_id`` through ib_async; ``--mode
   live`` needs ``--confirm-live`` and a passing IB readiness checklist (a live account,
@@ -139,7 +141,8 @@ def _alpaca(opts: Any) -> Iterator[Link]:
             ConfigError("APCA_API_KEY_ID", "paper keys (PK...) cannot trade --mode live"),
         )
         ready_for_live(opts.profile, "alpaca", opts.confirm_live, _gateway(opts))
-    yield Link(AlpacaBroker(AlpacaConfig(paper=opts.mode != Mode.LIVE), keys, stream=True))
+    config = AlpacaConfig.from_env(paper=opts.mode != Mode.LIVE)
+    yield Link(AlpacaBroker(config, keys, stream=True))
 
 
 @contextlib.contextmanager

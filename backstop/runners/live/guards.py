@@ -12,7 +12,8 @@ Why each is on the list (``/seeds``: the postmortems the project was built from)
 
 Exits are reduce-only in backstop whatever the profile says (an exit never adds exposure);
 that line always passes and says so. Each other line passes when the profile turns the
-guard on, and names the keys that would when it does not.
+guard on (for the account, or in a ``[strategy."*".*]`` table for every strategy), and names
+the keys that would when it does not.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def guard_checks(profile: RiskProfile) -> list[Check]:
         )
     ]
     for guard in GUARDS:
-        on = [f"{k} = {_shown(profile.get(k))}" for k in guard.keys if _on(profile.get(k))]
+        # a key counts when the account sets it or the profile gives it to every strategy
+        found = [profile.every_strategy(k) for k in guard.keys]
+        on = [f"{where} = {_shown(value)}" for where, value in found if _on(value)]
         name = f"guard {guard.name}"
         if on:
             out.append(Check(name, True, f"{', '.join(on)} ({guard.why})"))

@@ -137,7 +137,7 @@ def run_paper(opts: PaperOptions) -> dict[str, Any]:
         namespace = opts.namespace or _namespace(opts, strategy.name, symbols)
         setup = LiveSetup(
             strategy, opts.params, tuple(symbols), profile, namespace,
-            config=opts.config, venue=Venue(reduce_only=False),
+            config=opts.config, venue=Venue(reduce_only=False, native_brackets=True),
         )  # fmt: skip
         port: Any = Observer(broker) if opts.mode == Mode.OBSERVE else broker
         cash = float(broker.account().cash)

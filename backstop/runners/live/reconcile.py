@@ -13,7 +13,9 @@ What the broker says wins, and every difference is written down:
 - a position the broker holds that the mirror, after all of that, does not explain is a
   desync: a DESYNC control for the pipeline (the kill switch trips, the profile says how
   hard), and an alert;
-- an open position not covered by working protective orders is reported (an alert).
+- an open position not covered by working protective orders is reported (an alert); the
+  runner then re-protects it from its cycle's plan when the plan knows the levels
+  (``protect.py``), and the report says what was placed (``reprotected``).
 
 Nothing here decides trading: it only makes the mirror true and hands the pipeline the
 events and controls it would have had. What it found and did is a ``ReconcileReport``,
@@ -32,6 +34,7 @@ from backstop.domain.orders import parse_client_order_id
 from backstop.engine.broker import BrokerPort
 from backstop.engine.core.guard import AI_STATE
 from backstop.engine.journal_reconcile import RECONCILE_SCHEMA
+from backstop.runners.live.protect import Reprotection
 from backstop.runners.live.session import LiveSession
 
 EPS = 1e-9
@@ -69,6 +72,7 @@ class ReconcileReport:
     foreign_orders: list[str] = field(default_factory=list)
     desync: dict[str, tuple[float, float]] = field(default_factory=dict)  # broker, mirror
     unprotected: dict[str, tuple[float, float]] = field(default_factory=dict)  # held, covered
+    reprotected: dict[str, Reprotection] = field(default_factory=dict)  # what was done for it
     late: list[LateFill] = field(default_factory=list)
     recovering: bool = False
     startup: bool = False
@@ -91,6 +95,12 @@ class ReconcileReport:
         out += [
             f"{s}: {h:g} held, only {c:g} covered by protective orders"
             for s, (h, c) in sorted(self.unprotected.items())
+        ]
+        out += [
+            f"{s}: protective orders re-placed from the plan of {r.entry}: "
+            + ", ".join(r.client_order_ids)
+            for s, r in sorted(self.reprotected.items())
+            if r.client_order_ids
         ]
         return out
 
@@ -144,11 +154,27 @@ class ReconcileReport:
                 symbol=s, qty=b - m, mirror_qty=m, broker_qty=b)
             for s, (b, m) in sorted(self.desync.items())
         ]  # fmt: skip
-        out += [
-            row("UNPROTECTED", f"reported (alert): {c:g} of {h:g} covered",
-                symbol=s, qty=h - c if h > 0 else h + c, mirror_qty=h, broker_qty=h)
-            for s, (h, c) in sorted(self.unprotected.items())
-        ]  # fmt: skip
+        for s, (h, c) in sorted(self.unprotected.items()):
+            r = self.reprotected.get(s)
+            if r is not None and r.client_order_ids:
+                what = f"re-protected from the plan of {r.entry}"
+            elif r is not None and r.tripped:
+                what = f"no protective levels known: DESYNC control, trading state {self.state}"
+            else:
+                what = "no protective levels known: reported"
+            out.append(
+                row("UNPROTECTED", f"{what} (alert): {c:g} of {h:g} covered",
+                    symbol=s, qty=h - c if h > 0 else h + c, mirror_qty=h, broker_qty=h)
+            )  # fmt: skip
+            if r is None:
+                continue
+            parts = parse_client_order_id(r.entry)
+            cycle = cycle_id(parts.cycle) if parts is not None else None
+            out += [
+                row("REPROTECTED", f"protective order re-placed from the plan of {r.entry}",
+                    symbol=s, client_order_id=cid, trade_cycle_id=cycle, qty=r.qty)
+                for cid in r.client_order_ids
+            ]  # fmt: skip
         return out
 
 
@@ -170,11 +196,11 @@ def reconcile(
     driver = session.driver
     mirror = driver.mirror
     namespace = session.setup.namespace
-    ts = int(session.bars.get_column("ts").max()) if session.bars.height else 0  # type: ignore[arg-type]
+    ts = max(session.last_ts(), 0)
     # first whatever the stream already said; after a restart, what it says of times after
     # the session's last bar (an adapter that re-reads on connect reports the fills made
     # while the runner was dead) waits for its own bar, like the fills recovered below
-    driver.hold_after = ts if recovering and session.bars.height else None
+    driver.hold_after = ts if recovering and session.n_bars else None
     driver.on_broker_events()
     events: list[BrokerEvent] = []
     unknown_ours = False  # an order of ours the restored mirror does not know (to resend)
@@ -214,7 +240,7 @@ def reconcile(
         )
         if fills or events or unknown_ours or driver.holding:
             driver.recover([*fills, *events])
-            report.state = _state(session)
+            report.state = trading_state(session)
             return report
         # nothing was missed while the runner was down: the restored state is as current
         # as the broker, so positions are compared now (a broker flat under a saved short
@@ -236,11 +262,11 @@ def reconcile(
             )
             if covered + EPS < abs(m):
                 report.unprotected[symbol] = (m, covered)
-    report.state = _state(session)
+    report.state = trading_state(session)
     return report
 
 
-def _state(session: LiveSession) -> str:
+def trading_state(session: LiveSession) -> str:
     return TradingState(int(session.driver.g.ai[AI_STATE])).name
 
 

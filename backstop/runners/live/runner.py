@@ -42,7 +42,8 @@ from backstop.engine.core.records import N_VERDICTS
 from backstop.engine.journal import write_journal
 from backstop.runners.live.alerts import Alert, AlertKind, LogSink, Notifier, SignalsWithoutOrders
 from backstop.runners.live.killswitch import KillSwitch, write_run_marker
-from backstop.runners.live.reconcile import ReconcileReport, reconcile
+from backstop.runners.live.protect import reprotect
+from backstop.runners.live.reconcile import ReconcileReport, reconcile, trading_state
 from backstop.runners.live.session import LiveSession
 
 log = logging.getLogger("backstop.live")
@@ -146,7 +147,7 @@ class LiveRunner:
         restored = state.exists()
         if restored:
             self.session.restore(load_checkpoint(state))
-            log.info("restored state: %d bars, %d events", self.session.bars.height,
+            log.info("restored state: %d bars, %d events", self.session.n_bars,
                      self.session.events_done)  # fmt: skip
         self.reconcile(recovering=restored, startup=True)
         self._seen = self._counts()
@@ -160,10 +161,7 @@ class LiveRunner:
                 self._pulse()
                 if self._act_on_kill():
                     break
-                last = (
-                    self.session.bars.get_column("ts").max() if self.session.bars.height else None
-                )
-                bars = self.feed.next_bars(-1 if last is None else int(last))  # type: ignore[arg-type]
+                bars = self.feed.next_bars(self.session.last_ts())
                 if bars is None:
                     break
                 self.step(bars)
@@ -195,12 +193,16 @@ class LiveRunner:
         session's reconcile rows) and alert on desyncs and unprotected positions."""
         report = reconcile(self.session, self.broker, self.fills_since(), recovering=recovering)
         report.startup = startup
+        for symbol, (held, covered) in sorted(report.unprotected.items()):
+            report.reprotected[symbol] = reprotect(self.session, symbol, held, covered)
+        if report.unprotected:
+            report.state = trading_state(self.session)
         self.reports.append(report)
         ts = self._ts()
         session = self.session
         session.reconcile_rows += report.rows(session.reconciles, ts, session.setup.namespace)
         session.reconciles += 1
-        if not recovering and session.bars.height:  # what it read is booked now
+        if not recovering and session.n_bars:  # what it read is booked now
             session.fills_checked = max(session.fills_checked, session.last_ts())
         for line in report.lines():
             log.warning("reconcile: %s", line)
@@ -210,9 +212,12 @@ class LiveRunner:
                       symbol=symbol)
             )  # fmt: skip
         for symbol, (h, c) in sorted(report.unprotected.items()):
+            done = report.reprotected[symbol].client_order_ids
+            then = f"; re-placed {', '.join(done)}" if done else "; no protective levels known"
             self.notifier.notify(
                 Alert(AlertKind.UNPROTECTED_POSITION, ts,
-                      f"{h:g} held, {c:g} covered by working protective orders", symbol=symbol)
+                      f"{h:g} held, {c:g} covered by working protective orders{then}",
+                      symbol=symbol)
             )  # fmt: skip
         return report
 
@@ -241,8 +246,7 @@ class LiveRunner:
         the session's first bar."""
         if self.session.fills_checked >= 0:
             return self.session.fills_checked
-        bars = self.session.bars
-        return int(bars.get_column("ts").min()) if bars.height else 0  # type: ignore[arg-type]
+        return int(self.session.store.ts[0]) if self.session.n_bars else 0
 
     # ---- kill switch -----------------------------------------------------------------------------
     def _act_on_kill(self) -> bool:
@@ -304,5 +308,4 @@ class LiveRunner:
             self._journaled_at = time.monotonic()
 
     def _ts(self) -> int:
-        bars = self.session.bars
-        return int(bars.get_column("ts").max()) if bars.height else self.clock.now_ns()  # type: ignore[arg-type]
+        return self.session.last_ts() if self.session.n_bars else self.clock.now_ns()

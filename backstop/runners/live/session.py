@@ -30,7 +30,7 @@ from backstop.engine.brackets import Venue
 from backstop.engine.broker import BrokerPort
 from backstop.engine.checkpoint import Checkpoint
 from backstop.engine.config import BacktestConfig
-from backstop.engine.context import bar_context, plain_context
+from backstop.engine.context import plain_context
 from backstop.engine.core.guard import AI_N_EVENTS, AI_STATE
 from backstop.engine.core.records import EVENT_DTYPE, N_TRADES, N_VERDICTS
 from backstop.engine.driver import PortDriver
@@ -40,6 +40,7 @@ from backstop.engine.prepare import guard_for
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult, RunRecords
 from backstop.errors import BackstopError, ConfigError, DataError, check
+from backstop.runners.live.bars import LiveBars
 from backstop.runners.live.status import PositionView, StatusSnapshot
 from backstop.strategies.base import Strategy
 
@@ -84,14 +85,13 @@ class LiveSession:
         )
         self.strategies = (setup.strategy.name,)
         guard = guard_for(self.specs, self.strategies, setup.profile, initial_cash)
-        self.bars = pl.DataFrame(schema=BAR_SCHEMA)
+        self.store = LiveBars(self.symbols, self.specs, setup.profile)
         self._rows: dict[str, tuple[list[int], list[int]]] = {}  # symbol: (stamps, rows)
-        self._codes: list[int] = []  # each bar's symbol as its index in ``symbols``
         prm = setup.config.sim_params()
         ctx = plain_context()
         self.driver = PortDriver(
             broker, self.symbols, self.inst, prm, initial_cash, setup.profile, guard, ctx,
-            run_id=setup.namespace, venue=setup.venue,
+            run_id=setup.namespace, venue=setup.venue, strategies=self.strategies,
         )  # fmt: skip
         self.driver.bar_of = self.row_of
         self.initial_cash = initial_cash
@@ -109,13 +109,13 @@ class LiveSession:
         """Row of ``symbol``'s latest bar at or before ``ts`` (the bar a fill belongs to)."""
         stamps, rows = self._rows.get(symbol, ([], []))
         k = bisect.bisect_right(stamps, ts) - 1
-        return rows[k] if k >= 0 else max(self.bars.height - 1, 0)
+        return rows[k] if k >= 0 else max(self.store.n - 1, 0)
 
     def warm_up(self, history: pl.DataFrame) -> None:
         """Bars from before the session: seen by the strategy, never decided on."""
         if history.height:
             self._append(history)
-            self.signal_cursor = int(self.bars.get_column("ts").max())  # type: ignore[arg-type]
+            self.signal_cursor = self.store.last_ts()
 
     def on_bars(self, new: pl.DataFrame) -> int:
         """Process the bars of one new timestamp (every symbol's bar at it); return the
@@ -128,8 +128,8 @@ class LiveSession:
             DataError(source="live bars", problem=f"one timestamp per step, got {stamps.len()}"),
         )
         ts = int(stamps[0])
-        if self.bars.height:
-            last = int(self.bars.get_column("ts").max())  # type: ignore[arg-type]
+        if self.store.n:
+            last = self.store.last_ts()
             check(
                 ts > last,
                 DataError(
@@ -137,23 +137,24 @@ class LiveSession:
                     problem=f"bar at {ts} is not after the last one seen ({last})",
                 ),
             )
-        first = self.bars.height
-        self._append(new)
+        first = self.store.n
+        new = self._append(new)
         recovering = self.driver.holding
         self.driver.hold_after = ts if recovering else None
-        a = bar_arrays(self.bars)
-        self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
+        bars = self.store
+        self.driver.ctx = bars.context()
+        sym, high, low, close = bars.sym, bars.value("high"), bars.value("low"), bars.value("close")
         decided = 0
         intents = self._latest_intents(ts)
-        events = self._events(intents, a)
+        events = self._events(intents, new, first)
         e = 0
-        for i in range(first, self.bars.height):
-            s = int(a.sym[i])
+        for i in range(first, bars.n):
+            s = int(sym[i])
             self.driver.bar_started(i)
             self.driver.route_symbol = self.symbols[s]  # this bar's fills, not the others'
-            h, lo, c = float(a.high[i]), float(a.low[i]), float(a.close[i])
+            h, lo, c = float(high[i]), float(low[i]), float(close[i])
             try:
-                self.driver.on_bar(i, s, int(a.ts[i]), h, lo, c)
+                self.driver.on_bar(i, s, ts, h, lo, c)
                 while e < len(events) and int(events[e]["bar"]) <= i:
                     self.driver.on_event(events[e], self.events_done)
                     self.events_done += 1
@@ -178,9 +179,9 @@ class LiveSession:
         """Apply a control (a kill from outside, a desync found by reconcile, a connection
         lost or restored) at the session's last bar, as a journaled event of the pipeline."""
         ev = np.zeros(1, dtype=EVENT_DTYPE)[0]
-        last = self.bars.height - 1
+        last = self.store.n - 1
         ev["bar"] = max(last, 0)
-        ev["ts"] = int(self.bars.get_column("ts")[last]) if last >= 0 else 0
+        ev["ts"] = max(self.store.last_ts(), 0)
         ev["priority"] = 0
         ev["seq"] = self.events_done
         ev["sym"] = self.symbols.index(symbol) if symbol in self.symbols else -1
@@ -198,31 +199,37 @@ class LiveSession:
 
     def last_ts(self) -> int:
         """Time of the last bar seen (-1: none yet)."""
-        if not self.bars.height:
-            return -1
-        return int(self.bars.get_column("ts")[-1])
+        return self.store.last_ts()
+
+    @property
+    def bars(self) -> pl.DataFrame:
+        """Every bar seen, as a frame (built when asked, not at every step)."""
+        return self.store.frame()
+
+    @property
+    def n_bars(self) -> int:
+        return self.store.n
 
     def settle(self) -> None:
         """Book what the broker reported since the last bar (between bars, live)."""
         self.driver.on_broker_events()
 
-    def _append(self, frame: pl.DataFrame) -> None:
+    def _append(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``frame``'s bars; return them as they were stored (sorted, in the schema)."""
         if frame.is_empty():
-            return
+            return frame
         frame = frame.select(BAR_COLUMNS).cast(BAR_SCHEMA).sort("ts", "symbol")
         unknown = sorted(set(frame.get_column("symbol").to_list()) - set(self.symbols))
         check(
             not unknown,
             DataError(source="live bars", problem=f"bars for symbols not traded: {unknown}"),
         )
-        start = self.bars.height
-        code = {s: k for k, s in enumerate(self.symbols)}
+        start = self.store.n
         for k, (sym, t) in enumerate(zip(frame["symbol"], frame["ts"], strict=True)):
             stamps, rows = self._rows.setdefault(sym, ([], []))
             stamps.append(int(t))
             rows.append(start + k)
-            self._codes.append(code[sym])
-        self.bars = pl.concat([self.bars, frame])
+        self.store.append(frame)
         missing = sorted(set(self.symbols) - set(self._rows))
         check(
             not missing,
@@ -231,12 +238,13 @@ class LiveSession:
                 problem=f"no bars yet for {missing}: every symbol needs its first bar",
             ),
         )
+        return frame
 
     def _latest_intents(self, ts: int) -> pl.DataFrame:
         """The strategy on each symbol's last ``window`` bars; its intents stamped ``ts``."""
         n = self.setup.window_bars()
         # bars arrive in time order: each symbol's last n bars lie in the frame's tail
-        recent = self.bars.tail(n * len(self.symbols))
+        recent = self.store.frame(max(0, self.store.n - n * len(self.symbols)))
         # pl.len() is unsigned: a window longer than the bars seen must not wrap below zero
         first = pl.len().over("symbol").cast(pl.Int64) - n
         keep = pl.int_range(pl.len(), dtype=pl.Int64).over("symbol") >= first
@@ -244,16 +252,21 @@ class LiveSession:
         table = self.setup.strategy.intents(window, self.params)
         return table.filter((pl.col("ts") == ts) & (pl.col("ts") > self.signal_cursor))
 
-    def _events(self, intents: pl.DataFrame, a: Any) -> np.ndarray:
+    def _events(self, intents: pl.DataFrame, new: pl.DataFrame, first: int) -> np.ndarray:
+        """The intents (all stamped this step's time) as events at this step's bar rows:
+        matched against this step's bars (``new``, stored from row ``first``) only, since
+        an intent belongs to its symbol's bar at or after its time, never an older one."""
         if intents.is_empty():
             return np.zeros(0, dtype=self.driver.g.scratch.dtype)
         intents = intents.with_columns(pl.lit(None, dtype=pl.Int64).alias("bar"))
-        events, strategies, symbols = event_array(intents, self.bars, a.symbols, a.sym)
+        codes = self.store.sym[first:]
+        events, strategies, symbols = event_array(intents, new, self.symbols, codes)
         check(
             strategies == self.strategies,
             BackstopError(f"strategy ids {strategies} are not the session's {self.strategies}"),
         )
         events = events.copy()
+        events["bar"] += first
         events["seq"] = self.events_done + np.arange(len(events))
         self.event_symbols.extend(symbols.to_list())
         return events
@@ -314,9 +327,10 @@ class LiveSession:
     # ---- durable state -------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
         parts = self.driver.snapshot()  # state structs, mirror, bracket plans, fills
-        parts["bars"] = {c: self.bars.get_column(c).to_numpy() for c in BAR_COLUMNS[2:]}
-        parts["bars"]["ts"] = self.bars.get_column("ts").to_numpy()
-        parts["bars"]["sym"] = np.array(self._codes, dtype=np.int32)
+        # views of the growing columns, no copies: rows already stored never change
+        parts["bars"] = {c: self.store.value(c) for c in BAR_COLUMNS[2:]}
+        parts["bars"]["ts"] = self.store.ts
+        parts["bars"]["sym"] = self.store.sym
         parts["session"] = {
             "event_symbols": text_array(self.event_symbols),
             "reconcile": text_array(self.reconcile_rows),
@@ -324,7 +338,7 @@ class LiveSession:
         counters = {
             "reconciles": self.reconciles,
             "fills_checked": self.fills_checked,
-            "bars_done": self.bars.height,
+            "bars_done": self.store.n,
             "events_done": self.events_done,
             "signal_cursor": self.signal_cursor,
             "verdicts": int(self.driver.dec.ctr[N_VERDICTS]),
@@ -342,9 +356,8 @@ class LiveSession:
         names = np.array(self.symbols, dtype=object)[bars["sym"].astype(np.int64)]
         columns = {c: bars[c] for c in BAR_COLUMNS if c != "symbol"}
         frame = pl.DataFrame({**columns, "symbol": names.tolist()}).select(BAR_COLUMNS)
-        self.bars = pl.DataFrame(schema=BAR_SCHEMA)
+        self.store = LiveBars(self.symbols, self.specs, self.setup.profile)
         self._rows = {}
-        self._codes = []
         self._append(frame)
         held = cp.part("session")
         self.event_symbols = list(from_text_array(held["event_symbols"]))
@@ -356,5 +369,4 @@ class LiveSession:
         self.fills_checked = int(cp.counters.get("fills_checked", -1))
         self.events_done = cp.counter("events_done")
         self.signal_cursor = cp.counter("signal_cursor")
-        a = bar_arrays(self.bars)
-        self.driver.ctx = bar_context(self.bars, a, self.specs, self.setup.profile)
+        self.driver.ctx = self.store.context()

@@ -1,0 +1,103 @@
+"""Restart safety with native brackets at Alpaca: ``backstop paper`` whose entries go out as
+``bracket`` orders (stop and target prices known at submit) is killed with SIGKILL at random
+instants of a session against the fake Alpaca and restarted each time. Afterwards the fake
+holds no order twice and exactly as many as the uninterrupted run, every open position is
+covered by working stop legs, and the journal's trades equal the uninterrupted run's.
+
+The 32-kill test of ``tests/test_live_paper.py`` covers the legs-on-fill path; this one the
+bracket whose legs ride with the entry (a kill after the POST but before the runner saved
+its state makes the restarted runner send the same bracket again: Alpaca answers 422
+40010001 and the adapter adopts the order and its legs).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from kill_kit import child_env, wait_for_progress
+
+import backstop
+from backstop.engine.journal import read_table
+from backstop.runners.live.runner import JOURNAL
+from backstop.testing.fake_alpaca import FakeAlpaca
+
+BARS = 240
+KILLS = 10
+STRATEGY = str(Path(__file__).with_name("test_native_brackets_live.py")) + ":priced_crosses"
+KEYS = ("fake-key", "fake-secret")
+
+
+def _paper(url: str, run_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "backstop.cli", "paper", "--broker", "alpaca-fake",
+        "--fake-url", url, "--symbols", "SYN000,SYN001,SYN002", "--strategy", STRATEGY,
+        "--journal", str(run_dir),
+    ]  # fmt: skip
+
+
+def _trades(run_dir: Path) -> pl.DataFrame:
+    frame = read_table(run_dir / JOURNAL, "trades")
+    return frame.drop([c for c in ("trade_cycle_id", "run_id") if c in frame.columns])
+
+
+def test_sigkilled_runner_with_native_brackets_restarts_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    bars = backstop.sample_bars()
+    first = bars.get_column("ts").unique().sort().head(BARS)
+    bars = bars.filter(pl.col("ts").is_in(first.implode()))
+    with FakeAlpaca(bars, keys=KEYS) as fake:
+        done = subprocess.run(
+            _paper(fake.url, tmp_path / "clean"), env=child_env(), capture_output=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        clean = fake.orders()
+    assert any(o["order_class"] == "bracket" for o in clean)
+    expected = _trades(tmp_path / "clean")
+    assert expected.height > 3
+    rng = random.Random(11)
+    kills = 0
+    run_dir = tmp_path / "killed"
+    with FakeAlpaca(bars, keys=KEYS) as fake:
+        for _ in range(KILLS + 1):  # bounded: KILLS lives are killed, the last one finishes
+            child = subprocess.Popen(
+                _paper(fake.url, run_dir), env=child_env(), stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+            if kills == KILLS:
+                child.wait(timeout=300)
+            else:
+                wait_for_progress(run_dir / "state.ckpt", child)
+                time.sleep(rng.uniform(0.0, 0.12))
+            if child.poll() is not None:
+                assert child.returncode == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+                break
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+            kills += 1
+        else:
+            pytest.fail("the runner never finished")
+        orders = fake.orders()
+        ids = [o["client_order_id"] for o in orders if o["client_order_id"].startswith("bs-")]
+        assert len(ids) == len(set(ids))  # none placed twice
+        assert len(orders) == len(clean)  # legs included: no bracket twice, no extra pair
+        for symbol, pos in fake.market.positions.items():  # every open position protected
+            if pos.qty:
+                cover = sum(
+                    float(o["qty"]) - float(o["filled_qty"])
+                    for o in orders
+                    if o["symbol"] == symbol
+                    and o["status"] in ("new", "accepted", "held", "partially_filled")
+                    and o["side"] == ("sell" if pos.qty > 0 else "buy")
+                    and o["type"] == "stop"
+                )
+                assert cover >= abs(pos.qty), (symbol, pos.qty, cover)
+    assert kills == KILLS
+    assert _trades(run_dir).equals(expected)
