@@ -171,3 +171,34 @@ def test_a_fill_is_never_reported_after_its_orders_cancel() -> None:
         assert kinds == ["ACCEPTED", "FILL", "CANCELED"]
         (fill,) = ev.fills()
         assert (fill.qty, fill.leaves_qty) == (4.0, 6.0)
+
+
+def test_an_end_heard_before_its_fill_is_reported_after_the_fill() -> None:
+    """The stream lost a partial fill (an outage); after the reconnect the first news of the
+    order is its cancel, sent by another program, with 4 shares filled. The fill is read over
+    REST and reported before the order's end, never after it (the mirror would be asked to
+    fill a cancelled order)."""
+    with FakeAlpaca(tape(AAPL=flat(6))) as fake, broker(fake) as b:
+        assert b.wait_connected()
+        ev = Events(b)
+        fake.partial_fills(qty=4)
+        b.submit(entry(1))
+        fake.stream_outage()
+        fake.advance()  # 4 of 10 fill; the stream's message is lost
+        assert [e.event for e in fake.lost_events] == ["partial_fill"]
+        fake.end_outage()
+        assert b.wait_connected(2, timeout_s=10.0)
+        heard = b.stream_received
+        (order,) = [o for o in fake.orders() if o["client_order_id"] == cid(1, "E", 0)]
+        headers = {"APCA-API-KEY-ID": fake.key_id, "APCA-API-SECRET-KEY": fake.secret_key}
+        gone = requests.delete(f"{fake.url}/v2/orders/{order['id']}", headers=headers, timeout=5)
+        assert gone.status_code == 204
+        deadline = time.monotonic() + 10  # bounded: until the stream has the cancel
+        while b.stream_received == heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert b.stream_received > heard
+        ev.drain()
+        kinds = [e.kind.name if isinstance(e, OrderUpdate) else "FILL" for e in ev.all]
+        assert kinds == ["ACCEPTED", "FILL", "CANCELED"]
+        (fill,) = ev.fills()
+        assert (fill.qty, fill.leaves_qty) == (4.0, 6.0)

@@ -255,6 +255,8 @@ class AlpacaBroker:
             if self._ids.known(snap.broker_order_id) is None and not _ours(snap):
                 self._refresh()  # a leg Alpaca named: its parent says whose it is
             cid = self._ids.learn(snap, self._ids.parent_of(snap.broker_order_id))
+            if self._tr.ends(update):  # its fills the stream lost come first, never after
+                self._pending += self._unreported_fills(snap)
             events = self._tr.stream(update, cid, ts_init)
             self.fills_heard["stream"] += sum(isinstance(e, Execution) for e in events)
             self._pending += events
@@ -319,12 +321,18 @@ class AlpacaBroker:
         self._pump()
         now = self._clock.now_ns()
         for one in snap.flat() if nested else [snap]:
-            if one.filled_qty > self._tr.reported_qty(one.broker_order_id) + 1e-9:
-                acts = self._client.fills(one.created_ns - 1000)
-                mine = [a for a in acts if a.broker_order_id == one.broker_order_id]
-                self._pending += self._fills_events(mine, [one])
+            self._pending += self._unreported_fills(one)
             if one.status != "replaced":
                 self._pending += self._tr.status(one, self._cid(one), one.updated_ns, now)
+
+    def _unreported_fills(self, snap: OrderSnapshot) -> list[BrokerEvent]:
+        """The fills ``snap`` counts that were not reported yet (the stream is late, or lost
+        them in an outage), read over REST: reported before the order's end."""
+        if snap.filled_qty <= self._tr.reported_qty(snap.broker_order_id) + 1e-9:
+            return []
+        acts = self._client.fills(snap.created_ns - 1000)
+        mine = [a for a in acts if a.broker_order_id == snap.broker_order_id]
+        return self._fills_events(mine, [snap])
 
     def _fills_events(
         self, acts: list[FillActivity], snaps: list[OrderSnapshot]

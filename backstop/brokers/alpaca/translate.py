@@ -103,6 +103,11 @@ class Translator:
         self._accepted.add(oid)
         return [*out, OrderUpdate(kind, cid, ts, ts_init, broker_order_id=oid, message=message)]
 
+    @staticmethod
+    def ends(update: StreamUpdate) -> bool:
+        """Whether the trade update ends its order (cancelled, expired, rejected)."""
+        return update.event in _TERMINAL
+
     def stream(self, update: StreamUpdate, cid: str, ts_init: int) -> list[BrokerEvent]:
         """One trade-updates message."""
         snap, ts = update.order, update.ts_event
