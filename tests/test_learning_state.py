@@ -244,3 +244,21 @@ def test_the_event_driver_restores_the_same_state(tmp_path: Path) -> None:
         frame(SPLIT), intents(rows(SIGNAL_BARS[4:])), profile=profile(), learning=state
     )
     assert decisions(second) == [QUARANTINED, (True, [])]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: p.mkdir(), "cannot read: Is a directory"),
+        (lambda p: p.write_bytes(b"\xff\xfe{"), "not JSON"),
+        (lambda p: None, "no such file"),
+    ],
+)
+def test_a_state_file_that_cannot_be_read_is_one_line(tmp_path: Path, capsys, make, words) -> None:
+    """--learning-in given a folder, bytes that are not UTF-8 JSON, or nothing: one line on
+    stderr naming the flag and the cause, exit 2 (never a traceback)."""
+    make(tmp_path / "state")
+    code = main(["backtest", "--learning-in", str(tmp_path / "state")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--learning-in" in err and words in err

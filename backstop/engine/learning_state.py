@@ -132,6 +132,10 @@ class LearningState:
             raise ConfigError("--learning-in", f"no such file: {path}") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError("--learning-in", f"not JSON: {exc}", source=str(path)) from None
+        except OSError as exc:  # a folder, no permission
+            raise ConfigError(
+                "--learning-in", f"cannot read: {exc.strerror}", source=str(path)
+            ) from None
         state = cls(data, source=str(path))
         state._check_shape()
         return state
