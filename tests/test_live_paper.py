@@ -13,15 +13,12 @@
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
-import pytest
-from kill_kit import child_env, wait_for_progress
+from kill_kit import alpaca_uncovered, child_env, kill_and_restart
 
 import backstop
 from backstop.cli import main
@@ -102,42 +99,20 @@ def test_sigkilled_runner_restarts_without_duplicates_or_lost_fills(tmp_path: Pa
         clean_orders = len(fake.orders())
     expected = table(tmp_path / "clean" / JOURNAL, "trades")
     assert expected.height > 3
-    rng = random.Random(7)
-    kills = 0
     run_dir = tmp_path / "killed"
     with FakeAlpaca(bars, keys=("fake-key", "fake-secret")) as fake:
-        for _ in range(KILLS + 1):  # bounded: KILLS lives are killed, the last one finishes
-            child = subprocess.Popen(
+
+        def start() -> subprocess.Popen:  # type: ignore[type-arg]
+            return subprocess.Popen(
                 _paper(fake.url, run_dir), env=child_env(), stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )  # fmt: skip
-            if kills == KILLS:
-                child.wait(timeout=300)
-            else:
-                wait_for_progress(run_dir / "state.ckpt", child)  # this life got going ...
-                time.sleep(rng.uniform(0.0, 0.12))  # ... then it dies at a random instant
-            if child.poll() is not None:
-                assert child.returncode == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-                break
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-            kills += 1
-        else:
-            pytest.fail("the runner never finished")
+
+        kills = kill_and_restart(start, run_dir / "state.ckpt", KILLS, random.Random(7), 0.12)
         orders = fake.orders()
         ids = [o["client_order_id"] for o in orders]
         assert len(ids) == len(set(ids)) == clean_orders  # none placed twice
-        for symbol, pos in fake.market.positions.items():  # every open position protected
-            if pos.qty:
-                cover = sum(
-                    float(o["qty"]) - float(o["filled_qty"])
-                    for o in orders
-                    if o["symbol"] == symbol
-                    and o["status"] in ("new", "accepted", "held", "partially_filled")
-                    and o["side"] == ("sell" if pos.qty > 0 else "buy")
-                    and o["type"] in ("stop", "trailing_stop")
-                )
-                assert cover >= abs(pos.qty), (symbol, pos.qty, cover)
+        assert alpaca_uncovered(orders, fake.market.positions) == []  # every position protected
     assert kills >= 30
     assert table(run_dir / JOURNAL, "trades").equals(expected)
 
