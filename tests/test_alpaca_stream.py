@@ -188,6 +188,10 @@ def test_an_end_heard_before_its_fill_is_reported_after_the_fill() -> None:
         assert [e.event for e in fake.lost_events] == ["partial_fill"]
         fake.end_outage()
         assert b.wait_connected(2, timeout_s=10.0)
+        deadline = time.monotonic() + 10  # bounded: until the fake has the listener again
+        while fake.hub.listening() < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # (connected is before "listen": the cancel would be lost)
+        assert fake.hub.listening() == 1
         heard = b.stream_received
         (order,) = [o for o in fake.orders() if o["client_order_id"] == cid(1, "E", 0)]
         headers = {"APCA-API-KEY-ID": fake.key_id, "APCA-API-SECRET-KEY": fake.secret_key}
