@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from backstop.data import gbm_bars
-from backstop.engine import journal
+from backstop.engine import journal, journal_writer
 from backstop.engine.journal import journal_digest, write_journal
 from backstop.engine.journal_reconcile import reconcile_frame
 from backstop.runners.backtest import Backtest
@@ -76,9 +76,9 @@ def test_string_views_and_large_strings_give_the_same_journal(tmp_path: Path, mo
     the stored tables must be the very ones the large-string copy gave, down to the file's
     table types."""
     result = Backtest(gbm_bars(3_000, 3, seed=2, sigma=0.004), "sma_cross", fast=5, slow=20).run()
-    assert journal._STRING_VIEWS  # this environment's DuckDB reads them (>= 1.1)
+    assert journal_writer._STRING_VIEWS  # this environment's DuckDB reads them (>= 1.1)
     views = write_journal(result, tmp_path / "views" / "journal.duckdb")
-    monkeypatch.setattr(journal, "_STRING_VIEWS", False)
+    monkeypatch.setattr(journal_writer, "_STRING_VIEWS", False)
     large = write_journal(result, tmp_path / "large" / "journal.duckdb")
     assert journal_digest(views) == journal_digest(large)
     for table in journal.TABLES:

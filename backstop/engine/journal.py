@@ -27,11 +27,10 @@ import polars as pl
 
 from backstop.engine.atomic import replacing
 from backstop.engine.journal_reconcile import reconcile_frame
+from backstop.engine.journal_writer import JournalWriter
 from backstop.errors import BackstopError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from backstop.engine.result import BacktestResult
 
 JOURNAL_SCHEMA_VERSION = 3
@@ -261,49 +260,29 @@ def _write_tables(result: BacktestResult, path: Path) -> None:
     try:
         # one transaction: DuckDB then writes large inserts straight to the file, not the WAL
         con.execute("BEGIN TRANSACTION")
-        _insert(con, "run", run_frame(result), create=True)
-        rows = len(rec.verdicts) + len(rec.guard) + 2 * len(rec.orders)
-        rows += len(rec.fills) + len(rec.trades) + len(result.reconcile_rows)
-        timeline = _Timeline(con, in_memory=rows <= TIMELINE_MEMORY_ROWS)
-        for source, table, records, build in batched:
-            for start in range(0, max(len(records), 1), BATCH_ROWS):
-                frame = build(records[start : start + BATCH_ROWS])
-                _insert(con, table, frame, create=start == 0)
-                timeline.stage(source, frame)
-                del frame
-        _insert(con, "guard", result.guard_events_ns, create=True)
-        timeline.stage("guard_events", result.guard_events_ns)
-        _insert(con, "equity", result.equity_ns, create=True)
-        reconcile = reconcile_frame(result.reconcile_rows)
-        _insert(con, "reconcile", reconcile, create=True)
-        timeline.stage("reconcile", reconcile)
-        timeline.write()
+        # the inserts run on the writer's thread while the next frames are built here
+        with JournalWriter(con) as writer:
+            writer.insert("run", run_frame(result), create=True)
+            rows = len(rec.verdicts) + len(rec.guard) + 2 * len(rec.orders)
+            rows += len(rec.fills) + len(rec.trades) + len(result.reconcile_rows)
+            timeline = _Timeline(writer, in_memory=rows <= TIMELINE_MEMORY_ROWS)
+            for source, table, records, build in batched:
+                for start in range(0, max(len(records), 1), BATCH_ROWS):
+                    frame = build(records[start : start + BATCH_ROWS])
+                    writer.insert(table, frame, create=start == 0)
+                    timeline.stage(source, frame)
+                    del frame
+            writer.insert("guard", result.guard_events_ns, create=True)
+            timeline.stage("guard_events", result.guard_events_ns)
+            writer.insert("equity", result.equity_ns, create=True)
+            reconcile = reconcile_frame(result.reconcile_rows)
+            writer.insert("reconcile", reconcile, create=True)
+            timeline.stage("reconcile", reconcile)
+            timeline.write()
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, create: bool) -> None:
-    arrow = _arrow(frame)
-    verb = f"CREATE TABLE {table} AS" if create else f"INSERT INTO {table}"
-    con.execute(f"{verb} SELECT * FROM arrow")
-    del arrow
-
-
-# DuckDB reads Arrow string views from 1.1 on (1.0 refuses them: duckdb/duckdb#13424)
-_STRING_VIEWS = hasattr(pl, "CompatLevel") and tuple(
-    int(part) for part in duckdb.__version__.split(".")[:2] if part.isdigit()
-) >= (1, 1)
-
-
-def _arrow(frame: pl.DataFrame) -> pa.Table:
-    """``frame`` as Arrow for DuckDB, its strings as Arrow string views where DuckDB reads
-    them: polars' own layout, handed over without a copy (large strings, the default, copy
-    every string: W's tables 0.15 s), stored by DuckDB as the same VARCHAR."""
-    if _STRING_VIEWS:
-        return frame.to_arrow(compat_level=pl.CompatLevel.newest())
-    return frame.to_arrow()
 
 
 class _Timeline:
@@ -312,8 +291,8 @@ class _Timeline:
     the ``events`` table: in memory by polars, or (``in_memory=False``) staged in a
     temporary DuckDB table and ordered there, spilling past ``JOURNAL_MEMORY_LIMIT``."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, in_memory: bool) -> None:
-        self.con = con
+    def __init__(self, writer: JournalWriter, *, in_memory: bool) -> None:
+        self.writer = writer
         self.in_memory = in_memory
         self.rows: dict[int, int] = {}
         self.parts: list[pl.DataFrame] = []
@@ -330,11 +309,8 @@ class _Timeline:
             if self.in_memory:
                 self.parts.append(part)
                 continue
-            arrow = _arrow(part)
-            verb = "INSERT INTO _timeline" if self.created else "CREATE TEMP TABLE _timeline AS"
-            self.con.execute(f"{verb} SELECT * FROM arrow")
+            self.writer.insert("_timeline", part, create=not self.created, temporary=True)
             self.created = True
-            del arrow
 
     def write(self) -> None:
         """Create the ``events`` table: every staged row ordered by (ts, priority, part, idx),
@@ -344,25 +320,27 @@ class _Timeline:
             # sort, the same order as the four keys (W: 0.35 s -> 0.2 s)
             tie = pl.col("priority").cast(pl.Int64) * (1 << 40)
             tie += pl.col("part").cast(pl.Int64) * (1 << 32) + pl.col("idx").cast(pl.Int64)
+            # one chunk per column first: sorting chunked columns gathers from every chunk
+            # (W: 0.31 s -> 0.18 s)
             events = (
-                pl.concat(self.parts, how="vertical")
+                pl.concat(self.parts, how="vertical", rechunk=True)
                 .sort(pl.col("ts"), tie)
                 .with_row_index("seq")
                 .select("ts", "priority", pl.col("seq").cast(pl.UInt32), *list(_TIMELINE)[1:])
             )
             self.parts.clear()
-            _insert(self.con, "events", events, create=True)
+            self.writer.insert("events", events, create=True)
             return
         # number the rows by sorting the narrow keys only, then lay the rows out by number
         # (W: 2.3 s within the memory limit, against 3.8 s for a window over whole rows)
         cols = ", ".join(f'_timeline."{c}"' for c in list(_TIMELINE)[1:])
-        self.con.execute(
+        self.writer.execute(
             "CREATE TABLE events AS WITH k AS (SELECT part, idx, CAST(row_number() OVER "
             "(ORDER BY ts, priority, part, idx) - 1 AS UINTEGER) AS seq FROM _timeline) "
             f"SELECT _timeline.ts, _timeline.priority, k.seq, {cols} "
             "FROM _timeline JOIN k USING (part, idx) ORDER BY k.seq"
         )
-        self.con.execute("DROP TABLE _timeline")
+        self.writer.execute("DROP TABLE _timeline")
 
 
 def _connect_journal(path: Path) -> duckdb.DuckDBPyConnection:
