@@ -64,10 +64,17 @@ class PreparedRun:
     ctx: BarContext
     prm: SimParams
     label: str
-    run_id: str
+    id_label: str  # the label the run id is made from (``label``, and a restored state's)
     source_refs: pl.DataFrame | None
     warnings: list[str]
     learning: LearningState | None = None  # restored over the fresh guard (learning_state)
+
+    @property
+    def run_id(self) -> str:
+        """The run's deterministic id. Asked for once the run is done, not at set-up: it
+        needs the bars' fingerprint, whose hashing (W: 0.26 s) then overlaps the strategy,
+        the set-up and the run instead of holding the run up."""
+        return make_run_id(self.prepared.fingerprint, self.config, self.id_label, self.profile)
 
     def new_guard(self) -> Guard:
         """Fresh guardrail state for this run, with the learning state it restores."""
@@ -139,7 +146,7 @@ def prepare_run(
         ctx=bar_context(prepared.bars, arrays, specs, profile),
         prm=config.sim_params(),
         label=label,
-        run_id=make_run_id(prepared.fingerprint, config, id_label, profile),
+        id_label=id_label,
         source_refs=refs,
         warnings=warnings,
         learning=learning,

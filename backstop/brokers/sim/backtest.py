@@ -125,15 +125,21 @@ def run_backtest(
     records = RunRecords.of_driver(
         book.orders[: book.ctr[N_ORDERS]], book.fills[: book.ctr[N_FILLS]], pf, dec, g
     )
-    return run_result(run, records, float(pf.acct[0]), time.perf_counter() - t0)
+    run_id = run.run_id  # waits for the bars' fingerprint, hashed on its thread meanwhile
+    return run_result(run, records, float(pf.acct[0]), time.perf_counter() - t0, run_id)
 
 
 def run_result(
-    run: PreparedRun, records: RunRecords, final_cash: float, run_seconds: float
+    run: PreparedRun,
+    records: RunRecords,
+    final_cash: float,
+    run_seconds: float,
+    run_id: str | None = None,
 ) -> BacktestResult:
-    """The result of a run prepared by ``prepare_run`` (either driver)."""
+    """The result of a run prepared by ``prepare_run`` (either driver); ``run_id`` when the
+    caller has it already."""
     return BacktestResult(
-        run_id=run.run_id,
+        run_id=run_id or run.run_id,
         config=run.config,
         profile=run.profile,
         bars=run.prepared.bars,
