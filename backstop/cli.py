@@ -43,9 +43,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from backstop.data import SAMPLE_BARS_PATH
     from backstop.engine.config import BacktestConfig
     from backstop.engine.journal import write_journal
-    from backstop.engine.prepare import PreparedBars, check_enough_bars
+    from backstop.engine.prepare import prepare_checked
     from backstop.engine.profile import RiskProfile, parse_setting
-    from backstop.runners.bars_in import load_data
+    from backstop.runners.bars_in import load_checked
 
     data = args.data or SAMPLE_BARS_PATH
     params = key_values(args.param or [], "--param")
@@ -66,10 +66,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise ConfigError("--param", "strategy parameters do not apply to --signals")
     journal_arg = _journal_arg(args.journal)
     t0 = time.perf_counter()
-    bars, info = load_data(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
-    check_enough_bars(bars, str(data))
+    checked, info = load_checked(data, symbol=args.symbol, tz=args.tz, names=("--symbol", "--tz"))
     # validated once, here: the strategy and the run take the prepared bars as they are
-    bars = PreparedBars.of(bars)
+    bars = prepare_checked(checked, str(data))
     load_seconds = time.perf_counter() - t0
     if args.signals:
         result = _run_signals(bars, Path(args.signals), config, profile, instruments, learning)

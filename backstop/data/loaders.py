@@ -18,7 +18,7 @@ import polars as pl
 from backstop.data.csvcheck import check_header, read_header, unreadable_csv
 from backstop.data.schema import VALUE_COLUMNS, from_pandas, normalize_bars
 from backstop.data.shapes import ShapeReport, ZoneRule
-from backstop.data.validate import validate_bars
+from backstop.data.validate import CheckedBars, check_bars
 from backstop.errors import DataError, check
 
 if TYPE_CHECKING:
@@ -47,6 +47,18 @@ def load_bars(
     collects what the load assumed (``backstop.data.shapes``). Returns ``BAR_SCHEMA`` rows
     sorted by (ts, symbol).
     """
+    return read_bars(path, table=table, symbol=symbol, naive_tz=naive_tz, report=report).bars
+
+
+def read_bars(
+    path: str | os.PathLike[str],
+    *,
+    table: str = "bars",
+    symbol: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
+) -> CheckedBars:
+    """``load_bars``, keeping the engine arrays its check made (``validate.check_bars``)."""
     source = os.fspath(path)
     file = Path(source)
     ext = file.suffix.lower()
@@ -72,7 +84,7 @@ def load_bars(
     bars = normalize_bars(
         raw, source, default_symbol=symbol, naive_tz=naive_tz, first_row=first_row, report=report
     )
-    return validate_bars(bars, source, first_row=first_row)
+    return check_bars(bars, source, first_row=first_row)
 
 
 def load_bars_frame(
@@ -89,12 +101,24 @@ def load_bars_frame(
     is reported as NaN, not as missing); a pandas index named ``ts``, or a ``DatetimeIndex``,
     is used as the ``ts`` column. Row 1 is the frame's first row.
     """
+    return check_frame(df, source, symbol=symbol, naive_tz=naive_tz, report=report).bars
+
+
+def check_frame(
+    df: pl.DataFrame | pl.LazyFrame | pd.DataFrame,
+    source: str = "<frame>",
+    *,
+    symbol: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
+) -> CheckedBars:
+    """``load_bars_frame``, keeping the engine arrays its check made (``validate.check_bars``)."""
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     elif not isinstance(df, pl.DataFrame):
         df = from_pandas(df, source)
     bars = normalize_bars(df, source, default_symbol=symbol, naive_tz=naive_tz, report=report)
-    return validate_bars(bars, source)
+    return check_bars(bars, source)
 
 
 def _read_csv(file: Path, source: str) -> pl.DataFrame:
