@@ -33,7 +33,8 @@ _MISSING_CHECKS = 2 + len(VALUE_COLUMNS)
 @dataclass(frozen=True, slots=True)
 class BarColumns:
     """Bars as contiguous read-only arrays in the frame's row order; ``sym`` numbers each
-    row's symbol by its place in ``symbols`` (sorted), as ``bar_arrays`` does."""
+    row's symbol by its place in ``symbols`` (sorted), as ``bar_arrays`` does, and
+    ``per_symbol`` counts the rows of each."""
 
     ts: np.ndarray
     sym: np.ndarray
@@ -43,6 +44,7 @@ class BarColumns:
     close: np.ndarray
     volume: np.ndarray
     symbols: tuple[str, ...]
+    per_symbol: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +93,20 @@ def scan_bars(df: pl.DataFrame) -> Scan | None:
     seen = symbol.gather(first)
     names = seen.to_list()
     blank = seen.str.strip_chars().eq("").arg_true().to_list()  # polars' whitespace rules
-    in_order = bool(renumber_in_order_nb(ts, sym, _ranks(names)))
+    per_symbol = np.zeros(len(names), dtype=np.int64)
+    in_order = bool(renumber_in_order_nb(ts, sym, _ranks(names), per_symbol))
     sym.flags.writeable = False
-    columns = BarColumns(ts, sym, *values, symbols=tuple(sorted(names)))  # type: ignore[misc]
+    per_symbol.flags.writeable = False
+    o, h, lo, c, v = values
+    symbols = tuple(sorted(names))
+    columns = BarColumns(ts, sym, o, h, lo, c, v, symbols=symbols, per_symbol=per_symbol)
     frame = df
     if len(chunks) > 1:  # the new contiguous arrays, which the engine reads too
         named = dict(zip(VALUE_COLUMNS, values, strict=True))
         frame = pl.DataFrame({"ts": ts, "symbol": symbol, **named})
     missing = [0] * _MISSING_CHECKS
-    if blank:  # rows whose symbol is blank (sym is renumbered: count by sorted place)
-        places = [columns.symbols.index(names[k]) for k in blank]
-        missing[1] = int(np.bincount(sym, minlength=len(names))[places].sum())
+    if blank:  # rows whose symbol is blank (counted by their symbol's sorted place)
+        missing[1] = int(sum(per_symbol[columns.symbols.index(names[k])] for k in blank))
     return Scan(
         counts=(*missing, *(int(k) for k in counts)),
         in_order=in_order,

@@ -207,7 +207,10 @@ class PreparedBars:
         if columns is None:
             bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
         arrays = bar_arrays(bars, columns)
-        per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
+        if columns is not None:
+            per_symbol = columns.per_symbol
+        else:
+            per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
         counts = {name: int(n) for name, n in zip(arrays.symbols, per_symbol, strict=True)}
         return cls(bars=bars, arrays=arrays, counts=counts, digest=_hashed_later(arrays))
 

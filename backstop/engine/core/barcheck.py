@@ -160,16 +160,17 @@ def hash_codes_nb(hashes, codes):
 
 
 @kernel
-def renumber_in_order_nb(ts, codes, rank) -> bool:
-    """Replace each code by ``rank[code]`` (its symbol's place in sorted order), and say
-    whether the rows run by ts, then symbol: each row's ts above the previous row's, or
-    equal with a greater symbol."""
+def renumber_in_order_nb(ts, codes, rank, per_symbol) -> bool:
+    """Replace each code by ``rank[code]`` (its symbol's place in sorted order), count the
+    rows of each place into ``per_symbol``, and say whether the rows run by ts, then symbol:
+    each row's ts above the previous row's, or equal with a greater symbol."""
     in_order = True
     prev_ts = ts[0] if len(ts) else 0
     prev = np.int32(-1)
     for i in range(len(ts)):
         code = rank[codes[i]]
         codes[i] = code
+        per_symbol[code] += 1
         t = ts[i]
         if i and not (t > prev_ts or (t == prev_ts and code > prev)):
             in_order = False
