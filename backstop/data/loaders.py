@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,8 +58,13 @@ def read_bars(
     symbol: str | None = None,
     naive_tz: str | ZoneRule | None = None,
     report: ShapeReport | None = None,
+    read: Callable[[], pl.DataFrame] | None = None,
 ) -> CheckedBars:
-    """``load_bars``, keeping the engine arrays its check made (``validate.check_bars``)."""
+    """``load_bars``, keeping the engine arrays its check made (``validate.check_bars``).
+
+    ``read``: returns the Parquet file's frame from a read started earlier (its failures
+    are worded as this function's own read's would be); checked paths only, after the
+    checks of the path."""
     source = os.fspath(path)
     file = Path(source)
     ext = file.suffix.lower()
@@ -77,7 +83,7 @@ def read_bars(
         raw = _read_csv(file, source)
         first_row = 2
     elif ext in _PARQUET:
-        raw = _read_parquet(file, source)
+        raw = _read_parquet(file, source, read)
     else:
         source = f"{source}[{table}]"
         raw = _read_duckdb(file, table, source)
@@ -141,10 +147,13 @@ def _read_csv(file: Path, source: str) -> pl.DataFrame:
     return frame
 
 
-def _read_parquet(file: Path, source: str) -> pl.DataFrame:
-    """Read a Parquet file, wrapping any failure in a ``DataError`` naming it."""
+def _read_parquet(
+    file: Path, source: str, read: Callable[[], pl.DataFrame] | None = None
+) -> pl.DataFrame:
+    """Read a Parquet file (or take the frame ``read`` returns), wrapping any failure in a
+    ``DataError`` naming it."""
     try:
-        return pl.read_parquet(file)
+        return pl.read_parquet(file) if read is None else read()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"cannot read Parquet: {_first_line(exc)}", source=source) from exc
 

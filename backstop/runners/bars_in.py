@@ -22,6 +22,7 @@ import glob
 import os
 import zoneinfo
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,9 +102,13 @@ def load_checked(
     symbol: str | None = None,
     tz: str | None = None,
     names: tuple[str, str] = ("symbol", "tz"),
+    prefetched: tuple[Path, Future[pl.DataFrame]] | None = None,
 ) -> tuple[CheckedBars, DataInfo]:
     """``load_data``, keeping the engine arrays that validating one file made
-    (``PreparedBars.of`` takes them; a panel of several files is prepared from its frame)."""
+    (``PreparedBars.of`` takes them; a panel of several files is prepared from its frame).
+
+    ``prefetched``: a Parquet file and its read, started earlier on a thread (the CLI starts
+    it before importing the engine); used when ``data`` is that one file."""
     _check_tz(tz, names[1])
     files = data_files(data)
     if symbol is not None and len(files) > 1:
@@ -116,7 +121,12 @@ def load_checked(
     for file in files:
         report = ShapeReport()
         rule = _ZoneRule(tz)
-        checked = read_bars(file, symbol=symbol or file.stem, naive_tz=rule.pick, report=report)
+        read = None
+        if prefetched is not None and files == [prefetched[0]]:
+            read = prefetched[1].result
+        checked = read_bars(
+            file, symbol=symbol or file.stem, naive_tz=rule.pick, report=report, read=read
+        )
         _check_symbol(checked.bars, symbol, report, str(file), names[0])
         loaded.append(checked)
         parts.append(_describe(file.name, file.stem, symbol, report, rule, names))
