@@ -168,6 +168,20 @@ def test_bars_in_one_chunk_are_checked_in_place() -> None:
     assert np.shares_memory(checked.columns.close, bars.get_column("close").to_numpy())
 
 
+def test_columns_cut_differently_prepare_from_one_copy() -> None:
+    """ts in one chunk (as after scaling milliseconds), prices in three: the columns are
+    copied once, and the frame handed on reads the same arrays as the engine."""
+    whole = gbm_bars(40, 2)
+    df = _frame(whole.rows(), 3).with_columns(whole.get_column("ts"))
+    assert df.get_column("ts").n_chunks() == 1 and df.get_column("open").n_chunks() == 3
+    checked = check_bars(df, "bars")
+    assert checked.columns is not None and checked.bars.equals(whole)
+    for name in ("ts", "open", "volume"):
+        column = checked.bars.get_column(name)
+        assert column.n_chunks() == 1
+        assert np.shares_memory(column.to_numpy(), getattr(checked.columns, name))
+
+
 def test_a_hash_collision_leaves_the_symbols_to_polars(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two symbols with one hash would share a number: counting the symbols exactly sees
     it, and the polars path prepares the bars (same arrays as without the collision)."""

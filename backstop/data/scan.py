@@ -102,7 +102,8 @@ def scan_bars(df: pl.DataFrame) -> Scan | None:
     symbols = tuple(sorted(names))
     columns = BarColumns(ts, sym, o, h, lo, c, v, symbols=symbols, per_symbol=per_symbol)
     frame = df
-    if len(chunks) > 1:  # the new contiguous arrays, which the engine reads too
+    if any(df.get_column(name).n_chunks() > 1 for name in ("ts", *VALUE_COLUMNS)):
+        # over the new contiguous arrays, which the engine reads: one copy of the bars
         named = dict(zip(VALUE_COLUMNS, values, strict=True))
         frame = pl.DataFrame({"ts": ts, "symbol": symbol, **named})
     missing = [0] * _MISSING_CHECKS
