@@ -6,8 +6,8 @@ over the columns as they were read (a Parquet file reads as one chunk per row gr
 chunk is copied into the contiguous arrays the engine reads, counting the value problems on
 the way, the symbols are numbered in sorted order (from polars' 64-bit hashes, with polars'
 exact count of the symbols proving that no two share a hash), and the (ts, symbol) order is
-tested on those numbers. On W (10M bars, 100 symbols, 10 chunks a column) that is ~0.2 s
-where the polars checks, the rechunk and ``bar_arrays`` took ~0.65 s.
+tested on those numbers. On W (10M bars, 100 symbols, 10 chunks a column) that is ~0.3 s
+where the polars checks, the rechunk and ``bar_arrays`` took ~0.6 s (bench/COMMAND.md).
 
 ``scan_bars`` only counts; ``backstop.data.validate`` decides. Any missing value (or a
 symbol numbering that does not check out) returns ``None``, and any problem or a frame out of
