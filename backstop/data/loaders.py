@@ -62,9 +62,9 @@ def read_bars(
 ) -> CheckedBars:
     """``load_bars``, keeping the engine arrays its check made (``validate.check_bars``).
 
-    ``read``: returns the Parquet file's frame from a read started earlier (its failures
-    are worded as this function's own read's would be); checked paths only, after the
-    checks of the path."""
+    ``read``: for a Parquet file, returns its frame from a read started earlier (the CLI
+    starts it before importing the engine); called after the path's own checks, and a
+    failure of it is worded as this function's own read's would be."""
     source = os.fspath(path)
     file = Path(source)
     ext = file.suffix.lower()

@@ -271,15 +271,15 @@ def scale_int_ts(values: pl.Series, ctx: _Context) -> pl.Series:
     is that of the minimum or the maximum, a column whose values all lie beyond its unit's
     band on one side of zero holds no other unit, and one in nanoseconds cannot overflow.
     """
-    lo, hi = values.min(), values.max()
-    if lo is None:
+    if values.null_count() == len(values):
         return values
-    if int(lo) == -INT64_MAX - 1:  # its absolute value is no int64: polars' rules decide
+    lo, hi = int(values.min()), int(values.max())  # type: ignore[arg-type]
+    if lo == -INT64_MAX - 1:  # its absolute value is no int64: polars' rules decide
         return _scale_by_masks(values, ctx)
-    top = max(abs(int(lo)), abs(int(hi)))  # type: ignore[arg-type]
+    top = max(abs(lo), abs(hi))
     name, factor = unit_of(top)
     lower = _band_start(name)
-    one_unit = int(lo) >= lower or int(hi) <= -lower  # type: ignore[arg-type]
+    one_unit = lo >= lower or hi <= -lower
     if one_unit and top <= INT64_MAX // factor:
         return values if factor == 1 else values * factor
     return _scale_by_masks(values, ctx)
