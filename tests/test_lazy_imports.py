@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import backstop
 
 ROOT = Path(backstop.__file__).resolve().parents[1]
@@ -34,7 +36,7 @@ _PROBE = """
 import contextlib, gc, io, json, sys
 import backstop.cli
 seen = {"import": sorted(m for m in sys.argv[2].split(",") if m in sys.modules)}
-seen["polars_loaded"] = "polars" in sys.modules
+seen["cli_loaded"] = "backstop.cli" in sys.modules
 seen["gc_enabled"] = gc.isenabled()  # paused while backstop imports, then on again
 if sys.argv[1] == "run":
     with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -62,7 +64,7 @@ def _probe(tmp_path: Path, *args: str) -> dict:
 
 def test_importing_the_cli_loads_no_heavy_optional_library(tmp_path: Path) -> None:
     seen = _probe(tmp_path, "import", ",".join((*LAZY, "rich")))
-    assert seen["polars_loaded"] is True  # the probe ran in a real backstop process
+    assert seen["cli_loaded"] is True  # the probe ran in a real backstop process
     assert seen["import"] == []
     assert seen["gc_enabled"] is True
 
@@ -87,3 +89,30 @@ def test_a_backtest_with_json_output_loads_none_of_them(tmp_path: Path) -> None:
     assert seen["import"] == []
     # rich draws the terminal table only: --json prints one JSON object without it
     assert seen["run"] == []
+
+
+def test_importing_backstop_imports_each_public_name_on_first_use() -> None:
+    """``import backstop`` loads no engine (so a command can start reading its bars first);
+    every name of ``__all__`` is then there, the object its own module defines."""
+    code = (
+        "import sys, importlib, backstop; "
+        "print(sorted(m for m in ('polars', 'numba', 'duckdb', 'numpy') if m in sys.modules)); "
+        "print(all(getattr(backstop, n) is getattr(importlib.import_module(backstop._HOME[n]), n)"
+        " for n in backstop.__all__)); "
+        "print(sorted(backstop._HOME) == sorted(backstop.__all__), set(backstop.__all__) <= "
+        "set(dir(backstop)))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["[]", "True", "True True"]
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="module 'backstop' has no attribute 'Backtester'"):
+        _ = backstop.Backtester  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import polars as pl
 from backstop.data.csvcheck import check_header, read_header, unreadable_csv
 from backstop.data.schema import VALUE_COLUMNS, from_pandas, normalize_bars
 from backstop.data.shapes import ShapeReport, ZoneRule
-from backstop.data.validate import validate_bars
+from backstop.data.validate import CheckedBars, check_bars
 from backstop.errors import DataError, check
 
 if TYPE_CHECKING:
@@ -47,6 +48,23 @@ def load_bars(
     collects what the load assumed (``backstop.data.shapes``). Returns ``BAR_SCHEMA`` rows
     sorted by (ts, symbol).
     """
+    return read_bars(path, table=table, symbol=symbol, naive_tz=naive_tz, report=report).bars
+
+
+def read_bars(
+    path: str | os.PathLike[str],
+    *,
+    table: str = "bars",
+    symbol: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
+    read: Callable[[], pl.DataFrame] | None = None,
+) -> CheckedBars:
+    """``load_bars``, keeping the engine arrays its check made (``validate.check_bars``).
+
+    ``read``: for a Parquet file, returns its frame from a read started earlier (the CLI
+    starts it before importing the engine); called after the path's own checks, and a
+    failure of it is worded as this function's own read's would be."""
     source = os.fspath(path)
     file = Path(source)
     ext = file.suffix.lower()
@@ -65,14 +83,14 @@ def load_bars(
         raw = _read_csv(file, source)
         first_row = 2
     elif ext in _PARQUET:
-        raw = _read_parquet(file, source)
+        raw = _read_parquet(file, source, read)
     else:
         source = f"{source}[{table}]"
         raw = _read_duckdb(file, table, source)
     bars = normalize_bars(
         raw, source, default_symbol=symbol, naive_tz=naive_tz, first_row=first_row, report=report
     )
-    return validate_bars(bars, source, first_row=first_row)
+    return check_bars(bars, source, first_row=first_row)
 
 
 def load_bars_frame(
@@ -89,12 +107,24 @@ def load_bars_frame(
     is reported as NaN, not as missing); a pandas index named ``ts``, or a ``DatetimeIndex``,
     is used as the ``ts`` column. Row 1 is the frame's first row.
     """
+    return check_frame(df, source, symbol=symbol, naive_tz=naive_tz, report=report).bars
+
+
+def check_frame(
+    df: pl.DataFrame | pl.LazyFrame | pd.DataFrame,
+    source: str = "<frame>",
+    *,
+    symbol: str | None = None,
+    naive_tz: str | ZoneRule | None = None,
+    report: ShapeReport | None = None,
+) -> CheckedBars:
+    """``load_bars_frame``, keeping the engine arrays its check made (``validate.check_bars``)."""
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     elif not isinstance(df, pl.DataFrame):
         df = from_pandas(df, source)
     bars = normalize_bars(df, source, default_symbol=symbol, naive_tz=naive_tz, report=report)
-    return validate_bars(bars, source)
+    return check_bars(bars, source)
 
 
 def _read_csv(file: Path, source: str) -> pl.DataFrame:
@@ -117,10 +147,13 @@ def _read_csv(file: Path, source: str) -> pl.DataFrame:
     return frame
 
 
-def _read_parquet(file: Path, source: str) -> pl.DataFrame:
-    """Read a Parquet file, wrapping any failure in a ``DataError`` naming it."""
+def _read_parquet(
+    file: Path, source: str, read: Callable[[], pl.DataFrame] | None = None
+) -> pl.DataFrame:
+    """Read a Parquet file (or take the frame ``read`` returns), wrapping any failure in a
+    ``DataError`` naming it."""
     try:
-        return pl.read_parquet(file)
+        return pl.read_parquet(file) if read is None else read()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"cannot read Parquet: {_first_line(exc)}", source=source) from exc
 

@@ -251,6 +251,8 @@ def _ts_series(col: pl.Series, ctx: _Context, naive_tz: str | None) -> pl.Series
 
 def _int_ts(col: pl.Series, ctx: _Context) -> pl.Series:
     """Read integer timestamps in the unit their magnitude gives (``backstop.data.units``)."""
+    if col.dtype == pl.Int64:  # nothing to convert, so nothing that does not fit
+        return scale_int_ts(col, ctx).alias("ts")
     values = col.cast(pl.Int64, strict=False)
     bad = col.is_not_null() & values.is_null()
     if bad.any():
@@ -264,17 +266,41 @@ def scale_int_ts(values: pl.Series, ctx: _Context) -> pl.Series:
     The unit is that of the largest absolute value; any non-zero value smaller than that
     unit's band (seconds among milliseconds) is refused, as is a value whose time lies
     outside what int64 nanoseconds hold (a date past 2262 must not wrap into 1815).
+
+    The extremes decide most columns without a pass over the values: the largest magnitude
+    is that of the minimum or the maximum, a column whose values all lie beyond its unit's
+    band on one side of zero holds no other unit, and one in nanoseconds cannot overflow.
     """
-    mag = values.abs()
-    top = mag.max()
-    if top is None:
+    if values.null_count() == len(values):
         return values
-    name, factor = unit_of(int(top))  # type: ignore[arg-type]
-    lower = 0  # the band of ``name`` starts where the next smaller unit's band ends
+    lo, hi = int(values.min()), int(values.max())  # type: ignore[arg-type]
+    if lo == -INT64_MAX - 1:  # its absolute value is no int64: polars' rules decide
+        return _scale_by_masks(values, ctx)
+    top = max(abs(lo), abs(hi))
+    name, factor = unit_of(top)
+    lower = _band_start(name)
+    one_unit = lo >= lower or hi <= -lower
+    if one_unit and top <= INT64_MAX // factor:
+        return values if factor == 1 else values * factor
+    return _scale_by_masks(values, ctx)
+
+
+def _band_start(name: str) -> int:
+    """Where the band of unit ``name`` starts: where the next smaller unit's band ends."""
+    lower = 0
     for unit, _, below in UNITS:
         if unit == name:
             break
         lower = below
+    return lower
+
+
+def _scale_by_masks(values: pl.Series, ctx: _Context) -> pl.Series:
+    """``scale_int_ts`` by a mask per rule, naming the first value that breaks one."""
+    mag = values.abs()
+    top = mag.max()
+    name, factor = unit_of(int(top))  # type: ignore[arg-type]
+    lower = _band_start(name)
     span = f"(the column spans {values.min()} .. {values.max()})"
     mixed = (mag > 0) & (mag < lower)
     if mixed.any():

@@ -13,6 +13,7 @@ table (ts, then original row): (bar, priority, seq) is the total order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -22,6 +23,9 @@ from backstop.domain.instruments import Instrument, lookup
 from backstop.engine.core import recycle
 from backstop.engine.core.eventpack import pack_events_nb
 from backstop.engine.core.records import EVENT_DTYPE, Instruments
+
+if TYPE_CHECKING:
+    from backstop.data.scan import BarColumns
 
 # event field <- intent column, where the names differ; defaults for missing values
 INTENT_COLUMN_OF = {
@@ -73,11 +77,26 @@ def session_days(bars: pl.DataFrame, session_tz: str) -> np.ndarray:
     )
 
 
-def bar_arrays(bars: pl.DataFrame) -> BarArrays:
+def bar_arrays(bars: pl.DataFrame, columns: BarColumns | None = None) -> BarArrays:
     """Extract arrays from validated bars; symbols are numbered in sorted order.
 
+    ``columns``: the same arrays, made by validation's compiled pass over ``bars``
+    (``CheckedBars.columns``), taken as they are instead of converting the frame again.
     Sessions start as zeros; a run with DAY orders to expire swaps in ``session_days``.
     """
+    if columns is not None:
+        c = columns
+        return BarArrays(
+            ts=c.ts,
+            sym=c.sym,
+            open=c.open,
+            high=c.high,
+            low=c.low,
+            close=c.close,
+            volume=c.volume,
+            session=np.zeros(len(c.ts), dtype=np.int32),
+            symbols=c.symbols,
+        )
     symbols = tuple(sorted(bars.get_column("symbol").unique().to_list()))
     if len(symbols) == 1:
         sym = np.zeros(bars.height, dtype=np.int32)

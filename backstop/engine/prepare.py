@@ -44,6 +44,8 @@ from backstop.engine.run_warnings import (
 from backstop.errors import ConfigError, DataError, check
 
 if TYPE_CHECKING:
+    from backstop.data.scan import BarColumns
+    from backstop.data.validate import CheckedBars
     from backstop.engine.learning_state import LearningState
 
 
@@ -206,10 +208,16 @@ class PreparedBars:
         return self.digest.result()
 
     @classmethod
-    def of(cls, bars: pl.DataFrame) -> PreparedBars:
-        bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
-        arrays = bar_arrays(bars)
-        per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
+    def of(cls, bars: pl.DataFrame, columns: BarColumns | None = None) -> PreparedBars:
+        """Prepare validated ``bars``; ``columns``: their arrays, when validation made them
+        (``CheckedBars.columns``: the frame then already reads from them)."""
+        if columns is None:
+            bars = bars.rechunk()  # one chunk per column: the kernels read the columns in place
+        arrays = bar_arrays(bars, columns)
+        if columns is not None:
+            per_symbol = columns.per_symbol
+        else:
+            per_symbol = np.bincount(arrays.sym, minlength=len(arrays.symbols))
         counts = {name: int(n) for name, n in zip(arrays.symbols, per_symbol, strict=True)}
         return cls(bars=bars, arrays=arrays, counts=counts, digest=_hashed_later(arrays))
 
@@ -242,22 +250,28 @@ def prepare_bars(bars: Any, argument: str = "bars") -> PreparedBars:
     Anything else (``None``, a number, a list) is a ``DataError`` naming ``argument``; so
     are fewer than two bars, on which no order could ever fill.
     """
-    from backstop.data import load_bars, load_bars_frame
+    from backstop.data.loaders import check_frame, read_bars
 
     if isinstance(bars, PreparedBars):
         return bars
     if isinstance(bars, str | os.PathLike):
-        frame, source = load_bars(bars), os.fspath(bars)
+        checked, source = read_bars(bars), os.fspath(bars)
     elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or is_pandas(bars):
-        frame, source = load_bars_frame(bars, source=argument), argument
+        checked, source = check_frame(bars, source=argument), argument
     else:
         raise DataError(
             "expected bars as a polars or pandas DataFrame or a path to a .csv, .parquet or "
             f".duckdb file, got {type(bars).__name__}",
             source=argument,
         )
-    check_enough_bars(frame, source)
-    return PreparedBars.of(frame)
+    return prepare_checked(checked, source)
+
+
+def prepare_checked(checked: CheckedBars, source: str) -> PreparedBars:
+    """``PreparedBars`` of bars just validated, with the arrays the validation made (if it
+    did), after refusing fewer than two bars (``check_enough_bars``, naming ``source``)."""
+    check_enough_bars(checked.bars, source)
+    return PreparedBars.of(checked.bars, checked.columns)
 
 
 def check_enough_bars(bars: pl.DataFrame, source: str) -> None:

@@ -21,15 +21,15 @@ from backstop.engine.config import BacktestConfig
 from backstop.engine.learning_state import LearningState
 from backstop.engine.prepare import (
     PreparedBars,
-    check_enough_bars,
     is_pandas,
     prepare_bars,
+    prepare_checked,
     profile_of,
 )
 from backstop.engine.profile import RiskProfile
 from backstop.engine.result import BacktestResult
 from backstop.errors import ConfigError, check
-from backstop.runners.bars_in import load_data, load_frame
+from backstop.runners.bars_in import frame_checked, load_checked
 from backstop.strategies.base import Strategy, get_strategy
 
 
@@ -174,15 +174,14 @@ def _prepared(bars: Any, symbol: str | None, tz: str | None) -> tuple[PreparedBa
         )
         return bars, None
     if isinstance(bars, str | os.PathLike | list | tuple):
-        frame, info = load_data(bars, symbol=symbol, tz=tz)
+        checked, info = load_checked(bars, symbol=symbol, tz=tz)
         source = os.fspath(bars) if isinstance(bars, str | os.PathLike) else "bars"
     elif isinstance(bars, pl.DataFrame | pl.LazyFrame) or is_pandas(bars):
-        frame, info = load_frame(bars, symbol=symbol, tz=tz)
+        checked, info = frame_checked(bars, symbol=symbol, tz=tz)
         source = "bars"
     else:
         return prepare_bars(bars), None  # refused there, naming the type
-    check_enough_bars(frame, source)
-    return PreparedBars.of(frame), info
+    return prepare_checked(checked, source), info
 
 
 def _strategy_of(strategy: Any) -> Strategy:

@@ -22,15 +22,17 @@ import glob
 import os
 import zoneinfo
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from backstop.data import load_bars, load_bars_frame
 from backstop.data._rows import format_ns
+from backstop.data.loaders import check_frame, read_bars
 from backstop.data.shapes import ShapeReport
+from backstop.data.validate import CheckedBars
 from backstop.domain.instruments import exchange_zone
 from backstop.errors import ConfigError, DataError
 
@@ -90,6 +92,23 @@ def load_data(
     ``names`` are how the caller spells ``symbol`` and ``tz`` (``--symbol``, ``--tz`` on the
     command line), so the words of a refusal or an assumption match what the user typed.
     """
+    checked, info = load_checked(data, symbol=symbol, tz=tz, names=names)
+    return checked.bars, info
+
+
+def load_checked(
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    symbol: str | None = None,
+    tz: str | None = None,
+    names: tuple[str, str] = ("symbol", "tz"),
+    prefetched: tuple[Path, Future[pl.DataFrame]] | None = None,
+) -> tuple[CheckedBars, DataInfo]:
+    """``load_data``, keeping the engine arrays that validating one file made
+    (``PreparedBars.of`` takes them; a panel of several files is prepared from its frame).
+
+    ``prefetched``: a Parquet file and its read, started earlier on a thread (the CLI starts
+    it before importing the engine); used when ``data`` is that one file."""
     _check_tz(tz, names[1])
     files = data_files(data)
     if symbol is not None and len(files) > 1:
@@ -98,33 +117,46 @@ def load_data(
             f"names one symbol, but the data is {len(files)} files: each file's symbol comes "
             "from its symbol column or its name",
         )
-    frames, parts = [], []
+    loaded, parts = [], []
     for file in files:
         report = ShapeReport()
         rule = _ZoneRule(tz)
-        bars = load_bars(file, symbol=symbol or file.stem, naive_tz=rule.pick, report=report)
-        _check_symbol(bars, symbol, report, str(file), names[0])
-        frames.append(bars)
+        read = None
+        if prefetched is not None and files == [prefetched[0]]:
+            read = prefetched[1].result
+        checked = read_bars(
+            file, symbol=symbol or file.stem, naive_tz=rule.pick, report=report, read=read
+        )
+        _check_symbol(checked.bars, symbol, report, str(file), names[0])
+        loaded.append(checked)
         parts.append(_describe(file.name, file.stem, symbol, report, rule, names))
     info = _combine(parts, [f.name for f in files])
-    if len(frames) == 1:
-        return frames[0], info
-    return _panel(frames, files), info
+    if len(loaded) == 1:
+        return loaded[0], info
+    return CheckedBars(_panel([c.bars for c in loaded], files)), info
 
 
 def load_frame(
     df: Any, *, symbol: str | None = None, tz: str | None = None, source: str = "bars"
 ) -> tuple[pl.DataFrame, DataInfo]:
     """Load a polars or pandas frame (a ``DatetimeIndex`` is its time) the same way."""
+    checked, info = frame_checked(df, symbol=symbol, tz=tz, source=source)
+    return checked.bars, info
+
+
+def frame_checked(
+    df: Any, *, symbol: str | None = None, tz: str | None = None, source: str = "bars"
+) -> tuple[CheckedBars, DataInfo]:
+    """``load_frame``, keeping the engine arrays its validation made (see ``load_checked``)."""
     _check_tz(tz, "tz")
     report = ShapeReport()
     rule = _ZoneRule(tz)
-    bars = load_bars_frame(
+    checked = check_frame(
         df, source, symbol=symbol or FRAME_SYMBOL, naive_tz=rule.pick, report=report
     )
-    _check_symbol(bars, symbol, report, source, "symbol")
+    _check_symbol(checked.bars, symbol, report, source, "symbol")
     part = _describe("the frame", None, symbol, report, rule, ("symbol", "tz"))
-    return bars, _combine([part], [source])
+    return checked, _combine([part], [source])
 
 
 def _check_tz(tz: str | None, name: str) -> None:

@@ -46,7 +46,12 @@ def _example_runs() -> None:
     # grown buffer is built too: left out, it loaded from numba's cache in each such run,
     # starting numba's compiler for it (0.3-0.9 s of the W command)
     wide = gbm_bars(120, 50)
-    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars(), *on_grid, wide):
+    # bars in several chunks a column, as a Parquet file with several row groups reads: the
+    # validation copies them into the engine's arrays (backstop.data.scan), where bars in one
+    # chunk are checked in place
+    two = gbm_bars(400, 2)
+    chunked = pl.concat([two.head(300), two.tail(500)], rechunk=False)
+    for bars in (gbm_bars(3000, 1), gbm_bars(400, 8), sample_bars(), *on_grid, wide, chunked):
         result = Backtest(bars, "sma_cross", **params).run()
         _ = result.equity, result.trades, result.stats
     bars = gbm_bars(600, 2)
