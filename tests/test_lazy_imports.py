@@ -48,6 +48,14 @@ print(json.dumps(seen))
 """
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter that imports this checkout's backstop."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
 def _probe(tmp_path: Path, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.run(
@@ -71,13 +79,7 @@ def test_importing_the_cli_loads_no_heavy_optional_library(tmp_path: Path) -> No
 
 def test_importing_backstop_leaves_a_paused_collector_paused() -> None:
     code = "import gc; gc.disable(); import backstop; print(gc.isenabled())"
-    p = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = _python(code)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "False"
 
@@ -102,13 +104,7 @@ def test_importing_backstop_imports_each_public_name_on_first_use() -> None:
         "print(sorted(backstop._HOME) == sorted(backstop.__all__), set(backstop.__all__) <= "
         "set(dir(backstop)))"
     )
-    p = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = _python(code)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["[]", "True", "True True"]
 
