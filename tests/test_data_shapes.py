@@ -184,6 +184,19 @@ def test_unnamed_row_numbers_are_not_times(tmp_path: Path, capsys) -> None:
     )
 
 
+def test_parquet_written_by_pandas_from_a_datetime_index(tmp_path: Path, capsys) -> None:
+    """``pd.read_csv(..., index_col=0, parse_dates=True).to_parquet(...)`` stores the unnamed
+    DatetimeIndex as its last column, ``__index_level_0__``: it is the time."""
+    frame = pd.read_csv(write_goog(tmp_path / "GOOG.csv"), index_col=0, parse_dates=True)
+    frame.to_parquet(tmp_path / "GOOG.parquet")
+    assert pl.read_parquet(tmp_path / "GOOG.parquet").columns[-1] == "__index_level_0__"
+    out = _json(tmp_path, capsys, "--data", str(tmp_path / "GOOG.parquet"), *FAST_SLOW)
+    ref = _json(tmp_path, capsys, "--data", str(tmp_path / "GOOG.csv"), *FAST_SLOW)
+    assert out["bars"] == N and out["symbol"].startswith("GOOG (from the file name")
+    assert {k: out[k] for k in KEYS} == {k: ref[k] for k in KEYS}
+    assert ref["round_trips"] > 0
+
+
 def test_parquet_with_date_type_and_no_symbol(tmp_path: Path) -> None:
     frame = pl.DataFrame(
         {

@@ -33,7 +33,8 @@ ZoneRule = Callable[[Sequence[str]], str]
 """Picks the zone of naive times from the symbols of the source (called only if needed)."""
 
 TS_ALIASES: tuple[str, ...] = ("ts", "date", "datetime", "timestamp", "time")
-UNNAMED: tuple[str, ...] = ("", "none", "index", "unnamed: 0", "__index_level_0__")
+PANDAS_INDEX = "__index_level_0__"  # an unnamed pandas index, as pandas writes it to Parquet
+UNNAMED: tuple[str, ...] = ("", "none", "index", "unnamed: 0", PANDAS_INDEX)
 ADJUSTED: tuple[str, ...] = (
     "adj close",
     "adj_close",
@@ -77,8 +78,13 @@ def conform_columns(df: pl.DataFrame, source: str, report: ShapeReport | None) -
             wanted.setdefault(_CANONICAL[key], []).append(name)
         elif key in TS_ALIASES:
             wanted.setdefault("time", []).append(name)
-        elif key in UNNAMED and position == 0 and not df.schema[name].is_integer():
-            # an unnamed column of integers is a row number (0, 1, 2...), not a time
+        elif (
+            key in UNNAMED
+            and not df.schema[name].is_integer()
+            and (position == 0 or key == PANDAS_INDEX)
+        ):
+            # an unnamed column of integers is a row number (0, 1, 2...), not a time; pandas
+            # writes an unnamed index to Parquet as its last column, under its own name
             wanted.setdefault("unnamed", []).append(name)
     renames: dict[str, str] = {}
     for target in (*dict.fromkeys(_CANONICAL.values()), "time"):
